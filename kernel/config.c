@@ -1,0 +1,312 @@
+/*
+ * config.c - the settings table behind `trireme run` and its --help.
+ */
+#include "kernel/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kernel/log.h"
+
+enum opt_type { T_STR, T_INT, T_UINT, T_U64, T_SIZE, T_DUR, T_BOOL, T_LEVEL, T_FORMAT, T_TRIBOOL };
+
+struct opt {
+    const char *flag; /* without the leading "--" */
+    const char *env;  /* NULL: flag only */
+    const char *def;  /* default, as text (parsed like user input) */
+    enum opt_type type;
+    size_t off;
+    size_t size; /* T_STR buffer size */
+    int64_t min, max;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct opt opts[] = {
+    {"host", "HOST", "0.0.0.0", T_STR, OFF(host), sizeof(((struct config *)0)->host), 0, 0,
+     "Address the web role listens on (IPv4 or IPv6 literal, or a name)."},
+    {"port", "PORT", "8000", T_INT, OFF(port), 0, 1, 65535, "TCP port the web role listens on."},
+    {"threads", "TRIREME_THREADS", "0", T_INT, OFF(threads), 0, 0, 256,
+     "Event-loop threads, each with its own io_uring and listener; 0 = one per CPU."},
+    {"roles", "TRIREME_ROLES", "", T_STR, OFF(roles), sizeof(((struct config *)0)->roles), 0, 0,
+     "Comma-separated roles to start (web, worker, beat); empty = every role built in."},
+    {"log-level", "LOG_LEVEL", "info", T_LEVEL, OFF(log_level), 0, 0, 0,
+     "debug, info, warn, error or off."},
+    {"log-format", "LOG_FORMAT", "text", T_FORMAT, OFF(log_json), 0, 0, 0,
+     "text or json: one line per event either way."},
+    {"grace", "TRIREME_GRACE", "30s", T_DUR, OFF(grace_ms), 0, 0, 24 * 3600 * 1000LL,
+     "On SIGTERM/SIGINT, time to finish in-flight work before exiting (a second signal exits at "
+     "once)."},
+    {"max-connections", "TRIREME_MAX_CONNECTIONS", "16384", T_UINT, OFF(max_connections), 0, 1,
+     1000000, "Open HTTP connections per process; beyond it new ones are closed at accept."},
+    {"max-header-bytes", "TRIREME_MAX_HEADER_BYTES", "16k", T_SIZE, OFF(max_head), 0, 1024,
+     1024 * 1024, "Request line plus headers; larger requests get 431."},
+    {"max-uri-bytes", "TRIREME_MAX_URI_BYTES", "8k", T_SIZE, OFF(max_uri), 0, 64, 1024 * 1024,
+     "Request-target length; longer gets 414."},
+    {"max-headers", "TRIREME_MAX_HEADERS", "100", T_UINT, OFF(max_headers), 0, 1, 1000,
+     "Header fields per request; more gets 431."},
+    {"max-body-bytes", "TRIREME_MAX_BODY_BYTES", "1m", T_SIZE, OFF(max_body), 0, 0,
+     1024LL * 1024 * 1024, "Request body (after chunked decoding); larger gets 413."},
+    {"header-timeout", "TRIREME_HEADER_TIMEOUT", "10s", T_DUR, OFF(header_timeout_ms), 0, 1,
+     3600 * 1000LL, "Time for a request's headers to arrive once it started (slowloris guard)."},
+    {"body-timeout", "TRIREME_BODY_TIMEOUT", "30s", T_DUR, OFF(body_timeout_ms), 0, 1,
+     3600 * 1000LL, "Time for a request body to arrive once its headers did."},
+    {"idle-timeout", "TRIREME_IDLE_TIMEOUT", "60s", T_DUR, OFF(idle_timeout_ms), 0, 1,
+     24 * 3600 * 1000LL, "Keep-alive: an idle connection is closed after this."},
+    {"access-log", "TRIREME_ACCESS_LOG", "true", T_BOOL, OFF(access_log), 0, 0, 0,
+     "One log line per HTTP request (method, path, status, bytes, duration, request id)."},
+    {"ring-entries", "TRIREME_RING_ENTRIES", "1024", T_UINT, OFF(ring_entries), 0, 64, 32768,
+     "Submission queue size of each io_uring (the completion queue is 4x)."},
+    {"recv-buffers", "TRIREME_RECV_BUFFERS", "1024", T_UINT, OFF(recv_bufs), 0, 16, 32768,
+     "Provided receive buffers per thread (a power of two)."},
+    {"recv-buffer-size", "TRIREME_RECV_BUFFER_SIZE", "4k", T_SIZE, OFF(recv_buf_size), 0, 512,
+     1024 * 1024, "Bytes per provided receive buffer."},
+    {"buffer-pool-free", "TRIREME_BUFFER_POOL_FREE", "256", T_UINT, OFF(pool_max_free), 0, 0,
+     1000000, "Idle 16 KiB connection-buffer chunks kept per thread for reuse."},
+    {"backlog", "TRIREME_BACKLOG", "4096", T_INT, OFF(backlog), 0, 1, 65535,
+     "listen() backlog of each listener."},
+    {NULL, "WORKER_ENABLED", "", T_TRIBOOL, OFF(worker_enabled), 0, 0, 0,
+     "Compatibility: true adds the worker role to --roles, false removes it."},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static int parse_bool(const char *s)
+{
+    if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes") ||
+        !strcasecmp(s, "on"))
+        return 1;
+    if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no") ||
+        !strcasecmp(s, "off"))
+        return 0;
+    return -1;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    if (!*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || !(isdigit((unsigned char)*s) || *s == '-'))
+        return false;
+    *out = v;
+    return true;
+}
+
+int64_t config_parse_duration_ms(const char *s)
+{
+    if (!*s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || v < 0)
+        return -1;
+    double mul;
+    if (!*end || !strcmp(end, "s"))
+        mul = 1000;
+    else if (!strcmp(end, "ms"))
+        mul = 1;
+    else if (!strcmp(end, "m"))
+        mul = 60000;
+    else if (!strcmp(end, "h"))
+        mul = 3600000;
+    else
+        return -1;
+    double ms = v * mul;
+    if (ms > 9e15)
+        return -1;
+    return (int64_t)(ms + 0.5);
+}
+
+static int64_t parse_size(const char *s)
+{
+    if (!*s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    unsigned long long mul = 1;
+    if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib"))
+        mul = 1024;
+    else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib"))
+        mul = 1024 * 1024;
+    else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") || !strcasecmp(end, "gib"))
+        mul = 1024ull * 1024 * 1024;
+    else if (*end)
+        return -1;
+    if (v > (unsigned long long)INT64_MAX / mul)
+        return -1;
+    return (int64_t)(v * mul);
+}
+
+/* Apply one value. Returns NULL or a static description of what is wrong. */
+static const char *apply(struct config *c, const struct opt *o, const char *v, char *why,
+                         size_t whylen)
+{
+    char *field = (char *)c + o->off;
+    int64_t n = 0;
+    switch (o->type) {
+    case T_STR:
+        if (strlen(v) >= o->size)
+            return "is too long";
+        strcpy(field, v);
+        return NULL;
+    case T_BOOL: {
+        int b = parse_bool(v);
+        if (b < 0)
+            return "is not a boolean (use true or false)";
+        *(bool *)field = b;
+        return NULL;
+    }
+    case T_TRIBOOL: {
+        int b = *v ? parse_bool(v) : -1;
+        if (*v && b < 0)
+            return "is not a boolean (use true or false)";
+        *(int *)field = b;
+        return NULL;
+    }
+    case T_LEVEL: {
+        int lv = log_level_parse(v);
+        if (lv < 0)
+            return "is not a log level (debug, info, warn, error, off)";
+        *(int *)field = lv;
+        return NULL;
+    }
+    case T_FORMAT:
+        if (!strcasecmp(v, "json"))
+            *(bool *)field = true;
+        else if (!strcasecmp(v, "text"))
+            *(bool *)field = false;
+        else
+            return "is not a log format (text or json)";
+        return NULL;
+    case T_INT:
+    case T_UINT:
+    case T_U64:
+        if (!parse_i64(v, &n))
+            return "is not an integer";
+        break;
+    case T_SIZE:
+        n = parse_size(v);
+        if (n < 0)
+            return "is not a size (bytes, or with k/m/g)";
+        break;
+    case T_DUR:
+        n = config_parse_duration_ms(v);
+        if (n < 0)
+            return "is not a duration (e.g. 500ms, 10s, 2m)";
+        break;
+    }
+    if (n < o->min || n > o->max) {
+        snprintf(why, whylen, "is out of range (%" PRId64 "..%" PRId64 ")", o->min, o->max);
+        return why;
+    }
+    if (o->off == OFF(recv_bufs) && (n & (n - 1)))
+        return "is not a power of two";
+    switch (o->type) {
+    case T_INT:
+        *(int *)field = (int)n;
+        break;
+    case T_UINT:
+        *(unsigned *)field = (unsigned)n;
+        break;
+    case T_SIZE:
+        if (o->off == OFF(max_body))
+            *(uint64_t *)field = (uint64_t)n;
+        else
+            *(unsigned *)field = (unsigned)n;
+        break;
+    default:
+        *(uint64_t *)field = (uint64_t)n;
+        break;
+    }
+    return NULL;
+}
+
+int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
+{
+    memset(c, 0, sizeof(*c));
+    char why[96];
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *bad = apply(c, &opts[i], opts[i].def, why, sizeof(why));
+        if (bad) {
+            fprintf(err, "trireme: internal default of --%s %s\n", opts[i].flag, bad);
+            return 2;
+        }
+    }
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = opts[i].env ? getenv(opts[i].env) : NULL;
+        if (!v || (!*v && opts[i].type != T_STR))
+            continue;
+        const char *bad = apply(c, &opts[i], v, why, sizeof(why));
+        if (bad) {
+            fprintf(err, "trireme: %s=%s %s\n", opts[i].env, v, bad);
+            return 2;
+        }
+    }
+    for (int a = first; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(err, "trireme: unexpected argument '%s' (flags look like --port=8000)\n", arg);
+            return 2;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = NULL;
+        for (size_t i = 0; i < NOPTS; i++)
+            if (opts[i].flag && strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen))
+                o = &opts[i];
+        if (!o) {
+            fprintf(err, "trireme: unknown flag --%.*s (see trireme run --help)\n", (int)nlen,
+                    name);
+            return 2;
+        }
+        const char *v;
+        if (eq)
+            v = eq + 1;
+        else if (o->type == T_BOOL)
+            v = "true";
+        else if (a + 1 < argc)
+            v = argv[++a];
+        else {
+            fprintf(err, "trireme: --%s needs a value\n", o->flag);
+            return 2;
+        }
+        const char *bad = apply(c, o, v, why, sizeof(why));
+        if (bad) {
+            fprintf(err, "trireme: --%s=%s %s\n", o->flag, v, bad);
+            return 2;
+        }
+    }
+    if (c->max_uri > c->max_head) {
+        fprintf(err, "trireme: --max-uri-bytes=%u is larger than --max-header-bytes=%u\n",
+                c->max_uri, c->max_head);
+        return 2;
+    }
+    return 0;
+}
+
+void config_help(FILE *out)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        char left[64];
+        if (o->flag)
+            snprintf(left, sizeof(left), "--%s", o->flag);
+        else
+            snprintf(left, sizeof(left), "(env only)");
+        fprintf(out, "  %-26s %-26s default: %s\n      %s\n", left, o->env ? o->env : "",
+                *o->def ? o->def : "(none)", o->help);
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * config.h - every setting of `trireme run`, from flags and environment.
+ *
+ * One table (config.c) names each setting: flag, environment variable,
+ * default, limits and help text. Flags win over the environment, which wins
+ * over defaults. `trireme --help` is generated from the same table, so a
+ * setting cannot exist without being documented. The struct is filled once
+ * before any thread starts and read-only afterwards.
+ */
+#ifndef TRIREME_KERNEL_CONFIG_H
+#define TRIREME_KERNEL_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_ROLES 8
+
+struct config {
+    /* process */
+    char host[256];
+    int port;
+    int threads;
+    char roles[128];      /* as given: "web,worker" */
+    unsigned role_mask;   /* bit per module slot, resolved by modules_resolve */
+    int log_level;
+    bool log_json;
+    uint64_t grace_ms;
+    /* kernel */
+    unsigned ring_entries;
+    unsigned recv_bufs;
+    unsigned recv_buf_size;
+    unsigned pool_max_free;
+    int backlog;
+    /* http */
+    unsigned max_connections;
+    unsigned max_head;
+    unsigned max_uri;
+    unsigned max_headers;
+    uint64_t max_body;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t idle_timeout_ms;
+    bool access_log;
+    /* compatibility */
+    int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */
+};
+
+/* Fill *c from defaults and environment, then argv[first..argc).
+ * Returns 0, or 2 after printing one line naming the bad input to err. */
+int config_load(struct config *c, int argc, char **argv, int first, FILE *err);
+/* The --help text of `trireme run`. */
+void config_help(FILE *out);
+/* Parse "250ms", "10s", "2m", "1h" or plain seconds. -1 when invalid. */
+int64_t config_parse_duration_ms(const char *s);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * module.h - a module is one static descriptor of hooks (nginx-style).
+ *
+ * The kernel knows modules only through this struct and the table in
+ * modules/registry.c. Roles (web, worker, beat) are modules that --roles
+ * can select; services that roles share (leader election, say) are modules
+ * that roles start. Hooks:
+ *   init   once per process, before any loop, with the final config;
+ *   start  once per loop, on the loop's own thread;
+ *   stop   once per loop when draining begins (stop taking new work);
+ *   health fills readiness details; returns 0 when healthy.
+ */
+#ifndef TRIREME_KERNEL_MODULE_H
+#define TRIREME_KERNEL_MODULE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+struct config;
+struct loop;
+struct server;
+
+struct module {
+    const char *name;
+    const char *summary;
+    bool is_role;
+    int (*init)(struct server *s);
+    int (*start)(struct loop *l);
+    void (*stop)(struct loop *l);
+    int (*health)(struct server *s, json_t *details);
+    void (*cleanup)(struct server *s);
+};
+
+/* Defined in modules/registry.c. */
+extern const struct module *const modules_builtin[];
+extern const unsigned modules_builtin_count;
+/* Every role Trireme defines, built in this binary or not. */
+extern const char *const roles_known[];
+extern const unsigned roles_known_count;
+
+/* Resolve cfg->roles (+ WORKER_ENABLED) into cfg->role_mask (bit = index in
+ * modules_builtin). Returns 0, or 2 after one line to err naming the role. */
+int modules_resolve(struct config *cfg, FILE *err);
+/* "web,worker": the selected roles, for logs and /healthz. */
+void modules_roles_string(const struct config *cfg, char *out, size_t cap);
+void modules_builtin_roles(char *out, size_t cap);
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * server.c - threads, start-up, signals and the graceful drain.
+ */
+#include "kernel/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernel/log.h"
+#include "kernel/module.h"
+#include "kernel/version.h"
+
+#define POOL_CHUNK (16u * 1024u)
+
+static void begin_drain(struct loop *l)
+{
+    const struct config *cfg = l->srv->cfg;
+    l->stopping = true;
+    for (unsigned i = 0; i < modules_builtin_count; i++)
+        if ((cfg->role_mask & (1u << i)) && modules_builtin[i]->stop)
+            modules_builtin[i]->stop(l);
+}
+
+static void on_wake(struct loop *l)
+{
+    struct server *s = l->srv;
+    if (atomic_load(&s->force)) {
+        l->stop_now = true;
+        return;
+    }
+    if (atomic_load(&s->draining) && !l->stopping)
+        begin_drain(l);
+    if (l->id == 0) {
+        /* Loop 0 outlives the others: each finished thread was one "live"
+         * unit on it, so a second signal is still heard while they drain. */
+        int done = atomic_load(&s->loops_done);
+        while (s->threads_joined_live < done) {
+            s->threads_joined_live++;
+            l->live--;
+        }
+    }
+}
+
+static void wake_all(struct server *s)
+{
+    for (int i = 0; i < s->nloops; i++)
+        loop_wake(&s->loops[i]);
+}
+
+static void on_grace(struct loop *l, struct timer *t)
+{
+    struct server *s = l->srv;
+    unsigned open = atomic_load(&s->conns);
+    LOG(LOG_WARN, "grace period over, exiting with work in flight",
+        L_INT("grace_ms", s->cfg->grace_ms), L_INT("open_connections", open));
+    atomic_store(&s->force, true);
+    wake_all(s);
+}
+
+static void arm_signal(struct server *s)
+{
+    struct io_uring_sqe *sqe = loop_sqe(&s->loops[0], &s->signal_op);
+    io_uring_prep_read(sqe, s->signal_fd, s->siginfo, sizeof(struct signalfd_siginfo), 0);
+}
+
+static void on_signal(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
+{
+    struct server *s = l->srv;
+    if (cqe->res != (int)sizeof(struct signalfd_siginfo)) {
+        arm_signal(s);
+        return;
+    }
+    struct signalfd_siginfo si;
+    memcpy(&si, s->siginfo, sizeof(si));
+    const char *name = si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (++s->signals_seen > 1) {
+        LOG(LOG_WARN, "second signal, exiting now", L_STR("signal", name));
+        log_flush();
+        _exit(1);
+    }
+    LOG(LOG_INFO, "shutting down: draining in-flight work", L_STR("signal", name),
+        L_INT("grace_ms", s->cfg->grace_ms));
+    atomic_store(&s->draining, true);
+    s->grace_timer.fn = on_grace;
+    loop_timer_in(l, &s->grace_timer, s->cfg->grace_ms);
+    wake_all(s);
+    arm_signal(s);
+}
+
+static int start_loop(struct server *s, int id)
+{
+    const struct config *cfg = s->cfg;
+    struct loop *l = &s->loops[id];
+    struct loop_config lc = {
+        .entries = cfg->ring_entries,
+        .recv_bufs = cfg->recv_bufs,
+        .recv_buf_size = cfg->recv_buf_size,
+        .pool_chunk = POOL_CHUNK,
+        .pool_max_free = cfg->pool_max_free,
+    };
+    int ret = loop_init(l, id, &lc);
+    if (ret < 0) {
+        LOG(LOG_ERROR, "cannot set up io_uring", L_INT("loop", id), L_STR("error", strerror(-ret)));
+        return ret;
+    }
+    l->srv = s;
+    l->on_wake = on_wake;
+    for (unsigned i = 0; i < modules_builtin_count; i++) {
+        if (!(cfg->role_mask & (1u << i)) || !modules_builtin[i]->start)
+            continue;
+        ret = modules_builtin[i]->start(l);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+static void *thread_main(void *arg)
+{
+    struct loop *l = arg;
+    struct server *s = l->srv;
+    int id = (int)(l - s->loops);
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    if (start_loop(s, id) < 0)
+        atomic_store(&s->start_failed, 1);
+    pthread_barrier_wait(&s->barrier);
+    if (!atomic_load(&s->start_failed))
+        loop_run(l);
+    log_flush();
+    atomic_fetch_add(&s->loops_done, 1);
+    loop_wake(&s->loops[0]);
+    return NULL;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int server_run(const struct config *cfg)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return 1;
+    s->cfg = cfg;
+    s->signal_fd = -1;
+    s->signal_op.fn = on_signal;
+    s->nloops = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (s->nloops < 1)
+        s->nloops = 1;
+    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
+    s->threads = calloc((size_t)s->nloops, sizeof(*s->threads));
+    if (!s->loops || !s->threads)
+        return 1;
+    for (int i = 0; i < s->nloops; i++) {
+        s->loops[i].srv = s;
+        s->loops[i].wake_fd = -1;
+    }
+    modules_roles_string(cfg, s->roles, sizeof(s->roles));
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s->started_mono_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    s->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (s->signal_fd < 0) {
+        LOG(LOG_ERROR, "signalfd failed", L_STR("error", strerror(errno)));
+        return 1;
+    }
+
+    int code = 0;
+    unsigned inited = 0;
+    for (unsigned i = 0; i < modules_builtin_count; i++) {
+        if (!(cfg->role_mask & (1u << i)) || !modules_builtin[i]->init)
+            continue;
+        if (modules_builtin[i]->init(s) < 0) {
+            code = 1;
+            goto out;
+        }
+        inited |= 1u << i;
+    }
+
+    pthread_barrier_init(&s->barrier, NULL, (unsigned)s->nloops);
+    for (int i = 1; i < s->nloops; i++)
+        if (pthread_create(&s->threads[i], NULL, thread_main, &s->loops[i])) {
+            LOG(LOG_ERROR, "cannot start thread", L_INT("loop", i));
+            _exit(1); /* the barrier would wait forever */
+        }
+    struct loop *l0 = &s->loops[0];
+    if (start_loop(s, 0) < 0)
+        atomic_store(&s->start_failed, 1);
+    pthread_barrier_wait(&s->barrier);
+    if (!atomic_load(&s->start_failed)) {
+        l0->live += (unsigned)(s->nloops - 1);
+        arm_signal(s);
+        LOG(LOG_INFO, "trireme started", L_STR("version", TRIREME_VERSION), L_STR("roles", s->roles),
+            L_INT("threads", s->nloops), L_STR("host", cfg->host), L_INT("port", cfg->port),
+            L_BOOL("defer_taskrun", (l0->setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0),
+            L_INT("pid", getpid()));
+        loop_run(l0);
+    } else {
+        code = 1;
+    }
+    for (int i = 1; i < s->nloops; i++)
+        pthread_join(s->threads[i], NULL);
+    pthread_barrier_destroy(&s->barrier);
+    if (!code)
+        LOG(LOG_INFO, "trireme stopped", L_BOOL("forced", atomic_load(&s->force)));
+out:
+    for (unsigned i = 0; i < modules_builtin_count; i++)
+        if ((inited & (1u << i)) && modules_builtin[i]->cleanup)
+            modules_builtin[i]->cleanup(s);
+    for (int i = 0; i < s->nloops; i++)
+        loop_free(&s->loops[i]);
+    close(s->signal_fd);
+    free(s->loops);
+    free(s->threads);
+    free(s);
+    return code;
+}

@@ -1,0 +1,13 @@
+/*
+ * registry.h - slots of the built-in modules, in modules_builtin[] order.
+ * A module's per-loop state lives in loop->modules[its slot].
+ */
+#ifndef TRIREME_MODULES_REGISTRY_H
+#define TRIREME_MODULES_REGISTRY_H
+
+enum module_slot {
+    MODULE_WEB = 0,
+    MODULE_COUNT,
+};
+
+#endif

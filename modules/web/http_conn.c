@@ -1,0 +1,476 @@
+/*
+ * http_conn.c - one HTTP/1.1 connection: parse, dispatch, answer, repeat.
+ *
+ * States: HEAD (reading a request head), BODY (reading its body), HANDLING
+ * (a handler owns the request). Requests are handled one at a time in
+ * arrival order, so pipelined requests are answered in order without any
+ * reordering machinery; answers given while more requests wait in the input
+ * are batched into one send at the end of the pass.
+ *
+ * Request bytes stay in c->in until answered. A chunked body is decoded in
+ * place right after the head, so the body is contiguous for the handler.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kernel/conn.h"
+#include "kernel/log.h"
+#include "kernel/server.h"
+#include "modules/web/web.h"
+#include "modules/web/web_loop.h"
+
+enum http_state { ST_HEAD, ST_BODY, ST_HANDLING };
+
+struct http_conn {
+    struct conn c; /* first: the kernel hands us &c */
+    struct http_conn *prev, *next;
+    struct web_loop *wl;
+    struct http1_parser parser;
+    struct http1_request req;
+    struct http1_chunked chunked;
+    struct web_request r;
+    const char *head_base; /* c->in data the head was parsed in */
+    uint32_t body_raw;     /* raw bytes (head included) read so far */
+    uint32_t body_out;     /* decoded body end (head included) */
+    uint8_t state;
+    bool started;       /* bytes of the current request have arrived */
+    bool continue_sent; /* 100 Continue already written */
+    bool in_process;
+    bool peer_eof;
+};
+
+static void process(struct http_conn *hc);
+
+static struct http_conn *hc_of(struct conn *c)
+{
+    return (struct http_conn *)c;
+}
+
+static const struct config *cfg_of(struct http_conn *hc)
+{
+    return hc->wl->srv->cfg;
+}
+
+/* --- answering ---------------------------------------------------------- */
+
+static void access_log(struct http_conn *hc, int status, uint64_t bytes)
+{
+    if (!cfg_of(hc)->access_log || !log_enabled(LOG_INFO))
+        return;
+    struct web_request *r = &hc->r;
+    const struct http1_request *h = &hc->req;
+    uint64_t us = (hc->c.loop->now_ns - r->start_ns) / 1000;
+    LOG(LOG_INFO, "request", L_STRN("method", h->method, h->method_len),
+        L_STRN("path", h->path, h->path_len), L_INT("status", status), L_INT("bytes", bytes),
+        L_INT("duration_us", us), L_STRN("request_id", r->id, r->id_len));
+}
+
+static void reset_request(struct http_conn *hc)
+{
+    http1_parser_init(&hc->parser);
+    memset(&hc->req, 0, sizeof(hc->req));
+    hc->state = ST_HEAD;
+    hc->started = false;
+    hc->continue_sent = false;
+    hc->head_base = NULL;
+    hc->body_raw = hc->body_out = 0;
+    hc->r.on_abort = NULL;
+    hc->r.async = NULL;
+}
+
+/* Write status line, headers and body to c->out. */
+static void write_response(struct http_conn *hc, int status, const char *ctype, const char *body,
+                           size_t len, const char *extra, bool keep_alive)
+{
+    struct http1_response resp = {
+        .status = status,
+        .minor_version = hc->req.minor_version,
+        .keep_alive = keep_alive,
+        .head_only = hc->r.head,
+        .date = hc->c.loop->http_date,
+        .server = WEB_SERVER_NAME,
+        .content_type = ctype,
+        .content_length = len,
+        .request_id = hc->r.id_len ? hc->r.id : NULL,
+        .request_id_len = hc->r.id_len,
+        .extra = extra,
+        .extra_len = extra ? (uint32_t)strlen(extra) : 0,
+    };
+    size_t need = 512 + resp.extra_len + resp.request_id_len;
+    char *w = conn_write_reserve(&hc->c, need);
+    size_t n = w ? http1_response_head(w, need, &resp) : 0;
+    if (!n) {
+        conn_close(&hc->c, -ENOMEM);
+        return;
+    }
+    conn_write_commit(&hc->c, n);
+    if (len && !hc->r.head && conn_write(&hc->c, body, len))
+        conn_close(&hc->c, -ENOMEM);
+}
+
+void web_respond(struct web_request *r, int status, const char *content_type, const char *body,
+                 size_t len, const char *extra)
+{
+    struct http_conn *hc = r->conn;
+    if (r->answered || hc->state != ST_HANDLING)
+        return;
+    r->answered = true;
+    bool keep = hc->req.keep_alive && !hc->wl->draining && !hc->peer_eof;
+    write_response(hc, status, content_type, body, len, extra, keep);
+    access_log(hc, status, len);
+    uint32_t used = hc->req.body_kind == HTTP1_BODY_CHUNKED
+                        ? hc->body_raw
+                        : hc->req.head_len + (uint32_t)hc->req.content_length;
+    buf_consume(hc->c.loop->pool, &hc->c.in, used);
+    reset_request(hc);
+    if (!keep) {
+        conn_close_after_send(&hc->c);
+        return;
+    }
+    if (!hc->in_process) {
+        process(hc); /* answered from a later completion: serve what queued up */
+        conn_flush(&hc->c);
+    }
+}
+
+void web_respond_json(struct web_request *r, int status, const char *json, size_t len)
+{
+    web_respond(r, status, "application/json", json, len, NULL);
+}
+
+static size_t error_json(char *out, size_t cap, int status, const char *code, const char *message,
+                         const char *id, size_t id_len)
+{
+    char msg[512];
+    web_json_escape(msg, sizeof(msg), message, strlen(message));
+    int n = snprintf(out, cap,
+                     "{\"error\":\"%s\",\"message\":\"%s\",\"status\":%d,\"request_id\":\"%.*s\"}",
+                     code, msg, status, (int)id_len, id);
+    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+static const char *code_for(int status)
+{
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 408:
+        return "request_timeout";
+    case 413:
+        return "payload_too_large";
+    case 414:
+        return "uri_too_long";
+    case 431:
+        return "headers_too_large";
+    case 501:
+        return "not_implemented";
+    case 505:
+        return "http_version_not_supported";
+    case 503:
+        return "unavailable";
+    default:
+        return status >= 500 ? "internal_error" : "error";
+    }
+}
+
+void web_respond_error(struct web_request *r, int status, const char *code, const char *message)
+{
+    char body[1024];
+    size_t n = error_json(body, sizeof(body), status, code ? code : code_for(status), message, r->id,
+                          r->id_len);
+    web_respond(r, status, "application/json", body, n, NULL);
+}
+
+/* A request we refuse before any handler sees it: answer, then close. */
+static void reject(struct http_conn *hc, int status, const char *message)
+{
+    struct web_request *r = &hc->r;
+    if (!r->id_len) {
+        r->id_len = (uint8_t)snprintf(r->id, sizeof(r->id), "%016llx",
+                                      (unsigned long long)loop_random(hc->c.loop));
+    }
+    if (!r->start_ns)
+        r->start_ns = hc->c.loop->now_ns;
+    char body[1024];
+    size_t n = error_json(body, sizeof(body), status, code_for(status), message, r->id, r->id_len);
+    /* The head may be unparsed: answer as HTTP/1.1 with no HEAD semantics. */
+    r->head = false;
+    hc->req.minor_version = 1;
+    write_response(hc, status, "application/json", body, n, NULL, false);
+    if (cfg_of(hc)->access_log && log_enabled(LOG_INFO))
+        LOG(LOG_INFO, "request rejected", L_INT("status", status), L_STR("reason", message),
+            L_STRN("request_id", r->id, r->id_len), L_INT("fd", hc->c.fd));
+    hc->state = ST_HANDLING; /* nothing more is read from this connection */
+    conn_close_after_send(&hc->c);
+}
+
+/* --- dispatch ----------------------------------------------------------- */
+
+static bool valid_request_id(const char *s, size_t n)
+{
+    if (n == 0 || n > WEB_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+            return false;
+    }
+    return true;
+}
+
+static void dispatch(struct http_conn *hc, const char *data)
+{
+    struct web_request *r = &hc->r;
+    struct http1_request *h = &hc->req;
+    if (data != hc->head_base) {
+        /* c->in moved while the body arrived: re-point the head into it. */
+        struct http1_parser p;
+        http1_parser_init(&p);
+        h->headers = hc->wl->headers;
+        h->headers_cap = cfg_of(hc)->max_headers;
+        http1_parse_head(&p, data, h->head_len, &hc->wl->limits, h);
+        hc->head_base = data;
+    }
+    hc->state = ST_HANDLING;
+    r->http = h;
+    r->answered = false;
+    r->nparams = 0;
+    r->head = h->method_len == 4 && !memcmp(h->method, "HEAD", 4);
+    if (h->body_kind == HTTP1_BODY_CHUNKED) {
+        r->body = data + h->head_len;
+        r->body_len = hc->body_out - h->head_len;
+    } else {
+        r->body = h->body_kind == HTTP1_BODY_LENGTH ? data + h->head_len : NULL;
+        r->body_len = h->body_kind == HTTP1_BODY_LENGTH ? (size_t)h->content_length : 0;
+    }
+    const struct http1_header *xid = http1_find_header(h, "x-request-id");
+    if (xid && valid_request_id(xid->value, xid->value_len)) {
+        memcpy(r->id, xid->value, xid->value_len);
+        r->id_len = (uint8_t)xid->value_len;
+    } else {
+        r->id_len = (uint8_t)snprintf(r->id, sizeof(r->id), "%016llx",
+                                      (unsigned long long)loop_random(hc->c.loop));
+    }
+    r->id[r->id_len] = 0;
+    conn_deadline(&hc->c, 0);
+
+    int status = 0;
+    char allow[128];
+    const struct web_route *rt = web_route_match(h->method, h->method_len, h->path, h->path_len, r,
+                                                 &status, allow, sizeof(allow));
+    if (rt) {
+        rt->handler(r);
+        return;
+    }
+    char msg[256];
+    snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)h->method_len, h->method,
+             (int)(h->path_len > 200 ? 200 : h->path_len), h->path);
+    if (status == 405) {
+        char extra[160], body[1024];
+        snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+        size_t n = error_json(body, sizeof(body), 405, "method_not_allowed", msg, r->id, r->id_len);
+        web_respond(r, 405, "application/json", body, n, extra);
+    } else {
+        web_respond_error(r, 404, "not_found", msg);
+    }
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+static void send_continue(struct http_conn *hc)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (hc->req.expect_continue && !hc->continue_sent && hc->req.minor_version == 1) {
+        hc->continue_sent = true;
+        conn_write(&hc->c, cont, sizeof(cont) - 1);
+        conn_flush(&hc->c);
+    }
+}
+
+static void process(struct http_conn *hc)
+{
+    const struct config *cfg = cfg_of(hc);
+    hc->in_process = true;
+    while (hc->state != ST_HANDLING && !conn_closing(&hc->c)) {
+        struct buf *in = &hc->c.in;
+        char *data = buf_head(in);
+        uint32_t len = buf_size(in);
+        if (!len) {
+            if (!hc->started) {
+                if (hc->wl->draining) {
+                    conn_close(&hc->c, 0);
+                    break;
+                }
+                conn_deadline(&hc->c, cfg->idle_timeout_ms);
+            }
+            break;
+        }
+        if (!hc->started) {
+            hc->started = true;
+            hc->r.start_ns = hc->c.loop->now_ns;
+            hc->r.id_len = 0;
+            conn_deadline(&hc->c, cfg->header_timeout_ms);
+        }
+        if (hc->state == ST_HEAD) {
+            hc->req.headers = hc->wl->headers;
+            hc->req.headers_cap = cfg->max_headers;
+            int rc = http1_parse_head(&hc->parser, data, len, &hc->wl->limits, &hc->req);
+            if (rc == HTTP1_INCOMPLETE)
+                break;
+            if (rc < 0) {
+                reject(hc, -rc, hc->req.error ? hc->req.error : "malformed request");
+                break;
+            }
+            hc->head_base = data;
+            if (hc->req.body_kind == HTTP1_BODY_NONE) {
+                dispatch(hc, data);
+                continue;
+            }
+            hc->state = ST_BODY;
+            hc->body_raw = hc->body_out = hc->req.head_len;
+            if (hc->req.body_kind == HTTP1_BODY_CHUNKED)
+                http1_chunked_init(&hc->chunked);
+            conn_deadline(&hc->c, cfg->body_timeout_ms);
+        }
+        /* ST_BODY */
+        if (hc->req.body_kind == HTTP1_BODY_LENGTH) {
+            if ((uint64_t)len - hc->req.head_len < hc->req.content_length) {
+                send_continue(hc);
+                break;
+            }
+            dispatch(hc, data);
+            continue;
+        }
+        size_t consumed = 0, produced = 0;
+        const char *err = NULL;
+        int rc = http1_chunked_decode(&hc->chunked, data + hc->body_raw, len - hc->body_raw,
+                                      data + hc->body_out, &consumed, &produced, cfg->max_body,
+                                      &err);
+        hc->body_raw += (uint32_t)consumed;
+        hc->body_out += (uint32_t)produced;
+        if (rc == HTTP1_INCOMPLETE) {
+            send_continue(hc);
+            break;
+        }
+        if (rc < 0) {
+            reject(hc, -rc, err ? err : "malformed chunked body");
+            break;
+        }
+        dispatch(hc, data);
+    }
+    hc->in_process = false;
+}
+
+static void on_read(struct conn *c)
+{
+    struct http_conn *hc = hc_of(c);
+    if (hc->state == ST_HANDLING)
+        return; /* queued; process() runs again after the answer */
+    process(hc);
+    conn_flush(c);
+}
+
+static void on_eof(struct conn *c)
+{
+    struct http_conn *hc = hc_of(c);
+    if (hc->state == ST_HANDLING && !hc->r.answered) {
+        hc->peer_eof = true; /* half-closed client: still answer it */
+        return;
+    }
+    conn_close(c, 0);
+}
+
+static void on_timeout(struct conn *c)
+{
+    struct http_conn *hc = hc_of(c);
+    if (hc->state == ST_HANDLING)
+        return;
+    if (hc->started)
+        reject(hc, 408, hc->state == ST_HEAD ? "request headers not received in time"
+                                             : "request body not received in time");
+    else
+        conn_close(c, 0); /* idle keep-alive connection */
+}
+
+static void on_close(struct conn *c, int err)
+{
+    struct http_conn *hc = hc_of(c);
+    struct web_loop *wl = hc->wl;
+    if (hc->state == ST_HANDLING && !hc->r.answered && hc->r.on_abort)
+        hc->r.on_abort(&hc->r);
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        wl->conns = hc->next;
+    if (hc->next)
+        hc->next->prev = hc->prev;
+    wl->nconns--;
+    atomic_fetch_sub(&wl->srv->conns, 1);
+    free(hc);
+}
+
+static const struct conn_handler http_handler = {
+    .on_read = on_read,
+    .on_eof = on_eof,
+    .on_timeout = on_timeout,
+    .on_close = on_close,
+};
+
+void http_conn_accept(struct web_loop *wl, int fd)
+{
+    const struct config *cfg = wl->srv->cfg;
+    if (wl->draining || atomic_fetch_add(&wl->srv->conns, 1) >= cfg->max_connections) {
+        if (!wl->draining) {
+            atomic_fetch_sub(&wl->srv->conns, 1);
+            wl->rejected++;
+            if (wl->loop->now_ns - wl->last_reject_log_ns > 1000000000ull) {
+                wl->last_reject_log_ns = wl->loop->now_ns;
+                LOG(LOG_WARN, "connection refused: --max-connections reached",
+                    L_INT("max_connections", cfg->max_connections),
+                    L_INT("refused_total", wl->rejected));
+            }
+        }
+        close(fd);
+        return;
+    }
+    struct http_conn *hc = calloc(1, sizeof(*hc));
+    if (!hc) {
+        atomic_fetch_sub(&wl->srv->conns, 1);
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    conn_init(&hc->c, wl->loop, fd, &http_handler);
+    hc->wl = wl;
+    hc->r.conn = hc;
+    hc->r.loop = wl->loop;
+    reset_request(hc);
+    hc->next = wl->conns;
+    if (wl->conns)
+        wl->conns->prev = hc;
+    wl->conns = hc;
+    wl->nconns++;
+    conn_start(&hc->c);
+    conn_deadline(&hc->c, cfg->idle_timeout_ms);
+}
+
+void http_conn_drain(struct web_loop *wl)
+{
+    /* Idle connections go now; busy ones are closed after their answer
+     * (web_respond sees wl->draining and sends Connection: close). */
+    for (struct http_conn *hc = wl->conns; hc; hc = hc->next)
+        if (hc->state == ST_HEAD && !hc->started)
+            conn_close(&hc->c, 0);
+}

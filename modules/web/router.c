@@ -1,0 +1,139 @@
+/*
+ * router.c - method + path matching over the static route table.
+ *
+ * The table is small and scanned linearly: a few dozen routes compare
+ * faster than any tree would be built. A pattern segment "{name}" matches
+ * one non-empty path segment and becomes a parameter.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "modules/web/web.h"
+
+/* Match path against pattern; fills params when r != NULL. */
+static bool match(const char *pattern, const char *path, size_t path_len, struct web_request *r)
+{
+    const char *p = pattern, *s = path, *end = path + path_len;
+    unsigned np = 0;
+    while (*p && s < end) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            const char *seg_end = memchr(s, '/', (size_t)(end - s));
+            if (!seg_end)
+                seg_end = end;
+            if (seg_end == s || !close)
+                return false;
+            if (r) {
+                if (np >= WEB_MAX_PARAMS)
+                    return false;
+                r->params[np].name = p + 1;
+                r->params[np].name_len = (uint32_t)(close - p - 1);
+                r->params[np].value = s;
+                r->params[np].value_len = (uint32_t)(seg_end - s);
+            }
+            np++;
+            p = close + 1;
+            s = seg_end;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    if (*p || s != end)
+        return false;
+    if (r)
+        r->nparams = np;
+    return true;
+}
+
+static bool method_is(const char *m, const char *method, size_t len)
+{
+    return strlen(m) == len && !memcmp(m, method, len);
+}
+
+const struct web_route *web_route_match(const char *method, size_t method_len, const char *path,
+                                        size_t path_len, struct web_request *r, int *status,
+                                        char *allow, size_t allow_cap)
+{
+    bool head = method_is("HEAD", method, method_len);
+    bool path_known = false;
+    for (unsigned i = 0; i < web_routes_count; i++) {
+        const struct web_route *rt = &web_routes[i];
+        if (!match(rt->pattern, path, path_len, NULL))
+            continue;
+        path_known = true;
+        if (method_is(rt->method, method, method_len) ||
+            (head && !strcmp(rt->method, "GET"))) {
+            match(rt->pattern, path, path_len, r);
+            return rt;
+        }
+    }
+    *status = path_known ? 405 : 404;
+    if (path_known && allow_cap) {
+        size_t n = 0;
+        allow[0] = 0;
+        for (unsigned i = 0; i < web_routes_count; i++) {
+            const struct web_route *rt = &web_routes[i];
+            if (!match(rt->pattern, path, path_len, NULL))
+                continue;
+            const char *m = rt->method;
+            for (int twice = 0; twice < 2; twice++) {
+                if (strstr(allow, m) == NULL && n + strlen(m) + 3 < allow_cap)
+                    n += (size_t)snprintf(allow + n, allow_cap - n, "%s%s", n ? ", " : "", m);
+                if (strcmp(m, "GET"))
+                    break;
+                m = "HEAD";
+            }
+        }
+    }
+    return NULL;
+}
+
+const char *web_param(const struct web_request *r, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (unsigned i = 0; i < r->nparams; i++)
+        if (r->params[i].name_len == nl && !memcmp(r->params[i].name, name, nl)) {
+            if (len)
+                *len = r->params[i].value_len;
+            return r->params[i].value;
+        }
+    return NULL;
+}
+
+size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!cap)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[6];
+        size_t el = 1;
+        e[0] = (char)c;
+        if (c == '"' || c == '\\') {
+            e[0] = '\\';
+            e[1] = (char)c;
+            el = 2;
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* Non-ASCII is escaped byte-wise: messages quote request bytes,
+             * which need not be valid UTF-8. */
+            e[0] = '\\';
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            el = 6;
+        }
+        if (o + el >= cap)
+            break;
+        memcpy(dst + o, e, el);
+        o += el;
+    }
+    dst[o] = 0;
+    return o;
+}

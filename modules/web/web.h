@@ -1,0 +1,83 @@
+/*
+ * web.h - the web role: HTTP/1.1 on the kernel's connections, a router,
+ * and the API that route handlers use to answer.
+ *
+ * A handler is called once per request with a struct web_request. It
+ * answers with web_respond*() before returning (synchronous) or keeps the
+ * pointer and answers later from another completion (asynchronous; then it
+ * MUST set on_abort, which is called instead if the connection dies first).
+ * Request bytes (headers, body, params) are valid only during the handler
+ * call: an asynchronous handler copies what it needs. Responses on one
+ * connection always leave in request order.
+ */
+#ifndef TRIREME_MODULES_WEB_H
+#define TRIREME_MODULES_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/http1.h"
+
+struct loop;
+struct http_conn;
+
+#define WEB_MAX_PARAMS        8
+#define WEB_REQUEST_ID_MAX    64
+#define WEB_SERVER_NAME       "trireme"
+
+struct web_param {
+    const char *name;
+    const char *value;
+    uint32_t name_len, value_len;
+};
+
+struct web_request {
+    struct http_conn *conn;
+    struct loop *loop;
+    const struct http1_request *http;
+    const char *body;
+    size_t body_len;
+    struct web_param params[WEB_MAX_PARAMS];
+    unsigned nparams;
+    char id[WEB_REQUEST_ID_MAX + 1];
+    uint8_t id_len;
+    bool head;      /* HEAD: answer as GET, send no body */
+    bool answered;
+    uint64_t start_ns;
+    void (*on_abort)(struct web_request *r);
+    void *async; /* the asynchronous handler's own state */
+};
+
+typedef void (*web_handler_fn)(struct web_request *r);
+
+struct web_route {
+    const char *method;  /* "GET", "POST", ... (GET also serves HEAD) */
+    const char *pattern; /* "/v1/jobs/{id}": {name} matches one segment */
+    web_handler_fn handler;
+};
+
+/* modules/web/routes.c: the one route table. */
+extern const struct web_route web_routes[];
+extern const unsigned web_routes_count;
+
+/* Answer. extra: verbatim "Name: value\r\n" lines, or NULL. */
+void web_respond(struct web_request *r, int status, const char *content_type, const char *body,
+                 size_t len, const char *extra);
+void web_respond_json(struct web_request *r, int status, const char *json, size_t len);
+/* {"error":code,"message":message,"status":N,"request_id":id} */
+void web_respond_error(struct web_request *r, int status, const char *code, const char *message);
+
+/* Path parameter by name, or NULL (value_len via *len). */
+const char *web_param(const struct web_request *r, const char *name, size_t *len);
+
+/* Router (router.c). Returns the route, or NULL with *status 404 or 405
+ * (then allow[] lists the methods the path has, "GET, HEAD, POST"). */
+const struct web_route *web_route_match(const char *method, size_t method_len, const char *path,
+                                        size_t path_len, struct web_request *r, int *status,
+                                        char *allow, size_t allow_cap);
+
+/* JSON string escaping into dst (NUL-terminated, truncated to fit). */
+size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * web_loop.h - the web role's state on one loop (listener, connections).
+ */
+#ifndef TRIREME_MODULES_WEB_LOOP_H
+#define TRIREME_MODULES_WEB_LOOP_H
+
+#include "kernel/listener.h"
+#include "kernel/loop.h"
+#include "proto/http1.h"
+
+struct http_conn;
+struct server;
+
+struct web_loop {
+    struct loop *loop;
+    struct server *srv;
+    struct listener listener;
+    struct http1_limits limits;
+    struct http_conn *conns; /* doubly linked, for the drain */
+    unsigned nconns;
+    bool draining;
+    uint64_t rejected; /* connections refused by --max-connections */
+    uint64_t last_reject_log_ns;
+    struct http1_header *headers; /* parse scratch: cfg->max_headers entries */
+};
+
+#include "modules/registry.h"
+
+static inline struct web_loop *web_loop_of(struct loop *l)
+{
+    return l->modules[MODULE_WEB];
+}
+
+/* http_conn.c */
+void http_conn_accept(struct web_loop *wl, int fd);
+void http_conn_drain(struct web_loop *wl);
+
+#endif
