@@ -76,40 +76,76 @@ pub fn build(b: *std.Build) !void {
 
     // Unit tests: one executable per tests/unit/test_*.c, linked with every
     // non-main source so kernel/ code is testable too.
-    const unit = b.step("unit", "Run the cmocka unit tests");
     var tests = std.ArrayList([]const u8).init(b.allocator);
     try listC(b, "tests/unit", false, &tests);
+    var unit_exes = std.ArrayList(*std.Build.Step.Compile).init(b.allocator);
     for (tests.items) |t| {
-        const base = std.fs.path.stem(t);
-        const te = b.addExecutable(.{ .name = base, .target = target, .optimize = optimize });
+        const te = b.addExecutable(.{ .name = std.fs.path.stem(t), .target = target, .optimize = optimize });
         te.addCSourceFiles(.{ .files = lib_srcs.items, .flags = &cflags });
         te.addCSourceFile(.{ .file = b.path(t), .flags = &cflags });
         te.addIncludePath(b.path("."));
         addLibs(te);
         te.linkSystemLibrary("cmocka");
-        const inst = b.addInstallArtifact(te, .{ .dest_dir = .{ .override = .{ .custom = "tests" } } });
-        const r = b.addRunArtifact(te);
-        r.step.dependOn(&inst.step);
-        r.stdio = .inherit;
-        unit.dependOn(&r.step);
+        try unit_exes.append(te);
     }
 
-    // Fuzz: libFuzzer needs clang's runtime, which Zig does not ship, so
-    // this step drives the system clang (Debian clang-14 + libclang-rt-14-dev).
+    // Each suite is a chain of commands; `test` runs them all one after the
+    // other (they share two cores, and e2e tests must not fight a fuzzer).
+    const Suite = struct {
+        b: *std.Build,
+        fn cmd(self: @This(), argv: []const []const u8, after: ?*std.Build.Step) *std.Build.Step.Run {
+            const r = self.b.addSystemCommand(argv);
+            r.stdio = .inherit;
+            r.has_side_effects = true;
+            if (after) |a| r.step.dependOn(a);
+            return r;
+        }
+    };
+    const suite = Suite{ .b = b };
     const fuzz_secs = b.option(u32, "fuzz-seconds", "seconds per fuzz target (default 20)") orelse 20;
-    const fuzz = b.step("fuzz", "Bounded libFuzzer run of tests/fuzz/fuzz_*.c");
-    const fr = b.addSystemCommand(&.{ "sh", "tests/fuzz/run.sh", b.fmt("{d}", .{fuzz_secs}) });
-    fr.stdio = .inherit;
-    fuzz.dependOn(&fr.step);
+    const fuzz_arg = b.fmt("{d}", .{fuzz_secs});
 
-    const e2e = b.step("e2e", "Run the end-to-end tests against zig-out/bin/trireme");
-    const er = b.addSystemCommand(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" });
-    er.stdio = .inherit;
-    er.step.dependOn(b.getInstallStep());
-    e2e.dependOn(&er.step);
+    const Chain = struct {
+        fn unitRuns(bb: *std.Build, exes: []*std.Build.Step.Compile, after: ?*std.Build.Step) *std.Build.Step {
+            const done = bb.allocator.create(std.Build.Step) catch @panic("OOM");
+            done.* = std.Build.Step.init(.{ .id = .custom, .name = "unit tests", .owner = bb });
+            for (exes) |te| {
+                const r = bb.addRunArtifact(te);
+                r.stdio = .inherit;
+                r.has_side_effects = true;
+                if (after) |a| r.step.dependOn(a);
+                done.dependOn(&r.step);
+            }
+            return done;
+        }
+    };
 
-    const all = b.step("test", "Run every test: unit, fuzz (bounded), e2e");
-    all.dependOn(unit);
-    all.dependOn(fuzz);
-    all.dependOn(e2e);
+    // Standalone steps.
+    b.step("unit", "Run the cmocka unit tests (Zig build, UBSan on in Debug)")
+        .dependOn(Chain.unitRuns(b, unit_exes.items, null));
+    b.step("fuzz", "Bounded libFuzzer run of tests/fuzz/fuzz_*.c (clang, ASan)")
+        .dependOn(&suite.cmd(&.{ "sh", "tests/fuzz/run.sh", fuzz_arg }, null).step);
+    b.step("e2e", "Run the end-to-end tests against zig-out/bin/trireme")
+        .dependOn(&suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" }, b.getInstallStep()).step);
+    // Memory-error checking: ASan + UBSan builds by clang (the script says
+    // why not valgrind), then the unit and e2e suites against them.
+    const asan_build = suite.cmd(&.{ "sh", "tools/build-asan.sh" }, null);
+    b.step("asan", "Build zig-out/asan/trireme and unit tests with ASan+UBSan (clang)").dependOn(&asan_build.step);
+    const unit_asan_argv = &[_][]const u8{ "sh", "-c", "set -e; for t in zig-out/asan/test_*; do if [ -x \"$t\" ]; then \"$t\"; fi; done" };
+    b.step("unit-asan", "Run the unit tests built with ASan+UBSan")
+        .dependOn(&suite.cmd(unit_asan_argv, &asan_build.step).step);
+    const e2e_asan = suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" }, &asan_build.step);
+    e2e_asan.setEnvironmentVariable("TRIREME_BIN", "zig-out/asan/trireme");
+    b.step("e2e-asan", "Run the e2e tests against the ASan+UBSan binary").dependOn(&e2e_asan.step);
+
+    // Everything, in sequence.
+    const t_unit = Chain.unitRuns(b, unit_exes.items, b.getInstallStep());
+    const t_fuzz = suite.cmd(&.{ "sh", "tests/fuzz/run.sh", fuzz_arg }, t_unit);
+    const t_e2e = suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" }, &t_fuzz.step);
+    const t_asan = suite.cmd(&.{ "sh", "tools/build-asan.sh" }, &t_e2e.step);
+    const t_unit_asan = suite.cmd(unit_asan_argv, &t_asan.step);
+    const t_e2e_asan = suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" }, &t_unit_asan.step);
+    t_e2e_asan.setEnvironmentVariable("TRIREME_BIN", "zig-out/asan/trireme");
+    b.step("test", "Run every test in sequence: unit, fuzz (bounded), e2e, then unit+e2e under ASan")
+        .dependOn(&t_e2e_asan.step);
 }

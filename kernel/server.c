@@ -189,9 +189,9 @@ int server_run(const struct config *cfg)
     int code = 0;
     unsigned inited = 0;
     for (unsigned i = 0; i < modules_builtin_count; i++) {
-        if (!(cfg->role_mask & (1u << i)) || !modules_builtin[i]->init)
+        if (!(cfg->role_mask & (1u << i)))
             continue;
-        if (modules_builtin[i]->init(s) < 0) {
+        if (modules_builtin[i]->init && modules_builtin[i]->init(s) < 0) {
             code = 1;
             goto out;
         }

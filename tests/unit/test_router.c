@@ -1,0 +1,56 @@
+/*
+ * test_router.c - route matching: methods, parameters, 404 vs 405.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "modules/web/web.h"
+
+static void healthz_get_and_head(void **state)
+{
+    struct web_request r;
+    memset(&r, 0, sizeof(r));
+    int status = 0;
+    char allow[64];
+    assert_non_null(web_route_match("GET", 3, "/healthz", 8, &r, &status, allow, sizeof(allow)));
+    assert_non_null(web_route_match("HEAD", 4, "/healthz", 8, &r, &status, allow, sizeof(allow)));
+}
+
+static void not_found_vs_not_allowed(void **state)
+{
+    struct web_request r;
+    memset(&r, 0, sizeof(r));
+    int status = 0;
+    char allow[64] = "";
+    assert_null(web_route_match("GET", 3, "/healthz/x", 10, &r, &status, allow, sizeof(allow)));
+    assert_int_equal(status, 404);
+    assert_null(web_route_match("GET", 3, "/health", 7, &r, &status, allow, sizeof(allow)));
+    assert_int_equal(status, 404);
+    assert_null(web_route_match("DELETE", 6, "/healthz", 8, &r, &status, allow, sizeof(allow)));
+    assert_int_equal(status, 405);
+    assert_string_equal(allow, "GET, HEAD");
+}
+
+static void json_escape(void **state)
+{
+    char out[64];
+    web_json_escape(out, sizeof(out), "a\"b\\c\n\x01", 7);
+    assert_string_equal(out, "a\\\"b\\\\c\\u000a\\u0001");
+    /* Truncates whole escapes only. */
+    web_json_escape(out, 4, "\"\"\"", 3);
+    assert_string_equal(out, "\\\"");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(healthz_get_and_head),
+        cmocka_unit_test(not_found_vs_not_allowed),
+        cmocka_unit_test(json_escape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# tools/deps.sh - install what building and testing Trireme needs on Debian 12.
+#
+#   tools/deps.sh          build + run dependencies
+#   tools/deps.sh test     also the test tools (cmocka, clang for ASan/libFuzzer, pytest)
+#   tools/deps.sh bench    also the benchmark peers (nginx, wrk)
+#
+# Idempotent and quiet when everything is present. Needs root for apt-get
+# (the README's commands run as root on a fresh machine).
+set -euo pipefail
+
+ZIG_VERSION=0.14.1
+
+build_pkgs=(liburing-dev libjansson-dev pkg-config ca-certificates)
+test_pkgs=(libcmocka-dev clang-14 libclang-rt-14-dev valgrind curl)
+bench_pkgs=(nginx-light wrk)
+
+want=("${build_pkgs[@]}")
+case "${1:-}" in
+test) want+=("${test_pkgs[@]}") ;;
+bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+py=python3
+if ! $py -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
+    echo "deps: installing ziglang==$ZIG_VERSION from PyPI" >&2
+    $py -m pip install -q --root-user-action=ignore "ziglang==$ZIG_VERSION"
+fi
+if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
+    $py -c 'import pytest' 2>/dev/null || $py -m pip install -q --root-user-action=ignore "pytest>=7"
+fi
