@@ -3,9 +3,11 @@
 //   zig build                          zig-out/bin/trireme (Debug: UBSan traps on)
 //   zig build -Doptimize=ReleaseFast   the build benchmarks use
 //   zig build unit                     cmocka unit tests (tests/unit/test_*.c)
+//   zig build fuzz                     bounded libFuzzer run of tests/fuzz/fuzz_*.c
 //   zig build e2e                      end-to-end tests against the real binary
-//   zig build fuzz                     bounded libFuzzer run of every proto fuzz target
-//   zig build test                     all of the above
+//   zig build asan                     ASan+UBSan binary and unit tests (clang)
+//   zig build unit-asan | e2e-asan     the suites against those
+//   zig build test                     all of the above, one after the other
 //
 // C sources are found by listing kernel/, proto/ and modules/, so adding a
 // file needs no edit here. kernel/main.c holds main() and is left out of

@@ -106,7 +106,11 @@ static int start_loop(struct server *s, int id)
     };
     int ret = loop_init(l, id, &lc);
     if (ret < 0) {
-        LOG(LOG_ERROR, "cannot set up io_uring", L_INT("loop", id), L_STR("error", strerror(-ret)));
+        LOG(LOG_ERROR, "cannot set up io_uring", L_INT("loop", id), L_STR("error", strerror(-ret)),
+            L_STR("hint", ret == -EPERM || ret == -ENOSYS
+                              ? "io_uring is blocked here (container seccomp profile or "
+                                "kernel.io_uring_disabled); allow io_uring_setup/enter/register"
+                              : "check memlock limits (ulimit -l) and --ring-entries"));
         return ret;
     }
     l->srv = s;
