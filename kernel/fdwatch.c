@@ -1,9 +1,13 @@
 /*
- * fdwatch.c - multishot poll of foreign fds.
+ * fdwatch.c - readiness of foreign fds, level-triggered.
  *
- * Changing the mask removes the poll and adds a new one rather than using
- * IORING_POLL_UPDATE: both ops are ordered on the ring, the code stays
- * obvious, and a mask change happens once per flush, not per byte.
+ * Each arm is a one-shot IORING_OP_POLL_ADD, re-armed after the callback.
+ * A multishot poll would save that SQE but only reports new wake-ups: when
+ * libpq says "wait until writable" about a socket that already is, a
+ * multishot poll stays silent forever. A one-shot poll reports the current
+ * state, which is the contract libpq (and any library with its own I/O)
+ * expects. Changing the mask while armed removes the poll and adds a new
+ * one; both ops are ordered on the ring.
  */
 #include "kernel/fdwatch.h"
 
@@ -14,7 +18,7 @@
 static void arm(struct fd_watch *w)
 {
     struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->poll_op);
-    io_uring_prep_poll_multishot(sqe, w->fd, w->events);
+    io_uring_prep_poll_add(sqe, w->fd, w->events);
     w->armed = true;
     w->ops++;
 }
@@ -32,17 +36,13 @@ static void finish(struct fd_watch *w)
 static void on_poll(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
     struct fd_watch *w = (struct fd_watch *)((char *)op - offsetof(struct fd_watch, poll_op));
-    bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
-    if (!more) {
-        w->armed = false;
-        w->ops--;
-    }
+    w->armed = false;
+    w->ops--;
     if (!w->stopping) {
         if (cqe->res > 0)
             w->fn(w, (unsigned)cqe->res);
         else if (cqe->res < 0 && cqe->res != -ECANCELED)
             w->fn(w, POLLERR);
-        /* A multishot poll can end on its own (overflow): re-arm it. */
         if (!w->armed && !w->stopping && w->ops == 0)
             arm(w);
     }

@@ -2,9 +2,10 @@
  * fdwatch.h - readiness of a socket the loop does not own (libpq's, say).
  *
  * Libraries that do their own read()/write() only need to be told when to
- * try: a multishot poll reports each readiness edge until stopped. The
- * watched events can change while armed (libpq wants POLLOUT only while it
- * has unflushed output). The callback may call fd_watch_set or
+ * try. Readiness is level-triggered: the callback runs whenever the fd is
+ * ready for the watched events, again and again until they change or the
+ * watch stops. The watched events can change at any time (libpq wants
+ * POLLOUT only while it has unflushed output). The callback may call fd_watch_set or
  * fd_watch_stop; after fd_watch_stop it is not called again, and
  * on_stopped (optional) tells when the struct may be freed.
  */

@@ -11,8 +11,8 @@ set -euo pipefail
 
 ZIG_VERSION=0.14.1
 
-build_pkgs=(liburing-dev libjansson-dev pkg-config ca-certificates)
-test_pkgs=(libcmocka-dev clang-14 libclang-rt-14-dev valgrind curl)
+build_pkgs=(liburing-dev libjansson-dev libpq-dev pkg-config ca-certificates)
+test_pkgs=(libcmocka-dev clang-14 libclang-rt-14-dev curl postgresql postgresql-client)
 bench_pkgs=(nginx-light wrk)
 
 want=("${build_pkgs[@]}")

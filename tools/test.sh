@@ -2,7 +2,7 @@
 # tools/test.sh - the README's second command: install, then every test.
 #
 # On a fresh Debian 12 machine, as root: installs the Debian packages, Zig
-# and pytest, then runs `zig build test`, which in sequence runs the cmocka
+# and pytest, starts a private PostgreSQL, then runs `zig build test`, which in sequence runs the cmocka
 # unit tests, a bounded libFuzzer run of the HTTP parser, the end-to-end
 # suite against the real binary, and the unit and end-to-end suites again
 # under AddressSanitizer + UndefinedBehaviorSanitizer. Exit 0 only if all
@@ -10,5 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh test
+# A private PostgreSQL for the suites that need one (data under .dev/, git-ignored).
+TRIREME_TEST_DATABASE_URL=$(tools/pg-local.sh start .dev/test-pg 54330)
+export TRIREME_TEST_DATABASE_URL
+trap 'tools/pg-local.sh stop .dev/test-pg' EXIT
 python3 -m ziglang build test -Dfuzz-seconds="${FUZZ_SECONDS:-20}" --summary failures
 echo "trireme: all test suites passed"
