@@ -10,9 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh test
-# A private PostgreSQL for the suites that need one (data under .dev/, git-ignored).
-TRIREME_TEST_DATABASE_URL=$(tools/pg-local.sh start .dev/test-pg 54330)
+# A private PostgreSQL for the suites that need one. Its data lives under
+# /tmp: the server runs as 'postgres', which may not reach into a checkout
+# under a private home directory.
+pgdir=$(mktemp -d /tmp/trireme-test-pg.XXXXXX)
+chmod 755 "$pgdir"
+TRIREME_TEST_DATABASE_URL=$(tools/pg-local.sh start "$pgdir/data" 54330)
 export TRIREME_TEST_DATABASE_URL
-trap 'tools/pg-local.sh stop .dev/test-pg' EXIT
+trap 'tools/pg-local.sh stop "$pgdir/data"; rm -rf "$pgdir"' EXIT
 python3 -m ziglang build test -Dfuzz-seconds="${FUZZ_SECONDS:-20}" --summary failures
 echo "trireme: all test suites passed"
