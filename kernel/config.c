@@ -13,7 +13,20 @@
 
 #include "kernel/log.h"
 
-enum opt_type { T_STR, T_INT, T_UINT, T_U64, T_SIZE, T_DUR, T_BOOL, T_LEVEL, T_FORMAT, T_TRIBOOL };
+enum opt_type {
+    T_STR,
+    T_INT,
+    T_UINT,
+    T_U64,
+    T_SIZE,
+    T_DUR,
+    T_BOOL,
+    T_LEVEL,
+    T_FORMAT,
+    T_TRIBOOL,
+    T_POOLER,
+    T_MIGRATE,
+};
 
 struct opt {
     const char *flag; /* without the leading "--" */
@@ -71,11 +84,95 @@ static const struct opt opts[] = {
      1000000, "Idle 16 KiB connection-buffer chunks kept per thread for reuse."},
     {"backlog", "TRIREME_BACKLOG", "4096", T_INT, OFF(backlog), 0, 1, 65535,
      "listen() backlog of each listener."},
+    {"database-url", "DATABASE_URL", "", T_STR, OFF(database_url),
+     sizeof(((struct config *)0)->database_url), 0, 0,
+     "PostgreSQL, URI or key=value form (sslmode passes through to libpq; ?pgbouncer=true "
+     "implies --pg-pooler=transaction)."},
+    {"database-direct-url", "DATABASE_DIRECT_URL", "", T_STR, OFF(database_direct_url),
+     sizeof(((struct config *)0)->database_direct_url), 0, 0,
+     "Direct (unpooled) PostgreSQL URL for LISTEN and migrations when DATABASE_URL is a pooler."},
+    {"pg-pool", "TRIREME_PG_POOL", "2", T_UINT, OFF(pg_pool), 0, 1, 64,
+     "PostgreSQL connections per thread and role (each runs many queries in pipeline mode)."},
+    {"pg-pooler", "TRIREME_PG_POOLER", "none", T_POOLER, OFF(pg_pooler_transaction), 0, 0, 0,
+     "none or transaction (PgBouncer/Supavisor): no session state on pooled connections."},
+    {"migrate", "TRIREME_MIGRATE", "auto", T_MIGRATE, OFF(migrate_auto), 0, 0, 0,
+     "auto: apply schema migrations at start (advisory-locked); off: only `trireme migrate`."},
+    {"api-keys", "TRIREME_API_KEYS", "", T_STR, OFF(api_keys), sizeof(((struct config *)0)->api_keys),
+     0, 0, "Comma-separated keys accepted as `Authorization: Bearer <key>` on /v1."},
+    {NULL, "MASTER_API_KEY", "", T_STR, OFF(master_api_key),
+     sizeof(((struct config *)0)->master_api_key), 0, 0,
+     "Compatibility: one more accepted API key."},
+    {"insecure-no-auth", "TRIREME_INSECURE_NO_AUTH", "false", T_BOOL, OFF(insecure_no_auth), 0, 0, 0,
+     "Local development only: /v1 without an API key (logged as a warning at start)."},
+    {"queues", "TRIREME_QUEUES", "default", T_STR, OFF(queues), sizeof(((struct config *)0)->queues),
+     0, 0, "Worker: comma-separated queues to take jobs from."},
+    {"concurrency", "TRIREME_CONCURRENCY", "64", T_UINT, OFF(concurrency), 0, 1, 100000,
+     "Worker: jobs in flight per process."},
+    {"batch-size", "TRIREME_BATCH_SIZE", "100", T_UINT, OFF(batch_size), 0, 1, 10000,
+     "Worker: jobs claimed per query (FOR UPDATE SKIP LOCKED)."},
+    {"poll-interval", "TRIREME_POLL_INTERVAL", "2s", T_DUR, OFF(poll_interval_ms), 0,
+     10, 3600 * 1000LL,
+     "Worker: fallback poll when no NOTIFY arrives (plain numbers are seconds)."},
+    {"lease", "TRIREME_LEASE", "30s", T_DUR, OFF(lease_ms), 0, 1000, 3600 * 1000LL,
+     "Worker: lease of a running job, renewed every third of it while the job runs."},
+    {"job-timeout", "TRIREME_JOB_TIMEOUT", "15m", T_DUR, OFF(job_timeout_ms), 0, 10,
+     7 * 24 * 3600 * 1000LL, "Worker: time limit of a job that sets no timeout of its own."},
+    {"sql-jobs", "TRIREME_SQL_JOBS", "", T_STR, OFF(sql_jobs), sizeof(((struct config *)0)->sql_jobs),
+     0, 0, "Worker: file of named statements for the `sql` job kind (`name: SQL` per line)."},
     {NULL, "WORKER_ENABLED", "", T_TRIBOOL, OFF(worker_enabled), 0, 0, 0,
      "Compatibility: true adds the worker role to --roles, false removes it."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* Variables other stacks' deployments already set, read as a fallback for
+ * the flag named (the TRIREME_ variable wins when both are set). */
+static const struct {
+    const char *env, *flag;
+} aliases[] = {
+    {"CELERY_CONCURRENCY", "concurrency"},
+    {"OUTBOX_WORKER_BATCH_SIZE", "batch-size"},
+    {"OUTBOX_WORKER_INTERVAL_SECONDS", "poll-interval"},
+};
+#define NALIASES (sizeof(aliases) / sizeof(aliases[0]))
+
+static const struct opt *find_opt(const char *flag, size_t len)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].flag && strlen(opts[i].flag) == len && !strncmp(opts[i].flag, flag, len))
+            return &opts[i];
+    return NULL;
+}
+
+/* "?pgbouncer=true" (a Prisma convention the seeds use) is not a libpq
+ * parameter: drop it from the URL and switch to transaction-pooler mode. */
+static void strip_pgbouncer(struct config *c)
+{
+    char *u = c->database_url;
+    char *q = strchr(u, '?');
+    if (!q)
+        return;
+    char out[sizeof(c->database_url)];
+    size_t n = (size_t)(q - u);
+    memcpy(out, u, n);
+    char sep = '?';
+    for (char *p = q + 1; *p;) {
+        char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len >= 10 && !strncmp(p, "pgbouncer=", 10)) {
+            if (!strncasecmp(p + 10, "true", 4) || p[10] == '1')
+                c->pg_pooler_transaction = true;
+        } else {
+            out[n++] = sep;
+            memcpy(out + n, p, len);
+            n += len;
+            sep = '&';
+        }
+        p += len + (amp ? 1 : 0);
+    }
+    out[n] = 0;
+    memcpy(u, out, n + 1);
+}
 
 static int parse_bool(const char *s)
 {
@@ -183,6 +280,22 @@ static const char *apply(struct config *c, const struct opt *o, const char *v, c
         *(int *)field = lv;
         return NULL;
     }
+    case T_POOLER:
+        if (!strcasecmp(v, "transaction"))
+            *(bool *)field = true;
+        else if (!strcasecmp(v, "none") || !strcasecmp(v, "session"))
+            *(bool *)field = false;
+        else
+            return "is not a pooler mode (none or transaction)";
+        return NULL;
+    case T_MIGRATE:
+        if (!strcasecmp(v, "auto"))
+            *(bool *)field = true;
+        else if (!strcasecmp(v, "off"))
+            *(bool *)field = false;
+        else
+            return "is not a migrate mode (auto or off)";
+        return NULL;
     case T_FORMAT:
         if (!strcasecmp(v, "json"))
             *(bool *)field = true;
@@ -245,6 +358,17 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
             return 2;
         }
     }
+    for (size_t i = 0; i < NALIASES; i++) {
+        const char *v = getenv(aliases[i].env);
+        if (!v || !*v)
+            continue;
+        const char *bad = apply(c, find_opt(aliases[i].flag, strlen(aliases[i].flag)), v, why,
+                                sizeof(why));
+        if (bad) {
+            fprintf(err, "trireme: %s=%s %s\n", aliases[i].env, v, bad);
+            return 2;
+        }
+    }
     for (size_t i = 0; i < NOPTS; i++) {
         const char *v = opts[i].env ? getenv(opts[i].env) : NULL;
         if (!v || (!*v && opts[i].type != T_STR))
@@ -263,10 +387,7 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
         }
         const char *name = arg + 2, *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const struct opt *o = NULL;
-        for (size_t i = 0; i < NOPTS; i++)
-            if (opts[i].flag && strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen))
-                o = &opts[i];
+        const struct opt *o = find_opt(name, nlen);
         if (!o) {
             fprintf(err, "trireme: unknown flag --%.*s (see trireme run --help)\n", (int)nlen,
                     name);
@@ -289,6 +410,7 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
             return 2;
         }
     }
+    strip_pgbouncer(c);
     if (c->max_uri > c->max_head) {
         fprintf(err, "trireme: --max-uri-bytes=%u is larger than --max-header-bytes=%u\n",
                 c->max_uri, c->max_head);
@@ -308,5 +430,8 @@ void config_help(FILE *out)
             snprintf(left, sizeof(left), "(env only)");
         fprintf(out, "  %-26s %-26s default: %s\n      %s\n", left, o->env ? o->env : "",
                 *o->def ? o->def : "(none)", o->help);
+        for (size_t k = 0; k < NALIASES; k++)
+            if (o->flag && !strcmp(aliases[k].flag, o->flag))
+                fprintf(out, "      Also read from %s (compatibility).\n", aliases[k].env);
     }
 }

@@ -42,6 +42,24 @@ struct config {
     uint64_t body_timeout_ms;
     uint64_t idle_timeout_ms;
     bool access_log;
+    /* database */
+    char database_url[1024];
+    char database_direct_url[1024];
+    unsigned pg_pool;
+    bool pg_pooler_transaction; /* --pg-pooler=transaction or ?pgbouncer=true */
+    bool migrate_auto;
+    /* jobs API */
+    char api_keys[2048];   /* comma-separated */
+    char master_api_key[256];
+    bool insecure_no_auth;
+    /* worker */
+    char queues[512];      /* comma-separated */
+    unsigned concurrency;
+    unsigned batch_size;
+    uint64_t poll_interval_ms;
+    uint64_t lease_ms;
+    uint64_t job_timeout_ms; /* default per-job time limit */
+    char sql_jobs[256];    /* file of named SQL statements for the `sql` kind */
     /* compatibility */
     int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */
 };

@@ -230,6 +230,20 @@ void conn_close(struct conn *c, int err)
     c->ops++;
 }
 
+void conn_abandon(struct conn *c)
+{
+    struct loop *l = c->loop;
+    loop_timer_cancel(l, &c->timer);
+    buf_release(l->pool, &c->in);
+    buf_release(l->pool, &c->out);
+    buf_release(l->pool, &c->wire);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+        l->live--;
+    }
+}
+
 void conn_deadline(struct conn *c, uint64_t ms)
 {
     if (ms)

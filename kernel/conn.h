@@ -76,6 +76,10 @@ void conn_flush(struct conn *c);
 void conn_close_after_send(struct conn *c);
 /* Close now: cancel recv and send, drop queued output. */
 void conn_close(struct conn *c, int err);
+/* The loop has stopped for good (a forced exit when --grace ran out) with
+ * this conn still open: close its fd and release its buffers without
+ * touching the ring. on_close is not called; the caller frees the struct. */
+void conn_abandon(struct conn *c);
 /* Arm (ms > 0) or clear (ms == 0) the conn's single deadline. */
 void conn_deadline(struct conn *c, uint64_t ms);
 

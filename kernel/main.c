@@ -15,8 +15,15 @@
 #include "kernel/server.h"
 #include "kernel/version.h"
 
-/* Subcommands Trireme defines; those not built yet are refused by name. */
+/* Subcommands Trireme defines; those no module provides yet are refused by name. */
 static const char *const planned[] = {"migrate", "enqueue", "jobs", "schedules"};
+
+static void module_commands_usage(FILE *out)
+{
+    for (unsigned i = 0; i < modules_builtin_count; i++)
+        for (const struct module_command *c = modules_builtin[i]->commands; c && c->name; c++)
+            fprintf(out, "  %-10s %s\n", c->name, c->summary);
+}
 
 static void usage(FILE *out)
 {
@@ -31,10 +38,10 @@ static void usage(FILE *out)
             "  run        start the roles chosen by --roles (built in: %s)\n"
             "  health     probe a running trireme's /healthz (exit 0 healthy, 1 not)\n"
             "  version    print the version\n"
-            "  help       this text; `trireme run --help` lists every setting\n"
-            "\n"
-            "flags of `trireme run` (flag, environment variable, default):\n",
+            "  help       this text; `trireme run --help` lists every setting\n",
             TRIREME_VERSION, built);
+    module_commands_usage(out);
+    fprintf(out, "\nflags of `trireme run` (flag, environment variable, default):\n");
     config_help(out);
     fprintf(out, "\nflags of `trireme health`:\n");
     cli_health_help(out);
@@ -80,6 +87,9 @@ int main(int argc, char **argv)
         log_setup((enum log_level)cfg.log_level, cfg.log_json);
         return server_run(&cfg);
     }
+    const struct module_command *mc = modules_command(cmd);
+    if (mc)
+        return mc->run(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
         if (!strcmp(cmd, planned[i])) {
             fprintf(stderr, "trireme: '%s' is not built into this version of trireme\n", cmd);

@@ -92,7 +92,19 @@ int modules_resolve(struct config *cfg, FILE *err)
         fprintf(err, "trireme: no role selected (--roles=web,worker,beat)\n");
         return 2;
     }
+    for (unsigned i = 0; i < modules_builtin_count; i++)
+        if (!modules_builtin[i]->is_role)
+            cfg->role_mask |= 1u << i;
     return 0;
+}
+
+const struct module_command *modules_command(const char *name)
+{
+    for (unsigned i = 0; i < modules_builtin_count; i++)
+        for (const struct module_command *c = modules_builtin[i]->commands; c && c->name; c++)
+            if (!strcmp(c->name, name))
+                return c;
+    return NULL;
 }
 
 void modules_roles_string(const struct config *cfg, char *out, size_t cap)
@@ -100,7 +112,7 @@ void modules_roles_string(const struct config *cfg, char *out, size_t cap)
     size_t n = 0;
     out[0] = 0;
     for (unsigned i = 0; i < modules_builtin_count; i++) {
-        if (!(cfg->role_mask & (1u << i)))
+        if (!(cfg->role_mask & (1u << i)) || !modules_builtin[i]->is_role)
             continue;
         n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? "," : "",
                               modules_builtin[i]->name);

@@ -21,6 +21,13 @@ struct config;
 struct loop;
 struct server;
 
+/* A subcommand a module adds to the CLI (`trireme migrate`, ...). */
+struct module_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command; exit code */
+};
+
 struct module {
     const char *name;
     const char *summary;
@@ -30,6 +37,7 @@ struct module {
     void (*stop)(struct loop *l);
     int (*health)(struct server *s, json_t *details);
     void (*cleanup)(struct server *s);
+    const struct module_command *commands; /* NULL-name terminated, or NULL */
 };
 
 /* Defined in modules/registry.c. */
@@ -40,10 +48,13 @@ extern const char *const roles_known[];
 extern const unsigned roles_known_count;
 
 /* Resolve cfg->roles (+ WORKER_ENABLED) into cfg->role_mask (bit = index in
- * modules_builtin). Returns 0, or 2 after one line to err naming the role. */
+ * modules_builtin; non-role modules are always set). Returns 0, or 2 after
+ * one line to err naming the role. */
 int modules_resolve(struct config *cfg, FILE *err);
 /* "web,worker": the selected roles, for logs and /healthz. */
 void modules_roles_string(const struct config *cfg, char *out, size_t cap);
 void modules_builtin_roles(char *out, size_t cap);
+/* The module command named `name`, or NULL. */
+const struct module_command *modules_command(const char *name);
 
 #endif

@@ -333,7 +333,15 @@ static void conn_connect(struct pg_conn *c)
 {
     struct pg_pool *p = c->pool;
     const char *info = c->listen ? p->listen_conninfo : p->conninfo;
-    c->pq = PQconnectStart(info);
+    if (p->options && !c->listen) {
+        /* expand_dbname: the conninfo (URI or key=value) is parsed as usual
+         * and `options` is added on top of it. */
+        const char *const keys[] = {"dbname", "options", NULL};
+        const char *const vals[] = {info, p->options, NULL};
+        c->pq = PQconnectStartParams(keys, vals, 1);
+    } else {
+        c->pq = PQconnectStart(info);
+    }
     if (!c->pq || PQstatus(c->pq) == CONNECTION_BAD) {
         conn_fail(c, "invalid connection string or out of memory");
         return;
@@ -460,6 +468,7 @@ int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config 
     p->loop = l;
     p->conninfo = cfg->conninfo;
     p->listen_conninfo = cfg->listen_conninfo;
+    p->options = cfg->options;
     p->nconns = cfg->size ? cfg->size : 1;
     p->max_inflight = cfg->max_inflight ? cfg->max_inflight : 64;
     p->conns = calloc(p->nconns, sizeof(*p->conns));

@@ -86,6 +86,7 @@ struct pg_listener {
 struct pg_pool {
     struct loop *loop;
     const char *conninfo;
+    const char *options; /* libpq `options` (e.g. "-c synchronous_commit=off"), or NULL */
     const char *listen_conninfo; /* NULL: no LISTEN connection */
     struct pg_conn *conns;
     unsigned nconns;
@@ -103,6 +104,7 @@ struct pg_pool {
 struct pg_pool_config {
     const char *conninfo;        /* URI or key=value (DATABASE_URL) */
     const char *listen_conninfo; /* direct URL for LISTEN, or NULL */
+    const char *options;         /* server settings for the pool's sessions, or NULL */
     unsigned size;
     unsigned max_inflight;
 };

@@ -27,6 +27,7 @@ struct server {
     pthread_t *threads;
     uint64_t started_mono_ns;
     char roles[128]; /* "web,worker" */
+    void *module_state[8]; /* process-wide, set by init hooks, read-only after */
 
     atomic_bool draining;
     atomic_bool force; /* grace period over: leave now */

@@ -6,7 +6,9 @@
 #define TRIREME_MODULES_REGISTRY_H
 
 enum module_slot {
-    MODULE_WEB = 0,
+    MODULE_JOBS = 0, /* first: its init applies the schema the roles use */
+    MODULE_WEB,
+    MODULE_WORKER,
     MODULE_COUNT,
 };
 

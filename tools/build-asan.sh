@@ -5,6 +5,7 @@
 # across threads (it holds its lock through io_uring_enter), so the memory
 # checker build uses Debian's clang-14. `zig build asan` runs this script;
 # the result is zig-out/asan/trireme, which `zig build e2e-asan` tests.
+# It needs zig-out/gen/migrations_gen.c, which `zig build` writes.
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-clang-14}
@@ -14,7 +15,7 @@ mkdir -p zig-out/asan
 $CC -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
     -fsanitize=address,undefined -fno-sanitize-recover=all \
     -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -I. -I/usr/include/postgresql \
-    $(find proto kernel modules -name '*.c' | sort) \
+    $(find proto kernel modules -name '*.c' | sort) zig-out/gen/migrations_gen.c \
     -luring -ljansson -lpq -lpthread -o zig-out/asan/trireme
 echo "built zig-out/asan/trireme (ASan+UBSan, $($CC --version | head -1))"
 # The unit tests too, so proto/ and kernel/ code runs under ASan without
@@ -26,6 +27,6 @@ for t in tests/unit/test_*.c; do
     $CC -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
         -fsanitize=address,undefined -fno-sanitize-recover=all \
         -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -I. -I/usr/include/postgresql \
-        $(find proto kernel modules -name '*.c' ! -path kernel/main.c | sort) "$t" \
+        $(find proto kernel modules -name '*.c' ! -path kernel/main.c | sort) zig-out/gen/migrations_gen.c "$t" \
         -luring -ljansson -lpq -lcmocka -lpthread -o "zig-out/asan/$name"
 done

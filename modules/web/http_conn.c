@@ -183,12 +183,18 @@ static const char *code_for(int status)
     }
 }
 
-void web_respond_error(struct web_request *r, int status, const char *code, const char *message)
+void web_respond_error_h(struct web_request *r, int status, const char *code, const char *message,
+                         const char *extra)
 {
     char body[1024];
     size_t n = error_json(body, sizeof(body), status, code ? code : code_for(status), message, r->id,
                           r->id_len);
-    web_respond(r, status, "application/json", body, n, NULL);
+    web_respond(r, status, "application/json", body, n, extra);
+}
+
+void web_respond_error(struct web_request *r, int status, const char *code, const char *message)
+{
+    web_respond_error_h(r, status, code, message, NULL);
 }
 
 /* A request we refuse before any handler sees it: answer, then close. */
@@ -229,12 +235,37 @@ static bool valid_request_id(const char *s, size_t n)
     return true;
 }
 
+/* RFC 9112 3.2.2: a server MUST accept the absolute-form. The parser
+ * leaves path = target up to '?' ("http://host/healthz"), which no route
+ * matches: route and log its path component instead ("/healthz", or "/"
+ * when the URI has none). The parser guarantees an http(s):// prefix and
+ * a non-empty authority for any target not starting with '/' or '*'. */
+static void use_origin_path(struct http1_request *h)
+{
+    if (!h->path_len || h->path[0] == '/' || h->path[0] == '*')
+        return;
+    const char *end = h->path + h->path_len;
+    const char *p = memchr(h->path, ':', h->path_len);
+    if (!p || end - p < 3)
+        return;
+    const char *slash = memchr(p + 3, '/', (size_t)(end - (p + 3)));
+    if (slash) {
+        h->path_len = (uint32_t)(end - slash);
+        h->path = slash;
+    } else {
+        h->path = "/";
+        h->path_len = 1;
+    }
+}
+
 static void dispatch(struct http_conn *hc, const char *data)
 {
     struct web_request *r = &hc->r;
     struct http1_request *h = &hc->req;
     if (data != hc->head_base) {
-        /* c->in moved while the body arrived: re-point the head into it. */
+        /* c->in moved while the body arrived, or process() left while the
+         * body was incomplete (head_base cleared): re-point the head into
+         * c->in and refill the loop's shared header array. */
         struct http1_parser p;
         http1_parser_init(&p);
         h->headers = hc->wl->headers;
@@ -242,6 +273,7 @@ static void dispatch(struct http_conn *hc, const char *data)
         http1_parse_head(&p, data, h->head_len, &hc->wl->limits, h);
         hc->head_base = data;
     }
+    use_origin_path(h);
     hc->state = ST_HANDLING;
     r->http = h;
     r->answered = false;
@@ -369,6 +401,15 @@ static void process(struct http_conn *hc)
         }
         dispatch(hc, data);
     }
+    /* Waiting for the rest of a body: until we are back, other connections
+     * on this loop parse their heads into the same header array
+     * (wl->headers), so this request's headers there go stale. Found by
+     * tests/e2e: a POST whose body arrived after another connection's
+     * request was answered with that request's X-Request-Id, its header
+     * pointers aimed at the other connection's (released) buffer.
+     * Clearing head_base makes dispatch() parse the head again. */
+    if (hc->state == ST_BODY)
+        hc->head_base = NULL;
     hc->in_process = false;
 }
 
@@ -384,11 +425,15 @@ static void on_read(struct conn *c)
 static void on_eof(struct conn *c)
 {
     struct http_conn *hc = hc_of(c);
-    if (hc->state == ST_HANDLING && !hc->r.answered) {
-        hc->peer_eof = true; /* half-closed client: still answer it */
-        return;
-    }
-    conn_close(c, 0);
+    hc->peer_eof = true;
+    if (hc->state == ST_HANDLING && !hc->r.answered)
+        return; /* half-closed client: still answer it */
+    /* Answers to requests that arrived before the EOF (a pipeline sent,
+     * then shutdown(SHUT_WR)) may still be queued or on the wire: send
+     * them, then close. conn_close() here would drop them (RFC 9112 9.6:
+     * a half-close is not an abort). A request left unfinished can never
+     * complete now, so nothing more is parsed. */
+    conn_close_after_send(c);
 }
 
 static void on_timeout(struct conn *c)
@@ -418,6 +463,8 @@ static void on_close(struct conn *c, int err)
     wl->nconns--;
     atomic_fetch_sub(&wl->srv->conns, 1);
     free(hc);
+    if (wl->draining && !wl->nconns)
+        web_drained(wl);
 }
 
 static const struct conn_handler http_handler = {
@@ -473,4 +520,20 @@ void http_conn_drain(struct web_loop *wl)
     for (struct http_conn *hc = wl->conns; hc; hc = hc->next)
         if (hc->state == ST_HEAD && !hc->started)
             conn_close(&hc->c, 0);
+}
+
+void http_conn_free_all(struct web_loop *wl)
+{
+    /* Only after a forced stop (grace over) are connections left when the
+     * loops have ended. Nothing completes on a stopped loop, so free them
+     * here: the process then exits without leaks (found by tests/e2e under
+     * LeakSanitizer, which failed the exit-0 promise of an expired grace). */
+    while (wl->conns) {
+        struct http_conn *hc = wl->conns;
+        wl->conns = hc->next;
+        conn_abandon(&hc->c);
+        atomic_fetch_sub(&wl->srv->conns, 1);
+        free(hc);
+    }
+    wl->nconns = 0;
 }

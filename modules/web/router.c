@@ -137,3 +137,50 @@ size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n)
     dst[o] = 0;
     return o;
 }
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int web_query(const struct web_request *r, const char *name, char *out, size_t cap)
+{
+    const char *q = r->http->query;
+    size_t qn = r->http->query_len, nl = strlen(name);
+    if (!q)
+        return 0;
+    const char *end = q + qn;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - q) == nl && !memcmp(q, name, nl)) {
+            size_t o = 0;
+            for (const char *v = eq ? eq + 1 : pe; v < pe; v++) {
+                char c = *v;
+                if (c == '+')
+                    c = ' ';
+                else if (c == '%') {
+                    if (pe - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0)
+                        return -1;
+                    c = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+                    v += 2;
+                }
+                if (o + 1 >= cap || c == 0)
+                    return -1;
+                out[o++] = c;
+            }
+            out[o] = 0;
+            return 1;
+        }
+        q = pe + 1;
+    }
+    return 0;
+}

@@ -5,8 +5,20 @@
 #include "modules/web/web.h"
 
 void web_healthz(struct web_request *r);
+void web_readyz(struct web_request *r);
+void api_enqueue(struct web_request *r);
+void api_job_list(struct web_request *r);
+void api_job_get(struct web_request *r);
+void api_job_cancel(struct web_request *r);
+void api_job_retry(struct web_request *r);
 
 const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
+    {"GET", "/readyz", web_readyz},
+    {"POST", "/v1/jobs", api_enqueue},
+    {"GET", "/v1/jobs", api_job_list},
+    {"GET", "/v1/jobs/{id}", api_job_get},
+    {"POST", "/v1/jobs/{id}/cancel", api_job_cancel},
+    {"POST", "/v1/jobs/{id}/retry", api_job_retry},
 };
 const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);

@@ -44,7 +44,25 @@ static int web_start(struct loop *l)
         return ret;
     }
     wl->listener.data = wl;
+    if (*cfg->database_url) {
+        struct pg_pool_config pc = {
+            .conninfo = cfg->database_url, .size = cfg->pg_pool, .max_inflight = 64};
+        if (pg_pool_init(&wl->pg, l, &pc) < 0)
+            return -1;
+        wl->has_pg = true;
+    }
+    if (l->id == 0 && cfg->insecure_no_auth)
+        LOG(LOG_WARN, "web: --insecure-no-auth: /v1 accepts requests without an API key "
+                      "(local development only)");
     return 0;
+}
+
+void web_drained(struct web_loop *wl)
+{
+    /* The database pool keeps the loop alive; it goes once no request
+     * can need it any more. */
+    if (wl->has_pg)
+        pg_pool_close(&wl->pg);
 }
 
 static void web_stop(struct loop *l)
@@ -55,6 +73,8 @@ static void web_stop(struct loop *l)
     wl->draining = true;
     listener_close(&wl->listener);
     http_conn_drain(wl);
+    if (!wl->nconns)
+        web_drained(wl);
 }
 
 static void web_cleanup(struct server *s)
@@ -63,6 +83,9 @@ static void web_cleanup(struct server *s)
         struct web_loop *wl = s->loops[i].modules[MODULE_WEB];
         if (!wl)
             continue;
+        http_conn_free_all(wl);
+        if (wl->has_pg)
+            pg_pool_free(&wl->pg);
         free(wl->headers);
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;

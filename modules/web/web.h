@@ -68,6 +68,9 @@ void web_respond_json(struct web_request *r, int status, const char *json, size_
 /* {"error":code,"message":message,"status":N,"request_id":id} */
 void web_respond_error(struct web_request *r, int status, const char *code, const char *message);
 
+void web_respond_error_h(struct web_request *r, int status, const char *code, const char *message,
+                         const char *extra);
+
 /* Path parameter by name, or NULL (value_len via *len). */
 const char *web_param(const struct web_request *r, const char *name, size_t *len);
 
@@ -76,6 +79,14 @@ const char *web_param(const struct web_request *r, const char *name, size_t *len
 const struct web_route *web_route_match(const char *method, size_t method_len, const char *path,
                                         size_t path_len, struct web_request *r, int *status,
                                         char *allow, size_t allow_cap);
+
+/* Query parameter `name`, percent-decoded into out (NUL-terminated).
+ * Returns 1 when present, 0 when absent, -1 when too long or malformed. */
+int web_query(const struct web_request *r, const char *name, char *out, size_t cap);
+
+/* auth.c: true when the request carries a valid API key; otherwise the
+ * 401/403 answer has been sent. */
+bool web_authorized(struct web_request *r);
 
 /* JSON string escaping into dst (NUL-terminated, truncated to fit). */
 size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n);

@@ -6,6 +6,7 @@
 
 #include "kernel/listener.h"
 #include "kernel/loop.h"
+#include "kernel/pg.h"
 #include "proto/http1.h"
 
 struct http_conn;
@@ -22,6 +23,10 @@ struct web_loop {
     uint64_t rejected; /* connections refused by --max-connections */
     uint64_t last_reject_log_ns;
     struct http1_header *headers; /* parse scratch: cfg->max_headers entries */
+    struct pg_pool pg;            /* enqueue and job queries (durable commits) */
+    bool has_pg;
+    struct enqueue_batch *batch;  /* enqueues waiting for this loop turn's insert */
+    struct timer batch_timer;
 };
 
 #include "modules/registry.h"
@@ -34,5 +39,8 @@ static inline struct web_loop *web_loop_of(struct loop *l)
 /* http_conn.c */
 void http_conn_accept(struct web_loop *wl, int fd);
 void http_conn_drain(struct web_loop *wl);
+void http_conn_free_all(struct web_loop *wl);
+/* web.c: the last connection of a draining loop is gone. */
+void web_drained(struct web_loop *wl);
 
 #endif

@@ -1,0 +1,256 @@
+/*
+ * cli.c - `trireme migrate`, `trireme enqueue`, `trireme jobs ...`.
+ *
+ * Short-lived client processes: blocking libpq is the right tool. Output
+ * is JSON on stdout (one document), errors one line on stderr; exit 0 on
+ * success, 1 when the database said no, 2 on bad usage.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/log.h"
+#include "modules/jobs/job_input.h"
+#include "modules/jobs/migrate.h"
+#include "modules/jobs/sql.h"
+
+static const char *database_url(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--database-url=", 15))
+            return argv[i] + 15;
+    const char *direct = getenv("DATABASE_DIRECT_URL");
+    if (direct && *direct)
+        return direct;
+    const char *u = getenv("DATABASE_URL");
+    return u && *u ? u : NULL;
+}
+
+static PGconn *connect_or_die(const char *cmd, const char *url)
+{
+    if (!url) {
+        fprintf(stderr, "trireme %s: set DATABASE_URL (or --database-url=...)\n", cmd);
+        return NULL;
+    }
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char *m = PQerrorMessage(c);
+        size_t n = strlen(m);
+        while (n && m[n - 1] == '\n')
+            m[--n] = 0;
+        for (char *p = m; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        fprintf(stderr, "trireme %s: cannot connect to the database: %s\n", cmd, m);
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int query_failed(const char *cmd, PGresult *r)
+{
+    char *m = PQresultErrorMessage(r);
+    size_t n = strlen(m);
+    while (n && m[n - 1] == '\n')
+        m[--n] = 0;
+    fprintf(stderr, "trireme %s: %s\n", cmd, m);
+    PQclear(r);
+    return 1;
+}
+
+int jobs_cli_migrate(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--database-url=", 15)) {
+            fprintf(stderr, "trireme migrate: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    const char *url = database_url(argc, argv);
+    if (!url) {
+        fprintf(stderr, "trireme migrate: set DATABASE_URL (or --database-url=...)\n");
+        return 2;
+    }
+    int applied = 0;
+    if (migrate_run(url, &applied))
+        return 1;
+    printf("{\"applied\":%d,\"version\":%u}\n", applied,
+           migrations_count ? migrations[migrations_count - 1].version : 0);
+    return 0;
+}
+
+int jobs_cli_enqueue(int argc, char **argv)
+{
+    static const char *const fields[] = {"queue",        "payload", "run_at", "delay",
+                                         "priority",     "max_attempts", "timeout",
+                                         "unique_key"};
+    json_t *job = json_object();
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--database-url=", 15))
+            continue;
+        if (strncmp(a, "--", 2)) {
+            if (json_object_get(job, "kind")) {
+                fprintf(stderr, "trireme enqueue: one KIND only (got '%s')\n", a);
+                goto out;
+            }
+            json_object_set_new(job, "kind", json_string(a));
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        char name[32];
+        if (!eq || nl >= sizeof(name)) {
+            fprintf(stderr, "trireme enqueue: flags look like --queue=NAME (got %s)\n", a);
+            goto out;
+        }
+        memcpy(name, a + 2, nl);
+        name[nl] = 0;
+        for (char *p = name; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        bool known = false;
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+            known |= !strcmp(name, fields[k]);
+        if (!known) {
+            fprintf(stderr, "trireme enqueue: unknown flag %.*s\n", (int)(eq - a), a);
+            goto out;
+        }
+        const char *v = eq + 1;
+        json_t *val;
+        if (!strcmp(name, "payload")) {
+            json_error_t e;
+            val = json_loads(v, JSON_DECODE_ANY, &e);
+            if (!val) {
+                fprintf(stderr, "trireme enqueue: --payload is not valid JSON: %s\n", e.text);
+                goto out;
+            }
+        } else if (!strcmp(name, "priority") || !strcmp(name, "max_attempts")) {
+            char *end;
+            long long n = strtoll(v, &end, 10);
+            if (!*v || *end) {
+                fprintf(stderr, "trireme enqueue: --%s=%s is not an integer\n", name, v);
+                goto out;
+            }
+            val = json_integer(n);
+        } else {
+            val = json_string(v);
+        }
+        json_object_set_new(job, name, val);
+    }
+    const char *field = NULL;
+    char why[300];
+    json_t *norm = job_input_normalize(job, &field, why, sizeof(why));
+    if (!norm) {
+        fprintf(stderr, "trireme enqueue: %s %s\n", field, why);
+        goto out;
+    }
+    json_t *arr = json_array();
+    json_array_append_new(arr, norm);
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    PGconn *c = connect_or_die("enqueue", database_url(argc, argv));
+    if (!c) {
+        free(text);
+        rc = 1;
+        goto out;
+    }
+    const char *vals[1] = {text};
+    PGresult *r = PQexecParams(c, SQL_ENQUEUE_BATCH, 1, NULL, vals, NULL, NULL, 0);
+    free(text);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        rc = query_failed("enqueue", r);
+    } else {
+        printf("{\"id\":%s,\"status\":\"pending\",\"created\":%s}\n", PQgetvalue(r, 0, 1),
+               PQgetvalue(r, 0, 2)[0] == 't' ? "true" : "false");
+        PQclear(r);
+        rc = 0;
+    }
+    PQfinish(c);
+out:
+    json_decref(job);
+    return rc;
+}
+
+static int jobs_usage(void)
+{
+    fprintf(stderr, "usage: trireme jobs list [--status=S] [--queue=Q] [--kind=K] [--limit=N] "
+                    "[--cursor=C]\n"
+                    "       trireme jobs get|cancel|retry ID\n");
+    return 2;
+}
+
+int jobs_cli_jobs(int argc, char **argv)
+{
+    if (argc < 2)
+        return jobs_usage();
+    const char *sub = argv[1];
+    const char *sql = NULL;
+    const char *vals[5] = {NULL, NULL, NULL, "50", NULL};
+    int nparams = 1;
+    if (!strcmp(sub, "list")) {
+        static const char *const names[] = {"--status=", "--queue=", "--kind=", "--limit=",
+                                            "--cursor="};
+        for (int i = 2; i < argc; i++) {
+            bool ok = !strncmp(argv[i], "--database-url=", 15);
+            for (int k = 0; k < 5; k++)
+                if (!strncmp(argv[i], names[k], strlen(names[k]))) {
+                    vals[k] = argv[i] + strlen(names[k]);
+                    ok = true;
+                }
+            if (!ok) {
+                fprintf(stderr, "trireme jobs list: unknown argument %s\n", argv[i]);
+                return 2;
+            }
+        }
+        sql = SQL_JOB_LIST;
+        nparams = 5;
+    } else if (!strcmp(sub, "get") || !strcmp(sub, "cancel") || !strcmp(sub, "retry")) {
+        if (argc < 3)
+            return jobs_usage();
+        const char *id = argv[2];
+        bool ok = *id && strlen(id) <= 18;
+        for (const char *p = id; ok && *p; p++)
+            ok = *p >= '0' && *p <= '9';
+        if (!ok) {
+            fprintf(stderr, "trireme jobs %s: ID must be a positive integer (got '%s')\n", sub, id);
+            return 2;
+        }
+        vals[0] = id;
+        sql = !strcmp(sub, "get") ? SQL_JOB_GET : !strcmp(sub, "cancel") ? SQL_JOB_CANCEL
+                                                                          : SQL_JOB_RETRY;
+    } else {
+        return jobs_usage();
+    }
+    PGconn *c = connect_or_die("jobs", database_url(argc, argv));
+    if (!c)
+        return 1;
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, vals, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = query_failed("jobs", r);
+        PQfinish(c);
+        return rc;
+    }
+    int rows = PQntuples(r);
+    if (!strcmp(sub, "list")) {
+        printf("{\"jobs\":[");
+        for (int i = 0; i < rows; i++)
+            printf("%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+        printf("]}\n");
+    } else if (rows == 0) {
+        fprintf(stderr, "trireme jobs %s: no job %s\n", sub, vals[0]);
+        rc = 1;
+    } else if (strcmp(sub, "get") && PQgetvalue(r, 0, 1)[0] != 't') {
+        fprintf(stderr, "trireme jobs %s: job %s is %s\n", sub, vals[0],
+                !strcmp(sub, "cancel") ? "already finished" : "not dead, failed or cancelled");
+        rc = 1;
+    } else {
+        printf("%s\n", PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * jobs.c - the job store module: schema at start-up, CLI commands.
+ *
+ * Not a role: it starts with any role and only acts when DATABASE_URL is
+ * set. Migrations run here, before any loop exists, so their blocking
+ * libpq calls block nothing.
+ */
+#include <string.h>
+
+#include "kernel/config.h"
+#include "kernel/log.h"
+#include "kernel/module.h"
+#include "kernel/server.h"
+#include "modules/jobs/migrate.h"
+
+int jobs_cli_migrate(int argc, char **argv);
+int jobs_cli_enqueue(int argc, char **argv);
+int jobs_cli_jobs(int argc, char **argv);
+
+static int jobs_init(struct server *s)
+{
+    const struct config *cfg = s->cfg;
+    if (!*cfg->database_url) {
+        LOG(LOG_INFO, "no DATABASE_URL: job API and worker are off");
+        return 0;
+    }
+    if (!cfg->migrate_auto)
+        return 0;
+    /* Advisory locks need a session: through a transaction pooler only the
+     * direct URL can hold one. */
+    const char *url = *cfg->database_direct_url ? cfg->database_direct_url : cfg->database_url;
+    int applied = 0;
+    if (migrate_run(url, &applied))
+        return -1;
+    LOG(LOG_INFO, "schema up to date", L_INT("applied", applied),
+        L_INT("version", migrations_count ? migrations[migrations_count - 1].version : 0));
+    return 0;
+}
+
+static const struct module_command jobs_commands[] = {
+    {"migrate", "apply the database schema (DATABASE_URL) and exit", jobs_cli_migrate},
+    {"enqueue", "add a job: trireme enqueue KIND [--payload=JSON] [--queue=Q] ...", jobs_cli_enqueue},
+    {"jobs", "inspect and control jobs: list, get ID, cancel ID, retry ID", jobs_cli_jobs},
+    {NULL, NULL, NULL},
+};
+
+const struct module jobs_module = {
+    .name = "jobs",
+    .summary = "the PostgreSQL job store: schema, enqueue, status",
+    .is_role = false,
+    .init = jobs_init,
+    .commands = jobs_commands,
+};

@@ -1,0 +1,398 @@
+/*
+ * api_jobs.c - /v1/jobs: enqueue, status, list, cancel, retry; /readyz.
+ *
+ * Enqueues are coalesced: every POST /v1/jobs that arrives during one loop
+ * turn joins one multi-row INSERT, sent when the turn's completions are
+ * dispatched (a 0 ms timer). Each request is answered only when that
+ * statement has committed, so a 201 always means durable, yet a burst of
+ * concurrent requests costs one commit instead of one each.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/log.h"
+#include "kernel/server.h"
+#include "modules/jobs/job_input.h"
+#include "modules/jobs/sql.h"
+#include "modules/web/web.h"
+#include "modules/web/web_loop.h"
+
+#define READYZ_TIMEOUT_MS 5000
+#define API_QUERY_TIMEOUT_MS 10000
+#define LIST_DEFAULT 50
+#define LIST_MAX 500
+
+static bool need_db(struct web_request *r)
+{
+    if (web_loop_of(r->loop)->has_pg)
+        return true;
+    web_respond_error(r, 503, "unavailable", "no database is configured (set DATABASE_URL)");
+    return false;
+}
+
+static void db_error(struct web_request *r, const char *err)
+{
+    char msg[600];
+    snprintf(msg, sizeof(msg), "database: %s", err);
+    LOG(LOG_WARN, "api query failed", L_STR("error", err), L_STRN("request_id", r->id, r->id_len));
+    web_respond_error(r, 503, "unavailable", msg);
+}
+
+/* --- POST /v1/jobs ------------------------------------------------------ */
+
+struct enqueue_item {
+    struct web_request *r; /* NULL once the client went away */
+    unsigned first, count;
+    bool array;
+};
+
+struct enqueue_batch {
+    struct pg_query q;
+    struct web_loop *wl;
+    json_t *jobs;
+    char *text;
+    const char *vals[1];
+    struct enqueue_item *items;
+    unsigned nitems, cap;
+};
+
+static void enqueue_abort(struct web_request *r)
+{
+    struct enqueue_batch *b = r->async;
+    for (unsigned i = 0; i < b->nitems; i++)
+        if (b->items[i].r == r)
+            b->items[i].r = NULL;
+}
+
+static void batch_free(struct enqueue_batch *b)
+{
+    json_decref(b->jobs);
+    free(b->text);
+    free(b->items);
+    free(b);
+}
+
+static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct enqueue_batch *b = (struct enqueue_batch *)q;
+    for (unsigned i = 0; i < b->nitems; i++) {
+        struct enqueue_item *it = &b->items[i];
+        if (!it->r)
+            continue;
+        it->r->on_abort = NULL;
+        if (err || PQntuples(res) < (int)(it->first + it->count)) {
+            db_error(it->r, err ? err : "short enqueue result");
+            continue;
+        }
+        bool any_created = false;
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        if (it->array)
+            fputs("{\"jobs\":[", f);
+        for (unsigned k = 0; k < it->count; k++) {
+            int row = (int)(it->first + k);
+            bool created = PQgetvalue(res, row, 2)[0] == 't';
+            any_created |= created;
+            fprintf(f, "%s{\"id\":%s,\"status\":\"pending\",\"created\":%s}", k ? "," : "",
+                    PQgetvalue(res, row, 1), created ? "true" : "false");
+        }
+        if (it->array)
+            fputs("]}", f);
+        fclose(f);
+        web_respond_json(it->r, any_created ? 201 : 200, out, len);
+        free(out);
+    }
+    batch_free(b);
+}
+
+static void flush_batch(struct loop *l, struct timer *t)
+{
+    struct web_loop *wl = (struct web_loop *)((char *)t - offsetof(struct web_loop, batch_timer));
+    struct enqueue_batch *b = wl->batch;
+    wl->batch = NULL;
+    if (!b)
+        return;
+    b->text = json_dumps(b->jobs, JSON_COMPACT);
+    b->vals[0] = b->text;
+    b->q.fn = on_enqueued;
+    b->q.sql = SQL_ENQUEUE_BATCH;
+    b->q.nparams = 1;
+    b->q.values = b->vals;
+    b->q.timeout_ms = API_QUERY_TIMEOUT_MS;
+    pg_query_submit(&wl->pg, &b->q);
+}
+
+void api_enqueue(struct web_request *r)
+{
+    if (!web_authorized(r) || !need_db(r))
+        return;
+    json_error_t jerr;
+    json_t *in = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!in) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+        web_respond_error(r, 400, "invalid_json", msg);
+        return;
+    }
+    bool array = json_is_array(in);
+    size_t n = array ? json_array_size(in) : 1;
+    if (array && (n == 0 || n > JOB_BATCH_MAX)) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "a job array holds 1 to %d jobs", JOB_BATCH_MAX);
+        web_respond_error(r, 400, "invalid_job", msg);
+        json_decref(in);
+        return;
+    }
+    json_t *norm = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *field = NULL;
+        char why[300], msg[400];
+        json_t *j = job_input_normalize(array ? json_array_get(in, i) : in, &field, why, sizeof(why));
+        if (!j) {
+            if (array)
+                snprintf(msg, sizeof(msg), "jobs[%zu].%s %s", i, field, why);
+            else
+                snprintf(msg, sizeof(msg), "%s %s", field, why);
+            web_respond_error(r, 400, "invalid_job", msg);
+            json_decref(norm);
+            json_decref(in);
+            return;
+        }
+        json_array_append_new(norm, j);
+    }
+    json_decref(in);
+
+    struct web_loop *wl = web_loop_of(r->loop);
+    struct enqueue_batch *b = wl->batch;
+    if (!b) {
+        b = calloc(1, sizeof(*b));
+        b->wl = wl;
+        b->jobs = json_array();
+        wl->batch = b;
+        wl->batch_timer.fn = flush_batch;
+        loop_timer_in(r->loop, &wl->batch_timer, 0);
+    }
+    if (b->nitems == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->items = realloc(b->items, b->cap * sizeof(*b->items));
+    }
+    b->items[b->nitems++] = (struct enqueue_item){
+        .r = r, .first = (unsigned)json_array_size(b->jobs), .count = (unsigned)n, .array = array};
+    json_array_extend(b->jobs, norm);
+    json_decref(norm);
+    r->async = b;
+    r->on_abort = enqueue_abort;
+}
+
+/* --- one-query endpoints ------------------------------------------------ */
+
+enum call_kind { CALL_GET, CALL_LIST, CALL_CANCEL, CALL_RETRY, CALL_READY };
+
+struct api_call {
+    struct pg_query q;
+    struct web_request *r;
+    enum call_kind kind;
+    int limit;
+    const char *vals[5];
+    char buf[5][256];
+};
+
+static void call_abort(struct web_request *r)
+{
+    ((struct api_call *)r->async)->r = NULL;
+}
+
+static void on_call(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct api_call *c = (struct api_call *)q;
+    struct web_request *r = c->r;
+    if (!r) {
+        free(c);
+        return;
+    }
+    r->on_abort = NULL;
+    if (c->kind == CALL_READY) {
+        char body[700], esc[512];
+        if (err) {
+            web_json_escape(esc, sizeof(esc), err, strlen(err));
+            int n = snprintf(body, sizeof(body),
+                             "{\"status\":\"unavailable\",\"database\":\"error: %s\"}", esc);
+            web_respond(r, 503, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
+        } else {
+            static const char ok[] = "{\"status\":\"ok\",\"database\":\"ok\"}";
+            web_respond(r, 200, "application/json", ok, sizeof(ok) - 1, "Cache-Control: no-store\r\n");
+        }
+    } else if (err) {
+        db_error(r, err);
+    } else if (c->kind == CALL_LIST) {
+        int rows = PQntuples(res);
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        fputs("{\"jobs\":[", f);
+        for (int i = 0; i < rows; i++)
+            fprintf(f, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+        if (rows == c->limit && rows > 0)
+            fprintf(f, "],\"next_cursor\":\"%s\"}", PQgetvalue(res, rows - 1, 1));
+        else
+            fputs("],\"next_cursor\":null}", f);
+        fclose(f);
+        web_respond_json(r, 200, out, len);
+        free(out);
+    } else if (PQntuples(res) == 0) {
+        web_respond_error(r, 404, "not_found", "no job with this id");
+    } else if ((c->kind == CALL_CANCEL || c->kind == CALL_RETRY) && PQgetvalue(res, 0, 1)[0] != 't') {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s",
+                 c->kind == CALL_CANCEL ? "only pending or running jobs can be cancelled"
+                                        : "only dead, failed or cancelled jobs can be retried");
+        web_respond_error(r, 409, "conflict", msg);
+    } else {
+        const char *j = PQgetvalue(res, 0, 0);
+        web_respond_json(r, 200, j, strlen(j));
+    }
+    free(c);
+}
+
+static struct api_call *call_new(struct web_request *r, enum call_kind kind, const char *sql,
+                                 int nparams)
+{
+    struct api_call *c = calloc(1, sizeof(*c));
+    c->r = r;
+    c->kind = kind;
+    c->q.fn = on_call;
+    c->q.sql = sql;
+    c->q.nparams = nparams;
+    c->q.values = c->vals;
+    c->q.timeout_ms = API_QUERY_TIMEOUT_MS;
+    c->q.retry_safe = kind == CALL_GET || kind == CALL_LIST || kind == CALL_READY;
+    r->async = c;
+    r->on_abort = call_abort;
+    return c;
+}
+
+static bool job_id_param(struct web_request *r, char out[32])
+{
+    size_t n;
+    const char *id = web_param(r, "id", &n);
+    bool ok = id && n > 0 && n <= 18;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = id[i] >= '0' && id[i] <= '9';
+    if (!ok) {
+        web_respond_error(r, 400, "invalid_id", "id must be a positive integer");
+        return false;
+    }
+    memcpy(out, id, n);
+    out[n] = 0;
+    return true;
+}
+
+static void one_job(struct web_request *r, enum call_kind kind, const char *sql)
+{
+    char id[32];
+    if (!web_authorized(r) || !need_db(r) || !job_id_param(r, id))
+        return;
+    struct api_call *c = call_new(r, kind, sql, 1);
+    strcpy(c->buf[0], id);
+    c->vals[0] = c->buf[0];
+    pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);
+}
+
+void api_job_get(struct web_request *r)
+{
+    one_job(r, CALL_GET, SQL_JOB_GET);
+}
+
+void api_job_cancel(struct web_request *r)
+{
+    one_job(r, CALL_CANCEL, SQL_JOB_CANCEL);
+}
+
+void api_job_retry(struct web_request *r)
+{
+    one_job(r, CALL_RETRY, SQL_JOB_RETRY);
+}
+
+void api_job_list(struct web_request *r)
+{
+    if (!web_authorized(r) || !need_db(r))
+        return;
+    static const char *const names[] = {"status", "queue", "kind", "limit", "cursor"};
+    char v[5][256];
+    int have[5];
+    for (int i = 0; i < 5; i++) {
+        have[i] = web_query(r, names[i], v[i], sizeof(v[i]));
+        if (have[i] < 0) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "query parameter %s is malformed or too long", names[i]);
+            web_respond_error(r, 400, "invalid_query", msg);
+            return;
+        }
+    }
+    static const char *const statuses[] = {"pending", "running", "succeeded",
+                                           "failed",  "dead",    "cancelled"};
+    if (have[0]) {
+        bool ok = false;
+        for (int i = 0; i < 6; i++)
+            ok |= !strcmp(v[0], statuses[i]);
+        if (!ok) {
+            web_respond_error(r, 400, "invalid_query",
+                              "status must be one of pending, running, succeeded, failed, dead, "
+                              "cancelled");
+            return;
+        }
+    }
+    int limit = LIST_DEFAULT;
+    if (have[3]) {
+        char *end;
+        long lv = strtol(v[3], &end, 10);
+        if (*end || lv < 1 || lv > LIST_MAX) {
+            web_respond_error(r, 400, "invalid_query", "limit must be an integer from 1 to 500");
+            return;
+        }
+        limit = (int)lv;
+    }
+    if (have[4]) {
+        bool ok = *v[4] && strlen(v[4]) <= 18;
+        for (const char *p = v[4]; ok && *p; p++)
+            ok = *p >= '0' && *p <= '9';
+        if (!ok) {
+            web_respond_error(r, 400, "invalid_query", "cursor must be a next_cursor value");
+            return;
+        }
+    }
+    struct api_call *c = call_new(r, CALL_LIST, SQL_JOB_LIST, 5);
+    c->limit = limit;
+    for (int i = 0; i < 5; i++) {
+        if (i == 3)
+            snprintf(c->buf[3], sizeof(c->buf[3]), "%d", limit);
+        else if (have[i])
+            memcpy(c->buf[i], v[i], sizeof(c->buf[i]));
+        c->vals[i] = (i == 3 || have[i]) ? c->buf[i] : NULL;
+    }
+    pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);
+}
+
+/* --- GET /readyz -------------------------------------------------------- */
+
+void web_readyz(struct web_request *r)
+{
+    struct web_loop *wl = web_loop_of(r->loop);
+    if (wl->draining) {
+        static const char d[] = "{\"status\":\"draining\"}";
+        web_respond(r, 503, "application/json", d, sizeof(d) - 1, "Cache-Control: no-store\r\n");
+        return;
+    }
+    if (!wl->has_pg) {
+        static const char d[] = "{\"status\":\"ok\",\"database\":\"disabled\"}";
+        web_respond(r, 200, "application/json", d, sizeof(d) - 1, "Cache-Control: no-store\r\n");
+        return;
+    }
+    struct api_call *c = call_new(r, CALL_READY, "SELECT 1", 0);
+    c->q.timeout_ms = READYZ_TIMEOUT_MS;
+    c->q.retry_safe = false; /* a readiness probe reports, it does not wait out reconnects */
+    pg_query_submit(&wl->pg, &c->q);
+}

@@ -1,0 +1,825 @@
+/*
+ * worker.c - the worker role: claim, run, heartbeat, complete, drain.
+ *
+ * One worker per loop, each with its own PostgreSQL pool (commits with
+ * synchronous_commit=off: losing a state transition in a crash only re-runs
+ * a job, which at-least-once allows) and its own LISTEN connection.
+ *
+ * Claiming: a batch is claimed when capacity frees up and jobs are known to
+ * wait (the last claim came back full), on NOTIFY trireme_jobs, when the
+ * next delayed job falls due, and on a fallback poll. At most one claim is
+ * in flight per loop. Completions of one loop turn are written together in
+ * one fenced UPDATE.
+ */
+#include "modules/worker/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernel/log.h"
+#include "kernel/module.h"
+#include "kernel/server.h"
+#include "modules/registry.h"
+#include "modules/worker/worker_sql.h"
+
+#define RETRY_BASE_MS 1000
+#define RETRY_MAX_MS (3600 * 1000)
+#define HARD_LIMIT_EXTRA_MS 5000 /* after the soft limit, before the slot is taken back */
+
+struct worker {
+    struct loop *loop;
+    const struct config *cfg;
+    struct pg_pool pg;
+    struct pg_listener lis_jobs, lis_cancel;
+    char id[128];
+    char queues[600]; /* text[] literal */
+    char lease[24];
+    unsigned limit, running;
+    struct job_run *runs;
+    bool backlog; /* the last claim came back full: more are waiting */
+
+    struct pg_query claim_q;
+    const char *claim_vals[4];
+    char claim_limit[16];
+    bool claim_inflight, claim_again, in_claim;
+    struct pg_query due_q;
+    const char *due_vals[1];
+    bool due_inflight;
+    struct timer poll_timer;
+
+    struct timer hb_timer;
+    struct pg_query hb_q;
+    const char *hb_vals[3];
+    char *hb_ids;
+    bool hb_inflight;
+    uint64_t hb_gen;
+
+    struct timer reap_timer;
+    struct pg_query reap_q;
+    bool reap_inflight;
+
+    json_t *done_ok, *done_fail;
+    struct timer flush_timer;
+    unsigned flushes_inflight;
+
+    bool draining, handing_back, closed;
+    struct timer drain_timer;
+    struct pg_query back_q;
+    const char *back_vals[2];
+    char *back_ids;
+};
+
+struct flush {
+    struct pg_query q;
+    struct worker *w;
+    json_t *sent;
+    char *text;
+    const char *vals[2];
+    bool ok;
+};
+
+/* Statements for the `sql` kind: loaded once by worker_init into
+ * server->module_state[MODULE_WORKER], read-only afterwards. */
+struct sql_statement {
+    char *name, *sql;
+};
+struct sql_statements {
+    struct sql_statement *v;
+    unsigned n;
+};
+
+static void want_claim(struct worker *w);
+static void maybe_finish_drain(struct worker *w);
+
+struct loop *job_loop(struct job_run *r)
+{
+    return r->w->loop;
+}
+
+struct pg_pool *job_pg(struct job_run *r)
+{
+    return &r->w->pg;
+}
+
+const char *worker_sql_statement(struct job_run *r, const char *name)
+{
+    const struct sql_statements *st = r->w->loop->srv->module_state[MODULE_WORKER];
+    for (unsigned i = 0; st && i < st->n; i++)
+        if (!strcmp(st->v[i].name, name))
+            return st->v[i].sql;
+    return NULL;
+}
+
+/* --- completions -------------------------------------------------------- */
+
+static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct flush *f = (struct flush *)q;
+    struct worker *w = f->w;
+    w->flushes_inflight--;
+    size_t sent = json_array_size(f->sent);
+    if (err) {
+        LOG(LOG_ERROR, "worker: recording job results failed; the jobs will be re-run after their "
+                       "leases expire",
+            L_STR("error", err), L_INT("jobs", sent));
+    } else if ((size_t)PQntuples(res) < sent) {
+        /* Fenced out: the job was cancelled, or its lease expired and another
+         * worker took it over. The rerun's result stands. */
+        int rows = PQntuples(res);
+        size_t i;
+        json_t *j;
+        json_array_foreach(f->sent, i, j)
+        {
+            json_int_t id = json_integer_value(json_object_get(j, "id"));
+            bool found = false;
+            for (int k = 0; k < rows && !found; k++)
+                found = atoll(PQgetvalue(res, k, 0)) == id;
+            if (!found)
+                LOG(LOG_WARN, "completion refused: job no longer held by this worker",
+                    L_INT("job_id", id), L_INT("attempt", json_integer_value(json_object_get(j, "attempt"))),
+                    L_STR("worker_id", w->id));
+        }
+    }
+    json_decref(f->sent);
+    free(f->text);
+    free(f);
+    maybe_finish_drain(w);
+}
+
+static void flush_list(struct worker *w, json_t **list, const char *sql)
+{
+    if (!json_array_size(*list))
+        return;
+    struct flush *f = calloc(1, sizeof(*f));
+    f->w = w;
+    f->sent = *list;
+    *list = json_array();
+    f->text = json_dumps(f->sent, JSON_COMPACT);
+    f->vals[0] = f->text;
+    f->vals[1] = w->id;
+    f->q.fn = on_flushed;
+    f->q.sql = sql;
+    f->q.nparams = 2;
+    f->q.values = f->vals;
+    f->q.retry_safe = true; /* fenced and idempotent */
+    w->flushes_inflight++;
+    pg_query_submit(&w->pg, &f->q);
+}
+
+static void on_flush_timer(struct loop *l, struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, flush_timer));
+    flush_list(w, &w->done_ok, SQL_COMPLETE);
+    flush_list(w, &w->done_fail, SQL_FAIL);
+}
+
+static uint64_t retry_delay_ms(struct worker *w, int attempt)
+{
+    uint64_t d = RETRY_BASE_MS;
+    for (int i = 1; i < attempt && d < RETRY_MAX_MS; i++)
+        d *= 2;
+    if (d > RETRY_MAX_MS)
+        d = RETRY_MAX_MS;
+    /* +-25% jitter, so retries of a burst do not arrive as a burst. */
+    return d * 3 / 4 + loop_random(w->loop) % (d / 2 + 1);
+}
+
+static void free_slot(struct worker *w, struct job_run *r)
+{
+    if (!r->slot_freed) {
+        r->slot_freed = true;
+        w->running--;
+    }
+}
+
+static void run_free(struct worker *w, struct job_run *r)
+{
+    loop_timer_cancel(w->loop, &r->soft);
+    loop_timer_cancel(w->loop, &r->hard);
+    loop_timer_cancel(w->loop, &r->handler_timer);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->runs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    json_decref(r->payload);
+    free(r);
+}
+
+static void record(struct worker *w, struct job_run *r, json_t *result, const char *error,
+                   bool permanent)
+{
+    json_t *e = json_pack("{sI,si}", "id", (json_int_t)r->id, "attempt", r->attempt);
+    if (error) {
+        json_object_set_new(e, "error", json_string(error));
+        json_object_set_new(e, "permanent", json_boolean(permanent));
+        json_object_set_new(e, "delay_ms", json_integer((json_int_t)retry_delay_ms(w, r->attempt)));
+        json_array_append_new(w->done_fail, e);
+    } else {
+        json_object_set_new(e, "result", result ? json_incref(result) : json_null());
+        json_array_append_new(w->done_ok, e);
+    }
+    loop_timer_in(w->loop, &w->flush_timer, 0);
+}
+
+void job_finish(struct job_run *r, json_t *result, const char *error, bool permanent)
+{
+    struct worker *w = r->w;
+    uint64_t ms = (w->loop->now_ns - r->started_ns) / 1000000;
+    if (!r->lost) {
+        record(w, r, result, error, permanent);
+        if (error)
+            LOG(LOG_WARN, "job failed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
+                L_INT("attempt", r->attempt), L_INT("max_attempts", r->max_attempts),
+                L_STR("error", error), L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
+                L_INT("duration_ms", ms));
+        else
+            LOG(LOG_INFO, "job completed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
+                L_INT("attempt", r->attempt), L_INT("duration_ms", ms));
+    } else if (r->cancelled) {
+        LOG(LOG_INFO, "job stopped after cancellation", L_INT("job_id", r->id),
+            L_INT("duration_ms", ms));
+    }
+    json_decref(result);
+    free_slot(w, r);
+    run_free(w, r);
+    want_claim(w);
+    maybe_finish_drain(w);
+}
+
+static void on_progress(struct pg_query *q, PGresult *res, const char *err)
+{
+    free(q);
+}
+
+void job_progress(struct job_run *r, int percent, const char *step)
+{
+    if (r->lost)
+        return;
+    struct {
+        struct pg_query q;
+        const char *vals[5];
+        char id[24], pct[8], attempt[12], step[256];
+    } *p = calloc(1, sizeof(*p));
+    snprintf(p->id, sizeof(p->id), "%lld", (long long)r->id);
+    snprintf(p->pct, sizeof(p->pct), "%d", percent < 0 ? 0 : percent > 100 ? 100 : percent);
+    snprintf(p->attempt, sizeof(p->attempt), "%d", r->attempt);
+    if (step)
+        snprintf(p->step, sizeof(p->step), "%s", step);
+    p->vals[0] = p->id;
+    p->vals[1] = p->pct;
+    p->vals[2] = step ? p->step : NULL;
+    p->vals[3] = r->w->id;
+    p->vals[4] = p->attempt;
+    p->q.fn = on_progress;
+    p->q.sql = SQL_PROGRESS;
+    p->q.nparams = 5;
+    p->q.values = p->vals;
+    pg_query_submit(&r->w->pg, &p->q);
+}
+
+/* --- running ------------------------------------------------------------ */
+
+static void request_stop(struct job_run *r)
+{
+    if (r->stop_requested)
+        return;
+    r->stop_requested = true;
+    if (r->kind->stop)
+        r->kind->stop(r);
+}
+
+static void on_soft_limit(struct loop *l, struct timer *t)
+{
+    struct job_run *r = (struct job_run *)((char *)t - offsetof(struct job_run, soft));
+    LOG(LOG_WARN, "job reached its time limit, asking it to stop", L_INT("job_id", r->id),
+        L_INT("timeout_ms", r->timeout_ms));
+    loop_timer_in(l, &r->hard, HARD_LIMIT_EXTRA_MS);
+    request_stop(r);
+}
+
+static void on_hard_limit(struct loop *l, struct timer *t)
+{
+    struct job_run *r = (struct job_run *)((char *)t - offsetof(struct job_run, hard));
+    struct worker *w = r->w;
+    if (r->lost)
+        return;
+    char msg[128];
+    snprintf(msg, sizeof(msg), "hard time limit: still running %d ms after its %llu ms limit",
+             HARD_LIMIT_EXTRA_MS, (unsigned long long)r->timeout_ms);
+    LOG(LOG_ERROR, "job did not stop; failing the attempt and freeing its slot",
+        L_INT("job_id", r->id), L_STR("kind", r->kind->name));
+    record(w, r, NULL, msg, false);
+    r->lost = true; /* whatever it reports later is not written */
+    free_slot(w, r);
+    want_claim(w);
+}
+
+static void start_run(struct worker *w, PGresult *res, int row)
+{
+    const char *kind = PQgetvalue(res, row, 1);
+    struct job_run *r = calloc(1, sizeof(*r));
+    r->w = w;
+    r->id = atoll(PQgetvalue(res, row, 0));
+    r->attempt = atoi(PQgetvalue(res, row, 3));
+    r->max_attempts = atoi(PQgetvalue(res, row, 4));
+    r->timeout_ms = PQgetisnull(res, row, 5) ? w->cfg->job_timeout_ms
+                                             : (uint64_t)atoll(PQgetvalue(res, row, 5));
+    r->started_ns = w->loop->now_ns;
+    r->soft.fn = on_soft_limit;
+    r->hard.fn = on_hard_limit;
+    r->next = w->runs;
+    if (w->runs)
+        w->runs->prev = r;
+    w->runs = r;
+    w->running++;
+    r->kind = job_kind_find(kind, strlen(kind));
+    json_error_t je;
+    r->payload = json_loads(PQgetvalue(res, row, 2), JSON_DECODE_ANY, &je);
+    if (!r->kind) {
+        static const struct job_kind unknown = {.name = "unknown"};
+        r->kind = &unknown;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "unknown job kind '%.200s' (not built into this worker)", kind);
+        job_finish(r, NULL, msg, true);
+        return;
+    }
+    if (!r->payload) {
+        job_finish(r, NULL, "payload is not valid JSON", true);
+        return;
+    }
+    loop_timer_in(w->loop, &r->soft, r->timeout_ms);
+    r->kind->start(r);
+}
+
+/* --- claiming ----------------------------------------------------------- */
+
+static void on_due(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, due_q));
+    w->due_inflight = false;
+    uint64_t wait = w->cfg->poll_interval_ms;
+    if (!err && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        uint64_t due = (uint64_t)atoll(PQgetvalue(res, 0, 0));
+        if (due < wait)
+            wait = due;
+    }
+    if (!w->draining)
+        loop_timer_in(w->loop, &w->poll_timer, wait);
+}
+
+static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, claim_q));
+    w->claim_inflight = false;
+    if (err) {
+        LOG(LOG_WARN, "worker: claiming jobs failed", L_STR("error", err));
+        if (!w->draining)
+            loop_timer_in(w->loop, &w->poll_timer, w->cfg->poll_interval_ms);
+        return;
+    }
+    int rows = PQntuples(res);
+    int asked = atoi(w->claim_limit);
+    w->backlog = rows == asked;
+    if (rows)
+        LOG(LOG_DEBUG, "jobs fetched", L_INT("count", rows), L_STR("worker_id", w->id));
+    w->in_claim = true;
+    for (int i = 0; i < rows; i++)
+        start_run(w, res, i);
+    w->in_claim = false;
+    if (w->backlog || w->claim_again) {
+        w->claim_again = false;
+        want_claim(w);
+    } else if (!w->due_inflight && !w->draining) {
+        w->due_inflight = true;
+        pg_query_submit(&w->pg, &w->due_q);
+    }
+}
+
+static void want_claim(struct worker *w)
+{
+    if (w->draining || w->in_claim)
+        return;
+    if (w->claim_inflight) {
+        w->claim_again = true;
+        return;
+    }
+    unsigned free_slots = w->limit > w->running ? w->limit - w->running : 0;
+    unsigned want = free_slots < w->cfg->batch_size ? free_slots : w->cfg->batch_size;
+    /* Refill in chunks, not one job per query, unless we are idle. */
+    unsigned chunk = w->limit / 4 ? w->limit / 4 : 1;
+    if (want == 0 || (w->running && want < chunk && want < w->cfg->batch_size))
+        return;
+    loop_timer_cancel(w->loop, &w->poll_timer);
+    snprintf(w->claim_limit, sizeof(w->claim_limit), "%u", want);
+    w->claim_inflight = true;
+    pg_query_submit(&w->pg, &w->claim_q);
+}
+
+static void on_poll(struct loop *l, struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, poll_timer));
+    want_claim(w);
+}
+
+static void on_notify(struct pg_listener *lis, const char *channel, const char *payload)
+{
+    struct worker *w = lis->data;
+    if (!payload) {
+        LOG(LOG_INFO, "worker listening for new jobs", L_STR("channel", "trireme_jobs"),
+            L_INT("loop", w->loop->id));
+    }
+    want_claim(w);
+}
+
+static void on_cancel_notify(struct pg_listener *lis, const char *channel, const char *payload)
+{
+    struct worker *w = lis->data;
+    if (!payload)
+        return;
+    long long id = atoll(payload);
+    for (struct job_run *r = w->runs; r; r = r->next)
+        if (r->id == id && !r->lost) {
+            LOG(LOG_INFO, "job cancelled while running, stopping it", L_INT("job_id", id));
+            r->cancelled = r->lost = true;
+            free_slot(w, r);
+            request_stop(r);
+            want_claim(w);
+            return;
+        }
+}
+
+/* --- heartbeat and reaper ----------------------------------------------- */
+
+/* "{1,2,3}": the ids of the runs still held, stamped with gen when given. */
+static char *ids_literal(struct worker *w, uint64_t gen)
+{
+    size_t cap = 64, n = 0;
+    char *s = malloc(cap);
+    s[n++] = '{';
+    for (struct job_run *r = w->runs; r; r = r->next) {
+        if (r->lost)
+            continue;
+        if (cap - n < 32)
+            s = realloc(s, cap *= 2);
+        n += (size_t)snprintf(s + n, cap - n, "%s%lld", n > 1 ? "," : "", (long long)r->id);
+        if (gen)
+            r->hb_gen = gen;
+    }
+    s[n++] = '}';
+    s[n] = 0;
+    return s;
+}
+
+static void on_heartbeat(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, hb_q));
+    w->hb_inflight = false;
+    free(w->hb_ids);
+    w->hb_ids = NULL;
+    if (err) {
+        LOG(LOG_WARN, "worker: lease renewal failed", L_STR("error", err));
+        return;
+    }
+    /* Runs that were in this renewal but not renewed lost their lease. */
+    int rows = PQntuples(res);
+    for (struct job_run *r = w->runs; r; r = r->next) {
+        if (r->lost || r->hb_gen != w->hb_gen)
+            continue;
+        bool kept = false;
+        for (int k = 0; k < rows && !kept; k++)
+            kept = atoll(PQgetvalue(res, k, 0)) == r->id;
+        if (!kept) {
+            LOG(LOG_WARN, "job lease lost (cancelled or taken over), stopping it",
+                L_INT("job_id", r->id));
+            r->lost = true;
+            free_slot(w, r);
+            request_stop(r);
+        }
+    }
+    want_claim(w);
+    maybe_finish_drain(w);
+}
+
+static void on_hb_timer(struct loop *l, struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, hb_timer));
+    loop_timer_in(l, &w->hb_timer, w->cfg->lease_ms / 3);
+    if (w->hb_inflight || !w->runs || w->handing_back)
+        return;
+    w->hb_ids = ids_literal(w, ++w->hb_gen);
+    if (!strcmp(w->hb_ids, "{}")) {
+        free(w->hb_ids);
+        w->hb_ids = NULL;
+        return;
+    }
+    w->hb_vals[0] = w->hb_ids;
+    w->hb_inflight = true;
+    pg_query_submit(&w->pg, &w->hb_q);
+}
+
+static void on_reaped(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, reap_q));
+    w->reap_inflight = false;
+    if (err) {
+        LOG(LOG_WARN, "worker: reaping expired leases failed", L_STR("error", err));
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++)
+        LOG(LOG_WARN, "lease expired, job returned to the queue", L_STR("job_id", PQgetvalue(res, i, 0)),
+            L_STR("status", PQgetvalue(res, i, 1)));
+    if (PQntuples(res))
+        want_claim(w);
+}
+
+static void on_reap_timer(struct loop *l, struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, reap_timer));
+    uint64_t every = w->cfg->lease_ms / 2;
+    loop_timer_in(l, &w->reap_timer, every / 2 + loop_random(l) % (every / 2 + 1));
+    if (w->reap_inflight || w->draining)
+        return;
+    w->reap_inflight = true;
+    pg_query_submit(&w->pg, &w->reap_q);
+}
+
+/* --- drain -------------------------------------------------------------- */
+
+static void close_worker(struct worker *w)
+{
+    if (w->closed)
+        return;
+    w->closed = true;
+    loop_timer_cancel(w->loop, &w->hb_timer);
+    loop_timer_cancel(w->loop, &w->reap_timer);
+    loop_timer_cancel(w->loop, &w->poll_timer);
+    loop_timer_cancel(w->loop, &w->drain_timer);
+    loop_timer_cancel(w->loop, &w->flush_timer);
+    pg_pool_close(&w->pg);
+}
+
+static void maybe_finish_drain(struct worker *w)
+{
+    if (!w->draining || w->closed || w->handing_back)
+        return;
+    if (w->running || w->claim_inflight || w->hb_inflight || w->reap_inflight)
+        return;
+    if (json_array_size(w->done_ok) || json_array_size(w->done_fail)) {
+        on_flush_timer(w->loop, &w->flush_timer);
+        return;
+    }
+    if (w->flushes_inflight)
+        return;
+    LOG(LOG_INFO, "worker drained", L_INT("loop", w->loop->id));
+    close_worker(w);
+}
+
+static void on_handed_back(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, back_q));
+    if (err)
+        LOG(LOG_ERROR, "worker: handing back unfinished jobs failed; they return when their "
+                       "leases expire",
+            L_STR("error", err));
+    else
+        LOG(LOG_WARN, "grace period ending: unfinished jobs handed back to the queue",
+            L_INT("jobs", PQntuples(res)));
+    free(w->back_ids);
+    w->back_ids = NULL;
+    w->handing_back = false;
+    /* Completions recorded before the hand-back still go out. */
+    w->running = 0;
+    maybe_finish_drain(w);
+}
+
+static void on_drain_deadline(struct loop *l, struct timer *t)
+{
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, drain_timer));
+    if (w->closed || !w->running)
+        return;
+    w->back_ids = ids_literal(w, 0);
+    for (struct job_run *r = w->runs; r; r = r->next) {
+        if (!r->lost) {
+            r->lost = true;
+            request_stop(r);
+        }
+    }
+    w->handing_back = true;
+    w->back_vals[0] = w->back_ids;
+    w->back_vals[1] = w->id;
+    pg_query_submit(&w->pg, &w->back_q);
+}
+
+static void worker_stop(struct loop *l)
+{
+    struct worker *w = l->modules[MODULE_WORKER];
+    if (!w || w->draining)
+        return;
+    w->draining = true;
+    loop_timer_cancel(l, &w->poll_timer);
+    LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones", L_INT("running", w->running),
+        L_INT("loop", l->id));
+    /* Hand back what is still running shortly before the grace period ends,
+     * while there is still time to say so to the database. */
+    uint64_t grace = w->cfg->grace_ms, margin = grace / 10 < 1000 ? grace / 10 : 1000;
+    loop_timer_in(l, &w->drain_timer, grace - margin);
+    maybe_finish_drain(w);
+}
+
+/* --- set-up ------------------------------------------------------------- */
+
+static void queues_literal(const char *csv, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[n++] = '{';
+    for (const char *p = csv; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *s = p;
+        size_t l = len;
+        while (l && *s == ' ')
+            s++, l--;
+        while (l && s[l - 1] == ' ')
+            l--;
+        if (l && n + l + 4 < cap) {
+            if (n > 1)
+                out[n++] = ',';
+            out[n++] = '"';
+            for (size_t i = 0; i < l; i++) {
+                if (s[i] == '"' || s[i] == '\\')
+                    out[n++] = '\\';
+                out[n++] = s[i];
+            }
+            out[n++] = '"';
+        }
+        p += len + (p[len] ? 1 : 0);
+    }
+    out[n++] = '}';
+    out[n] = 0;
+}
+
+static int load_sql_statements(const char *path, struct sql_statements *st)
+{
+    if (!*path)
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        LOG(LOG_ERROR, "worker: cannot read --sql-jobs file", L_STR("path", path),
+            L_STR("error", strerror(errno)));
+        return -1;
+    }
+    char line[8192];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (!n || line[0] == '#')
+            continue;
+        char *colon = strchr(line, ':');
+        if (!colon || colon == line) {
+            LOG(LOG_ERROR, "worker: --sql-jobs line is not `name: SQL`", L_STR("path", path),
+                L_INT("line", lineno));
+            fclose(f);
+            return -1;
+        }
+        *colon = 0;
+        char *sql = colon + 1;
+        while (*sql == ' ')
+            sql++;
+        st->v = realloc(st->v, (st->n + 1) * sizeof(*st->v));
+        st->v[st->n].name = strdup(line);
+        st->v[st->n].sql = strdup(sql);
+        st->n++;
+    }
+    fclose(f);
+    LOG(LOG_INFO, "worker: named SQL statements loaded", L_STR("path", path), L_INT("count", st->n));
+    return 0;
+}
+
+static int worker_init(struct server *s)
+{
+    if (!*s->cfg->database_url) {
+        LOG(LOG_ERROR, "the worker role needs DATABASE_URL");
+        return -1;
+    }
+    struct sql_statements *st = calloc(1, sizeof(*st));
+    s->module_state[MODULE_WORKER] = st;
+    return st ? load_sql_statements(s->cfg->sql_jobs, st) : -1;
+}
+
+static int worker_start(struct loop *l)
+{
+    struct server *s = l->srv;
+    const struct config *cfg = s->cfg;
+    struct worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    l->modules[MODULE_WORKER] = w;
+    w->loop = l;
+    w->cfg = cfg;
+    unsigned loops = (unsigned)s->nloops;
+    w->limit = cfg->concurrency / loops + (cfg->concurrency % loops > (unsigned)l->id);
+    if (!w->limit)
+        w->limit = 1;
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(w->id, sizeof(w->id), "%s:%d:%d:%08llx", host, getpid(), l->id,
+             (unsigned long long)(loop_random(l) & 0xffffffffu));
+    queues_literal(cfg->queues, w->queues, sizeof(w->queues));
+    snprintf(w->lease, sizeof(w->lease), "%llu", (unsigned long long)cfg->lease_ms);
+    w->done_ok = json_array();
+    w->done_fail = json_array();
+    w->flush_timer.fn = on_flush_timer;
+    w->poll_timer.fn = on_poll;
+    w->hb_timer.fn = on_hb_timer;
+    w->reap_timer.fn = on_reap_timer;
+    w->drain_timer.fn = on_drain_deadline;
+
+    w->claim_vals[0] = w->queues;
+    w->claim_vals[1] = w->claim_limit;
+    w->claim_vals[2] = w->id;
+    w->claim_vals[3] = w->lease;
+    w->claim_q = (struct pg_query){.fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = w->claim_vals};
+    w->due_vals[0] = w->queues;
+    w->due_q = (struct pg_query){.fn = on_due, .sql = SQL_NEXT_DUE, .nparams = 1, .values = w->due_vals, .retry_safe = true};
+    w->hb_vals[1] = w->id;
+    w->hb_vals[2] = w->lease;
+    w->hb_q = (struct pg_query){.fn = on_heartbeat, .sql = SQL_HEARTBEAT, .nparams = 3, .values = w->hb_vals, .retry_safe = true};
+    w->reap_q = (struct pg_query){.fn = on_reaped, .sql = SQL_REAP, .nparams = 0};
+    w->back_q = (struct pg_query){.fn = on_handed_back, .sql = SQL_HAND_BACK, .nparams = 2, .values = w->back_vals, .retry_safe = true};
+
+    /* LISTEN needs a session: the direct URL when DATABASE_URL is a pooler. */
+    const char *listen_url = *cfg->database_direct_url ? cfg->database_direct_url
+                             : cfg->pg_pooler_transaction ? NULL
+                                                          : cfg->database_url;
+    struct pg_pool_config pc = {
+        .conninfo = cfg->database_url,
+        .listen_conninfo = listen_url,
+        /* A pooler may refuse startup options; there every commit is durable. */
+        .options = cfg->pg_pooler_transaction ? NULL : "-c synchronous_commit=off",
+        .size = cfg->pg_pool,
+        .max_inflight = 64,
+    };
+    if (pg_pool_init(&w->pg, l, &pc) < 0)
+        return -ENOMEM;
+    w->lis_jobs = (struct pg_listener){.channel = "trireme_jobs", .fn = on_notify, .data = w};
+    w->lis_cancel = (struct pg_listener){.channel = "trireme_cancel", .fn = on_cancel_notify, .data = w};
+    if (listen_url) {
+        pg_listen(&w->pg, &w->lis_jobs);
+        pg_listen(&w->pg, &w->lis_cancel);
+    } else if (l->id == 0) {
+        LOG(LOG_WARN, "worker: no direct database URL for LISTEN behind a transaction pooler; "
+                      "polling every --poll-interval instead (set DATABASE_DIRECT_URL)",
+            L_INT("poll_interval_ms", cfg->poll_interval_ms));
+    }
+    loop_timer_in(l, &w->hb_timer, cfg->lease_ms / 3);
+    loop_timer_in(l, &w->reap_timer, 1000 + loop_random(l) % 1000);
+    LOG(LOG_INFO, "worker started", L_STR("worker_id", w->id), L_STR("queues", cfg->queues),
+        L_INT("concurrency", w->limit), L_INT("batch_size", cfg->batch_size),
+        L_INT("lease_ms", cfg->lease_ms));
+    want_claim(w);
+    return 0;
+}
+
+static void worker_cleanup(struct server *s)
+{
+    for (int i = 0; i < s->nloops; i++) {
+        struct worker *w = s->loops[i].modules[MODULE_WORKER];
+        if (!w)
+            continue;
+        while (w->runs)
+            run_free(w, w->runs);
+        pg_pool_free(&w->pg);
+        json_decref(w->done_ok);
+        json_decref(w->done_fail);
+        free(w->hb_ids);
+        free(w->back_ids);
+        free(w);
+        s->loops[i].modules[MODULE_WORKER] = NULL;
+    }
+    struct sql_statements *st = s->module_state[MODULE_WORKER];
+    for (unsigned i = 0; st && i < st->n; i++) {
+        free(st->v[i].name);
+        free(st->v[i].sql);
+    }
+    if (st)
+        free(st->v);
+    free(st);
+    s->module_state[MODULE_WORKER] = NULL;
+}
+
+const struct module worker_module = {
+    .name = "worker",
+    .summary = "runs jobs from PostgreSQL (FOR UPDATE SKIP LOCKED, leases, retries)",
+    .is_role = true,
+    .init = worker_init,
+    .start = worker_start,
+    .stop = worker_stop,
+    .cleanup = worker_cleanup,
+};

@@ -1,0 +1,52 @@
+/*
+ * worker.h - the worker role and the API job handlers use.
+ *
+ * A job_run is one attempt of one job on this worker. Handlers receive it
+ * in kind->start() and end it with job_finish(), synchronously or from any
+ * later completion. Everything else (leases, heartbeats, time limits,
+ * fencing, batching completions) is the worker's business.
+ */
+#ifndef TRIREME_MODULES_WORKER_H
+#define TRIREME_MODULES_WORKER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/pg.h"
+#include "kernel/timer.h"
+#include "modules/worker/kind.h"
+
+struct worker;
+
+struct job_run {
+    struct job_run *prev, *next; /* the worker's running list */
+    struct worker *w;
+    const struct job_kind *kind;
+    int64_t id;
+    int attempt, max_attempts;
+    json_t *payload;
+    uint64_t started_ns;
+    uint64_t timeout_ms;
+    struct timer soft, hard;
+    bool stop_requested; /* soft limit, cancellation or shutdown */
+    bool slot_freed;     /* hard limit passed: counted out of concurrency */
+    bool lost;           /* lease lost or cancelled: completion will not be written */
+    bool cancelled;
+    uint64_t hb_gen;     /* the heartbeat that last included this run */
+    void *ctx;           /* the handler's own state */
+    struct timer handler_timer; /* for handlers that need one (sleep) */
+    struct pg_query handler_query; /* for handlers that query (sql) */
+};
+
+/* End the attempt. result: stolen reference or NULL. error: NULL on
+ * success. permanent: do not retry (bad payload). */
+void job_finish(struct job_run *r, json_t *result, const char *error, bool permanent);
+/* Record progress (0..100) and the current step (or NULL). */
+void job_progress(struct job_run *r, int percent, const char *step);
+struct loop *job_loop(struct job_run *r);
+struct pg_pool *job_pg(struct job_run *r);
+/* The `sql` kind's named statement, or NULL. */
+const char *worker_sql_statement(struct job_run *r, const char *name);
+
+#endif

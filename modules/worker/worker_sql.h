@@ -1,0 +1,80 @@
+/*
+ * worker_sql.h - the worker's statements: claim, heartbeat, complete,
+ * fail, reap, hand back. Every write is fenced by worker_id and attempt,
+ * so a worker whose lease was taken over can never overwrite the rerun.
+ */
+#ifndef TRIREME_MODULES_WORKER_SQL_H
+#define TRIREME_MODULES_WORKER_SQL_H
+
+/* $1 queues text[], $2 limit, $3 worker id, $4 lease ms. Commits at once:
+ * no transaction stays open while the jobs run. */
+#define SQL_CLAIM                                                                                  \
+    "WITH c AS (SELECT id FROM trireme.jobs"                                                      \
+    "  WHERE status = 'pending' AND queue = ANY($1::text[]) AND run_at <= now()"                  \
+    "  ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED)"                  \
+    " UPDATE trireme.jobs j SET status = 'running', attempts = j.attempts + 1, worker_id = $3,"    \
+    "  lease_until = now() + $4::bigint * interval '1 ms', started_at = now(), updated_at = now()," \
+    "  progress_percent = NULL, current_step = NULL"                                               \
+    " FROM c WHERE j.id = c.id"                                                                    \
+    " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms"
+
+/* Milliseconds until the next pending job of our queues is due, or NULL. */
+#define SQL_NEXT_DUE                                                                               \
+    "SELECT greatest(0, ceil(extract(epoch FROM min(run_at) - now()) * 1000))::bigint"            \
+    " FROM trireme.jobs WHERE status = 'pending' AND queue = ANY($1::text[])"
+
+/* $1 ids bigint[], $2 worker id, $3 lease ms. Rows not returned were
+ * cancelled or taken over: those runs are told to stop. */
+#define SQL_HEARTBEAT                                                                              \
+    "UPDATE trireme.jobs SET lease_until = now() + $3::bigint * interval '1 ms', updated_at = now()" \
+    " WHERE id = ANY($1::bigint[]) AND status = 'running' AND worker_id = $2 RETURNING id"
+
+/* $1 [{"id","attempt","result"}], $2 worker id. */
+#define SQL_COMPLETE                                                                               \
+    "UPDATE trireme.jobs j SET status = 'succeeded', result = v.result, progress_percent = 100,"   \
+    "  finished_at = now(), lease_until = NULL, updated_at = now()"                               \
+    " FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, attempt int, result jsonb)"               \
+    " WHERE j.id = v.id AND j.status = 'running' AND j.worker_id = $2 AND j.attempts = v.attempt"  \
+    " RETURNING j.id"
+
+/* $1 [{"id","attempt","error","permanent","delay_ms"}], $2 worker id. */
+#define SQL_FAIL                                                                                   \
+    "UPDATE trireme.jobs j SET"                                                                    \
+    "  status = CASE WHEN v.permanent THEN 'failed' WHEN j.attempts >= j.max_attempts THEN 'dead'" \
+    "           ELSE 'pending' END,"                                                               \
+    "  run_at = CASE WHEN v.permanent OR j.attempts >= j.max_attempts THEN j.run_at"               \
+    "           ELSE now() + v.delay_ms * interval '1 ms' END,"                                     \
+    "  finished_at = CASE WHEN v.permanent OR j.attempts >= j.max_attempts THEN now() END,"        \
+    "  last_error = v.error, worker_id = NULL, lease_until = NULL, updated_at = now()"             \
+    " FROM jsonb_to_recordset($1::jsonb)"                                                          \
+    "  AS v(id bigint, attempt int, error text, permanent bool, delay_ms bigint)"                  \
+    " WHERE j.id = v.id AND j.status = 'running' AND j.worker_id = $2 AND j.attempts = v.attempt"  \
+    " RETURNING j.id"
+
+/* Leases that expired (their worker died or hung): back to pending, the
+ * lost attempt counted; dead when it was the last. Judged by now() on the
+ * database, never by a worker's clock. */
+#define SQL_REAP                                                                                   \
+    "UPDATE trireme.jobs j SET"                                                                    \
+    "  status = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'pending' END,"            \
+    "  finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,"                       \
+    "  last_error = 'lease expired: worker ' || coalesce(j.worker_id, '?') || ' stopped renewing'," \
+    "  worker_id = NULL, lease_until = NULL, run_at = now(), updated_at = now()"                   \
+    " WHERE j.id IN (SELECT id FROM trireme.jobs WHERE status = 'running' AND lease_until < now()" \
+    "  ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED)"                                    \
+    " RETURNING j.id, j.status"
+
+/* Shutdown: unfinished jobs go straight back to pending (the interrupted
+ * attempt is not counted: a deploy is not the job's failure). */
+#define SQL_HAND_BACK                                                                              \
+    "UPDATE trireme.jobs SET status = 'pending', attempts = greatest(attempts - 1, 0),"            \
+    "  worker_id = NULL, lease_until = NULL, run_at = now(), updated_at = now(),"                  \
+    "  last_error = 'handed back: worker shut down before the job finished'"                      \
+    " WHERE id = ANY($1::bigint[]) AND status = 'running' AND worker_id = $2 RETURNING id"
+
+/* $1 id, $2 percent, $3 step, $4 worker id, $5 attempt. */
+#define SQL_PROGRESS                                                                               \
+    "UPDATE trireme.jobs SET progress_percent = $2::int, current_step = $3, updated_at = now()"    \
+    " WHERE id = $1::bigint AND status = 'running' AND worker_id = $4 AND attempts = $5::int"
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * rfc3339.h - RFC 3339 timestamps to and from Unix milliseconds, pure.
+ */
+#ifndef TRIREME_PROTO_RFC3339_H
+#define TRIREME_PROTO_RFC3339_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "2026-11-22T07:00:00Z", "...T07:00:00.250+01:00" (also ' ' for 'T',
+ * 'z'). Returns 0 and *ms, or -1 when s[0..n) is not a valid timestamp. */
+int rfc3339_parse_ms(const char *s, size_t n, int64_t *ms);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t rfc3339_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+#endif
