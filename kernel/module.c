@@ -88,6 +88,21 @@ int modules_resolve(struct config *cfg, FILE *err)
         if (idx >= 0)
             cfg->role_mask &= ~(1u << idx);
     }
+    /* A role asked for by name must be able to run; a role that is on only
+     * because no role was named is left out, with a word, when it cannot. */
+    bool named = *cfg->roles || cfg->worker_enabled == 1;
+    for (unsigned i = 0; i < modules_builtin_count; i++) {
+        const struct module *m = modules_builtin[i];
+        const char *why = (cfg->role_mask & (1u << i)) && m->unmet ? m->unmet(cfg) : NULL;
+        if (!why)
+            continue;
+        if (named) {
+            fprintf(err, "trireme: role '%s' cannot start: %s\n", m->name, why);
+            return 2;
+        }
+        fprintf(err, "trireme: role '%s' is off: %s\n", m->name, why);
+        cfg->role_mask &= ~(1u << i);
+    }
     if (!cfg->role_mask) {
         fprintf(err, "trireme: no role selected (--roles=web,worker,beat)\n");
         return 2;

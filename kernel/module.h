@@ -32,6 +32,8 @@ struct module {
     const char *name;
     const char *summary;
     bool is_role;
+    /* Can this role run with this config? NULL or a static reason why not. */
+    const char *(*unmet)(const struct config *cfg);
     int (*init)(struct server *s);
     int (*start)(struct loop *l);
     void (*stop)(struct loop *l);

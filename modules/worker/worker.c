@@ -702,12 +702,13 @@ static int load_sql_statements(const char *path, struct sql_statements *st)
     return 0;
 }
 
+static const char *worker_unmet(const struct config *cfg)
+{
+    return *cfg->database_url ? NULL : "it needs DATABASE_URL (PostgreSQL)";
+}
+
 static int worker_init(struct server *s)
 {
-    if (!*s->cfg->database_url) {
-        LOG(LOG_ERROR, "the worker role needs DATABASE_URL");
-        return -1;
-    }
     struct sql_statements *st = calloc(1, sizeof(*st));
     s->module_state[MODULE_WORKER] = st;
     return st ? load_sql_statements(s->cfg->sql_jobs, st) : -1;
@@ -818,6 +819,7 @@ const struct module worker_module = {
     .name = "worker",
     .summary = "runs jobs from PostgreSQL (FOR UPDATE SKIP LOCKED, leases, retries)",
     .is_role = true,
+    .unmet = worker_unmet,
     .init = worker_init,
     .start = worker_start,
     .stop = worker_stop,
