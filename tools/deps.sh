@@ -2,7 +2,8 @@
 # tools/deps.sh - install what building and testing Trireme needs on Debian 12.
 #
 #   tools/deps.sh          build + run dependencies
-#   tools/deps.sh test     also the test tools (cmocka, clang for ASan/libFuzzer, pytest)
+#   tools/deps.sh dev      also a local PostgreSQL server (tools/dev.sh)
+#   tools/deps.sh test     also the test tools (cmocka, clang for ASan/libFuzzer, pytest, PostgreSQL, PgBouncer)
 #   tools/deps.sh bench    also the benchmark peers (nginx, wrk)
 #
 # Idempotent and quiet when everything is present. Needs root for apt-get
@@ -12,11 +13,13 @@ set -euo pipefail
 ZIG_VERSION=0.14.1
 
 build_pkgs=(liburing-dev libjansson-dev libpq-dev pkg-config ca-certificates)
-test_pkgs=(libcmocka-dev clang-14 libclang-rt-14-dev curl postgresql postgresql-client)
+dev_pkgs=(postgresql postgresql-client)
+test_pkgs=(libcmocka-dev clang-14 libclang-rt-14-dev curl postgresql postgresql-client pgbouncer)
 bench_pkgs=(nginx-light wrk)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
+dev) want+=("${dev_pkgs[@]}") ;;
 test) want+=("${test_pkgs[@]}") ;;
 bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
 esac
