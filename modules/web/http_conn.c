@@ -235,6 +235,18 @@ static bool valid_request_id(const char *s, size_t n)
     return true;
 }
 
+/* Echo a valid X-Request-Id of the head just parsed into hc->req. */
+static bool take_request_id(struct http_conn *hc)
+{
+    const struct http1_header *xid = http1_find_header(&hc->req, "x-request-id");
+    if (!xid || !valid_request_id(xid->value, xid->value_len))
+        return false;
+    memcpy(hc->r.id, xid->value, xid->value_len);
+    hc->r.id_len = (uint8_t)xid->value_len;
+    hc->r.id[hc->r.id_len] = 0;
+    return true;
+}
+
 /* RFC 9112 3.2.2: a server MUST accept the absolute-form. The parser
  * leaves path = target up to '?' ("http://host/healthz"), which no route
  * matches: route and log its path component instead ("/healthz", or "/"
@@ -286,14 +298,9 @@ static void dispatch(struct http_conn *hc, const char *data)
         r->body = h->body_kind == HTTP1_BODY_LENGTH ? data + h->head_len : NULL;
         r->body_len = h->body_kind == HTTP1_BODY_LENGTH ? (size_t)h->content_length : 0;
     }
-    const struct http1_header *xid = http1_find_header(h, "x-request-id");
-    if (xid && valid_request_id(xid->value, xid->value_len)) {
-        memcpy(r->id, xid->value, xid->value_len);
-        r->id_len = (uint8_t)xid->value_len;
-    } else {
+    if (!take_request_id(hc))
         r->id_len = (uint8_t)snprintf(r->id, sizeof(r->id), "%016llx",
                                       (unsigned long long)loop_random(hc->c.loop));
-    }
     r->id[r->id_len] = 0;
     conn_deadline(&hc->c, 0);
 
@@ -361,6 +368,12 @@ static void process(struct http_conn *hc)
             if (rc == HTTP1_INCOMPLETE)
                 break;
             if (rc < 0) {
+                /* A complete head refused on its meaning (413 by Content-
+                 * Length, Content-Length with Transfer-Encoding, no Host...)
+                 * still names its request: its answer echoes a valid
+                 * X-Request-Id like every other answer. (The parser leaves
+                 * num_headers 0 when it failed before the head's end.) */
+                take_request_id(hc);
                 reject(hc, -rc, hc->req.error ? hc->req.error : "malformed request");
                 break;
             }

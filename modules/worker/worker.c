@@ -487,7 +487,8 @@ static void on_heartbeat(struct pg_query *q, PGresult *res, const char *err)
     }
     /* Runs that were in this renewal but not renewed lost their lease. */
     int rows = PQntuples(res);
-    for (struct job_run *r = w->runs; r; r = r->next) {
+    for (struct job_run *r = w->runs, *next; r; r = next) {
+        next = r->next; /* request_stop below may free r */
         if (r->lost || r->hb_gen != w->hb_gen)
             continue;
         bool kept = false;
@@ -603,13 +604,15 @@ static void on_drain_deadline(struct loop *l, struct timer *t)
     if (w->closed || !w->running)
         return;
     w->back_ids = ids_literal(w, 0);
-    for (struct job_run *r = w->runs; r; r = r->next) {
+    w->handing_back = true; /* before stopping runs: the drain must wait for it */
+    /* request_stop may finish (and free) the run: step with a saved next. */
+    for (struct job_run *r = w->runs, *next; r; r = next) {
+        next = r->next;
         if (!r->lost) {
             r->lost = true;
             request_stop(r);
         }
     }
-    w->handing_back = true;
     w->back_vals[0] = w->back_ids;
     w->back_vals[1] = w->id;
     pg_query_submit(&w->pg, &w->back_q);
