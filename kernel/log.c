@@ -81,17 +81,41 @@ void log_flush(void)
     }
 }
 
+/*
+ * A line is cut at LOG_LINE_SIZE. So that a cut JSON line still parses,
+ * JSON is written in whole pieces (a field's key, an escape sequence) and
+ * LINE_RESERVE bytes are kept back for the closing quote and brace; once a
+ * value has been cut (full), no further field is added. (Found by
+ * tests/e2e: an access log line with a 5000-byte path lost its closing
+ * brace.)
+ */
 struct line {
     char *p;
     size_t n, cap;
+    bool full;
 };
+
+#define LINE_RESERVE 2 /* '"' closing a cut value, '}' */
 
 static void put(struct line *l, const char *s, size_t n)
 {
-    if (n > l->cap - l->n)
+    if (n > l->cap - l->n) {
         n = l->cap - l->n;
+        l->full = true;
+    }
     memcpy(l->p + l->n, s, n);
     l->n += n;
+}
+
+/* All of s or nothing. */
+static bool put_whole(struct line *l, const char *s, size_t n)
+{
+    if (n > l->cap - l->n) {
+        l->full = true;
+        return false;
+    }
+    put(l, s, n);
+    return true;
 }
 
 static void puts_(struct line *l, const char *s)
@@ -102,21 +126,21 @@ static void puts_(struct line *l, const char *s)
 static void put_escaped(struct line *l, const char *s, size_t n, bool json)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !l->full; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            put(l, e, 2);
+            put_whole(l, e, 2);
         } else if (c < 0x20 || c == 0x7f) {
             if (json) {
                 char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                put(l, e, 6);
+                put_whole(l, e, 6);
             } else {
                 char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-                put(l, e, 4);
+                put_whole(l, e, 4);
             }
         } else {
-            put(l, (const char *)&c, 1);
+            put_whole(l, (const char *)&c, 1);
         }
     }
 }
@@ -137,7 +161,7 @@ static void put_timestamp(struct line *l)
 void log_event(enum log_level level, const char *msg, ...)
 {
     char stack[LOG_LINE_SIZE];
-    struct line l = {stack, 0, sizeof(stack) - 1};
+    struct line l = {stack, 0, sizeof(stack) - 1 - LINE_RESERVE, false};
     if (as_json) {
         puts_(&l, "{\"ts\":\"");
         put_timestamp(&l);
@@ -157,7 +181,7 @@ void log_event(enum log_level level, const char *msg, ...)
     va_list ap;
     va_start(ap, msg);
     const char *key;
-    while ((key = va_arg(ap, const char *))) {
+    while (!l.full && (key = va_arg(ap, const char *))) {
         int type = va_arg(ap, int);
         char num[64];
         const char *s = NULL;
@@ -199,15 +223,28 @@ void log_event(enum log_level level, const char *msg, ...)
             goto done;
         }
         if (as_json) {
-            puts_(&l, ",\"");
-            put_escaped(&l, key, strlen(key), true);
-            puts_(&l, quote ? "\":\"" : "\":");
-            if (quote)
-                put_escaped(&l, s, sn, true);
-            else
+            /* A field goes in whole or not at all, but for a quoted value,
+             * which may be cut (escape by escape) and is then closed from
+             * the reserve. Keys are identifiers from the source. */
+            char head[96];
+            int hn = snprintf(head, sizeof(head), ",\"%s\":%s", key, quote ? "\"" : "");
+            if (hn < 0 || (size_t)hn >= sizeof(head) ||
+                (size_t)hn + (quote ? 0 : sn) > l.cap - l.n) {
+                l.full = true;
+                break;
+            }
+            put(&l, head, (size_t)hn);
+            if (!quote) {
                 put(&l, s, sn);
-            if (quote)
-                puts_(&l, "\"");
+                continue;
+            }
+            put_escaped(&l, s, sn, true);
+            if (l.n < l.cap) {
+                put(&l, "\"", 1);
+            } else {
+                l.p[l.n++] = '"';
+                l.full = true;
+            }
         } else {
             puts_(&l, " ");
             puts_(&l, key);
@@ -222,6 +259,7 @@ void log_event(enum log_level level, const char *msg, ...)
     }
     va_end(ap);
 done:
+    l.cap = sizeof(stack) - 1; /* the reserve, for the closing brace */
     if (as_json)
         puts_(&l, "}");
     l.p[l.n++] = '\n'; /* cap left one byte for this */

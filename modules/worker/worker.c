@@ -370,6 +370,7 @@ static void on_due(struct pg_query *q, PGresult *res, const char *err)
     }
     if (!w->draining)
         loop_timer_in(w->loop, &w->poll_timer, wait);
+    maybe_finish_drain(w);
 }
 
 static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
@@ -380,6 +381,7 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
         LOG(LOG_WARN, "worker: claiming jobs failed", L_STR("error", err));
         if (!w->draining)
             loop_timer_in(w->loop, &w->poll_timer, w->cfg->poll_interval_ms);
+        maybe_finish_drain(w);
         return;
     }
     int rows = PQntuples(res);
@@ -398,6 +400,7 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
         w->due_inflight = true;
         pg_query_submit(&w->pg, &w->due_q);
     }
+    maybe_finish_drain(w);
 }
 
 static void want_claim(struct worker *w)
@@ -527,6 +530,7 @@ static void on_reaped(struct pg_query *q, PGresult *res, const char *err)
 {
     struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, reap_q));
     w->reap_inflight = false;
+    maybe_finish_drain(w);
     if (err) {
         LOG(LOG_WARN, "worker: reaping expired leases failed", L_STR("error", err));
         return;
@@ -568,7 +572,7 @@ static void maybe_finish_drain(struct worker *w)
 {
     if (!w->draining || w->closed || w->handing_back)
         return;
-    if (w->running || w->claim_inflight || w->hb_inflight || w->reap_inflight)
+    if (w->running || w->claim_inflight || w->due_inflight || w->hb_inflight || w->reap_inflight)
         return;
     if (json_array_size(w->done_ok) || json_array_size(w->done_fail)) {
         on_flush_timer(w->loop, &w->flush_timer);
