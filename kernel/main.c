@@ -81,10 +81,11 @@ int main(int argc, char **argv)
         int rc = config_load(&cfg, argc, argv, 2, stderr);
         if (rc)
             return rc;
+        /* Before modules_resolve(): the notices it logs use the format. */
+        log_setup((enum log_level)cfg.log_level, cfg.log_json);
         rc = modules_resolve(&cfg, stderr);
         if (rc)
             return rc;
-        log_setup((enum log_level)cfg.log_level, cfg.log_json);
         return server_run(&cfg);
     }
     const struct module_command *mc = modules_command(cmd);

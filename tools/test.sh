@@ -16,7 +16,8 @@ tools/deps.sh test
 pgdir=$(mktemp -d /tmp/trireme-test-pg.XXXXXX)
 chmod 755 "$pgdir"
 TRIREME_TEST_DATABASE_URL=$(tools/pg-local.sh start "$pgdir/data" 54330)
-export TRIREME_TEST_DATABASE_URL
+TRIREME_TEST_PG_DIR="$pgdir/data" # tests restart it to check reconnects
+export TRIREME_TEST_DATABASE_URL TRIREME_TEST_PG_DIR
 trap 'tools/pg-local.sh stop "$pgdir/data"; rm -rf "$pgdir"' EXIT
 python3 -m ziglang build test -Dfuzz-seconds="${FUZZ_SECONDS:-20}" --summary failures
 echo "trireme: all test suites passed"
