@@ -25,7 +25,8 @@ const cflags = [_][]const u8{
     "-fno-strict-aliasing",
 };
 
-const system_libs = [_][]const u8{ "uring", "jansson", "libpq" };
+// libpq is not linked: kernel/pq.c loads it on first use (see kernel/pq.h).
+const system_libs = [_][]const u8{ "uring", "jansson" };
 
 fn listC(b: *std.Build, dir: []const u8, skip_main: bool, out: *std.ArrayList([]const u8)) !void {
     var d = std.fs.cwd().openDir(b.pathFromRoot(dir), .{ .iterate = true }) catch return;
@@ -87,6 +88,7 @@ fn embedMigrations(b: *std.Build) !std.Build.LazyPath {
 
 fn addLibs(c: *std.Build.Step.Compile) void {
     c.linkLibC();
+    c.addSystemIncludePath(.{ .cwd_relative = "/usr/include/postgresql" }); // libpq-fe.h (Debian's libpq-dev)
     for (system_libs) |l| c.linkSystemLibrary(l);
 }
 

@@ -465,6 +465,11 @@ static int conn_setup(struct pg_conn *c, struct pg_pool *p, unsigned cap, bool l
 int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config *cfg)
 {
     memset(p, 0, sizeof(*p));
+    const char *why;
+    if (pq_load(&why)) {
+        LOG(LOG_ERROR, "database support unavailable", L_STR("error", why));
+        return -ENOENT;
+    }
     p->loop = l;
     p->conninfo = cfg->conninfo;
     p->listen_conninfo = cfg->listen_conninfo;

@@ -17,7 +17,7 @@
 #ifndef TRIREME_KERNEL_PG_H
 #define TRIREME_KERNEL_PG_H
 
-#include <libpq-fe.h>
+#include "kernel/pq.h"
 #include <stdbool.h>
 #include <stdint.h>
 

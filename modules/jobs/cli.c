@@ -5,7 +5,7 @@
  * is JSON on stdout (one document), errors one line on stderr; exit 0 on
  * success, 1 when the database said no, 2 on bad usage.
  */
-#include <libpq-fe.h>
+#include "kernel/pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,11 @@ static PGconn *connect_or_die(const char *cmd, const char *url)
         fprintf(stderr, "trireme %s: set DATABASE_URL (or --database-url=...)\n", cmd);
         return NULL;
     }
+    const char *why;
+    if (pq_load(&why)) {
+        fprintf(stderr, "trireme %s: %s\n", cmd, why);
+        return NULL;
+    }
     PGconn *c = PQconnectdb(url);
     if (PQstatus(c) != CONNECTION_OK) {
         char *m = PQerrorMessage(c);
@@ -55,6 +60,10 @@ static int query_failed(const char *cmd, PGresult *r)
     size_t n = strlen(m);
     while (n && m[n - 1] == '\n')
         m[--n] = 0;
+    /* Fix: errors are one line; libpq's carry DETAIL/CONTEXT lines. */
+    for (char *p = m; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
     fprintf(stderr, "trireme %s: %s\n", cmd, m);
     PQclear(r);
     return 1;
@@ -176,10 +185,42 @@ out:
 
 static int jobs_usage(void)
 {
+    /* Fix: one line, like every other refusal of bad input. */
     fprintf(stderr, "usage: trireme jobs list [--status=S] [--queue=Q] [--kind=K] [--limit=N] "
-                    "[--cursor=C]\n"
-                    "       trireme jobs get|cancel|retry ID\n");
+                    "[--cursor=C] | trireme jobs get|cancel|retry ID\n");
     return 2;
+}
+
+/* Fix: the same checks as GET /v1/jobs (which answers 400), so a bad value
+ * exits 2 naming it instead of listing nothing (--status) or failing in the
+ * database (--limit, --cursor: exit 1 with a multi-line SQL error). */
+static int list_arg_invalid(int k, const char *v)
+{
+    static const char *const statuses[] = {"pending", "running", "succeeded",
+                                           "failed",  "dead",    "cancelled"};
+    bool ok = true;
+    if (k == 0) {
+        ok = false;
+        for (int i = 0; i < 6; i++)
+            ok |= !strcmp(v, statuses[i]);
+        if (!ok)
+            fprintf(stderr, "trireme jobs list: --status must be one of pending, running, "
+                            "succeeded, failed, dead, cancelled (got '%s')\n", v);
+    } else if (k == 3) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        ok = *v && !*end && n >= 1 && n <= 500;
+        if (!ok)
+            fprintf(stderr, "trireme jobs list: --limit must be an integer from 1 to 500 "
+                            "(got '%s')\n", v);
+    } else if (k == 4) {
+        ok = *v && strlen(v) <= 18;
+        for (const char *p = v; ok && *p; p++)
+            ok = *p >= '0' && *p <= '9';
+        if (!ok)
+            fprintf(stderr, "trireme jobs list: --cursor must be a job id (got '%s')\n", v);
+    }
+    return !ok;
 }
 
 int jobs_cli_jobs(int argc, char **argv)
@@ -198,6 +239,8 @@ int jobs_cli_jobs(int argc, char **argv)
             for (int k = 0; k < 5; k++)
                 if (!strncmp(argv[i], names[k], strlen(names[k]))) {
                     vals[k] = argv[i] + strlen(names[k]);
+                    if (list_arg_invalid(k, vals[k]))
+                        return 2;
                     ok = true;
                 }
             if (!ok) {

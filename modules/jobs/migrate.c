@@ -3,7 +3,7 @@
  */
 #include "modules/jobs/migrate.h"
 
-#include <libpq-fe.h>
+#include "kernel/pq.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +32,11 @@ static int exec_ok(PGconn *c, const char *sql, const char *what)
 int migrate_run(const char *conninfo, int *applied)
 {
     *applied = 0;
+    const char *why;
+    if (pq_load(&why)) {
+        LOG(LOG_ERROR, "migration: database support unavailable", L_STR("error", why));
+        return 1;
+    }
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK) {
         char msg[512];
