@@ -7,15 +7,21 @@
 #define TRIREME_MODULES_WORKER_SQL_H
 
 /* $1 queues text[], $2 limit, $3 worker id, $4 lease ms. Commits at once:
- * no transaction stays open while the jobs run. */
+ * no transaction stays open while the jobs run. One ordered range scan of
+ * jobs_dequeue per queue (LATERAL), merged and cut to the limit: a plain
+ * `queue = ANY($1)` makes PostgreSQL sort the whole backlog on every claim.
+ * The ids go through ARRAY(...) so the UPDATE finds rows by primary key
+ * instead of hashing the table. */
 #define SQL_CLAIM                                                                                  \
-    "WITH c AS (SELECT id FROM trireme.jobs"                                                      \
-    "  WHERE status = 'pending' AND queue = ANY($1::text[]) AND run_at <= now()"                  \
-    "  ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED)"                  \
-    " UPDATE trireme.jobs j SET status = 'running', attempts = j.attempts + 1, worker_id = $3,"    \
+    "UPDATE trireme.jobs j SET status = 'running', attempts = j.attempts + 1, worker_id = $3,"     \
     "  lease_until = now() + $4::bigint * interval '1 ms', started_at = now(), updated_at = now()," \
     "  progress_percent = NULL, current_step = NULL"                                               \
-    " FROM c WHERE j.id = c.id"                                                                    \
+    " WHERE j.id = ANY(ARRAY("                                                                     \
+    "  SELECT x.id FROM unnest($1::text[]) AS q(name) CROSS JOIN LATERAL ("                       \
+    "   SELECT id, priority, run_at FROM trireme.jobs"                                             \
+    "   WHERE status = 'pending' AND queue = q.name AND run_at <= now()"                          \
+    "   ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED) x"               \
+    "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $2::int))"                                   \
     " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms"
 
 /* Milliseconds until the next pending job of our queues is due, or NULL. */
