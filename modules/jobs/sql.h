@@ -22,7 +22,18 @@
  * validated by the caller (run_at as run_at_ms since the epoch, or
  * delay_ms), so no input can make the shared statement fail; unique_key duplicates (against the table or
  * within the batch) return the existing id with created = false. Ids are
- * drawn before the insert so each input row maps to its own. */
+ * drawn before the insert so each input row maps to its own.
+ *
+ * Fix (e2e test_unique_key_concurrent_requests_agree): this used ON CONFLICT
+ * DO NOTHING and then looked the existing row up by unique_key. When the
+ * conflicting row was inserted by a concurrent transaction that committed
+ * after this statement's snapshot was taken, the lookup could not see it and
+ * the answer carried a NULL id (`{"id":,...}`, invalid JSON). DO UPDATE (a
+ * no-op assignment) returns the conflicting row however recent, so every
+ * input row gets an id; it may touch a row only once per statement, hence
+ * only the first occurrence of each key within the batch is inserted (`uk`)
+ * and later ones map to it. Keys are inserted in key order so two batches
+ * with overlapping keys wait on each other in one order, not deadlock. */
 #define SQL_ENQUEUE_BATCH                                                                          \
     "WITH input AS ("                                                                             \
     "  SELECT nextval(pg_get_serial_sequence('trireme.jobs', 'id')) AS id, t.ord,"                \
@@ -34,18 +45,21 @@
     "         coalesce((t.e->>'max_attempts')::int, 5) AS max_attempts,"                          \
     "         t.e->>'unique_key' AS unique_key, (t.e->>'timeout_ms')::int AS timeout_ms"           \
     "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord)),"                        \
+    " uk AS (SELECT unique_key, min(ord) AS ord FROM input WHERE unique_key IS NOT NULL"           \
+    "  GROUP BY unique_key),"                                                                     \
     " ins AS ("                                                                                   \
-    "  INSERT INTO trireme.jobs (id, queue, kind, payload, priority, run_at, max_attempts,"       \
-    "                            unique_key, timeout_ms)"                                          \
+    "  INSERT INTO trireme.jobs AS j (id, queue, kind, payload, priority, run_at, max_attempts,"  \
+    "                                 unique_key, timeout_ms)"                                     \
     "  SELECT id, queue, kind, payload, priority, run_at, max_attempts, unique_key, timeout_ms"   \
-    "  FROM input ORDER BY ord"                                                                   \
-    "  ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING"                          \
-    "  RETURNING id, unique_key)"                                                                 \
-    " SELECT i.ord, coalesce(a.id, b.id, j.id) AS id, a.id IS NOT NULL AS created"                 \
+    "  FROM input i WHERE i.unique_key IS NULL OR (i.unique_key, i.ord) IN (SELECT * FROM uk)"    \
+    "  ORDER BY i.unique_key, i.ord"                                                              \
+    "  ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL"                                     \
+    "  DO UPDATE SET unique_key = j.unique_key"                                                   \
+    "  RETURNING j.id, j.unique_key)"                                                             \
+    " SELECT i.ord, coalesce(a.id, b.id) AS id, a.id IS NOT NULL AS created"                       \
     " FROM input i"                                                                               \
     " LEFT JOIN ins a ON a.id = i.id"                                                             \
     " LEFT JOIN ins b ON a.id IS NULL AND b.unique_key = i.unique_key"                            \
-    " LEFT JOIN trireme.jobs j ON a.id IS NULL AND b.id IS NULL AND j.unique_key = i.unique_key"  \
     " ORDER BY i.ord"
 
 #define SQL_JOB_GET "SELECT " JOB_JSON "::text FROM trireme.jobs j WHERE j.id = $1::bigint"

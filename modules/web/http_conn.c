@@ -46,6 +46,8 @@ struct http_conn {
 };
 
 static void process(struct http_conn *hc);
+static void repoint_head(struct http_conn *hc, const char *data);
+static void use_origin_path(struct http1_request *h);
 
 static struct http_conn *hc_of(struct conn *c)
 {
@@ -121,7 +123,26 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
     if (r->answered || hc->state != ST_HANDLING)
         return;
     r->answered = true;
-    bool keep = hc->req.keep_alive && !hc->wl->draining && !hc->peer_eof;
+    if (hc->c.flags & CONN_CLOSING) {
+        /* The connection died (reset by the peer) while an asynchronous
+         * handler worked, and on_close has not run yet: c->in, which the
+         * head points into, is released and nothing can be sent. Drop the
+         * answer. (Found by tests/e2e under UBSan.) */
+        return;
+    }
+    if (!hc->in_process) {
+        /* An asynchronous answer: pipelined bytes that arrived meanwhile
+         * may have moved c->in, and the access log reads the method and
+         * path from it. (Found by tests/e2e: GET /readyz with a large
+         * request behind it logged bytes of its own response as method and
+         * path, from the freed buffer recycled by the pool.) */
+        repoint_head(hc, buf_head(&hc->c.in));
+        use_origin_path(&hc->req);
+    }
+    /* A half-closed peer (peer_eof) is not a reason to stop: requests it
+     * sent before its EOF are still answered; process() closes once they
+     * are. */
+    bool keep = hc->req.keep_alive && !hc->wl->draining;
     write_response(hc, status, content_type, body, len, extra, keep);
     access_log(hc, status, len);
     uint32_t used = hc->req.body_kind == HTTP1_BODY_CHUNKED
@@ -270,21 +291,28 @@ static void use_origin_path(struct http1_request *h)
     }
 }
 
+/* The request's head starts c->in at data. If c->in moved since the head
+ * was parsed (more bytes arrived and the buffer grew), or process() left
+ * while the body was incomplete (head_base cleared), parse it again so
+ * hc->req points into c->in and the loop's shared header array is ours. */
+static void repoint_head(struct http_conn *hc, const char *data)
+{
+    struct http1_request *h = &hc->req;
+    if (data == hc->head_base)
+        return;
+    struct http1_parser p;
+    http1_parser_init(&p);
+    h->headers = hc->wl->headers;
+    h->headers_cap = cfg_of(hc)->max_headers;
+    http1_parse_head(&p, data, h->head_len, &hc->wl->limits, h);
+    hc->head_base = data;
+}
+
 static void dispatch(struct http_conn *hc, const char *data)
 {
     struct web_request *r = &hc->r;
     struct http1_request *h = &hc->req;
-    if (data != hc->head_base) {
-        /* c->in moved while the body arrived, or process() left while the
-         * body was incomplete (head_base cleared): re-point the head into
-         * c->in and refill the loop's shared header array. */
-        struct http1_parser p;
-        http1_parser_init(&p);
-        h->headers = hc->wl->headers;
-        h->headers_cap = cfg_of(hc)->max_headers;
-        http1_parse_head(&p, data, h->head_len, &hc->wl->limits, h);
-        hc->head_base = data;
-    }
+    repoint_head(hc, data);
     use_origin_path(h);
     hc->state = ST_HANDLING;
     r->http = h;
@@ -423,6 +451,10 @@ static void process(struct http_conn *hc)
      * Clearing head_base makes dispatch() parse the head again. */
     if (hc->state == ST_BODY)
         hc->head_base = NULL;
+    /* The peer half-closed and every complete request it sent is answered:
+     * nothing more can come, close once the answers are out. */
+    if (hc->peer_eof && hc->state != ST_HANDLING)
+        conn_close_after_send(&hc->c);
     hc->in_process = false;
 }
 

@@ -29,6 +29,19 @@
 #define RETRY_MAX_MS (3600 * 1000)
 #define HARD_LIMIT_EXTRA_MS 5000 /* after the soft limit, before the slot is taken back */
 
+/* Claims in flight per loop: while one claim's rows are being started, the
+ * next is already on its way, so short jobs never wait a round trip. */
+#define WORKER_CLAIMS_INFLIGHT 2
+
+struct claim {
+    struct pg_query q;
+    struct worker *w;
+    const char *vals[4];
+    char limit[16];
+    unsigned asked;
+    bool busy;
+};
+
 struct worker {
     struct loop *loop;
     const struct config *cfg;
@@ -41,10 +54,10 @@ struct worker {
     struct job_run *runs;
     bool backlog; /* the last claim came back full: more are waiting */
 
-    struct pg_query claim_q;
-    const char *claim_vals[4];
-    char claim_limit[16];
-    bool claim_inflight, claim_again, in_claim;
+    struct claim claims[WORKER_CLAIMS_INFLIGHT];
+    unsigned claims_inflight; /* claims sent, not answered */
+    unsigned claiming;        /* jobs those claims may bring */
+    bool claim_again, in_claim;
     struct pg_query due_q;
     const char *due_vals[1];
     bool due_inflight;
@@ -375,8 +388,11 @@ static void on_due(struct pg_query *q, PGresult *res, const char *err)
 
 static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, claim_q));
-    w->claim_inflight = false;
+    struct claim *c = (struct claim *)q;
+    struct worker *w = c->w;
+    c->busy = false;
+    w->claims_inflight--;
+    w->claiming -= c->asked;
     if (err) {
         LOG(LOG_WARN, "worker: claiming jobs failed", L_STR("error", err));
         if (!w->draining)
@@ -385,8 +401,7 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
         return;
     }
     int rows = PQntuples(res);
-    int asked = atoi(w->claim_limit);
-    w->backlog = rows == asked;
+    w->backlog = (unsigned)rows == c->asked;
     if (rows)
         LOG(LOG_DEBUG, "jobs fetched", L_INT("count", rows), L_STR("worker_id", w->id));
     w->in_claim = true;
@@ -396,7 +411,7 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
     if (w->backlog || w->claim_again) {
         w->claim_again = false;
         want_claim(w);
-    } else if (!w->due_inflight && !w->draining) {
+    } else if (!w->due_inflight && !w->draining && !w->claims_inflight) {
         w->due_inflight = true;
         pg_query_submit(&w->pg, &w->due_q);
     }
@@ -407,20 +422,29 @@ static void want_claim(struct worker *w)
 {
     if (w->draining || w->in_claim)
         return;
-    if (w->claim_inflight) {
+    unsigned busy = w->running + w->claiming;
+    unsigned free_slots = w->limit > busy ? w->limit - busy : 0;
+    unsigned want = free_slots < w->cfg->batch_size ? free_slots : w->cfg->batch_size;
+    /* Refill in chunks, not one job per query, unless nothing is running. */
+    unsigned chunk = w->limit / 4 ? w->limit / 4 : 1;
+    if (w->claims_inflight && !w->backlog) {
+        w->claim_again = true; /* the answer in flight decides */
+        return;
+    }
+    if (w->claims_inflight == WORKER_CLAIMS_INFLIGHT) {
         w->claim_again = true;
         return;
     }
-    unsigned free_slots = w->limit > w->running ? w->limit - w->running : 0;
-    unsigned want = free_slots < w->cfg->batch_size ? free_slots : w->cfg->batch_size;
-    /* Refill in chunks, not one job per query, unless we are idle. */
-    unsigned chunk = w->limit / 4 ? w->limit / 4 : 1;
-    if (want == 0 || (w->running && want < chunk && want < w->cfg->batch_size))
+    if (want == 0 || (busy && want < chunk && want < w->cfg->batch_size))
         return;
+    struct claim *c = &w->claims[w->claims[0].busy ? 1 : 0];
     loop_timer_cancel(w->loop, &w->poll_timer);
-    snprintf(w->claim_limit, sizeof(w->claim_limit), "%u", want);
-    w->claim_inflight = true;
-    pg_query_submit(&w->pg, &w->claim_q);
+    c->asked = want;
+    snprintf(c->limit, sizeof(c->limit), "%u", want);
+    c->busy = true;
+    w->claims_inflight++;
+    w->claiming += want;
+    pg_query_submit(&w->pg, &c->q);
 }
 
 static void on_poll(struct loop *l, struct timer *t)
@@ -572,7 +596,7 @@ static void maybe_finish_drain(struct worker *w)
 {
     if (!w->draining || w->closed || w->handing_back)
         return;
-    if (w->running || w->claim_inflight || w->due_inflight || w->hb_inflight || w->reap_inflight)
+    if (w->running || w->claims_inflight || w->due_inflight || w->hb_inflight || w->reap_inflight)
         return;
     if (json_array_size(w->done_ok) || json_array_size(w->done_fail)) {
         on_flush_timer(w->loop, &w->flush_timer);
@@ -749,11 +773,15 @@ static int worker_start(struct loop *l)
     w->reap_timer.fn = on_reap_timer;
     w->drain_timer.fn = on_drain_deadline;
 
-    w->claim_vals[0] = w->queues;
-    w->claim_vals[1] = w->claim_limit;
-    w->claim_vals[2] = w->id;
-    w->claim_vals[3] = w->lease;
-    w->claim_q = (struct pg_query){.fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = w->claim_vals};
+    for (int i = 0; i < WORKER_CLAIMS_INFLIGHT; i++) {
+        struct claim *c = &w->claims[i];
+        c->w = w;
+        c->vals[0] = w->queues;
+        c->vals[1] = c->limit;
+        c->vals[2] = w->id;
+        c->vals[3] = w->lease;
+        c->q = (struct pg_query){.fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = c->vals};
+    }
     w->due_vals[0] = w->queues;
     w->due_q = (struct pg_query){.fn = on_due, .sql = SQL_NEXT_DUE, .nparams = 1, .values = w->due_vals, .retry_safe = true};
     w->hb_vals[1] = w->id;
