@@ -26,7 +26,7 @@ const cflags = [_][]const u8{
 };
 
 // libpq is not linked: kernel/pq.c loads it on first use (see kernel/pq.h).
-const system_libs = [_][]const u8{ "uring", "jansson" };
+const system_libs = [_][]const u8{ "uring", "jansson", "hiredis" };
 
 fn listC(b: *std.Build, dir: []const u8, skip_main: bool, out: *std.ArrayList([]const u8)) !void {
     var d = std.fs.cwd().openDir(b.pathFromRoot(dir), .{ .iterate = true }) catch return;

@@ -16,7 +16,7 @@ $CC -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
     -fsanitize=address,undefined -fno-sanitize-recover=all \
     -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -I. -I/usr/include/postgresql \
     $(find proto kernel modules -name '*.c' | sort) zig-out/gen/migrations_gen.c \
-    -luring -ljansson -lpthread -o zig-out/asan/trireme
+    -luring -ljansson -lhiredis -lpthread -o zig-out/asan/trireme
 echo "built zig-out/asan/trireme (ASan+UBSan, $($CC --version | head -1))"
 # The unit tests too, so proto/ and kernel/ code runs under ASan without
 # the ring's cross-thread behaviour getting in the way.
@@ -28,5 +28,5 @@ for t in tests/unit/test_*.c; do
         -fsanitize=address,undefined -fno-sanitize-recover=all \
         -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -I. -I/usr/include/postgresql \
         $(find proto kernel modules -name '*.c' ! -path kernel/main.c | sort) zig-out/gen/migrations_gen.c "$t" \
-        -luring -ljansson -lcmocka -lpthread -o "zig-out/asan/$name"
+        -luring -ljansson -lhiredis -lcmocka -lpthread -o "zig-out/asan/$name"
 done

@@ -2,7 +2,7 @@
 # tools/test.sh - the README's second command: install, then every test.
 #
 # On a fresh Debian 12 machine, as root: installs the Debian packages, Zig
-# and pytest, starts a private PostgreSQL, then runs `zig build test`, which in sequence runs the cmocka
+# and pytest, starts a private PostgreSQL and Redis, then runs `zig build test`, which in sequence runs the cmocka
 # unit tests, a bounded libFuzzer run of the HTTP parser, the end-to-end
 # suite against the real binary, and the unit and end-to-end suites again
 # under AddressSanitizer + UndefinedBehaviorSanitizer. Exit 0 only if all
@@ -18,6 +18,11 @@ chmod 755 "$pgdir"
 TRIREME_TEST_DATABASE_URL=$(tools/pg-local.sh start "$pgdir/data" 54330)
 TRIREME_TEST_PG_DIR="$pgdir/data" # tests restart it to check reconnects
 export TRIREME_TEST_DATABASE_URL TRIREME_TEST_PG_DIR
-trap 'tools/pg-local.sh stop "$pgdir/data"; rm -rf "$pgdir"' EXIT
+# Two private Redis servers: one open, one with a password (AUTH is tested).
+TRIREME_TEST_REDIS_URL=$(tools/redis-local.sh start "$pgdir/redis" 63793)
+TRIREME_TEST_REDIS_AUTH_URL=$(tools/redis-local.sh start "$pgdir/redis-auth" 63794 "test-$$")
+export TRIREME_TEST_REDIS_URL TRIREME_TEST_REDIS_AUTH_URL
+trap 'tools/redis-local.sh stop "$pgdir/redis"; tools/redis-local.sh stop "$pgdir/redis-auth";
+      tools/pg-local.sh stop "$pgdir/data"; rm -rf "$pgdir"' EXIT
 python3 -m ziglang build test -Dfuzz-seconds="${FUZZ_SECONDS:-20}" --summary failures
 echo "trireme: all test suites passed"

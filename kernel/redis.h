@@ -1,0 +1,103 @@
+/*
+ * redis.h - Redis on the ring. Trireme owns the socket (a kernel conn);
+ * hiredis is only the RESP codec: redisFormatCommandArgv to encode,
+ * a redisReader (with its buffer limit set) to decode.
+ *
+ * A client is one connection with pipelining: commands go out as soon as
+ * they are submitted and replies come back in order. Blocking commands and
+ * pub/sub need a client of their own (REDIS_PUBSUB mode: every reply goes
+ * to on_push). AUTH and SELECT from the URL are sent first on every
+ * (re)connection. A lost connection fails what was in flight (or re-sends
+ * what is marked retry_safe) and reconnects with backoff, forever, with log
+ * lines. A command that outlives its deadline means a stuck server or a
+ * dead path: the connection is dropped and re-made.
+ */
+#ifndef TRIREME_KERNEL_REDIS_H
+#define TRIREME_KERNEL_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "kernel/loop.h"
+#include "kernel/tcp_connect.h"
+#include "kernel/timer.h"
+
+struct redis_cmd;
+struct redis_client;
+
+/* reply valid only during the call; err: NULL, a server error reply's text,
+ * or "timeout", "connection lost", ... */
+typedef void (*redis_fn)(struct redis_cmd *c, redisReply *reply, const char *err);
+
+struct redis_cmd {
+    struct redis_cmd *next;
+    redis_fn fn;
+    void *data;
+    uint64_t timeout_ms; /* 0: the client's default */
+    bool retry_safe;
+    /* internal */
+    struct redis_client *client;
+    char *wire;
+    int wire_len;
+    struct timer timer;
+    uint8_t state;
+    bool internal; /* AUTH/SELECT of a fresh connection, owned by the client */
+};
+
+struct redis_url {
+    char host[256];
+    int port;
+    char user[128];
+    char pass[256];
+    int db;
+};
+
+/* 0, or -1 with *err naming what is wrong with the URL. */
+int redis_url_parse(const char *url, struct redis_url *out, const char **err);
+
+enum redis_mode { REDIS_COMMANDS, REDIS_PUBSUB };
+
+struct redis_client {
+    struct loop *loop;
+    struct redis_url url;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    enum redis_mode mode;
+    const char *name; /* for log lines: "leader", "pubsub", ... */
+    uint64_t default_timeout_ms;
+    struct redis_sock *sock;
+    struct tcp_connect connect;
+    struct timer retry;
+    unsigned backoff_ms;
+    struct redis_cmd *wait_head, *wait_tail; /* not yet sent */
+    struct redis_cmd *sent_head, *sent_tail; /* awaiting replies, in order */
+    uint8_t state;
+    bool closing;
+    bool connecting;
+    /* Optional: every reply in REDIS_PUBSUB mode. */
+    void (*on_push)(struct redis_client *cl, redisReply *reply);
+    /* Optional: the connection came up (after AUTH/SELECT) or went down. */
+    void (*on_state)(struct redis_client *cl, bool up);
+    void *data;
+};
+
+/* Resolves the host (blocking getaddrinfo: call before the loop runs or at
+ * a module's start) and connects. 0 or -1. */
+int redis_client_init(struct redis_client *cl, struct loop *l, const struct redis_url *url,
+                      enum redis_mode mode, const char *name);
+/* Fail queued commands, close. The struct may be freed once the loop ran
+ * one more iteration (the socket's close completes asynchronously). */
+void redis_client_close(struct redis_client *cl);
+bool redis_client_up(const struct redis_client *cl);
+
+/* Queue a command. argv strings are copied (encoded) before this returns. */
+void redis_submit(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv,
+                  const size_t *argvlen);
+/* Convenience: printf-free argv of C strings. */
+void redis_submitv(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv);
+
+#define REDIS_READER_MAXBUF (1024 * 1024)
+
+#endif
