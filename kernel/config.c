@@ -26,6 +26,8 @@ enum opt_type {
     T_TRIBOOL,
     T_POOLER,
     T_MIGRATE,
+    T_LEADER,
+    T_WORKER_MODE,
 };
 
 struct opt {
@@ -119,6 +121,19 @@ static const struct opt opts[] = {
      7 * 24 * 3600 * 1000LL, "Worker: time limit of a job that sets no timeout of its own."},
     {"sql-jobs", "TRIREME_SQL_JOBS", "", T_STR, OFF(sql_jobs), sizeof(((struct config *)0)->sql_jobs),
      0, 0, "Worker: file of named statements for the `sql` job kind (`name: SQL` per line)."},
+    {"redis-url", "REDIS_URL", "", T_STR, OFF(redis_url), sizeof(((struct config *)0)->redis_url), 0,
+     0, "Redis, redis://[user:pass@]host:port/db (no TLS yet). Unset: Redis features are off."},
+    {"redis-enabled", "REDIS_ENABLED", "true", T_BOOL, OFF(redis_enabled), 0, 0, 0,
+     "false ignores REDIS_URL (Redis features off, /readyz reports redis disabled)."},
+    {"leader", "TRIREME_LEADER", "none", T_LEADER, OFF(leader_backend), 0, 0, 0,
+     "Leader election: none, redis (SET NX PX lease + fencing token) or postgres (session "
+     "advisory lock; needs a direct or session-pooled connection, not a transaction pooler)."},
+    {"leader-ttl", "TRIREME_LEADER_TTL", "2s", T_DUR, OFF(leader_ttl_ms), 0, 300, 600 * 1000LL,
+     "Redis leader lease; a crashed leader is replaced within about this long."},
+    {"leader-renew", "TRIREME_LEADER_RENEW", "0", T_DUR, OFF(leader_renew_ms), 0, 0, 300 * 1000LL,
+     "How often the leader renews (and standbys retry); 0 = a third of --leader-ttl."},
+    {"worker-mode", "TRIREME_WORKER_MODE", "compete", T_WORKER_MODE, OFF(worker_mode_leader), 0, 0,
+     0, "compete: every instance fetches (SKIP LOCKED); leader: only the elected one (needs --leader)."},
     {NULL, "WORKER_ENABLED", "", T_TRIBOOL, OFF(worker_enabled), 0, 0, 0,
      "Compatibility: true adds the worker role to --roles, false removes it."},
 };
@@ -296,6 +311,24 @@ static const char *apply(struct config *c, const struct opt *o, const char *v, c
         else
             return "is not a migrate mode (auto or off)";
         return NULL;
+    case T_LEADER:
+        if (!strcasecmp(v, "none") || !strcasecmp(v, "off"))
+            *(int *)field = LEADER_NONE;
+        else if (!strcasecmp(v, "redis"))
+            *(int *)field = LEADER_REDIS;
+        else if (!strcasecmp(v, "postgres") || !strcasecmp(v, "postgresql"))
+            *(int *)field = LEADER_POSTGRES;
+        else
+            return "is not a leader backend (none, redis or postgres)";
+        return NULL;
+    case T_WORKER_MODE:
+        if (!strcasecmp(v, "leader"))
+            *(bool *)field = true;
+        else if (!strcasecmp(v, "compete"))
+            *(bool *)field = false;
+        else
+            return "is not a worker mode (compete or leader)";
+        return NULL;
     case T_FORMAT:
         if (!strcasecmp(v, "json"))
             *(bool *)field = true;
@@ -411,6 +444,26 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
         }
     }
     strip_pgbouncer(c);
+    if (!c->redis_enabled)
+        c->redis_url[0] = 0;
+    if (c->leader_backend == LEADER_REDIS && !*c->redis_url) {
+        fprintf(err, "trireme: --leader=redis needs REDIS_URL\n");
+        return 2;
+    }
+    if (c->leader_backend == LEADER_POSTGRES && !*c->database_url) {
+        fprintf(err, "trireme: --leader=postgres needs DATABASE_URL\n");
+        return 2;
+    }
+    if (c->worker_mode_leader && c->leader_backend == LEADER_NONE) {
+        fprintf(err, "trireme: --worker-mode=leader needs --leader=redis or --leader=postgres\n");
+        return 2;
+    }
+    if (!c->leader_renew_ms)
+        c->leader_renew_ms = c->leader_ttl_ms / 3;
+    if (c->leader_renew_ms * 2 > c->leader_ttl_ms) {
+        fprintf(err, "trireme: --leader-renew must be at most half of --leader-ttl\n");
+        return 2;
+    }
     if (c->max_uri > c->max_head) {
         fprintf(err, "trireme: --max-uri-bytes=%u is larger than --max-header-bytes=%u\n",
                 c->max_uri, c->max_head);

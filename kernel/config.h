@@ -16,6 +16,8 @@
 
 #define CONFIG_MAX_ROLES 8
 
+enum { LEADER_NONE = 0, LEADER_REDIS, LEADER_POSTGRES };
+
 struct config {
     /* process */
     char host[256];
@@ -60,6 +62,13 @@ struct config {
     uint64_t lease_ms;
     uint64_t job_timeout_ms; /* default per-job time limit */
     char sql_jobs[256];    /* file of named SQL statements for the `sql` kind */
+    /* redis and leader election */
+    char redis_url[1024];
+    bool redis_enabled;
+    int leader_backend;      /* LEADER_NONE, LEADER_REDIS, LEADER_POSTGRES */
+    uint64_t leader_ttl_ms;
+    uint64_t leader_renew_ms; /* 0: a third of the TTL */
+    bool worker_mode_leader;  /* --worker-mode=leader: only the elected instance fetches */
     /* compatibility */
     int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */
 };

@@ -8,6 +8,7 @@
  *   init   once per process, before any loop, with the final config;
  *   start  once per loop, on the loop's own thread;
  *   stop   once per loop when draining begins (stop taking new work);
+ *   wake   when another thread woke the loop (shared state changed);
  *   health fills readiness details; returns 0 when healthy.
  */
 #ifndef TRIREME_KERNEL_MODULE_H
@@ -37,6 +38,8 @@ struct module {
     int (*init)(struct server *s);
     int (*start)(struct loop *l);
     void (*stop)(struct loop *l);
+    /* Another thread woke this loop (loop_wake): re-read shared state. */
+    void (*wake)(struct loop *l);
     int (*health)(struct server *s, json_t *details);
     void (*cleanup)(struct server *s);
     const struct module_command *commands; /* NULL-name terminated, or NULL */

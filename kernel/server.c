@@ -36,6 +36,9 @@ static void on_wake(struct loop *l)
     }
     if (atomic_load(&s->draining) && !l->stopping)
         begin_drain(l);
+    for (unsigned i = 0; i < modules_builtin_count; i++)
+        if ((s->cfg->role_mask & (1u << i)) && modules_builtin[i]->wake)
+            modules_builtin[i]->wake(l);
     if (l->id == 0) {
         /* Loop 0 outlives the others: each finished thread was one "live"
          * unit on it, so a second signal is still heard while they drain. */

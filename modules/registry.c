@@ -9,11 +9,13 @@
 #include "modules/registry.h"
 
 extern const struct module jobs_module;
+extern const struct module leader_module;
 extern const struct module web_module;
 extern const struct module worker_module;
 
 const struct module *const modules_builtin[MODULE_COUNT] = {
     [MODULE_JOBS] = &jobs_module,
+    [MODULE_LEADER] = &leader_module,
     [MODULE_WEB] = &web_module,
     [MODULE_WORKER] = &worker_module,
 };

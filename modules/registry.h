@@ -7,6 +7,7 @@
 
 enum module_slot {
     MODULE_JOBS = 0, /* first: its init applies the schema the roles use */
+    MODULE_LEADER,
     MODULE_WEB,
     MODULE_WORKER,
     MODULE_COUNT,

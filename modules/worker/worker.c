@@ -22,6 +22,7 @@
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/server.h"
+#include "modules/leader/leader.h"
 #include "modules/registry.h"
 #include "modules/worker/worker_sql.h"
 
@@ -226,7 +227,8 @@ static void run_free(struct worker *w, struct job_run *r)
 static void record(struct worker *w, struct job_run *r, json_t *result, const char *error,
                    bool permanent)
 {
-    json_t *e = json_pack("{sI,si}", "id", (json_int_t)r->id, "attempt", r->attempt);
+    json_t *e = json_pack("{sI,si,sI}", "id", (json_int_t)r->id, "attempt", r->attempt, "token",
+                          (json_int_t)r->token);
     if (error) {
         json_object_set_new(e, "error", json_string(error));
         json_object_set_new(e, "permanent", json_boolean(permanent));
@@ -343,6 +345,7 @@ static void start_run(struct worker *w, PGresult *res, int row)
     r->timeout_ms = PQgetisnull(res, row, 5) ? w->cfg->job_timeout_ms
                                              : (uint64_t)atoll(PQgetvalue(res, row, 5));
     r->started_ns = w->loop->now_ns;
+    r->token = w->cfg->worker_mode_leader ? leader_token(w->loop->srv) : 0;
     r->soft.fn = on_soft_limit;
     r->hard.fn = on_hard_limit;
     r->next = w->runs;
@@ -421,6 +424,9 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
 static void want_claim(struct worker *w)
 {
     if (w->draining || w->in_claim)
+        return;
+    /* Leader mode: standbys stay hot (connected, listening) but fetch nothing. */
+    if (w->cfg->worker_mode_leader && !leader_is(w->loop->srv))
         return;
     unsigned busy = w->running + w->claiming;
     unsigned free_slots = w->limit > busy ? w->limit - busy : 0;
@@ -590,6 +596,7 @@ static void close_worker(struct worker *w)
     loop_timer_cancel(w->loop, &w->drain_timer);
     loop_timer_cancel(w->loop, &w->flush_timer);
     pg_pool_close(&w->pg);
+    leader_worker_drained(w->loop->srv);
 }
 
 static void maybe_finish_drain(struct worker *w)
@@ -823,6 +830,13 @@ static int worker_start(struct loop *l)
     return 0;
 }
 
+static void worker_wake(struct loop *l)
+{
+    struct worker *w = l->modules[MODULE_WORKER];
+    if (w && w->cfg->worker_mode_leader)
+        want_claim(w); /* leadership may have changed */
+}
+
 static void worker_cleanup(struct server *s)
 {
     for (int i = 0; i < s->nloops; i++) {
@@ -858,5 +872,6 @@ const struct module worker_module = {
     .init = worker_init,
     .start = worker_start,
     .stop = worker_stop,
+    .wake = worker_wake,
     .cleanup = worker_cleanup,
 };

@@ -34,6 +34,7 @@ struct job_run {
     bool lost;           /* lease lost or cancelled: completion will not be written */
     bool cancelled;
     uint64_t hb_gen;     /* the heartbeat that last included this run */
+    long long token;     /* leader fencing token it was claimed under (0: compete mode) */
     void *ctx;           /* the handler's own state */
     struct timer handler_timer; /* for handlers that need one (sleep) */
     struct pg_query handler_query; /* for handlers that query (sql) */

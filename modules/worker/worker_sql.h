@@ -35,15 +35,21 @@
     "UPDATE trireme.jobs SET lease_until = now() + $3::bigint * interval '1 ms', updated_at = now()" \
     " WHERE id = ANY($1::bigint[]) AND status = 'running' AND worker_id = $2 RETURNING id"
 
-/* $1 [{"id","attempt","result"}], $2 worker id. */
+/* In --worker-mode=leader each entry carries the leader token it ran
+ * under; once a newer token is recorded, its completion is refused. */
+#define SQL_TOKEN_FENCE                                                                            \
+    " AND (v.token = 0 OR v.token >= coalesce("                                                   \
+    "  (SELECT token FROM trireme.leaders WHERE name = 'worker'), 0))"
+
+/* $1 [{"id","attempt","token","result"}], $2 worker id. */
 #define SQL_COMPLETE                                                                               \
     "UPDATE trireme.jobs j SET status = 'succeeded', result = v.result, progress_percent = 100,"   \
     "  finished_at = now(), lease_until = NULL, updated_at = now()"                               \
-    " FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, attempt int, result jsonb)"               \
+    " FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, attempt int, token bigint, result jsonb)" \
     " WHERE j.id = v.id AND j.status = 'running' AND j.worker_id = $2 AND j.attempts = v.attempt"  \
-    " RETURNING j.id"
+    SQL_TOKEN_FENCE " RETURNING j.id"
 
-/* $1 [{"id","attempt","error","permanent","delay_ms"}], $2 worker id. */
+/* $1 [{"id","attempt","token","error","permanent","delay_ms"}], $2 worker id. */
 #define SQL_FAIL                                                                                   \
     "UPDATE trireme.jobs j SET"                                                                    \
     "  status = CASE WHEN v.permanent THEN 'failed' WHEN j.attempts >= j.max_attempts THEN 'dead'" \
@@ -53,9 +59,9 @@
     "  finished_at = CASE WHEN v.permanent OR j.attempts >= j.max_attempts THEN now() END,"        \
     "  last_error = v.error, worker_id = NULL, lease_until = NULL, updated_at = now()"             \
     " FROM jsonb_to_recordset($1::jsonb)"                                                          \
-    "  AS v(id bigint, attempt int, error text, permanent bool, delay_ms bigint)"                  \
+    "  AS v(id bigint, attempt int, token bigint, error text, permanent bool, delay_ms bigint)"    \
     " WHERE j.id = v.id AND j.status = 'running' AND j.worker_id = $2 AND j.attempts = v.attempt"  \
-    " RETURNING j.id"
+    SQL_TOKEN_FENCE " RETURNING j.id"
 
 /* Leases that expired (their worker died or hung): back to pending, the
  * lost attempt counted; dead when it was the last. Judged by now() on the
