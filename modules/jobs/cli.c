@@ -297,3 +297,28 @@ int jobs_cli_jobs(int argc, char **argv)
     PQfinish(c);
     return rc;
 }
+
+int jobs_cli_leader(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--database-url=", 15)) {
+            fprintf(stderr, "trireme leader: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    PGconn *c = connect_or_die("leader", database_url(argc, argv));
+    if (!c)
+        return 1;
+    PGresult *r = PQexec(c, "SELECT coalesce(jsonb_agg(jsonb_build_object('election', name, 'token',"
+                            " token, 'holder', holder, 'backend', backend, 'since', since,"
+                            " 'renewed_at', renewed_at) ORDER BY name), '[]')::text"
+                            " FROM trireme.leaders");
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = query_failed("leader", r);
+    else {
+        printf("{\"leaders\":%s}\n", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
+}

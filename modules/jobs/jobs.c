@@ -16,6 +16,7 @@
 int jobs_cli_migrate(int argc, char **argv);
 int jobs_cli_enqueue(int argc, char **argv);
 int jobs_cli_jobs(int argc, char **argv);
+int jobs_cli_leader(int argc, char **argv);
 
 static int jobs_init(struct server *s)
 {
@@ -41,6 +42,7 @@ static const struct module_command jobs_commands[] = {
     {"migrate", "apply the database schema (DATABASE_URL) and exit", jobs_cli_migrate},
     {"enqueue", "add a job: trireme enqueue KIND [--payload=JSON] [--queue=Q] ...", jobs_cli_enqueue},
     {"jobs", "inspect and control jobs: list, get ID, cancel ID, retry ID", jobs_cli_jobs},
+    {"leader", "who leads each election: token, holder, backend, since", jobs_cli_leader},
     {NULL, NULL, NULL},
 };
 

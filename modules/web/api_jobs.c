@@ -15,6 +15,7 @@
 #include "kernel/server.h"
 #include "modules/jobs/job_input.h"
 #include "modules/jobs/sql.h"
+#include "modules/leader/leader.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -22,6 +23,9 @@
 #define API_QUERY_TIMEOUT_MS 10000
 #define LIST_DEFAULT 50
 #define LIST_MAX 500
+
+static const char *redis_state(struct web_request *r);
+static void leader_json(struct server *s, char *out, size_t cap);
 
 static bool need_db(struct web_request *r)
 {
@@ -215,16 +219,22 @@ static void on_call(struct pg_query *q, PGresult *res, const char *err)
     }
     r->on_abort = NULL;
     if (c->kind == CALL_READY) {
-        char body[700], esc[512];
+        char body[1024], esc[512], leader[256];
+        leader_json(r->loop->srv, leader, sizeof(leader));
+        int n;
         if (err) {
             web_json_escape(esc, sizeof(esc), err, strlen(err));
-            int n = snprintf(body, sizeof(body),
-                             "{\"status\":\"unavailable\",\"database\":\"error: %s\"}", esc);
-            web_respond(r, 503, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
+            n = snprintf(body, sizeof(body),
+                         "{\"status\":\"unavailable\",\"database\":\"error: %s\",\"redis\":%s,"
+                         "\"leader\":%s}",
+                         esc, redis_state(r), leader);
         } else {
-            static const char ok[] = "{\"status\":\"ok\",\"database\":\"ok\"}";
-            web_respond(r, 200, "application/json", ok, sizeof(ok) - 1, "Cache-Control: no-store\r\n");
+            n = snprintf(body, sizeof(body),
+                         "{\"status\":\"ok\",\"database\":\"ok\",\"redis\":%s,\"leader\":%s}",
+                         redis_state(r), leader);
         }
+        web_respond(r, err ? 503 : 200, "application/json", body, (size_t)n,
+                    "Cache-Control: no-store\r\n");
     } else if (err) {
         db_error(r, err);
     } else if (c->kind == CALL_LIST) {
@@ -378,6 +388,28 @@ void api_job_list(struct web_request *r)
 
 /* --- GET /readyz -------------------------------------------------------- */
 
+/* The web role has no Redis connection of its own yet (the Redis queue
+ * backend and rate limits will bring one): report whether it is set up. */
+static const char *redis_state(struct web_request *r)
+{
+    return *r->loop->srv->cfg->redis_url ? "\"configured\"" : "\"disabled\"";
+}
+
+static void leader_json(struct server *s, char *out, size_t cap)
+{
+    struct leader_shared *sh = leader_of(s);
+    if (!sh) {
+        snprintf(out, cap, "null");
+        return;
+    }
+    snprintf(out, cap,
+             "{\"backend\":\"%s\",\"holder\":\"%s\",\"is_leader\":%s,\"token\":%lld,"
+             "\"since_unix_ms\":%llu}",
+             sh->backend, sh->holder, atomic_load(&sh->leader) ? "true" : "false",
+             (long long)atomic_load(&sh->token),
+             (unsigned long long)(atomic_load(&sh->leader) ? atomic_load(&sh->since_unix_ms) : 0));
+}
+
 void web_readyz(struct web_request *r)
 {
     struct web_loop *wl = web_loop_of(r->loop);
@@ -387,8 +419,10 @@ void web_readyz(struct web_request *r)
         return;
     }
     if (!wl->has_pg) {
-        static const char d[] = "{\"status\":\"ok\",\"database\":\"disabled\"}";
-        web_respond(r, 200, "application/json", d, sizeof(d) - 1, "Cache-Control: no-store\r\n");
+        char d[160];
+        int n = snprintf(d, sizeof(d), "{\"status\":\"ok\",\"database\":\"disabled\",\"redis\":%s}",
+                         redis_state(r));
+        web_respond(r, 200, "application/json", d, (size_t)n, "Cache-Control: no-store\r\n");
         return;
     }
     struct api_call *c = call_new(r, CALL_READY, "SELECT 1", 0);
