@@ -7,7 +7,9 @@
  * `trireme health` probe. So libpq is dlopen()ed by pq_load() the first
  * time something needs it, and every PQ* call goes through one table of
  * function pointers. Code includes this header instead of <libpq-fe.h> and
- * calls PQ* functions as usual; the macros below route them.
+ * calls PQ* functions as usual; the macros below route them. A new PQ*
+ * function used anywhere must be added to both lists (the link fails
+ * otherwise, so it cannot be forgotten silently).
  */
 #ifndef TRIREME_KERNEL_PQ_H
 #define TRIREME_KERNEL_PQ_H
@@ -27,11 +29,14 @@
     X(PQexecParams)                                                                                \
     X(PQfinish)                                                                                    \
     X(PQflush)                                                                                     \
+    X(PQfname)                                                                                     \
     X(PQfreemem)                                                                                   \
+    X(PQftype)                                                                                     \
     X(PQgetResult)                                                                                 \
     X(PQgetisnull)                                                                                 \
     X(PQgetvalue)                                                                                  \
     X(PQisBusy)                                                                                    \
+    X(PQnfields)                                                                                   \
     X(PQnotifies)                                                                                  \
     X(PQntuples)                                                                                   \
     X(PQparameterStatus)                                                                           \
@@ -70,11 +75,14 @@ int pq_load(const char **err);
 #define PQexecParams pq_api.PQexecParams
 #define PQfinish pq_api.PQfinish
 #define PQflush pq_api.PQflush
+#define PQfname pq_api.PQfname
 #define PQfreemem pq_api.PQfreemem
+#define PQftype pq_api.PQftype
 #define PQgetResult pq_api.PQgetResult
 #define PQgetisnull pq_api.PQgetisnull
 #define PQgetvalue pq_api.PQgetvalue
 #define PQisBusy pq_api.PQisBusy
+#define PQnfields pq_api.PQnfields
 #define PQnotifies pq_api.PQnotifies
 #define PQntuples pq_api.PQntuples
 #define PQparameterStatus pq_api.PQparameterStatus

@@ -16,7 +16,8 @@
  * transaction pooler).
  *
  * Either way the token is written to trireme.leaders before the new leader
- * acts. Log lines: "Acquired leader lock", "Leader heartbeat recorded",
+ * acts, and the token it acts under is the one PostgreSQL returns: one more
+ * than any before, even when Redis lost its counter in a restart. Log lines: "Acquired leader lock", "Leader heartbeat recorded",
  * "Lost leader lock", "Released leader lock".
  */
 #include "modules/leader/leader.h"
@@ -52,8 +53,7 @@
 #define SQL_RECORD_TOKEN                                                                           \
     "INSERT INTO trireme.leaders AS l (name, token, holder, backend, since, renewed_at)"           \
     " VALUES ($1, $2::bigint, $3, $4, now(), now())"                                              \
-    " ON CONFLICT (name) DO UPDATE SET token = CASE WHEN $2::bigint > 0 THEN"                      \
-    "  greatest(l.token, $2::bigint) ELSE l.token + 1 END,"                                       \
+    " ON CONFLICT (name) DO UPDATE SET token = greatest(l.token + 1, $2::bigint),"                \
     "  holder = excluded.holder, backend = excluded.backend, since = now(), renewed_at = now()"   \
     " RETURNING token"
 #define SQL_HEARTBEAT                                                                              \
