@@ -79,6 +79,10 @@ int modules_resolve(struct config *cfg, FILE *err)
         }
         if (add_role(cfg, s, len, err))
             return 2;
+        if (e && !e[1]) {
+            fprintf(err, "trireme: empty role in --roles=%s\n", cfg->roles);
+            return 2;
+        }
         s = e ? e + 1 : s + strlen(s);
     }
     if (cfg->worker_enabled == 1) {
