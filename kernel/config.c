@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "kernel/log.h"
+#include "kernel/redis.h"
 
 enum opt_type {
     T_STR,
@@ -446,6 +447,14 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
     strip_pgbouncer(c);
     if (!c->redis_enabled)
         c->redis_url[0] = 0;
+    if (*c->redis_url) {
+        struct redis_url u;
+        const char *bad;
+        if (redis_url_parse(c->redis_url, &u, &bad)) {
+            fprintf(err, "trireme: REDIS_URL %s\n", bad);
+            return 2;
+        }
+    }
     if (c->leader_backend == LEADER_REDIS && !*c->redis_url) {
         fprintf(err, "trireme: --leader=redis needs REDIS_URL\n");
         return 2;

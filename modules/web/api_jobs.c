@@ -1,5 +1,5 @@
 /*
- * api_jobs.c - /v1/jobs: enqueue, status, list, cancel, retry; /readyz.
+ * api_jobs.c - /v1/jobs: enqueue, status, list, cancel, retry.
  *
  * Enqueues are coalesced: every POST /v1/jobs that arrives during one loop
  * turn joins one multi-row INSERT, sent when the turn's completions are
@@ -15,17 +15,12 @@
 #include "kernel/server.h"
 #include "modules/jobs/job_input.h"
 #include "modules/jobs/sql.h"
-#include "modules/leader/leader.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
-#define READYZ_TIMEOUT_MS 5000
 #define API_QUERY_TIMEOUT_MS 10000
 #define LIST_DEFAULT 50
 #define LIST_MAX 500
-
-static const char *redis_state(struct web_request *r);
-static void leader_json(struct server *s, char *out, size_t cap);
 
 static bool need_db(struct web_request *r)
 {
@@ -193,7 +188,7 @@ void api_enqueue(struct web_request *r)
 
 /* --- one-query endpoints ------------------------------------------------ */
 
-enum call_kind { CALL_GET, CALL_LIST, CALL_CANCEL, CALL_RETRY, CALL_READY };
+enum call_kind { CALL_GET, CALL_LIST, CALL_CANCEL, CALL_RETRY };
 
 struct api_call {
     struct pg_query q;
@@ -218,24 +213,7 @@ static void on_call(struct pg_query *q, PGresult *res, const char *err)
         return;
     }
     r->on_abort = NULL;
-    if (c->kind == CALL_READY) {
-        char body[1024], esc[512], leader[256];
-        leader_json(r->loop->srv, leader, sizeof(leader));
-        int n;
-        if (err) {
-            web_json_escape(esc, sizeof(esc), err, strlen(err));
-            n = snprintf(body, sizeof(body),
-                         "{\"status\":\"unavailable\",\"database\":\"error: %s\",\"redis\":%s,"
-                         "\"leader\":%s}",
-                         esc, redis_state(r), leader);
-        } else {
-            n = snprintf(body, sizeof(body),
-                         "{\"status\":\"ok\",\"database\":\"ok\",\"redis\":%s,\"leader\":%s}",
-                         redis_state(r), leader);
-        }
-        web_respond(r, err ? 503 : 200, "application/json", body, (size_t)n,
-                    "Cache-Control: no-store\r\n");
-    } else if (err) {
+    if (err) {
         db_error(r, err);
     } else if (c->kind == CALL_LIST) {
         int rows = PQntuples(res);
@@ -278,7 +256,7 @@ static struct api_call *call_new(struct web_request *r, enum call_kind kind, con
     c->q.nparams = nparams;
     c->q.values = c->vals;
     c->q.timeout_ms = API_QUERY_TIMEOUT_MS;
-    c->q.retry_safe = kind == CALL_GET || kind == CALL_LIST || kind == CALL_READY;
+    c->q.retry_safe = kind == CALL_GET || kind == CALL_LIST;
     r->async = c;
     r->on_abort = call_abort;
     return c;
@@ -384,49 +362,4 @@ void api_job_list(struct web_request *r)
         c->vals[i] = (i == 3 || have[i]) ? c->buf[i] : NULL;
     }
     pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);
-}
-
-/* --- GET /readyz -------------------------------------------------------- */
-
-/* The web role has no Redis connection of its own yet (the Redis queue
- * backend and rate limits will bring one): report whether it is set up. */
-static const char *redis_state(struct web_request *r)
-{
-    return *r->loop->srv->cfg->redis_url ? "\"configured\"" : "\"disabled\"";
-}
-
-static void leader_json(struct server *s, char *out, size_t cap)
-{
-    struct leader_shared *sh = leader_of(s);
-    if (!sh) {
-        snprintf(out, cap, "null");
-        return;
-    }
-    snprintf(out, cap,
-             "{\"backend\":\"%s\",\"holder\":\"%s\",\"is_leader\":%s,\"token\":%lld,"
-             "\"since_unix_ms\":%llu}",
-             sh->backend, sh->holder, atomic_load(&sh->leader) ? "true" : "false",
-             (long long)atomic_load(&sh->token),
-             (unsigned long long)(atomic_load(&sh->leader) ? atomic_load(&sh->since_unix_ms) : 0));
-}
-
-void web_readyz(struct web_request *r)
-{
-    struct web_loop *wl = web_loop_of(r->loop);
-    if (wl->draining) {
-        static const char d[] = "{\"status\":\"draining\"}";
-        web_respond(r, 503, "application/json", d, sizeof(d) - 1, "Cache-Control: no-store\r\n");
-        return;
-    }
-    if (!wl->has_pg) {
-        char d[160];
-        int n = snprintf(d, sizeof(d), "{\"status\":\"ok\",\"database\":\"disabled\",\"redis\":%s}",
-                         redis_state(r));
-        web_respond(r, 200, "application/json", d, (size_t)n, "Cache-Control: no-store\r\n");
-        return;
-    }
-    struct api_call *c = call_new(r, CALL_READY, "SELECT 1", 0);
-    c->q.timeout_ms = READYZ_TIMEOUT_MS;
-    c->q.retry_safe = false; /* a readiness probe reports, it does not wait out reconnects */
-    pg_query_submit(&wl->pg, &c->q);
 }

@@ -51,6 +51,17 @@ static int web_start(struct loop *l)
             return -1;
         wl->has_pg = true;
     }
+    if (*cfg->redis_url) {
+        struct redis_url u;
+        const char *err;
+        if (redis_url_parse(cfg->redis_url, &u, &err)) {
+            LOG(LOG_ERROR, "REDIS_URL is not valid", L_STR("error", err));
+            return -1;
+        }
+        if (redis_client_init(&wl->redis, l, &u, REDIS_COMMANDS, "web") < 0)
+            return -1;
+        wl->has_redis = true;
+    }
     if (l->id == 0 && cfg->insecure_no_auth)
         LOG(LOG_WARN, "web: --insecure-no-auth: /v1 accepts requests without an API key "
                       "(local development only)");
@@ -63,6 +74,8 @@ void web_drained(struct web_loop *wl)
      * can need it any more. */
     if (wl->has_pg)
         pg_pool_close(&wl->pg);
+    if (wl->has_redis)
+        redis_client_close(&wl->redis);
 }
 
 static void web_stop(struct loop *l)

@@ -7,6 +7,7 @@
 #include "kernel/listener.h"
 #include "kernel/loop.h"
 #include "kernel/pg.h"
+#include "kernel/redis.h"
 #include "proto/http1.h"
 
 struct http_conn;
@@ -25,6 +26,8 @@ struct web_loop {
     struct http1_header *headers; /* parse scratch: cfg->max_headers entries */
     struct pg_pool pg;            /* enqueue and job queries (durable commits) */
     bool has_pg;
+    struct redis_client redis;    /* readiness now; rate limits and the Redis queue next */
+    bool has_redis;
     struct enqueue_batch *batch;  /* enqueues waiting for this loop turn's insert */
     struct timer batch_timer;
 };

@@ -1,0 +1,119 @@
+/*
+ * readyz.c - GET /readyz: is this instance ready for traffic?
+ *
+ * Checks PostgreSQL (SELECT 1) and Redis (PING) at once, each with a 5 s
+ * deadline. The database decides the status (503 when it does not answer:
+ * nothing here works without it); Redis only degrades the features that
+ * need it, so it is reported, not fatal. Also reports the leader election
+ * this process takes part in. While draining: 503 so balancers move on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/server.h"
+#include "modules/leader/leader.h"
+#include "modules/web/web.h"
+#include "modules/web/web_loop.h"
+
+#define READYZ_TIMEOUT_MS 5000
+
+struct readyz {
+    struct pg_query q;
+    struct redis_cmd ping;
+    struct web_request *r;
+    int pending;
+    char db[320], redis[320];
+};
+
+static void leader_json(struct server *s, char *out, size_t cap)
+{
+    struct leader_shared *sh = leader_of(s);
+    if (!sh) {
+        snprintf(out, cap, "null");
+        return;
+    }
+    bool is = atomic_load(&sh->leader);
+    snprintf(out, cap,
+             "{\"backend\":\"%s\",\"holder\":\"%s\",\"is_leader\":%s,\"token\":%lld,"
+             "\"since_unix_ms\":%llu}",
+             sh->backend, sh->holder, is ? "true" : "false", (long long)atomic_load(&sh->token),
+             (unsigned long long)(is ? atomic_load(&sh->since_unix_ms) : 0));
+}
+
+static void answer(struct readyz *z)
+{
+    if (--z->pending)
+        return;
+    struct web_request *r = z->r;
+    if (r) {
+        r->on_abort = NULL;
+        char leader[300], body[1200];
+        leader_json(r->loop->srv, leader, sizeof(leader));
+        bool ok = !strcmp(z->db, "\"ok\"") || !strcmp(z->db, "\"disabled\"");
+        int n = snprintf(body, sizeof(body),
+                         "{\"status\":\"%s\",\"database\":%s,\"redis\":%s,\"leader\":%s}",
+                         ok ? "ok" : "unavailable", z->db, z->redis, leader);
+        web_respond(r, ok ? 200 : 503, "application/json", body, (size_t)n,
+                    "Cache-Control: no-store\r\n");
+    }
+    free(z);
+}
+
+static void set_result(char *out, size_t cap, const char *err)
+{
+    if (!err) {
+        snprintf(out, cap, "\"ok\"");
+        return;
+    }
+    char esc[256];
+    web_json_escape(esc, sizeof(esc), err, strlen(err));
+    snprintf(out, cap, "\"error: %s\"", esc);
+}
+
+static void on_db(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct readyz *z = (struct readyz *)q;
+    set_result(z->db, sizeof(z->db), err);
+    answer(z);
+}
+
+static void on_ping(struct redis_cmd *c, redisReply *reply, const char *err)
+{
+    struct readyz *z = c->data;
+    set_result(z->redis, sizeof(z->redis), err);
+    answer(z);
+}
+
+static void on_abort(struct web_request *r)
+{
+    ((struct readyz *)r->async)->r = NULL;
+}
+
+void web_readyz(struct web_request *r)
+{
+    struct web_loop *wl = web_loop_of(r->loop);
+    if (wl->draining) {
+        static const char d[] = "{\"status\":\"draining\"}";
+        web_respond(r, 503, "application/json", d, sizeof(d) - 1, "Cache-Control: no-store\r\n");
+        return;
+    }
+    struct readyz *z = calloc(1, sizeof(*z));
+    z->r = r;
+    z->pending = 1; /* released below, after both checks are on their way */
+    strcpy(z->db, "\"disabled\"");
+    strcpy(z->redis, "\"disabled\"");
+    r->async = z;
+    r->on_abort = on_abort;
+    if (wl->has_pg) {
+        z->pending++;
+        z->q = (struct pg_query){.fn = on_db, .sql = "SELECT 1", .timeout_ms = READYZ_TIMEOUT_MS};
+        pg_query_submit(&wl->pg, &z->q);
+    }
+    if (wl->has_redis) {
+        z->pending++;
+        z->ping = (struct redis_cmd){.fn = on_ping, .data = z, .timeout_ms = READYZ_TIMEOUT_MS};
+        redis_submitv(&wl->redis, &z->ping, 1, (const char *[]){"PING"});
+    }
+    answer(z);
+}
