@@ -18,49 +18,11 @@
     " 'worker_id', j.worker_id, 'lease_until', j.lease_until, 'created_at', j.created_at,"         \
     " 'started_at', j.started_at, 'finished_at', j.finished_at, 'updated_at', j.updated_at)"
 
-/* Enqueue many in one statement. $1 is a JSON array of job objects already
- * validated by the caller (run_at as run_at_ms since the epoch, or
- * delay_ms), so no input can make the shared statement fail; unique_key duplicates (against the table or
- * within the batch) return the existing id with created = false. Ids are
- * drawn before the insert so each input row maps to its own.
- *
- * Fix (e2e test_unique_key_concurrent_requests_agree): this used ON CONFLICT
- * DO NOTHING and then looked the existing row up by unique_key. When the
- * conflicting row was inserted by a concurrent transaction that committed
- * after this statement's snapshot was taken, the lookup could not see it and
- * the answer carried a NULL id (`{"id":,...}`, invalid JSON). DO UPDATE (a
- * no-op assignment) returns the conflicting row however recent, so every
- * input row gets an id; it may touch a row only once per statement, hence
- * only the first occurrence of each key within the batch is inserted (`uk`)
- * and later ones map to it. Keys are inserted in key order so two batches
- * with overlapping keys wait on each other in one order, not deadlock. */
-#define SQL_ENQUEUE_BATCH                                                                          \
-    "WITH input AS ("                                                                             \
-    "  SELECT nextval(pg_get_serial_sequence('trireme.jobs', 'id')) AS id, t.ord,"                \
-    "         coalesce(t.e->>'queue', 'default') AS queue, t.e->>'kind' AS kind,"                   \
-    "         coalesce(t.e->'payload', '{}') AS payload,"                                         \
-    "         coalesce((t.e->>'priority')::int, 0) AS priority,"                                  \
-    "         coalesce(to_timestamp((t.e->>'run_at_ms')::float8 / 1000),"                          \
-    "                  now() + coalesce((t.e->>'delay_ms')::bigint, 0) * interval '1 ms') AS run_at," \
-    "         coalesce((t.e->>'max_attempts')::int, 5) AS max_attempts,"                          \
-    "         t.e->>'unique_key' AS unique_key, (t.e->>'timeout_ms')::int AS timeout_ms"           \
-    "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord)),"                        \
-    " uk AS (SELECT unique_key, min(ord) AS ord FROM input WHERE unique_key IS NOT NULL"           \
-    "  GROUP BY unique_key),"                                                                     \
-    " ins AS ("                                                                                   \
-    "  INSERT INTO trireme.jobs AS j (id, queue, kind, payload, priority, run_at, max_attempts,"  \
-    "                                 unique_key, timeout_ms)"                                     \
-    "  SELECT id, queue, kind, payload, priority, run_at, max_attempts, unique_key, timeout_ms"   \
-    "  FROM input i WHERE i.unique_key IS NULL OR (i.unique_key, i.ord) IN (SELECT * FROM uk)"    \
-    "  ORDER BY i.unique_key, i.ord"                                                              \
-    "  ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL"                                     \
-    "  DO UPDATE SET unique_key = j.unique_key"                                                   \
-    "  RETURNING j.id, j.unique_key)"                                                             \
-    " SELECT i.ord, coalesce(a.id, b.id) AS id, a.id IS NOT NULL AS created"                       \
-    " FROM input i"                                                                               \
-    " LEFT JOIN ins a ON a.id = i.id"                                                             \
-    " LEFT JOIN ins b ON a.id IS NULL AND b.unique_key = i.unique_key"                            \
-    " ORDER BY i.ord"
+/* Enqueue many in one statement (sql/003: trireme.enqueue_batch). $1 is a
+ * JSON array of job objects already validated by the caller (run_at as
+ * run_at_ms since the epoch, or delay_ms), so no input can make a shared
+ * batch fail. Rows: ord, id, created (false: unique_key matched a job). */
+#define SQL_ENQUEUE_BATCH "SELECT ord, id, created FROM trireme.enqueue_batch($1::jsonb)"
 
 #define SQL_JOB_GET "SELECT " JOB_JSON "::text FROM trireme.jobs j WHERE j.id = $1::bigint"
 

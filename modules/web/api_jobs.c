@@ -1,11 +1,12 @@
 /*
  * api_jobs.c - /v1/jobs: enqueue, status, list, cancel, retry.
  *
- * Enqueues are coalesced: every POST /v1/jobs that arrives during one loop
- * turn joins one multi-row INSERT, sent when the turn's completions are
- * dispatched (a 0 ms timer). Each request is answered only when that
- * statement has committed, so a 201 always means durable, yet a burst of
- * concurrent requests costs one commit instead of one each.
+ * Enqueues are coalesced: POST /v1/jobs requests that arrive while this
+ * loop's previous INSERT is committing wait and then go out together in
+ * one multi-row INSERT (and the first one of a quiet moment goes at the
+ * end of its loop turn, a 0 ms timer). Each request is answered only when
+ * its statement has committed, so a 201 always means durable, yet N
+ * concurrent requests cost about one commit, not N.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,9 +73,15 @@ static void batch_free(struct enqueue_batch *b)
     free(b);
 }
 
+static void flush_batch(struct loop *l, struct timer *t);
+
 static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
 {
     struct enqueue_batch *b = (struct enqueue_batch *)q;
+    struct web_loop *wl = b->wl;
+    wl->batch_inflight = false;
+    if (wl->batch) /* what arrived during this commit goes out now, together */
+        loop_timer_in(wl->loop, &wl->batch_timer, 0);
     for (unsigned i = 0; i < b->nitems; i++) {
         struct enqueue_item *it = &b->items[i];
         if (!it->r)
@@ -110,9 +117,12 @@ static void flush_batch(struct loop *l, struct timer *t)
 {
     struct web_loop *wl = (struct web_loop *)((char *)t - offsetof(struct web_loop, batch_timer));
     struct enqueue_batch *b = wl->batch;
-    wl->batch = NULL;
-    if (!b)
+    /* One INSERT in flight per loop: requests arriving meanwhile wait for
+     * it and then share the next one (group commit sized by the load). */
+    if (!b || wl->batch_inflight)
         return;
+    wl->batch = NULL;
+    wl->batch_inflight = true;
     b->text = json_dumps(b->jobs, JSON_COMPACT);
     b->vals[0] = b->text;
     b->q.fn = on_enqueued;

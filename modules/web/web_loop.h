@@ -28,7 +28,8 @@ struct web_loop {
     bool has_pg;
     struct redis_client redis;    /* readiness now; rate limits and the Redis queue next */
     bool has_redis;
-    struct enqueue_batch *batch;  /* enqueues waiting for this loop turn's insert */
+    struct enqueue_batch *batch;  /* enqueues waiting for the next insert */
+    bool batch_inflight;          /* an insert is committing */
     struct timer batch_timer;
 };
 

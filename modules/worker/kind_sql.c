@@ -5,10 +5,19 @@
  * operator declared in server configuration can run; an API client supplies
  * parameters, never SQL. The rows come back as the job's result (a JSON
  * array; DML without RETURNING gives []).
+ *
+ * Fix (e2e test_two_workers_run_each_job_exactly_once): every statement used
+ * to be wrapped as `WITH t AS (<stmt>) SELECT jsonb_agg(t) FROM t`, which
+ * PostgreSQL refuses for DML without RETURNING ("WITH query "t" does not
+ * have a RETURNING clause"), so every such job failed, retried and died.
+ * Now only statements that produce rows (queries; INSERT/UPDATE/DELETE/
+ * MERGE with RETURNING) are wrapped; anything else runs as written and its
+ * result is [].
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "modules/worker/worker.h"
 
@@ -52,9 +61,62 @@ static void on_rows(struct pg_query *q, PGresult *res, const char *err)
         job_finish(r, NULL, err, false);
         return;
     }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        job_finish(r, json_array(), NULL, false); /* ran as written: no rows to report */
+        return;
+    }
     json_error_t je;
     json_t *rows = json_loads(PQgetvalue(res, 0, 0), 0, &je);
     job_finish(r, rows, rows ? NULL : "result is not JSON", false);
+}
+
+/* Whether `stmt` starts with keyword `kw` (after blanks and -- comments). */
+static const char *skip_blank(const char *p)
+{
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '(')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+            continue;
+        }
+        return p;
+    }
+}
+
+static bool is_word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static bool has_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (const char *p = s; (p = strcasestr(p, w)); p += n)
+        if ((p == s || !is_word_char(p[-1])) && !is_word_char(p[n]))
+            return true;
+    return false;
+}
+
+static bool starts_with_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    return !strncasecmp(s, w, n) && !is_word_char(s[n]);
+}
+
+/* Can `WITH t AS (stmt) SELECT ... FROM t` run it? Queries, and DML with
+ * RETURNING; not DML without it, nor utility statements (CALL, ...). */
+static bool yields_rows(const char *stmt)
+{
+    const char *p = skip_blank(stmt);
+    if (starts_with_word(p, "select") || starts_with_word(p, "values") ||
+        starts_with_word(p, "table") || starts_with_word(p, "with"))
+        return true;
+    if (starts_with_word(p, "insert") || starts_with_word(p, "update") ||
+        starts_with_word(p, "delete") || starts_with_word(p, "merge"))
+        return has_word(p, "returning");
+    return false;
 }
 
 static void sql_start(struct job_run *r)
@@ -75,8 +137,11 @@ static void sql_start(struct job_run *r)
     size_t len = strlen(stmt) + 128;
     s->sql = malloc(len);
     /* A CTE turns any SELECT or DML ... RETURNING into rows of JSON. */
-    snprintf(s->sql, len, "WITH t AS (%s) SELECT coalesce(jsonb_agg(t), '[]'::jsonb)::text FROM t",
-             stmt);
+    if (yields_rows(stmt))
+        snprintf(s->sql, len,
+                 "WITH t AS (%s) SELECT coalesce(jsonb_agg(t), '[]'::jsonb)::text FROM t", stmt);
+    else
+        snprintf(s->sql, len, "%s", stmt);
     json_t *params = json_object_get(r->payload, "params");
     size_t i;
     json_t *v;

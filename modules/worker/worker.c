@@ -414,9 +414,13 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
     if (w->backlog || w->claim_again) {
         w->claim_again = false;
         want_claim(w);
-    } else if (!w->due_inflight && !w->draining && !w->claims_inflight) {
+    } else if (rows == 0 && !w->due_inflight && !w->draining && !w->claims_inflight) {
+        /* Idle: sleep until the next delayed job is due (or a NOTIFY). */
         w->due_inflight = true;
         pg_query_submit(&w->pg, &w->due_q);
+    } else if (!w->draining && !w->claims_inflight) {
+        /* Caught up: NOTIFY wakes us; the poll covers a lost notification. */
+        loop_timer_in(w->loop, &w->poll_timer, w->cfg->poll_interval_ms);
     }
     maybe_finish_drain(w);
 }
@@ -653,6 +657,41 @@ static void on_drain_deadline(struct loop *l, struct timer *t)
     pg_query_submit(&w->pg, &w->back_q);
 }
 
+/* Fix (e2e test_worker_drains_promptly_without_database): with no database
+ * connection up, the claims, due check, reaper and heartbeat this loop has
+ * queued wait in the pool until the database returns, and the drain waited
+ * for them: an idle worker sat out the whole --grace on SIGTERM. With no
+ * connection up none of them has been sent (a connection that drops fails
+ * or re-queues what it had sent), so forgetting them loses nothing. */
+static void abandon_unsent(struct worker *w)
+{
+    if (w->pg.ready)
+        return;
+    for (int i = 0; i < WORKER_CLAIMS_INFLIGHT; i++) {
+        struct claim *c = &w->claims[i];
+        if (c->busy) {
+            pg_query_abandon(&w->pg, &c->q);
+            c->busy = false;
+            w->claims_inflight--;
+            w->claiming -= c->asked;
+        }
+    }
+    if (w->due_inflight) {
+        pg_query_abandon(&w->pg, &w->due_q);
+        w->due_inflight = false;
+    }
+    if (w->reap_inflight) {
+        pg_query_abandon(&w->pg, &w->reap_q);
+        w->reap_inflight = false;
+    }
+    if (w->hb_inflight) {
+        pg_query_abandon(&w->pg, &w->hb_q);
+        w->hb_inflight = false;
+        free(w->hb_ids);
+        w->hb_ids = NULL;
+    }
+}
+
 static void worker_stop(struct loop *l)
 {
     struct worker *w = l->modules[MODULE_WORKER];
@@ -660,6 +699,7 @@ static void worker_stop(struct loop *l)
         return;
     w->draining = true;
     loop_timer_cancel(l, &w->poll_timer);
+    abandon_unsent(w);
     LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones", L_INT("running", w->running),
         L_INT("loop", l->id));
     /* Hand back what is still running shortly before the grace period ends,

@@ -24,10 +24,13 @@
     "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $2::int))"                                   \
     " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms"
 
-/* Milliseconds until the next pending job of our queues is due, or NULL. */
+/* Milliseconds until the next pending job of our queues is due, or NULL:
+ * one step down jobs_due (sql/003) per queue. */
 #define SQL_NEXT_DUE                                                                               \
-    "SELECT greatest(0, ceil(extract(epoch FROM min(run_at) - now()) * 1000))::bigint"            \
-    " FROM trireme.jobs WHERE status = 'pending' AND queue = ANY($1::text[])"
+    "SELECT greatest(0, ceil(extract(epoch FROM min(d.run_at) - now()) * 1000))::bigint"          \
+    " FROM unnest($1::text[]) AS q(name) CROSS JOIN LATERAL ("                                    \
+    "  SELECT run_at FROM trireme.jobs WHERE status = 'pending' AND queue = q.name"               \
+    "  ORDER BY run_at LIMIT 1) d"
 
 /* $1 ids bigint[], $2 worker id, $3 lease ms. Rows not returned were
  * cancelled or taken over: those runs are told to stop. */
