@@ -135,6 +135,11 @@ static const struct opt opts[] = {
      "How often the leader renews (and standbys retry); 0 = a third of --leader-ttl."},
     {"worker-mode", "TRIREME_WORKER_MODE", "compete", T_WORKER_MODE, OFF(worker_mode_leader), 0, 0,
      0, "compete: every instance fetches (SKIP LOCKED); leader: only the elected one (needs --leader)."},
+    {"rate-limits", "TRIREME_RATE_LIMITS", "", T_STR, OFF(rate_limits),
+     sizeof(((struct config *)0)->rate_limits), 0, 0,
+     "HTTP rate limits enforced in Redis across all instances: rules `METHOD PATH KEY N/WINDOW` "
+     "separated by `;` - METHOD or *, PATH exact or ending in *, KEY ip, key (API key) or "
+     "header:NAME; e.g. \"POST /v1/jobs ip 100/1m\". Beyond it: 429 with Retry-After."},
     {NULL, "WORKER_ENABLED", "", T_TRIBOOL, OFF(worker_enabled), 0, 0, 0,
      "Compatibility: true adds the worker role to --roles, false removes it."},
 };
@@ -454,6 +459,10 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
             fprintf(err, "trireme: REDIS_URL %s\n", bad);
             return 2;
         }
+    }
+    if (*c->rate_limits && !*c->redis_url) {
+        fprintf(err, "trireme: --rate-limits needs REDIS_URL (limits are shared through Redis)\n");
+        return 2;
     }
     if (c->leader_backend == LEADER_REDIS && !*c->redis_url) {
         fprintf(err, "trireme: --leader=redis needs REDIS_URL\n");

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -308,6 +309,48 @@ static void repoint_head(struct http_conn *hc, const char *data)
     hc->head_base = data;
 }
 
+static void point_body(struct http_conn *hc, const char *data)
+{
+    struct web_request *r = &hc->r;
+    struct http1_request *h = &hc->req;
+    if (h->body_kind == HTTP1_BODY_CHUNKED) {
+        r->body = data + h->head_len;
+        r->body_len = hc->body_out - h->head_len;
+    } else {
+        r->body = h->body_kind == HTTP1_BODY_LENGTH ? data + h->head_len : NULL;
+        r->body_len = h->body_kind == HTTP1_BODY_LENGTH ? (size_t)h->content_length : 0;
+    }
+}
+
+void web_resume(struct web_request *r, web_handler_fn fn)
+{
+    struct http_conn *hc = r->conn;
+    if (hc->state != ST_HANDLING || r->answered || (hc->c.flags & CONN_CLOSING))
+        return;
+    /* Bytes that arrived while we waited may have moved c->in. */
+    const char *data = buf_head(&hc->c.in);
+    repoint_head(hc, data);
+    use_origin_path(&hc->req);
+    point_body(hc, data);
+    int status;
+    web_route_match(hc->req.method, hc->req.method_len, hc->req.path, hc->req.path_len, r, &status,
+                    NULL, 0);
+    r->on_abort = NULL;
+    r->async = NULL;
+    fn(r);
+}
+
+int web_peer_ip(const struct web_request *r, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(r->conn->c.fd, (struct sockaddr *)&ss, &len))
+        return -1;
+    const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                                             : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+    return inet_ntop(ss.ss_family, a, out, (socklen_t)cap) ? 0 : -1;
+}
+
 static void dispatch(struct http_conn *hc, const char *data)
 {
     struct web_request *r = &hc->r;
@@ -319,13 +362,7 @@ static void dispatch(struct http_conn *hc, const char *data)
     r->answered = false;
     r->nparams = 0;
     r->head = h->method_len == 4 && !memcmp(h->method, "HEAD", 4);
-    if (h->body_kind == HTTP1_BODY_CHUNKED) {
-        r->body = data + h->head_len;
-        r->body_len = hc->body_out - h->head_len;
-    } else {
-        r->body = h->body_kind == HTTP1_BODY_LENGTH ? data + h->head_len : NULL;
-        r->body_len = h->body_kind == HTTP1_BODY_LENGTH ? (size_t)h->content_length : 0;
-    }
+    point_body(hc, data);
     if (!take_request_id(hc))
         r->id_len = (uint8_t)snprintf(r->id, sizeof(r->id), "%016llx",
                                       (unsigned long long)loop_random(hc->c.loop));
@@ -337,7 +374,8 @@ static void dispatch(struct http_conn *hc, const char *data)
     const struct web_route *rt = web_route_match(h->method, h->method_len, h->path, h->path_len, r,
                                                  &status, allow, sizeof(allow));
     if (rt) {
-        rt->handler(r);
+        if (!web_ratelimit(r, rt))
+            rt->handler(r);
         return;
     }
     char msg[256];

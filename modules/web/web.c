@@ -62,6 +62,13 @@ static int web_start(struct loop *l)
             return -1;
         wl->has_redis = true;
     }
+    if (*cfg->rate_limits) {
+        char msg[200];
+        if (ratelimit_parse(cfg->rate_limits, &wl->rules, msg, sizeof(msg))) {
+            LOG(LOG_ERROR, "web: --rate-limits is not valid", L_STR("error", msg));
+            return -1;
+        }
+    }
     if (l->id == 0 && cfg->insecure_no_auth)
         LOG(LOG_WARN, "web: --insecure-no-auth: /v1 accepts requests without an API key "
                       "(local development only)");

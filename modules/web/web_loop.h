@@ -8,6 +8,7 @@
 #include "kernel/loop.h"
 #include "kernel/pg.h"
 #include "kernel/redis.h"
+#include "modules/web/ratelimit.h"
 #include "proto/http1.h"
 
 struct http_conn;
@@ -28,6 +29,8 @@ struct web_loop {
     bool has_pg;
     struct redis_client redis;    /* readiness now; rate limits and the Redis queue next */
     bool has_redis;
+    struct ratelimit_rules rules;
+    uint64_t last_rl_warn_ns;
     struct enqueue_batch *batch;  /* enqueues waiting for the next insert */
     bool batch_inflight;          /* an insert is committing */
     struct timer batch_timer;
