@@ -140,6 +140,10 @@ static const struct opt opts[] = {
      "HTTP rate limits enforced in Redis across all instances: rules `METHOD PATH KEY N/WINDOW` "
      "separated by `;` - METHOD or *, PATH exact or ending in *, KEY ip, key (API key) or "
      "header:NAME; e.g. \"POST /v1/jobs ip 100/1m\". Beyond it: 429 with Retry-After."},
+    {"kind-limits", "TRIREME_KIND_LIMITS", "", T_STR, OFF(kind_limits),
+     sizeof(((struct config *)0)->kind_limits), 0, 0,
+     "Worker: fleet-wide starts per job kind, enforced in Redis: `KIND N/WINDOW` separated by "
+     "`;`, e.g. \"sql 100/1s\". A job over the limit waits (not an attempt) until its turn."},
     {NULL, "WORKER_ENABLED", "", T_TRIBOOL, OFF(worker_enabled), 0, 0, 0,
      "Compatibility: true adds the worker role to --roles, false removes it."},
 };
@@ -459,6 +463,10 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
             fprintf(err, "trireme: REDIS_URL %s\n", bad);
             return 2;
         }
+    }
+    if (*c->kind_limits && !*c->redis_url) {
+        fprintf(err, "trireme: --kind-limits needs REDIS_URL (limits are shared through Redis)\n");
+        return 2;
     }
     if (*c->rate_limits && !*c->redis_url) {
         fprintf(err, "trireme: --rate-limits needs REDIS_URL (limits are shared through Redis)\n");

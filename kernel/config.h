@@ -70,6 +70,7 @@ struct config {
     uint64_t leader_renew_ms; /* 0: a third of the TTL */
     bool worker_mode_leader;  /* --worker-mode=leader: only the elected instance fetches */
     char rate_limits[2048];   /* rules, see --help: "POST /v1/jobs ip 100/1m" */
+    char kind_limits[1024];   /* "sleep 10/1s; sql 100/1m" */
     /* compatibility */
     int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */
 };

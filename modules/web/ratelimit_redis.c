@@ -1,7 +1,7 @@
 /*
  * ratelimit_redis.c - holding a request for its rate-limit verdict.
  *
- * One EVAL per limited request: the GCRA script below keeps, per rule and
+ * One EVAL per limited request: the GCRA script (modules/limits) keeps, per rule and
  * key, the theoretical arrival time of the next request; all instances
  * share it through Redis, on Redis's clock. The request resumes into its
  * handler (web_resume) or is answered 429 with Retry-After.
@@ -13,25 +13,10 @@
 
 #include "kernel/log.h"
 #include "kernel/server.h"
+#include "modules/limits/gcra.h"
 #include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
-
-/* KEYS[1] bucket; ARGV[1] emission interval (us), ARGV[2] burst (N).
- * Returns {1, 0} to admit or {0, retry_after_ms}. */
-#define GCRA_SCRIPT                                                                                \
-    "local t = redis.call('TIME')"                                                                 \
-    " local now = tonumber(t[1]) * 1000000 + tonumber(t[2])"                                       \
-    " local interval = tonumber(ARGV[1])"                                                          \
-    " local burst = tonumber(ARGV[2]) * interval"                                                 \
-    " local tat = tonumber(redis.call('GET', KEYS[1])) or now"                                     \
-    " if tat < now then tat = now end"                                                             \
-    " local new_tat = tat + interval"                                                              \
-    " if new_tat - now > burst then"                                                               \
-    "  return {0, math.ceil((new_tat - burst - now) / 1000)} end"                                  \
-    " redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX',"                              \
-    "  math.ceil((new_tat - now) / 1000) + 1)"                                                      \
-    " return {1, 0}"
 
 struct rl_check {
     struct redis_cmd cmd;
@@ -112,9 +97,7 @@ bool web_ratelimit(struct web_request *r, const struct web_route *rt)
     }
     char bucket[256], interval[32], burst[32];
     snprintf(bucket, sizeof(bucket), "trireme:rl:%u:%s", (unsigned)(rule - wl->rules.v), who);
-    double us = (double)rule->window_ms * 1000.0 / (double)rule->limit;
-    snprintf(interval, sizeof(interval), "%.3f", us);
-    snprintf(burst, sizeof(burst), "%llu", (unsigned long long)rule->limit);
+    gcra_args(rule->limit, rule->window_ms, interval, burst);
     struct rl_check *k = calloc(1, sizeof(*k));
     k->r = r;
     k->handler = rt->handler;

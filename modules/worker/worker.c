@@ -22,7 +22,10 @@
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/server.h"
+#include "kernel/redis.h"
 #include "modules/leader/leader.h"
+#include "modules/limits/gcra.h"
+#include "modules/worker/kind_limits.h"
 #include "modules/registry.h"
 #include "modules/worker/worker_sql.h"
 
@@ -75,6 +78,9 @@ struct worker {
     struct pg_query reap_q;
     bool reap_inflight;
 
+    struct redis_client redis; /* --kind-limits */
+    bool has_redis;
+
     json_t *done_ok, *done_fail;
     struct timer flush_timer;
     unsigned flushes_inflight;
@@ -105,6 +111,12 @@ struct sql_statements {
     unsigned n;
 };
 
+/* Process-wide, built by worker_init, read-only afterwards. */
+struct worker_shared {
+    struct sql_statements sql;
+    struct kind_limits limits;
+};
+
 static void want_claim(struct worker *w);
 static void maybe_finish_drain(struct worker *w);
 
@@ -120,7 +132,8 @@ struct pg_pool *job_pg(struct job_run *r)
 
 const char *worker_sql_statement(struct job_run *r, const char *name)
 {
-    const struct sql_statements *st = r->w->loop->srv->module_state[MODULE_WORKER];
+    const struct worker_shared *sh = r->w->loop->srv->module_state[MODULE_WORKER];
+    const struct sql_statements *st = sh ? &sh->sql : NULL;
     for (unsigned i = 0; st && i < st->n; i++)
         if (!strcmp(st->v[i].name, name))
             return st->v[i].sql;
@@ -334,6 +347,80 @@ static void on_hard_limit(struct loop *l, struct timer *t)
     want_claim(w);
 }
 
+static void run_start(struct job_run *r)
+{
+    r->started_ns = r->w->loop->now_ns;
+    loop_timer_in(r->w->loop, &r->soft, r->timeout_ms);
+    r->kind->start(r);
+}
+
+/* --- --kind-limits ------------------------------------------------------ */
+
+struct kind_check {
+    struct redis_cmd cmd;
+    struct pg_query defer;
+    struct job_run *r;
+    const char *vals[3];
+    char id[24], delay[24];
+};
+
+static void on_deferred(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct kind_check *k = (struct kind_check *)((char *)q - offsetof(struct kind_check, defer));
+    if (err)
+        LOG(LOG_WARN, "worker: deferring a job for its kind limit failed; its lease returns it",
+            L_STR("job_id", k->id), L_STR("error", err));
+    free(k);
+}
+
+static void on_kind_verdict(struct redis_cmd *c, redisReply *reply, const char *err)
+{
+    struct kind_check *k = (struct kind_check *)c;
+    struct job_run *r = k->r;
+    struct worker *w = r->w;
+    if (r->lost || w->draining) {
+        job_finish(r, NULL, "stopped before it started", false);
+        free(k);
+        return;
+    }
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->integer == 1) {
+        if (err)
+            LOG(LOG_WARN, "kind limit check failed; running the job anyway", L_STR("error", err),
+                L_INT("job_id", r->id));
+        free(k);
+        run_start(r);
+        return;
+    }
+    /* Over the limit: back to pending until its turn, attempt not counted. */
+    long long wait = reply->element[1]->integer;
+    snprintf(k->id, sizeof(k->id), "%lld", (long long)r->id);
+    snprintf(k->delay, sizeof(k->delay), "%lld", wait < 1 ? 1 : wait);
+    k->vals[0] = k->id;
+    k->vals[1] = w->id;
+    k->vals[2] = k->delay;
+    k->defer = (struct pg_query){.fn = on_deferred, .sql = SQL_DEFER, .nparams = 3, .values = k->vals,
+                                 .retry_safe = true};
+    LOG(LOG_DEBUG, "job deferred by its kind limit", L_INT("job_id", r->id),
+        L_STR("kind", r->kind->name), L_INT("retry_in_ms", wait));
+    r->lost = true; /* nothing else is written for this attempt */
+    job_finish(r, NULL, NULL, false);
+    pg_query_submit(&w->pg, &k->defer);
+}
+
+static void check_kind_limit(struct job_run *r, const struct kind_limit *kl)
+{
+    struct kind_check *k = calloc(1, sizeof(*k));
+    k->r = r;
+    k->cmd.fn = on_kind_verdict;
+    k->cmd.timeout_ms = 1000;
+    char bucket[128], interval[32], burst[32];
+    snprintf(bucket, sizeof(bucket), "trireme:kindlimit:%s", kl->kind);
+    gcra_args(kl->limit, kl->window_ms, interval, burst);
+    const char *argv[] = {"EVAL", GCRA_SCRIPT, "1", bucket, interval, burst};
+    redis_submitv(&r->w->redis, &k->cmd, 6, argv);
+}
+
 static void start_run(struct worker *w, PGresult *res, int row)
 {
     const char *kind = PQgetvalue(res, row, 1);
@@ -368,8 +455,13 @@ static void start_run(struct worker *w, PGresult *res, int row)
         job_finish(r, NULL, "payload is not valid JSON", true);
         return;
     }
-    loop_timer_in(w->loop, &r->soft, r->timeout_ms);
-    r->kind->start(r);
+    const struct worker_shared *sh = w->loop->srv->module_state[MODULE_WORKER];
+    const struct kind_limit *kl = w->has_redis ? kind_limit_find(&sh->limits, r->kind->name) : NULL;
+    if (kl) {
+        check_kind_limit(r, kl);
+        return;
+    }
+    run_start(r);
 }
 
 /* --- claiming ----------------------------------------------------------- */
@@ -600,6 +692,8 @@ static void close_worker(struct worker *w)
     loop_timer_cancel(w->loop, &w->drain_timer);
     loop_timer_cancel(w->loop, &w->flush_timer);
     pg_pool_close(&w->pg);
+    if (w->has_redis)
+        redis_client_close(&w->redis);
     leader_worker_drained(w->loop->srv);
 }
 
@@ -787,9 +881,16 @@ static const char *worker_unmet(const struct config *cfg)
 
 static int worker_init(struct server *s)
 {
-    struct sql_statements *st = calloc(1, sizeof(*st));
-    s->module_state[MODULE_WORKER] = st;
-    return st ? load_sql_statements(s->cfg->sql_jobs, st) : -1;
+    struct worker_shared *sh = calloc(1, sizeof(*sh));
+    if (!sh)
+        return -1;
+    s->module_state[MODULE_WORKER] = sh;
+    char msg[200];
+    if (kind_limits_parse(s->cfg->kind_limits, &sh->limits, msg, sizeof(msg))) {
+        LOG(LOG_ERROR, "--kind-limits is not valid", L_STR("error", msg));
+        return -1;
+    }
+    return load_sql_statements(s->cfg->sql_jobs, &sh->sql);
 }
 
 static int worker_start(struct loop *l)
@@ -861,6 +962,15 @@ static int worker_start(struct loop *l)
                       "polling every --poll-interval instead (set DATABASE_DIRECT_URL)",
             L_INT("poll_interval_ms", cfg->poll_interval_ms));
     }
+    const struct worker_shared *sh = s->module_state[MODULE_WORKER];
+    if (sh->limits.n) {
+        struct redis_url u;
+        const char *err;
+        redis_url_parse(cfg->redis_url, &u, &err); /* validated at config load */
+        if (redis_client_init(&w->redis, l, &u, REDIS_COMMANDS, "worker") < 0)
+            return -1;
+        w->has_redis = true;
+    }
     loop_timer_in(l, &w->hb_timer, cfg->lease_ms / 3);
     loop_timer_in(l, &w->reap_timer, 1000 + loop_random(l) % 1000);
     LOG(LOG_INFO, "worker started", L_STR("worker_id", w->id), L_STR("queues", cfg->queues),
@@ -893,14 +1003,14 @@ static void worker_cleanup(struct server *s)
         free(w);
         s->loops[i].modules[MODULE_WORKER] = NULL;
     }
-    struct sql_statements *st = s->module_state[MODULE_WORKER];
-    for (unsigned i = 0; st && i < st->n; i++) {
-        free(st->v[i].name);
-        free(st->v[i].sql);
+    struct worker_shared *sh = s->module_state[MODULE_WORKER];
+    for (unsigned i = 0; sh && i < sh->sql.n; i++) {
+        free(sh->sql.v[i].name);
+        free(sh->sql.v[i].sql);
     }
-    if (st)
-        free(st->v);
-    free(st);
+    if (sh)
+        free(sh->sql.v);
+    free(sh);
     s->module_state[MODULE_WORKER] = NULL;
 }
 

@@ -87,6 +87,13 @@
     "  last_error = 'handed back: worker shut down before the job finished'"                      \
     " WHERE id = ANY($1::bigint[]) AND status = 'running' AND worker_id = $2 RETURNING id"
 
+/* --kind-limits: $1 id, $2 worker id, $3 ms until its turn. Not an attempt. */
+#define SQL_DEFER                                                                                  \
+    "UPDATE trireme.jobs SET status = 'pending', attempts = greatest(attempts - 1, 0),"            \
+    "  worker_id = NULL, lease_until = NULL, run_at = now() + $3::bigint * interval '1 ms',"       \
+    "  updated_at = now()"                                                                         \
+    " WHERE id = $1::bigint AND status = 'running' AND worker_id = $2"
+
 /* $1 id, $2 percent, $3 step, $4 worker id, $5 attempt. */
 #define SQL_PROGRESS                                                                               \
     "UPDATE trireme.jobs SET progress_percent = $2::int, current_step = $3, updated_at = now()"    \
