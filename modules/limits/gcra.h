@@ -12,6 +12,10 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/config.h"
 
 #define GCRA_SCRIPT                                                                                \
     "local t = redis.call('TIME')"                                                                 \
@@ -26,6 +30,24 @@
     " redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX',"                              \
     "  math.ceil((new_tat - now) / 1000) + 1)"                                                      \
     " return {1, 0}"
+
+/* "100/1m" -> limit 100, window 60000 ms. NULL, or what is wrong. */
+static inline const char *gcra_parse_rate(const char *s, uint64_t *limit, uint64_t *window_ms)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash)
+        return "the rate must look like 100/1m";
+    char *end;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (end != slash || n == 0 || n > 1000000000ull)
+        return "N must be a positive integer";
+    int64_t w = config_parse_duration_ms(slash + 1);
+    if (w <= 0)
+        return "WINDOW must be a duration such as 1s or 1m";
+    *limit = n;
+    *window_ms = (uint64_t)w;
+    return NULL;
+}
 
 /* The script's two arguments for "limit per window_ms". */
 static inline void gcra_args(uint64_t limit, uint64_t window_ms, char interval[32], char burst[32])

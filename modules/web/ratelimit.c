@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/config.h"
+#include "modules/limits/gcra.h"
 
 static int bad(char *msg, size_t cap, const char *rule, const char *why)
 {
@@ -45,19 +45,9 @@ int ratelimit_parse(const char *text, struct ratelimit_rules *out, char *msg, si
             strcpy(r->header, key + 7);
         } else
             return bad(msg, cap, rule, "KEY must be ip, key or header:NAME");
-        char *slash = strchr(rate, '/');
-        if (!slash)
-            return bad(msg, cap, rule, "the rate must look like 100/1m");
-        *slash = 0;
-        char *end;
-        unsigned long long n = strtoull(rate, &end, 10);
-        int64_t w = config_parse_duration_ms(slash + 1);
-        if (*end || n == 0 || n > 1000000000ull)
-            return bad(msg, cap, rule, "N must be a positive integer");
-        if (w <= 0)
-            return bad(msg, cap, rule, "WINDOW must be a duration such as 1s or 1m");
-        r->limit = n;
-        r->window_ms = (uint64_t)w;
+        const char *why = gcra_parse_rate(rate, &r->limit, &r->window_ms);
+        if (why)
+            return bad(msg, cap, rule, why);
         out->n++;
     }
     return 0;

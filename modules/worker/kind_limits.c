@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/config.h"
+#include "modules/limits/gcra.h"
 #include "modules/worker/kind.h"
 
 int kind_limits_parse(const char *text, struct kind_limits *out, char *msg, size_t cap)
@@ -36,15 +36,11 @@ int kind_limits_parse(const char *text, struct kind_limits *out, char *msg, size
             snprintf(msg, cap, "kind limit '%.60s': no job kind '%s'", e, k->kind);
             return -1;
         }
-        char *slash = strchr(rate, '/'), *end;
-        unsigned long long n = slash ? strtoull(rate, &end, 10) : 0;
-        int64_t w = slash ? config_parse_duration_ms(slash + 1) : -1;
-        if (!slash || end != slash || n == 0 || n > 1000000000ull || w <= 0) {
-            snprintf(msg, cap, "kind limit '%.60s': the rate must look like 100/1s", e);
+        const char *why = gcra_parse_rate(rate, &k->limit, &k->window_ms);
+        if (why) {
+            snprintf(msg, cap, "kind limit '%.60s': %s", e, why);
             return -1;
         }
-        k->limit = n;
-        k->window_ms = (uint64_t)w;
         out->n++;
     }
     return 0;
