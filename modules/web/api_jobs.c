@@ -91,6 +91,13 @@ static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
             db_error(it->r, err ? err : "short enqueue result");
             continue;
         }
+        bool missing = false;
+        for (unsigned k = 0; k < it->count; k++)
+            missing |= PQgetisnull(res, (int)(it->first + k), 1);
+        if (missing) { /* never valid JSON with an empty id: say what happened */
+            db_error(it->r, "enqueue returned no id");
+            continue;
+        }
         bool any_created = false;
         char *out = NULL;
         size_t len = 0;
