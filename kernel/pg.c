@@ -513,6 +513,14 @@ void pg_pool_close(struct pg_pool *p)
 
 void pg_pool_free(struct pg_pool *p)
 {
+    /* After a forced exit (grace over) connections may still be open. */
+    for (unsigned i = 0; i <= p->nconns && p->conns; i++) {
+        struct pg_conn *c = i < p->nconns ? &p->conns[i] : &p->listen;
+        if (c->pq) {
+            PQfinish(c->pq);
+            c->pq = NULL;
+        }
+    }
     for (unsigned i = 0; i < p->nconns; i++)
         free(p->conns[i].sent.v);
     free(p->listen.sent.v);

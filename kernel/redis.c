@@ -499,3 +499,30 @@ void redis_client_close(struct redis_client *cl)
     cl->wait_tail = NULL;
     drop_connection(cl, "closing");
 }
+
+void redis_client_free(struct redis_client *cl)
+{
+    struct redis_sock *s = cl->sock;
+    cl->sock = NULL;
+    if (s) {
+        redisReaderFree(s->reader);
+        conn_abandon(&s->c);
+        free(s);
+    }
+    while (cl->sent_head) {
+        struct redis_cmd *q = cl->sent_head;
+        cl->sent_head = q->next;
+        free(q->wire);
+        q->wire = NULL;
+        if (q->internal)
+            free(q);
+    }
+    while (cl->wait_head) {
+        struct redis_cmd *q = cl->wait_head;
+        cl->wait_head = q->next;
+        free(q->wire);
+        q->wire = NULL;
+        if (q->internal)
+            free(q);
+    }
+}

@@ -91,6 +91,8 @@ int redis_client_init(struct redis_client *cl, struct loop *l, const struct redi
  * one more iteration (the socket's close completes asynchronously). */
 void redis_client_close(struct redis_client *cl);
 bool redis_client_up(const struct redis_client *cl);
+/* After the loop ended (cleanup): release what a forced exit left open. */
+void redis_client_free(struct redis_client *cl);
 
 /* Queue a command. argv strings are copied (encoded) before this returns. */
 void redis_submit(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv,

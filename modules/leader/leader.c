@@ -498,6 +498,10 @@ static void leader_cleanup(struct server *s)
     if (e) {
         if (e->has_pg)
             pg_pool_free(&e->pg);
+        if (e->cfg->leader_backend == LEADER_REDIS) {
+            redis_client_free(&e->rc);
+            redis_client_free(&e->sub);
+        }
         free(e);
         s->loops[0].modules[MODULE_LEADER] = NULL;
     }

@@ -106,6 +106,8 @@ static void web_cleanup(struct server *s)
         http_conn_free_all(wl);
         if (wl->has_pg)
             pg_pool_free(&wl->pg);
+        if (wl->has_redis)
+            redis_client_free(&wl->redis);
         free(wl->headers);
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;

@@ -32,6 +32,7 @@
 #define RETRY_BASE_MS 1000
 #define RETRY_MAX_MS (3600 * 1000)
 #define HARD_LIMIT_EXTRA_MS 5000 /* after the soft limit, before the slot is taken back */
+#define DUE_RECHECK_MIN_MS 50    /* an empty claim, yet a job is due: it is locked elsewhere */
 
 /* Claims in flight per loop: while one claim's rows are being started, the
  * next is already on its way, so short jobs never wait a round trip. */
@@ -99,6 +100,7 @@ struct flush {
     char *text;
     const char *vals[2];
     bool ok;
+    bool failures; /* SQL_FAIL: may put jobs back to pending with a backoff */
 };
 
 /* Statements for the `sql` kind: loaded once by worker_init into
@@ -170,6 +172,17 @@ static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
                     L_STR("worker_id", w->id));
         }
     }
+    /* Fix (e2e test_retry_is_picked_up_when_due_even_if_the_failure_commits_late):
+     * a failed attempt returns to pending with a backoff, and an idle worker
+     * learns when it falls due from the due check it sends after an empty
+     * claim. That check runs on another connection and may see the job
+     * before this write committed (still running), and then the retry
+     * waited for --poll-interval. Ask again now that it is written. */
+    if (!err && f->failures && PQntuples(res) > 0 && !w->draining &&
+        !w->due_inflight && !w->claims_inflight) {
+        w->due_inflight = true;
+        pg_query_submit(&w->pg, &w->due_q);
+    }
     json_decref(f->sent);
     free(f->text);
     free(f);
@@ -192,6 +205,7 @@ static void flush_list(struct worker *w, json_t **list, const char *sql)
     f->q.nparams = 2;
     f->q.values = f->vals;
     f->q.retry_safe = true; /* fenced and idempotent */
+    f->failures = list == &w->done_fail;
     w->flushes_inflight++;
     pg_query_submit(&w->pg, &f->q);
 }
@@ -473,6 +487,12 @@ static void on_due(struct pg_query *q, PGresult *res, const char *err)
     uint64_t wait = w->cfg->poll_interval_ms;
     if (!err && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
         uint64_t due = (uint64_t)atoll(PQgetvalue(res, 0, 0));
+        /* Fix (e2e test_idle_worker_sleeps): "due now" right after a claim
+         * that found nothing means the job is locked elsewhere (another
+         * worker's claim, a long transaction): look again shortly, not at
+         * once, or the loop spins for as long as the lock is held. */
+        if (due < DUE_RECHECK_MIN_MS)
+            due = DUE_RECHECK_MIN_MS;
         if (due < wait)
             wait = due;
     }
@@ -996,6 +1016,8 @@ static void worker_cleanup(struct server *s)
         while (w->runs)
             run_free(w, w->runs);
         pg_pool_free(&w->pg);
+        if (w->has_redis)
+            redis_client_free(&w->redis);
         json_decref(w->done_ok);
         json_decref(w->done_fail);
         free(w->hb_ids);

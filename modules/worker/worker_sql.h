@@ -25,9 +25,14 @@
     " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms"
 
 /* Milliseconds until the next pending job of our queues is due, or NULL:
- * one step down jobs_due (sql/003) per queue. */
+ * one step down jobs_due (sql/003) per queue.
+ * Fix (e2e test_idle_worker_sleeps): this was greatest(0, ...), and GREATEST
+ * ignores NULLs, so with nothing pending it answered 0 ("due now") instead
+ * of NULL and every idle worker loop claimed nothing and asked again without
+ * pause (thousands of queries a second). CASE keeps NULL NULL. */
 #define SQL_NEXT_DUE                                                                               \
-    "SELECT greatest(0, ceil(extract(epoch FROM min(d.run_at) - now()) * 1000))::bigint"          \
+    "SELECT CASE WHEN min(d.run_at) <= now() THEN 0"                                              \
+    "  ELSE ceil(extract(epoch FROM min(d.run_at) - now()) * 1000) END::bigint"                    \
     " FROM unnest($1::text[]) AS q(name) CROSS JOIN LATERAL ("                                    \
     "  SELECT run_at FROM trireme.jobs WHERE status = 'pending' AND queue = q.name"               \
     "  ORDER BY run_at LIMIT 1) d"
