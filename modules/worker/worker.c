@@ -518,7 +518,7 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
     int rows = PQntuples(res);
     w->backlog = (unsigned)rows == c->asked;
     if (rows)
-        LOG(LOG_DEBUG, "jobs fetched", L_INT("count", rows), L_STR("worker_id", w->id));
+        LOG(LOG_INFO, "jobs fetched", L_INT("count", rows), L_STR("worker_id", w->id));
     w->in_claim = true;
     for (int i = 0; i < rows; i++)
         start_run(w, res, i);
