@@ -329,6 +329,23 @@ static void on_ready_fd(struct fd_watch *w, unsigned revents)
     }
 }
 
+/* libpq prints server notices (and FATAL lines of a dying session) to
+ * stderr by itself; route them into our log so every line keeps its format. */
+static void on_notice(void *arg, const char *message)
+{
+    struct pg_conn *c = arg;
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", message);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == ' ')
+        msg[--n] = 0;
+    LOG(LOG_WARN, "database notice", L_STR("message", msg), L_BOOL("listen", c->listen),
+        L_INT("loop", c->pool->loop->id));
+}
+
 static void conn_connect(struct pg_conn *c)
 {
     struct pg_pool *p = c->pool;
@@ -346,6 +363,7 @@ static void conn_connect(struct pg_conn *c)
         conn_fail(c, "invalid connection string or out of memory");
         return;
     }
+    PQsetNoticeProcessor(c->pq, on_notice, c);
     c->fd = PQsocket(c->pq);
     if (c->fd < 0) {
         conn_fail(c, "no socket");

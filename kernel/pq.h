@@ -46,6 +46,7 @@
     X(PQresultStatus)                                                                              \
     X(PQsendQuery)                                                                                 \
     X(PQsendQueryParams)                                                                           \
+    X(PQsetNoticeProcessor)                                                                        \
     X(PQsetnonblocking)                                                                            \
     X(PQsocket)                                                                                    \
     X(PQstatus)
@@ -92,6 +93,7 @@ int pq_load(const char **err);
 #define PQresultStatus pq_api.PQresultStatus
 #define PQsendQuery pq_api.PQsendQuery
 #define PQsendQueryParams pq_api.PQsendQueryParams
+#define PQsetNoticeProcessor pq_api.PQsetNoticeProcessor
 #define PQsetnonblocking pq_api.PQsetnonblocking
 #define PQsocket pq_api.PQsocket
 #define PQstatus pq_api.PQstatus
