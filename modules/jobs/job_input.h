@@ -17,7 +17,9 @@
 #define JOB_MAX_ATTEMPTS  1000
 #define JOB_BATCH_MAX     1000 /* jobs per POST /v1/jobs */
 
-/* Returns a new normalized object, or NULL with field/message set. */
+/* Returns a new normalized object, or NULL with field/message set. *field
+ * is a static string or, for an unknown field, that key inside `in`: use
+ * it before releasing `in`. */
 json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t cap);
 
 #endif

@@ -5,10 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "modules/jobs/job_input.h"
+
+static char field_copy[64];
 
 static json_t *norm(const char *text, const char **field, char *msg)
 {
@@ -16,6 +19,11 @@ static json_t *norm(const char *text, const char **field, char *msg)
     json_t *in = json_loads(text, 0, &e);
     assert_non_null(in);
     json_t *out = job_input_normalize(in, field, msg, 300);
+    /* field may point into `in` (an unknown key's name): copy it first. */
+    if (!out) {
+        snprintf(field_copy, sizeof(field_copy), "%s", *field);
+        *field = field_copy;
+    }
     json_decref(in);
     return out;
 }
