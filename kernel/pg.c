@@ -178,6 +178,7 @@ static void conn_fail(struct pg_conn *c, const char *why)
 static void send_listens(struct pg_conn *c)
 {
     struct pg_pool *p = c->pool;
+    c->sync_next = true; /* on the LISTEN connection: a LISTEN is in flight */
     char sql[1024];
     size_t n = 0;
     for (struct pg_listener *l = p->listeners; l; l = l->next)
@@ -200,10 +201,10 @@ static void became_ready(struct pg_conn *c)
     watch_set(c, POLLIN);
     if (c->listen) {
         LOG(LOG_INFO, "database LISTEN connection up", L_INT("loop", p->loop->id));
+        /* Listeners hear "subscribed" (payload NULL) once the LISTEN has
+         * executed, not when it was sent: anything sent after that call is
+         * sure to be heard. (See on_ready_fd.) */
         send_listens(c);
-        /* Notifications may have been missed while down: tell listeners. */
-        for (struct pg_listener *l = p->listeners; l; l = l->next)
-            l->fn(l, l->channel, NULL);
         return;
     }
     if (!PQenterPipelineMode(c->pq)) {
@@ -313,6 +314,13 @@ static void on_ready_fd(struct fd_watch *w, unsigned revents)
             PGresult *res;
             while (!PQisBusy(c->pq) && (res = PQgetResult(c->pq)))
                 PQclear(res);
+            if (c->sync_next && !PQisBusy(c->pq)) {
+                /* The LISTEN ran. Notifications may have been missed while
+                 * we were down: tell listeners, who re-check their state. */
+                c->sync_next = false;
+                for (struct pg_listener *l = c->pool->listeners; l; l = l->next)
+                    l->fn(l, l->channel, NULL);
+            }
             PGnotify *n;
             while ((n = PQnotifies(c->pq))) {
                 for (struct pg_listener *l = c->pool->listeners; l; l = l->next)
