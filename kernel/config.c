@@ -18,7 +18,6 @@ enum opt_type {
     T_STR,
     T_INT,
     T_UINT,
-    T_U64,
     T_SIZE,
     T_DUR,
     T_BOOL,
@@ -349,7 +348,6 @@ static const char *apply(struct config *c, const struct opt *o, const char *v, c
         return NULL;
     case T_INT:
     case T_UINT:
-    case T_U64:
         if (!parse_i64(v, &n))
             return "is not an integer";
         break;

@@ -129,6 +129,7 @@ static void conn_fail(struct pg_conn *c, const char *why)
     }
     c->state = PG_DOWN;
     c->sync_next = false;
+    c->listen_pending = false;
     if (was_ready && !c->listen) {
         p->ready--;
         if (p->ready == 0 && p->on_state)
@@ -178,7 +179,7 @@ static void conn_fail(struct pg_conn *c, const char *why)
 static void send_listens(struct pg_conn *c)
 {
     struct pg_pool *p = c->pool;
-    c->sync_next = true; /* on the LISTEN connection: a LISTEN is in flight */
+    c->listen_pending = true;
     char sql[1024];
     size_t n = 0;
     for (struct pg_listener *l = p->listeners; l; l = l->next)
@@ -314,10 +315,10 @@ static void on_ready_fd(struct fd_watch *w, unsigned revents)
             PGresult *res;
             while (!PQisBusy(c->pq) && (res = PQgetResult(c->pq)))
                 PQclear(res);
-            if (c->sync_next && !PQisBusy(c->pq)) {
+            if (c->listen_pending && !PQisBusy(c->pq)) {
                 /* The LISTEN ran. Notifications may have been missed while
                  * we were down: tell listeners, who re-check their state. */
-                c->sync_next = false;
+                c->listen_pending = false;
                 for (struct pg_listener *l = c->pool->listeners; l; l = l->next)
                     l->fn(l, l->channel, NULL);
             }

@@ -72,7 +72,8 @@ struct pg_conn {
     uint8_t state;
     bool listen; /* the LISTEN connection: simple mode, no pipeline */
     bool watching;
-    bool sync_next; /* the next result is a PIPELINE_SYNC */
+    bool sync_next;      /* pipeline connection: the next result is a PIPELINE_SYNC */
+    bool listen_pending; /* LISTEN connection: a LISTEN was sent, not yet answered */
     int fd;
 };
 

@@ -73,8 +73,6 @@ static void batch_free(struct enqueue_batch *b)
     free(b);
 }
 
-static void flush_batch(struct loop *l, struct timer *t);
-
 static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
 {
     struct enqueue_batch *b = (struct enqueue_batch *)q;
