@@ -143,6 +143,25 @@ static const struct opt opts[] = {
      sizeof(((struct config *)0)->kind_limits), 0, 0,
      "Worker: fleet-wide starts per job kind, enforced in Redis: `KIND N/WINDOW` separated by "
      "`;`, e.g. \"sql 100/1s\". A job over the limit waits (not an attempt) until its turn."},
+    /* beat */
+    {"schedules", "TRIREME_SCHEDULES", "", T_STR, OFF(schedules_file),
+     sizeof(((struct config *)0)->schedules_file), 0, 0,
+     "Beat: a JSON file of schedules reconciled into trireme.schedules at start: "
+     "{\"schedules\":[{\"name\":\"n\",\"cron\":\"*/5 * * * *\",\"kind\":\"noop\",...}]} (fields as "
+     "POST /v1/schedules). Entries added, changed or removed in the file are applied; schedules "
+     "made through the API or CLI are left alone."},
+    {"tzdir", "TZDIR", "/usr/share/zoneinfo", T_STR, OFF(tzdir), sizeof(((struct config *)0)->tzdir),
+     0, 0, "Beat: the IANA time zone database (Debian package tzdata)."},
+    {"beat-poll-interval", "TRIREME_BEAT_POLL_INTERVAL", "30s", T_DUR, OFF(beat_poll_interval_ms),
+     0, 100, 3600 * 1000LL,
+     "Beat: how often to check trireme.schedules for a change whose NOTIFY was lost."},
+    {"beat-catchup-max", "TRIREME_BEAT_CATCHUP_MAX", "1000", T_UINT, OFF(beat_catchup_max), 0, 1,
+     1000000, "Beat: most missed slots one fire_all schedule fires after downtime (the latest)."},
+    {"beat-batch", "TRIREME_BEAT_BATCH", "500", T_UINT, OFF(beat_batch), 0, 1, 100000,
+     "Beat: due slots fired per statement (one transaction)."},
+    {"beat-max-schedules", "TRIREME_BEAT_MAX_SCHEDULES", "100000", T_UINT, OFF(beat_max_schedules),
+     0, 1, 10000000, "Beat: enabled schedules one beat loads; beyond it the rest are refused, "
+     "logged."},
     {NULL, "WORKER_ENABLED", "", T_TRIBOOL, OFF(worker_enabled), 0, 0, 0,
      "Compatibility: true adds the worker role to --roles, false removes it."},
 };

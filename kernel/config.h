@@ -71,6 +71,13 @@ struct config {
     bool worker_mode_leader;  /* --worker-mode=leader: only the elected instance fetches */
     char rate_limits[2048];   /* rules, see --help: "POST /v1/jobs ip 100/1m" */
     char kind_limits[1024];   /* "sleep 10/1s; sql 100/1m" */
+    /* beat */
+    char schedules_file[512];     /* --schedules: JSON file reconciled into trireme.schedules */
+    char tzdir[256];              /* the system tz database (TZif files) */
+    uint64_t beat_poll_interval_ms; /* fallback check for a lost NOTIFY */
+    unsigned beat_catchup_max;    /* slots one schedule fires when catching up */
+    unsigned beat_batch;          /* slots per fire statement */
+    unsigned beat_max_schedules;  /* schedules one beat loads */
     /* compatibility */
     int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */
 };

@@ -12,12 +12,14 @@ extern const struct module jobs_module;
 extern const struct module leader_module;
 extern const struct module web_module;
 extern const struct module worker_module;
+extern const struct module beat_module;
 
 const struct module *const modules_builtin[MODULE_COUNT] = {
     [MODULE_JOBS] = &jobs_module,
     [MODULE_LEADER] = &leader_module,
     [MODULE_WEB] = &web_module,
     [MODULE_WORKER] = &worker_module,
+    [MODULE_BEAT] = &beat_module,
 };
 const unsigned modules_builtin_count = MODULE_COUNT;
 

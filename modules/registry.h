@@ -10,6 +10,7 @@ enum module_slot {
     MODULE_LEADER,
     MODULE_WEB,
     MODULE_WORKER,
+    MODULE_BEAT,
     MODULE_COUNT,
 };
 

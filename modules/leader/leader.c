@@ -17,8 +17,8 @@
  *
  * Either way the token is written to trireme.leaders before the new leader
  * acts, and the token it acts under is the one PostgreSQL returns: one more
- * than any before, even when Redis lost its counter in a restart. Log lines: "Acquired leader lock", "Leader heartbeat recorded",
- * "Lost leader lock", "Released leader lock".
+ * than any before, even when Redis lost its counter in a restart. Log lines: "Acquired leader
+ * lock", "Leader heartbeat recorded", "Lost leader lock", "Released leader lock".
  */
 #include "modules/leader/leader.h"
 
@@ -35,16 +35,23 @@
 #include "kernel/server.h"
 #include "modules/registry.h"
 
-#define ELECTION "worker"
 #define HEARTBEAT_LOG_MS 30000
-/* Advisory lock key: any constant, the same in every instance. */
-#define PG_LOCK_KEY "7306029601412348418"
+
+/* Each election: its name (the trireme.leaders row, the Redis keys) and its
+ * advisory lock key (any constant, the same in every instance; the worker's
+ * is the one it always had, so mixed versions still agree). */
+static const struct {
+    const char *name, *lock_key;
+} elections[ELECTION_COUNT] = {
+    [ELECTION_WORKER] = {"worker", "7306029601412348418"},
+    [ELECTION_BEAT] = {"beat", "7306029601412348419"},
+};
 
 #define SCRIPT_ACQUIRE                                                                             \
     "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then"                             \
     " return redis.call('INCR', KEYS[2]) end return 0"
 #define SCRIPT_RENEW                                                                               \
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then"                                               \
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then"                                                \
     " return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 #define SCRIPT_RELEASE                                                                             \
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]);"                    \
@@ -52,9 +59,9 @@
 
 #define SQL_RECORD_TOKEN                                                                           \
     "INSERT INTO trireme.leaders AS l (name, token, holder, backend, since, renewed_at)"           \
-    " VALUES ($1, $2::bigint, $3, $4, now(), now())"                                              \
-    " ON CONFLICT (name) DO UPDATE SET token = greatest(l.token + 1, $2::bigint),"                \
-    "  holder = excluded.holder, backend = excluded.backend, since = now(), renewed_at = now()"   \
+    " VALUES ($1, $2::bigint, $3, $4, now(), now())"                                               \
+    " ON CONFLICT (name) DO UPDATE SET token = greatest(l.token + 1, $2::bigint),"                 \
+    "  holder = excluded.holder, backend = excluded.backend, since = now(), renewed_at = now()"    \
     " RETURNING token"
 #define SQL_HEARTBEAT                                                                              \
     "UPDATE trireme.leaders SET renewed_at = now() WHERE name = $1 AND holder = $2"
@@ -62,6 +69,8 @@
 enum { ST_STANDBY, ST_RECORDING, ST_LEADER, ST_RELEASING, ST_DONE };
 
 struct election {
+    const char *name;
+    char lock_sql[64], unlock_sql[64];
     struct leader_shared *sh;
     struct loop *loop;
     const struct config *cfg;
@@ -86,21 +95,48 @@ struct election {
     uint64_t last_hb_log_ns;
 };
 
+/* loop 0's state: the elections this process runs (NULL sh: not run). */
+struct elections {
+    struct election e[ELECTION_COUNT];
+};
+
+/* process-wide: what every loop reads. */
+struct leader_set {
+    struct leader_shared sh[ELECTION_COUNT];
+    bool on[ELECTION_COUNT];
+};
+
+struct leader_shared *leader_election_of(struct server *s, int which)
+{
+    struct leader_set *set = s->module_state[MODULE_LEADER];
+    return set && set->on[which] ? &set->sh[which] : NULL;
+}
+
+bool leader_election_is(struct server *s, int which)
+{
+    struct leader_shared *sh = leader_election_of(s, which);
+    return sh && atomic_load(&sh->leader);
+}
+
+long long leader_election_token(struct server *s, int which)
+{
+    struct leader_shared *sh = leader_election_of(s, which);
+    return sh ? atomic_load(&sh->token) : 0;
+}
+
 struct leader_shared *leader_of(struct server *s)
 {
-    return s->module_state[MODULE_LEADER];
+    return leader_election_of(s, ELECTION_WORKER);
 }
 
 bool leader_is(struct server *s)
 {
-    struct leader_shared *sh = leader_of(s);
-    return sh && atomic_load(&sh->leader);
+    return leader_election_is(s, ELECTION_WORKER);
 }
 
 long long leader_token(struct server *s)
 {
-    struct leader_shared *sh = leader_of(s);
-    return sh ? atomic_load(&sh->token) : 0;
+    return leader_election_token(s, ELECTION_WORKER);
 }
 
 static void wake_all(struct election *e)
@@ -124,7 +160,7 @@ static void become_leader(struct election *e, long long token)
     atomic_store(&e->sh->since_unix_ms, unix_ms());
     atomic_store(&e->sh->leader, true);
     e->last_hb_log_ns = e->loop->now_ns;
-    LOG(LOG_INFO, "Acquired leader lock", L_STR("election", ELECTION), L_INT("token", token),
+    LOG(LOG_INFO, "Acquired leader lock", L_STR("election", e->name), L_INT("token", token),
         L_STR("backend", e->sh->backend), L_STR("holder", e->sh->holder));
     wake_all(e);
 }
@@ -136,7 +172,7 @@ static void step_down(struct election *e, const char *why)
     if (e->state != ST_DONE && e->state != ST_RELEASING)
         e->state = ST_STANDBY;
     if (was) {
-        LOG(LOG_WARN, "Lost leader lock", L_STR("election", ELECTION), L_STR("reason", why));
+        LOG(LOG_WARN, "Lost leader lock", L_STR("election", e->name), L_STR("reason", why));
         wake_all(e);
     }
 }
@@ -146,7 +182,7 @@ static void heartbeat_log(struct election *e)
     if (e->loop->now_ns - e->last_hb_log_ns < (uint64_t)HEARTBEAT_LOG_MS * 1000000)
         return;
     e->last_hb_log_ns = e->loop->now_ns;
-    LOG(LOG_INFO, "Leader heartbeat recorded", L_STR("election", ELECTION),
+    LOG(LOG_INFO, "Leader heartbeat recorded", L_STR("election", e->name),
         L_INT("token", atomic_load(&e->sh->token)));
 }
 
@@ -173,12 +209,15 @@ static void record_token(struct election *e, long long token)
 {
     e->state = ST_RECORDING;
     snprintf(e->token_s, sizeof(e->token_s), "%lld", token);
-    e->vals[0] = ELECTION;
+    e->vals[0] = e->name;
     e->vals[1] = e->token_s;
     e->vals[2] = e->sh->holder;
     e->vals[3] = e->sh->backend;
-    e->record_q = (struct pg_query){.fn = on_recorded, .sql = SQL_RECORD_TOKEN, .nparams = 4,
-                                    .values = e->vals, .timeout_ms = e->cfg->leader_ttl_ms / 2};
+    e->record_q = (struct pg_query){.fn = on_recorded,
+                                    .sql = SQL_RECORD_TOKEN,
+                                    .nparams = 4,
+                                    .values = e->vals,
+                                    .timeout_ms = e->cfg->leader_ttl_ms / 2};
     e->record_inflight = true;
     pg_query_submit(&e->pg, &e->record_q);
 }
@@ -195,9 +234,12 @@ static void pg_heartbeat(struct election *e)
 {
     if (e->hb_inflight)
         return;
-    e->hb_q = (struct pg_query){.fn = on_hb, .sql = SQL_HEARTBEAT, .nparams = 2, .values = e->vals,
+    e->hb_q = (struct pg_query){.fn = on_hb,
+                                .sql = SQL_HEARTBEAT,
+                                .nparams = 2,
+                                .values = e->vals,
                                 .timeout_ms = e->cfg->leader_ttl_ms};
-    e->vals[0] = ELECTION;
+    e->vals[0] = e->name;
     e->vals[1] = e->sh->holder;
     e->hb_inflight = true;
     pg_query_submit(&e->pg, &e->hb_q);
@@ -235,7 +277,7 @@ static void on_redis_op(struct redis_cmd *c, redisReply *r, const char *err)
 static void on_released(struct redis_cmd *c, redisReply *r, const char *err)
 {
     struct election *e = c->data;
-    LOG(LOG_INFO, "Released leader lock", L_STR("election", ELECTION),
+    LOG(LOG_INFO, "Released leader lock", L_STR("election", e->name),
         L_BOOL("was_holder", !err && r && r->integer == 1));
     e->state = ST_DONE;
     redis_client_close(&e->rc);
@@ -246,9 +288,13 @@ static void on_released(struct redis_cmd *c, redisReply *r, const char *err)
 
 static void redis_send(struct election *e, const char *script, int nkeys)
 {
-    const char *argv[] = {"EVAL", script, nkeys == 2 ? "2" : "1", e->key,
+    const char *argv[] = {"EVAL",
+                          script,
+                          nkeys == 2 ? "2" : "1",
+                          e->key,
                           nkeys == 2 ? e->token_key : e->sh->holder,
-                          nkeys == 2 ? e->sh->holder : e->ttl, e->ttl};
+                          nkeys == 2 ? e->sh->holder : e->ttl,
+                          e->ttl};
     int argc = nkeys == 2 ? 7 : 6;
     memset(&e->op, 0, sizeof(e->op));
     e->op.fn = on_redis_op;
@@ -320,7 +366,7 @@ static void pg_try_lock(struct election *e)
 {
     if (e->lock_inflight || e->state != ST_STANDBY || e->stopping)
         return;
-    e->lock_q = (struct pg_query){.fn = on_locked, .sql = "SELECT pg_advisory_lock(" PG_LOCK_KEY ")"};
+    e->lock_q = (struct pg_query){.fn = on_locked, .sql = e->lock_sql};
     e->lock_inflight = true;
     pg_query_submit(&e->pg, &e->lock_q);
 }
@@ -341,7 +387,7 @@ static void on_pg_state(struct pg_pool *p, bool up)
 static void on_unlocked(struct pg_query *q, PGresult *res, const char *err)
 {
     struct election *e = (struct election *)((char *)q - offsetof(struct election, lock_q));
-    LOG(LOG_INFO, "Released leader lock", L_STR("election", ELECTION), L_BOOL("ok", !err));
+    LOG(LOG_INFO, "Released leader lock", L_STR("election", e->name), L_BOOL("ok", !err));
     e->state = ST_DONE;
     pg_pool_close(&e->pg);
 }
@@ -376,8 +422,7 @@ static void release(struct election *e)
         e->rel.timeout_ms = e->cfg->leader_ttl_ms;
         redis_submitv(&e->rc, &e->rel, 6, argv);
     } else if (was && !e->lock_inflight) {
-        e->lock_q = (struct pg_query){.fn = on_unlocked,
-                                      .sql = "SELECT pg_advisory_unlock(" PG_LOCK_KEY ")"};
+        e->lock_q = (struct pg_query){.fn = on_unlocked, .sql = e->unlock_sql};
         pg_query_submit(&e->pg, &e->lock_q);
     } else {
         /* Standby waiting in pg_advisory_lock: closing the session ends it. */
@@ -388,66 +433,89 @@ static void release(struct election *e)
 
 static void leader_wake(struct loop *l)
 {
-    struct election *e = l->modules[MODULE_LEADER];
-    if (e && e->release_when_drained && atomic_load(&e->sh->workers_running) == 0)
-        release(e);
+    struct elections *es = l->modules[MODULE_LEADER];
+    for (int i = 0; es && i < ELECTION_COUNT; i++) {
+        struct election *e = &es->e[i];
+        if (e->sh && e->release_when_drained && atomic_load(&e->sh->workers_running) == 0)
+            release(e);
+    }
 }
 
-void leader_worker_drained(struct server *s)
+void leader_drained(struct server *s, int which)
 {
-    struct leader_shared *sh = leader_of(s);
+    struct leader_shared *sh = leader_election_of(s, which);
     if (!sh)
         return;
     if (atomic_fetch_sub(&sh->workers_running, 1) == 1)
         loop_wake(&s->loops[0]);
 }
 
-static void leader_stop(struct loop *l)
+void leader_worker_drained(struct server *s)
 {
-    struct election *e = l->modules[MODULE_LEADER];
-    if (!e)
-        return;
-    e->stopping = true;
-    /* Keep the lease while the worker drains (its completions carry our
-     * token); give it up the moment the last worker loop is done. */
-    e->release_when_drained = true;
-    if (!atomic_load(&e->sh->leader) || atomic_load(&e->sh->workers_running) == 0)
-        release(e);
+    leader_drained(s, ELECTION_WORKER);
 }
 
-static bool election_needed(const struct config *cfg)
+static void leader_stop(struct loop *l)
 {
-    return cfg->leader_backend != LEADER_NONE && cfg->worker_mode_leader &&
-           (cfg->role_mask & (1u << MODULE_WORKER));
+    struct elections *es = l->modules[MODULE_LEADER];
+    for (int i = 0; es && i < ELECTION_COUNT; i++) {
+        struct election *e = &es->e[i];
+        if (!e->sh)
+            continue;
+        e->stopping = true;
+        /* Keep the lease while the role drains (the worker's completions
+         * carry our token); give it up the moment its last loop is done. */
+        e->release_when_drained = true;
+        if (!atomic_load(&e->sh->leader) || atomic_load(&e->sh->workers_running) == 0)
+            release(e);
+    }
+}
+
+/* Which elections this configuration needs, and how many loops of the role
+ * must drain before each is released. */
+static int election_loops(const struct config *cfg, int which, int nloops)
+{
+    if (cfg->leader_backend == LEADER_NONE)
+        return 0;
+    if (which == ELECTION_WORKER)
+        return cfg->worker_mode_leader && (cfg->role_mask & (1u << MODULE_WORKER)) ? nloops : 0;
+    return (cfg->role_mask & (1u << MODULE_BEAT)) ? 1 : 0; /* beat runs on loop 0 */
 }
 
 static int leader_init(struct server *s)
 {
     const struct config *cfg = s->cfg;
-    if (!election_needed(cfg))
-        return 0;
-    struct leader_shared *sh = calloc(1, sizeof(*sh));
+    struct leader_set *set = NULL;
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(sh->holder, sizeof(sh->holder), "%s:%d:%08lx", host, getpid(),
-             (unsigned long)(ts.tv_nsec ^ (long)getpid() << 12) & 0xffffffffu);
-    sh->backend = cfg->leader_backend == LEADER_REDIS ? "redis" : "postgres";
-    atomic_store(&sh->workers_running, s->nloops);
-    s->module_state[MODULE_LEADER] = sh;
+    for (int i = 0; i < ELECTION_COUNT; i++) {
+        int n = election_loops(cfg, i, s->nloops);
+        if (!n)
+            continue;
+        if (!set)
+            set = calloc(1, sizeof(*set));
+        struct leader_shared *sh = &set->sh[i];
+        snprintf(sh->holder, sizeof(sh->holder), "%s:%d:%08lx", host, getpid(),
+                 (unsigned long)(ts.tv_nsec ^ (long)getpid() << 12) & 0xffffffffu);
+        sh->backend = cfg->leader_backend == LEADER_REDIS ? "redis" : "postgres";
+        atomic_store(&sh->workers_running, n);
+        set->on[i] = true;
+    }
+    s->module_state[MODULE_LEADER] = set;
     return 0;
 }
 
-static int leader_start(struct loop *l)
+static int election_start(struct election *e, struct loop *l, int which)
 {
-    struct server *s = l->srv;
-    const struct config *cfg = s->cfg;
-    if (l->id != 0 || !leader_of(s))
-        return 0;
-    struct election *e = calloc(1, sizeof(*e));
-    l->modules[MODULE_LEADER] = e;
-    e->sh = leader_of(s);
+    const struct config *cfg = l->srv->cfg;
+    e->name = elections[which].name;
+    snprintf(e->lock_sql, sizeof(e->lock_sql), "SELECT pg_advisory_lock(%s)",
+             elections[which].lock_key);
+    snprintf(e->unlock_sql, sizeof(e->unlock_sql), "SELECT pg_advisory_unlock(%s)",
+             elections[which].lock_key);
+    e->sh = leader_election_of(l->srv, which);
     e->loop = l;
     e->cfg = cfg;
     e->tick.fn = on_tick;
@@ -472,9 +540,9 @@ static int leader_start(struct loop *l)
             LOG(LOG_ERROR, "REDIS_URL is not valid", L_STR("error", err));
             return -1;
         }
-        snprintf(e->key, sizeof(e->key), "trireme:leader:%s", ELECTION);
-        snprintf(e->token_key, sizeof(e->token_key), "trireme:leader:%s:token", ELECTION);
-        snprintf(e->channel, sizeof(e->channel), "trireme:leader:%s:released", ELECTION);
+        snprintf(e->key, sizeof(e->key), "trireme:leader:%s", e->name);
+        snprintf(e->token_key, sizeof(e->token_key), "trireme:leader:%s:token", e->name);
+        snprintf(e->channel, sizeof(e->channel), "trireme:leader:%s:released", e->name);
         snprintf(e->ttl, sizeof(e->ttl), "%llu", (unsigned long long)cfg->leader_ttl_ms);
         e->rc.data = e;
         if (redis_client_init(&e->rc, l, &u, REDIS_COMMANDS, "leader") < 0)
@@ -486,25 +554,40 @@ static int leader_start(struct loop *l)
             return -1;
     }
     loop_timer_in(l, &e->tick, cfg->leader_backend == LEADER_REDIS ? 0 : cfg->leader_renew_ms);
-    LOG(LOG_INFO, "leader election started", L_STR("election", ELECTION),
+    LOG(LOG_INFO, "leader election started", L_STR("election", e->name),
         L_STR("backend", e->sh->backend), L_STR("holder", e->sh->holder),
         L_INT("ttl_ms", cfg->leader_ttl_ms), L_INT("renew_ms", cfg->leader_renew_ms));
     return 0;
 }
 
+static int leader_start(struct loop *l)
+{
+    if (l->id != 0 || !l->srv->module_state[MODULE_LEADER])
+        return 0;
+    struct elections *es = calloc(1, sizeof(*es));
+    l->modules[MODULE_LEADER] = es;
+    for (int i = 0; i < ELECTION_COUNT; i++)
+        if (leader_election_of(l->srv, i) && election_start(&es->e[i], l, i))
+            return -1;
+    return 0;
+}
+
 static void leader_cleanup(struct server *s)
 {
-    struct election *e = s->loops[0].modules[MODULE_LEADER];
-    if (e) {
+    struct elections *es = s->loops[0].modules[MODULE_LEADER];
+    for (int i = 0; es && i < ELECTION_COUNT; i++) {
+        struct election *e = &es->e[i];
+        if (!e->sh)
+            continue;
         if (e->has_pg)
             pg_pool_free(&e->pg);
         if (e->cfg->leader_backend == LEADER_REDIS) {
             redis_client_free(&e->rc);
             redis_client_free(&e->sub);
         }
-        free(e);
-        s->loops[0].modules[MODULE_LEADER] = NULL;
     }
+    free(es);
+    s->loops[0].modules[MODULE_LEADER] = NULL;
     free(s->module_state[MODULE_LEADER]);
     s->module_state[MODULE_LEADER] = NULL;
 }

@@ -1,8 +1,11 @@
 /*
  * leader.h - leader election, shared by roles that must act on one
- * instance only (the worker in --worker-mode=leader; beat later).
+ * instance only: the worker in --worker-mode=leader (election "worker")
+ * and beat (election "beat"). Each election is independent: its own Redis
+ * keys or advisory lock, its own row and fencing token in trireme.leaders,
+ * so the worker's leader and beat's leader may be different instances.
  *
- * The election runs on loop 0; every loop reads the outcome through these
+ * Elections run on loop 0; every loop reads the outcome through these
  * atomics and is woken (module wake hook) when it changes. Each
  * acquisition gets a fencing token, recorded in trireme.leaders before the
  * new leader acts, so work done under an older token refuses to commit.
@@ -16,21 +19,29 @@
 
 struct server;
 
+enum { ELECTION_WORKER = 0, ELECTION_BEAT, ELECTION_COUNT };
+
 struct leader_shared {
     atomic_bool leader;
-    atomic_llong token;        /* of our current term; 0 when not leader */
+    atomic_llong token; /* of our current term; 0 when not leader */
     atomic_ullong since_unix_ms;
-    atomic_int workers_running; /* worker loops not yet drained */
-    char holder[128];          /* this instance's id, constant */
-    const char *backend;       /* "redis" or "postgres" */
+    atomic_int workers_running; /* loops of the role not yet drained */
+    char holder[128];           /* this instance's id, constant */
+    const char *backend;        /* "redis" or "postgres" */
 };
 
-/* NULL when no election runs in this process. */
+/* Election `which` (ELECTION_*); NULL when this process does not run it. */
+struct leader_shared *leader_election_of(struct server *s, int which);
+bool leader_election_is(struct server *s, int which);
+long long leader_election_token(struct server *s, int which);
+/* A loop of the role finished draining: once all have, leadership is
+ * released at once (a standby takes over without waiting for the lease). */
+void leader_drained(struct server *s, int which);
+
+/* The worker's election (what these always meant). */
 struct leader_shared *leader_of(struct server *s);
 bool leader_is(struct server *s);
 long long leader_token(struct server *s);
-/* A worker loop finished draining: once all have, leadership is released
- * at once (a standby takes over without waiting for the lease to expire). */
 void leader_worker_drained(struct server *s);
 
 #endif

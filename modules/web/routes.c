@@ -11,6 +11,12 @@ void api_job_list(struct web_request *r);
 void api_job_get(struct web_request *r);
 void api_job_cancel(struct web_request *r);
 void api_job_retry(struct web_request *r);
+void api_schedule_list(struct web_request *r);
+void api_schedule_create(struct web_request *r);
+void api_schedule_get(struct web_request *r);
+void api_schedule_put(struct web_request *r);
+void api_schedule_patch(struct web_request *r);
+void api_schedule_delete(struct web_request *r);
 
 const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
@@ -20,5 +26,11 @@ const struct web_route web_routes[] = {
     {"GET", "/v1/jobs/{id}", api_job_get},
     {"POST", "/v1/jobs/{id}/cancel", api_job_cancel},
     {"POST", "/v1/jobs/{id}/retry", api_job_retry},
+    {"GET", "/v1/schedules", api_schedule_list},
+    {"POST", "/v1/schedules", api_schedule_create},
+    {"GET", "/v1/schedules/{name}", api_schedule_get},
+    {"PUT", "/v1/schedules/{name}", api_schedule_put},
+    {"PATCH", "/v1/schedules/{name}", api_schedule_patch},
+    {"DELETE", "/v1/schedules/{name}", api_schedule_delete},
 };
 const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);

@@ -1,0 +1,88 @@
+/*
+ * zone.c - IANA time zones from the system tz database (tzdata), for beat.
+ *
+ * proto/tzfile parses; this file only finds and reads the file, refusing
+ * names that could escape the tz directory. Zones are loaded when a
+ * schedule is validated or loaded, never on a hot path.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "modules/beat/beat.h"
+
+#define ZONE_FILE_MAX (1 << 20) /* real TZif files are under 4 KB */
+
+static bool zone_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (!n || n >= BEAT_ZONE_NAME_MAX || name[0] == '/' || name[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '/' || c == '_' || c == '-' || c == '+';
+        if (!ok || (c == '/' && (name[i + 1] == '/' || name[i + 1] == '.')))
+            return false;
+    }
+    return true;
+}
+
+int beat_zone_load(const char *tzdir, const char *name, struct tz *out, char *err, size_t cap)
+{
+    if (!strcmp(name, "UTC") || !strcmp(name, "Etc/UTC")) {
+        tz_init_utc(out);
+        return 0;
+    }
+    if (!zone_name_ok(name)) {
+        snprintf(err, cap, "'%.80s' is not an IANA time zone name (like Europe/Berlin)", name);
+        return -1;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", tzdir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, cap, "unknown time zone '%s' (not in %s: %s)", name, tzdir, strerror(errno));
+        return -1;
+    }
+    uint8_t *buf = malloc(ZONE_FILE_MAX);
+    size_t len = buf ? fread(buf, 1, ZONE_FILE_MAX, f) : 0;
+    fclose(f);
+    char why[160] = "";
+    int rc = buf ? tzfile_parse(buf, len, out, why, sizeof(why)) : -1;
+    free(buf);
+    if (rc) {
+        snprintf(err, cap, "time zone '%s' cannot be read: %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
+const struct tz *beat_zones_get(struct beat_zones *zs, const char *tzdir, const char *name,
+                                char *err, size_t cap)
+{
+    for (unsigned i = 0; i < zs->n; i++)
+        if (!strcmp(zs->v[i].name, name))
+            return zs->v[i].tz;
+    struct tz *z = malloc(sizeof(*z));
+    if (!z || beat_zone_load(tzdir, name, z, err, cap)) {
+        free(z);
+        return NULL;
+    }
+    if (zs->n == zs->cap) {
+        zs->cap = zs->cap ? zs->cap * 2 : 8;
+        zs->v = realloc(zs->v, zs->cap * sizeof(*zs->v));
+    }
+    snprintf(zs->v[zs->n].name, sizeof(zs->v[zs->n].name), "%s", name);
+    zs->v[zs->n++].tz = z;
+    return z;
+}
+
+void beat_zones_free(struct beat_zones *zs)
+{
+    for (unsigned i = 0; i < zs->n; i++)
+        free(zs->v[i].tz);
+    free(zs->v);
+    *zs = (struct beat_zones){0};
+}
