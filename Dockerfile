@@ -3,6 +3,7 @@
 #   docker build -t trireme .
 #   docker run -p 8000:8000 --security-opt seccomp=unconfined trireme
 #   docker run ... trireme run --roles=worker
+#   docker run ... trireme run --roles=beat     # time zones from the image's tzdata
 #
 # io_uring: Docker's default seccomp profile (since 25.0) refuses the
 # io_uring syscalls; run with a profile that allows io_uring_setup,
@@ -23,6 +24,7 @@ RUN python3 -m ziglang build -Doptimize=ReleaseSafe -Dcpu=baseline --prefix /out
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends liburing2 libjansson4 libpq5 libhiredis0.14 \
+        tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin trireme
 COPY --from=build /out/bin/trireme /usr/local/bin/trireme

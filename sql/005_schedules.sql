@@ -37,8 +37,10 @@ CREATE TABLE IF NOT EXISTS trireme.schedules (
 -- One row per handled slot. job_id is NULL when the slot was skipped
 -- (overlap policy); reason: 'due' (on time), 'catchup' (missed while no
 -- beat ran, fired by the misfire policy) or 'overlap' (skipped).
+-- No foreign key: its per-row check cost more than the rest of a firing
+-- together; the delete trigger below removes a schedule's rows.
 CREATE TABLE IF NOT EXISTS trireme.schedule_fires (
-    schedule_id bigint      NOT NULL REFERENCES trireme.schedules (id) ON DELETE CASCADE,
+    schedule_id bigint      NOT NULL,
     slot        timestamptz NOT NULL,
     job_id      bigint,
     reason      text        NOT NULL DEFAULT 'due',
@@ -47,25 +49,26 @@ CREATE TABLE IF NOT EXISTS trireme.schedule_fires (
 );
 
 -- Definition columns changed: stamp updated_at. Beat's own bookkeeping
--- (last_fire, next_fire, last_job_id) is not a change.
+-- (last_fire, next_fire, last_job_id, one update per fired slot) is not a
+-- change: the triggers' WHEN clauses skip it without calling PL/pgSQL.
 CREATE OR REPLACE FUNCTION trireme.schedules_touch() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF (NEW.name, NEW.cron, NEW.timezone, NEW.queue, NEW.kind, NEW.payload, NEW.priority,
-        NEW.max_attempts, NEW.timeout_ms, NEW.enabled, NEW.misfire, NEW.catchup_window_ms,
-        NEW.overlap, NEW.jitter_ms, NEW.source)
-       IS DISTINCT FROM
-       (OLD.name, OLD.cron, OLD.timezone, OLD.queue, OLD.kind, OLD.payload, OLD.priority,
-        OLD.max_attempts, OLD.timeout_ms, OLD.enabled, OLD.misfire, OLD.catchup_window_ms,
-        OLD.overlap, OLD.jitter_ms, OLD.source) THEN
-        NEW.updated_at := now();
-    END IF;
+    NEW.updated_at := now();
     RETURN NEW;
 END $$;
 
 DROP TRIGGER IF EXISTS schedules_touch ON trireme.schedules;
 CREATE TRIGGER schedules_touch BEFORE UPDATE ON trireme.schedules
-    FOR EACH ROW EXECUTE FUNCTION trireme.schedules_touch();
+    FOR EACH ROW
+    WHEN ((NEW.name, NEW.cron, NEW.timezone, NEW.queue, NEW.kind, NEW.payload, NEW.priority,
+           NEW.max_attempts, NEW.timeout_ms, NEW.enabled, NEW.misfire, NEW.catchup_window_ms,
+           NEW.overlap, NEW.jitter_ms, NEW.source)
+          IS DISTINCT FROM
+          (OLD.name, OLD.cron, OLD.timezone, OLD.queue, OLD.kind, OLD.payload, OLD.priority,
+           OLD.max_attempts, OLD.timeout_ms, OLD.enabled, OLD.misfire, OLD.catchup_window_ms,
+           OLD.overlap, OLD.jitter_ms, OLD.source))
+    EXECUTE FUNCTION trireme.schedules_touch();
 
 -- Beat LISTENs on trireme_schedules; the payload is the schedule's id, so
 -- one change reloads one schedule. Sent at commit only.
@@ -73,16 +76,21 @@ CREATE OR REPLACE FUNCTION trireme.notify_schedules() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
+        DELETE FROM trireme.schedule_fires f WHERE f.schedule_id = OLD.id;
         PERFORM pg_notify('trireme_schedules', OLD.id::text);
-    ELSIF TG_OP = 'INSERT' OR NEW.updated_at IS DISTINCT FROM OLD.updated_at THEN
+    ELSE
         PERFORM pg_notify('trireme_schedules', NEW.id::text);
     END IF;
     RETURN NULL;
 END $$;
 
 DROP TRIGGER IF EXISTS schedules_notify ON trireme.schedules;
-CREATE TRIGGER schedules_notify AFTER INSERT OR UPDATE OR DELETE ON trireme.schedules
+DROP TRIGGER IF EXISTS schedules_notify_change ON trireme.schedules;
+CREATE TRIGGER schedules_notify AFTER INSERT OR DELETE ON trireme.schedules
     FOR EACH ROW EXECUTE FUNCTION trireme.notify_schedules();
+CREATE TRIGGER schedules_notify_change AFTER UPDATE ON trireme.schedules
+    FOR EACH ROW WHEN (NEW.updated_at IS DISTINCT FROM OLD.updated_at)
+    EXECUTE FUNCTION trireme.notify_schedules();
 
 -- Fire due slots, all in this one transaction. Arrays of equal length, one
 -- element per slot: schedule ids, slot times, jitter (ms added to run_at,
@@ -90,65 +98,80 @@ CREATE TRIGGER schedules_notify AFTER INSERT OR UPDATE OR DELETE ON trireme.sche
 -- beat computed. A slot already in schedule_fires (another beat fired it)
 -- is left alone; a disabled or deleted schedule fires nothing; with overlap
 -- 'skip_if_running' a slot whose schedule's last job is still pending or
--- running is recorded as skipped. Returns one row per slot handled here:
--- the schedule id, the slot, the new job's id (NULL: skipped) and the id of
--- the job that caused a skip.
+-- running (or an earlier slot of the same batch made one) is recorded as
+-- skipped. Returns one row per slot handled here: the schedule id, the
+-- slot, the new job's id (NULL: skipped) and the job that caused a skip.
+--
+-- Set-based (one INSERT of slots, one of jobs, one UPDATE of schedules),
+-- because a statement per slot costs a batch of 100 slots ~25 ms on a small
+-- machine, and that is how late its jobs become visible.
 CREATE OR REPLACE FUNCTION trireme.fire_schedules(ids bigint[], slots timestamptz[],
                                                   jitter_ms int[], reasons text[],
                                                   next_fires timestamptz[])
 RETURNS TABLE (schedule_id bigint, slot timestamptz, job_id bigint, blocked_by bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
-DECLARE
-    r record;
-    s trireme.schedules%ROWTYPE;
-    busy bigint;
-    jid bigint;
 BEGIN
-    FOR r IN
-        SELECT t.id, t.slot, t.jitter, t.reason, t.next_fire
+    -- Lock the schedules first, in id order (two beats never deadlock). The
+    -- statement below then takes its snapshot after the locks, so it sees
+    -- the slots and jobs any other beat committed before us.
+    PERFORM 1 FROM trireme.schedules s WHERE s.id = ANY (fire_schedules.ids)
+    ORDER BY s.id FOR UPDATE;
+    RETURN QUERY
+    WITH input AS (
+        SELECT DISTINCT ON (t.id, t.slot) t.id, t.slot, t.jitter, t.reason, t.next_fire
         FROM unnest(fire_schedules.ids, fire_schedules.slots, fire_schedules.jitter_ms,
                     fire_schedules.reasons, fire_schedules.next_fires)
              AS t(id, slot, jitter, reason, next_fire)
-        ORDER BY t.id, t.slot
-    LOOP
-        -- The row lock orders concurrent beats on the same schedule, so the
-        -- overlap check below sees the other beat's job once it committed.
-        SELECT * INTO s FROM trireme.schedules WHERE id = r.id AND enabled FOR UPDATE;
-        CONTINUE WHEN NOT FOUND;
-        INSERT INTO trireme.schedule_fires (schedule_id, slot, reason)
-        VALUES (r.id, r.slot, r.reason) ON CONFLICT DO NOTHING;
-        CONTINUE WHEN NOT FOUND;
-        busy := NULL;
-        IF s.overlap = 'skip_if_running' AND s.last_job_id IS NOT NULL THEN
-            SELECT j.id INTO busy FROM trireme.jobs j
-            WHERE j.id = s.last_job_id AND j.status IN ('pending', 'running');
-        END IF;
-        jid := NULL;
-        IF busy IS NULL THEN
-            INSERT INTO trireme.jobs (queue, kind, payload, priority, max_attempts, timeout_ms, run_at,
-                                      unique_key)
-            VALUES (s.queue, s.kind, s.payload, s.priority, s.max_attempts, s.timeout_ms,
-                    greatest(r.slot + coalesce(r.jitter, 0) * interval '1 ms', now()), NULL)
-            RETURNING id INTO jid;
-            UPDATE trireme.schedule_fires f SET job_id = jid
-            WHERE f.schedule_id = r.id AND f.slot = r.slot;
-        ELSE
-            UPDATE trireme.schedule_fires f SET reason = 'overlap'
-            WHERE f.schedule_id = r.id AND f.slot = r.slot;
-        END IF;
-        UPDATE trireme.schedules SET
-            last_fire = greatest(last_fire, r.slot),
-            next_fire = CASE WHEN last_fire IS NULL OR r.slot >= last_fire THEN r.next_fire
-                             ELSE next_fire END,
-            last_job_id = coalesce(jid, last_job_id)
-        WHERE id = r.id;
-        schedule_id := r.id;
-        slot := r.slot;
-        job_id := jid;
-        blocked_by := busy;
-        RETURN NEXT;
-    END LOOP;
+        ORDER BY t.id, t.slot),
+    fresh AS (
+        SELECT i.*, s.queue, s.kind, s.payload, s.priority, s.max_attempts, s.timeout_ms,
+               b.id AS busy, s.overlap = 'skip_if_running' AS exclusive,
+               row_number() OVER (PARTITION BY i.id ORDER BY i.slot) AS rn
+        FROM input i
+        JOIN trireme.schedules s ON s.id = i.id AND s.enabled
+        LEFT JOIN trireme.jobs b ON s.overlap = 'skip_if_running' AND b.id = s.last_job_id
+                                AND b.status IN ('pending', 'running')
+        WHERE NOT EXISTS (SELECT 1 FROM trireme.schedule_fires f
+                          WHERE f.schedule_id = i.id AND f.slot = i.slot)),
+    numbered AS MATERIALIZED (
+        SELECT f.*, CASE WHEN f.exclusive AND (f.busy IS NOT NULL OR f.rn > 1) THEN NULL
+                         ELSE nextval(pg_get_serial_sequence('trireme.jobs', 'id')) END AS jid
+        FROM fresh f),
+    -- No ON CONFLICT: with the schedules locked and NOT EXISTS above, no
+    -- beat can have fired these slots; anything else is an error (the batch
+    -- is retried, and then NOT EXISTS leaves the slot out).
+    ins_f AS (
+        INSERT INTO trireme.schedule_fires (schedule_id, slot, job_id, reason)
+        SELECT n.id, n.slot, n.jid, CASE WHEN n.jid IS NULL THEN 'overlap' ELSE n.reason END
+        FROM numbered n
+        RETURNING 1),
+    ins_j AS (
+        INSERT INTO trireme.jobs (id, queue, kind, payload, priority, max_attempts, timeout_ms,
+                                  run_at)
+        SELECT d.jid, d.queue, d.kind, d.payload, d.priority, d.max_attempts, d.timeout_ms,
+               greatest(d.slot + coalesce(d.jitter, 0) * interval '1 ms', now())
+        FROM numbered d WHERE d.jid IS NOT NULL
+        RETURNING jobs.id),
+    per AS (
+        SELECT d.id, max(d.slot) AS last_slot,
+               (array_agg(d.next_fire ORDER BY d.slot DESC))[1] AS next_fire,
+               (array_agg(d.jid ORDER BY d.slot DESC) FILTER (WHERE d.jid IS NOT NULL))[1] AS last_job
+        FROM numbered d GROUP BY d.id),
+    upd AS (
+        UPDATE trireme.schedules s SET
+            last_fire = greatest(s.last_fire, p.last_slot),
+            next_fire = CASE WHEN s.last_fire IS NULL OR p.last_slot >= s.last_fire
+                             THEN p.next_fire ELSE s.next_fire END,
+            last_job_id = coalesce(p.last_job, s.last_job_id)
+        FROM per p WHERE s.id = p.id
+        RETURNING s.id)
+    SELECT d.id, d.slot, d.jid,
+           CASE WHEN d.jid IS NULL THEN coalesce(d.busy, min(d.jid) OVER (PARTITION BY d.id)) END
+    FROM numbered d
+    WHERE (SELECT count(*) FROM ins_f) >= 0 AND (SELECT count(*) FROM ins_j) >= 0
+      AND (SELECT count(*) FROM upd) >= 0
+    ORDER BY d.id, d.slot;
 END $$;
 
 -- What changed since beat last looked, cheaply (its polling fallback for a

@@ -150,15 +150,15 @@ def test_bad_environment_is_one_line_and_exit_2(env, named):
     one_line_error(run_cli(*safe(["run"]), env=env), named)
 
 
-# Roles and subcommands that exist in the design but are not built yet.
-# (When beat or schedules land, these move to their own tests.)
+# Beat needs PostgreSQL too (its schedules live there); `trireme schedules`
+# without a subcommand is a usage error. (Beat's own tests: test_beat*.py.)
 @pytest.mark.parametrize("roles", ["beat", "web,beat"])
-def test_roles_not_built(roles):
-    one_line_error(run_cli(*safe(["run", f"--roles={roles}"])), "beat", "not built")
+def test_beat_role_without_database(roles):
+    one_line_error(run_cli(*safe(["run", f"--roles={roles}"])), "beat", "DATABASE_URL")
 
 
-def test_planned_command_not_built():
-    one_line_error(run_cli("schedules"), "schedules", "not built")
+def test_schedules_command_usage():
+    one_line_error(run_cli("schedules"), "usage: trireme schedules")
 
 
 # The worker role and `trireme migrate` need PostgreSQL: named without a
@@ -178,11 +178,12 @@ def test_migrate_without_database():
 
 
 def test_default_roles_without_database_leave_the_worker_out(trireme):
-    """No --roles: every built role that can run starts; the worker, which
-    cannot without PostgreSQL, is left out with a warning."""
+    """No --roles: every built role that can run starts; the worker and beat,
+    which cannot without PostgreSQL, are left out with a warning."""
     srv = trireme()
     assert fetch(srv.port).json()["roles"] == ["web"]
     srv.wait_log(r"role off.*worker")
+    srv.wait_log(r"role off.*beat")
 
 
 def test_worker_enabled_false_runs_web(trireme):
