@@ -37,6 +37,10 @@
 #define BEAT_QUERY_TIMEOUT_MS 10000
 #define BEAT_RETRY_MS         500
 #define BEAT_ONE_LOADS_MAX    64 /* queued single-row reloads; more: reload everything */
+/* A slot this late means the loop was not running (a suspended VM, a wall
+ * clock stepped forward): re-plan with the misfire policy instead of
+ * firing every slot in between. */
+#define BEAT_REPLAN_LATE_MS 60000
 
 int beat_file_reconcile(const struct config *cfg); /* file.c */
 int beat_cli_schedules(int argc, char **argv);     /* cli.c */
@@ -65,6 +69,7 @@ struct beat {
     int64_t *catchup; /* cfg->beat_catchup_max slots, planning scratch */
     bool leading;     /* elected (or no election): may fire */
     bool loaded;
+    bool replanning; /* a full load after a jump in time: timer off until it ends */
     bool stopping, closed;
     struct timer due_timer, poll_timer, retry_timer;
     /* full load, then signature */
@@ -162,6 +167,7 @@ static void put_sched(struct beat *b, struct beat_sched *s)
 
 static void flush(struct beat *b);
 static void arm(struct beat *b);
+static void full_load(struct beat *b);
 
 static void pend_add(struct pend_list *l, const struct pend *p)
 {
@@ -313,6 +319,15 @@ static void on_due(struct loop *l, struct timer *t)
     struct beat_sched *s;
     while (b->leading && (s = beat_heap_min(&b->heap)) && (uint64_t)s->next * 1000 <= now) {
         int64_t slot = s->next, nx;
+        if (now - (uint64_t)slot * 1000 > BEAT_REPLAN_LATE_MS) {
+            LOG(LOG_WARN,
+                "beat: slots are long overdue (clock jump or stalled process); "
+                "re-planning with each schedule's misfire policy",
+                L_STR("name", s->name), L_INT("late_ms", now - (uint64_t)slot * 1000));
+            b->replanning = true;
+            full_load(b);
+            break;
+        }
         if (cron_next(&s->cron, s->tz, slot, 0, &nx)) {
             beat_heap_remove(&b->heap, s);
             nx = 0;
@@ -329,7 +344,7 @@ static void on_due(struct loop *l, struct timer *t)
 static void arm(struct beat *b)
 {
     struct beat_sched *s = beat_heap_min(&b->heap);
-    if (!s || !b->leading || b->stopping) {
+    if (!s || !b->leading || b->stopping || b->replanning) {
         loop_timer_cancel(b->loop, &b->due_timer);
         return;
     }
@@ -407,7 +422,6 @@ static struct beat_sched *from_row(struct beat *b, PGresult *res, int r, int64_t
 
 static void want_signature(struct beat *b);
 static void next_one_load(struct beat *b);
-static void full_load(struct beat *b);
 
 static void on_loaded(struct pg_query *q, PGresult *res, const char *err)
 {
@@ -453,6 +467,7 @@ static void on_loaded(struct pg_query *q, PGresult *res, const char *err)
         sched_free(old[i]);
     free(old);
     b->loaded = true;
+    b->replanning = false;
     LOG(LOG_INFO, "beat: schedules loaded", L_INT("schedules", b->nall),
         L_INT("catchup_slots", b->pend.n));
     if (b->load_again)
@@ -639,6 +654,7 @@ static void check_leadership(struct beat *b)
         b->pend.n = 0;
         b->n_one = 0;
         b->loaded = false;
+        b->replanning = false;
     }
 }
 
