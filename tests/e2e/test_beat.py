@@ -260,3 +260,16 @@ def test_schedules_file_reconcile(trireme, beat_db, tmp_path):
     assert "schedules[0].cron" in p.stderr and "April" in p.stderr, p.stderr
     assert beat_db.scalar("SELECT cron FROM trireme.schedules WHERE name = 'file-a'") == \
         "0 5 * * *"
+
+
+def test_lost_notification_is_caught_by_the_poll(trireme, beat_db):
+    """A change whose NOTIFY never comes (the trigger is off for it) is
+    found by the signature poll (--beat-poll-interval) and fires."""
+    add_schedule(beat_db, "quiet", "0 0 1 1 *")
+    srv = start_beat(trireme, beat_db, "--beat-poll-interval=300ms")
+    beat_db.exec("BEGIN; ALTER TABLE trireme.schedules DISABLE TRIGGER schedules_notify_change;"
+                 " UPDATE trireme.schedules SET cron = '@every 1s' WHERE name = 'quiet';"
+                 " ALTER TABLE trireme.schedules ENABLE TRIGGER schedules_notify_change; COMMIT;")
+    srv.wait_log(r"Schedule changed reason=\"poll: a change was not notified\"", timeout=10)
+    wait_until(lambda: fired_count(beat_db, "quiet") >= 2, 10, what="quiet fires after the poll")
+    assert "Schedule changed name=quiet" not in srv.log  # no notification arrived
