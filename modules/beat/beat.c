@@ -41,6 +41,10 @@
  * clock stepped forward): re-plan with the misfire policy instead of
  * firing every slot in between. */
 #define BEAT_REPLAN_LATE_MS 60000
+/* Slots waiting for the database (it is down): beyond this many they are
+ * dropped, and the schedules are re-planned from the database's own record
+ * once it answers, the misfire policy deciding, as after beat downtime. */
+#define BEAT_PEND_MAX 100000
 
 int beat_file_reconcile(const struct config *cfg); /* file.c */
 int beat_cli_schedules(int argc, char **argv);     /* cli.c */
@@ -336,6 +340,16 @@ static void on_due(struct loop *l, struct timer *t)
             beat_heap_update(&b->heap, s);
         }
         queue_slot(b, s, slot, nx, false);
+    }
+    if (b->pend.n > BEAT_PEND_MAX) {
+        LOG(LOG_WARN,
+            "beat: too many slots waiting for the database; dropping them and "
+            "re-planning from the database's record when it answers",
+            L_INT("slots", b->pend.n));
+        b->pend.n = 0;
+        clear_all(b); /* forget local progress: the database's last_fire decides */
+        b->replanning = true;
+        full_load(b);
     }
     flush(b);
     arm(b);

@@ -13,7 +13,9 @@ schedule's first to its last is checked: one fire record, one distinct job
 """
 from __future__ import annotations
 
+import glob
 import os
+import subprocess
 import signal
 import time
 
@@ -140,3 +142,45 @@ def test_misfire_policies_after_downtime(trireme, beat_db):
     every = by["fire_all"]
     assert gaps([r["slot"] for r in every]) == []
     assert sum(1 for r in every if r["reason"] == "catchup") >= 9
+
+
+def pg_ctl(data_dir: str, *args: str):
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                  key=lambda p: [int(x) for x in p.split("/")[4].split(".") if x.isdigit()])
+    assert bins, "pg_ctl not found under /usr/lib/postgresql"
+    cmd = [bins[-1], "-D", data_dir, "-l", os.path.join(data_dir, "server.log"), "-w",
+           "-t", "60", *args]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=90)
+    assert p.returncode == 0, f"pg_ctl {args} failed: {p.stderr}"
+
+
+def test_slots_due_while_postgres_is_down_fire_when_it_is_back(trireme, beat_db):
+    """PostgreSQL stopped for a few seconds under a running beat: the slots
+    due meanwhile wait (queued on the reconnecting pool, or retried after an
+    error); once the database is back every slot has its one job, none lost,
+    none doubled."""
+    data_dir = os.environ.get("TRIREME_TEST_PG_DIR")
+    if not data_dir:
+        pytest.fail("TRIREME_TEST_PG_DIR is not set: this test stops the test PostgreSQL "
+                    "(tools/test.sh sets it)")
+    srv = trireme("--roles=beat", threads=1, env=beat_db.env())
+    srv.wait_log(r"beat: schedules loaded", timeout=15)
+    add_schedule(beat_db, "through-restart", "@every 1s", queue="beat_pgdown")
+    wait_until(lambda: fired_count(beat_db, "through-restart") >= 2, 10, what="firing")
+    pg_ctl(data_dir, "-m", "fast", "stop")
+    try:
+        time.sleep(3.5)
+    finally:
+        pg_ctl(data_dir, "start")
+    before = fired_count(beat_db, "through-restart")
+    wait_until(lambda: fired_count(beat_db, "through-restart") >= before + 3, 30,
+               what="firing after the restart")
+    assert srv.stop() == 0
+    rows = fires(beat_db, "through-restart")
+    slots = [r["slot"] for r in rows]
+    assert not gaps(slots), gaps(slots)
+    assert all(r["job_id"] for r in rows)
+    assert beat_db.count("queue = 'beat_pgdown'") == len(rows)
