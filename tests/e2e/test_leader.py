@@ -121,15 +121,17 @@ def test_kill_9_leader_fails_over(trireme, queue, backend, bound):
 
 @pytest.mark.parametrize("backend", ["redis", "postgres"])
 def test_sigterm_hands_over_without_waiting_for_the_lease(trireme, queue, backend):
-    servers = start_workers(trireme, backend, queue, 2, "--leader-ttl=10s")
+    servers = start_workers(trireme, backend, queue, 2, "--leader-ttl=60s")
     wait_until(lambda: len(leader_of(servers)) == 1, 10, "one leader")
     old = leader_of(servers)[0]
     other = next(s for s in servers if s is not old)
     t0 = time.monotonic()
     assert old.stop(timeout=20) == 0
-    wait_until(lambda: "Acquired leader lock" in other.log, 5, "the standby to take over")
-    # The lease is 10 s: taking over this fast means it was released, not expired.
-    assert time.monotonic() - t0 < 3.0
+    wait_until(lambda: "Acquired leader lock" in other.log, 20, "the standby to take over")
+    # The lease is 60 s: taking over within a third of it means it was
+    # released, not expired (the bound is loose on purpose: a loaded machine
+    # or an ASan build is slow to exit; bench/failover measures the time).
+    assert time.monotonic() - t0 < 20.0
     assert "Released leader lock" in old.log
     enqueue_many(queue, 20, 1)
     wait_until(lambda: by_worker(queue).get(str(other.proc.pid)) == 20, 20, "the new leader to work")
