@@ -17,6 +17,7 @@
 #define CONFIG_MAX_ROLES 8
 
 enum { LEADER_NONE = 0, LEADER_REDIS, LEADER_POSTGRES };
+enum { QUEUE_POSTGRES = 0, QUEUE_REDIS };
 
 struct config {
     /* process */
@@ -71,6 +72,10 @@ struct config {
     bool worker_mode_leader;  /* --worker-mode=leader: only the elected instance fetches */
     char rate_limits[2048];   /* rules, see --help: "POST /v1/jobs ip 100/1m" */
     char kind_limits[1024];   /* "sleep 10/1s; sql 100/1m" */
+    /* the Redis queue backend (modules/rqueue) */
+    int queue_backend;            /* QUEUE_POSTGRES, QUEUE_REDIS */
+    uint64_t result_ttl_ms;       /* a finished job's hash lives this long */
+    uint64_t promote_interval_ms; /* delayed/retried jobs are moved onto streams this often */
     /* compatibility */
     int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */
 };
