@@ -102,13 +102,27 @@ static const struct {
     const char *name;
     enum field_type type;
 } fields[] = {
-    {"id", F_INT},         {"queue", F_STR},         {"kind", F_STR},
-    {"payload", F_JSON},   {"status", F_STR},        {"priority", F_INT},
-    {"attempts", F_INT},   {"max_attempts", F_INT},  {"timeout_ms", F_INT},
-    {"run_at", F_TIME},    {"progress_percent", F_INT}, {"current_step", F_STR},
-    {"result", F_JSON},    {"last_error", F_STR},    {"unique_key", F_STR},
-    {"worker_id", F_STR},  {"lease_until", F_NULL},  {"created_at", F_TIME},
-    {"started_at", F_TIME}, {"finished_at", F_TIME}, {"updated_at", F_TIME},
+    {"id", F_INT},
+    {"queue", F_STR},
+    {"kind", F_STR},
+    {"payload", F_JSON},
+    {"status", F_STR},
+    {"priority", F_INT},
+    {"attempts", F_INT},
+    {"max_attempts", F_INT},
+    {"timeout_ms", F_INT},
+    {"run_at", F_TIME},
+    {"progress_percent", F_INT},
+    {"current_step", F_STR},
+    {"result", F_JSON},
+    {"last_error", F_STR},
+    {"unique_key", F_STR},
+    {"worker_id", F_STR},
+    {"lease_until", F_NULL},
+    {"created_at", F_TIME},
+    {"started_at", F_TIME},
+    {"finished_at", F_TIME},
+    {"updated_at", F_TIME},
 };
 
 static json_t *value(enum field_type t, const char *v, size_t n)
@@ -145,8 +159,8 @@ static json_t *value(enum field_type t, const char *v, size_t n)
     }
 }
 
-json_t *rq_job_json(size_t n, const char *const *keys, const size_t *klen,
-                    const char *const *vals, const size_t *vlen)
+json_t *rq_job_json(size_t n, const char *const *keys, const size_t *klen, const char *const *vals,
+                    const size_t *vlen)
 {
     json_t *o = json_object();
     for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {

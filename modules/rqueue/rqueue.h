@@ -27,6 +27,7 @@ enum {
     RQ_RETRY,
     RQ_LIST,
     RQ_PROGRESS,
+    RQ_MARK,
     RQ_NSCRIPTS
 };
 
@@ -64,8 +65,8 @@ void rq_enqueue_job_args(struct rq_args *a, json_t *norm);
 
 /* A job hash (field/value pairs, as HGETALL answers) as the API shows a
  * job: the same keys as the PostgreSQL backend, timestamps in RFC 3339. */
-json_t *rq_job_json(size_t n, const char *const *keys, const size_t *klen,
-                    const char *const *vals, const size_t *vlen);
+json_t *rq_job_json(size_t n, const char *const *keys, const size_t *klen, const char *const *vals,
+                    const size_t *vlen);
 /* The same from an HGETALL-style array reply; NULL when it is not one. */
 json_t *rq_job_json_reply(const redisReply *r);
 

@@ -10,16 +10,23 @@
  *   job:<id>          hash: the job (status, attempts, payload, result, ...);
  *                     PEXPIREd by --result-ttl once the job has finished
  *   q:<queue>         Stream, consumer group "trireme": one entry per
- *                     delivery ({id: <job id>}); XACKed and XDELed when done
+ *                     delivery, carrying what a worker needs to run it
+ *                     (id, k kind, p payload, a attempts so far, m
+ *                     max_attempts, t timeout_ms); XACKed when done, trimmed
+ *                     by PROMOTE
  *   delayed:<queue>   sorted set by due time (ms): run_at/delay and retries
  *   jobs              sorted set of every id (for listing; expired ids are
  *                     trimmed lazily)
  *   uniq:<key>        unique_key -> id, while that job's hash exists
  *
- * A delivery (stream entry) may start an attempt only while the job is
- * pending, or while it is running under that very entry (its worker died and
- * XAUTOCLAIM handed the entry on). Completions are fenced by worker id and
- * attempt, so a stale attempt can never overwrite a newer one.
+ * The hash's `entry` names the job's current delivery; any other entry of
+ * it is stale and only acknowledged. A worker runs a fresh delivery at once
+ * and records the start (MARK) at the end of that loop turn, or not at all
+ * when the job finished within the turn: then COMPLETE records start and
+ * outcome together (a noop job costs one script line, not two). An entry
+ * taken over by XAUTOCLAIM (its worker died) is started by START, which
+ * counts the lost attempt. Completions are fenced by status, worker id,
+ * attempt and entry, so a stale attempt can never overwrite a newer one.
  * Scripts build key names themselves: a single Redis, not Redis Cluster.
  */
 #include "modules/rqueue/rqueue.h"
@@ -31,13 +38,26 @@
 
 /* Finish a job's hash: it (and its unique key) expire after the TTL. */
 #define LUA_EXPIRE                                                                                 \
-    "local function expire(k, ttl)\n"                                                              \
+    "local function expire(k, ttl, uk)\n"                                                          \
     "  redis.call('PEXPIRE', k, ttl)\n"                                                            \
-    "  local uk = redis.call('HGET', k, 'unique_key')\n"                                           \
     "  if uk and uk ~= '' then redis.call('PEXPIRE', P .. 'uniq:' .. uk, ttl) end\n"               \
     "end\n"
 
-/* Acks gathered per stream, sent as one XACK and one XDEL each. */
+/* A new delivery of job id from its hash; the hash records it. */
+#define LUA_DELIVER                                                                                \
+    "local function deliver(id, q)\n"                                                              \
+    "  local k = P .. 'job:' .. id\n"                                                              \
+    "  local h = redis.call('HMGET', k, 'kind', 'payload', 'attempts', 'max_attempts',\n"          \
+    "                       'timeout_ms')\n"                                                       \
+    "  if not h[1] then return end\n"                                                              \
+    "  local e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'k', h[1], 'p', h[2], 'a',\n"   \
+    "    h[3], 'm', h[4], 't', h[5] or '')\n"                                                      \
+    "  redis.call('HSET', k, 'entry', e)\n"                                                        \
+    "end\n"
+
+/* Acks gathered per stream, sent as one XACK each. Entries are not
+ * XDELed one by one (that costs more than the rest of a job's bookkeeping):
+ * PROMOTE trims each stream below its oldest unacknowledged entry. */
 #define LUA_ACKS                                                                                   \
     "local acks = {}\n"                                                                            \
     "local function ack(q, e)\n"                                                                   \
@@ -50,7 +70,6 @@
     "    for i = 1, #l, 500 do\n"                                                                  \
     "      local part = {unpack(l, i, math.min(i + 499, #l))}\n"                                   \
     "      redis.call('XACK', P .. 'q:' .. q, 'trireme', unpack(part))\n"                          \
-    "      redis.call('XDEL', P .. 'q:' .. q, unpack(part))\n"                                     \
     "    end\n"                                                                                    \
     "  end\n"                                                                                      \
     "end\n"
@@ -75,23 +94,26 @@ static const char lua_enqueue[] =
     "    local due, c = now, string.sub(at, 1, 1)\n"
     "    if c == 'd' then due = now + tonumber(string.sub(at, 2))\n"
     "    elseif c == 'a' then due = tonumber(string.sub(at, 2)) end\n"
+    "    local e = ''\n"
+    "    if due > now then redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
+    "    else e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'k', ARGV[b + 2], 'p',\n"
+    "      ARGV[b + 3], 'a', 0, 'm', ARGV[b + 5], 't', ARGV[b + 6]) end\n"
     "    redis.call('HSET', P .. 'job:' .. id, 'id', id, 'queue', q, 'kind', ARGV[b + 2],\n"
     "      'payload', ARGV[b + 3], 'status', 'pending', 'priority', ARGV[b + 4], 'attempts', 0,\n"
     "      'max_attempts', ARGV[b + 5], 'timeout_ms', ARGV[b + 6], 'run_at', due,\n"
-    "      'unique_key', uk, 'created_at', now, 'updated_at', now)\n"
+    "      'unique_key', uk, 'created_at', now, 'updated_at', now, 'entry', e)\n"
     "    if uk ~= '' then redis.call('SET', P .. 'uniq:' .. uk, id) end\n"
     "    redis.call('ZADD', P .. 'jobs', id, id)\n"
-    "    if due > now then redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
-    "    else redis.call('XADD', P .. 'q:' .. q, '*', 'id', id) end\n"
     "  end\n"
     "  out[#out + 1] = tonumber(id)\n"
     "  out[#out + 1] = created\n"
     "end\n"
     "return out\n";
 
-/* ARGV: worker id, ttl ms, n, then per delivery queue entry job-id.
- * Returns per started job: id, kind, payload, attempt, max_attempts,
- * timeout_ms ('' = the worker's default). */
+/* Entries XAUTOCLAIMed from a dead consumer. ARGV: worker id, ttl ms, n,
+ * then per delivery queue entry job-id. Its lost attempt counts (dead when
+ * it was the last). Returns per started job: id, kind, payload, attempt,
+ * max_attempts, timeout_ms ('' = the worker's default). */
 static const char lua_start[] =
     LUA_NOW LUA_EXPIRE LUA_ACKS
     "local me, ttl, out = ARGV[1], tonumber(ARGV[2]), {}\n"
@@ -99,62 +121,97 @@ static const char lua_start[] =
     "  local q, e, id = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]\n"
     "  local k = P .. 'job:' .. id\n"
     "  local h = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'kind', 'payload',\n"
-    "                       'timeout_ms', 'entry')\n"
+    "                       'timeout_ms', 'entry', 'unique_key')\n"
     "  local st = h[1]\n"
-    "  if st == 'pending' or (st == 'running' and h[7] == e) then\n"
+    "  if (st == 'pending' or st == 'running') and h[7] == e then\n"
     "    local att, maxa = tonumber(h[2]), tonumber(h[3])\n"
     "    if st == 'running' and att >= maxa then\n"
     "      redis.call('HSET', k, 'status', 'dead', 'finished_at', now, 'updated_at', now,\n"
     "        'last_error', 'lease expired: its worker stopped renewing it (crashed or hung)')\n"
-    "      expire(k, ttl)\n"
+    "      expire(k, ttl, h[8])\n"
     "      ack(q, e)\n"
     "    else\n"
     "      att = att + 1\n"
     "      redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
-    "        'entry', e, 'started_at', now, 'updated_at', now, 'progress_percent', '',\n"
-    "        'current_step', '')\n"
+    "        'entry', e, 'started_at', now, 'updated_at', now)\n"
     "      local n = #out\n"
     "      out[n + 1] = id; out[n + 2] = h[4]; out[n + 3] = h[5]; out[n + 4] = att\n"
     "      out[n + 5] = maxa; out[n + 6] = h[6]\n"
     "    end\n"
-    "  elseif st ~= 'running' then\n"
-    "    ack(q, e)\n" /* finished, cancelled or expired: a stale delivery */
+    "  elseif not (st == 'running' and h[7] == e) then\n"
+    "    ack(q, e)\n" /* finished, cancelled, expired or re-delivered: stale */
     "  end\n"
     "end\n"
     "flush_acks()\n"
     "return out\n";
 
+/* Fresh deliveries still running at the end of the loop turn that read
+ * them. ARGV: worker id, n, then per job id entry attempt. Returns the ids
+ * not started (cancelled or re-delivered meanwhile): their runs stop. */
+static const char lua_mark[] =
+    LUA_NOW
+    "local me, refused = ARGV[1], {}\n"
+    "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+    "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
+    "  local k = P .. 'job:' .. id\n"
+    "  local h = redis.call('HMGET', k, 'status', 'entry')\n"
+    "  if h[1] == 'pending' and h[2] == e then\n"
+    "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+    "      'started_at', now, 'updated_at', now)\n"
+    "  else\n"
+    "    refused[#refused + 1] = id\n"
+    "  end\n"
+    "end\n"
+    "return refused\n";
+
 /* ARGV: worker id, ttl ms, n, then per job id queue entry attempt outcome
- * data delay_ms. outcome: ok (data = result JSON), fail (data = error;
+ * data delay_ms fresh. fresh = 1: its start was never recorded (it ended
+ * within the turn that read it), so it is held while still pending under
+ * this entry, and start and outcome are written together. outcome: ok (data = result JSON), fail (data = error;
  * retried after delay_ms unless it was the last attempt), perm (failed,
  * no retry), back (handed back: pending again at once, attempt not
  * counted), defer (--kind-limits: pending again after delay_ms, attempt not
  * counted).
  * Returns the ids whose completion was refused (not held any more). */
 static const char lua_complete[] =
-    LUA_NOW LUA_EXPIRE LUA_ACKS
+    LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
     "local me, ttl, refused = ARGV[1], tonumber(ARGV[2]), {}\n"
     "for i = 0, tonumber(ARGV[3]) - 1 do\n"
-    "  local b = 3 + i * 7\n"
+    "  local b = 3 + i * 8\n"
     "  local id, q, e, att, how, data = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3],\n"
     "    tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[b + 6]\n"
     "  local k = P .. 'job:' .. id\n"
-    "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts', 'entry')\n"
-    "  if h[1] ~= 'running' or h[2] ~= me or tonumber(h[3]) ~= att or h[5] ~= e then\n"
+    "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts', 'entry',\n"
+    "                       'unique_key')\n"
+    "  local held\n"
+    "  if ARGV[b + 8] == '1' then held = h[1] == 'pending' and h[5] == e\n"
+    "  else held = h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and h[5] == e end\n"
+    "  if not held then\n"
     "    refused[#refused + 1] = id\n"
     /* Nobody runs it under this entry any more: the delivery is spent. */
     "    if h[1] ~= 'running' or h[5] ~= e then ack(q, e) end\n"
     "  else\n"
     "    ack(q, e)\n"
-    "    if how == 'ok' then\n"
+    "    local fresh = ARGV[b + 8] == '1'\n"
+    "    if how == 'ok' and fresh then\n" /* the common case: one write */
     "      redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', 100,\n"
-    "        'finished_at', now, 'updated_at', now)\n"
-    "      expire(k, ttl)\n"
+    "        'finished_at', now, 'updated_at', now, 'attempts', att, 'worker_id', me,\n"
+    "        'started_at', now)\n"
+    "      expire(k, ttl, h[6])\n"
+    "    elseif fresh then\n"
+    "      redis.call('HSET', k, 'attempts', att, 'worker_id', me, 'started_at', now)\n"
+    "    end\n"
+    "    if how == 'ok' then\n"
+    "      if not fresh then\n"
+    "        redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', 100,\n"
+    "          'finished_at', now, 'updated_at', now)\n"
+    "        expire(k, ttl, h[6])\n"
+    "      end\n"
     "    elseif how == 'back' then\n"
     "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(att - 1, 0),\n"
     "        'worker_id', '', 'run_at', now, 'updated_at', now,\n"
     "        'last_error', 'handed back: worker shut down before the job finished')\n"
-    "      redis.call('XADD', P .. 'q:' .. q, '*', 'id', id)\n"
+    "      deliver(id, q)\n"
     "    elseif how == 'defer' then\n"
     "      local due = now + tonumber(ARGV[b + 7])\n"
     "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(att - 1, 0),\n"
@@ -165,11 +222,11 @@ static const char lua_complete[] =
     "      if how == 'perm' or att >= maxa then\n"
     "        redis.call('HSET', k, 'status', how == 'perm' and 'failed' or 'dead', 'last_error', data,\n"
     "          'worker_id', '', 'finished_at', now, 'updated_at', now)\n"
-    "        expire(k, ttl)\n"
+    "        expire(k, ttl, h[6])\n"
     "      else\n"
     "        local due = now + tonumber(ARGV[b + 7])\n"
     "        redis.call('HSET', k, 'status', 'pending', 'last_error', data, 'worker_id', '',\n"
-    "          'run_at', due, 'updated_at', now)\n"
+    "          'run_at', due, 'updated_at', now, 'progress_percent', '', 'current_step', '')\n"
     "        redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
     "      end\n"
     "    end\n"
@@ -209,15 +266,32 @@ static const char lua_progress[] =
     "return 1\n";
 
 /* ARGV: max per queue, then queue names. Moves due delayed jobs onto their
- * streams; trims the listing index of ids whose hashes expired. Returns
- * {promoted, ms until the next is due or -1}. */
+ * streams; trims each stream below the oldest entry the group still needs
+ * (unacknowledged, or not yet delivered); trims the listing index of ids
+ * whose hashes expired. Returns {promoted, ms until the next is due or -1}. */
 static const char lua_promote[] =
-    LUA_NOW
+    LUA_NOW LUA_DELIVER
+    "local function trim(s)\n"
+    "  local groups = redis.pcall('XINFO', 'GROUPS', s)\n"
+    "  if type(groups) ~= 'table' or groups.err then return end\n"
+    "  for _, g in ipairs(groups) do\n"
+    "    local name, last\n"
+    "    for j = 1, #g, 2 do\n"
+    "      if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then\n"
+    "        last = g[j + 1] end\n"
+    "    end\n"
+    "    if name == 'trireme' and last then\n"
+    "      local p = redis.call('XPENDING', s, 'trireme')\n"
+    "      redis.call('XTRIM', s, 'MINID', (p[1] > 0 and p[2]) or last)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "local max, moved, next = tonumber(ARGV[1]), 0, -1\n"
     "for i = 2, #ARGV do\n"
     "  local z, s = P .. 'delayed:' .. ARGV[i], P .. 'q:' .. ARGV[i]\n"
+    "  trim(s)\n"
     "  local ids = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, max)\n"
-    "  for _, id in ipairs(ids) do redis.call('XADD', s, '*', 'id', id) end\n"
+    "  for _, id in ipairs(ids) do deliver(id, ARGV[i]) end\n"
     "  if #ids > 0 then redis.call('ZREM', z, unpack(ids)); moved = moved + #ids end\n"
     "  local f = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')\n"
     "  if f[2] then\n"
@@ -240,13 +314,13 @@ static const char lua_promote[] =
 static const char lua_cancel[] =
     LUA_NOW LUA_EXPIRE
     "local k = P .. 'job:' .. ARGV[1]\n"
-    "local h = redis.call('HMGET', k, 'status', 'queue')\n"
+    "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
     "if not h[1] then return nil end\n"
     "local ok = 0\n"
     "if h[1] == 'pending' or h[1] == 'running' then\n"
     "  redis.call('HSET', k, 'status', 'cancelled', 'finished_at', now, 'updated_at', now)\n"
     "  redis.call('ZREM', P .. 'delayed:' .. h[2], ARGV[1])\n"
-    "  expire(k, tonumber(ARGV[2]))\n"
+    "  expire(k, tonumber(ARGV[2]), h[3])\n"
     "  redis.call('PUBLISH', P .. 'cancel', ARGV[1])\n"
     "  ok = 1\n"
     "end\n"
@@ -255,7 +329,7 @@ static const char lua_cancel[] =
 /* ARGV: id. Redrive a dead, failed or cancelled job: a fresh set of
  * attempts; it no longer expires. Same answers as cancel. */
 static const char lua_retry[] =
-    LUA_NOW
+    LUA_NOW LUA_DELIVER
     "local k = P .. 'job:' .. ARGV[1]\n"
     "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
     "if not h[1] then return nil end\n"
@@ -267,7 +341,7 @@ static const char lua_retry[] =
     "  redis.call('PERSIST', k)\n"
     "  if h[3] and h[3] ~= '' then redis.call('PERSIST', P .. 'uniq:' .. h[3]) end\n"
     "  redis.call('ZADD', P .. 'jobs', ARGV[1], ARGV[1])\n"
-    "  redis.call('XADD', P .. 'q:' .. h[2], '*', 'id', ARGV[1])\n"
+    "  deliver(ARGV[1], h[2])\n"
     "  ok = 1\n"
     "end\n"
     "return {ok, redis.call('HGETALL', k)}\n";
@@ -304,4 +378,5 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_ENQUEUE] = lua_enqueue,     [RQ_START] = lua_start, [RQ_COMPLETE] = lua_complete,
     [RQ_HEARTBEAT] = lua_heartbeat, [RQ_PROMOTE] = lua_promote, [RQ_CANCEL] = lua_cancel,
     [RQ_RETRY] = lua_retry,         [RQ_LIST] = lua_list,       [RQ_PROGRESS] = lua_progress,
+    [RQ_MARK] = lua_mark,
 };

@@ -19,7 +19,7 @@
 #define RQ_API_TIMEOUT_MS 10000
 
 struct rq_req {
-    struct rq_call c; /* first */
+    struct rq_call c;      /* first */
     struct web_request *r; /* NULL once the client went away */
     enum rq_api_kind kind;
     bool array;
@@ -88,8 +88,8 @@ static void on_enqueued(struct rq_call *c, redisReply *reply, const char *err)
 {
     struct rq_req *q = (struct rq_req *)c;
     struct web_request *r = req_done(q, err);
-    if (r && (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 ||
-              !reply->elements)) {
+    if (r &&
+        (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 || !reply->elements)) {
         web_respond_error(r, 503, "unavailable", "redis: unexpected enqueue answer");
         r = NULL;
     }

@@ -34,13 +34,13 @@
 #include "modules/worker/kind_limits.h"
 #include "modules/worker/worker.h"
 
-#define RQ_MAX_QUEUES 32
-#define HARD_LIMIT_EXTRA_MS 5000  /* after the soft limit, before the slot is taken back */
-#define RETRY_BASE_MS 1000
-#define RETRY_MAX_MS (3600 * 1000)
-#define BLOCK_EXTRA_MS 5000       /* a blocked read's deadline beyond its BLOCK time */
-#define FETCH_RETRY_MS 250        /* after a failed read, before the next */
-#define PROMOTE_MAX 1000          /* delayed jobs moved per queue and call */
+#define RQ_MAX_QUEUES       32
+#define HARD_LIMIT_EXTRA_MS 5000 /* after the soft limit, before the slot is taken back */
+#define RETRY_BASE_MS       1000
+#define RETRY_MAX_MS        (3600 * 1000)
+#define BLOCK_EXTRA_MS      5000 /* a blocked read's deadline beyond its BLOCK time */
+#define FETCH_RETRY_MS      250  /* after a failed read, before the next */
+#define PROMOTE_MAX         1000 /* delayed jobs moved per queue and call */
 
 struct rqw;
 
@@ -109,7 +109,7 @@ struct rqw {
     struct rq_args done;
     unsigned ndone;
     struct timer flush_timer;
-    unsigned flushes_inflight;
+    unsigned flushes_inflight, marks_inflight;
 
     bool has_limits;
     bool draining, handing_back, closed;
@@ -128,13 +128,73 @@ static struct rqw *of(struct job_run *r)
 
 /* --- outcomes ----------------------------------------------------------- */
 
+static void lose(struct rqw *w, struct job_run *r, const char *why, bool cancelled);
+
+static void on_marked(struct rq_call *c, redisReply *reply, const char *err)
+{
+    struct rqw *w = c->data;
+    w->marks_inflight--;
+    if (err) {
+        /* Unknown whether they were written: the completions that follow
+         * on this connection are refused if not, and the entries come back
+         * through XAUTOCLAIM. */
+        LOG(LOG_WARN, "worker: recording job starts failed", L_STR("error", err));
+    } else if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            long long id = atoll(reply->element[i]->str ? reply->element[i]->str : "0");
+            for (struct job_run *r = w->runs; r; r = r->next)
+                if (r->id == id && !r->lost) {
+                    lose(w, r, "job cancelled or re-delivered before it started, stopping it",
+                         true);
+                    break;
+                }
+        }
+    }
+    free(c);
+    want_fetch(w);
+    maybe_finish_drain(w);
+}
+
+/* Starts of fresh deliveries still running at the end of their turn. */
+static void mark_started(struct rqw *w)
+{
+    struct rq_args body = {0};
+    unsigned n = 0;
+    for (struct job_run *r = w->runs; r; r = r->next) {
+        if (r->recorded || r->lost)
+            continue;
+        r->recorded = true;
+        rq_args_addll(&body, r->id);
+        rq_args_adds(&body, r->ref);
+        rq_args_addll(&body, r->attempt);
+        n++;
+    }
+    if (!n)
+        return;
+    struct rq_call *c = calloc(1, sizeof(*c));
+    c->data = w;
+    rq_args_adds(&c->args, w->id);
+    rq_args_addll(&c->args, n);
+    const char **v = malloc((size_t)body.n * sizeof(*v));
+    size_t *l = malloc((size_t)body.n * sizeof(*l));
+    rq_args_vectors(&body, v, l);
+    for (int i = 0; i < body.n; i++)
+        rq_args_add(&c->args, v[i], l[i]);
+    free(v);
+    free(l);
+    rq_args_free(&body);
+    w->marks_inflight++;
+    rq_eval(&w->cmd, c, &w->shas, RQ_MARK, on_marked);
+}
+
 static void on_completed(struct rq_call *c, redisReply *reply, const char *err)
 {
     struct rqw *w = c->data;
     w->flushes_inflight--;
     if (err) {
-        LOG(LOG_ERROR, "worker: recording job results in Redis failed; the jobs will be re-run "
-                       "after their leases expire",
+        LOG(LOG_ERROR,
+            "worker: recording job results in Redis failed; the jobs will be re-run "
+            "after their leases expire",
             L_STR("error", err));
     } else if (reply && reply->type == REDIS_REPLY_ARRAY) {
         /* Fenced out: cancelled, or its lease expired and another worker
@@ -171,9 +231,12 @@ static void flush_done(struct rqw *w)
     rq_eval(&w->cmd, c, &w->shas, RQ_COMPLETE, on_completed);
 }
 
+/* End of a loop turn: starts first, then outcomes, on one connection, so
+ * Redis applies them in that order. */
 static void on_flush_timer(struct loop *l, struct timer *t)
 {
     struct rqw *w = (struct rqw *)((char *)t - offsetof(struct rqw, flush_timer));
+    mark_started(w);
     flush_done(w);
 }
 
@@ -187,8 +250,8 @@ static uint64_t retry_delay_ms(struct rqw *w, int attempt)
     return d * 3 / 4 + loop_random(w->loop) % (d / 2 + 1); /* +-25% jitter */
 }
 
-static void record(struct rqw *w, struct job_run *r, const char *how, const char *data,
-                   size_t len, uint64_t delay_ms)
+static void record(struct rqw *w, struct job_run *r, const char *how, const char *data, size_t len,
+                   uint64_t delay_ms)
 {
     rq_args_addll(&w->done, r->id);
     rq_args_adds(&w->done, w->qname[r->queue_ix]);
@@ -197,6 +260,7 @@ static void record(struct rqw *w, struct job_run *r, const char *how, const char
     rq_args_adds(&w->done, how);
     rq_args_add(&w->done, data, len);
     rq_args_addll(&w->done, (long long)delay_ms);
+    rq_args_adds(&w->done, r->recorded ? "0" : "1");
     w->ndone++;
     if (!w->handing_back)
         loop_timer_in(w->loop, &w->flush_timer, 0);
@@ -247,7 +311,8 @@ static void rq_finish(struct job_run *r, json_t *result, const char *error, bool
         if (error)
             LOG(LOG_WARN, "job failed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
                 L_INT("attempt", r->attempt), L_INT("max_attempts", r->max_attempts),
-                L_STR("error", error), L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
+                L_STR("error", error),
+                L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
                 L_INT("duration_ms", ms));
         else
             LOG(LOG_INFO, "job completed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
@@ -393,19 +458,34 @@ static void check_kind_limit(struct job_run *r, const struct kind_limit *kl)
     redis_submitv(&of(r)->cmd, &k->cmd, 6, argv);
 }
 
-static void start_one(struct rqw *w, const struct start_entry *se, redisReply **f)
+/* One delivery to run: from a fresh entry's fields, or START's answer. */
+struct delivery {
+    long long id;
+    unsigned qix;
+    const char *entry;
+    const char *kind, *payload, *timeout;
+    size_t kind_len, payload_len, timeout_len;
+    int attempt, max_attempts;
+    bool recorded;
+};
+
+static void run_new(struct rqw *w, const struct delivery *d)
 {
     struct job_run *r = calloc(1, sizeof(*r));
     r->be = &redis_backend;
     r->owner = w;
-    r->id = se->id;
-    r->queue_ix = se->qix;
-    snprintf(r->ref, sizeof(r->ref), "%s", se->entry);
-    r->attempt = (int)f[3]->integer;
-    r->max_attempts = (int)f[4]->integer;
-    r->timeout_ms = f[5]->type == REDIS_REPLY_STRING && f[5]->len
-                        ? (uint64_t)strtoull(f[5]->str, NULL, 10)
-                        : w->cfg->job_timeout_ms;
+    r->id = d->id;
+    r->queue_ix = d->qix;
+    r->recorded = d->recorded;
+    snprintf(r->ref, sizeof(r->ref), "%s", d->entry);
+    r->attempt = d->attempt;
+    r->max_attempts = d->max_attempts;
+    char tmo[24] = "";
+    if (d->timeout_len && d->timeout_len < sizeof(tmo))
+        memcpy(tmo, d->timeout, d->timeout_len);
+    r->timeout_ms = *tmo ? (uint64_t)strtoull(tmo, NULL, 10) : w->cfg->job_timeout_ms;
+    if (!r->timeout_ms)
+        r->timeout_ms = w->cfg->job_timeout_ms;
     r->started_ns = w->loop->now_ns;
     r->token = w->cfg->worker_mode_leader ? leader_token(w->loop->srv) : 0;
     r->soft.fn = on_soft_limit;
@@ -415,17 +495,16 @@ static void start_one(struct rqw *w, const struct start_entry *se, redisReply **
         w->runs->prev = r;
     w->runs = r;
     w->running++;
-    const char *kind = f[1]->type == REDIS_REPLY_STRING ? f[1]->str : "";
-    r->kind = job_kind_find(kind, strlen(kind));
+    r->kind = job_kind_find(d->kind ? d->kind : "", d->kind ? d->kind_len : 0);
     json_error_t je;
-    r->payload = f[2]->type == REDIS_REPLY_STRING
-                     ? json_loadb(f[2]->str, f[2]->len, JSON_DECODE_ANY, &je)
-                     : NULL;
+    r->payload = d->payload ? json_loadb(d->payload, d->payload_len, JSON_DECODE_ANY, &je) : NULL;
     if (!r->kind) {
         static const struct job_kind unknown = {.name = "unknown"};
         r->kind = &unknown;
         char msg[300];
-        snprintf(msg, sizeof(msg), "unknown job kind '%.200s' (not built into this worker)", kind);
+        snprintf(msg, sizeof(msg), "unknown job kind '%.*s' (not built into this worker)",
+                 d->kind ? (int)(d->kind_len > 200 ? 200 : d->kind_len) : 0,
+                 d->kind ? d->kind : "");
         rq_finish(r, NULL, msg, true);
         return;
     }
@@ -442,6 +521,68 @@ static void start_one(struct rqw *w, const struct start_entry *se, redisReply **
     run_start(r);
 }
 
+static void start_one(struct rqw *w, const struct start_entry *se, redisReply **f)
+{
+    struct delivery d = {
+        .id = se->id,
+        .qix = se->qix,
+        .entry = se->entry,
+        .kind = f[1]->type == REDIS_REPLY_STRING ? f[1]->str : NULL,
+        .kind_len = f[1]->type == REDIS_REPLY_STRING ? f[1]->len : 0,
+        .payload = f[2]->type == REDIS_REPLY_STRING ? f[2]->str : NULL,
+        .payload_len = f[2]->type == REDIS_REPLY_STRING ? f[2]->len : 0,
+        .timeout = f[5]->type == REDIS_REPLY_STRING ? f[5]->str : NULL,
+        .timeout_len = f[5]->type == REDIS_REPLY_STRING ? f[5]->len : 0,
+        .attempt = (int)f[3]->integer,
+        .max_attempts = (int)f[4]->integer,
+        .recorded = true,
+    };
+    run_new(w, &d);
+}
+
+/* A fresh entry (XREADGROUP >): its fields say how to run it. */
+static void run_fresh(struct rqw *w, unsigned qix, const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
+        return; /* deleted meanwhile: nothing to run */
+    const redisReply *f = e->element[1];
+    struct delivery d = {.qix = qix, .entry = e->element[0]->str};
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (k->len == 2 && !strcmp(k->str, "id")) {
+            d.id = atoll(v->str);
+            continue;
+        }
+        if (k->len != 1)
+            continue;
+        switch (k->str[0]) {
+        case 'k':
+            d.kind = v->str, d.kind_len = v->len;
+            break;
+        case 'p':
+            d.payload = v->str, d.payload_len = v->len;
+            break;
+        case 'a':
+            d.attempt = atoi(v->str) + 1;
+            break;
+        case 'm':
+            d.max_attempts = atoi(v->str);
+            break;
+        case 't':
+            d.timeout = v->str, d.timeout_len = v->len;
+            break;
+        }
+    }
+    if (d.id <= 0)
+        return;
+    if (d.max_attempts < 1)
+        d.max_attempts = 1;
+    run_new(w, &d);
+}
+
 static void on_started(struct rq_call *c, redisReply *reply, const char *err)
 {
     struct start_call *s = (struct start_call *)c;
@@ -456,8 +597,7 @@ static void on_started(struct rq_call *c, redisReply *reply, const char *err)
     } else {
         size_t started = reply->elements / 6;
         if (started)
-            LOG(s->claimed ? LOG_WARN : LOG_INFO,
-                s->claimed ? "lease expired, jobs taken over from a stopped worker" : "jobs fetched",
+            LOG(LOG_WARN, "lease expired, jobs taken over from a stopped worker",
                 L_INT("count", started), L_STR("worker_id", w->id));
         unsigned k = 0;
         for (size_t i = 0; i < started; i++) {
@@ -581,17 +721,20 @@ static void on_read(struct redis_cmd *c, redisReply *reply, const char *err)
             if (s->type == REDIS_REPLY_ARRAY && s->elements == 2)
                 total += s->element[1]->elements;
         }
-        struct start_call *sc = start_new(w, total, false);
+        if (total)
+            LOG(LOG_INFO, "jobs fetched", L_INT("count", total), L_STR("worker_id", w->id));
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *s = reply->element[i];
             if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
-                s->element[0]->type != REDIS_REPLY_STRING)
+                s->element[0]->type != REDIS_REPLY_STRING ||
+                s->element[1]->type != REDIS_REPLY_ARRAY)
                 continue;
             int q = queue_of(w, s->element[0]->str);
-            if (q >= 0)
-                add_entries(sc, (unsigned)q, s->element[1]);
+            for (size_t k = 0; q >= 0 && k < s->element[1]->elements; k++)
+                run_fresh(w, (unsigned)q, s->element[1]->element[k]);
         }
-        start_send(w, sc);
+        /* Starts still running are recorded at the end of this turn. */
+        loop_timer_in(w->loop, &w->flush_timer, 0);
     }
     want_fetch(w);
     maybe_finish_drain(w);
@@ -645,8 +788,8 @@ static void want_fetch(struct rqw *w)
     for (unsigned i = 0; i < w->nq; i++)
         argv[n++] = ">";
     w->reading = true;
-    w->read_cmd = (struct redis_cmd){.fn = on_read,
-                                     .timeout_ms = w->cfg->poll_interval_ms + BLOCK_EXTRA_MS};
+    w->read_cmd =
+        (struct redis_cmd){.fn = on_read, .timeout_ms = w->cfg->poll_interval_ms + BLOCK_EXTRA_MS};
     redis_submitv(&w->blk, &w->read_cmd, n, argv);
 }
 
@@ -738,8 +881,8 @@ static void on_claim_timer(struct loop *l, struct timer *t)
         cc->w = w;
         cc->qix = i;
         cc->cmd = (struct redis_cmd){.fn = on_autoclaimed};
-        const char *argv[] = {"XAUTOCLAIM", w->qkey[i], RQ_GROUP, w->id, w->lease, "0-0",
-                              "COUNT", count};
+        const char *argv[] = {"XAUTOCLAIM", w->qkey[i], RQ_GROUP, w->id,
+                              w->lease,     "0-0",      "COUNT",  count};
         w->claims_inflight++;
         redis_submitv(&w->cmd, &cc->cmd, 8, argv);
     }
@@ -819,7 +962,7 @@ static void on_hb_timer(struct loop *l, struct timer *t)
     w->hb_gen++;
     struct rq_args body = {0};
     for (struct job_run *r = w->runs; r; r = r->next) {
-        if (r->lost)
+        if (r->lost || !r->recorded)
             continue;
         r->hb_gen = w->hb_gen;
         rq_args_addll(&body, r->id);
@@ -905,7 +1048,7 @@ static void maybe_finish_drain(struct rqw *w)
     if (!w->draining || w->closed)
         return;
     if (w->running || w->reading || w->starts_inflight || w->claims_inflight ||
-        w->promote_inflight || w->hb_inflight || w->unblock_inflight)
+        w->promote_inflight || w->hb_inflight || w->unblock_inflight || w->marks_inflight)
         return;
     if (w->ndone) {
         w->handing_back = false;
@@ -959,8 +1102,8 @@ void queue_redis_stop(struct loop *l)
     w->draining = true;
     loop_timer_cancel(l, &w->fetch_timer);
     loop_timer_cancel(l, &w->promote_timer);
-    LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones", L_INT("running", w->running),
-        L_INT("loop", l->id));
+    LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones",
+        L_INT("running", w->running), L_INT("loop", l->id));
     /* A read blocked in Redis would hold the drain for up to its BLOCK
      * time: wake it (it answers nil, having delivered nothing). */
     if (w->reading && w->blk_id) {
@@ -1046,8 +1189,8 @@ int queue_redis_start(struct loop *l)
     if (redis_client_init(&w->sub, l, &u, REDIS_PUBSUB, "queue-cancel") < 0)
         return -1;
     if (*cfg->database_url) {
-        struct pg_pool_config pc = {.conninfo = cfg->database_url, .size = cfg->pg_pool,
-                                    .max_inflight = 64};
+        struct pg_pool_config pc = {
+            .conninfo = cfg->database_url, .size = cfg->pg_pool, .max_inflight = 64};
         if (pg_pool_init(&w->pg, l, &pc) < 0)
             return -1;
         w->has_pg = true;

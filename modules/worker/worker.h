@@ -56,6 +56,7 @@ struct job_run {
     void *owner;                   /* the backend's per-loop state */
     char ref[48];                  /* the backend's name of this delivery (a Stream entry id) */
     unsigned queue_ix;             /* index into the worker's queues */
+    bool recorded;                 /* Redis: its start is written (MARK or START) */
 };
 
 /* End the attempt. result: stolen reference or NULL. error: NULL on
