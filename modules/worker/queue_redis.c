@@ -812,6 +812,8 @@ static void on_group(struct redis_cmd *c, redisReply *reply, const char *err)
     }
     if (w->groups_pending && !--w->groups_pending) {
         w->groups_ready = true;
+        LOG(LOG_INFO, "worker listening for new jobs", L_STR("backend", "redis"),
+            L_STR("queues", w->cfg->queues), L_INT("loop", w->loop->id));
         want_fetch(w);
     }
 }
