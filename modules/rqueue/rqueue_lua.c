@@ -77,8 +77,7 @@
 /* ARGV: n, then per job queue kind payload priority max_attempts timeout_ms
  * when unique_key; when is '' (now), 'd<ms>' (delay) or 'a<unix ms>'.
  * Returns id1, created1, id2, created2, ... */
-static const char lua_enqueue[] =
-    LUA_NOW
+static const char lua_enqueue[] = LUA_NOW
     "local out = {}\n"
     "for i = 0, tonumber(ARGV[1]) - 1 do\n"
     "  local b = 1 + i * 8\n"
@@ -114,8 +113,7 @@ static const char lua_enqueue[] =
  * then per delivery queue entry job-id. Its lost attempt counts (dead when
  * it was the last). Returns per started job: id, kind, payload, attempt,
  * max_attempts, timeout_ms ('' = the worker's default). */
-static const char lua_start[] =
-    LUA_NOW LUA_EXPIRE LUA_ACKS
+static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS
     "local me, ttl, out = ARGV[1], tonumber(ARGV[2]), {}\n"
     "for i = 0, tonumber(ARGV[3]) - 1 do\n"
     "  local q, e, id = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]\n"
@@ -146,53 +144,52 @@ static const char lua_start[] =
     "return out\n";
 
 /* Fresh deliveries still running at the end of the loop turn that read
- * them. ARGV: worker id, n, then per job id entry attempt. Returns the ids
- * not started (cancelled or re-delivered meanwhile): their runs stop. */
+ * them. ARGV: worker id, n, then per job id entry attempt. Idempotent (it
+ * may be sent again after a lost connection). Returns the ids not held
+ * (cancelled or re-delivered meanwhile): their runs stop. */
 static const char lua_mark[] =
-    LUA_NOW
-    "local me, refused = ARGV[1], {}\n"
-    "for i = 0, tonumber(ARGV[2]) - 1 do\n"
-    "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
-    "  local k = P .. 'job:' .. id\n"
-    "  local h = redis.call('HMGET', k, 'status', 'entry')\n"
-    "  if h[1] == 'pending' and h[2] == e then\n"
-    "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
-    "      'started_at', now, 'updated_at', now)\n"
-    "  else\n"
-    "    refused[#refused + 1] = id\n"
-    "  end\n"
-    "end\n"
-    "return refused\n";
+    LUA_NOW "local me, refused = ARGV[1], {}\n"
+            "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+            "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
+            "  local k = P .. 'job:' .. id\n"
+            "  local h = redis.call('HMGET', k, 'status', 'entry', 'worker_id', 'attempts')\n"
+            "  if h[1] == 'pending' and h[2] == e then\n"
+            "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+            "      'started_at', now, 'updated_at', now)\n"
+            "  elseif not (h[1] == 'running' and h[2] == e and h[3] == me and h[4] == att) then\n"
+            "    refused[#refused + 1] = id\n"
+            "  end\n"
+            "end\n"
+            "return refused\n";
 
 /* ARGV: worker id, ttl ms, n, then per job id queue entry attempt outcome
- * data delay_ms fresh. fresh = 1: its start was never recorded (it ended
- * within the turn that read it), so it is held while still pending under
- * this entry, and start and outcome are written together. outcome: ok (data = result JSON), fail (data = error;
+ * data delay_ms. A job still pending under this entry was never marked
+ * started (it ended within the turn that read it, or the MARK was lost with
+ * a connection): it is held, and start and outcome are written together.
+ * outcome: ok (data = result JSON), fail (data = error;
  * retried after delay_ms unless it was the last attempt), perm (failed,
  * no retry), back (handed back: pending again at once, attempt not
  * counted), defer (--kind-limits: pending again after delay_ms, attempt not
  * counted).
  * Returns the ids whose completion was refused (not held any more). */
-static const char lua_complete[] =
-    LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
+static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
     "local me, ttl, refused = ARGV[1], tonumber(ARGV[2]), {}\n"
     "for i = 0, tonumber(ARGV[3]) - 1 do\n"
-    "  local b = 3 + i * 8\n"
+    "  local b = 3 + i * 7\n"
     "  local id, q, e, att, how, data = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3],\n"
     "    tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[b + 6]\n"
     "  local k = P .. 'job:' .. id\n"
-    "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts', 'entry',\n"
+    "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts', "
+    "'entry',\n"
     "                       'unique_key')\n"
-    "  local held\n"
-    "  if ARGV[b + 8] == '1' then held = h[1] == 'pending' and h[5] == e\n"
-    "  else held = h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and h[5] == e end\n"
-    "  if not held then\n"
+    "  local fresh = h[1] == 'pending' and h[5] == e\n"
+    "  if not (fresh or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and\n"
+    "                   h[5] == e)) then\n"
     "    refused[#refused + 1] = id\n"
     /* Nobody runs it under this entry any more: the delivery is spent. */
     "    if h[1] ~= 'running' or h[5] ~= e then ack(q, e) end\n"
     "  else\n"
     "    ack(q, e)\n"
-    "    local fresh = ARGV[b + 8] == '1'\n"
     "    if how == 'ok' and fresh then\n" /* the common case: one write */
     "      redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', 100,\n"
     "        'finished_at', now, 'updated_at', now, 'attempts', att, 'worker_id', me,\n"
@@ -203,7 +200,8 @@ static const char lua_complete[] =
     "    end\n"
     "    if how == 'ok' then\n"
     "      if not fresh then\n"
-    "        redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', 100,\n"
+    "        redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', "
+    "100,\n"
     "          'finished_at', now, 'updated_at', now)\n"
     "        expire(k, ttl, h[6])\n"
     "      end\n"
@@ -220,7 +218,8 @@ static const char lua_complete[] =
     "    else\n"
     "      local maxa = tonumber(h[4])\n"
     "      if how == 'perm' or att >= maxa then\n"
-    "        redis.call('HSET', k, 'status', how == 'perm' and 'failed' or 'dead', 'last_error', data,\n"
+    "        redis.call('HSET', k, 'status', how == 'perm' and 'failed' or 'dead', 'last_error', "
+    "data,\n"
     "          'worker_id', '', 'finished_at', now, 'updated_at', now)\n"
     "        expire(k, ttl, h[6])\n"
     "      else\n"
@@ -240,19 +239,25 @@ static const char lua_complete[] =
  * leaves it alone) and returns the ids no longer held (cancelled, taken
  * over or gone), whose runs are stopped. */
 static const char lua_heartbeat[] =
-    "local P = 'trireme:'\n"
-    "local me, lost = ARGV[1], {}\n"
-    "for i = 0, tonumber(ARGV[2]) - 1 do\n"
-    "  local b = 2 + i * 4\n"
-    "  local id, q, e, att = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4])\n"
-    "  local h = redis.call('HMGET', P .. 'job:' .. id, 'status', 'worker_id', 'attempts', 'entry')\n"
-    "  if h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and h[4] == e then\n"
-    "    redis.call('XCLAIM', P .. 'q:' .. q, 'trireme', me, 0, e, 'JUSTID')\n"
-    "  else\n"
-    "    lost[#lost + 1] = id\n"
-    "  end\n"
-    "end\n"
-    "return lost\n";
+    LUA_NOW "local me, lost = ARGV[1], {}\n"
+            "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+            "  local b = 2 + i * 4\n"
+            "  local id, q, e, att = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4])\n"
+            "  local k = P .. 'job:' .. id\n"
+            "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'entry')\n"
+            "  local unmarked = h[1] == 'pending' and h[4] == e\n" /* its MARK was lost */
+            "  if unmarked then\n"
+            "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+            "      'started_at', now, 'updated_at', now)\n"
+            "  end\n"
+            "  if unmarked or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and h[4] "
+            "== e) then\n"
+            "    redis.call('XCLAIM', P .. 'q:' .. q, 'trireme', me, 0, e, 'JUSTID')\n"
+            "  else\n"
+            "    lost[#lost + 1] = id\n"
+            "  end\n"
+            "end\n"
+            "return lost\n";
 
 /* ARGV: id, worker id, attempt, percent, step. Fenced like completions. */
 static const char lua_progress[] =
@@ -269,8 +274,7 @@ static const char lua_progress[] =
  * streams; trims each stream below the oldest entry the group still needs
  * (unacknowledged, or not yet delivered); trims the listing index of ids
  * whose hashes expired. Returns {promoted, ms until the next is due or -1}. */
-static const char lua_promote[] =
-    LUA_NOW LUA_DELIVER
+static const char lua_promote[] = LUA_NOW LUA_DELIVER
     "local function trim(s)\n"
     "  local groups = redis.pcall('XINFO', 'GROUPS', s)\n"
     "  if type(groups) ~= 'table' or groups.err then return end\n"
@@ -311,8 +315,7 @@ static const char lua_promote[] =
 /* ARGV: id, ttl ms. nil: no such job. {1, hash}: cancelled; {0, hash}:
  * already finished. A running job's worker sees it at its next heartbeat
  * (and at once through PUBLISH trireme:cancel). */
-static const char lua_cancel[] =
-    LUA_NOW LUA_EXPIRE
+static const char lua_cancel[] = LUA_NOW LUA_EXPIRE
     "local k = P .. 'job:' .. ARGV[1]\n"
     "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
     "if not h[1] then return nil end\n"
@@ -328,8 +331,7 @@ static const char lua_cancel[] =
 
 /* ARGV: id. Redrive a dead, failed or cancelled job: a fresh set of
  * attempts; it no longer expires. Same answers as cancel. */
-static const char lua_retry[] =
-    LUA_NOW LUA_DELIVER
+static const char lua_retry[] = LUA_NOW LUA_DELIVER
     "local k = P .. 'job:' .. ARGV[1]\n"
     "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
     "if not h[1] then return nil end\n"
@@ -375,7 +377,7 @@ static const char lua_list[] =
     "return {out, last}\n";
 
 const char *const rq_scripts[RQ_NSCRIPTS] = {
-    [RQ_ENQUEUE] = lua_enqueue,     [RQ_START] = lua_start, [RQ_COMPLETE] = lua_complete,
+    [RQ_ENQUEUE] = lua_enqueue,     [RQ_START] = lua_start,     [RQ_COMPLETE] = lua_complete,
     [RQ_HEARTBEAT] = lua_heartbeat, [RQ_PROMOTE] = lua_promote, [RQ_CANCEL] = lua_cancel,
     [RQ_RETRY] = lua_retry,         [RQ_LIST] = lua_list,       [RQ_PROGRESS] = lua_progress,
     [RQ_MARK] = lua_mark,

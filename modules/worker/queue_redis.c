@@ -135,9 +135,8 @@ static void on_marked(struct rq_call *c, redisReply *reply, const char *err)
     struct rqw *w = c->data;
     w->marks_inflight--;
     if (err) {
-        /* Unknown whether they were written: the completions that follow
-         * on this connection are refused if not, and the entries come back
-         * through XAUTOCLAIM. */
+        /* Not written: the heartbeat writes the start of what still runs,
+         * a completion writes start and outcome together. */
         LOG(LOG_WARN, "worker: recording job starts failed", L_STR("error", err));
     } else if (reply && reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
@@ -183,6 +182,7 @@ static void mark_started(struct rqw *w)
     free(v);
     free(l);
     rq_args_free(&body);
+    c->cmd.retry_safe = true; /* idempotent */
     w->marks_inflight++;
     rq_eval(&w->cmd, c, &w->shas, RQ_MARK, on_marked);
 }
@@ -260,7 +260,6 @@ static void record(struct rqw *w, struct job_run *r, const char *how, const char
     rq_args_adds(&w->done, how);
     rq_args_add(&w->done, data, len);
     rq_args_addll(&w->done, (long long)delay_ms);
-    rq_args_adds(&w->done, r->recorded ? "0" : "1");
     w->ndone++;
     if (!w->handing_back)
         loop_timer_in(w->loop, &w->flush_timer, 0);
@@ -626,13 +625,20 @@ static unsigned add_entries(struct start_call *s, unsigned qix, const redisReply
     for (size_t i = 0; i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY ||
-            e->element[1]->elements != 2 || e->element[1]->element[1]->type != REDIS_REPLY_STRING)
+            e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
             continue; /* an entry deleted meanwhile: nothing to run */
+        const redisReply *f = e->element[1];
+        long long id = 0;
+        for (size_t k = 0; k + 1 < f->elements; k += 2)
+            if (f->element[k]->type == REDIS_REPLY_STRING && !strcmp(f->element[k]->str, "id") &&
+                f->element[k + 1]->type == REDIS_REPLY_STRING)
+                id = atoll(f->element[k + 1]->str);
+        if (id <= 0)
+            continue;
         struct start_entry *se = &s->v[s->n++];
         se->qix = qix;
         snprintf(se->entry, sizeof(se->entry), "%s", e->element[0]->str);
-        se->id = atoll(e->element[1]->element[1]->str);
+        se->id = id;
         rq_args_adds(&s->c.args, s->w->qname[qix]);
         rq_args_adds(&s->c.args, se->entry);
         rq_args_addll(&s->c.args, se->id);
