@@ -104,5 +104,5 @@ size_t rfc3339_format_ms(int64_t ms, char *out, size_t cap)
     int n = snprintf(out, cap, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03dZ", (long long)y,
                      (long long)m, (long long)d, (long long)(sod / 3600),
                      (long long)(sod / 60 % 60), (long long)(sod % 60), msec);
-    return n < 0 ? 0 : (size_t)n;
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
