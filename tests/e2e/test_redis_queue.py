@@ -442,3 +442,16 @@ def test_redis_restart_mid_run_loses_nothing(trireme, redis_aof):
     # More work after the restart is picked up too.
     jid = enqueue(w.port, {"kind": "noop"})["id"]
     wait_status(w.port, jid, "succeeded", 15)
+
+
+def test_kind_limits_pace_starts_without_spending_attempts(trireme, redis):
+    srv = start(trireme, redis.url, "--kind-limits=sleep 4/2s")
+    ids = [j["id"] for j in enqueue(srv.port, [{"kind": "sleep", "payload": {"ms": 1}}] * 10)
+           ["jobs"]]
+    time.sleep(0.8)
+    done = sum(get_job(srv.port, i)["status"] == "succeeded" for i in ids)
+    # 4 at once, then one per 500 ms: not all 10 yet.
+    assert 4 <= done <= 6, done
+    for i in ids:
+        j = wait_status(srv.port, i, "succeeded", 20)
+        assert j["attempts"] == 1, j  # waiting for the limit is not an attempt
