@@ -50,6 +50,12 @@ void rq_args_addll(struct rq_args *a, long long v)
     rq_args_add(a, b, (size_t)n);
 }
 
+void rq_args_append(struct rq_args *dst, const struct rq_args *src)
+{
+    for (int i = 0; i < src->n; i++)
+        rq_args_add(dst, src->buf + src->off[i], src->alen[i]);
+}
+
 void rq_args_free(struct rq_args *a)
 {
     free(a->buf);

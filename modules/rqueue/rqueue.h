@@ -53,6 +53,7 @@ struct rq_args {
 void rq_args_add(struct rq_args *a, const char *s, size_t n);
 void rq_args_adds(struct rq_args *a, const char *s);
 void rq_args_addll(struct rq_args *a, long long v);
+void rq_args_append(struct rq_args *dst, const struct rq_args *src);
 void rq_args_free(struct rq_args *a);
 /* Pointer arrays for argv[first..]: valid until the next add. */
 void rq_args_vectors(const struct rq_args *a, const char **argv, size_t *lens);
