@@ -30,17 +30,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "queue-pg"))
 import qbench  # noqa: E402
 from qbench import E, PROCS, CpuMeter, env_int, log, out, tmp  # noqa: E402
 
-LEFT_LUA = """
-local g = redis.pcall('XINFO', 'GROUPS', KEYS[1])
-if type(g) ~= 'table' or g.err then return -1 end
-for _, x in ipairs(g) do
-  local t = {}
-  for j = 1, #x, 2 do t[x[j]] = x[j + 1] end
-  if t['name'] == 'trireme' then return (t['pending'] or 0) + (t['lag'] or 0) end
-end
-return -1
-"""
-
 COUNT_LUA = """
 local n, bad = 0, 0
 for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
@@ -69,10 +58,27 @@ def worker_cmd():
             + E.get("RB_TR_FLAGS", "").split())
 
 
-def wait_left(r, left, pred, timeout):
+def left(r):
+    """Entries of the default queue not yet acknowledged (pending or unread),
+    -1 before the consumer group exists. Plain XINFO, no script: the
+    harness adds nothing to the scripts' statistics."""
+    import redis
+
+    try:
+        groups = r.xinfo_groups("trireme:q:default")
+    except redis.ResponseError:
+        return -1
+    for g in groups:
+        name = g.get("name")
+        if name in (b"trireme", "trireme"):
+            return int(g.get("pending") or 0) + int(g.get("lag") or 0)
+    return -1
+
+
+def wait_left(r, pred, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        v = int(left(keys=["trireme:q:default"]))
+        v = left(r)
         if pred(v):
             return v
         time.sleep(0.005)
@@ -113,12 +119,11 @@ def burndown():
     rec = {"test": "burndown", "system": "trireme", "n": n, "ok": False}
     r = redis.Redis.from_url(E["QB_REDIS_URL"])
     r.flushdb()
-    left = r.register_script(LEFT_LUA)
     # (1) idle RSS
     cmd = worker_cmd()
     rec["command"] = " ".join(cmd[1:]) + "  (env QUEUE_BACKEND=redis LOG_LEVEL=warn)"
     w = PROCS.spawn("trireme-idle", cmd, env=tr_env())
-    if wait_left(r, left, lambda v: v == 0, 15) is None:
+    if wait_left(r, lambda v: v == 0, 15) is None:
         rec["error"] = "the idle worker did not create its consumer group"
         return out(rec)
     time.sleep(1.0)
@@ -136,29 +141,35 @@ def burndown():
     if errors or sent != n:
         rec["error"] = "preload failed: %s" % (errors[:3] or "sent %d of %d" % (sent, n))
         return out(rec)
-    rec["queued"] = int(left(keys=["trireme:q:default"]))
+    rec["queued"] = left(r)
     redis_pid = env_int("QB_REDIS_PID", 0)
     procs = []
     meter = CpuMeter({"worker": lambda: [p.pid for p in procs], "redis": lambda: [redis_pid]})
     # (3) the timed drain
+    r.config_resetstat()
     c0 = meter.sample()
     t0 = time.monotonic()
     procs.append(PROCS.spawn("trireme-worker", cmd, env=tr_env()))
-    v = wait_left(r, left, lambda x: x == 0, qbench.TIMEOUT)
+    v = wait_left(r, lambda x: x == 0, qbench.TIMEOUT)
     t1 = time.monotonic()
     c1 = meter.sample()
     rec["rss_after_kib"] = rss_kib(procs[0].pid)
     rec.update(CpuMeter.delta(c0, c1))
     rec["exit_codes"] = [PROCS.stop(procs[0])]
     if v is None:
-        rec["error"] = "timeout: %s left" % left(keys=["trireme:q:default"])
+        rec["error"] = "timeout: %s left" % left(r)
         return out(rec)
     rec["wall_s"] = round(t1 - t0, 3)
     rec["jobs_per_s"] = round(n / (t1 - t0))
     good, bad = r.register_script(COUNT_LUA)(args=[1, n])
     rec["succeeded_attempt_1"], rec["other"] = good, bad
+    # Where Redis spent its time, per job (EVALSHA includes the commands
+    # its scripts call, which are also listed on their own).
     info = r.info("commandstats")
-    rec["redis_evalsha_calls"] = info.get("cmdstat_evalsha", {}).get("calls")
+    rec["redis_us_per_job"] = {k[len("cmdstat_"):]: round(v["usec"] / n, 2)
+                               for k, v in sorted(info.items(), key=lambda kv: -kv[1]["usec"])[:8]
+                               if v["usec"] / n >= 0.05}
+    rec["redis_scripts"] = info.get("cmdstat_evalsha", {}).get("calls")
     rec["log"] = qbench.log_summary(tmp("trireme-worker.log"))
     rec["ok"] = good == n and bad == 0
     if not rec["ok"]:
@@ -210,6 +221,11 @@ def report():
                                                           tr.get("enqueue_per_s")))
         L.append("- Trireme RSS: %s KiB idle before, %s KiB after the %s jobs." % (
             tr.get("rss_idle_kib"), tr.get("rss_after_kib"), tr.get("n")))
+        if tr.get("redis_us_per_job"):
+            L.append("- Redis time per job by command (µs; `evalsha` includes the commands its "
+                     "scripts run, also listed on their own): %s; %s script calls in all." % (
+                         ", ".join("%s %s" % kv for kv in tr["redis_us_per_job"].items()),
+                         tr.get("redis_scripts")))
         if tr.get("wall_s"):
             L.append("- CPU during the drain: Redis %.0f%% of one core, the Trireme worker %.0f%%, "
                      "machine %s%% busy." % (

@@ -170,7 +170,8 @@ static const char lua_mark[] =
  * retried after delay_ms unless it was the last attempt), perm (failed,
  * no retry), back (handed back: pending again at once, attempt not
  * counted), defer (--kind-limits: pending again after delay_ms, attempt not
- * counted).
+ * counted), drop (a run this worker lost, to cancellation or a takeover:
+ * its entry is acknowledged unless someone runs the job under it).
  * Returns the ids whose completion was refused (not held any more). */
 static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
     "local me, ttl, refused = ARGV[1], tonumber(ARGV[2]), {}\n"
@@ -183,7 +184,9 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
     "'entry',\n"
     "                       'unique_key')\n"
     "  local fresh = h[1] == 'pending' and h[5] == e\n"
-    "  if not (fresh or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and\n"
+    "  if how == 'drop' then\n" /* a run this worker lost: only spend its delivery */
+    "    if not (h[1] == 'running' and h[5] == e) and not fresh then ack(q, e) end\n"
+    "  elseif not (fresh or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and\n"
     "                   h[5] == e)) then\n"
     "    refused[#refused + 1] = id\n"
     /* Nobody runs it under this entry any more: the delivery is spent. */

@@ -432,10 +432,7 @@ static void on_sub_push(struct redis_client *cl, redisReply *r)
     long long id = atoll(r->element[2]->str);
     for (struct job_run *run = w->runs; run; run = run->next)
         if (run->id == id && !run->lost) {
-            LOG(LOG_INFO, "job cancelled while running, stopping it", L_INT("job_id", id));
-            run->cancelled = run->lost = true;
-            rqw_free_slot(w, run);
-            rqw_request_stop(run);
+            rqw_lose(w, run, "job cancelled while running, stopping it", true);
             rqw_want_fetch(w);
             return;
         }

@@ -441,6 +441,7 @@ void rqw_run_fresh(struct rqw *w, unsigned qix, const redisReply *e)
 void rqw_lose(struct rqw *w, struct job_run *r, const char *why, bool cancelled)
 {
     LOG(LOG_WARN, why, L_INT("job_id", r->id));
+    rqw_record(w, r, "drop", "", 0, 0); /* spend the delivery, unless it is someone else's now */
     r->lost = true;
     r->cancelled = cancelled;
     rqw_free_slot(w, r);

@@ -331,6 +331,9 @@ def test_cancel_stops_a_running_job_at_once(trireme, redis):
     assert r.status == 200 and r.json["status"] == "cancelled"
     srv.wait_log(rf"job cancelled while running, stopping it job_id={jid}", timeout=5)
     srv.wait_log(rf"job stopped after cancellation job_id={jid}", timeout=5)
+    # Its delivery is spent at once, not left for a takeover after the lease.
+    wait_until(lambda: redis.cli("XPENDING", "trireme:q:default", "trireme").split("\n")[0] == "0",
+               5, what="the cancelled job's entry to be acknowledged")
     time.sleep(0.5)
     assert get_job(srv.port, jid)["status"] == "cancelled"
 
