@@ -549,9 +549,10 @@ void queue_redis_stop(struct loop *l)
 
 /* --- set-up ------------------------------------------------------------- */
 
-static void parse_queues(struct rqw *w, const char *csv)
+/* 0, or -1 after a log line naming what is wrong with --queues. */
+static int parse_queues(struct rqw *w, const char *csv)
 {
-    for (const char *p = csv; *p && w->nq < RQ_MAX_QUEUES;) {
+    for (const char *p = csv; *p;) {
         size_t len = strcspn(p, ",");
         const char *s = p;
         size_t n = len;
@@ -559,7 +560,15 @@ static void parse_queues(struct rqw *w, const char *csv)
             s++, n--;
         while (n && s[n - 1] == ' ')
             n--;
-        if (n && n <= JOB_NAME_MAX) {
+        if (n > JOB_NAME_MAX || (n && w->nq == RQ_MAX_QUEUES)) {
+            LOG(LOG_ERROR,
+                n > JOB_NAME_MAX ? "worker: a queue name in --queues is too long"
+                                 : "worker: --queues names too many queues for "
+                                   "the Redis backend",
+                L_INT("max_name", JOB_NAME_MAX), L_INT("max_queues", RQ_MAX_QUEUES));
+            return -1;
+        }
+        if (n) {
             memcpy(w->qname[w->nq], s, n);
             w->qname[w->nq][n] = 0;
             snprintf(w->qkey[w->nq], sizeof(w->qkey[0]), RQ_PREFIX "q:%s", w->qname[w->nq]);
@@ -567,6 +576,11 @@ static void parse_queues(struct rqw *w, const char *csv)
         }
         p += len + (p[len] ? 1 : 0);
     }
+    if (!w->nq) {
+        LOG(LOG_ERROR, "worker: --queues names no queue", L_STR("queues", csv));
+        return -1;
+    }
+    return 0;
 }
 
 int queue_redis_start(struct loop *l)
@@ -589,11 +603,8 @@ int queue_redis_start(struct loop *l)
              (unsigned long long)(loop_random(l) & 0xffffffffu));
     snprintf(w->lease, sizeof(w->lease), "%llu", (unsigned long long)cfg->lease_ms);
     snprintf(w->ttl, sizeof(w->ttl), "%llu", (unsigned long long)cfg->result_ttl_ms);
-    parse_queues(w, cfg->queues);
-    if (!w->nq) {
-        LOG(LOG_ERROR, "worker: --queues names no queue", L_STR("queues", cfg->queues));
+    if (parse_queues(w, cfg->queues))
         return -1;
-    }
     rq_shas_init(&w->shas);
     w->flush_timer.fn = rqw_on_flush_timer;
     w->fetch_timer.fn = on_fetch_timer_or_groups;

@@ -458,3 +458,16 @@ def test_kind_limits_pace_starts_without_spending_attempts(trireme, redis):
     for i in ids:
         j = wait_status(srv.port, i, "succeeded", 20)
         assert j["attempts"] == 1, j  # waiting for the limit is not an attempt
+
+
+def test_redis_down_gives_503_json_and_readyz_unavailable(trireme, redis):
+    srv = start(trireme, redis.url, roles="web")
+    assert http(srv.port, "GET", "/readyz").status == 200
+    redis.kill()
+    srv.wait_log(r"redis connection lost", timeout=10)
+    r = http(srv.port, "GET", "/readyz")
+    assert r.status == 503 and r.json["status"] == "unavailable", r
+    assert r.json["redis"].startswith("error"), r
+    e = http(srv.port, "POST", "/v1/jobs", {"kind": "noop"})
+    assert e.status == 503 and e.json["error"] == "unavailable", e
+    assert "redis" in e.json["message"]
