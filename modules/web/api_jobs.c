@@ -163,7 +163,8 @@ json_t *api_jobs_parse(struct web_request *r, bool *array_out)
     for (size_t i = 0; i < n; i++) {
         const char *field = NULL;
         char why[300], msg[400];
-        json_t *j = job_input_normalize(array ? json_array_get(in, i) : in, &field, why, sizeof(why));
+        json_t *j =
+            job_input_normalize(array ? json_array_get(in, i) : in, &field, why, sizeof(why));
         if (!j) {
             if (array)
                 snprintf(msg, sizeof(msg), "jobs[%zu].%s %s", i, field, why);
@@ -350,11 +351,9 @@ void api_job_retry(struct web_request *r)
 bool api_list_params(struct web_request *r, struct api_list_params *p)
 {
     static const char *const names[] = {"status", "queue", "kind", "limit", "cursor"};
-    char (*v)[256] = p->v;
-    int *have = p->have;
     for (int i = 0; i < 5; i++) {
-        have[i] = web_query(r, names[i], v[i], sizeof(v[i]));
-        if (have[i] < 0) {
+        p->have[i] = web_query(r, names[i], p->v[i], sizeof(p->v[i]));
+        if (p->have[i] < 0) {
             char msg[96];
             snprintf(msg, sizeof(msg), "query parameter %s is malformed or too long", names[i]);
             web_respond_error(r, 400, "invalid_query", msg);
@@ -363,10 +362,10 @@ bool api_list_params(struct web_request *r, struct api_list_params *p)
     }
     static const char *const statuses[] = {"pending", "running", "succeeded",
                                            "failed",  "dead",    "cancelled"};
-    if (have[0]) {
+    if (p->have[0]) {
         bool ok = false;
         for (int i = 0; i < 6; i++)
-            ok |= !strcmp(v[0], statuses[i]);
+            ok |= !strcmp(p->v[0], statuses[i]);
         if (!ok) {
             web_respond_error(r, 400, "invalid_query",
                               "status must be one of pending, running, succeeded, failed, dead, "
@@ -375,18 +374,18 @@ bool api_list_params(struct web_request *r, struct api_list_params *p)
         }
     }
     int limit = LIST_DEFAULT;
-    if (have[3]) {
+    if (p->have[3]) {
         char *end;
-        long lv = strtol(v[3], &end, 10);
+        long lv = strtol(p->v[3], &end, 10);
         if (*end || lv < 1 || lv > LIST_MAX) {
             web_respond_error(r, 400, "invalid_query", "limit must be an integer from 1 to 500");
             return false;
         }
         limit = (int)lv;
     }
-    if (have[4]) {
-        bool ok = *v[4] && strlen(v[4]) <= 18;
-        for (const char *c = v[4]; ok && *c; c++)
+    if (p->have[4]) {
+        bool ok = *p->v[4] && strlen(p->v[4]) <= 18;
+        for (const char *c = p->v[4]; ok && *c; c++)
             ok = *c >= '0' && *c <= '9';
         if (!ok) {
             web_respond_error(r, 400, "invalid_query", "cursor must be a next_cursor value");
@@ -408,17 +407,15 @@ void api_job_list(struct web_request *r)
     struct api_list_params p;
     if (!api_list_params(r, &p))
         return;
-    char (*v)[256] = p.v;
-    int *have = p.have;
     int limit = p.limit;
     struct api_call *c = call_new(r, CALL_LIST, SQL_JOB_LIST, 5);
     c->limit = limit;
     for (int i = 0; i < 5; i++) {
         if (i == 3)
             snprintf(c->buf[3], sizeof(c->buf[3]), "%d", limit);
-        else if (have[i])
-            memcpy(c->buf[i], v[i], sizeof(c->buf[i]));
-        c->vals[i] = (i == 3 || have[i]) ? c->buf[i] : NULL;
+        else if (p.have[i])
+            memcpy(c->buf[i], p.v[i], sizeof(c->buf[i]));
+        c->vals[i] = (i == 3 || p.have[i]) ? c->buf[i] : NULL;
     }
     pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);
 }
