@@ -156,7 +156,7 @@ export QB_STARTED="$STARTED" QB_NOTE="$NOTE" QB_KERNEL="$(uname -r)" QB_CPU="${C
     QB_LOAD_START="$LOADAVG_START" QB_LOAD_END="$LOADAVG_END" QB_GIT="$GIT_REV" \
     QB_ZIG="zig $(python3 -m ziglang version 2>&1 | head -n1)" QB_BUILD="$BUILD_CMD" \
     QB_VERSIONS_FILE="$TMP/versions.json" \
-    QB_COMMAND="N=$N CELERY_N=$CELERY_N THREADS=$THREADS TR_FLAGS=\"$TR_FLAGS\" CELERY_CONCURRENCY=$CELERY_CONCURRENCY sh bench/queue-redis/run.sh"
+    QB_COMMAND="SYSTEMS=\"$SYSTEMS\" N=$N CELERY_N=$CELERY_N THREADS=$THREADS TR_FLAGS=\"$TR_FLAGS\" CELERY_CONCURRENCY=$CELERY_CONCURRENCY sh bench/queue-redis/run.sh"
 rb report >"$TMP/section.md" || die "report failed"
 cat "$TMP/section.md"
 if [ "$RESULTS" = - ]; then
