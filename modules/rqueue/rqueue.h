@@ -28,6 +28,7 @@ enum {
     RQ_LIST,
     RQ_PROGRESS,
     RQ_MARK,
+    RQ_CONSUMERS,
     RQ_NSCRIPTS
 };
 

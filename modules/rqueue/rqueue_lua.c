@@ -315,6 +315,28 @@ static const char lua_promote[] = LUA_NOW LUA_DELIVER
     "if #gone > 0 then redis.call('ZREM', P .. 'jobs', unpack(gone)) end\n"
     "return {moved, next}\n";
 
+/* ARGV: worker id, idle ms, then queue names. Forgets consumers of the
+ * group that own nothing and were idle longer than that (stopped workers';
+ * a live one blocked in XREADGROUP is seen at every read and, owning
+ * nothing, would simply be made again by its next read). Returns how many. */
+static const char lua_consumers[] =
+    "local me, max, n = ARGV[1], tonumber(ARGV[2]), 0\n"
+    "for i = 3, #ARGV do\n"
+    "  local s = 'trireme:q:' .. ARGV[i]\n"
+    "  local cs = redis.pcall('XINFO', 'CONSUMERS', s, 'trireme')\n"
+    "  if type(cs) == 'table' and not cs.err then\n"
+    "    for _, c in ipairs(cs) do\n"
+    "      local t = {}\n"
+    "      for j = 1, #c, 2 do t[c[j]] = c[j + 1] end\n"
+    "      if t['name'] ~= me and t['pending'] == 0 and t['idle'] > max then\n"
+    "        redis.call('XGROUP', 'DELCONSUMER', s, 'trireme', t['name'])\n"
+    "        n = n + 1\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
 /* ARGV: id, ttl ms. nil: no such job. {1, hash}: cancelled; {0, hash}:
  * already finished. A running job's worker sees it at its next heartbeat
  * (and at once through PUBLISH trireme:cancel). */
@@ -384,4 +406,5 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_HEARTBEAT] = lua_heartbeat, [RQ_PROMOTE] = lua_promote, [RQ_CANCEL] = lua_cancel,
     [RQ_RETRY] = lua_retry,         [RQ_LIST] = lua_list,       [RQ_PROGRESS] = lua_progress,
     [RQ_MARK] = lua_mark,
+    [RQ_CONSUMERS] = lua_consumers,
 };

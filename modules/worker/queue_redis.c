@@ -305,6 +305,31 @@ static void on_autoclaimed(struct redis_cmd *c, redisReply *reply, const char *e
     rqw_maybe_finish_drain(w);
 }
 
+static void on_consumers(struct rq_call *c, redisReply *reply, const char *err)
+{
+    struct rqw *w = c->data;
+    w->consumers_inflight = false;
+    if (!err && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+        LOG(LOG_INFO, "worker: forgot consumers of stopped workers",
+            L_INT("count", reply->integer));
+    rqw_maybe_finish_drain(w);
+}
+
+/* Stopped workers' consumers that own nothing any more. */
+static void forget_consumers(struct rqw *w)
+{
+    if (w->consumers_inflight)
+        return;
+    memset(&w->consumers, 0, sizeof(w->consumers));
+    w->consumers.data = w;
+    rq_args_adds(&w->consumers.args, w->id);
+    rq_args_addll(&w->consumers.args, (long long)(w->cfg->lease_ms * CONSUMER_IDLE_LEASES));
+    for (unsigned i = 0; i < w->nq; i++)
+        rq_args_adds(&w->consumers.args, w->qname[i]);
+    w->consumers_inflight = true;
+    rq_eval(&w->cmd, &w->consumers, &w->shas, RQ_CONSUMERS, on_consumers);
+}
+
 static void on_claim_timer(struct loop *l, struct timer *t)
 {
     struct rqw *w = (struct rqw *)((char *)t - offsetof(struct rqw, claim_timer));
@@ -312,6 +337,7 @@ static void on_claim_timer(struct loop *l, struct timer *t)
     loop_timer_in(l, t, every / 2 + loop_random(l) % (every / 2 + 1));
     if (w->draining || w->claims_inflight || !w->groups_ready)
         return;
+    forget_consumers(w);
     if (w->cfg->worker_mode_leader && !leader_is(w->loop->srv))
         return;
     unsigned busy = w->running + w->starting;
@@ -477,7 +503,8 @@ void rqw_maybe_finish_drain(struct rqw *w)
     if (!w->draining || w->closed)
         return;
     if (w->running || w->reading || w->starts_inflight || w->claims_inflight ||
-        w->promote_inflight || w->hb_inflight || w->unblock_inflight || w->marks_inflight)
+        w->promote_inflight || w->hb_inflight || w->unblock_inflight || w->marks_inflight ||
+        w->consumers_inflight)
         return;
     if (w->ndone) {
         w->handing_back = false;
@@ -669,6 +696,7 @@ void queue_redis_cleanup(struct server *s)
         rq_args_free(&w->done);
         rq_args_free(&w->promote.args);
         rq_args_free(&w->hb.args);
+        rq_args_free(&w->consumers.args);
         free(w);
         s->loops[i].modules[MODULE_WORKER] = NULL;
     }

@@ -23,13 +23,14 @@
 #include "modules/worker/kind_limits.h"
 #include "modules/worker/worker.h"
 
-#define RQ_MAX_QUEUES       32
-#define HARD_LIMIT_EXTRA_MS 5000 /* after the soft limit, before the slot is taken back */
-#define RETRY_BASE_MS       1000
-#define RETRY_MAX_MS        (3600 * 1000)
-#define BLOCK_EXTRA_MS      5000 /* a blocked read's deadline beyond its BLOCK time */
-#define FETCH_RETRY_MS      250  /* after a failed read, before the next */
-#define PROMOTE_MAX         1000 /* delayed jobs moved per queue and call */
+#define RQ_MAX_QUEUES        32
+#define HARD_LIMIT_EXTRA_MS  5000 /* after the soft limit, before the slot is taken back */
+#define RETRY_BASE_MS        1000
+#define RETRY_MAX_MS         (3600 * 1000)
+#define BLOCK_EXTRA_MS       5000 /* a blocked read's deadline beyond its BLOCK time */
+#define FETCH_RETRY_MS       250  /* after a failed read, before the next */
+#define PROMOTE_MAX          1000 /* delayed jobs moved per queue and call */
+#define CONSUMER_IDLE_LEASES 10   /* a consumer owning nothing, idle this many --lease: forgotten */
 
 struct rqw;
 
@@ -79,6 +80,8 @@ struct rqw {
     struct timer fetch_timer;
     unsigned starts_inflight;
 
+    struct rq_call consumers; /* forgetting stopped workers' consumers */
+    bool consumers_inflight;
     struct claim_cmd claim[RQ_MAX_QUEUES];
     unsigned claims_inflight;
     struct timer claim_timer;

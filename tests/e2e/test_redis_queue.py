@@ -471,3 +471,22 @@ def test_redis_down_gives_503_json_and_readyz_unavailable(trireme, redis):
     e = http(srv.port, "POST", "/v1/jobs", {"kind": "noop"})
     assert e.status == 503 and e.json["error"] == "unavailable", e
     assert "redis" in e.json["message"]
+
+
+def test_stopped_workers_consumers_are_forgotten(trireme, redis):
+    def consumers():
+        out = redis.cli("XINFO", "CONSUMERS", "trireme:q:default", "trireme")
+        return re.findall(r"^name\n(\S+)$", out, re.M)
+
+    web = start(trireme, redis.url, roles="web")
+    a = start(trireme, redis.url, roles="worker")
+    wait_status(web.port, enqueue(web.port, {"kind": "noop"})["id"], "succeeded", 10)
+    a.stop()
+    b = start(trireme, redis.url, "--lease=1s", roles="worker")
+    wait_status(web.port, enqueue(web.port, {"kind": "noop"})["id"], "succeeded", 10)
+    assert len(consumers()) == 2, consumers()
+    # b forgets a's consumer (owning nothing) once it was idle 10 leases (10 s).
+    wait_until(lambda: len(consumers()) == 1, 30, interval=0.5,
+               what=lambda: f"one consumer left, have {consumers()}")
+    assert consumers()[0].split(":")[1] == str(b.proc.pid)
+    b.wait_log(r"forgot consumers of stopped workers count=1")
