@@ -28,6 +28,7 @@ enum opt_type {
     T_MIGRATE,
     T_LEADER,
     T_WORKER_MODE,
+    T_QUEUE_BACKEND,
 };
 
 struct opt {
@@ -162,6 +163,23 @@ static const struct opt opts[] = {
     {"beat-max-schedules", "TRIREME_BEAT_MAX_SCHEDULES", "100000", T_UINT, OFF(beat_max_schedules),
      0, 1, 10000000, "Beat: enabled schedules one beat loads; beyond it the rest are refused, "
      "logged."},
+    {"queue-backend", "QUEUE_BACKEND", "postgres", T_QUEUE_BACKEND, OFF(queue_backend), 0, 0, 0,
+     "Where jobs live: postgres (trireme.jobs, SKIP LOCKED) or redis (a Stream per queue with a "
+     "consumer group, needs REDIS_URL; DATABASE_URL then only serves the sql kind). The redis "
+     "backend differs: no transactional enqueue (the SQL trireme.enqueue() writes to PostgreSQL, "
+     "not to Redis); an enqueue is as durable as Redis' appendfsync (none without AOF); finished "
+     "jobs expire after --result-ttl (then GET answers 404 and the unique_key is free again); "
+     "each queue is FIFO (priority is stored, not used for ordering); cancelling a running job "
+     "stops it at once via PUBLISH (or at its next lease renewal); listing filters scan the newest "
+     "jobs first, at most 10000 per call (next_cursor continues); leader mode's fencing token is "
+     "not checked on completion (worker id and attempt are); no Redis Cluster (one server)."},
+    {"result-ttl", "TRIREME_RESULT_TTL", "1h", T_DUR, OFF(result_ttl_ms), 0, 1000,
+     365 * 24 * 3600 * 1000LL,
+     "Redis queue backend: how long a finished job (status, result, error) stays readable."},
+    {"promote-interval", "TRIREME_PROMOTE_INTERVAL", "100ms", T_DUR, OFF(promote_interval_ms), 0,
+     10, 60 * 1000LL,
+     "Redis queue backend: how often a worker moves due delayed and retried jobs onto their "
+     "streams (sooner when the next one is due sooner)."},
     {NULL, "WORKER_ENABLED", "", T_TRIBOOL, OFF(worker_enabled), 0, 0, 0,
      "Compatibility: true adds the worker role to --roles, false removes it."},
 };
@@ -357,6 +375,14 @@ static const char *apply(struct config *c, const struct opt *o, const char *v, c
         else
             return "is not a worker mode (compete or leader)";
         return NULL;
+    case T_QUEUE_BACKEND:
+        if (!strcasecmp(v, "postgres") || !strcasecmp(v, "postgresql"))
+            *(int *)field = QUEUE_POSTGRES;
+        else if (!strcasecmp(v, "redis"))
+            *(int *)field = QUEUE_REDIS;
+        else
+            return "is not a queue backend (postgres or redis)";
+        return NULL;
     case T_FORMAT:
         if (!strcasecmp(v, "json"))
             *(bool *)field = true;
@@ -487,6 +513,10 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
     }
     if (*c->rate_limits && !*c->redis_url) {
         fprintf(err, "trireme: --rate-limits needs REDIS_URL (limits are shared through Redis)\n");
+        return 2;
+    }
+    if (c->queue_backend == QUEUE_REDIS && !*c->redis_url) {
+        fprintf(err, "trireme: --queue-backend=redis needs REDIS_URL\n");
         return 2;
     }
     if (c->leader_backend == LEADER_REDIS && !*c->redis_url) {

@@ -17,6 +17,7 @@
 #define CONFIG_MAX_ROLES 8
 
 enum { LEADER_NONE = 0, LEADER_REDIS, LEADER_POSTGRES };
+enum { QUEUE_POSTGRES = 0, QUEUE_REDIS };
 
 struct config {
     /* process */
@@ -78,6 +79,10 @@ struct config {
     unsigned beat_catchup_max;    /* slots one schedule fires when catching up */
     unsigned beat_batch;          /* slots per fire statement */
     unsigned beat_max_schedules;  /* schedules one beat loads */
+    /* the Redis queue backend (modules/rqueue) */
+    int queue_backend;            /* QUEUE_POSTGRES, QUEUE_REDIS */
+    uint64_t result_ttl_ms;       /* a finished job's hash lives this long */
+    uint64_t promote_interval_ms; /* delayed/retried jobs are moved onto streams this often */
     /* compatibility */
     int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */
 };

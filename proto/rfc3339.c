@@ -4,6 +4,7 @@
 #include "proto/rfc3339.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 
 static bool digits(const char *s, size_t n, int *out)
 {
@@ -80,4 +81,28 @@ int rfc3339_parse_ms(const char *s, size_t n, int64_t *ms)
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     *ms = secs * 1000 + frac_ms;
     return 0;
+}
+
+/* Howard Hinnant's civil_from_days, the inverse of days_from_civil. */
+size_t rfc3339_format_ms(int64_t ms, char *out, size_t cap)
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    int msec = (int)(ms - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    int64_t sod = secs - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2)
+        y++;
+    int n = snprintf(out, cap, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03dZ", (long long)y,
+                     (long long)m, (long long)d, (long long)(sod / 3600),
+                     (long long)(sod / 60 % 60), (long long)(sod % 60), msec);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }

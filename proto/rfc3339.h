@@ -14,4 +14,8 @@ int rfc3339_parse_ms(const char *s, size_t n, int64_t *ms);
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t rfc3339_days_from_civil(int64_t y, unsigned m, unsigned d);
 
+/* "2026-11-22T07:00:00.250Z" (UTC, milliseconds) into out; returns the
+ * length (24 for years 0..9999), or 0 when cap is too small. */
+size_t rfc3339_format_ms(int64_t ms, char *out, size_t cap);
+
 #endif

@@ -22,7 +22,11 @@ static int jobs_init(struct server *s)
 {
     const struct config *cfg = s->cfg;
     if (!*cfg->database_url) {
-        LOG(LOG_INFO, "no DATABASE_URL: job API and worker are off");
+        if (cfg->queue_backend == QUEUE_REDIS)
+            LOG(LOG_INFO, "jobs live in Redis (--queue-backend=redis); no DATABASE_URL: the sql "
+                          "kind is off");
+        else
+            LOG(LOG_INFO, "no DATABASE_URL: job API and worker are off");
         return 0;
     }
     if (!cfg->migrate_auto)

@@ -16,6 +16,7 @@
 #include "kernel/server.h"
 #include "modules/jobs/job_input.h"
 #include "modules/jobs/sql.h"
+#include "modules/web/api_jobs.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -138,10 +139,8 @@ static void flush_batch(struct loop *l, struct timer *t)
     pg_query_submit(&wl->pg, &b->q);
 }
 
-void api_enqueue(struct web_request *r)
+json_t *api_jobs_parse(struct web_request *r, bool *array_out)
 {
-    if (!web_authorized(r) || !need_db(r))
-        return;
     json_error_t jerr;
     json_t *in = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!in) {
@@ -149,7 +148,7 @@ void api_enqueue(struct web_request *r)
         snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);
         web_respond_error(r, 400, "invalid_json", msg);
-        return;
+        return NULL;
     }
     bool array = json_is_array(in);
     size_t n = array ? json_array_size(in) : 1;
@@ -158,13 +157,14 @@ void api_enqueue(struct web_request *r)
         snprintf(msg, sizeof(msg), "a job array holds 1 to %d jobs", JOB_BATCH_MAX);
         web_respond_error(r, 400, "invalid_job", msg);
         json_decref(in);
-        return;
+        return NULL;
     }
     json_t *norm = json_array();
     for (size_t i = 0; i < n; i++) {
         const char *field = NULL;
         char why[300], msg[400];
-        json_t *j = job_input_normalize(array ? json_array_get(in, i) : in, &field, why, sizeof(why));
+        json_t *j =
+            job_input_normalize(array ? json_array_get(in, i) : in, &field, why, sizeof(why));
         if (!j) {
             if (array)
                 snprintf(msg, sizeof(msg), "jobs[%zu].%s %s", i, field, why);
@@ -173,11 +173,28 @@ void api_enqueue(struct web_request *r)
             web_respond_error(r, 400, "invalid_job", msg);
             json_decref(norm);
             json_decref(in);
-            return;
+            return NULL;
         }
         json_array_append_new(norm, j);
     }
     json_decref(in);
+    *array_out = array;
+    return norm;
+}
+
+void api_enqueue(struct web_request *r)
+{
+    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
+        rq_api_enqueue(r);
+        return;
+    }
+    if (!web_authorized(r) || !need_db(r))
+        return;
+    bool array;
+    json_t *norm = api_jobs_parse(r, &array);
+    if (!norm)
+        return;
+    size_t n = json_array_size(norm);
 
     struct web_loop *wl = web_loop_of(r->loop);
     struct enqueue_batch *b = wl->batch;
@@ -277,7 +294,7 @@ static struct api_call *call_new(struct web_request *r, enum call_kind kind, con
     return c;
 }
 
-static bool job_id_param(struct web_request *r, char out[32])
+bool api_job_id_param(struct web_request *r, char out[32])
 {
     size_t n;
     const char *id = web_param(r, "id", &n);
@@ -296,7 +313,7 @@ static bool job_id_param(struct web_request *r, char out[32])
 static void one_job(struct web_request *r, enum call_kind kind, const char *sql)
 {
     char id[32];
-    if (!web_authorized(r) || !need_db(r) || !job_id_param(r, id))
+    if (!web_authorized(r) || !need_db(r) || !api_job_id_param(r, id))
         return;
     struct api_call *c = call_new(r, kind, sql, 1);
     strcpy(c->buf[0], id);
@@ -306,75 +323,99 @@ static void one_job(struct web_request *r, enum call_kind kind, const char *sql)
 
 void api_job_get(struct web_request *r)
 {
+    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
+        rq_api_one(r, RQ_API_GET);
+        return;
+    }
     one_job(r, CALL_GET, SQL_JOB_GET);
 }
 
 void api_job_cancel(struct web_request *r)
 {
+    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
+        rq_api_one(r, RQ_API_CANCEL);
+        return;
+    }
     one_job(r, CALL_CANCEL, SQL_JOB_CANCEL);
 }
 
 void api_job_retry(struct web_request *r)
 {
+    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
+        rq_api_one(r, RQ_API_RETRY);
+        return;
+    }
     one_job(r, CALL_RETRY, SQL_JOB_RETRY);
 }
 
-void api_job_list(struct web_request *r)
+bool api_list_params(struct web_request *r, struct api_list_params *p)
 {
-    if (!web_authorized(r) || !need_db(r))
-        return;
     static const char *const names[] = {"status", "queue", "kind", "limit", "cursor"};
-    char v[5][256];
-    int have[5];
     for (int i = 0; i < 5; i++) {
-        have[i] = web_query(r, names[i], v[i], sizeof(v[i]));
-        if (have[i] < 0) {
+        p->have[i] = web_query(r, names[i], p->v[i], sizeof(p->v[i]));
+        if (p->have[i] < 0) {
             char msg[96];
             snprintf(msg, sizeof(msg), "query parameter %s is malformed or too long", names[i]);
             web_respond_error(r, 400, "invalid_query", msg);
-            return;
+            return false;
         }
     }
     static const char *const statuses[] = {"pending", "running", "succeeded",
                                            "failed",  "dead",    "cancelled"};
-    if (have[0]) {
+    if (p->have[0]) {
         bool ok = false;
         for (int i = 0; i < 6; i++)
-            ok |= !strcmp(v[0], statuses[i]);
+            ok |= !strcmp(p->v[0], statuses[i]);
         if (!ok) {
             web_respond_error(r, 400, "invalid_query",
                               "status must be one of pending, running, succeeded, failed, dead, "
                               "cancelled");
-            return;
+            return false;
         }
     }
     int limit = LIST_DEFAULT;
-    if (have[3]) {
+    if (p->have[3]) {
         char *end;
-        long lv = strtol(v[3], &end, 10);
+        long lv = strtol(p->v[3], &end, 10);
         if (*end || lv < 1 || lv > LIST_MAX) {
             web_respond_error(r, 400, "invalid_query", "limit must be an integer from 1 to 500");
-            return;
+            return false;
         }
         limit = (int)lv;
     }
-    if (have[4]) {
-        bool ok = *v[4] && strlen(v[4]) <= 18;
-        for (const char *p = v[4]; ok && *p; p++)
-            ok = *p >= '0' && *p <= '9';
+    if (p->have[4]) {
+        bool ok = *p->v[4] && strlen(p->v[4]) <= 18;
+        for (const char *c = p->v[4]; ok && *c; c++)
+            ok = *c >= '0' && *c <= '9';
         if (!ok) {
             web_respond_error(r, 400, "invalid_query", "cursor must be a next_cursor value");
-            return;
+            return false;
         }
     }
+    p->limit = limit;
+    return true;
+}
+
+void api_job_list(struct web_request *r)
+{
+    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
+        rq_api_list(r);
+        return;
+    }
+    if (!web_authorized(r) || !need_db(r))
+        return;
+    struct api_list_params p;
+    if (!api_list_params(r, &p))
+        return;
+    int limit = p.limit;
     struct api_call *c = call_new(r, CALL_LIST, SQL_JOB_LIST, 5);
     c->limit = limit;
     for (int i = 0; i < 5; i++) {
         if (i == 3)
             snprintf(c->buf[3], sizeof(c->buf[3]), "%d", limit);
-        else if (have[i])
-            memcpy(c->buf[i], v[i], sizeof(c->buf[i]));
-        c->vals[i] = (i == 3 || have[i]) ? c->buf[i] : NULL;
+        else if (p.have[i])
+            memcpy(c->buf[i], p.v[i], sizeof(c->buf[i]));
+        c->vals[i] = (i == 3 || p.have[i]) ? c->buf[i] : NULL;
     }
     pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);
 }

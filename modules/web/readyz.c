@@ -4,7 +4,8 @@
  * Checks PostgreSQL (SELECT 1) and Redis (PING) at once, each with a 5 s
  * deadline. The database decides the status (503 when it does not answer:
  * nothing here works without it); Redis only degrades the features that
- * need it, so it is reported, not fatal. Also reports the leader election
+ * need it, so it is reported, not fatal - except on --queue-backend=redis,
+ * where the jobs live there. Also reports the leader election
  * this process takes part in. While draining: 503 so balancers move on.
  */
 #include <stdio.h>
@@ -51,6 +52,9 @@ static void answer(struct readyz *z)
         char leader[300], body[1200];
         leader_json(r->loop->srv, leader, sizeof(leader));
         bool ok = !strcmp(z->db, "\"ok\"") || !strcmp(z->db, "\"disabled\"");
+        /* On --queue-backend=redis the jobs live in Redis: it decides too. */
+        if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS)
+            ok = ok && !strcmp(z->redis, "\"ok\"");
         int n = snprintf(body, sizeof(body),
                          "{\"status\":\"%s\",\"database\":%s,\"redis\":%s,\"leader\":%s}",
                          ok ? "ok" : "unavailable", z->db, z->redis, leader);

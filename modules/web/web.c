@@ -109,6 +109,7 @@ static void web_cleanup(struct server *s)
         if (wl->has_redis)
             redis_client_free(&wl->redis);
         free(wl->headers);
+        free(wl->rq_shas);
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;
     }

@@ -8,6 +8,7 @@
 #include "kernel/loop.h"
 #include "kernel/pg.h"
 #include "kernel/redis.h"
+#include "modules/rqueue/rqueue.h"
 #include "modules/web/ratelimit.h"
 #include "proto/http1.h"
 
@@ -34,6 +35,7 @@ struct web_loop {
     struct enqueue_batch *batch;  /* enqueues waiting for the next insert */
     bool batch_inflight;          /* an insert is committing */
     struct timer batch_timer;
+    struct rq_shas *rq_shas;      /* --queue-backend=redis: script names, made on first use */
 };
 
 #include "modules/registry.h"

@@ -126,6 +126,10 @@ static void sql_start(struct job_run *r)
         job_finish(r, NULL, msg, true);
         return;
     }
+    if (!job_pg(r)) { /* the Redis queue backend without DATABASE_URL */
+        job_finish(r, NULL, "the sql kind needs DATABASE_URL (PostgreSQL)", true);
+        return;
+    }
     const char *name = json_string_value(json_object_get(r->payload, "statement"));
     const char *stmt = worker_sql_statement(r, name);
     if (!stmt) {

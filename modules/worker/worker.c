@@ -122,19 +122,25 @@ struct worker_shared {
 static void want_claim(struct worker *w);
 static void maybe_finish_drain(struct worker *w);
 
+const struct kind_limits *worker_kind_limits(struct server *s)
+{
+    const struct worker_shared *sh = s->module_state[MODULE_WORKER];
+    return sh && sh->limits.n ? &sh->limits : NULL;
+}
+
 struct loop *job_loop(struct job_run *r)
 {
-    return r->w->loop;
+    return r->be ? r->be->loop(r) : r->w->loop;
 }
 
 struct pg_pool *job_pg(struct job_run *r)
 {
-    return &r->w->pg;
+    return r->be ? r->be->pg(r) : &r->w->pg;
 }
 
 const char *worker_sql_statement(struct job_run *r, const char *name)
 {
-    const struct worker_shared *sh = r->w->loop->srv->module_state[MODULE_WORKER];
+    const struct worker_shared *sh = job_loop(r)->srv->module_state[MODULE_WORKER];
     const struct sql_statements *st = sh ? &sh->sql : NULL;
     for (unsigned i = 0; st && i < st->n; i++)
         if (!strcmp(st->v[i].name, name))
@@ -270,6 +276,10 @@ static void record(struct worker *w, struct job_run *r, json_t *result, const ch
 
 void job_finish(struct job_run *r, json_t *result, const char *error, bool permanent)
 {
+    if (r->be) {
+        r->be->finish(r, result, error, permanent);
+        return;
+    }
     struct worker *w = r->w;
     uint64_t ms = (w->loop->now_ns - r->started_ns) / 1000000;
     if (!r->lost) {
@@ -300,6 +310,10 @@ static void on_progress(struct pg_query *q, PGresult *res, const char *err)
 
 void job_progress(struct job_run *r, int percent, const char *step)
 {
+    if (r->be) {
+        r->be->progress(r, percent, step);
+        return;
+    }
     if (r->lost)
         return;
     struct {
@@ -808,6 +822,10 @@ static void abandon_unsent(struct worker *w)
 
 static void worker_stop(struct loop *l)
 {
+    if (l->srv->cfg->queue_backend == QUEUE_REDIS) {
+        queue_redis_stop(l);
+        return;
+    }
     struct worker *w = l->modules[MODULE_WORKER];
     if (!w || w->draining)
         return;
@@ -896,6 +914,8 @@ static int load_sql_statements(const char *path, struct sql_statements *st)
 
 static const char *worker_unmet(const struct config *cfg)
 {
+    if (cfg->queue_backend == QUEUE_REDIS)
+        return *cfg->redis_url ? NULL : "--queue-backend=redis needs REDIS_URL";
     return *cfg->database_url ? NULL : "it needs DATABASE_URL (PostgreSQL)";
 }
 
@@ -917,6 +937,8 @@ static int worker_start(struct loop *l)
 {
     struct server *s = l->srv;
     const struct config *cfg = s->cfg;
+    if (cfg->queue_backend == QUEUE_REDIS)
+        return queue_redis_start(l);
     struct worker *w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
@@ -1002,6 +1024,10 @@ static int worker_start(struct loop *l)
 
 static void worker_wake(struct loop *l)
 {
+    if (l->srv->cfg->queue_backend == QUEUE_REDIS) {
+        queue_redis_wake(l);
+        return;
+    }
     struct worker *w = l->modules[MODULE_WORKER];
     if (w && w->cfg->worker_mode_leader)
         want_claim(w); /* leadership may have changed */
@@ -1009,7 +1035,9 @@ static void worker_wake(struct loop *l)
 
 static void worker_cleanup(struct server *s)
 {
-    for (int i = 0; i < s->nloops; i++) {
+    if (s->cfg->queue_backend == QUEUE_REDIS)
+        queue_redis_cleanup(s);
+    for (int i = 0; s->cfg->queue_backend != QUEUE_REDIS && i < s->nloops; i++) {
         struct worker *w = s->loops[i].modules[MODULE_WORKER];
         if (!w)
             continue;
@@ -1038,7 +1066,8 @@ static void worker_cleanup(struct server *s)
 
 const struct module worker_module = {
     .name = "worker",
-    .summary = "runs jobs from PostgreSQL (FOR UPDATE SKIP LOCKED, leases, retries)",
+    .summary = "runs jobs from PostgreSQL (FOR UPDATE SKIP LOCKED) or Redis Streams: leases, "
+               "retries, time limits",
     .is_role = true,
     .unmet = worker_unmet,
     .init = worker_init,

@@ -44,8 +44,30 @@ static void invalid(void **state)
         assert_int_equal(p(bad[i]), -1);
 }
 
+static void format(void **state)
+{
+    char b[40];
+    assert_int_equal(rfc3339_format_ms(0, b, sizeof(b)), 24);
+    assert_string_equal(b, "1970-01-01T00:00:00.000Z");
+    rfc3339_format_ms(784111777250LL, b, sizeof(b));
+    assert_string_equal(b, "1994-11-06T08:49:37.250Z");
+    rfc3339_format_ms(951782400000LL, b, sizeof(b));
+    assert_string_equal(b, "2000-02-29T00:00:00.000Z");
+    rfc3339_format_ms(-1, b, sizeof(b));
+    assert_string_equal(b, "1969-12-31T23:59:59.999Z");
+    assert_int_equal(rfc3339_format_ms(0, b, 10), 0);
+    /* Round trip every ~37 hours from 1970 to 2191. */
+    for (int64_t ms = 0; ms < 7000000000000LL; ms += 133333333LL + 7) {
+        size_t n = rfc3339_format_ms(ms, b, sizeof(b));
+        int64_t back = 0;
+        assert_int_equal(rfc3339_parse_ms(b, n, &back), 0);
+        assert_int_equal(back, ms);
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(valid), cmocka_unit_test(invalid)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(valid), cmocka_unit_test(invalid),
+                                       cmocka_unit_test(format)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,94 @@
+/*
+ * rqueue.h - the Redis queue backend's shared parts (--queue-backend=redis):
+ * its scripts, how their arguments are built, how a job hash is shown as
+ * JSON, and running a script on a ring client by EVALSHA.
+ *
+ * The worker side is modules/worker/queue_redis.c, the HTTP side
+ * modules/web/api_jobs_redis.c, the CLI side modules/jobs/cli.c. Keys and
+ * guarantees are described at the top of rqueue_lua.c.
+ */
+#ifndef TRIREME_MODULES_RQUEUE_H
+#define TRIREME_MODULES_RQUEUE_H
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kernel/redis.h"
+
+enum {
+    RQ_ENQUEUE,
+    RQ_START,
+    RQ_COMPLETE,
+    RQ_HEARTBEAT,
+    RQ_PROMOTE,
+    RQ_CANCEL,
+    RQ_RETRY,
+    RQ_LIST,
+    RQ_PROGRESS,
+    RQ_MARK,
+    RQ_CONSUMERS,
+    RQ_NSCRIPTS
+};
+
+extern const char *const rq_scripts[RQ_NSCRIPTS];
+
+#define RQ_GROUP       "trireme"
+#define RQ_PREFIX      "trireme:"
+#define RQ_LIST_BUDGET 10000 /* index entries one list call may look at */
+
+/* The scripts' SHA-1 names, computed once by their owner (a loop struct). */
+struct rq_shas {
+    char sha[RQ_NSCRIPTS][41];
+};
+void rq_shas_init(struct rq_shas *s);
+
+/* A growable argument vector: strings copied into one buffer. */
+struct rq_args {
+    char *buf;
+    size_t len, cap;
+    size_t *off, *alen;
+    int n, ncap;
+};
+void rq_args_add(struct rq_args *a, const char *s, size_t n);
+void rq_args_adds(struct rq_args *a, const char *s);
+void rq_args_addll(struct rq_args *a, long long v);
+void rq_args_append(struct rq_args *dst, const struct rq_args *src);
+void rq_args_free(struct rq_args *a);
+/* Pointer arrays for argv[first..]: valid until the next add. */
+void rq_args_vectors(const struct rq_args *a, const char **argv, size_t *lens);
+
+/* The 8 enqueue-script arguments of one job normalized by
+ * job_input_normalize (queue, kind, payload, priority, max_attempts,
+ * timeout_ms, when, unique_key), defaults filled as the PostgreSQL
+ * backend fills them. */
+void rq_enqueue_job_args(struct rq_args *a, json_t *norm);
+
+/* A job hash (field/value pairs, as HGETALL answers) as the API shows a
+ * job: the same keys as the PostgreSQL backend, timestamps in RFC 3339. */
+json_t *rq_job_json(size_t n, const char *const *keys, const size_t *klen, const char *const *vals,
+                    const size_t *vlen);
+/* The same from an HGETALL-style array reply; NULL when it is not one. */
+json_t *rq_job_json_reply(const redisReply *r);
+
+/* One script run on a ring client: EVALSHA, and EVAL when the server does
+ * not know the script (restarted, flushed). args are the script's ARGV;
+ * the call owns them and frees them after fn. */
+struct rq_call;
+typedef void (*rq_fn)(struct rq_call *c, redisReply *reply, const char *err);
+struct rq_call {
+    struct redis_cmd cmd; /* first */
+    struct rq_args args;
+    rq_fn fn;
+    const struct rq_shas *shas;
+    int script;
+    bool fell_back;
+    void *data;
+};
+/* Submits c (whose args are filled); fn runs once, then c->args are freed
+ * (c itself is the caller's). */
+void rq_eval(struct redis_client *cl, struct rq_call *c, const struct rq_shas *shas, int script,
+             rq_fn fn);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * rqueue_lua.c - the Redis queue backend's scripts, one per state change.
+ *
+ * Every change of a job's state is one Lua script, so it is atomic on the
+ * server and one round trip for many jobs (the worker starts, completes and
+ * renews a whole batch per call). Time is the server's (TIME), never a
+ * worker's clock. Keys (prefix trireme:):
+ *
+ *   seq               INCR: job ids, integers like the PostgreSQL backend's
+ *   job:<id>          hash: the job (status, attempts, payload, result, ...);
+ *                     PEXPIREd by --result-ttl once the job has finished
+ *   q:<queue>         Stream, consumer group "trireme": one entry per
+ *                     delivery, carrying what a worker needs to run it
+ *                     (id, k kind, p payload, a attempts so far, m
+ *                     max_attempts, t timeout_ms); XACKed when done, trimmed
+ *                     by PROMOTE
+ *   delayed:<queue>   sorted set by due time (ms): run_at/delay and retries
+ *   jobs              sorted set of every id (for listing; expired ids are
+ *                     trimmed lazily)
+ *   uniq:<key>        unique_key -> id, while that job's hash exists
+ *
+ * The hash's `entry` names the job's current delivery; any other entry of
+ * it is stale and only acknowledged. A worker runs a fresh delivery at once
+ * and records the start (MARK) at the end of that loop turn, or not at all
+ * when the job finished within the turn: then COMPLETE records start and
+ * outcome together (a noop job costs one script line, not two). An entry
+ * taken over by XAUTOCLAIM (its worker died) is started by START, which
+ * counts the lost attempt. Completions are fenced by status, worker id,
+ * attempt and entry, so a stale attempt can never overwrite a newer one.
+ * Scripts build key names themselves: a single Redis, not Redis Cluster.
+ */
+#include "modules/rqueue/rqueue.h"
+
+#define LUA_NOW                                                                                    \
+    "local P = 'trireme:'\n"                                                                       \
+    "local t = redis.call('TIME')\n"                                                               \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/* Finish a job's hash: it (and its unique key) expire after the TTL. */
+#define LUA_EXPIRE                                                                                 \
+    "local function expire(k, ttl, uk)\n"                                                          \
+    "  redis.call('PEXPIRE', k, ttl)\n"                                                            \
+    "  if uk and uk ~= '' then redis.call('PEXPIRE', P .. 'uniq:' .. uk, ttl) end\n"               \
+    "end\n"
+
+/* A new delivery of job id from its hash; the hash records it. */
+#define LUA_DELIVER                                                                                \
+    "local function deliver(id, q)\n"                                                              \
+    "  local k = P .. 'job:' .. id\n"                                                              \
+    "  local h = redis.call('HMGET', k, 'kind', 'payload', 'attempts', 'max_attempts',\n"          \
+    "                       'timeout_ms')\n"                                                       \
+    "  if not h[1] then return end\n"                                                              \
+    "  local e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'k', h[1], 'p', h[2], 'a',\n"   \
+    "    h[3], 'm', h[4], 't', h[5] or '')\n"                                                      \
+    "  redis.call('HSET', k, 'entry', e)\n"                                                        \
+    "end\n"
+
+/* Acks gathered per stream, sent as one XACK each. Entries are not
+ * XDELed one by one (that costs more than the rest of a job's bookkeeping):
+ * PROMOTE trims each stream below its oldest unacknowledged entry. */
+#define LUA_ACKS                                                                                   \
+    "local acks = {}\n"                                                                            \
+    "local function ack(q, e)\n"                                                                   \
+    "  local l = acks[q]\n"                                                                        \
+    "  if not l then l = {}; acks[q] = l end\n"                                                    \
+    "  l[#l + 1] = e\n"                                                                            \
+    "end\n"                                                                                        \
+    "local function flush_acks()\n"                                                                \
+    "  for q, l in pairs(acks) do\n"                                                               \
+    "    for i = 1, #l, 500 do\n"                                                                  \
+    "      local part = {unpack(l, i, math.min(i + 499, #l))}\n"                                   \
+    "      redis.call('XACK', P .. 'q:' .. q, 'trireme', unpack(part))\n"                          \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "end\n"
+
+/* ARGV: n, then per job queue kind payload priority max_attempts timeout_ms
+ * when unique_key; when is '' (now), 'd<ms>' (delay) or 'a<unix ms>'.
+ * Returns id1, created1, id2, created2, ... */
+static const char lua_enqueue[] = LUA_NOW
+    "local out = {}\n"
+    "for i = 0, tonumber(ARGV[1]) - 1 do\n"
+    "  local b = 1 + i * 8\n"
+    "  local q, uk, at = ARGV[b + 1], ARGV[b + 8], ARGV[b + 7]\n"
+    "  local id, created = nil, 0\n"
+    "  if uk ~= '' then\n"
+    "    local old = redis.call('GET', P .. 'uniq:' .. uk)\n"
+    "    if old and redis.call('EXISTS', P .. 'job:' .. old) == 1 then id = old end\n"
+    "  end\n"
+    "  if not id then\n"
+    "    id = redis.call('INCR', P .. 'seq')\n"
+    "    created = 1\n"
+    "    local due, c = now, string.sub(at, 1, 1)\n"
+    "    if c == 'd' then due = now + tonumber(string.sub(at, 2))\n"
+    "    elseif c == 'a' then due = tonumber(string.sub(at, 2)) end\n"
+    "    local e = ''\n"
+    "    if due > now then redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
+    "    else e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'k', ARGV[b + 2], 'p',\n"
+    "      ARGV[b + 3], 'a', 0, 'm', ARGV[b + 5], 't', ARGV[b + 6]) end\n"
+    "    redis.call('HSET', P .. 'job:' .. id, 'id', id, 'queue', q, 'kind', ARGV[b + 2],\n"
+    "      'payload', ARGV[b + 3], 'status', 'pending', 'priority', ARGV[b + 4], 'attempts', 0,\n"
+    "      'max_attempts', ARGV[b + 5], 'timeout_ms', ARGV[b + 6], 'run_at', due,\n"
+    "      'unique_key', uk, 'created_at', now, 'updated_at', now, 'entry', e)\n"
+    "    if uk ~= '' then redis.call('SET', P .. 'uniq:' .. uk, id) end\n"
+    "    redis.call('ZADD', P .. 'jobs', id, id)\n"
+    "  end\n"
+    "  out[#out + 1] = tonumber(id)\n"
+    "  out[#out + 1] = created\n"
+    "end\n"
+    "return out\n";
+
+/* Entries XAUTOCLAIMed from a dead consumer. ARGV: worker id, ttl ms, n,
+ * then per delivery queue entry job-id. Its lost attempt counts (dead when
+ * it was the last). Returns per started job: id, kind, payload, attempt,
+ * max_attempts, timeout_ms ('' = the worker's default). */
+static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS
+    "local me, ttl, out = ARGV[1], tonumber(ARGV[2]), {}\n"
+    "for i = 0, tonumber(ARGV[3]) - 1 do\n"
+    "  local q, e, id = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]\n"
+    "  local k = P .. 'job:' .. id\n"
+    "  local h = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'kind', 'payload',\n"
+    "                       'timeout_ms', 'entry', 'unique_key')\n"
+    "  local st = h[1]\n"
+    "  if (st == 'pending' or st == 'running') and h[7] == e then\n"
+    "    local att, maxa = tonumber(h[2]), tonumber(h[3])\n"
+    "    if st == 'running' and att >= maxa then\n"
+    "      redis.call('HSET', k, 'status', 'dead', 'finished_at', now, 'updated_at', now,\n"
+    "        'last_error', 'lease expired: its worker stopped renewing it (crashed or hung)')\n"
+    "      expire(k, ttl, h[8])\n"
+    "      ack(q, e)\n"
+    "    else\n"
+    "      att = att + 1\n"
+    "      redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+    "        'entry', e, 'started_at', now, 'updated_at', now)\n"
+    "      local n = #out\n"
+    "      out[n + 1] = id; out[n + 2] = h[4]; out[n + 3] = h[5]; out[n + 4] = att\n"
+    "      out[n + 5] = maxa; out[n + 6] = h[6]\n"
+    "    end\n"
+    "  elseif not (st == 'running' and h[7] == e) then\n"
+    "    ack(q, e)\n" /* finished, cancelled, expired or re-delivered: stale */
+    "  end\n"
+    "end\n"
+    "flush_acks()\n"
+    "return out\n";
+
+/* Fresh deliveries still running at the end of the loop turn that read
+ * them. ARGV: worker id, n, then per job id entry attempt. Idempotent (it
+ * may be sent again after a lost connection). Returns the ids not held
+ * (cancelled or re-delivered meanwhile): their runs stop. */
+static const char lua_mark[] =
+    LUA_NOW "local me, refused = ARGV[1], {}\n"
+            "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+            "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
+            "  local k = P .. 'job:' .. id\n"
+            "  local h = redis.call('HMGET', k, 'status', 'entry', 'worker_id', 'attempts')\n"
+            "  if h[1] == 'pending' and h[2] == e then\n"
+            "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+            "      'started_at', now, 'updated_at', now)\n"
+            "  elseif not (h[1] == 'running' and h[2] == e and h[3] == me and h[4] == att) then\n"
+            "    refused[#refused + 1] = id\n"
+            "  end\n"
+            "end\n"
+            "return refused\n";
+
+/* ARGV: worker id, ttl ms, n, then per job id queue entry attempt outcome
+ * data delay_ms. A job still pending under this entry was never marked
+ * started (it ended within the turn that read it, or the MARK was lost with
+ * a connection): it is held, and start and outcome are written together.
+ * outcome: ok (data = result JSON), fail (data = error;
+ * retried after delay_ms unless it was the last attempt), perm (failed,
+ * no retry), back (handed back: pending again at once, attempt not
+ * counted), defer (--kind-limits: pending again after delay_ms, attempt not
+ * counted), drop (a run this worker lost, to cancellation or a takeover:
+ * its entry is acknowledged unless someone runs the job under it).
+ * Returns the ids whose completion was refused (not held any more). */
+static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
+    "local me, ttl, refused = ARGV[1], tonumber(ARGV[2]), {}\n"
+    "for i = 0, tonumber(ARGV[3]) - 1 do\n"
+    "  local b = 3 + i * 7\n"
+    "  local id, q, e, att, how, data = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3],\n"
+    "    tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[b + 6]\n"
+    "  local k = P .. 'job:' .. id\n"
+    "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts', "
+    "'entry',\n"
+    "                       'unique_key')\n"
+    "  local fresh = h[1] == 'pending' and h[5] == e\n"
+    "  if how == 'drop' then\n" /* a run this worker lost: only spend its delivery */
+    "    if not (h[1] == 'running' and h[5] == e) and not fresh then ack(q, e) end\n"
+    "  elseif not (fresh or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and\n"
+    "                   h[5] == e)) then\n"
+    "    refused[#refused + 1] = id\n"
+    /* Nobody runs it under this entry any more: the delivery is spent. */
+    "    if h[1] ~= 'running' or h[5] ~= e then ack(q, e) end\n"
+    "  else\n"
+    "    ack(q, e)\n"
+    "    if how == 'ok' and fresh then\n" /* the common case: one write */
+    "      redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', 100,\n"
+    "        'finished_at', now, 'updated_at', now, 'attempts', att, 'worker_id', me,\n"
+    "        'started_at', now)\n"
+    "      expire(k, ttl, h[6])\n"
+    "    elseif fresh then\n"
+    "      redis.call('HSET', k, 'attempts', att, 'worker_id', me, 'started_at', now)\n"
+    "    end\n"
+    "    if how == 'ok' then\n"
+    "      if not fresh then\n"
+    "        redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', "
+    "100,\n"
+    "          'finished_at', now, 'updated_at', now)\n"
+    "        expire(k, ttl, h[6])\n"
+    "      end\n"
+    "    elseif how == 'back' then\n"
+    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(att - 1, 0),\n"
+    "        'worker_id', '', 'run_at', now, 'updated_at', now,\n"
+    "        'last_error', 'handed back: worker shut down before the job finished')\n"
+    "      deliver(id, q)\n"
+    "    elseif how == 'defer' then\n"
+    "      local due = now + tonumber(ARGV[b + 7])\n"
+    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(att - 1, 0),\n"
+    "        'worker_id', '', 'run_at', due, 'updated_at', now)\n"
+    "      redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
+    "    else\n"
+    "      local maxa = tonumber(h[4])\n"
+    "      if how == 'perm' or att >= maxa then\n"
+    "        redis.call('HSET', k, 'status', how == 'perm' and 'failed' or 'dead', 'last_error', "
+    "data,\n"
+    "          'worker_id', '', 'finished_at', now, 'updated_at', now)\n"
+    "        expire(k, ttl, h[6])\n"
+    "      else\n"
+    "        local due = now + tonumber(ARGV[b + 7])\n"
+    "        redis.call('HSET', k, 'status', 'pending', 'last_error', data, 'worker_id', '',\n"
+    "          'run_at', due, 'updated_at', now, 'progress_percent', '', 'current_step', '')\n"
+    "        redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "flush_acks()\n"
+    "return refused\n";
+
+/* ARGV: worker id, n, then per job id queue entry attempt. Renews each
+ * held delivery (XCLAIM to ourselves resets its idle time, so XAUTOCLAIM
+ * leaves it alone) and returns the ids no longer held (cancelled, taken
+ * over or gone), whose runs are stopped. */
+static const char lua_heartbeat[] =
+    LUA_NOW "local me, lost = ARGV[1], {}\n"
+            "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+            "  local b = 2 + i * 4\n"
+            "  local id, q, e, att = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4])\n"
+            "  local k = P .. 'job:' .. id\n"
+            "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'entry')\n"
+            "  local unmarked = h[1] == 'pending' and h[4] == e\n" /* its MARK was lost */
+            "  if unmarked then\n"
+            "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+            "      'started_at', now, 'updated_at', now)\n"
+            "  end\n"
+            "  if unmarked or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and h[4] "
+            "== e) then\n"
+            "    redis.call('XCLAIM', P .. 'q:' .. q, 'trireme', me, 0, e, 'JUSTID')\n"
+            "  else\n"
+            "    lost[#lost + 1] = id\n"
+            "  end\n"
+            "end\n"
+            "return lost\n";
+
+/* ARGV: id, worker id, attempt, percent, step. Fenced like completions. */
+static const char lua_progress[] =
+    "local P = 'trireme:'\n"
+    "local t = redis.call('TIME')\n"
+    "local k = P .. 'job:' .. ARGV[1]\n"
+    "local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts')\n"
+    "if h[1] ~= 'running' or h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return 0 end\n"
+    "redis.call('HSET', k, 'progress_percent', ARGV[4], 'current_step', ARGV[5], 'updated_at',\n"
+    "  tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n"
+    "return 1\n";
+
+/* ARGV: max per queue, then queue names. Moves due delayed jobs onto their
+ * streams; trims each stream below the oldest entry the group still needs
+ * (unacknowledged, or not yet delivered); trims the listing index of ids
+ * whose hashes expired. Returns {promoted, ms until the next is due or -1}. */
+static const char lua_promote[] = LUA_NOW LUA_DELIVER
+    "local function trim(s)\n"
+    "  local groups = redis.pcall('XINFO', 'GROUPS', s)\n"
+    "  if type(groups) ~= 'table' or groups.err then return end\n"
+    "  for _, g in ipairs(groups) do\n"
+    "    local name, last\n"
+    "    for j = 1, #g, 2 do\n"
+    "      if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then\n"
+    "        last = g[j + 1] end\n"
+    "    end\n"
+    "    if name == 'trireme' and last then\n"
+    "      local p = redis.call('XPENDING', s, 'trireme')\n"
+    "      redis.call('XTRIM', s, 'MINID', (p[1] > 0 and p[2]) or last)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local max, moved, next = tonumber(ARGV[1]), 0, -1\n"
+    "for i = 2, #ARGV do\n"
+    "  local z, s = P .. 'delayed:' .. ARGV[i], P .. 'q:' .. ARGV[i]\n"
+    "  trim(s)\n"
+    "  local ids = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, max)\n"
+    "  for _, id in ipairs(ids) do deliver(id, ARGV[i]) end\n"
+    "  if #ids > 0 then redis.call('ZREM', z, unpack(ids)); moved = moved + #ids end\n"
+    "  local f = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')\n"
+    "  if f[2] then\n"
+    "    local d = math.max(tonumber(f[2]) - now, 0)\n"
+    "    if next < 0 or d < next then next = d end\n"
+    "  end\n"
+    "end\n"
+    "local old = redis.call('ZRANGE', P .. 'jobs', 0, 99)\n"
+    "local gone = {}\n"
+    "for _, id in ipairs(old) do\n"
+    "  if redis.call('EXISTS', P .. 'job:' .. id) == 1 then break end\n"
+    "  gone[#gone + 1] = id\n"
+    "end\n"
+    "if #gone > 0 then redis.call('ZREM', P .. 'jobs', unpack(gone)) end\n"
+    "return {moved, next}\n";
+
+/* ARGV: worker id, idle ms, then queue names. Forgets consumers of the
+ * group that own nothing and were idle longer than that (stopped workers';
+ * a live one blocked in XREADGROUP is seen at every read and, owning
+ * nothing, would simply be made again by its next read). Returns how many. */
+static const char lua_consumers[] =
+    "local me, max, n = ARGV[1], tonumber(ARGV[2]), 0\n"
+    "for i = 3, #ARGV do\n"
+    "  local s = 'trireme:q:' .. ARGV[i]\n"
+    "  local cs = redis.pcall('XINFO', 'CONSUMERS', s, 'trireme')\n"
+    "  if type(cs) == 'table' and not cs.err then\n"
+    "    for _, c in ipairs(cs) do\n"
+    "      local t = {}\n"
+    "      for j = 1, #c, 2 do t[c[j]] = c[j + 1] end\n"
+    "      if t['name'] ~= me and t['pending'] == 0 and t['idle'] > max then\n"
+    "        redis.call('XGROUP', 'DELCONSUMER', s, 'trireme', t['name'])\n"
+    "        n = n + 1\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* ARGV: id, ttl ms. nil: no such job. {1, hash}: cancelled; {0, hash}:
+ * already finished. A running job's worker sees it at its next heartbeat
+ * (and at once through PUBLISH trireme:cancel). */
+static const char lua_cancel[] = LUA_NOW LUA_EXPIRE
+    "local k = P .. 'job:' .. ARGV[1]\n"
+    "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
+    "if not h[1] then return nil end\n"
+    "local ok = 0\n"
+    "if h[1] == 'pending' or h[1] == 'running' then\n"
+    "  redis.call('HSET', k, 'status', 'cancelled', 'finished_at', now, 'updated_at', now)\n"
+    "  redis.call('ZREM', P .. 'delayed:' .. h[2], ARGV[1])\n"
+    "  expire(k, tonumber(ARGV[2]), h[3])\n"
+    "  redis.call('PUBLISH', P .. 'cancel', ARGV[1])\n"
+    "  ok = 1\n"
+    "end\n"
+    "return {ok, redis.call('HGETALL', k)}\n";
+
+/* ARGV: id. Redrive a dead, failed or cancelled job: a fresh set of
+ * attempts; it no longer expires. Same answers as cancel. */
+static const char lua_retry[] = LUA_NOW LUA_DELIVER
+    "local k = P .. 'job:' .. ARGV[1]\n"
+    "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
+    "if not h[1] then return nil end\n"
+    "local ok = 0\n"
+    "if h[1] == 'dead' or h[1] == 'failed' or h[1] == 'cancelled' then\n"
+    "  redis.call('HSET', k, 'status', 'pending', 'attempts', 0, 'run_at', now, 'last_error', '',\n"
+    "    'result', '', 'finished_at', '', 'worker_id', '', 'progress_percent', '',\n"
+    "    'current_step', '', 'entry', '', 'updated_at', now)\n"
+    "  redis.call('PERSIST', k)\n"
+    "  if h[3] and h[3] ~= '' then redis.call('PERSIST', P .. 'uniq:' .. h[3]) end\n"
+    "  redis.call('ZADD', P .. 'jobs', ARGV[1], ARGV[1])\n"
+    "  deliver(ARGV[1], h[2])\n"
+    "  ok = 1\n"
+    "end\n"
+    "return {ok, redis.call('HGETALL', k)}\n";
+
+/* ARGV: status queue kind ('' = any), limit, cursor ('' = newest), scan
+ * budget. Newest first. Returns {hashes, next cursor or ''}: the cursor is
+ * also set when the scan budget ran out before the page filled. */
+static const char lua_list[] =
+    "local P = 'trireme:'\n"
+    "local st, q, kind, limit, budget = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]),\n"
+    "  tonumber(ARGV[6])\n"
+    "local max = ARGV[5] ~= '' and ('(' .. ARGV[5]) or '+inf'\n"
+    "local out, scanned, last = {}, 0, ''\n"
+    "while #out < limit and scanned < budget do\n"
+    "  local ids = redis.call('ZREVRANGEBYSCORE', P .. 'jobs', max, '-inf', 'LIMIT', 0, 100)\n"
+    "  if #ids == 0 then last = ''; break end\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    scanned = scanned + 1\n"
+    "    max = '(' .. id\n"
+    "    last = id\n"
+    "    local k = P .. 'job:' .. id\n"
+    "    local h = redis.call('HMGET', k, 'status', 'queue', 'kind')\n"
+    "    if not h[1] then redis.call('ZREM', P .. 'jobs', id)\n"
+    "    elseif (st == '' or h[1] == st) and (q == '' or h[2] == q) and\n"
+    "           (kind == '' or h[3] == kind) then\n"
+    "      out[#out + 1] = redis.call('HGETALL', k)\n"
+    "    end\n"
+    "    if #out >= limit or scanned >= budget then break end\n"
+    "  end\n"
+    "end\n"
+    "return {out, last}\n";
+
+const char *const rq_scripts[RQ_NSCRIPTS] = {
+    [RQ_ENQUEUE] = lua_enqueue,     [RQ_START] = lua_start,     [RQ_COMPLETE] = lua_complete,
+    [RQ_HEARTBEAT] = lua_heartbeat, [RQ_PROMOTE] = lua_promote, [RQ_CANCEL] = lua_cancel,
+    [RQ_RETRY] = lua_retry,         [RQ_LIST] = lua_list,       [RQ_PROGRESS] = lua_progress,
+    [RQ_MARK] = lua_mark,
+    [RQ_CONSUMERS] = lua_consumers,
+};
