@@ -57,9 +57,12 @@ static const struct {
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]);"                    \
     " redis.call('PUBLISH', KEYS[2], ARGV[1]) return 1 end return 0"
 
+/* A term's token is at least 1: the worker reads 0 as "claimed in compete
+ * mode, not fenced", so a first PostgreSQL-lock leader on a fresh database
+ * must not get 0. */
 #define SQL_RECORD_TOKEN                                                                           \
     "INSERT INTO trireme.leaders AS l (name, token, holder, backend, since, renewed_at)"           \
-    " VALUES ($1, $2::bigint, $3, $4, now(), now())"                                               \
+    " VALUES ($1, greatest($2::bigint, 1), $3, $4, now(), now())"                                  \
     " ON CONFLICT (name) DO UPDATE SET token = greatest(l.token + 1, $2::bigint),"                 \
     "  holder = excluded.holder, backend = excluded.backend, since = now(), renewed_at = now()"    \
     " RETURNING token"

@@ -5,8 +5,10 @@
  * deadline. The database decides the status (503 when it does not answer:
  * nothing here works without it); Redis only degrades the features that
  * need it, so it is reported, not fatal - except on --queue-backend=redis,
- * where the jobs live there. Also reports the leader election
- * this process takes part in. While draining: 503 so balancers move on.
+ * where the jobs live there. Also reports the leader elections this
+ * process takes part in: "leaders" has one entry per election (worker,
+ * beat; null when not run here), "leader" is the worker's, as before. While draining: 503 so
+ * balancers move on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +29,9 @@ struct readyz {
     char db[320], redis[320];
 };
 
-static void leader_json(struct server *s, char *out, size_t cap)
+static void leader_json(struct server *s, int which, char *out, size_t cap)
 {
-    struct leader_shared *sh = leader_of(s);
+    struct leader_shared *sh = leader_election_of(s, which);
     if (!sh) {
         snprintf(out, cap, "null");
         return;
@@ -49,15 +51,17 @@ static void answer(struct readyz *z)
     struct web_request *r = z->r;
     if (r) {
         r->on_abort = NULL;
-        char leader[300], body[1200];
-        leader_json(r->loop->srv, leader, sizeof(leader));
+        char worker[300], beat[300], body[1600];
+        leader_json(r->loop->srv, ELECTION_WORKER, worker, sizeof(worker));
+        leader_json(r->loop->srv, ELECTION_BEAT, beat, sizeof(beat));
         bool ok = !strcmp(z->db, "\"ok\"") || !strcmp(z->db, "\"disabled\"");
         /* On --queue-backend=redis the jobs live in Redis: it decides too. */
         if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS)
             ok = ok && !strcmp(z->redis, "\"ok\"");
         int n = snprintf(body, sizeof(body),
-                         "{\"status\":\"%s\",\"database\":%s,\"redis\":%s,\"leader\":%s}",
-                         ok ? "ok" : "unavailable", z->db, z->redis, leader);
+                         "{\"status\":\"%s\",\"database\":%s,\"redis\":%s,\"leader\":%s,"
+                         "\"leaders\":{\"worker\":%s,\"beat\":%s}}",
+                         ok ? "ok" : "unavailable", z->db, z->redis, worker, worker, beat);
         web_respond(r, ok ? 200 : 503, "application/json", body, (size_t)n,
                     "Cache-Control: no-store\r\n");
     }

@@ -273,3 +273,16 @@ def test_lost_notification_is_caught_by_the_poll(trireme, beat_db):
     srv.wait_log(r"Schedule changed reason=\"poll: a change was not notified\"", timeout=10)
     wait_until(lambda: fired_count(beat_db, "quiet") >= 2, 10, what="quiet fires after the poll")
     assert "Schedule changed name=quiet" not in srv.log  # no notification arrived
+
+
+def test_readyz_reports_the_beat_election(trireme, beat_db):
+    """/readyz names each election this process runs: beat's here, with its
+    token from trireme.leaders; the worker's is null (no worker role)."""
+    srv = start_beat(trireme, beat_db, "--leader=postgres", roles="web,beat")
+    srv.wait_log(r"Acquired leader lock election=beat", timeout=15)
+    body = http(srv.port, "GET", "/readyz", key=None).json
+    beat = body["leaders"]["beat"]
+    assert beat["is_leader"] is True and beat["backend"] == "postgres"
+    row = beat_db.rows("SELECT token FROM trireme.leaders WHERE name = 'beat'")
+    assert beat["token"] == int(row[0]["token"]) >= 1
+    assert body["leaders"]["worker"] is None and body["leader"] is None
