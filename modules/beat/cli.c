@@ -14,6 +14,7 @@
 
 #include "modules/beat/beat.h"
 #include "modules/beat/sql.h"
+#include "modules/jobs/cli_pg.h"
 
 static int usage(void)
 {
@@ -24,50 +25,6 @@ static int usage(void)
             "[--enabled=BOOL] [--misfire=skip|fire_once|fire_all] [--catchup-window=DUR] "
             "[--overlap=allow|skip_if_running] [--jitter=DUR] | update NAME [same flags]\n");
     return 2;
-}
-
-static const char *database_url(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], "--database-url=", 15))
-            return argv[i] + 15;
-    const char *direct = getenv("DATABASE_DIRECT_URL");
-    if (direct && *direct)
-        return direct;
-    const char *u = getenv("DATABASE_URL");
-    return u && *u ? u : NULL;
-}
-
-static void one_line(char *m)
-{
-    size_t n = strlen(m);
-    while (n && m[n - 1] == '\n')
-        m[--n] = 0;
-    for (char *p = m; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-}
-
-static PGconn *connect_db(const char *url)
-{
-    if (!url) {
-        fprintf(stderr, "trireme schedules: set DATABASE_URL (or --database-url=...)\n");
-        return NULL;
-    }
-    const char *why;
-    if (pq_load(&why)) {
-        fprintf(stderr, "trireme schedules: %s\n", why);
-        return NULL;
-    }
-    PGconn *c = PQconnectdb(url);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char *m = PQerrorMessage(c);
-        one_line(m);
-        fprintf(stderr, "trireme schedules: cannot connect to the database: %s\n", m);
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
 }
 
 /* --flag=value pairs into a schedule object; 2 after a message when bad. */
@@ -212,7 +169,7 @@ int beat_cli_schedules(int argc, char **argv)
             return usage();
         }
     }
-    PGconn *c = connect_db(database_url(argc, argv));
+    PGconn *c = cli_connect("schedules", cli_database_url(argc, argv));
     if (!c) {
         free(text);
         return 1;
@@ -221,7 +178,7 @@ int beat_cli_schedules(int argc, char **argv)
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         char *m = PQresultErrorMessage(r);
-        one_line(m);
+        cli_one_line(m);
         fprintf(stderr, "trireme schedules %s: %s\n", sub, m);
         rc = 1;
     } else if (list) {

@@ -19,16 +19,7 @@
 #include "kernel/log.h"
 #include "modules/beat/beat.h"
 #include "modules/beat/sql.h"
-
-static void one_line(char *m)
-{
-    size_t n = strlen(m);
-    while (n && m[n - 1] == '\n')
-        m[--n] = 0;
-    for (char *p = m; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-}
+#include "modules/jobs/cli_pg.h"
 
 static bool exec_ok(PGconn *c, const char *sql)
 {
@@ -36,7 +27,7 @@ static bool exec_ok(PGconn *c, const char *sql)
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         char *m = PQresultErrorMessage(r);
-        one_line(m);
+        cli_one_line(m);
         LOG(LOG_ERROR, "--schedules: database refused", L_STR("statement", sql), L_STR("error", m));
     }
     PQclear(r);
@@ -115,7 +106,7 @@ int beat_file_reconcile(const struct config *cfg)
     int rc = -1, created = 0, applied = 0, skipped = 0, removed = 0;
     if (PQstatus(c) != CONNECTION_OK) {
         char *m = PQerrorMessage(c);
-        one_line(m);
+        cli_one_line(m);
         LOG(LOG_ERROR, "--schedules: cannot connect to the database", L_STR("error", m));
         goto out;
     }
@@ -133,7 +124,7 @@ int beat_file_reconcile(const struct config *cfg)
         const char *name = json_string_value(json_object_get(e, "name"));
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             char *m = PQresultErrorMessage(r);
-            one_line(m);
+            cli_one_line(m);
             LOG(LOG_ERROR, "--schedules: database refused a schedule", L_STR("name", name),
                 L_STR("error", m));
             PQclear(r);
@@ -160,7 +151,7 @@ int beat_file_reconcile(const struct config *cfg)
     free(ntext);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         char *m = PQresultErrorMessage(r);
-        one_line(m);
+        cli_one_line(m);
         LOG(LOG_ERROR, "--schedules: removing old file entries failed", L_STR("error", m));
         PQclear(r);
         goto out;

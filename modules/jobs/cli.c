@@ -17,64 +17,11 @@
 
 #include "kernel/config.h"
 #include "kernel/log.h"
+#include "modules/jobs/cli_pg.h"
 #include "modules/jobs/job_input.h"
 #include "modules/jobs/migrate.h"
 #include "modules/jobs/sql.h"
 #include "modules/rqueue/rqueue.h"
-
-static const char *database_url(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], "--database-url=", 15))
-            return argv[i] + 15;
-    const char *direct = getenv("DATABASE_DIRECT_URL");
-    if (direct && *direct)
-        return direct;
-    const char *u = getenv("DATABASE_URL");
-    return u && *u ? u : NULL;
-}
-
-static PGconn *connect_or_die(const char *cmd, const char *url)
-{
-    if (!url) {
-        fprintf(stderr, "trireme %s: set DATABASE_URL (or --database-url=...)\n", cmd);
-        return NULL;
-    }
-    const char *why;
-    if (pq_load(&why)) {
-        fprintf(stderr, "trireme %s: %s\n", cmd, why);
-        return NULL;
-    }
-    PGconn *c = PQconnectdb(url);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char *m = PQerrorMessage(c);
-        size_t n = strlen(m);
-        while (n && m[n - 1] == '\n')
-            m[--n] = 0;
-        for (char *p = m; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
-        fprintf(stderr, "trireme %s: cannot connect to the database: %s\n", cmd, m);
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int query_failed(const char *cmd, PGresult *r)
-{
-    char *m = PQresultErrorMessage(r);
-    size_t n = strlen(m);
-    while (n && m[n - 1] == '\n')
-        m[--n] = 0;
-    /* Fix: errors are one line; libpq's carry DETAIL/CONTEXT lines. */
-    for (char *p = m; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-    fprintf(stderr, "trireme %s: %s\n", cmd, m);
-    PQclear(r);
-    return 1;
-}
 
 /* --- the Redis queue backend ------------------------------------------- */
 
@@ -281,7 +228,7 @@ int jobs_cli_migrate(int argc, char **argv)
             fprintf(stderr, "trireme migrate: unknown argument %s\n", argv[i]);
             return 2;
         }
-    const char *url = database_url(argc, argv);
+    const char *url = cli_database_url(argc, argv);
     if (!url) {
         fprintf(stderr, "trireme migrate: set DATABASE_URL (or --database-url=...)\n");
         return 2;
@@ -369,7 +316,7 @@ int jobs_cli_enqueue(int argc, char **argv)
     json_array_append_new(arr, norm);
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
-    PGconn *c = connect_or_die("enqueue", database_url(argc, argv));
+    PGconn *c = cli_connect("enqueue", cli_database_url(argc, argv));
     if (!c) {
         free(text);
         rc = 1;
@@ -379,7 +326,7 @@ int jobs_cli_enqueue(int argc, char **argv)
     PGresult *r = PQexecParams(c, SQL_ENQUEUE_BATCH, 1, NULL, vals, NULL, NULL, 0);
     free(text);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        rc = query_failed("enqueue", r);
+        rc = cli_query_failed("enqueue", r);
     } else {
         printf("{\"id\":%s,\"status\":\"pending\",\"created\":%s}\n", PQgetvalue(r, 0, 1),
                PQgetvalue(r, 0, 2)[0] == 't' ? "true" : "false");
@@ -483,13 +430,13 @@ int jobs_cli_jobs(int argc, char **argv)
     }
     if (redis_backend(argc, argv))
         return rq_cli_jobs(sub, vals, argc, argv);
-    PGconn *c = connect_or_die("jobs", database_url(argc, argv));
+    PGconn *c = cli_connect("jobs", cli_database_url(argc, argv));
     if (!c)
         return 1;
     PGresult *r = PQexecParams(c, sql, nparams, NULL, vals, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        rc = query_failed("jobs", r);
+        rc = cli_query_failed("jobs", r);
         PQfinish(c);
         return rc;
     }
@@ -521,7 +468,7 @@ int jobs_cli_leader(int argc, char **argv)
             fprintf(stderr, "trireme leader: unknown argument %s\n", argv[i]);
             return 2;
         }
-    PGconn *c = connect_or_die("leader", database_url(argc, argv));
+    PGconn *c = cli_connect("leader", cli_database_url(argc, argv));
     if (!c)
         return 1;
     PGresult *r =
@@ -531,7 +478,7 @@ int jobs_cli_leader(int argc, char **argv)
                   " FROM trireme.leaders");
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = query_failed("leader", r);
+        rc = cli_query_failed("leader", r);
     else {
         printf("{\"leaders\":%s}\n", PQgetvalue(r, 0, 0));
         PQclear(r);
