@@ -4,7 +4,7 @@
 # On a fresh Debian 12 machine, as root: installs the Debian packages and
 # Zig, builds Trireme (ReleaseSafe), starts a private PostgreSQL (data in
 # .dev/pg) and Redis (.dev/redis), loopback only, and runs every role built
-# in (web + worker) in one process on PORT (default 8000), migrating the
+# in (web + worker + beat) in one process on PORT (default 8000), migrating the
 # schema at start. An API key is generated once (.dev/api-key) and printed.
 # Ctrl-C drains and exits; the servers keep running
 # (tools/pg-local.sh stop .dev/pg; tools/redis-local.sh stop .dev/redis).
@@ -31,5 +31,6 @@ trireme: serving on http://127.0.0.1:$PORT   database: $DATABASE_URL   redis: $R
 trireme: API key: $TRIREME_API_KEYS
   curl -s -H "Authorization: Bearer $TRIREME_API_KEYS" -d '{"kind":"sleep","payload":{"ms":500}}' http://127.0.0.1:$PORT/v1/jobs
   curl -s -H "Authorization: Bearer $TRIREME_API_KEYS" http://127.0.0.1:$PORT/v1/jobs
+  curl -s -H "Authorization: Bearer $TRIREME_API_KEYS" -d '{"name":"tick","cron":"@every 10s","kind":"noop"}' http://127.0.0.1:$PORT/v1/schedules
 MSG
 exec zig-out/bin/trireme run "$@"
