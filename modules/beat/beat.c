@@ -353,6 +353,16 @@ static void on_enqueued(struct beat_redis *r, const char *err)
     }
     unsigned n = b->inflight.n;
     b->rq_down_logged = false;
+    for (unsigned i = 0; i < n; i++)
+        if (b->rs[i].job_id && !b->rs[i].created) {
+            /* The crash-between-the-steps case (or a second beat): the slot
+             * keeps the job its unique key already names. */
+            char when[32];
+            beat_rfc3339(b->rs[i].slot, when, sizeof(when));
+            LOG(LOG_INFO, "beat: the slot's job is already in Redis; recording that one",
+                L_INT("schedule_id", b->rs[i].id), L_STR("slot", when),
+                L_INT("job", b->rs[i].job_id));
+        }
     char *t[6] = {text_array(b->inflight.v, n, 0), text_array(b->inflight.v, n, 1),
                   id_array(b->rs, n, false),       id_array(b->rs, n, true),
                   text_array(b->inflight.v, n, 3), text_array(b->inflight.v, n, 4)};

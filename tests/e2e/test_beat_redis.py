@@ -20,7 +20,7 @@ import pytest
 
 pytest.register_assert_rewrite("pgtools", "beattools")
 from beattools import add_schedule, fired_count, fires, gaps  # noqa: E402
-from pgtools import API_KEY, get_job, wait_until  # noqa: E402
+from pgtools import API_KEY, get_job, http, wait_until  # noqa: E402
 from test_redis_queue import Redis  # noqa: E402
 
 pytest_plugins = ["pgtools", "beattools"]
@@ -130,6 +130,29 @@ def test_skip_if_running_reads_the_previous_jobs_redis_status(trireme, beat_db, 
     for prev, nxt in zip(hashes, hashes[1:]):
         assert prev.get("finished_at"), prev
         assert int(nxt["created_at"]) >= int(prev["finished_at"]), (prev, nxt)
+
+
+def test_a_slot_enqueued_but_not_recorded_keeps_its_job(trireme, beat_db, redis):
+    """What a beat killed between its two steps leaves: a job in Redis under
+    the slot's unique key and no schedule_fires row. The beat that fires the
+    slot next records that job and makes none."""
+    sid = add_schedule(beat_db, "r-crash", "@every 1s", queue="beat_rcrash", enabled=False)
+    web = trireme("--roles=web", threads=1, env=env(beat_db, redis))
+    slot = int(time.time()) + 4
+    r = http(web.port, "POST", "/v1/jobs", {"kind": "noop", "queue": "beat_rcrash",
+                                            "unique_key": f"beat:{sid}:{slot}"})
+    assert r.status == 201, r
+    orphan = r.json["id"]
+    beat_db.exec(f"UPDATE trireme.schedules SET enabled = true WHERE id = {sid}")
+    srv = start(trireme, beat_db, redis)
+    wait_until(lambda: fired_count(beat_db, "r-crash") and
+               max(x["slot"] for x in fires(beat_db, "r-crash")) >= slot + 1, 15,
+               what="the slot and the one after it fired")
+    srv.wait_log(rf"the slot's job is already in Redis; recording that one schedule_id={sid} "
+                 rf"slot=\S+ job={orphan}", timeout=1)
+    assert srv.stop() == 0
+    rows = check_slots_in_redis(beat_db, redis, "r-crash", "beat_rcrash")
+    assert [x["job_id"] for x in rows if x["slot"] == slot] == [orphan], rows
 
 
 SCHEDULES = 6
