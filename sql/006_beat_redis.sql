@@ -9,15 +9,16 @@
 --      a crash between the two steps, gets the same job id back;
 --   2. record the slots here, with those ids.
 --
--- A crash after 1 leaves a job in Redis and no row: the next beat (or the
--- same one, retrying) fires the slot again and gets the same id, so the row
--- then names the one job. A crash before 1 leaves nothing. The one limit:
--- the unique key lives as long as the job's hash (until --result-ttl after
--- the job finished), so a slot enqueued, then not recorded for longer than
--- the job's run time plus --result-ttl, would get a second job when fired
--- again. Beat never re-fires a slot recorded here, so that needs an
--- unrecorded slot that old: PostgreSQL failing every retry for that long
--- while the slot is still within the schedule's catch-up window.
+-- A crash after 1 leaves a job in Redis and no row: the slot is unhandled
+-- here, so the next beat that fires it (as a missed slot, by its misfire
+-- policy) gets the same job id back and records it. A running beat whose
+-- record fails retries the record with the ids it has, not the enqueue.
+-- The one limit: the unique key lives as long as the job's hash (until
+-- --result-ttl after the job finished). A missed slot is re-fired only
+-- within its schedule's catchup_window, so with catchup_window at most
+-- --result-ttl (the defaults, 1 h each) a slot never gets a second job;
+-- with a longer window a slot left unrecorded by a crashed beat and
+-- re-fired more than --result-ttl after its job finished would.
 --
 -- Arrays of equal length, one element per slot: schedule ids, slot times,
 -- Redis job ids (NULL: skipped by overlap policy skip_if_running), the job

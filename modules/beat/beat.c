@@ -97,6 +97,7 @@ struct beat {
     const char *fire_vals[6];
     /* --queue-backend=redis */
     bool redis, rq_down_logged;
+    bool record_retry; /* the batch's record failed: fire_text holds it */
     struct beat_redis rq;
     struct beat_rslot *rs; /* the batch in flight, parallel to inflight */
     unsigned rscap;
@@ -236,20 +237,47 @@ static void close_all(struct beat *b)
     }
 }
 
-static void on_fired(struct pg_query *q, PGresult *res, const char *err)
+static void free_fire_text(struct beat *b)
 {
-    struct beat *b = (struct beat *)((char *)q - offsetof(struct beat, fire_q));
-    b->fire_inflight = false;
     for (int i = 0; i < 6; i++) {
         free(b->fire_text[i]);
         b->fire_text[i] = NULL;
     }
+}
+
+static void on_fired(struct pg_query *q, PGresult *res, const char *err);
+
+static void submit_record(struct beat *b)
+{
+    b->fire_q = (struct pg_query){.fn = on_fired,
+                                  .sql = SQL_BEAT_RECORD,
+                                  .nparams = 6,
+                                  .values = b->fire_vals,
+                                  .timeout_ms = BEAT_QUERY_TIMEOUT_MS};
+    b->fire_inflight = true;
+    pg_query_submit(&b->pg, &b->fire_q);
+}
+
+static void on_fired(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct beat *b = (struct beat *)((char *)q - offsetof(struct beat, fire_q));
+    b->fire_inflight = false;
+    if (err && b->redis && !b->stopping && b->leading) {
+        /* The jobs are in Redis: retry only the record, with the same ids,
+         * rather than the enqueue (whose unique keys expire with the jobs'
+         * hashes, so a record failing for longer than --result-ttl would
+         * otherwise end in a second job). Later slots wait behind it. */
+        LOG(LOG_WARN,
+            "beat: recording due slots failed; retrying the record (their jobs are in "
+            "Redis)",
+            L_STR("error", err), L_INT("slots", b->inflight.n));
+        b->record_retry = true;
+        loop_timer_in(b->loop, &b->retry_timer, BEAT_RETRY_MS);
+        return;
+    }
+    free_fire_text(b);
     if (err) {
-        retry_inflight(b,
-                       b->redis ? "beat: recording due slots failed, retrying (their Redis "
-                                  "jobs are found again by their unique key)"
-                                : "beat: firing due slots failed, retrying",
-                       err);
+        retry_inflight(b, "beat: firing due slots failed, retrying", err);
     } else {
         b->inflight.n = 0;
         int rows = PQntuples(res);
@@ -370,12 +398,7 @@ static void on_enqueued(struct beat_redis *r, const char *err)
         b->fire_text[i] = t[i];
         b->fire_vals[i] = t[i];
     }
-    b->fire_q = (struct pg_query){.fn = on_fired,
-                                  .sql = SQL_BEAT_RECORD,
-                                  .nparams = 6,
-                                  .values = b->fire_vals,
-                                  .timeout_ms = BEAT_QUERY_TIMEOUT_MS};
-    pg_query_submit(&b->pg, &b->fire_q);
+    submit_record(b);
 }
 
 /* The batch's slots whose schedule is still loaded (a disabled or deleted
@@ -417,7 +440,14 @@ static void redis_fire(struct beat *b)
 /* Send what is due: one statement in flight, the rest waits for it. */
 static void flush(struct beat *b)
 {
-    if (b->fire_inflight || !b->pend.n || b->stopping || timer_armed(&b->retry_timer))
+    if (b->fire_inflight || b->stopping || timer_armed(&b->retry_timer))
+        return;
+    if (b->record_retry) {
+        b->record_retry = false;
+        submit_record(b);
+        return;
+    }
+    if (!b->pend.n)
         return;
     unsigned n = b->pend.n < b->cfg->beat_batch ? b->pend.n : b->cfg->beat_batch;
     b->inflight.n = 0;
@@ -807,6 +837,10 @@ static void check_leadership(struct beat *b)
         LOG(LOG_INFO, "beat standby: not firing");
         loop_timer_cancel(b->loop, &b->due_timer);
         loop_timer_cancel(b->loop, &b->retry_timer);
+        if (b->record_retry) { /* the new leader fires those slots again: same jobs */
+            b->record_retry = false;
+            free_fire_text(b);
+        }
         clear_all(b);
         b->pend.n = 0;
         b->n_one = 0;

@@ -13,6 +13,7 @@ or a count of keys sees only its own jobs.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -21,6 +22,7 @@ import pytest
 pytest.register_assert_rewrite("pgtools", "beattools")
 from beattools import add_schedule, fired_count, fires, gaps  # noqa: E402
 from pgtools import API_KEY, get_job, http, wait_until  # noqa: E402
+from test_beat_failover import pg_ctl  # noqa: E402
 from test_redis_queue import Redis  # noqa: E402
 
 pytest_plugins = ["pgtools", "beattools"]
@@ -230,3 +232,29 @@ def test_slots_due_while_redis_is_down_fire_once_it_is_back(trireme, beat_db, re
     assert rows[0]["slot"] < t_down - 1 and rows[-1]["slot"] > t_back + 1, (t_down, t_back, rows)
     assert sum(1 for r in rows if t_down < r["slot"] < t_back) >= 3, rows
     srv.wait_log(r"beat: Redis is unreachable; due slots wait for it", timeout=1)
+
+
+def test_slots_due_while_postgres_is_down_are_recorded_once_it_is_back(trireme, beat_db, redis):
+    """PostgreSQL stopped under a beat on Redis: jobs are enqueued in Redis
+    but cannot be recorded; the record is retried with the same job ids, so
+    once the database is back every slot has its one job and no slot got a
+    second one."""
+    data_dir = os.environ.get("TRIREME_TEST_PG_DIR")
+    if not data_dir:
+        pytest.fail("TRIREME_TEST_PG_DIR is not set: this test stops the test PostgreSQL "
+                    "(tools/test.sh sets it)")
+    add_schedule(beat_db, "r-pgdown", "@every 1s", queue="beat_rpgdown")
+    srv = start(trireme, beat_db, redis)
+    wait_until(lambda: fired_count(beat_db, "r-pgdown") >= 2, 10, what="firing")
+    t_down = time.time()
+    pg_ctl(data_dir, "-m", "fast", "stop")
+    try:
+        time.sleep(3.5)
+    finally:
+        pg_ctl(data_dir, "start")
+    t_back = time.time()
+    wait_until(lambda: max(r["slot"] for r in fires(beat_db, "r-pgdown")) >= t_back + 2, 30,
+               what="firing after the restart")
+    assert srv.stop() == 0
+    rows = check_slots_in_redis(beat_db, redis, "r-pgdown", "beat_rpgdown")
+    assert sum(1 for r in rows if t_down < r["slot"] < t_back) >= 2, rows
