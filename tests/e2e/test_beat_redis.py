@@ -235,26 +235,36 @@ def test_slots_due_while_redis_is_down_fire_once_it_is_back(trireme, beat_db, re
 
 
 def test_slots_due_while_postgres_is_down_are_recorded_once_it_is_back(trireme, beat_db, redis):
-    """PostgreSQL stopped under a beat on Redis: jobs are enqueued in Redis
-    but cannot be recorded; the record is retried with the same job ids, so
-    once the database is back every slot has its one job and no slot got a
-    second one."""
+    """PostgreSQL stopped under a beat on Redis, longer than the record
+    statement's 10 s deadline: the jobs are enqueued in Redis (and run, and
+    expire: --result-ttl=1s) but cannot be recorded; the record is retried
+    with the same job ids, not by enqueueing again (which, their unique keys
+    gone with their hashes, would make second jobs). Once the database is
+    back every slot has one job, and Redis made no other."""
     data_dir = os.environ.get("TRIREME_TEST_PG_DIR")
     if not data_dir:
         pytest.fail("TRIREME_TEST_PG_DIR is not set: this test stops the test PostgreSQL "
                     "(tools/test.sh sets it)")
     add_schedule(beat_db, "r-pgdown", "@every 1s", queue="beat_rpgdown")
-    srv = start(trireme, beat_db, redis)
+    srv = start(trireme, beat_db, redis, "--queues=beat_rpgdown", "--result-ttl=1s",
+                roles="worker,beat")
     wait_until(lambda: fired_count(beat_db, "r-pgdown") >= 2, 10, what="firing")
     t_down = time.time()
     pg_ctl(data_dir, "-m", "fast", "stop")
     try:
-        time.sleep(3.5)
+        srv.wait_log(r"beat: recording due slots failed; retrying the record", timeout=20)
     finally:
         pg_ctl(data_dir, "start")
     t_back = time.time()
     wait_until(lambda: max(r["slot"] for r in fires(beat_db, "r-pgdown")) >= t_back + 2, 30,
                what="firing after the restart")
     assert srv.stop() == 0
-    rows = check_slots_in_redis(beat_db, redis, "r-pgdown", "beat_rpgdown")
-    assert sum(1 for r in rows if t_down < r["slot"] < t_back) >= 2, rows
+    rows = fires(beat_db, "r-pgdown")
+    slots = [r["slot"] for r in rows]
+    assert not gaps(slots), gaps(slots)
+    ids = [r["job_id"] for r in rows]
+    assert all(ids) and len(set(ids)) == len(ids), rows
+    assert sum(1 for r in rows if t_down < r["slot"] < t_back) >= 5, rows
+    # Every job this Redis ever made (INCR trireme:seq) is one of the slots'.
+    assert int(redis.cli("GET", "trireme:seq")) == len(rows) == max(ids), rows
+    assert srv.log.count("job completed") >= len(rows) - 1
