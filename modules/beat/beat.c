@@ -17,7 +17,8 @@
  * On --queue-backend=redis the jobs go to Redis instead (fire_redis.c):
  * each batch is first enqueued there under a per-slot unique key, which
  * makes it idempotent, then recorded by trireme.record_schedule_fires()
- * (sql/006); a failure of either step retries the whole batch.
+ * (sql/006). A Redis failure retries the batch's enqueue; a PostgreSQL
+ * failure retries only its record, with the job ids Redis gave.
  *
  * Downtime: a (re)load plans each schedule from the later of its last fire
  * and its last change (plan.c): the misfire policy decides which missed
