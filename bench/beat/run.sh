@@ -141,7 +141,7 @@ if 'trireme_lateness' in r:
 if 'trireme_redis_lateness' in r:
     t = r['trireme_redis_lateness']
     print(f"- Trireme beat on \`--queue-backend=redis\`, the same {r['N']} schedules for {r['DURATION']} s ({t['slots_expected']:,} slots due):")
-    print(f"  - job created_at (Redis clock, in the enqueue script) - slot: {lat(t['created_at'])}")
+    print(f"  - job created_at (Redis clock, 1 ms resolution, in the enqueue script) - slot: {lat(t['created_at'])}")
     print(f"  - \"Sending due task\" log line (after the PostgreSQL record, 1 ms resolution) - slot: {lat(t['committed_log'])}")
 if 'celery_lateness' in r:
     c = r['celery_lateness']
