@@ -159,13 +159,15 @@ static const struct opt opts[] = {
     {"beat-catchup-max", "TRIREME_BEAT_CATCHUP_MAX", "1000", T_UINT, OFF(beat_catchup_max), 0, 1,
      1000000, "Beat: most missed slots one fire_all schedule fires after downtime (the latest)."},
     {"beat-batch", "TRIREME_BEAT_BATCH", "500", T_UINT, OFF(beat_batch), 0, 1, 100000,
-     "Beat: due slots fired per statement (one transaction)."},
+     "Beat: due slots fired per statement (one transaction; on Redis one enqueue script call, "
+     "then one statement)."},
     {"beat-max-schedules", "TRIREME_BEAT_MAX_SCHEDULES", "100000", T_UINT, OFF(beat_max_schedules),
      0, 1, 10000000, "Beat: enabled schedules one beat loads; beyond it the rest are refused, "
      "logged."},
     {"queue-backend", "QUEUE_BACKEND", "postgres", T_QUEUE_BACKEND, OFF(queue_backend), 0, 0, 0,
      "Where jobs live: postgres (trireme.jobs, SKIP LOCKED) or redis (a Stream per queue with a "
-     "consumer group, needs REDIS_URL; DATABASE_URL then only serves the sql kind). The redis "
+     "consumer group, needs REDIS_URL; DATABASE_URL then only serves the sql kind and beat, which "
+     "keeps schedules in PostgreSQL and enqueues each slot's job in Redis). The redis "
      "backend differs: no transactional enqueue (the SQL trireme.enqueue() writes to PostgreSQL, "
      "not to Redis); an enqueue is as durable as Redis' appendfsync (none without AOF); finished "
      "jobs expire after --result-ttl (then GET answers 404 and the unique_key is free again); "
@@ -175,7 +177,8 @@ static const struct opt opts[] = {
      "not checked on completion (worker id and attempt are); no Redis Cluster (one server)."},
     {"result-ttl", "TRIREME_RESULT_TTL", "1h", T_DUR, OFF(result_ttl_ms), 0, 1000,
      365 * 24 * 3600 * 1000LL,
-     "Redis queue backend: how long a finished job (status, result, error) stays readable."},
+     "Redis queue backend: how long a finished job (status, result, error) stays readable; "
+     "also how long beat's per-slot unique key dedups a slot not yet recorded in PostgreSQL."},
     {"promote-interval", "TRIREME_PROMOTE_INTERVAL", "100ms", T_DUR, OFF(promote_interval_ms), 0,
      10, 60 * 1000LL,
      "Redis queue backend: how often a worker moves due delayed and retried jobs onto their "

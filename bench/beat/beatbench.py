@@ -8,6 +8,10 @@ starts PostgreSQL and Redis, and calls this with their URLs).
             "Sending due task" log line's time (written after the commit)
             - slot. Celery beat (bench/peers/celery_beat_peer.py): N
             entries every 1 s on a Redis broker, message sent - due.
+            With SYSTEMS containing trireme-redis, the same on
+            --queue-backend=redis: job created_at (Redis' clock, in the
+            enqueue script) - slot, and the "Sending due task" log line
+            (after the PostgreSQL record) - slot.
   idle      IDLE_N daily schedules at seeded random times of day, loaded;
             CPU% (utime+stime from /proc/PID/stat over IDLE_SECONDS) and
             RSS (VmRSS) of the Trireme beat process, then of Celery beat
@@ -80,8 +84,10 @@ def idle_measure(pid: int) -> dict:
             "rss_kb": rss_kb(pid)}
 
 
-def start_trireme(log: str) -> subprocess.Popen:
+def start_trireme(log: str, redis: bool = False) -> subprocess.Popen:
     env = {"PATH": os.environ["PATH"], "DATABASE_URL": PG, "LOG_LEVEL": "info"}
+    if redis:
+        env.update({"REDIS_URL": REDIS, "QUEUE_BACKEND": "redis"})
     f = open(log, "wb")
     return subprocess.Popen([BIN, "run", "--roles=beat", "--threads=1"], stdout=f, stderr=f,
                             env=env)
@@ -113,6 +119,49 @@ def reset():
          "TRUNCATE trireme.jobs;")
 
 
+def log_lateness(log: str, t0: int, t1: int) -> list[float]:
+    logged = []
+    rx = re.compile(r"^(\S+)Z INFO  Sending due task \S+ slot=(\S+)Z ")
+    with open(log) as f:
+        for ln in f:
+            m = rx.match(ln)
+            if not m:
+                continue
+            ts = datetime.fromisoformat(m.group(1)).replace(tzinfo=timezone.utc).timestamp()
+            slot = datetime.fromisoformat(m.group(2)).replace(tzinfo=timezone.utc).timestamp()
+            if t0 <= slot <= t1:
+                logged.append((ts - slot) * 1000)
+    return logged
+
+
+def trireme_redis_lateness() -> dict:
+    reset()
+    redis_flush()
+    log = os.path.join(TMP, "trireme-redis-lateness.log")
+    p = start_trireme(log, redis=True)
+    try:
+        wait_log(log, r"beat: schedules loaded", 30)
+        psql("INSERT INTO trireme.schedules (name, cron, kind) SELECT 'b' || g, '@every 1s', "
+             f"'noop' FROM generate_series(1, {N}) g;")
+        time.sleep(1.5)
+        t0 = int(time.time()) + 1
+        time.sleep(DURATION + 1.5)
+        t1 = t0 + DURATION - 1
+    finally:
+        stop(p)
+    rows = [ln.split("|") for ln in psql(
+        "SELECT extract(epoch FROM f.slot)::bigint, f.job_id FROM trireme.schedule_fires f "
+        f"WHERE f.reason = 'due' AND f.slot BETWEEN to_timestamp({t0}) AND "
+        f"to_timestamp({t1})").split("\n") if ln]
+    cmds = "".join(f"HGET trireme:job:{j} created_at\n" for _, j in rows)
+    out = subprocess.run(["redis-cli", "-u", REDIS], input=cmds, capture_output=True, text=True,
+                         timeout=120).stdout.split("\n")
+    created = [float(c) - int(slot) * 1000 for (slot, _), c in zip(rows, out) if c]
+    redis_flush()
+    return {"slots_expected": N * DURATION, "created_at": stats(created),
+            "committed_log": stats(log_lateness(log, t0, t1))}
+
+
 def trireme_lateness() -> dict:
     reset()
     log = os.path.join(TMP, "trireme-lateness.log")
@@ -140,17 +189,7 @@ def trireme_lateness() -> dict:
             _, a, c, _ = ln.split("|")
             run_at.append(float(a))
             created.append(float(c))
-    logged = []
-    rx = re.compile(r"^(\S+)Z INFO  Sending due task \S+ slot=(\S+)Z ")
-    with open(log) as f:
-        for ln in f:
-            m = rx.match(ln)
-            if not m:
-                continue
-            ts = datetime.fromisoformat(m.group(1)).replace(tzinfo=timezone.utc).timestamp()
-            slot = datetime.fromisoformat(m.group(2)).replace(tzinfo=timezone.utc).timestamp()
-            if t0 <= slot <= t1:
-                logged.append((ts - slot) * 1000)
+    logged = log_lateness(log, t0, t1)
     expected = N * DURATION
     return {"slots_expected": expected, "run_at": stats(run_at), "created_at": stats(created),
             "committed_log": stats(logged)}
@@ -236,6 +275,8 @@ res = {"N": N, "DURATION": DURATION, "IDLE_N": IDLE_N, "IDLE_SECONDS": IDLE_SECO
 if "trireme" in SYSTEMS:
     res["trireme_lateness"] = trireme_lateness()
     res["trireme_idle"] = trireme_idle()
+if "trireme-redis" in SYSTEMS:
+    res["trireme_redis_lateness"] = trireme_redis_lateness()
 if "celery" in SYSTEMS:
     res["celery_lateness"] = celery_lateness()
     res["celery_idle"] = celery_idle()

@@ -11,7 +11,9 @@
 #     firing transaction began) and "Sending due task" log time (after the
 #     commit, ms resolution) - slot; Celery beat (Debian python3-celery, Redis
 #     broker, bench/peers/celery_beat_peer.py) with N entries every 1 s:
-#     message sent - due.
+#     message sent - due. trireme-redis: the same schedules on
+#     --queue-backend=redis: job created_at (Redis clock) - slot, and the
+#     "Sending due task" log time (after the PostgreSQL record) - slot.
 #   idle: IDLE_N daily schedules at seeded random times loaded in one beat
 #     process: CPU% from /proc/PID/stat over IDLE_SECONDS, VmRSS; the same for
 #     Celery beat with IDLE_N crontab entries.
@@ -20,7 +22,7 @@
 # stopped on exit.
 #
 # Environment knobs (defaults): N=100 DURATION=12 IDLE_N=10000 IDLE_SECONDS=30
-#   SYSTEMS="trireme celery"  PG_DIR=/tmp/trireme-bench-beat-pg PG_PORT=54341
+#   SYSTEMS="trireme trireme-redis celery"  PG_DIR=/tmp/trireme-bench-beat-pg PG_PORT=54341
 #   REDIS_PORT=63841  RESULTS=bench/RESULTS.md ("-" = print only)  NOTE=
 #   KEEP_TMP=0  PY=/usr/bin/python3 (Debian's psycopg2-free python with celery, redis)
 set -eu
@@ -31,7 +33,7 @@ N=${N:-100}
 DURATION=${DURATION:-12}
 IDLE_N=${IDLE_N:-10000}
 IDLE_SECONDS=${IDLE_SECONDS:-30}
-SYSTEMS=${SYSTEMS:-trireme celery}
+SYSTEMS=${SYSTEMS:-trireme trireme-redis celery}
 PG_DIR=${PG_DIR:-/tmp/trireme-bench-beat-pg}
 PG_PORT=${PG_PORT:-54341}
 REDIS_PORT=${REDIS_PORT:-63841}
@@ -105,7 +107,7 @@ REDIS_URL=$("$ROOT/tools/redis-local.sh" start "$PG_DIR/redis" "$REDIS_PORT")
 REDIS_STARTED=1
 DATABASE_URL=$PG_URL "$BIN" migrate >/dev/null
 
-say "measuring (about $((DURATION * 2 + IDLE_SECONDS * 2 + 40)) s)"
+say "measuring (about $((DURATION * 3 + IDLE_SECONDS * 2 + 45)) s)"
 N=$N DURATION=$DURATION IDLE_N=$IDLE_N IDLE_SECONDS=$IDLE_SECONDS SYSTEMS=$SYSTEMS PY=$PY \
     "$PY" "$HERE/beatbench.py" "$BIN" "$PG_URL" "$REDIS_URL" "$TMP" >"$TMP/result.json" &
 HPID=$!
@@ -136,6 +138,11 @@ if 'trireme_lateness' in r:
     print(f"  - job run_at - slot: {lat(t['run_at'])}")
     print(f"  - job created_at - slot (database clock at the start of the firing transaction): {lat(t['created_at'])}")
     print(f"  - \"Sending due task\" log line (after the commit, 1 ms resolution) - slot: {lat(t['committed_log'])}")
+if 'trireme_redis_lateness' in r:
+    t = r['trireme_redis_lateness']
+    print(f"- Trireme beat on \`--queue-backend=redis\`, the same {r['N']} schedules for {r['DURATION']} s ({t['slots_expected']:,} slots due):")
+    print(f"  - job created_at (Redis clock, 1 ms resolution, in the enqueue script) - slot: {lat(t['created_at'])}")
+    print(f"  - \"Sending due task\" log line (after the PostgreSQL record, 1 ms resolution) - slot: {lat(t['committed_log'])}")
 if 'celery_lateness' in r:
     c = r['celery_lateness']
     print(f"- Celery beat 5 (Debian python3-celery, Redis broker), {r['N']} entries \`schedule: 1.0\`, "

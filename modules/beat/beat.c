@@ -14,6 +14,12 @@
  * cheap signature every --beat-poll-interval catches a lost notification,
  * and every (re)subscription reloads everything.
  *
+ * On --queue-backend=redis the jobs go to Redis instead (fire_redis.c):
+ * each batch is first enqueued there under a per-slot unique key, which
+ * makes it idempotent, then recorded by trireme.record_schedule_fires()
+ * (sql/006). A Redis failure retries the batch's enqueue; a PostgreSQL
+ * failure retries only its record, with the job ids Redis gave.
+ *
  * Downtime: a (re)load plans each schedule from the later of its last fire
  * and its last change (plan.c): the misfire policy decides which missed
  * slots within the catch-up window fire (reason 'catchup').
@@ -88,8 +94,14 @@ struct beat {
     struct pend_list pend, inflight;
     struct pg_query fire_q;
     bool fire_inflight;
-    char *fire_text[5];
-    const char *fire_vals[5];
+    char *fire_text[6];
+    const char *fire_vals[6];
+    /* --queue-backend=redis */
+    bool redis, rq_down_logged;
+    bool record_retry; /* the batch's record failed: fire_text holds it */
+    struct beat_redis rq;
+    struct beat_rslot *rs; /* the batch in flight, parallel to inflight */
+    unsigned rscap;
 };
 
 static uint64_t wall_ms(void)
@@ -123,6 +135,7 @@ static struct beat_sched *find(struct beat *b, int64_t id)
 static void sched_free(struct beat_sched *s)
 {
     if (s) {
+        json_decref(s->job);
         free(s->name);
         free(s);
     }
@@ -197,28 +210,75 @@ static void queue_slot(struct beat *b, struct beat_sched *s, int64_t slot, int64
         s->last = slot;
 }
 
+/* The batch in flight failed: nothing committed, so it goes back to the
+ * front of the queue and is fired again after a pause (the slot key makes
+ * a retry safe even if the commit happened and its answer was lost). */
+static void retry_inflight(struct beat *b, const char *what, const char *err)
+{
+    if (!b->stopping && b->leading) {
+        LOG(LOG_WARN, what, L_STR("error", err), L_INT("slots", b->inflight.n));
+        for (unsigned i = 0; i < b->pend.n; i++)
+            pend_add(&b->inflight, &b->pend.v[i]);
+        struct pend_list t = b->pend;
+        b->pend = b->inflight;
+        b->inflight = t;
+        loop_timer_in(b->loop, &b->retry_timer, BEAT_RETRY_MS);
+    }
+    b->inflight.n = 0;
+}
+
+static void close_all(struct beat *b)
+{
+    if (!b->closed) {
+        b->closed = true;
+        pg_pool_close(&b->pg);
+        if (b->redis)
+            beat_redis_close(&b->rq);
+        leader_drained(b->loop->srv, ELECTION_BEAT);
+    }
+}
+
+static void free_fire_text(struct beat *b)
+{
+    for (int i = 0; i < 6; i++) {
+        free(b->fire_text[i]);
+        b->fire_text[i] = NULL;
+    }
+}
+
+static void on_fired(struct pg_query *q, PGresult *res, const char *err);
+
+static void submit_record(struct beat *b)
+{
+    b->fire_q = (struct pg_query){.fn = on_fired,
+                                  .sql = SQL_BEAT_RECORD,
+                                  .nparams = 6,
+                                  .values = b->fire_vals,
+                                  .timeout_ms = BEAT_QUERY_TIMEOUT_MS};
+    b->fire_inflight = true;
+    pg_query_submit(&b->pg, &b->fire_q);
+}
+
 static void on_fired(struct pg_query *q, PGresult *res, const char *err)
 {
     struct beat *b = (struct beat *)((char *)q - offsetof(struct beat, fire_q));
     b->fire_inflight = false;
-    for (int i = 0; i < 5; i++) {
-        free(b->fire_text[i]);
-        b->fire_text[i] = NULL;
+    if (err && b->redis && !b->stopping && b->leading) {
+        /* The jobs are in Redis: retry only the record, with the same ids,
+         * rather than the enqueue (whose unique keys expire with the jobs'
+         * hashes, so a record failing for longer than --result-ttl would
+         * otherwise end in a second job). Later slots wait behind it. */
+        LOG(LOG_WARN,
+            "beat: recording due slots failed; retrying the record (their jobs are in "
+            "Redis)",
+            L_STR("error", err), L_INT("slots", b->inflight.n));
+        b->record_retry = true;
+        loop_timer_in(b->loop, &b->retry_timer, BEAT_RETRY_MS);
+        return;
     }
+    free_fire_text(b);
     if (err) {
-        if (!b->stopping && b->leading) {
-            /* Nothing committed: fire the same slots again (their key makes a
-             * retry safe even if the commit happened and its answer was lost). */
-            LOG(LOG_WARN, "beat: firing due slots failed, retrying", L_STR("error", err),
-                L_INT("slots", b->inflight.n));
-            for (unsigned i = 0; i < b->pend.n; i++)
-                pend_add(&b->inflight, &b->pend.v[i]);
-            struct pend_list t = b->pend;
-            b->pend = b->inflight;
-            b->inflight = t;
-            loop_timer_in(b->loop, &b->retry_timer, BEAT_RETRY_MS);
-        }
-        b->inflight.n = 0;
+        retry_inflight(b, "beat: firing due slots failed, retrying", err);
     } else {
         b->inflight.n = 0;
         int rows = PQntuples(res);
@@ -229,6 +289,11 @@ static void on_fired(struct pg_query *q, PGresult *res, const char *err)
             char when[32], msg[BEAT_NAME_MAX + 40];
             beat_rfc3339(slot, when, sizeof(when));
             if (!PQgetisnull(res, r, 2)) {
+                /* Only once recorded: a retry after a failed record must not
+                 * see its own slot's job as the previous one. */
+                int64_t jid = atoll(PQgetvalue(res, r, 2));
+                if (s && jid > s->last_job)
+                    s->last_job = jid;
                 snprintf(msg, sizeof(msg), "Sending due task %s", s ? s->name : "?");
                 LOG(LOG_INFO, msg, L_STR("slot", when), L_STR("job", PQgetvalue(res, r, 2)),
                     L_INT("schedule_id", id));
@@ -241,11 +306,7 @@ static void on_fired(struct pg_query *q, PGresult *res, const char *err)
         }
     }
     if (b->stopping) {
-        if (!b->closed) {
-            b->closed = true;
-            pg_pool_close(&b->pg);
-            leader_drained(b->loop->srv, ELECTION_BEAT);
-        }
+        close_all(b);
         return;
     }
     if (!err)
@@ -286,10 +347,108 @@ static char *text_array(const struct pend *v, unsigned n, int which)
     return out;
 }
 
+/* A Redis outcome column as a PostgreSQL array: 0 is NULL. */
+static char *id_array(const struct beat_rslot *v, unsigned n, bool blocked)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    fputc('{', f);
+    for (unsigned i = 0; i < n; i++) {
+        int64_t x = blocked ? v[i].blocked_by : v[i].job_id;
+        if (i)
+            fputc(',', f);
+        if (x > 0)
+            fprintf(f, "%lld", (long long)x);
+        else
+            fputs("NULL", f);
+    }
+    fputc('}', f);
+    fclose(f);
+    return out;
+}
+
+/* Redis has every slot's outcome: record them in PostgreSQL. */
+static void on_enqueued(struct beat_redis *r, const char *err)
+{
+    struct beat *b = r->data;
+    if (err) {
+        b->fire_inflight = false;
+        retry_inflight(b, "beat: enqueueing due slots in Redis failed; they wait and are retried",
+                       err);
+        if (b->stopping)
+            close_all(b);
+        return;
+    }
+    unsigned n = b->inflight.n;
+    b->rq_down_logged = false;
+    for (unsigned i = 0; i < n; i++)
+        if (b->rs[i].job_id && !b->rs[i].created) {
+            /* The crash-between-the-steps case (or a second beat): the slot
+             * keeps the job its unique key already names. */
+            char when[32];
+            beat_rfc3339(b->rs[i].slot, when, sizeof(when));
+            LOG(LOG_INFO, "beat: the slot's job is already in Redis; recording that one",
+                L_INT("schedule_id", b->rs[i].id), L_STR("slot", when),
+                L_INT("job", b->rs[i].job_id));
+        }
+    char *t[6] = {text_array(b->inflight.v, n, 0), text_array(b->inflight.v, n, 1),
+                  id_array(b->rs, n, false),       id_array(b->rs, n, true),
+                  text_array(b->inflight.v, n, 3), text_array(b->inflight.v, n, 4)};
+    for (int i = 0; i < 6; i++) {
+        b->fire_text[i] = t[i];
+        b->fire_vals[i] = t[i];
+    }
+    submit_record(b);
+}
+
+/* The batch's slots whose schedule is still loaded (a disabled or deleted
+ * one fires nothing, as fire_schedules decides on PostgreSQL), for Redis. */
+static void redis_fire(struct beat *b)
+{
+    if (b->rscap < b->inflight.n) {
+        b->rscap = b->inflight.n;
+        b->rs = realloc(b->rs, b->rscap * sizeof(*b->rs));
+    }
+    unsigned k = 0;
+    for (unsigned i = 0; i < b->inflight.n; i++) {
+        const struct pend *p = &b->inflight.v[i];
+        const struct beat_sched *s = find(b, p->id);
+        if (!s || !s->job)
+            continue;
+        b->inflight.v[k] = *p;
+        json_incref(s->job);
+        b->rs[k++] = (struct beat_rslot){.id = p->id,
+                                         .slot = p->slot,
+                                         .jitter_ms = p->jitter_ms,
+                                         .job = s->job,
+                                         .exclusive = s->overlap == OVERLAP_SKIP_IF_RUNNING,
+                                         .last_job = s->last_job};
+    }
+    b->inflight.n = k;
+    if (!redis_client_up(&b->rq.rc) && !b->rq_down_logged) {
+        b->rq_down_logged = true; /* once per outage; the client logs its retries */
+        LOG(LOG_WARN,
+            "beat: Redis is unreachable; due slots wait for it and are sent once it "
+            "is back",
+            L_INT("slots", k));
+    }
+    b->fire_inflight = true;
+    b->rq.data = b;
+    beat_redis_enqueue(&b->rq, b->rs, k, on_enqueued);
+}
+
 /* Send what is due: one statement in flight, the rest waits for it. */
 static void flush(struct beat *b)
 {
-    if (b->fire_inflight || !b->pend.n || b->stopping || timer_armed(&b->retry_timer))
+    if (b->fire_inflight || b->stopping || timer_armed(&b->retry_timer))
+        return;
+    if (b->record_retry) {
+        b->record_retry = false;
+        submit_record(b);
+        return;
+    }
+    if (!b->pend.n)
         return;
     unsigned n = b->pend.n < b->cfg->beat_batch ? b->pend.n : b->cfg->beat_batch;
     b->inflight.n = 0;
@@ -297,6 +456,10 @@ static void flush(struct beat *b)
         pend_add(&b->inflight, &b->pend.v[i]);
     memmove(b->pend.v, b->pend.v + n, (b->pend.n - n) * sizeof(*b->pend.v));
     b->pend.n -= n;
+    if (b->redis) {
+        redis_fire(b);
+        return;
+    }
     for (int i = 0; i < 5; i++) {
         b->fire_text[i] = text_array(b->inflight.v, n, i);
         b->fire_vals[i] = b->fire_text[i];
@@ -427,6 +590,11 @@ static struct beat_sched *from_row(struct beat *b, PGresult *res, int r, int64_t
     s->jitter_ms = atoi(PQgetvalue(res, r, 6));
     s->catchup_window_s = atoll(PQgetvalue(res, r, 7)) / 1000;
     s->name = strdup(name);
+    if (b->redis) {
+        json_error_t je;
+        s->job = json_loads(PQgetvalue(res, r, 11), 0, &je);
+        s->last_job = PQgetisnull(res, r, 12) ? 0 : atoll(PQgetvalue(res, r, 12));
+    }
     int64_t updated = atoll(PQgetvalue(res, r, 9));
     *from = updated;
     if (!PQgetisnull(res, r, 8) && atoll(PQgetvalue(res, r, 8)) > updated)
@@ -472,8 +640,11 @@ static void on_loaded(struct pg_query *q, PGresult *res, const char *err)
             continue;
         while (o < nold && old[o]->id < s->id)
             o++;
-        if (o < nold && old[o]->id == s->id)
+        if (o < nold && old[o]->id == s->id) {
             s->last = old[o]->last;
+            if (old[o]->last_job > s->last_job)
+                s->last_job = old[o]->last_job; /* recorded after this load read it */
+        }
         put_sched(b, s);
         plan(b, s, from, false);
     }
@@ -537,8 +708,11 @@ static void on_one_loaded(struct pg_query *q, PGresult *res, const char *err)
         struct beat_sched *s = from_row(b, res, 0, &from);
         if (s) {
             struct beat_sched *old = find(b, id);
-            if (old)
+            if (old) {
                 s->last = old->last;
+                if (old->last_job > s->last_job)
+                    s->last_job = old->last_job;
+            }
             put_sched(b, s);
             plan(b, s, from, true);
         } else {
@@ -664,6 +838,10 @@ static void check_leadership(struct beat *b)
         LOG(LOG_INFO, "beat standby: not firing");
         loop_timer_cancel(b->loop, &b->due_timer);
         loop_timer_cancel(b->loop, &b->retry_timer);
+        if (b->record_retry) { /* the new leader fires those slots again: same jobs */
+            b->record_retry = false;
+            free_fire_text(b);
+        }
         clear_all(b);
         b->pend.n = 0;
         b->n_one = 0;
@@ -719,6 +897,9 @@ static int beat_start(struct loop *l)
     if (pg_pool_init(&b->pg, l, &pc) < 0)
         return -ENOMEM;
     b->has_listen = listen_url != NULL;
+    b->redis = cfg->queue_backend == QUEUE_REDIS;
+    if (b->redis && beat_redis_init(&b->rq, l, cfg->redis_url) < 0)
+        return -1;
     b->lis = (struct pg_listener){.channel = "trireme_schedules", .fn = on_notify, .data = b};
     if (b->has_listen)
         pg_listen(&b->pg, &b->lis);
@@ -730,6 +911,7 @@ static int beat_start(struct loop *l)
     loop_timer_in(l, &b->poll_timer, cfg->beat_poll_interval_ms);
     LOG(LOG_INFO, "beat started",
         L_STR("election", leader_election_of(l->srv, ELECTION_BEAT) ? "beat" : "none"),
+        L_STR("queue_backend", b->redis ? "redis" : "postgres"),
         L_INT("poll_interval_ms", cfg->beat_poll_interval_ms), L_STR("tzdir", cfg->tzdir));
     b->leading = false;
     /* Without a LISTEN connection nothing (re)subscribes: load now. With
@@ -754,12 +936,10 @@ static void beat_stop(struct loop *l)
     loop_timer_cancel(l, &b->retry_timer);
     LOG(LOG_INFO, "beat stopping", L_INT("unsent_slots", b->pend.n));
     b->pend.n = 0;
-    /* A fire statement in flight is let to finish: it holds the slots. */
-    if (!b->fire_inflight) {
-        b->closed = true;
-        pg_pool_close(&b->pg);
-        leader_drained(l->srv, ELECTION_BEAT);
-    }
+    /* A fire statement in flight is let to finish: it holds the slots (on
+     * Redis: their enqueue is let to finish and be recorded). */
+    if (!b->fire_inflight)
+        close_all(b);
 }
 
 static void beat_cleanup(struct server *s)
@@ -768,14 +948,17 @@ static void beat_cleanup(struct server *s)
     if (!b)
         return;
     pg_pool_free(&b->pg);
+    if (b->redis)
+        beat_redis_free(&b->rq);
     clear_all(b);
     free(b->all);
     beat_heap_free(&b->heap);
     beat_zones_free(&b->zones);
     free(b->pend.v);
     free(b->inflight.v);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         free(b->fire_text[i]);
+    free(b->rs);
     free(b->catchup);
     free(b);
     s->loops[0].modules[MODULE_BEAT] = NULL;

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel/redis.h"
+#include "modules/rqueue/rqueue.h"
 #include "proto/cron.h"
 #include "proto/tzfile.h"
 
@@ -78,6 +80,9 @@ struct beat_sched {
     uint8_t misfire, overlap;
     int32_t jitter_ms;
     int64_t catchup_window_s;
+    /* --queue-backend=redis only: */
+    json_t *job;      /* the job template (queue, kind, payload, ...) */
+    int64_t last_job; /* the latest job it enqueued, 0 when none */
 };
 
 /*
@@ -107,6 +112,42 @@ static inline struct beat_sched *beat_heap_min(const struct beat_heap *h)
     return h->n ? h->v[0] : NULL;
 }
 void beat_heap_free(struct beat_heap *h);
+
+/* --- fire_redis.c: firing on --queue-backend=redis ----------------------- */
+
+/* One due slot to enqueue. in: id, slot, jitter_ms, job (a reference the
+ * call drops), exclusive (skip_if_running), last_job. out: job_id (0 when
+ * skipped), created (this call made it), blocked_by (the job that made it
+ * skip, or 0). */
+struct beat_rslot {
+    int64_t id, slot, last_job, job_id, blocked_by;
+    json_t *job;
+    int32_t jitter_ms;
+    bool exclusive, created;
+};
+
+struct beat_redis;
+/* err: NULL when every slot has its outcome, else why none has. */
+typedef void (*beat_redis_fn)(struct beat_redis *r, const char *err);
+
+struct beat_redis {
+    struct redis_client rc;
+    struct rq_shas shas;
+    bool up;
+    struct rq_call enq;
+    struct redis_cmd *checks; /* one HGET per skip_if_running slot */
+    unsigned ncap, nchecks, nenq;
+    struct beat_rslot *v;
+    unsigned n;
+    beat_redis_fn fn;
+    char err[200];
+    void *data;
+};
+int beat_redis_init(struct beat_redis *r, struct loop *l, const char *url);
+/* Enqueue v[0..n) (one batch at a time); fn runs once with the outcomes in v. */
+void beat_redis_enqueue(struct beat_redis *r, struct beat_rslot *v, unsigned n, beat_redis_fn fn);
+void beat_redis_close(struct beat_redis *r);
+void beat_redis_free(struct beat_redis *r);
 
 /* "2026-03-08T07:00:00Z" into out (at least 21 bytes). */
 void beat_rfc3339(int64_t unix_s, char *out, size_t cap);
