@@ -216,35 +216,40 @@ static const char lua_mark[] = LUA_NOW LUA_FENCE
  * counted), drop (a run this worker lost, to cancellation or a takeover:
  * its entry is acknowledged unless someone runs the job under it).
  * Returns the ids whose completion was refused (not held any more). The
- * common case (ok, fresh) is one HGET, one HSET and one PEXPIRE. */
+ * common case (ok, fresh) is one HGET, one HSET and one PEXPIRE (and one
+ * for uniq: when the job has a unique key). */
 static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DELIVER
-    "local me, ttl, refused = ARGV[1], tonumber(ARGV[2]), {}\n"
+    "local me, ttl, refused = ARGV[1], ARGV[2], {}\n" /* ttl: a string, as PEXPIRE takes it */
     "for b = 3, 2 + tonumber(ARGV[3]) * 7, 7 do\n"
     "  local id, q, e, att, how, data = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],\n"
     "    ARGV[b + 5], ARGV[b + 6]\n"
     "  local k = P .. 'job:' .. id\n"
     "  local f = redis.call('HGET', k, 'fence') or ''\n"
-    "  local fresh = pend(f, e)\n"
-    "  local u = fresh or uk(f)\n" /* only read when the fence is ours */
-    "  if how == 'drop' then\n"    /* a run this worker lost: only spend its delivery */
-    "    if not (fresh or run(f, e)) then ack(q, e) end\n"
-    "  elseif not (fresh or held(f, e, att, me)) then\n"
+    "  local fresh = f == 'p' .. e\n"
+    "  if how == 'ok' and (fresh or f == 'P' .. e) then\n" /* the common case, inline */
+    "    ack(q, e)\n"
+    "    if data == 'null' then\n" /* as an absent result shows */
+    "      redis.call('HSET', k, 'status', 'succeeded', 'finished_at', nows, 'attempts', att,\n"
+    "        'worker_id', me, 'fence', '')\n"
+    "    else\n"
+    "      redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'finished_at', nows,\n"
+    "        'attempts', att, 'worker_id', me, 'fence', '')\n"
+    "    end\n"
+    "    redis.call('PEXPIRE', k, ttl)\n"
+    "    if not fresh then\n" /* P: it has a unique key */
+    "      redis.call('PEXPIRE', P .. 'uniq:' .. redis.call('HGET', k, 'unique_key'), ttl)\n"
+    "    end\n"
+    "  elseif how == 'drop' then\n" /* a run this worker lost: only spend its delivery */
+    "    if not (pend(f, e) or run(f, e)) then ack(q, e) end\n"
+    "  elseif not (pend(f, e) or held(f, e, att, me)) then\n"
     "    refused[#refused + 1] = id\n"
     /* Nobody runs it under this entry any more: the delivery is spent. */
     "    if not run(f, e) then ack(q, e) end\n"
     "  else\n"
-    "    u = uk(f) and redis.call('HGET', k, 'unique_key')\n"
+    "    fresh = pend(f, e)\n"
+    "    local u = uk(f) and redis.call('HGET', k, 'unique_key')\n"
     "    ack(q, e)\n"
-    "    if how == 'ok' and fresh then\n" /* the common case: one write */
-    "      if data == 'null' then\n"      /* as an absent result shows */
-    "        redis.call('HSET', k, 'status', 'succeeded', 'finished_at', nows, 'attempts', att,\n"
-    "          'worker_id', me, 'fence', '')\n"
-    "      else\n"
-    "        redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'finished_at', nows,\n"
-    "          'attempts', att, 'worker_id', me, 'fence', '')\n"
-    "      end\n"
-    "      expire(k, ttl, u)\n"
-    "    elseif fresh then\n"
+    "    if fresh then\n"
     "      redis.call('HSET', k, 'attempts', att, 'worker_id', me, 'started_at', now)\n"
     "    end\n"
     "    if how == 'ok' then\n"
