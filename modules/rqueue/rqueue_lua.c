@@ -228,7 +228,9 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DEL
     "  local f = redis.call('HGET', k, 'fence') or ''\n"
     "  local fresh = f == 'p' .. e\n"
     "  if how == 'ok' and (fresh or f == 'P' .. e) then\n" /* the common case, inline */
-    "    ack(q, e)\n"
+    "    local l = acks[q]\n"
+    "    if not l then l = {}; acks[q] = l end\n"
+    "    l[#l + 1] = e\n"
     "    if data == 'null' then\n" /* as an absent result shows */
     "      redis.call('HSET', k, 'status', 'succeeded', 'finished_at', nows, 'attempts', att,\n"
     "        'worker_id', me, 'fence', '')\n"
