@@ -49,7 +49,9 @@
 
 /* Reading a fence f ('' when absent): pending or running under entry e;
  * held(f, e, att, me) is running that attempt by that worker; uk(f) says the
- * job has a unique key; fence(c, uk, rest) builds one. */
+ * job has a unique key; fence(c, uk, rest) builds one; old_fence(k) is the
+ * fence of a hash written before the field existed (or '' when it is gone),
+ * so jobs in flight across an upgrade are still run and completed. */
 #define LUA_FENCE                                                                                  \
     "local function pend(f, e)\n"                                                                  \
     "  local c = string.byte(f)\n"                                                                 \
@@ -70,6 +72,17 @@
     "local function fence(c, u, rest)\n"                                                           \
     "  if u then c = string.upper(c) end\n"                                                        \
     "  return c .. rest\n"                                                                         \
+    "end\n"                                                                                        \
+    "local function old_fence(k)\n" /* a hash written before fence was (entry, status ...) */      \
+    "  local h = redis.call('HMGET', k, 'status', 'entry', 'attempts', 'worker_id', "              \
+    "'unique_key')\n"                                                                              \
+    "  local u = h[5] and h[5] ~= ''\n"                                                            \
+    "  if not h[2] or h[2] == '' then return '' end\n"                                             \
+    "  if h[1] == 'pending' then return fence('p', u, h[2]) end\n"                                 \
+    "  if h[1] == 'running' then\n"                                                                \
+    "    return fence('r', u, h[2] .. '/' .. (h[3] or '') .. '/' .. (h[4] or ''))\n"               \
+    "  end\n"                                                                                      \
+    "  return ''\n"                                                                                \
     "end\n"
 
 /* Finish a job's hash: it (and its unique key) expire after the TTL. */
@@ -160,7 +173,7 @@ static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE
     "  local k = P .. 'job:' .. id\n"
     "  local h = redis.call('HMGET', k, 'fence', 'attempts', 'max_attempts', 'kind', 'payload',\n"
     "                       'timeout_ms', 'unique_key')\n"
-    "  local f = h[1] or ''\n"
+    "  local f = h[1] or old_fence(k)\n"
     "  local p, r = pend(f, e), run(f, e)\n"
     "  if p or r then\n"
     "    local att, maxa = tonumber(h[2]), tonumber(h[3])\n"
@@ -195,7 +208,7 @@ static const char lua_mark[] = LUA_NOW LUA_FENCE
     "for i = 0, tonumber(ARGV[2]) - 1 do\n"
     "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
     "  local k = P .. 'job:' .. id\n"
-    "  local f = redis.call('HGET', k, 'fence') or ''\n"
+    "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
     "  if pend(f, e) then\n"
     "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id',\n"
     "      me, 'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me),\n"
@@ -225,7 +238,7 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DEL
     "  local id, q, e, att, how, data = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],\n"
     "    ARGV[b + 5], ARGV[b + 6]\n"
     "  local k = P .. 'job:' .. id\n"
-    "  local f = redis.call('HGET', k, 'fence') or ''\n"
+    "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
     "  local fresh = f == 'p' .. e\n"
     "  if how == 'ok' and (fresh or f == 'P' .. e) then\n" /* the common case, inline */
     "    local l = acks[q]\n"
@@ -302,7 +315,7 @@ static const char lua_heartbeat[] = LUA_NOW LUA_FENCE
     "  local b = 2 + i * 4\n"
     "  local id, q, e, att = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]\n"
     "  local k = P .. 'job:' .. id\n"
-    "  local f = redis.call('HGET', k, 'fence') or ''\n"
+    "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
     "  local unmarked = pend(f, e)\n" /* its MARK was lost */
     "  if unmarked then\n"
     "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
