@@ -165,22 +165,60 @@ static json_t *value(enum field_type t, const char *v, size_t n)
     }
 }
 
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+/* Indices into fields[] of the ones derived below (test_rqueue checks them). */
+enum {
+    F_IX_STATUS = 4,
+    F_IX_PROGRESS = 10,
+    F_IX_STARTED = 18,
+    F_IX_FINISHED = 19,
+    F_IX_UPDATED = 20
+};
+
+static bool is(const char *v, size_t n, const char *s)
+{
+    return v && n == strlen(s) && !memcmp(v, s, n);
+}
+
+/* Time fields are decimal ms; a malformed one counts as 0 (shown as null). */
+static long long ms_of(const char *v, size_t n)
+{
+    char tmp[32];
+    if (!v || !n || n >= sizeof(tmp))
+        return 0;
+    memcpy(tmp, v, n);
+    tmp[n] = 0;
+    return strtoll(tmp, NULL, 10);
+}
+
 json_t *rq_job_json(size_t n, const char *const *keys, const size_t *klen, const char *const *vals,
                     const size_t *vlen)
 {
-    json_t *o = json_object();
-    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-        const char *v = NULL;
-        size_t vl = 0;
+    const char *v[NFIELDS] = {0};
+    size_t vl[NFIELDS] = {0};
+    for (size_t f = 0; f < NFIELDS; f++) {
         size_t fl = strlen(fields[f].name);
         for (size_t i = 0; i < n; i++)
             if (klen[i] == fl && !memcmp(keys[i], fields[f].name, fl)) {
-                v = vals[i];
-                vl = vlen[i];
+                v[f] = vals[i];
+                vl[f] = vlen[i];
                 break;
             }
-        json_object_set_new(o, fields[f].name, value(fields[f].type, v, vl));
     }
+    /* A job that succeeded within the loop turn that read it is written
+     * once, with only what cannot be derived (rqueue_lua.c): it started
+     * when it finished, was last updated then, and is 100% done. */
+    if (is(v[F_IX_STATUS], vl[F_IX_STATUS], "succeeded") && vl[F_IX_FINISHED]) {
+        if (!vl[F_IX_STARTED])
+            v[F_IX_STARTED] = v[F_IX_FINISHED], vl[F_IX_STARTED] = vl[F_IX_FINISHED];
+        if (ms_of(v[F_IX_UPDATED], vl[F_IX_UPDATED]) < ms_of(v[F_IX_FINISHED], vl[F_IX_FINISHED]))
+            v[F_IX_UPDATED] = v[F_IX_FINISHED], vl[F_IX_UPDATED] = vl[F_IX_FINISHED];
+        if (!vl[F_IX_PROGRESS])
+            v[F_IX_PROGRESS] = "100", vl[F_IX_PROGRESS] = 3;
+    }
+    json_t *o = json_object();
+    for (size_t f = 0; f < NFIELDS; f++)
+        json_object_set_new(o, fields[f].name, value(fields[f].type, v[f], vl[f]));
     return o;
 }
 

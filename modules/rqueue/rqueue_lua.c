@@ -10,23 +10,33 @@
  *   job:<id>          hash: the job (status, attempts, payload, result, ...);
  *                     PEXPIREd by --result-ttl once the job has finished
  *   q:<queue>         Stream, consumer group "trireme": one entry per
- *                     delivery, carrying what a worker needs to run it
- *                     (id, k kind, p payload, a attempts so far, m
- *                     max_attempts, t timeout_ms); XACKed when done, trimmed
- *                     by PROMOTE
+ *                     delivery, carrying what a worker needs to run it: id,
+ *                     and j = "<attempts so far> <max_attempts> <timeout_ms>
+ *                     <kind> <payload>" (one field: each costs Redis per
+ *                     entry read); XACKed when done, trimmed by PROMOTE
  *   delayed:<queue>   sorted set by due time (ms): run_at/delay and retries
  *   jobs              sorted set of every id (for listing; expired ids are
  *                     trimmed lazily)
  *   uniq:<key>        unique_key -> id, while that job's hash exists
  *
- * The hash's `entry` names the job's current delivery; any other entry of
- * it is stale and only acknowledged. A worker runs a fresh delivery at once
- * and records the start (MARK) at the end of that loop turn, or not at all
- * when the job finished within the turn: then COMPLETE records start and
- * outcome together (a noop job costs one script line, not two). An entry
- * taken over by XAUTOCLAIM (its worker died) is started by START, which
- * counts the lost attempt. Completions are fenced by status, worker id,
- * attempt and entry, so a stale attempt can never overwrite a newer one.
+ * The hash's `fence` names who may change the job, in one field so a
+ * fenced write costs one HGET (an HMGET of the fields it sums up cost the
+ * scripts more than the writes): '' nobody (finished, cancelled, or waiting
+ * in delayed:), p<entry> pending under that stream entry, r<entry>/<attempt>
+ * /<worker> running that attempt; P and R when the job has a unique_key
+ * (so finishing it knows whether uniq: must expire too without reading).
+ * Any other entry of the job is stale and only acknowledged. A worker runs
+ * a fresh delivery at once and records the start (MARK) at the end of that
+ * loop turn, or not at all when the job finished within the turn: then
+ * COMPLETE records start and outcome together (a noop job costs one script
+ * line, not two), and only what the API cannot derive: status, result,
+ * finished_at, attempts, worker_id (rq_job_json shows a succeeded job's
+ * missing started_at and older updated_at as its finished_at, and progress
+ * 100; every hash field written costs Redis about half a microsecond). An
+ * entry taken over by XAUTOCLAIM (its worker died) is started by START,
+ * which counts the lost attempt. Completions are fenced by the fence, so a
+ * stale attempt can never overwrite a newer one. status, attempts and
+ * worker_id are kept as well: the API shows them.
  * Scripts build key names themselves: a single Redis, not Redis Cluster.
  */
 #include "modules/rqueue/rqueue.h"
@@ -34,7 +44,46 @@
 #define LUA_NOW                                                                                    \
     "local P = 'trireme:'\n"                                                                       \
     "local t = redis.call('TIME')\n"                                                               \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
+    "local nows = tostring(now)\n" /* as an argument: not converted per call */
+
+/* Reading a fence f ('' when absent): pending or running under entry e;
+ * held(f, e, att, me) is running that attempt by that worker; uk(f) says the
+ * job has a unique key; fence(c, uk, rest) builds one; old_fence(k) is the
+ * fence of a hash written before the field existed (or '' when it is gone),
+ * so jobs in flight across an upgrade are still run and completed. */
+#define LUA_FENCE                                                                                  \
+    "local function pend(f, e)\n"                                                                  \
+    "  local c = string.byte(f)\n"                                                                 \
+    "  return (c == 112 or c == 80) and string.sub(f, 2) == e\n"                                   \
+    "end\n"                                                                                        \
+    "local function run(f, e)\n"                                                                   \
+    "  local c = string.byte(f)\n"                                                                 \
+    "  return (c == 114 or c == 82) and string.sub(f, 2, #e + 2) == e .. '/'\n"                    \
+    "end\n"                                                                                        \
+    "local function held(f, e, att, me)\n"                                                         \
+    "  local c = string.byte(f)\n"                                                                 \
+    "  return (c == 114 or c == 82) and string.sub(f, 2) == e .. '/' .. att .. '/' .. me\n"        \
+    "end\n"                                                                                        \
+    "local function uk(f)\n"                                                                       \
+    "  local c = string.byte(f)\n"                                                                 \
+    "  return c == 80 or c == 82\n"                                                                \
+    "end\n"                                                                                        \
+    "local function fence(c, u, rest)\n"                                                           \
+    "  if u then c = string.upper(c) end\n"                                                        \
+    "  return c .. rest\n"                                                                         \
+    "end\n"                                                                                        \
+    "local function old_fence(k)\n" /* a hash written before fence was (entry, status ...) */      \
+    "  local h = redis.call('HMGET', k, 'status', 'entry', 'attempts', 'worker_id', "              \
+    "'unique_key')\n"                                                                              \
+    "  local u = h[5] and h[5] ~= ''\n"                                                            \
+    "  if not h[2] or h[2] == '' then return '' end\n"                                             \
+    "  if h[1] == 'pending' then return fence('p', u, h[2]) end\n"                                 \
+    "  if h[1] == 'running' then\n"                                                                \
+    "    return fence('r', u, h[2] .. '/' .. (h[3] or '') .. '/' .. (h[4] or ''))\n"               \
+    "  end\n"                                                                                      \
+    "  return ''\n"                                                                                \
+    "end\n"
 
 /* Finish a job's hash: it (and its unique key) expire after the TTL. */
 #define LUA_EXPIRE                                                                                 \
@@ -48,11 +97,11 @@
     "local function deliver(id, q)\n"                                                              \
     "  local k = P .. 'job:' .. id\n"                                                              \
     "  local h = redis.call('HMGET', k, 'kind', 'payload', 'attempts', 'max_attempts',\n"          \
-    "                       'timeout_ms')\n"                                                       \
+    "                       'timeout_ms', 'unique_key')\n"                                         \
     "  if not h[1] then return end\n"                                                              \
-    "  local e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'k', h[1], 'p', h[2], 'a',\n"   \
-    "    h[3], 'm', h[4], 't', h[5] or '')\n"                                                      \
-    "  redis.call('HSET', k, 'entry', e)\n"                                                        \
+    "  local e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j',\n"                         \
+    "    h[3] .. ' ' .. h[4] .. ' ' .. (h[5] or '') .. ' ' .. h[1] .. ' ' .. h[2])\n"              \
+    "  redis.call('HSET', k, 'fence', fence('p', h[6] and h[6] ~= '', e))\n"                       \
     "end\n"
 
 /* Acks gathered per stream, sent as one XACK each. Entries are not
@@ -93,14 +142,18 @@ static const char lua_enqueue[] = LUA_NOW
     "    local due, c = now, string.sub(at, 1, 1)\n"
     "    if c == 'd' then due = now + tonumber(string.sub(at, 2))\n"
     "    elseif c == 'a' then due = tonumber(string.sub(at, 2)) end\n"
-    "    local e = ''\n"
+    "    local f = ''\n"
     "    if due > now then redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
-    "    else e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'k', ARGV[b + 2], 'p',\n"
-    "      ARGV[b + 3], 'a', 0, 'm', ARGV[b + 5], 't', ARGV[b + 6]) end\n"
-    "    redis.call('HSET', P .. 'job:' .. id, 'id', id, 'queue', q, 'kind', ARGV[b + 2],\n"
-    "      'payload', ARGV[b + 3], 'status', 'pending', 'priority', ARGV[b + 4], 'attempts', 0,\n"
-    "      'max_attempts', ARGV[b + 5], 'timeout_ms', ARGV[b + 6], 'run_at', due,\n"
-    "      'unique_key', uk, 'created_at', now, 'updated_at', now, 'entry', e)\n"
+    "    else\n"
+    "      f = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', '0 ' .. ARGV[b + 5] .. ' ' "
+    "..\n"
+    "        ARGV[b + 6] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3])\n"
+    "      f = (uk ~= '' and 'P' or 'p') .. f\n"
+    "    end\n"
+    "    redis.call('HSET', P .. 'job:' .. id, 'fence', f, 'id', id, 'queue', q, 'kind',\n"
+    "      ARGV[b + 2], 'payload', ARGV[b + 3], 'status', 'pending', 'priority', ARGV[b + 4],\n"
+    "      'attempts', 0, 'max_attempts', ARGV[b + 5], 'timeout_ms', ARGV[b + 6], 'run_at', due,\n"
+    "      'unique_key', uk, 'created_at', now, 'updated_at', now)\n"
     "    if uk ~= '' then redis.call('SET', P .. 'uniq:' .. uk, id) end\n"
     "    redis.call('ZADD', P .. 'jobs', id, id)\n"
     "  end\n"
@@ -113,30 +166,33 @@ static const char lua_enqueue[] = LUA_NOW
  * then per delivery queue entry job-id. Its lost attempt counts (dead when
  * it was the last). Returns per started job: id, kind, payload, attempt,
  * max_attempts, timeout_ms ('' = the worker's default). */
-static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS
+static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE
     "local me, ttl, out = ARGV[1], tonumber(ARGV[2]), {}\n"
     "for i = 0, tonumber(ARGV[3]) - 1 do\n"
     "  local q, e, id = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]\n"
     "  local k = P .. 'job:' .. id\n"
-    "  local h = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'kind', 'payload',\n"
-    "                       'timeout_ms', 'entry', 'unique_key')\n"
-    "  local st = h[1]\n"
-    "  if (st == 'pending' or st == 'running') and h[7] == e then\n"
+    "  local h = redis.call('HMGET', k, 'fence', 'attempts', 'max_attempts', 'kind', 'payload',\n"
+    "                       'timeout_ms', 'unique_key')\n"
+    "  local f = h[1] or old_fence(k)\n"
+    "  local p, r = pend(f, e), run(f, e)\n"
+    "  if p or r then\n"
     "    local att, maxa = tonumber(h[2]), tonumber(h[3])\n"
-    "    if st == 'running' and att >= maxa then\n"
+    "    if r and att >= maxa then\n"
     "      redis.call('HSET', k, 'status', 'dead', 'finished_at', now, 'updated_at', now,\n"
-    "        'last_error', 'lease expired: its worker stopped renewing it (crashed or hung)')\n"
-    "      expire(k, ttl, h[8])\n"
+    "        'last_error', 'lease expired: its worker stopped renewing it (crashed or hung)',\n"
+    "        'fence', '')\n"
+    "      expire(k, ttl, h[7])\n"
     "      ack(q, e)\n"
     "    else\n"
     "      att = att + 1\n"
     "      redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
-    "        'entry', e, 'started_at', now, 'updated_at', now)\n"
+    "        'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me), 'started_at', now,\n"
+    "        'updated_at', now)\n"
     "      local n = #out\n"
     "      out[n + 1] = id; out[n + 2] = h[4]; out[n + 3] = h[5]; out[n + 4] = att\n"
     "      out[n + 5] = maxa; out[n + 6] = h[6]\n"
     "    end\n"
-    "  elseif not (st == 'running' and h[7] == e) then\n"
+    "  else\n"
     "    ack(q, e)\n" /* finished, cancelled, expired or re-delivered: stale */
     "  end\n"
     "end\n"
@@ -147,20 +203,21 @@ static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS
  * them. ARGV: worker id, n, then per job id entry attempt. Idempotent (it
  * may be sent again after a lost connection). Returns the ids not held
  * (cancelled or re-delivered meanwhile): their runs stop. */
-static const char lua_mark[] =
-    LUA_NOW "local me, refused = ARGV[1], {}\n"
-            "for i = 0, tonumber(ARGV[2]) - 1 do\n"
-            "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
-            "  local k = P .. 'job:' .. id\n"
-            "  local h = redis.call('HMGET', k, 'status', 'entry', 'worker_id', 'attempts')\n"
-            "  if h[1] == 'pending' and h[2] == e then\n"
-            "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
-            "      'started_at', now, 'updated_at', now)\n"
-            "  elseif not (h[1] == 'running' and h[2] == e and h[3] == me and h[4] == att) then\n"
-            "    refused[#refused + 1] = id\n"
-            "  end\n"
-            "end\n"
-            "return refused\n";
+static const char lua_mark[] = LUA_NOW LUA_FENCE
+    "local me, refused = ARGV[1], {}\n"
+    "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+    "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
+    "  local k = P .. 'job:' .. id\n"
+    "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
+    "  if pend(f, e) then\n"
+    "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id',\n"
+    "      me, 'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me),\n"
+    "      'started_at', now, 'updated_at', now)\n"
+    "  elseif not held(f, e, att, me) then\n"
+    "    refused[#refused + 1] = id\n"
+    "  end\n"
+    "end\n"
+    "return refused\n";
 
 /* ARGV: worker id, ttl ms, n, then per job id queue entry attempt outcome
  * data delay_ms. A job still pending under this entry was never marked
@@ -172,63 +229,74 @@ static const char lua_mark[] =
  * counted), defer (--kind-limits: pending again after delay_ms, attempt not
  * counted), drop (a run this worker lost, to cancellation or a takeover:
  * its entry is acknowledged unless someone runs the job under it).
- * Returns the ids whose completion was refused (not held any more). */
-static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
-    "local me, ttl, refused = ARGV[1], tonumber(ARGV[2]), {}\n"
-    "for i = 0, tonumber(ARGV[3]) - 1 do\n"
-    "  local b = 3 + i * 7\n"
-    "  local id, q, e, att, how, data = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3],\n"
-    "    tonumber(ARGV[b + 4]), ARGV[b + 5], ARGV[b + 6]\n"
+ * Returns the ids whose completion was refused (not held any more). The
+ * common case (ok, fresh) is one HGET, one HSET and one PEXPIRE (and one
+ * for uniq: when the job has a unique key). */
+static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DELIVER
+    "local me, ttl, refused = ARGV[1], ARGV[2], {}\n" /* ttl: a string, as PEXPIRE takes it */
+    "for b = 3, 2 + tonumber(ARGV[3]) * 7, 7 do\n"
+    "  local id, q, e, att, how, data = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],\n"
+    "    ARGV[b + 5], ARGV[b + 6]\n"
     "  local k = P .. 'job:' .. id\n"
-    "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts', "
-    "'entry',\n"
-    "                       'unique_key')\n"
-    "  local fresh = h[1] == 'pending' and h[5] == e\n"
-    "  if how == 'drop' then\n" /* a run this worker lost: only spend its delivery */
-    "    if not (h[1] == 'running' and h[5] == e) and not fresh then ack(q, e) end\n"
-    "  elseif not (fresh or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and\n"
-    "                   h[5] == e)) then\n"
+    "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
+    "  local fresh = f == 'p' .. e\n"
+    "  if how == 'ok' and (fresh or f == 'P' .. e) then\n" /* the common case, inline */
+    "    local l = acks[q]\n"
+    "    if not l then l = {}; acks[q] = l end\n"
+    "    l[#l + 1] = e\n"
+    "    if data == 'null' then\n" /* as an absent result shows */
+    "      redis.call('HSET', k, 'status', 'succeeded', 'finished_at', nows, 'attempts', att,\n"
+    "        'worker_id', me, 'fence', '')\n"
+    "    else\n"
+    "      redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'finished_at', nows,\n"
+    "        'attempts', att, 'worker_id', me, 'fence', '')\n"
+    "    end\n"
+    "    redis.call('PEXPIRE', k, ttl)\n"
+    "    if not fresh then\n" /* P: it has a unique key */
+    "      redis.call('PEXPIRE', P .. 'uniq:' .. redis.call('HGET', k, 'unique_key'), ttl)\n"
+    "    end\n"
+    "  elseif how == 'drop' then\n" /* a run this worker lost: only spend its delivery */
+    "    if not (pend(f, e) or run(f, e)) then ack(q, e) end\n"
+    "  elseif not (pend(f, e) or held(f, e, att, me)) then\n"
     "    refused[#refused + 1] = id\n"
     /* Nobody runs it under this entry any more: the delivery is spent. */
-    "    if h[1] ~= 'running' or h[5] ~= e then ack(q, e) end\n"
+    "    if not run(f, e) then ack(q, e) end\n"
     "  else\n"
+    "    fresh = pend(f, e)\n"
+    "    local u = uk(f) and redis.call('HGET', k, 'unique_key')\n"
     "    ack(q, e)\n"
-    "    if how == 'ok' and fresh then\n" /* the common case: one write */
-    "      redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', 100,\n"
-    "        'finished_at', now, 'updated_at', now, 'attempts', att, 'worker_id', me,\n"
-    "        'started_at', now)\n"
-    "      expire(k, ttl, h[6])\n"
-    "    elseif fresh then\n"
+    "    if fresh then\n"
     "      redis.call('HSET', k, 'attempts', att, 'worker_id', me, 'started_at', now)\n"
     "    end\n"
     "    if how == 'ok' then\n"
     "      if not fresh then\n"
     "        redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', "
     "100,\n"
-    "          'finished_at', now, 'updated_at', now)\n"
-    "        expire(k, ttl, h[6])\n"
+    "          'finished_at', now, 'updated_at', now, 'fence', '')\n"
+    "        expire(k, ttl, u)\n"
     "      end\n"
     "    elseif how == 'back' then\n"
-    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(att - 1, 0),\n"
-    "        'worker_id', '', 'run_at', now, 'updated_at', now,\n"
+    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
+    "        'worker_id', '', 'run_at', now, 'updated_at', now, 'fence', '',\n"
     "        'last_error', 'handed back: worker shut down before the job finished')\n"
     "      deliver(id, q)\n"
     "    elseif how == 'defer' then\n"
     "      local due = now + tonumber(ARGV[b + 7])\n"
-    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(att - 1, 0),\n"
-    "        'worker_id', '', 'run_at', due, 'updated_at', now)\n"
+    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
+    "        'worker_id', '', 'run_at', due, 'updated_at', now, 'fence', '')\n"
     "      redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
     "    else\n"
-    "      local maxa = tonumber(h[4])\n"
-    "      if how == 'perm' or att >= maxa then\n"
+    "      local maxa = tonumber(redis.call('HGET', k, 'max_attempts'))\n"
+    "      if how == 'perm' or tonumber(att) >= maxa then\n"
     "        redis.call('HSET', k, 'status', how == 'perm' and 'failed' or 'dead', 'last_error', "
     "data,\n"
-    "          'worker_id', '', 'finished_at', now, 'updated_at', now)\n"
-    "        expire(k, ttl, h[6])\n"
+    "          'worker_id', '', 'finished_at', now, 'updated_at', now, 'fence', '')\n"
+    "        expire(k, ttl, u)\n"
     "      else\n"
     "        local due = now + tonumber(ARGV[b + 7])\n"
     "        redis.call('HSET', k, 'status', 'pending', 'last_error', data, 'worker_id', '',\n"
-    "          'run_at', due, 'updated_at', now, 'progress_percent', '', 'current_step', '')\n"
+    "          'run_at', due, 'updated_at', now, 'progress_percent', '', 'current_step', '',\n"
+    "          'fence', '')\n"
     "        redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
     "      end\n"
     "    end\n"
@@ -241,26 +309,26 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_DELIVER
  * held delivery (XCLAIM to ourselves resets its idle time, so XAUTOCLAIM
  * leaves it alone) and returns the ids no longer held (cancelled, taken
  * over or gone), whose runs are stopped. */
-static const char lua_heartbeat[] =
-    LUA_NOW "local me, lost = ARGV[1], {}\n"
-            "for i = 0, tonumber(ARGV[2]) - 1 do\n"
-            "  local b = 2 + i * 4\n"
-            "  local id, q, e, att = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], tonumber(ARGV[b + 4])\n"
-            "  local k = P .. 'job:' .. id\n"
-            "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'entry')\n"
-            "  local unmarked = h[1] == 'pending' and h[4] == e\n" /* its MARK was lost */
-            "  if unmarked then\n"
-            "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
-            "      'started_at', now, 'updated_at', now)\n"
-            "  end\n"
-            "  if unmarked or (h[1] == 'running' and h[2] == me and tonumber(h[3]) == att and h[4] "
-            "== e) then\n"
-            "    redis.call('XCLAIM', P .. 'q:' .. q, 'trireme', me, 0, e, 'JUSTID')\n"
-            "  else\n"
-            "    lost[#lost + 1] = id\n"
-            "  end\n"
-            "end\n"
-            "return lost\n";
+static const char lua_heartbeat[] = LUA_NOW LUA_FENCE
+    "local me, lost = ARGV[1], {}\n"
+    "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+    "  local b = 2 + i * 4\n"
+    "  local id, q, e, att = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]\n"
+    "  local k = P .. 'job:' .. id\n"
+    "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
+    "  local unmarked = pend(f, e)\n" /* its MARK was lost */
+    "  if unmarked then\n"
+    "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+    "      'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me), 'started_at', now,\n"
+    "      'updated_at', now)\n"
+    "  end\n"
+    "  if unmarked or held(f, e, att, me) then\n"
+    "    redis.call('XCLAIM', P .. 'q:' .. q, 'trireme', me, 0, e, 'JUSTID')\n"
+    "  else\n"
+    "    lost[#lost + 1] = id\n"
+    "  end\n"
+    "end\n"
+    "return lost\n";
 
 /* ARGV: id, worker id, attempt, percent, step. Fenced like completions. */
 static const char lua_progress[] =
@@ -277,7 +345,7 @@ static const char lua_progress[] =
  * streams; trims each stream below the oldest entry the group still needs
  * (unacknowledged, or not yet delivered); trims the listing index of ids
  * whose hashes expired. Returns {promoted, ms until the next is due or -1}. */
-static const char lua_promote[] = LUA_NOW LUA_DELIVER
+static const char lua_promote[] = LUA_NOW LUA_FENCE LUA_DELIVER
     "local function trim(s)\n"
     "  local groups = redis.pcall('XINFO', 'GROUPS', s)\n"
     "  if type(groups) ~= 'table' or groups.err then return end\n"
@@ -346,7 +414,8 @@ static const char lua_cancel[] = LUA_NOW LUA_EXPIRE
     "if not h[1] then return nil end\n"
     "local ok = 0\n"
     "if h[1] == 'pending' or h[1] == 'running' then\n"
-    "  redis.call('HSET', k, 'status', 'cancelled', 'finished_at', now, 'updated_at', now)\n"
+    "  redis.call('HSET', k, 'status', 'cancelled', 'finished_at', now, 'updated_at', now,\n"
+    "    'fence', '')\n"
     "  redis.call('ZREM', P .. 'delayed:' .. h[2], ARGV[1])\n"
     "  expire(k, tonumber(ARGV[2]), h[3])\n"
     "  redis.call('PUBLISH', P .. 'cancel', ARGV[1])\n"
@@ -356,7 +425,7 @@ static const char lua_cancel[] = LUA_NOW LUA_EXPIRE
 
 /* ARGV: id. Redrive a dead, failed or cancelled job: a fresh set of
  * attempts; it no longer expires. Same answers as cancel. */
-static const char lua_retry[] = LUA_NOW LUA_DELIVER
+static const char lua_retry[] = LUA_NOW LUA_FENCE LUA_DELIVER
     "local k = P .. 'job:' .. ARGV[1]\n"
     "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
     "if not h[1] then return nil end\n"
@@ -364,7 +433,7 @@ static const char lua_retry[] = LUA_NOW LUA_DELIVER
     "if h[1] == 'dead' or h[1] == 'failed' or h[1] == 'cancelled' then\n"
     "  redis.call('HSET', k, 'status', 'pending', 'attempts', 0, 'run_at', now, 'last_error', '',\n"
     "    'result', '', 'finished_at', '', 'worker_id', '', 'progress_percent', '',\n"
-    "    'current_step', '', 'entry', '', 'updated_at', now)\n"
+    "    'current_step', '', 'fence', '', 'updated_at', now)\n"
     "  redis.call('PERSIST', k)\n"
     "  if h[3] and h[3] ~= '' then redis.call('PERSIST', P .. 'uniq:' .. h[3]) end\n"
     "  redis.call('ZADD', P .. 'jobs', ARGV[1], ARGV[1])\n"
@@ -402,9 +471,8 @@ static const char lua_list[] =
     "return {out, last}\n";
 
 const char *const rq_scripts[RQ_NSCRIPTS] = {
-    [RQ_ENQUEUE] = lua_enqueue,     [RQ_START] = lua_start,     [RQ_COMPLETE] = lua_complete,
-    [RQ_HEARTBEAT] = lua_heartbeat, [RQ_PROMOTE] = lua_promote, [RQ_CANCEL] = lua_cancel,
-    [RQ_RETRY] = lua_retry,         [RQ_LIST] = lua_list,       [RQ_PROGRESS] = lua_progress,
-    [RQ_MARK] = lua_mark,
-    [RQ_CONSUMERS] = lua_consumers,
+    [RQ_ENQUEUE] = lua_enqueue,     [RQ_START] = lua_start,         [RQ_COMPLETE] = lua_complete,
+    [RQ_HEARTBEAT] = lua_heartbeat, [RQ_PROMOTE] = lua_promote,     [RQ_CANCEL] = lua_cancel,
+    [RQ_RETRY] = lua_retry,         [RQ_LIST] = lua_list,           [RQ_PROGRESS] = lua_progress,
+    [RQ_MARK] = lua_mark,           [RQ_CONSUMERS] = lua_consumers,
 };

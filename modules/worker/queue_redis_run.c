@@ -395,7 +395,29 @@ void rqw_start_one(struct rqw *w, const struct start_entry *se, redisReply **f)
     run_new(w, &d);
 }
 
-/* A fresh entry (XREADGROUP >): its fields say how to run it. */
+/* The packed field j of an entry, "<attempts> <max_attempts> <timeout_ms>
+ * <kind> <payload>" (one field instead of five: Redis spends less per entry
+ * read). A malformed one leaves no kind: the job fails as of an unknown one. */
+static void parse_packed(struct delivery *d, const char *s, size_t n)
+{
+    const char *start = s, *end = s + n, *sp[4];
+    for (int i = 0; i < 4; i++) {
+        sp[i] = memchr(s, ' ', (size_t)(end - s));
+        if (!sp[i]) {
+            d->kind = NULL;
+            return;
+        }
+        s = sp[i] + 1;
+    }
+    d->attempt = atoi(start) + 1;
+    d->max_attempts = atoi(sp[0] + 1);
+    d->timeout = sp[1] + 1, d->timeout_len = (size_t)(sp[2] - sp[1] - 1);
+    d->kind = sp[2] + 1, d->kind_len = (size_t)(sp[3] - sp[2] - 1);
+    d->payload = sp[3] + 1, d->payload_len = (size_t)(end - sp[3] - 1);
+}
+
+/* A fresh entry (XREADGROUP >): its fields say how to run it (entries
+ * written before j was packed carry k p a m t). */
 void rqw_run_fresh(struct rqw *w, unsigned qix, const redisReply *e)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
@@ -413,6 +435,10 @@ void rqw_run_fresh(struct rqw *w, unsigned qix, const redisReply *e)
         }
         if (k->len != 1)
             continue;
+        if (k->str[0] == 'j') {
+            parse_packed(&d, v->str, v->len);
+            continue;
+        }
         switch (k->str[0]) {
         case 'k':
             d.kind = v->str, d.kind_len = v->len;

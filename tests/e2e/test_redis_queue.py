@@ -490,3 +490,28 @@ def test_stopped_workers_consumers_are_forgotten(trireme, redis):
                what=lambda: f"one consumer left, have {consumers()}")
     assert consumers()[0].split(":")[1] == str(b.proc.pid)
     b.wait_log(r"forgot consumers of stopped workers count=1")
+
+
+def test_jobs_in_flight_across_the_fence_upgrade_still_run(trireme, redis):
+    """Hashes and Stream entries written before the `fence` field and the
+    packed `j` entry field (status + entry; k p a m t) are run and finished."""
+    redis.cli("XGROUP", "CREATE", "trireme:q:default", "trireme", "0", "MKSTREAM")
+    now = str(int(time.time() * 1000))
+    for jid, uk in ((1, ""), (2, "old-u")):
+        e = redis.cli("XADD", "trireme:q:default", "*", "id", str(jid), "k", "noop", "p", "{}",
+                      "a", "0", "m", "5", "t", "")
+        redis.cli("HSET", f"trireme:job:{jid}", "id", str(jid), "queue", "default", "kind", "noop",
+                  "payload", "{}", "status", "pending", "priority", "0", "attempts", "0",
+                  "max_attempts", "5", "timeout_ms", "", "run_at", now, "unique_key", uk,
+                  "created_at", now, "updated_at", now, "entry", e)
+        redis.cli("ZADD", "trireme:jobs", str(jid), str(jid))
+    redis.cli("SET", "trireme:uniq:old-u", "2")
+    redis.cli("SET", "trireme:seq", "2")
+    srv = start(trireme, redis.url)
+    for jid in (1, 2):
+        j = wait_status(srv.port, jid, "succeeded", 10)
+        assert j["attempts"] == 1 and j["progress_percent"] == 100 and j["worker_id"], j
+        assert j["started_at"] and j["finished_at"] and j["updated_at"] == j["finished_at"], j
+        assert int(redis.cli("PTTL", f"trireme:job:{jid}")) > 0
+    assert int(redis.cli("PTTL", "trireme:uniq:old-u")) > 0  # finished: its key expires too
+    assert completions(srv) == {1: 1, 2: 1}

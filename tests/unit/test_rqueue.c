@@ -143,6 +143,46 @@ static void job_json(void **state)
     json_decref(j);
 }
 
+/* A job that succeeded in the turn that read it is written once (status,
+ * finished_at, attempts, worker_id, no result for null): it shows as the
+ * full record the two writes used to leave. */
+static void job_json_derived(void **state)
+{
+    (void)state;
+    const char *kv[] = {
+        "status",        "succeeded",  "finished_at",   "1796000000500", "created_at",
+        "1796000000000", "updated_at", "1796000000000", "attempts",      "1",
+        "worker_id",     "w:1"};
+    json_t *j = render(kv, 6);
+    assert_string_equal(json_string_value(json_object_get(j, "started_at")),
+                        "2026-11-30T00:53:20.500Z");
+    assert_string_equal(json_string_value(json_object_get(j, "updated_at")),
+                        "2026-11-30T00:53:20.500Z");
+    assert_string_equal(json_string_value(json_object_get(j, "finished_at")),
+                        "2026-11-30T00:53:20.500Z");
+    assert_int_equal(json_integer_value(json_object_get(j, "progress_percent")), 100);
+    assert_true(json_is_null(json_object_get(j, "result")));
+    json_decref(j);
+    /* Written fields win; only a succeeded job derives anything. */
+    const char *marked[] = {"status",     "succeeded",     "finished_at",      "1796000000500",
+                            "started_at", "1796000000100", "updated_at",       "1796000000900",
+                            "created_at", "1796000000000", "progress_percent", "100"};
+    j = render(marked, 6);
+    assert_string_equal(json_string_value(json_object_get(j, "started_at")),
+                        "2026-11-30T00:53:20.100Z");
+    assert_string_equal(json_string_value(json_object_get(j, "updated_at")),
+                        "2026-11-30T00:53:20.900Z");
+    json_decref(j);
+    const char *cancelled[] = {"status",        "cancelled",  "finished_at",
+                               "1796000000500", "updated_at", "1796000000000"};
+    j = render(cancelled, 3);
+    assert_true(json_is_null(json_object_get(j, "started_at")));
+    assert_true(json_is_null(json_object_get(j, "progress_percent")));
+    assert_string_equal(json_string_value(json_object_get(j, "updated_at")),
+                        "2026-11-30T00:53:20.000Z");
+    json_decref(j);
+}
+
 static void job_json_reply(void **state)
 {
     redisReply *e[4], r = {.type = REDIS_REPLY_ARRAY, .elements = 4, .element = e};
@@ -168,8 +208,8 @@ static void job_json_reply(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(sha1_vectors),
-                                       cmocka_unit_test(enqueue_args), cmocka_unit_test(job_json),
-                                       cmocka_unit_test(job_json_reply)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sha1_vectors), cmocka_unit_test(enqueue_args), cmocka_unit_test(job_json),
+        cmocka_unit_test(job_json_derived), cmocka_unit_test(job_json_reply)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
