@@ -527,13 +527,13 @@ static void on_drain_deadline(struct loop *l, struct timer *t)
     w->handing_back = true;
     unsigned n = 0;
     for (struct job_run *r = w->runs, *next; r; r = next) {
-        next = r->next; /* rqw_request_stop may free r */
+        next = r->next; /* job_request_stop may free r */
         if (r->lost)
             continue;
         rqw_record(w, r, "back", "", 0, 0);
         n++;
         r->lost = true;
-        rqw_request_stop(r);
+        job_request_stop(r);
     }
     LOG(LOG_WARN, "grace period ending: unfinished jobs handed back to the queue",
         L_INT("jobs", n));

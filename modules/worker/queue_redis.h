@@ -21,10 +21,10 @@
 #include "modules/registry.h"
 #include "modules/rqueue/rqueue.h"
 #include "modules/worker/kind_limits.h"
+#include "modules/worker/run_limits.h"
 #include "modules/worker/worker.h"
 
 #define RQ_MAX_QUEUES        32
-#define HARD_LIMIT_EXTRA_MS  5000 /* after the soft limit, before the slot is taken back */
 #define RETRY_BASE_MS        1000
 #define RETRY_MAX_MS         (3600 * 1000)
 #define BLOCK_EXTRA_MS       5000 /* a blocked read's deadline beyond its BLOCK time */
@@ -138,7 +138,6 @@ void rqw_record(struct rqw *w, struct job_run *r, const char *how, const char *d
 void rqw_start_one(struct rqw *w, const struct start_entry *se, redisReply **f);
 void rqw_run_fresh(struct rqw *w, unsigned qix, const redisReply *e);
 void rqw_lose(struct rqw *w, struct job_run *r, const char *why, bool cancelled);
-void rqw_request_stop(struct job_run *r);
 void rqw_free_slot(struct rqw *w, struct job_run *r);
 void rqw_run_free(struct rqw *w, struct job_run *r);
 

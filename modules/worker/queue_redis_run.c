@@ -232,24 +232,6 @@ static const struct job_backend redis_backend = {
 
 /* --- running ------------------------------------------------------------ */
 
-void rqw_request_stop(struct job_run *r)
-{
-    if (r->stop_requested)
-        return;
-    r->stop_requested = true;
-    if (r->kind->stop)
-        r->kind->stop(r);
-}
-
-static void on_soft_limit(struct loop *l, struct timer *t)
-{
-    struct job_run *r = (struct job_run *)((char *)t - offsetof(struct job_run, soft));
-    LOG(LOG_WARN, "job reached its time limit, asking it to stop", L_INT("job_id", r->id),
-        L_INT("timeout_ms", r->timeout_ms));
-    loop_timer_in(l, &r->hard, HARD_LIMIT_EXTRA_MS);
-    rqw_request_stop(r);
-}
-
 static void on_hard_limit(struct loop *l, struct timer *t)
 {
     struct job_run *r = (struct job_run *)((char *)t - offsetof(struct job_run, hard));
@@ -257,21 +239,11 @@ static void on_hard_limit(struct loop *l, struct timer *t)
     if (r->lost)
         return;
     char msg[128];
-    snprintf(msg, sizeof(msg), "hard time limit: still running %d ms after its %llu ms limit",
-             HARD_LIMIT_EXTRA_MS, (unsigned long long)r->timeout_ms);
-    LOG(LOG_ERROR, "job did not stop; failing the attempt and freeing its slot",
-        L_INT("job_id", r->id), L_STR("kind", r->kind->name));
+    job_hard_limit_reason(r, msg, sizeof(msg));
     record_outcome(w, r, NULL, msg, false);
     r->lost = true; /* whatever it reports later is not written */
     rqw_free_slot(w, r);
     rqw_want_fetch(w);
-}
-
-static void run_start(struct job_run *r)
-{
-    r->started_ns = rqw_of(r)->loop->now_ns;
-    loop_timer_in(rqw_of(r)->loop, &r->soft, r->timeout_ms);
-    r->kind->start(r);
 }
 
 /* --kind-limits: the shared GCRA script; over the limit the job waits in
@@ -300,7 +272,7 @@ static void on_kind_verdict(struct redis_cmd *c, redisReply *reply, const char *
         if (err)
             LOG(LOG_WARN, "kind limit check failed; running the job anyway", L_STR("error", err),
                 L_INT("job_id", r->id));
-        run_start(r);
+        job_run_start(r, rqw_of(r)->loop);
         return;
     }
     long long wait = reply->element[1]->integer;
@@ -343,8 +315,7 @@ static void run_new(struct rqw *w, const struct delivery *d)
         r->timeout_ms = w->cfg->job_timeout_ms;
     r->started_ns = w->loop->now_ns;
     r->token = w->cfg->worker_mode_leader ? leader_token(w->loop->srv) : 0;
-    r->soft.fn = on_soft_limit;
-    r->hard.fn = on_hard_limit;
+    job_limits_init(r, on_hard_limit);
     r->next = w->runs;
     if (w->runs)
         w->runs->prev = r;
@@ -373,7 +344,7 @@ static void run_new(struct rqw *w, const struct delivery *d)
         check_kind_limit(r, kl);
         return;
     }
-    run_start(r);
+    job_run_start(r, rqw_of(r)->loop);
 }
 
 void rqw_start_one(struct rqw *w, const struct start_entry *se, redisReply **f)
@@ -471,5 +442,5 @@ void rqw_lose(struct rqw *w, struct job_run *r, const char *why, bool cancelled)
     r->lost = true;
     r->cancelled = cancelled;
     rqw_free_slot(w, r);
-    rqw_request_stop(r); /* may free r */
+    job_request_stop(r); /* may free r */
 }

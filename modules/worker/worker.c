@@ -11,6 +11,7 @@
  * in flight per loop. Completions of one loop turn are written together in
  * one fenced UPDATE.
  */
+#include "modules/worker/run_limits.h"
 #include "modules/worker/worker.h"
 
 #include <errno.h>
@@ -29,10 +30,9 @@
 #include "modules/registry.h"
 #include "modules/worker/worker_sql.h"
 
-#define RETRY_BASE_MS 1000
-#define RETRY_MAX_MS (3600 * 1000)
-#define HARD_LIMIT_EXTRA_MS 5000 /* after the soft limit, before the slot is taken back */
-#define DUE_RECHECK_MIN_MS 50    /* an empty claim, yet a job is due: it is locked elsewhere */
+#define RETRY_BASE_MS      1000
+#define RETRY_MAX_MS       (3600 * 1000)
+#define DUE_RECHECK_MIN_MS 50 /* an empty claim, yet a job is due: it is locked elsewhere */
 
 /* Claims in flight per loop: while one claim's rows are being started, the
  * next is already on its way, so short jobs never wait a round trip. */
@@ -157,8 +157,9 @@ static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
     w->flushes_inflight--;
     size_t sent = json_array_size(f->sent);
     if (err) {
-        LOG(LOG_ERROR, "worker: recording job results failed; the jobs will be re-run after their "
-                       "leases expire",
+        LOG(LOG_ERROR,
+            "worker: recording job results failed; the jobs will be re-run after their "
+            "leases expire",
             L_STR("error", err), L_INT("jobs", sent));
     } else if ((size_t)PQntuples(res) < sent) {
         /* Fenced out: the job was cancelled, or its lease expired and another
@@ -174,7 +175,8 @@ static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
                 found = atoll(PQgetvalue(res, k, 0)) == id;
             if (!found)
                 LOG(LOG_WARN, "completion refused: job no longer held by this worker",
-                    L_INT("job_id", id), L_INT("attempt", json_integer_value(json_object_get(j, "attempt"))),
+                    L_INT("job_id", id),
+                    L_INT("attempt", json_integer_value(json_object_get(j, "attempt"))),
                     L_STR("worker_id", w->id));
         }
     }
@@ -184,8 +186,8 @@ static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
      * claim. That check runs on another connection and may see the job
      * before this write committed (still running), and then the retry
      * waited for --poll-interval. Ask again now that it is written. */
-    if (!err && f->failures && PQntuples(res) > 0 && !w->draining &&
-        !w->due_inflight && !w->claims_inflight) {
+    if (!err && f->failures && PQntuples(res) > 0 && !w->draining && !w->due_inflight &&
+        !w->claims_inflight) {
         w->due_inflight = true;
         pg_query_submit(&w->pg, &w->due_q);
     }
@@ -287,7 +289,8 @@ void job_finish(struct job_run *r, json_t *result, const char *error, bool perma
         if (error)
             LOG(LOG_WARN, "job failed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
                 L_INT("attempt", r->attempt), L_INT("max_attempts", r->max_attempts),
-                L_STR("error", error), L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
+                L_STR("error", error),
+                L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
                 L_INT("duration_ms", ms));
         else
             LOG(LOG_INFO, "job completed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
@@ -340,24 +343,6 @@ void job_progress(struct job_run *r, int percent, const char *step)
 
 /* --- running ------------------------------------------------------------ */
 
-static void request_stop(struct job_run *r)
-{
-    if (r->stop_requested)
-        return;
-    r->stop_requested = true;
-    if (r->kind->stop)
-        r->kind->stop(r);
-}
-
-static void on_soft_limit(struct loop *l, struct timer *t)
-{
-    struct job_run *r = (struct job_run *)((char *)t - offsetof(struct job_run, soft));
-    LOG(LOG_WARN, "job reached its time limit, asking it to stop", L_INT("job_id", r->id),
-        L_INT("timeout_ms", r->timeout_ms));
-    loop_timer_in(l, &r->hard, HARD_LIMIT_EXTRA_MS);
-    request_stop(r);
-}
-
 static void on_hard_limit(struct loop *l, struct timer *t)
 {
     struct job_run *r = (struct job_run *)((char *)t - offsetof(struct job_run, hard));
@@ -365,21 +350,11 @@ static void on_hard_limit(struct loop *l, struct timer *t)
     if (r->lost)
         return;
     char msg[128];
-    snprintf(msg, sizeof(msg), "hard time limit: still running %d ms after its %llu ms limit",
-             HARD_LIMIT_EXTRA_MS, (unsigned long long)r->timeout_ms);
-    LOG(LOG_ERROR, "job did not stop; failing the attempt and freeing its slot",
-        L_INT("job_id", r->id), L_STR("kind", r->kind->name));
+    job_hard_limit_reason(r, msg, sizeof(msg));
     record(w, r, NULL, msg, false);
     r->lost = true; /* whatever it reports later is not written */
     free_slot(w, r);
     want_claim(w);
-}
-
-static void run_start(struct job_run *r)
-{
-    r->started_ns = r->w->loop->now_ns;
-    loop_timer_in(r->w->loop, &r->soft, r->timeout_ms);
-    r->kind->start(r);
 }
 
 /* --- --kind-limits ------------------------------------------------------ */
@@ -417,7 +392,7 @@ static void on_kind_verdict(struct redis_cmd *c, redisReply *reply, const char *
             LOG(LOG_WARN, "kind limit check failed; running the job anyway", L_STR("error", err),
                 L_INT("job_id", r->id));
         free(k);
-        run_start(r);
+        job_run_start(r, w->loop);
         return;
     }
     /* Over the limit: back to pending until its turn, attempt not counted. */
@@ -427,8 +402,8 @@ static void on_kind_verdict(struct redis_cmd *c, redisReply *reply, const char *
     k->vals[0] = k->id;
     k->vals[1] = w->id;
     k->vals[2] = k->delay;
-    k->defer = (struct pg_query){.fn = on_deferred, .sql = SQL_DEFER, .nparams = 3, .values = k->vals,
-                                 .retry_safe = true};
+    k->defer = (struct pg_query){
+        .fn = on_deferred, .sql = SQL_DEFER, .nparams = 3, .values = k->vals, .retry_safe = true};
     LOG(LOG_DEBUG, "job deferred by its kind limit", L_INT("job_id", r->id),
         L_STR("kind", r->kind->name), L_INT("retry_in_ms", wait));
     r->lost = true; /* nothing else is written for this attempt */
@@ -461,8 +436,7 @@ static void start_run(struct worker *w, PGresult *res, int row)
                                              : (uint64_t)atoll(PQgetvalue(res, row, 5));
     r->started_ns = w->loop->now_ns;
     r->token = w->cfg->worker_mode_leader ? leader_token(w->loop->srv) : 0;
-    r->soft.fn = on_soft_limit;
-    r->hard.fn = on_hard_limit;
+    job_limits_init(r, on_hard_limit);
     r->next = w->runs;
     if (w->runs)
         w->runs->prev = r;
@@ -489,7 +463,7 @@ static void start_run(struct worker *w, PGresult *res, int row)
         check_kind_limit(r, kl);
         return;
     }
-    run_start(r);
+    job_run_start(r, w->loop);
 }
 
 /* --- claiming ----------------------------------------------------------- */
@@ -610,7 +584,7 @@ static void on_cancel_notify(struct pg_listener *lis, const char *channel, const
             LOG(LOG_INFO, "job cancelled while running, stopping it", L_INT("job_id", id));
             r->cancelled = r->lost = true;
             free_slot(w, r);
-            request_stop(r);
+            job_request_stop(r);
             want_claim(w);
             return;
         }
@@ -651,7 +625,7 @@ static void on_heartbeat(struct pg_query *q, PGresult *res, const char *err)
     /* Runs that were in this renewal but not renewed lost their lease. */
     int rows = PQntuples(res);
     for (struct job_run *r = w->runs, *next; r; r = next) {
-        next = r->next; /* request_stop below may free r */
+        next = r->next; /* job_request_stop below may free r */
         if (r->lost || r->hb_gen != w->hb_gen)
             continue;
         bool kept = false;
@@ -662,7 +636,7 @@ static void on_heartbeat(struct pg_query *q, PGresult *res, const char *err)
                 L_INT("job_id", r->id));
             r->lost = true;
             free_slot(w, r);
-            request_stop(r);
+            job_request_stop(r);
         }
     }
     want_claim(w);
@@ -696,8 +670,8 @@ static void on_reaped(struct pg_query *q, PGresult *res, const char *err)
         return;
     }
     for (int i = 0; i < PQntuples(res); i++)
-        LOG(LOG_WARN, "lease expired, job returned to the queue", L_STR("job_id", PQgetvalue(res, i, 0)),
-            L_STR("status", PQgetvalue(res, i, 1)));
+        LOG(LOG_WARN, "lease expired, job returned to the queue",
+            L_STR("job_id", PQgetvalue(res, i, 0)), L_STR("status", PQgetvalue(res, i, 1)));
     if (PQntuples(res))
         want_claim(w);
 }
@@ -751,8 +725,9 @@ static void on_handed_back(struct pg_query *q, PGresult *res, const char *err)
 {
     struct worker *w = (struct worker *)((char *)q - offsetof(struct worker, back_q));
     if (err)
-        LOG(LOG_ERROR, "worker: handing back unfinished jobs failed; they return when their "
-                       "leases expire",
+        LOG(LOG_ERROR,
+            "worker: handing back unfinished jobs failed; they return when their "
+            "leases expire",
             L_STR("error", err));
     else
         LOG(LOG_WARN, "grace period ending: unfinished jobs handed back to the queue",
@@ -772,12 +747,12 @@ static void on_drain_deadline(struct loop *l, struct timer *t)
         return;
     w->back_ids = ids_literal(w, 0);
     w->handing_back = true; /* before stopping runs: the drain must wait for it */
-    /* request_stop may finish (and free) the run: step with a saved next. */
+    /* job_request_stop may finish (and free) the run: step with a saved next. */
     for (struct job_run *r = w->runs, *next; r; r = next) {
         next = r->next;
         if (!r->lost) {
             r->lost = true;
-            request_stop(r);
+            job_request_stop(r);
         }
     }
     w->back_vals[0] = w->back_ids;
@@ -832,8 +807,8 @@ static void worker_stop(struct loop *l)
     w->draining = true;
     loop_timer_cancel(l, &w->poll_timer);
     abandon_unsent(w);
-    LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones", L_INT("running", w->running),
-        L_INT("loop", l->id));
+    LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones",
+        L_INT("running", w->running), L_INT("loop", l->id));
     /* Hand back what is still running shortly before the grace period ends,
      * while there is still time to say so to the database. */
     uint64_t grace = w->cfg->grace_ms, margin = grace / 10 < 1000 ? grace / 10 : 1000;
@@ -908,7 +883,8 @@ static int load_sql_statements(const char *path, struct sql_statements *st)
         st->n++;
     }
     fclose(f);
-    LOG(LOG_INFO, "worker: named SQL statements loaded", L_STR("path", path), L_INT("count", st->n));
+    LOG(LOG_INFO, "worker: named SQL statements loaded", L_STR("path", path),
+        L_INT("count", st->n));
     return 0;
 }
 
@@ -970,18 +946,28 @@ static int worker_start(struct loop *l)
         c->vals[1] = c->limit;
         c->vals[2] = w->id;
         c->vals[3] = w->lease;
-        c->q = (struct pg_query){.fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = c->vals};
+        c->q =
+            (struct pg_query){.fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = c->vals};
     }
     w->due_vals[0] = w->queues;
-    w->due_q = (struct pg_query){.fn = on_due, .sql = SQL_NEXT_DUE, .nparams = 1, .values = w->due_vals, .retry_safe = true};
+    w->due_q = (struct pg_query){
+        .fn = on_due, .sql = SQL_NEXT_DUE, .nparams = 1, .values = w->due_vals, .retry_safe = true};
     w->hb_vals[1] = w->id;
     w->hb_vals[2] = w->lease;
-    w->hb_q = (struct pg_query){.fn = on_heartbeat, .sql = SQL_HEARTBEAT, .nparams = 3, .values = w->hb_vals, .retry_safe = true};
+    w->hb_q = (struct pg_query){.fn = on_heartbeat,
+                                .sql = SQL_HEARTBEAT,
+                                .nparams = 3,
+                                .values = w->hb_vals,
+                                .retry_safe = true};
     w->reap_q = (struct pg_query){.fn = on_reaped, .sql = SQL_REAP, .nparams = 0};
-    w->back_q = (struct pg_query){.fn = on_handed_back, .sql = SQL_HAND_BACK, .nparams = 2, .values = w->back_vals, .retry_safe = true};
+    w->back_q = (struct pg_query){.fn = on_handed_back,
+                                  .sql = SQL_HAND_BACK,
+                                  .nparams = 2,
+                                  .values = w->back_vals,
+                                  .retry_safe = true};
 
     /* LISTEN needs a session: the direct URL when DATABASE_URL is a pooler. */
-    const char *listen_url = *cfg->database_direct_url ? cfg->database_direct_url
+    const char *listen_url = *cfg->database_direct_url    ? cfg->database_direct_url
                              : cfg->pg_pooler_transaction ? NULL
                                                           : cfg->database_url;
     struct pg_pool_config pc = {
@@ -995,13 +981,15 @@ static int worker_start(struct loop *l)
     if (pg_pool_init(&w->pg, l, &pc) < 0)
         return -ENOMEM;
     w->lis_jobs = (struct pg_listener){.channel = "trireme_jobs", .fn = on_notify, .data = w};
-    w->lis_cancel = (struct pg_listener){.channel = "trireme_cancel", .fn = on_cancel_notify, .data = w};
+    w->lis_cancel =
+        (struct pg_listener){.channel = "trireme_cancel", .fn = on_cancel_notify, .data = w};
     if (listen_url) {
         pg_listen(&w->pg, &w->lis_jobs);
         pg_listen(&w->pg, &w->lis_cancel);
     } else if (l->id == 0) {
-        LOG(LOG_WARN, "worker: no direct database URL for LISTEN behind a transaction pooler; "
-                      "polling every --poll-interval instead (set DATABASE_DIRECT_URL)",
+        LOG(LOG_WARN,
+            "worker: no direct database URL for LISTEN behind a transaction pooler; "
+            "polling every --poll-interval instead (set DATABASE_DIRECT_URL)",
             L_INT("poll_interval_ms", cfg->poll_interval_ms));
     }
     const struct worker_shared *sh = s->module_state[MODULE_WORKER];

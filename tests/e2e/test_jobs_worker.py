@@ -71,6 +71,19 @@ def test_failing_job_retries_with_backoff_then_dies(trireme, db):
     assert r.status == 409 and r.json["error"] == "conflict", r
 
 
+def test_time_limit_stops_a_job_on_the_loops_timer(trireme, db):
+    """A job past its timeout is asked to stop by the worker's timer (the job
+    does not have to check a clock); the attempt fails with the kind's
+    reason and is retried like any failure."""
+    srv = start_worker(trireme, db, roles="web,worker")
+    jid = enqueue(srv.port, {"kind": "sleep", "payload": {"ms": 60000}, "timeout": "300ms",
+                             "max_attempts": 2})["id"]
+    j = db.wait_status(jid, "dead", timeout=20)
+    assert j["attempts"] == 2 and "stopped before the sleep ended" in j["last_error"], j
+    assert len(srv.wait_log(rf"job reached its time limit, asking it to stop job_id={jid} "
+                            r"timeout_ms=300", count=2)) == 2
+
+
 def cpu_seconds(pid: int) -> float:
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime

@@ -285,6 +285,16 @@ def test_failing_job_retries_with_backoff_then_dies(trireme, redis):
     assert wait_status(srv.port, jid, "dead", 30)["attempts"] == 3
 
 
+def test_time_limit_stops_a_job_on_the_loops_timer(trireme, redis):
+    srv = start(trireme, redis.url)
+    jid = enqueue(srv.port, {"kind": "sleep", "payload": {"ms": 60000}, "timeout": "300ms",
+                             "max_attempts": 2})["id"]
+    dead = wait_status(srv.port, jid, "dead", 20)
+    assert dead["attempts"] == 2 and "stopped before the sleep ended" in dead["last_error"], dead
+    assert len(srv.wait_log(rf"job reached its time limit, asking it to stop job_id={jid} "
+                            r"timeout_ms=300", count=2)) == 2
+
+
 def test_delayed_jobs_run_on_time_not_early(trireme, redis):
     srv = start(trireme, redis.url)
     t = enqueue(srv.port, [{"kind": "noop", "delay": "1500ms"}, {"kind": "noop", "delay": 0},
