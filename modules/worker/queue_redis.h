@@ -21,7 +21,7 @@
 #include "modules/registry.h"
 #include "modules/rqueue/rqueue.h"
 #include "modules/worker/kind_limits.h"
-#include "modules/worker/run_limits.h"
+#include "modules/worker/run.h"
 #include "modules/worker/worker.h"
 
 #define RQ_MAX_QUEUES        32

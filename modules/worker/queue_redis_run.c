@@ -171,22 +171,9 @@ void rqw_run_free(struct rqw *w, struct job_run *r)
 static void rq_finish(struct job_run *r, json_t *result, const char *error, bool permanent)
 {
     struct rqw *w = rqw_of(r);
-    uint64_t ms = (w->loop->now_ns - r->started_ns) / 1000000;
-    if (!r->lost) {
+    if (!r->lost)
         record_outcome(w, r, result, error, permanent);
-        if (error)
-            LOG(LOG_WARN, "job failed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
-                L_INT("attempt", r->attempt), L_INT("max_attempts", r->max_attempts),
-                L_STR("error", error),
-                L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
-                L_INT("duration_ms", ms));
-        else
-            LOG(LOG_INFO, "job completed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
-                L_INT("attempt", r->attempt), L_INT("duration_ms", ms));
-    } else if (r->cancelled) {
-        LOG(LOG_INFO, "job stopped after cancellation", L_INT("job_id", r->id),
-            L_INT("duration_ms", ms));
-    }
+    job_log_outcome(r, error, permanent, w->loop->now_ns);
     json_decref(result);
     rqw_free_slot(w, r);
     rqw_run_free(w, r);

@@ -11,7 +11,7 @@
  * in flight per loop. Completions of one loop turn are written together in
  * one fenced UPDATE.
  */
-#include "modules/worker/run_limits.h"
+#include "modules/worker/run.h"
 #include "modules/worker/worker.h"
 
 #include <errno.h>
@@ -283,22 +283,9 @@ void job_finish(struct job_run *r, json_t *result, const char *error, bool perma
         return;
     }
     struct worker *w = r->w;
-    uint64_t ms = (w->loop->now_ns - r->started_ns) / 1000000;
-    if (!r->lost) {
+    if (!r->lost)
         record(w, r, result, error, permanent);
-        if (error)
-            LOG(LOG_WARN, "job failed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
-                L_INT("attempt", r->attempt), L_INT("max_attempts", r->max_attempts),
-                L_STR("error", error),
-                L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
-                L_INT("duration_ms", ms));
-        else
-            LOG(LOG_INFO, "job completed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
-                L_INT("attempt", r->attempt), L_INT("duration_ms", ms));
-    } else if (r->cancelled) {
-        LOG(LOG_INFO, "job stopped after cancellation", L_INT("job_id", r->id),
-            L_INT("duration_ms", ms));
-    }
+    job_log_outcome(r, error, permanent, w->loop->now_ns);
     json_decref(result);
     free_slot(w, r);
     run_free(w, r);

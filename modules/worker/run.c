@@ -1,8 +1,7 @@
 /*
- * run_limits.c - a run's time limits, shared by the PostgreSQL worker
- * (worker.c) and the Redis one (queue_redis_run.c); see run_limits.h.
+ * run.c - what a run does the same on both queue backends; see run.h.
  */
-#include "modules/worker/run_limits.h"
+#include "modules/worker/run.h"
 
 #include <stdio.h>
 
@@ -46,4 +45,23 @@ void job_hard_limit_reason(const struct job_run *r, char *msg, size_t cap)
              HARD_LIMIT_EXTRA_MS, (unsigned long long)r->timeout_ms);
     LOG(LOG_ERROR, "job did not stop; failing the attempt and freeing its slot",
         L_INT("job_id", r->id), L_STR("kind", r->kind->name));
+}
+
+void job_log_outcome(const struct job_run *r, const char *error, bool permanent, uint64_t now_ns)
+{
+    uint64_t ms = (now_ns - r->started_ns) / 1000000;
+    if (!r->lost) {
+        if (error)
+            LOG(LOG_WARN, "job failed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
+                L_INT("attempt", r->attempt), L_INT("max_attempts", r->max_attempts),
+                L_STR("error", error),
+                L_BOOL("will_retry", !permanent && r->attempt < r->max_attempts),
+                L_INT("duration_ms", ms));
+        else
+            LOG(LOG_INFO, "job completed", L_INT("job_id", r->id), L_STR("kind", r->kind->name),
+                L_INT("attempt", r->attempt), L_INT("duration_ms", ms));
+    } else if (r->cancelled) {
+        LOG(LOG_INFO, "job stopped after cancellation", L_INT("job_id", r->id),
+            L_INT("duration_ms", ms));
+    }
 }
