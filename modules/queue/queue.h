@@ -1,0 +1,51 @@
+/*
+ * queue.h - the queue interface: everything the roles ask of a job store.
+ *
+ * A backend is one const struct queue_backend (BearSSL/nginx style: a
+ * table of functions and nothing else), defined in modules/queue/
+ * backends.c from the parts its files implement. It is chosen once, at
+ * start, by --queue-backend (queue_backend_of); no role tests which one it
+ * has. Three parts, each a table of its own:
+ *
+ *   worker  (queue_worker.h)  fetching deliveries, renewing their leases,
+ *           writing outcomes in batches, handing back on drain. The worker
+ *           core (modules/worker/core.h) owns everything that is the same
+ *           on every backend: runs, slots, time limits, kind limits, retry
+ *           delays, cancellation bookkeeping and the drain.
+ *   api     (queue_api.h)     enqueue one job or a batch, get, list,
+ *           cancel, retry: the web API's /v1/jobs, on a loop's connections.
+ *   beat    (queue_beat.h)    enqueue due schedule slots, one job per slot.
+ *
+ * Adding a backend: write its parts against these headers and add one
+ * descriptor to backends.c and one name to --queue-backend.
+ */
+#ifndef TRIREME_MODULES_QUEUE_H
+#define TRIREME_MODULES_QUEUE_H
+
+#include <stdbool.h>
+
+struct config;
+struct queue_worker_ops;
+struct queue_api_ops;
+struct queue_beat_ops;
+
+/* What a backend needs up for its jobs: /readyz reports 503 without it. */
+enum {
+    QUEUE_NEEDS_PG = 1 << 0,
+    QUEUE_NEEDS_REDIS = 1 << 1,
+};
+
+struct queue_backend {
+    const char *name; /* as --queue-backend spells it */
+    unsigned needs;   /* QUEUE_NEEDS_* */
+    const struct queue_worker_ops *worker;
+    const struct queue_api_ops *api;
+    const struct queue_beat_ops *beat;
+};
+
+extern const struct queue_backend queue_pg;
+extern const struct queue_backend queue_redis;
+
+const struct queue_backend *queue_backend_of(const struct config *cfg);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * queue_api.h - the API part of a queue backend: enqueue, get, list,
+ * cancel and retry, asynchronous, on one loop's connections.
+ *
+ * The caller (the web role's /v1/jobs handlers) validates input before it
+ * calls (modules/jobs/job_input.h), so a backend only stores and reads.
+ * Every call answers exactly once through its fn with a struct
+ * queue_answer, unless the caller forgot it first (its client went away).
+ */
+#ifndef TRIREME_MODULES_QUEUE_API_H
+#define TRIREME_MODULES_QUEUE_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct pg_pool;
+struct redis_client;
+
+/* One call's answer: a JSON body to send (status 200 or 201), or an error
+ * (404 not_found, 409 conflict, 503 unavailable) with a code and a message
+ * meant for the client. */
+struct queue_answer {
+    int status;
+    const char *body; /* status < 300 */
+    size_t len;
+    const char *code, *message; /* status >= 300 */
+};
+
+struct queue_call;
+typedef void (*queue_answer_fn)(struct queue_call *c, const struct queue_answer *a);
+
+/* The head of every call in flight; a backend embeds it first in its own. */
+struct queue_call {
+    queue_answer_fn fn; /* NULL once forgotten */
+    void *data;         /* the caller's */
+};
+
+/* The caller no longer wants the answer: fn will not run (the backend
+ * still frees the call when its query ends). */
+static inline void queue_call_forget(struct queue_call *c)
+{
+    c->fn = NULL;
+}
+
+/* Deliver an answer (backends use this; it skips forgotten calls). */
+static inline void queue_call_answer(struct queue_call *c, const struct queue_answer *a)
+{
+    if (c->fn)
+        c->fn(c, a);
+}
+
+/* GET /v1/jobs filters; NULL when not given. limit: 1..500. */
+struct queue_list_query {
+    const char *status, *queue, *kind, *cursor;
+    int limit;
+};
+
+/* The per-loop connections the calls run on, owned by the caller. */
+struct queue_api_conns {
+    struct loop *loop;
+    struct pg_pool *pg;       /* NULL: no DATABASE_URL */
+    struct redis_client *redis; /* NULL: no REDIS_URL */
+};
+
+struct queue_api_ops {
+    /* Per-loop state (statement batching, script names); NULL when the
+     * connections this backend needs are missing (then *why says which,
+     * for a 503). Freed by close(). */
+    void *(*open)(const struct queue_api_conns *conns, const char **why);
+    void (*close)(void *api);
+
+    /* jobs: an array of jobs normalized by job_input_normalize (the call
+     * takes the reference). Body: {"id","status","created"} for one
+     * (array false) or {"jobs":[...]} (array true); 201 when any was
+     * created, 200 when each was already there (unique_key). */
+    struct queue_call *(*enqueue)(void *api, json_t *jobs, bool array, queue_answer_fn fn,
+                                  void *data);
+    /* Body: the job as GET /v1/jobs/{id} shows it; 404 when none. */
+    struct queue_call *(*get)(void *api, int64_t id, queue_answer_fn fn, void *data);
+    /* Body: {"jobs":[...],"next_cursor":...}. */
+    struct queue_call *(*list)(void *api, const struct queue_list_query *q, queue_answer_fn fn,
+                               void *data);
+    /* Body: the job after the change; 404 when none, 409 when its status
+     * does not allow it. */
+    struct queue_call *(*cancel)(void *api, int64_t id, queue_answer_fn fn, void *data);
+    struct queue_call *(*retry)(void *api, int64_t id, queue_answer_fn fn, void *data);
+};
+
+#endif
