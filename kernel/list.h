@@ -52,6 +52,7 @@ static inline void list_remove(struct list *n)
 
 /* Every entry; the body may remove (and free) the current one. */
 #define list_for_each_safe(pos, tmp, head)                                                         \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                               \
+         (pos) = (tmp), (tmp) = (pos)->next)
 
 #endif

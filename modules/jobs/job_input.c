@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kernel/config.h"
-#include "modules/worker/kind.h"
+#include "modules/kinds/kind.h"
 #include "proto/rfc3339.h"
 
 static int fail(const char **field, const char *f, char *msg, size_t cap, const char *m)

@@ -7,12 +7,13 @@
 #include "modules/queue/queue.h"
 
 #include "kernel/config.h"
+#include "modules/queue/queue_worker.h"
 
 const struct queue_backend queue_pg = {
     .name = "postgres",
     .needs = QUEUE_NEEDS_PG,
 
-    .worker = NULL, /* the worker part: modules/queue/pg_worker.c */
+    .worker = &pg_worker_ops,
 
     .api = NULL, /* the API part: modules/queue/pg_api.c */
 
@@ -23,7 +24,7 @@ const struct queue_backend queue_redis = {
     .name = "redis",
     .needs = QUEUE_NEEDS_REDIS,
 
-    .worker = NULL, /* the worker part: modules/queue/redis_worker.c */
+    .worker = &redis_worker_ops,
 
     .api = NULL, /* the API part: modules/queue/redis_api.c */
 

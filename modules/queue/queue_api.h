@@ -61,7 +61,7 @@ struct queue_list_query {
 /* The per-loop connections the calls run on, owned by the caller. */
 struct queue_api_conns {
     struct loop *loop;
-    struct pg_pool *pg;       /* NULL: no DATABASE_URL */
+    struct pg_pool *pg;         /* NULL: no DATABASE_URL */
     struct redis_client *redis; /* NULL: no REDIS_URL */
 };
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "modules/worker/kind_limits.h"
+#include "modules/kinds/kind_limits.h"
 
 static void parses_and_finds(void **state)
 {

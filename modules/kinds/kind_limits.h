@@ -2,8 +2,8 @@
  * kind_limits.h - --kind-limits: how many jobs of a kind may start per
  * window across every worker instance (an external API's quota, say).
  */
-#ifndef TRIREME_MODULES_WORKER_KIND_LIMITS_H
-#define TRIREME_MODULES_WORKER_KIND_LIMITS_H
+#ifndef TRIREME_MODULES_KINDS_KIND_LIMITS_H
+#define TRIREME_MODULES_KINDS_KIND_LIMITS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include "kernel/loop.h"
-#include "modules/worker/worker.h"
+#include "kernel/container_of.h"
+#include "kernel/xalloc.h"
+#include "modules/kinds/job.h"
+#include "modules/kinds/kind.h"
 
 #define SLEEP_MAX_MS (24 * 3600 * 1000)
 
@@ -54,14 +57,15 @@ static void finish(struct job_run *r)
 
 static void on_tick(struct loop *l, struct timer *t)
 {
-    struct job_run *r = (struct job_run *)((char *)t - offsetof(struct job_run, handler_timer));
+    struct job_run *r = container_of(t, struct job_run, handler_timer);
     struct sleep_state *st = r->ctx;
     if (++st->done >= st->steps) {
         finish(r);
         return;
     }
     char step[48];
-    snprintf(step, sizeof(step), "step %lld of %lld", (long long)st->done + 1, (long long)st->steps);
+    snprintf(step, sizeof(step), "step %lld of %lld", (long long)st->done + 1,
+             (long long)st->steps);
     job_progress(r, (int)(st->done * 100 / st->steps), step);
     loop_timer_in(l, t, (uint64_t)(st->ms / st->steps));
 }
@@ -73,7 +77,7 @@ static void sleep_start(struct job_run *r)
         job_finish(r, NULL, msg, true);
         return;
     }
-    struct sleep_state *st = calloc(1, sizeof(*st));
+    struct sleep_state *st = xcalloc(1, sizeof(*st));
     st->ms = json_integer_value(json_object_get(r->payload, "ms"));
     json_t *steps = json_object_get(r->payload, "steps");
     st->steps = steps ? json_integer_value(steps) : 1;

@@ -1,14 +1,14 @@
 /*
  * kind.h - job kinds: what a worker can run, registered like modules.
  *
- * A kind is one static descriptor in modules/worker/kinds.c. Handlers are
+ * A kind is one static descriptor listed in modules/kinds/kinds.c. Handlers are
  * asynchronous: start() begins the job and returns; the job ends when the
  * handler calls job_finish() (now or from any later completion, minutes
  * later if need be). stop() asks a running job to end early (soft time
  * limit, cancellation, shutdown); the hard limit frees the slot without it.
  */
-#ifndef TRIREME_MODULES_WORKER_KIND_H
-#define TRIREME_MODULES_WORKER_KIND_H
+#ifndef TRIREME_MODULES_KINDS_KIND_H
+#define TRIREME_MODULES_KINDS_KIND_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -2,7 +2,8 @@
  * kind_noop.c - `noop`: succeeds at once. The benchmark's job, and the
  * cheapest way to see the queue itself work.
  */
-#include "modules/worker/worker.h"
+#include "modules/kinds/job.h"
+#include "modules/kinds/kind.h"
 
 static void noop_start(struct job_run *r)
 {

@@ -1,7 +1,7 @@
 /*
  * kind_limits.c - parsing --kind-limits (pure).
  */
-#include "modules/worker/kind_limits.h"
+#include "modules/kinds/kind_limits.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "modules/limits/gcra.h"
-#include "modules/worker/kind.h"
+#include "modules/kinds/kind.h"
 
 int kind_limits_parse(const char *text, struct kind_limits *out, char *msg, size_t cap)
 {

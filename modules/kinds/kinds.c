@@ -1,12 +1,12 @@
 /*
  * kinds.c - the one table of job kinds built into this binary.
  *
- * Adding a kind: write modules/worker/kind_<name>.c with a const struct
+ * Adding a kind: write modules/kinds/kind_<name>.c with a const struct
  * job_kind, and list it here.
  */
 #include <string.h>
 
-#include "modules/worker/kind.h"
+#include "modules/kinds/kind.h"
 
 extern const struct job_kind kind_noop;
 extern const struct job_kind kind_sleep;

@@ -6,20 +6,20 @@
  * parameters, never SQL. The rows come back as the job's result (a JSON
  * array; DML without RETURNING gives []).
  *
- * Fix (e2e test_two_workers_run_each_job_exactly_once): every statement used
- * to be wrapped as `WITH t AS (<stmt>) SELECT jsonb_agg(t) FROM t`, which
- * PostgreSQL refuses for DML without RETURNING ("WITH query "t" does not
- * have a RETURNING clause"), so every such job failed, retried and died.
- * Now only statements that produce rows (queries; INSERT/UPDATE/DELETE/
- * MERGE with RETURNING) are wrapped; anything else runs as written and its
- * result is [].
+ * Only statements that produce rows (queries; INSERT/UPDATE/DELETE/MERGE
+ * with RETURNING) are wrapped as `WITH t AS (<stmt>) SELECT jsonb_agg(t)`:
+ * PostgreSQL refuses that wrapper around DML without RETURNING, so such a
+ * statement runs as written and its result is [].
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "modules/worker/worker.h"
+#include "kernel/container_of.h"
+#include "kernel/xalloc.h"
+#include "modules/kinds/job.h"
+#include "modules/kinds/kind.h"
 
 #define SQL_JOB_MAX_PARAMS 32
 
@@ -54,7 +54,7 @@ static void state_free(struct sql_state *s)
 
 static void on_rows(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct job_run *r = (struct job_run *)((char *)q - offsetof(struct job_run, handler_query));
+    struct job_run *r = container_of(q, struct job_run, handler_query);
     state_free(r->ctx);
     r->ctx = NULL;
     if (err) {
@@ -131,15 +131,15 @@ static void sql_start(struct job_run *r)
         return;
     }
     const char *name = json_string_value(json_object_get(r->payload, "statement"));
-    const char *stmt = worker_sql_statement(r, name);
+    const char *stmt = job_sql_statement(r, name);
     if (!stmt) {
         snprintf(msg, sizeof(msg), "no statement named '%.64s' in --sql-jobs", name);
         job_finish(r, NULL, msg, true);
         return;
     }
-    struct sql_state *s = calloc(1, sizeof(*s));
+    struct sql_state *s = xcalloc(1, sizeof(*s));
     size_t len = strlen(stmt) + 128;
-    s->sql = malloc(len);
+    s->sql = xmalloc(len);
     /* A CTE turns any SELECT or DML ... RETURNING into rows of JSON. */
     if (yields_rows(stmt))
         snprintf(s->sql, len,
@@ -154,15 +154,18 @@ static void sql_start(struct job_run *r)
         if (json_is_null(v))
             s->vals_text[i] = NULL;
         else if (json_is_string(v))
-            s->vals_text[i] = strdup(json_string_value(v));
+            s->vals_text[i] = xstrdup(json_string_value(v));
         else
             s->vals_text[i] = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         s->vals[i] = s->vals_text[i];
         s->n = (int)i + 1;
     }
     r->ctx = s;
-    r->handler_query = (struct pg_query){
-        .fn = on_rows, .sql = s->sql, .nparams = s->n, .values = s->vals, .timeout_ms = r->timeout_ms};
+    r->handler_query = (struct pg_query){.fn = on_rows,
+                                         .sql = s->sql,
+                                         .nparams = s->n,
+                                         .values = s->vals,
+                                         .timeout_ms = r->timeout_ms};
     pg_query_submit(job_pg(r), &r->handler_query);
 }
 

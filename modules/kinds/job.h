@@ -1,0 +1,55 @@
+/*
+ * job.h - a job as a kind sees it, and the calls a kind makes.
+ *
+ * A job_run is one attempt of one job. A kind receives it in start() and
+ * ends it with job_finish(), at once or from any later completion. The
+ * worker core (modules/worker/core.c) implements these calls and owns
+ * everything else: leases, heartbeats, time limits, fencing, batching.
+ * The run is valid until job_finish() returns; the kind's own state
+ * (ctx, handler_timer, handler_query) must be released by then.
+ */
+#ifndef TRIREME_MODULES_KINDS_JOB_H
+#define TRIREME_MODULES_KINDS_JOB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/pg.h"
+#include "kernel/timer.h"
+
+struct loop;
+struct job_kind;
+
+struct job_run {
+    const struct job_kind *kind;
+    int64_t id;
+    int attempt, max_attempts;
+    json_t *payload;
+    uint64_t timeout_ms;
+    struct loop *loop;
+    struct pg_pool *pg;            /* NULL: no database configured */
+    void *ctx;                     /* the kind's own state */
+    struct timer handler_timer;    /* for kinds that need one (sleep) */
+    struct pg_query handler_query; /* for kinds that query (sql) */
+};
+
+/* End the attempt. result: stolen reference or NULL. error: NULL on
+ * success. permanent: do not retry (a bad payload). */
+void job_finish(struct job_run *r, json_t *result, const char *error, bool permanent);
+/* Record progress (0..100) and the current step (or NULL). */
+void job_progress(struct job_run *r, int percent, const char *step);
+/* The `sql` kind's statement named in --sql-jobs, or NULL. */
+const char *job_sql_statement(struct job_run *r, const char *name);
+
+static inline struct loop *job_loop(struct job_run *r)
+{
+    return r->loop;
+}
+
+static inline struct pg_pool *job_pg(struct job_run *r)
+{
+    return r->pg;
+}
+
+#endif
