@@ -1,0 +1,377 @@
+/*
+ * test_worker_core.c - the worker core on a fake, in-memory queue backend:
+ * fetching within the slots, outcomes and retry delays, unknown kinds and
+ * bad payloads, the soft time limit, a lost lease, the drain (waiting for
+ * runs and for the backend's operations) and the hand-back at the end of
+ * the grace period. Real ring, real timers, real built-in kinds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kernel/config.h"
+#include "kernel/loop.h"
+#include "kernel/server.h"
+#include "modules/worker/core.h"
+
+static const struct loop_config lcfg = {
+    .entries = 64, .recv_bufs = 16, .recv_buf_size = 1024, .pool_chunk = 4096, .pool_max_free = 4};
+
+#define FAKE_MAX 64
+
+struct fake_job {
+    const char *kind, *payload;
+    int attempt;
+    uint64_t timeout_ms;
+};
+
+struct fake_outcome {
+    int64_t id;
+    enum worker_verdict verdict;
+    char error[160];
+    char result[64];
+    uint64_t delay_ms;
+};
+
+/* The backend: a list of jobs to deliver, and what was recorded. */
+struct fake {
+    struct worker w; /* first */
+    struct fake_job jobs[FAKE_MAX];
+    unsigned njobs, next;
+    struct fake_outcome out[FAKE_MAX];
+    unsigned nout, buffered, flushes, closes, fetches;
+    unsigned max_running;
+    bool hold_flush; /* a flush stays "in flight" until released */
+    unsigned held;
+    struct timer deliver, release;
+    int64_t lose_id; /* worker_run_lose this job once it runs */
+};
+
+static struct fake *fake_of(struct worker *w)
+{
+    return (struct fake *)w;
+}
+
+static void stop_when_idle(struct fake *f)
+{
+    if (f->w.closed ||
+        (!f->w.draining && f->next == f->njobs && !f->w.running && !f->held && !f->w.inflight))
+        f->w.loop->stop_now = true;
+}
+
+static void on_deliver(struct loop *l, struct timer *t)
+{
+    struct fake *f = container_of(t, struct fake, deliver);
+    struct worker *w = &f->w;
+    unsigned n = worker_fetch_size(w, 0);
+    worker_op_end(w);
+    for (unsigned i = 0; i < n && f->next < f->njobs; i++) {
+        const struct fake_job *j = &f->jobs[f->next++];
+        struct worker_run *r = worker_run_new(w);
+        r->job.id = f->next;
+        r->job.attempt = j->attempt ? j->attempt : 1;
+        r->job.max_attempts = 3;
+        r->job.timeout_ms = j->timeout_ms;
+        if (w->running > f->max_running)
+            f->max_running = w->running;
+        worker_run_start(w, r, j->kind, strlen(j->kind), j->payload, strlen(j->payload));
+    }
+    if (f->lose_id) {
+        struct worker_run *r = worker_run_find(w, f->lose_id);
+        if (r) {
+            f->lose_id = 0;
+            worker_run_lose(w, r, "test: lease lost", false);
+        }
+    }
+    stop_when_idle(f);
+}
+
+static int fake_open(struct worker *w)
+{
+    fake_of(w)->deliver.fn = on_deliver;
+    return 0;
+}
+
+/* Deliveries come from the loop, as a real backend's answers do. */
+static void fake_fetch(struct worker *w)
+{
+    struct fake *f = fake_of(w);
+    f->fetches++;
+    if (f->next == f->njobs || timer_armed(&f->deliver) || !worker_fetch_size(w, 0))
+        return;
+    worker_op_begin(w);
+    loop_timer_in(w->loop, &f->deliver, 0);
+}
+
+static void fake_record(struct worker *w, struct worker_run *r, const struct worker_outcome *o)
+{
+    struct fake *f = fake_of(w);
+    assert_true(f->nout < FAKE_MAX);
+    struct fake_outcome *x = &f->out[f->nout++];
+    x->id = r->job.id;
+    x->verdict = o->verdict;
+    x->delay_ms = o->delay_ms;
+    if (o->error)
+        snprintf(x->error, sizeof(x->error), "%s", o->error);
+    if (o->result) {
+        char *s = json_dumps(o->result, JSON_COMPACT | JSON_ENCODE_ANY);
+        snprintf(x->result, sizeof(x->result), "%s", s);
+        free(s);
+    }
+    f->buffered++;
+}
+
+static void on_release(struct loop *l, struct timer *t)
+{
+    struct fake *f = container_of(t, struct fake, release);
+    f->held--;
+    worker_op_end(&f->w);
+    stop_when_idle(f);
+}
+
+static void fake_flush(struct worker *w)
+{
+    struct fake *f = fake_of(w);
+    if (!f->buffered)
+        return;
+    f->buffered = 0;
+    f->flushes++;
+    if (f->hold_flush) {
+        f->held++;
+        worker_op_begin(w);
+        f->release.fn = on_release;
+        loop_timer_in(w->loop, &f->release, 30);
+    }
+    stop_when_idle(f);
+}
+
+static void fake_progress(struct worker *w, struct worker_run *r, int percent, const char *step)
+{
+}
+
+static void fake_drain(struct worker *w)
+{
+}
+
+static void fake_close(struct worker *w)
+{
+    fake_of(w)->closes++;
+    w->loop->stop_now = true;
+}
+
+static void fake_free(struct worker *w)
+{
+    loop_timer_cancel(w->loop, &fake_of(w)->deliver);
+    loop_timer_cancel(w->loop, &fake_of(w)->release);
+}
+
+static const struct queue_worker_ops fake_ops = {
+    .worker_size = sizeof(struct fake),
+    .run_size = sizeof(struct worker_run),
+    .open = fake_open,
+    .fetch = fake_fetch,
+    .record = fake_record,
+    .flush = fake_flush,
+    .progress = fake_progress,
+    .drain = fake_drain,
+    .close = fake_close,
+    .free = fake_free,
+};
+
+struct rig {
+    struct config cfg;
+    struct server srv;
+    struct loop l;
+    struct fake *f;
+    struct timer drain_at;
+};
+
+static void on_drain_at(struct loop *l, struct timer *t)
+{
+    struct rig *g = container_of(t, struct rig, drain_at);
+    worker_drain(&g->f->w);
+}
+
+/* Run the loop; the drain begins after ms. */
+static void rig_run_and_drain(struct rig *g, uint64_t ms)
+{
+    g->drain_at.fn = on_drain_at;
+    loop_timer_in(&g->l, &g->drain_at, ms);
+    worker_want(&g->f->w);
+    assert_int_equal(loop_run(&g->l), 0);
+}
+
+static void rig_up(struct rig *g, unsigned concurrency, uint64_t grace_ms)
+{
+    memset(g, 0, sizeof(*g));
+    g->cfg.concurrency = concurrency;
+    g->cfg.batch_size = 4;
+    g->cfg.job_timeout_ms = 60000;
+    g->cfg.grace_ms = grace_ms;
+    g->cfg.lease_ms = 30000;
+    snprintf(g->cfg.queues, sizeof(g->cfg.queues), "default, other");
+    g->srv.cfg = &g->cfg;
+    g->srv.nloops = 1;
+    assert_int_equal(loop_init(&g->l, 0, &lcfg), 0);
+    g->l.srv = &g->srv;
+    g->srv.loops = &g->l;
+    g->f = (struct fake *)worker_open(&g->l, &fake_ops, NULL);
+    assert_non_null(g->f);
+}
+
+static void rig_add(struct rig *g, const char *kind, const char *payload, int attempt,
+                    uint64_t timeout_ms)
+{
+    g->f->jobs[g->f->njobs++] = (struct fake_job){
+        .kind = kind, .payload = payload, .attempt = attempt, .timeout_ms = timeout_ms};
+}
+
+static void rig_run(struct rig *g)
+{
+    worker_want(&g->f->w);
+    assert_int_equal(loop_run(&g->l), 0);
+}
+
+static void rig_down(struct rig *g)
+{
+    worker_free(&g->f->w);
+    loop_free(&g->l);
+}
+
+static const struct fake_outcome *outcome_of(struct fake *f, int64_t id)
+{
+    for (unsigned i = 0; i < f->nout; i++)
+        if (f->out[i].id == id)
+            return &f->out[i];
+    return NULL;
+}
+
+static void runs_every_job_within_its_slots(void **state)
+{
+    struct rig g;
+    rig_up(&g, 3, 30000);
+    assert_int_equal(g.f->w.nqueues, 2);
+    assert_string_equal(g.f->w.queue[1], "other");
+    for (int i = 0; i < 10; i++)
+        rig_add(&g, "sleep", "{\"ms\": 5}", 1, 0);
+    rig_run(&g);
+    assert_int_equal(g.f->nout, 10);
+    for (unsigned i = 0; i < g.f->nout; i++) {
+        assert_int_equal(g.f->out[i].verdict, OUTCOME_OK);
+        assert_string_equal(g.f->out[i].result, "{\"slept_ms\":5}");
+    }
+    assert_true(g.f->max_running <= 3);
+    assert_int_equal(g.f->w.running, 0);
+    assert_true(g.f->flushes >= 1);
+    rig_down(&g);
+}
+
+static void failures_retry_with_a_growing_delay(void **state)
+{
+    struct rig g;
+    rig_up(&g, 4, 30000);
+    rig_add(&g, "sleep", "{\"ms\": 0, \"fail\": \"boom\"}", 1, 0);
+    rig_add(&g, "sleep", "{\"ms\": 0, \"fail\": \"boom\"}", 3, 0);
+    rig_add(&g, "nosuchkind", "{}", 1, 0);
+    rig_add(&g, "noop", "{not json", 1, 0);
+    rig_run(&g);
+    const struct fake_outcome *a = outcome_of(g.f, 1), *b = outcome_of(g.f, 2),
+                              *c = outcome_of(g.f, 3), *d = outcome_of(g.f, 4);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->verdict, OUTCOME_FAIL);
+    assert_string_equal(a->error, "boom");
+    /* 1 s base, doubled per attempt, +-25% jitter. */
+    assert_true(a->delay_ms >= 750 && a->delay_ms <= 1250);
+    assert_true(b->delay_ms >= 3000 && b->delay_ms <= 5000);
+    assert_int_equal(c->verdict, OUTCOME_PERMANENT);
+    assert_non_null(strstr(c->error, "unknown job kind 'nosuchkind'"));
+    assert_int_equal(d->verdict, OUTCOME_PERMANENT);
+    assert_string_equal(d->error, "payload is not valid JSON");
+    rig_down(&g);
+}
+
+static void the_soft_limit_stops_a_job(void **state)
+{
+    struct rig g;
+    rig_up(&g, 2, 30000);
+    rig_add(&g, "sleep", "{\"ms\": 10000}", 1, 30);
+    uint64_t start = g.l.now_ns;
+    rig_run(&g);
+    assert_int_equal(g.f->nout, 1);
+    assert_int_equal(g.f->out[0].verdict, OUTCOME_FAIL);
+    assert_non_null(strstr(g.f->out[0].error, "stopped before the sleep ended"));
+    assert_true(g.l.now_ns - start < 5000ull * 1000000);
+    rig_down(&g);
+}
+
+static void a_lost_run_writes_nothing_more_and_frees_its_slot(void **state)
+{
+    struct rig g;
+    rig_up(&g, 1, 30000);
+    rig_add(&g, "sleep", "{\"ms\": 10000}", 1, 0);
+    rig_add(&g, "noop", "{}", 1, 0);
+    g.f->lose_id = 1;
+    rig_run(&g);
+    /* Job 1: only the drop; its stop did not write a failure. Job 2 got
+     * the slot that job 1 gave up. */
+    assert_int_equal(g.f->nout, 2);
+    assert_int_equal(outcome_of(g.f, 1)->verdict, OUTCOME_DROP);
+    assert_int_equal(outcome_of(g.f, 2)->verdict, OUTCOME_OK);
+    assert_int_equal(g.f->w.running, 0);
+    rig_down(&g);
+}
+
+static void the_drain_waits_for_runs_and_operations(void **state)
+{
+    struct rig g;
+    rig_up(&g, 2, 30000);
+    rig_add(&g, "sleep", "{\"ms\": 40}", 1, 0);
+    g.f->hold_flush = true;
+    /* The drain begins while the job runs: the run, then its flush (held
+     * 30 ms in flight), must end before the backend is closed. */
+    uint64_t start = g.l.now_ns;
+    rig_run_and_drain(&g, 10);
+    assert_true(g.l.now_ns - start >= 70ull * 1000000);
+    assert_int_equal(g.f->closes, 1);
+    assert_int_equal(g.f->nout, 1);
+    assert_int_equal(g.f->out[0].verdict, OUTCOME_OK);
+    assert_int_equal(g.f->held, 0);
+    assert_int_equal(g.f->w.inflight, 0);
+    rig_down(&g);
+}
+
+static void the_grace_period_hands_back_what_still_runs(void **state)
+{
+    struct rig g;
+    rig_up(&g, 2, 200);
+    rig_add(&g, "sleep", "{\"ms\": 10000}", 1, 0);
+    rig_add(&g, "sleep", "{\"ms\": 10000}", 1, 0);
+    uint64_t start = g.l.now_ns;
+    rig_run_and_drain(&g, 10);
+    /* Handed back 20 ms before the 200 ms grace ends, then closed. */
+    assert_true(g.l.now_ns - start < 1000ull * 1000000);
+    assert_int_equal(g.f->closes, 1);
+    assert_int_equal(g.f->nout, 2);
+    assert_int_equal(g.f->out[0].verdict, OUTCOME_BACK);
+    assert_int_equal(g.f->out[1].verdict, OUTCOME_BACK);
+    assert_int_equal(g.f->w.running, 0);
+    rig_down(&g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(runs_every_job_within_its_slots),
+        cmocka_unit_test(failures_retry_with_a_growing_delay),
+        cmocka_unit_test(the_soft_limit_stops_a_job),
+        cmocka_unit_test(a_lost_run_writes_nothing_more_and_frees_its_slot),
+        cmocka_unit_test(the_drain_waits_for_runs_and_operations),
+        cmocka_unit_test(the_grace_period_hands_back_what_still_runs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
