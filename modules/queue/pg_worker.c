@@ -43,6 +43,19 @@ struct claim {
     bool busy;
 };
 
+/* The outcomes of one verdict waiting for the flush: the JSON array its
+ * statement reads ($1), written as text as they come (no JSON objects per
+ * job), and which attempts are in it, to name the ones fenced out. */
+struct batch {
+    char *text;
+    size_t len, cap;
+    struct batch_entry {
+        int64_t id;
+        int attempt;
+    } * who;
+    unsigned n, ncap;
+};
+
 /* "{1,2,3}": a bigint[] literal, rebuilt in place. */
 struct ids {
     char *s;
@@ -78,8 +91,8 @@ struct pgw {
     struct pg_query reap_q;
     bool reap_inflight;
 
-    json_t *done_ok, *done_fail; /* outcomes waiting for the flush */
-    struct ids back_ids;         /* handed back, waiting for the flush */
+    struct batch done_ok, done_fail; /* outcomes waiting for the flush */
+    struct ids back_ids;             /* handed back, waiting for the flush */
     struct pg_query back_q;
     const char *back_vals[2];
     bool back_inflight;
@@ -89,8 +102,7 @@ struct pgw {
 struct flush {
     struct pg_query q;
     struct pgw *p;
-    json_t *sent;
-    char *text;
+    struct batch b;
     const char *vals[2];
     bool failures; /* SQL_FAIL: may put jobs back to pending with a backoff */
 };
@@ -139,32 +151,82 @@ static void claim_due_check(struct pgw *p)
 
 /* --- outcomes ------------------------------------------------------------ */
 
+static void batch_reserve(struct batch *b, size_t n)
+{
+    if (b->cap - b->len > n)
+        return;
+    while (b->cap - b->len <= n)
+        b->cap = b->cap ? b->cap * 2 : 1024;
+    b->text = xrealloc(b->text, b->cap);
+}
+
+/* ,"key":<v> */
+static void batch_json(struct batch *b, const char *key, json_t *v)
+{
+    const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t need = json_dumpb(v, NULL, 0, flags);
+    batch_reserve(b, strlen(key) + 4 + need);
+    b->len += (size_t)snprintf(b->text + b->len, b->cap - b->len, ",\"%s\":", key);
+    b->len += json_dumpb(v, b->text + b->len, need, flags);
+}
+
+static void batch_add(struct batch *b, const struct worker_run *r, const struct worker_outcome *o)
+{
+    if (b->n == b->ncap) {
+        b->ncap = b->ncap ? b->ncap * 2 : 64;
+        b->who = xrealloc(b->who, b->ncap * sizeof(*b->who));
+    }
+    b->who[b->n] = (struct batch_entry){r->job.id, r->job.attempt};
+    batch_reserve(b, 96);
+    b->len += (size_t)snprintf(b->text + b->len, b->cap - b->len,
+                               "%c{\"id\":%lld,\"attempt\":%d,\"token\":%lld", b->n ? ',' : '[',
+                               (long long)r->job.id, r->job.attempt, (long long)r->token);
+    b->n++;
+    if (o->verdict == OUTCOME_OK) {
+        if (o->result)
+            batch_json(b, "result", o->result);
+        else
+            batch_json(b, "result", json_null());
+    } else {
+        json_t *e = json_string(o->error);
+        batch_json(b, "error", e ? e : json_string("(the error text is not UTF-8)"));
+        json_decref(e);
+        batch_reserve(b, 64);
+        b->len += (size_t)snprintf(
+            b->text + b->len, b->cap - b->len, ",\"permanent\":%s,\"delay_ms\":%llu",
+            o->verdict == OUTCOME_PERMANENT ? "true" : "false", (unsigned long long)o->delay_ms);
+    }
+    batch_reserve(b, 1);
+    b->text[b->len++] = '}';
+}
+
+static void batch_free(struct batch *b)
+{
+    free(b->text);
+    free(b->who);
+}
+
 static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
 {
     struct flush *f = container_of(q, struct flush, q);
     struct pgw *p = f->p;
-    size_t sent = json_array_size(f->sent);
+    unsigned sent = f->b.n;
     if (err) {
         LOG(LOG_ERROR,
             "worker: recording job results failed; the jobs will be re-run after their "
             "leases expire",
             L_STR("error", err), L_INT("jobs", sent));
-    } else if ((size_t)PQntuples(res) < sent) {
+    } else if ((unsigned)PQntuples(res) < sent) {
         /* Fenced out: the job was cancelled, or its lease expired and another
          * worker took it over. The rerun's result stands. */
         int rows = PQntuples(res);
-        size_t i;
-        json_t *j;
-        json_array_foreach(f->sent, i, j)
-        {
-            json_int_t id = json_integer_value(json_object_get(j, "id"));
+        for (unsigned i = 0; i < sent; i++) {
             bool found = false;
             for (int k = 0; k < rows && !found; k++)
-                found = atoll(PQgetvalue(res, k, 0)) == id;
+                found = atoll(PQgetvalue(res, k, 0)) == f->b.who[i].id;
             if (!found)
                 LOG(LOG_WARN, "completion refused: job no longer held by this worker",
-                    L_INT("job_id", id),
-                    L_INT("attempt", json_integer_value(json_object_get(j, "attempt"))),
+                    L_INT("job_id", f->b.who[i].id), L_INT("attempt", f->b.who[i].attempt),
                     L_STR("worker_id", p->w.id));
         }
     }
@@ -175,29 +237,30 @@ static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
     if (!err && f->failures && PQntuples(res) > 0 && !p->w.draining && !p->due_inflight &&
         !p->claims_inflight)
         claim_due_check(p);
-    json_decref(f->sent);
-    free(f->text);
+    batch_free(&f->b);
     free(f);
     worker_op_end(&p->w);
 }
 
-static void flush_list(struct pgw *p, json_t **list, const char *sql)
+static void flush_batch(struct pgw *p, struct batch *b, const char *sql)
 {
-    if (!json_array_size(*list))
+    if (!b->n)
         return;
     struct flush *f = xcalloc(1, sizeof(*f));
     f->p = p;
-    f->sent = *list;
-    *list = json_array();
-    f->text = json_dumps(f->sent, JSON_COMPACT);
-    f->vals[0] = f->text;
+    batch_reserve(b, 2);
+    b->text[b->len++] = ']';
+    b->text[b->len] = 0;
+    f->b = *b;
+    *b = (struct batch){0};
+    f->vals[0] = f->b.text;
     f->vals[1] = p->w.id;
     f->q = (struct pg_query){.fn = on_flushed,
                              .sql = sql,
                              .nparams = 2,
                              .values = f->vals,
                              .retry_safe = true}; /* fenced and idempotent */
-    f->failures = list == &p->done_fail;
+    f->failures = b == &p->done_fail;
     worker_op_begin(&p->w);
     pg_query_submit(&p->pg, &f->q);
 }
@@ -220,8 +283,8 @@ static void on_handed_back(struct pg_query *q, PGresult *res, const char *err)
 static void pg_flush(struct worker *w)
 {
     struct pgw *p = pgw_of(w);
-    flush_list(p, &p->done_ok, SQL_COMPLETE);
-    flush_list(p, &p->done_fail, SQL_FAIL);
+    flush_batch(p, &p->done_ok, SQL_COMPLETE);
+    flush_batch(p, &p->done_fail, SQL_FAIL);
     if (!ids_empty(&p->back_ids) && !p->back_inflight) {
         ids_close(&p->back_ids);
         p->back_vals[0] = p->back_ids.s;
@@ -270,19 +333,13 @@ static void pg_record(struct worker *w, struct worker_run *r, const struct worke
 {
     struct pgw *p = pgw_of(w);
     const struct job_run *j = &r->job;
-    json_t *e;
     switch (o->verdict) {
     case OUTCOME_OK:
-        e = json_pack("{sI,si,sI,sO}", "id", (json_int_t)j->id, "attempt", j->attempt, "token",
-                      (json_int_t)r->token, "result", o->result ? o->result : json_null());
-        json_array_append_new(p->done_ok, e);
+        batch_add(&p->done_ok, r, o);
         break;
     case OUTCOME_FAIL:
     case OUTCOME_PERMANENT:
-        e = json_pack("{sI,si,sI,ss,sb,sI}", "id", (json_int_t)j->id, "attempt", j->attempt,
-                      "token", (json_int_t)r->token, "error", o->error, "permanent",
-                      o->verdict == OUTCOME_PERMANENT, "delay_ms", (json_int_t)o->delay_ms);
-        json_array_append_new(p->done_fail, e);
+        batch_add(&p->done_fail, r, o);
         break;
     case OUTCOME_DEFER:
         defer(p, j->id, o->delay_ms);
@@ -578,8 +635,8 @@ static void pg_free(struct worker *w)
     struct pgw *p = pgw_of(w);
     if (p->pg_open)
         pg_pool_free(&p->pg);
-    json_decref(p->done_ok);
-    json_decref(p->done_fail);
+    batch_free(&p->done_ok);
+    batch_free(&p->done_fail);
     free(p->hb_ids.s);
     free(p->back_ids.s);
 }
@@ -621,8 +678,6 @@ static int pg_open(struct worker *w)
     struct loop *l = w->loop;
     queues_literal(w, p->queues, sizeof(p->queues));
     snprintf(p->lease, sizeof(p->lease), "%llu", (unsigned long long)cfg->lease_ms);
-    p->done_ok = json_array();
-    p->done_fail = json_array();
     ids_reset(&p->back_ids);
     p->poll_timer.fn = on_poll;
     p->hb_timer.fn = on_hb_timer;

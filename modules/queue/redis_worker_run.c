@@ -130,12 +130,21 @@ void rqw_record(struct worker *w, struct worker_run *wr, const struct worker_out
 {
     struct rqw *q = rqw_of(w);
     struct rrun *r = rrun_of(wr);
-    char *text;
+    char small[512], *text;
+    size_t need;
     switch (o->verdict) {
     case OUTCOME_OK:
-        text = o->result ? json_dumps(o->result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        add_done(q, r, "ok", text ? text : "null", text ? strlen(text) : 4, 0);
-        free(text);
+        if (!o->result) {
+            add_done(q, r, "ok", "null", 4, 0);
+            break;
+        }
+        /* Small results (the common case) are written without a malloc. */
+        need = json_dumpb(o->result, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = need <= sizeof(small) ? small : xmalloc(need);
+        json_dumpb(o->result, text, need, JSON_COMPACT | JSON_ENCODE_ANY);
+        add_done(q, r, "ok", text, need, 0);
+        if (text != small)
+            free(text);
         break;
     case OUTCOME_FAIL:
     case OUTCOME_PERMANENT:
