@@ -21,6 +21,7 @@
 #include "kernel/log.h"
 #include "kernel/loop.h"
 #include "kernel/pg.h"
+#include "kernel/pg_array.h"
 #include "kernel/xalloc.h"
 #include "modules/queue/pg_worker_sql.h"
 #include "modules/worker/core.h"
@@ -56,18 +57,12 @@ struct batch {
     unsigned n, ncap;
 };
 
-/* "{1,2,3}": a bigint[] literal, rebuilt in place. */
-struct ids {
-    char *s;
-    size_t len, cap;
-};
-
 struct pgw {
     struct worker w; /* first */
     struct pg_pool pg;
     bool pg_open;
     struct pg_listener lis_jobs, lis_cancel;
-    char queues[WORKER_MAX_QUEUES * (JOB_NAME_MAX + 3) + 3]; /* text[] literal */
+    struct pg_array queues; /* text[] literal of --queues */
     char lease[24];
     bool backlog; /* the last claim came back full: more are waiting */
 
@@ -83,7 +78,7 @@ struct pgw {
     struct timer hb_timer;
     struct pg_query hb_q;
     const char *hb_vals[3];
-    struct ids hb_ids;
+    struct pg_array hb_ids;
     bool hb_inflight;
     uint64_t hb_gen;
 
@@ -92,7 +87,7 @@ struct pgw {
     bool reap_inflight;
 
     struct batch done_ok, done_fail; /* outcomes waiting for the flush */
-    struct ids back_ids;             /* handed back, waiting for the flush */
+    struct pg_array back_ids;        /* handed back, waiting for the flush */
     struct pg_query back_q;
     const char *back_vals[2];
     bool back_inflight;
@@ -110,36 +105,6 @@ struct flush {
 static inline struct pgw *pgw_of(struct worker *w)
 {
     return (struct pgw *)w;
-}
-
-static void ids_reset(struct ids *b)
-{
-    b->len = 0;
-    if (!b->cap) {
-        b->cap = 64;
-        b->s = xmalloc(b->cap);
-    }
-    b->s[b->len++] = '{';
-    b->s[b->len] = 0;
-}
-
-static void ids_add(struct ids *b, int64_t id)
-{
-    if (b->cap - b->len < 24)
-        b->s = xrealloc(b->s, b->cap *= 2);
-    b->len += (size_t)snprintf(b->s + b->len, b->cap - b->len, "%s%lld", b->len > 1 ? "," : "",
-                               (long long)id);
-}
-
-static void ids_close(struct ids *b)
-{
-    b->s[b->len++] = '}';
-    b->s[b->len] = 0;
-}
-
-static bool ids_empty(const struct ids *b)
-{
-    return b->len <= 1;
 }
 
 static void claim_due_check(struct pgw *p)
@@ -276,7 +241,7 @@ static void on_handed_back(struct pg_query *q, PGresult *res, const char *err)
             L_STR("error", err));
     else
         LOG(LOG_INFO, "jobs handed back", L_INT("jobs", PQntuples(res)));
-    ids_reset(&p->back_ids);
+    pg_array_begin(&p->back_ids);
     worker_op_end(&p->w);
 }
 
@@ -285,9 +250,8 @@ static void pg_flush(struct worker *w)
     struct pgw *p = pgw_of(w);
     flush_batch(p, &p->done_ok, SQL_COMPLETE);
     flush_batch(p, &p->done_fail, SQL_FAIL);
-    if (!ids_empty(&p->back_ids) && !p->back_inflight) {
-        ids_close(&p->back_ids);
-        p->back_vals[0] = p->back_ids.s;
+    if (p->back_ids.n && !p->back_inflight) {
+        p->back_vals[0] = pg_array_end(&p->back_ids);
         p->back_vals[1] = w->id;
         p->back_inflight = true;
         worker_op_begin(w);
@@ -349,7 +313,7 @@ static void pg_record(struct worker *w, struct worker_run *r, const struct worke
             LOG(LOG_WARN, "worker: a hand-back is in flight; this job returns after its lease",
                 L_INT("job_id", j->id));
         else
-            ids_add(&p->back_ids, j->id);
+            pg_array_int(&p->back_ids, j->id);
         break;
     case OUTCOME_DROP:
         break; /* the row already says it is not ours (cancelled or taken over) */
@@ -538,7 +502,7 @@ static void on_hb_timer(struct loop *l, struct timer *t)
     loop_timer_in(l, &p->hb_timer, w->cfg->lease_ms / 3);
     if (p->hb_inflight || w->handing_back)
         return;
-    ids_reset(&p->hb_ids);
+    pg_array_begin(&p->hb_ids);
     p->hb_gen++;
     struct list *n, *tmp;
     list_for_each_safe(n, tmp, &w->runs)
@@ -547,12 +511,11 @@ static void on_hb_timer(struct loop *l, struct timer *t)
         if (r->lost)
             continue;
         r->hb_gen = p->hb_gen;
-        ids_add(&p->hb_ids, r->job.id);
+        pg_array_int(&p->hb_ids, r->job.id);
     }
-    if (ids_empty(&p->hb_ids))
+    if (!p->hb_ids.n)
         return;
-    ids_close(&p->hb_ids);
-    p->hb_vals[0] = p->hb_ids.s;
+    p->hb_vals[0] = pg_array_end(&p->hb_ids);
     p->hb_inflight = true;
     worker_op_begin(w);
     pg_query_submit(&p->pg, &p->hb_q);
@@ -637,34 +600,12 @@ static void pg_free(struct worker *w)
         pg_pool_free(&p->pg);
     batch_free(&p->done_ok);
     batch_free(&p->done_fail);
-    free(p->hb_ids.s);
-    free(p->back_ids.s);
+    pg_array_free(&p->queues);
+    pg_array_free(&p->hb_ids);
+    pg_array_free(&p->back_ids);
 }
 
 /* --- set-up -------------------------------------------------------------- */
-
-static void queues_literal(const struct worker *w, char *out, size_t cap)
-{
-    size_t n = 0;
-    out[n++] = '{';
-    for (unsigned q = 0; q < w->nqueues; q++) {
-        const char *s = w->queue[q];
-        size_t l = strlen(s);
-        if (n + 2 * l + 4 >= cap)
-            break;
-        if (n > 1)
-            out[n++] = ',';
-        out[n++] = '"';
-        for (size_t i = 0; i < l; i++) {
-            if (s[i] == '"' || s[i] == '\\')
-                out[n++] = '\\';
-            out[n++] = s[i];
-        }
-        out[n++] = '"';
-    }
-    out[n++] = '}';
-    out[n] = 0;
-}
 
 static const char *pg_unmet(const struct config *cfg)
 {
@@ -676,23 +617,26 @@ static int pg_open(struct worker *w)
     struct pgw *p = pgw_of(w);
     const struct config *cfg = w->cfg;
     struct loop *l = w->loop;
-    queues_literal(w, p->queues, sizeof(p->queues));
+    pg_array_begin(&p->queues);
+    for (unsigned q = 0; q < w->nqueues; q++)
+        pg_array_text(&p->queues, w->queue[q], strlen(w->queue[q]));
+    const char *queues = pg_array_end(&p->queues);
     snprintf(p->lease, sizeof(p->lease), "%llu", (unsigned long long)cfg->lease_ms);
-    ids_reset(&p->back_ids);
+    pg_array_begin(&p->back_ids);
     p->poll_timer.fn = on_poll;
     p->hb_timer.fn = on_hb_timer;
     p->reap_timer.fn = on_reap_timer;
     for (int i = 0; i < PG_CLAIMS_INFLIGHT; i++) {
         struct claim *c = &p->claims[i];
         c->p = p;
-        c->vals[0] = p->queues;
+        c->vals[0] = queues;
         c->vals[1] = c->limit;
         c->vals[2] = w->id;
         c->vals[3] = p->lease;
         c->q =
             (struct pg_query){.fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = c->vals};
     }
-    p->due_vals[0] = p->queues;
+    p->due_vals[0] = queues;
     p->due_q = (struct pg_query){
         .fn = on_due, .sql = SQL_NEXT_DUE, .nparams = 1, .values = p->due_vals, .retry_safe = true};
     p->hb_vals[1] = w->id;
