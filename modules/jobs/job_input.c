@@ -39,11 +39,15 @@ static int name_field(json_t *in, json_t *out, const char *key, bool required, c
     return 0;
 }
 
-/* Seconds as a number, or a duration string; -1 when invalid. */
+/* Seconds as a number, or a duration string; -1 when invalid, and when the
+ * milliseconds would not fit (never an overflow: callers then compare
+ * against their named maximum). */
 static int64_t duration_ms(json_t *v)
 {
-    if (json_is_integer(v))
-        return json_integer_value(v) < 0 ? -1 : json_integer_value(v) * 1000;
+    if (json_is_integer(v)) {
+        json_int_t s = json_integer_value(v);
+        return s < 0 || s > INT64_MAX / 1000 ? -1 : (int64_t)s * 1000;
+    }
     if (json_is_real(v)) {
         double d = json_real_value(v);
         return d < 0 || !isfinite(d) || d > 9e12 ? -1 : (int64_t)(d * 1000);
@@ -74,9 +78,8 @@ json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t ca
         fail(field, "job", msg, cap, "must be a JSON object");
         return NULL;
     }
-    static const char *const known[] = {"kind",        "queue",   "payload",      "run_at",
-                                        "delay",       "priority", "max_attempts", "timeout",
-                                        "unique_key"};
+    static const char *const known[] = {"kind",     "queue",        "payload", "run_at",    "delay",
+                                        "priority", "max_attempts", "timeout", "unique_key"};
     const char *key;
     json_t *val;
     json_object_foreach(in, key, val)
@@ -86,8 +89,9 @@ json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t ca
             ok |= !strcmp(key, known[i]);
         if (!ok) {
             *field = key;
-            snprintf(msg, cap, "is not a job field (kind, queue, payload, run_at, delay, "
-                               "priority, max_attempts, timeout, unique_key)");
+            snprintf(msg, cap,
+                     "is not a job field (kind, queue, payload, run_at, delay, "
+                     "priority, max_attempts, timeout, unique_key)");
             return NULL;
         }
     }
@@ -104,8 +108,8 @@ json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t ca
         char known_kinds[256];
         size_t n = 0;
         for (unsigned i = 0; i < job_kinds_count && n < sizeof(known_kinds); i++)
-            n += (size_t)snprintf(known_kinds + n, sizeof(known_kinds) - n, "%s%s",
-                                  i ? ", " : "", job_kinds[i]->name);
+            n += (size_t)snprintf(known_kinds + n, sizeof(known_kinds) - n, "%s%s", i ? ", " : "",
+                                  job_kinds[i]->name);
         *field = "kind";
         snprintf(msg, cap, "is not a known job kind (known: %s)", known_kinds);
         goto bad;
@@ -143,6 +147,10 @@ json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t ca
         int64_t ms = duration_ms(delay);
         if (ms < 0) {
             fail(field, "delay", msg, cap, "must be seconds (a number) or a duration like \"10s\"");
+            goto bad;
+        }
+        if (ms > JOB_DELAY_MAX_MS) {
+            fail(field, "delay", msg, cap, "must be at most 10 years");
             goto bad;
         }
         json_object_set_new(out, "delay_ms", json_integer(ms));

@@ -13,9 +13,10 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define JOB_NAME_MAX      200  /* kind, queue, unique_key */
-#define JOB_MAX_ATTEMPTS  1000
-#define JOB_BATCH_MAX     1000 /* jobs per POST /v1/jobs */
+#define JOB_NAME_MAX     200 /* kind, queue, unique_key */
+#define JOB_MAX_ATTEMPTS 1000
+#define JOB_BATCH_MAX    1000                    /* jobs per POST /v1/jobs */
+#define JOB_DELAY_MAX_MS (3653LL * 86400 * 1000) /* delay: 10 years */
 
 /* Returns a new normalized object, or NULL with field/message set. *field
  * is a static string or, for an unknown field, that key inside `in`: use

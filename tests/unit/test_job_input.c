@@ -46,6 +46,10 @@ static void minimal_and_full(void **state)
     assert_int_equal(json_integer_value(json_object_get(o, "priority")), -3);
     assert_null(json_object_get(o, "run_at"));
     json_decref(o);
+    o = norm("{\"kind\":\"noop\",\"delay\":315360000}", &field, msg); /* 10 years of 365 days */
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o, "delay_ms")), 315360000000LL);
+    json_decref(o);
     o = norm("{\"kind\":\"noop\",\"delay\":2.5}", &field, msg);
     assert_int_equal(json_integer_value(json_object_get(o, "delay_ms")), 2500);
     json_decref(o);
@@ -67,6 +71,14 @@ static void rejections_name_the_field(void **state)
         {"{\"kind\":\"noop\",\"run_at\":\"2026-11-22T07:00:00Z\",\"delay\":1}", "run_at"},
         {"{\"kind\":\"noop\",\"delay\":-1}", "delay"},
         {"{\"kind\":\"noop\",\"timeout\":0}", "timeout"},
+        /* Past the named maximum, and past what milliseconds can hold
+         * (an overflow here once aborted the whole process). */
+        {"{\"kind\":\"noop\",\"delay\":315619201}", "delay"},
+        {"{\"kind\":\"noop\",\"delay\":9000000000000000}", "delay"},
+        {"{\"kind\":\"noop\",\"delay\":10000000000000000}", "delay"},
+        {"{\"kind\":\"noop\",\"delay\":\"99999999999h\"}", "delay"},
+        {"{\"kind\":\"noop\",\"timeout\":10000000000000000}", "timeout"},
+        {"{\"kind\":\"noop\",\"timeout\":9223372036854775807}", "timeout"},
         {"{\"kind\":\"noop\",\"colour\":\"red\"}", "colour"},
         {"{\"kind\":\"sleep\",\"payload\":{\"ms\":\"x\"}}", "payload"},
         {"{\"kind\":\"sql\",\"payload\":{}}", "payload"},
