@@ -162,7 +162,9 @@ fn testLayer(b: *std.Build, path: []const u8, depth: u8) Layer {
 
 // What libproto may call besides itself: libc functions that only compute
 // (no file, socket, clock, environment, locale or process state), their
-// _FORTIFY_SOURCE variants, and what the compiler emits calls to.
+// _FORTIFY_SOURCE variants, and what the compiler emits calls to. No
+// allocator either: a codec writes into room its caller gives it (the
+// project's allocator, kernel/xalloc.h, is a layer up).
 const proto_libc = [_][]const u8{
     "memcpy",           "memmove",             "memset",              "memcmp",        "memchr",
     "memrchr",          "memmem",              "strlen",              "strnlen",       "strcmp",
