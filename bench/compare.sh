@@ -30,9 +30,10 @@
 #      section (machine, revisions, command, the table, and every script's
 #      own section) to bench/RESULTS.md.
 #
-# With the defaults below a run takes about 10-12 minutes on a 2-CPU
-# machine: about 3 minutes of builds (cold) and about 4 minutes of
-# benchmarks per revision (pg ~1 min, redis ~1 min, http ~2 min).
+# With the defaults below a run took 7 min 50 s on a 2-CPU machine that
+# other work kept busy (load average 5-11): two cold builds of about 1.5 min
+# each, then per revision about 2.5 min of benchmarks (pg ~40 s, redis
+# ~30 s, http ~80 s). ROUNDS=2 adds that again: about 13-14 minutes.
 #
 # Environment knobs (defaults):
 #   BENCHES="pg redis http"   which benchmarks, in this order
