@@ -32,8 +32,8 @@
 #
 # With the defaults below a run took 7 min 50 s on a 2-CPU machine that
 # other work kept busy (load average 5-11): two cold builds of about 1.5 min
-# each, then per revision about 2.5 min of benchmarks (pg ~40 s, redis
-# ~30 s, http ~80 s). ROUNDS=2 adds that again: about 13-14 minutes.
+# each, then about 2.5 min of benchmarks per revision (all three).
+# ROUNDS=2 adds those 5 minutes again: about 13 minutes.
 #
 # Environment knobs (defaults):
 #   BENCHES="pg redis http"   which benchmarks, in this order
