@@ -3,15 +3,47 @@
 //   zig build                          zig-out/bin/trireme (Debug: UBSan traps on)
 //   zig build -Doptimize=ReleaseFast   the build benchmarks use
 //   zig build unit                     cmocka unit tests (tests/unit/test_*.c)
+//   zig build layers                   the layer check alone (also part of `zig build`)
 //   zig build fuzz                     bounded libFuzzer run of tests/fuzz/fuzz_*.c
 //   zig build e2e                      end-to-end tests against the real binary
 //   zig build asan                     ASan+UBSan binary and unit tests (clang)
 //   zig build unit-asan | e2e-asan     the suites against those
 //   zig build test                     all of the above, one after the other
 //
-// C sources are found by listing kernel/, proto/ and modules/, so adding a
-// file needs no edit here. kernel/main.c holds main() and is left out of
-// unit-test links.
+// Layers. The sources are three static libraries, each allowed to use only
+// the ones below it:
+//
+//   libproto    proto/**/*.c     pure codecs: bytes in, values out; libc's
+//                                pure functions only (proto_libc below)
+//   libkernel   kernel/**/*.c    the loop, connections, PostgreSQL and Redis
+//               but main.c       on the ring; uses libproto
+//   libmodules  modules/**/*.c   roles and services; uses both
+//               + the migrations
+//
+// and trireme is kernel/main.c linked with the three. Files are found by
+// listing the directories, so adding a .c file needs no edit here. Two
+// rules hold the layers (a static link alone would not: it pulls in only
+// the objects a program needs, so an unused file would never be checked):
+//
+//   1. The layer check (step `layers`, run by `zig build`) reads every
+//      object's undefined symbols with `nm`: libproto may reference only
+//      its own symbols and proto_libc; libkernel may reference nothing
+//      libmodules defines except the module table (kernel_upcalls, declared
+//      in kernel/module.h, defined in modules/registry.c).
+//   2. Unit tests link only their layer. tests/unit/test_<name>.c is one
+//      test; its layer is the highest of the layers it #includes ("proto/..",
+//      "kernel/..", "modules/.."; a quoted include of a file next to the
+//      test, a test's own helper header, is read for its includes too):
+//        proto    libproto, libc and cmocka: no system library at all
+//        kernel   libkernel + libproto + tests/unit/kernel_registry.c (the
+//                 module table of hookless role descriptors)
+//        modules  all three (the real module table)
+//      So a proto test fails to link if a proto file it uses calls up.
+//      Other .c files in tests/unit are not tests; helpers a test shares
+//      are headers it includes.
+//
+// tools/build-asan.sh builds the same libraries and tests the same way
+// with clang for ASan; change both together.
 const std = @import("std");
 
 const cflags = [_][]const u8{
@@ -25,7 +57,6 @@ const cflags = [_][]const u8{
     "-fno-strict-aliasing",
 };
 
-// libpq is not linked: kernel/pq.c loads it on first use (see kernel/pq.h).
 const system_libs = [_][]const u8{ "uring", "jansson", "hiredis" };
 
 fn listC(b: *std.Build, dir: []const u8, skip_main: bool, out: *std.ArrayList([]const u8)) !void {
@@ -86,33 +117,195 @@ fn embedMigrations(b: *std.Build) !std.Build.LazyPath {
     return wf.add("migrations_gen.c", out.items);
 }
 
-fn addLibs(c: *std.Build.Step.Compile) void {
+// The libraries the kernel and the modules call into. libpq is not linked:
+// kernel/pq.c loads it on first use (see kernel/pq.h).
+fn addSystemLibs(c: *std.Build.Step.Compile) void {
     c.linkLibC();
-    c.addSystemIncludePath(.{ .cwd_relative = "/usr/include/postgresql" }); // libpq-fe.h (Debian's libpq-dev)
     for (system_libs) |l| c.linkSystemLibrary(l);
 }
+
+fn addIncludes(b: *std.Build, c: *std.Build.Step.Compile) void {
+    c.addIncludePath(b.path("."));
+    c.addSystemIncludePath(.{ .cwd_relative = "/usr/include/postgresql" }); // libpq-fe.h (Debian's libpq-dev)
+}
+
+const Layer = enum(u2) { proto = 0, kernel = 1, modules = 2 };
+
+// The layer a test belongs to: the highest layer among its quoted
+// includes, following includes of files next to it (its helpers).
+fn testLayer(b: *std.Build, path: []const u8, depth: u8) Layer {
+    if (depth > 8) return .modules;
+    const text = std.fs.cwd().readFileAlloc(b.allocator, b.pathFromRoot(path), 1 << 22) catch return .modules;
+    var layer: Layer = .proto;
+    var lines = std.mem.splitScalar(u8, text, '\n');
+    while (lines.next()) |raw| {
+        var line = std.mem.trimLeft(u8, raw, " \t");
+        if (!std.mem.startsWith(u8, line, "#")) continue;
+        line = std.mem.trimLeft(u8, line[1..], " \t");
+        if (!std.mem.startsWith(u8, line, "include")) continue;
+        line = std.mem.trimLeft(u8, line["include".len..], " \t");
+        if (line.len < 2 or line[0] != '"') continue;
+        const close = std.mem.indexOfScalarPos(u8, line, 1, '"') orelse continue;
+        const name = line[1..close];
+        const l: Layer = if (std.mem.startsWith(u8, name, "proto/"))
+            .proto
+        else if (std.mem.startsWith(u8, name, "kernel/"))
+            .kernel
+        else if (std.mem.startsWith(u8, name, "modules/"))
+            .modules
+        else
+            testLayer(b, b.pathJoin(&.{ std.fs.path.dirname(path) orelse ".", name }), depth + 1);
+        if (@intFromEnum(l) > @intFromEnum(layer)) layer = l;
+    }
+    return layer;
+}
+
+// What libproto may call besides itself: libc functions that only compute
+// (no file, socket, clock, environment, locale or process state), their
+// _FORTIFY_SOURCE variants, and what the compiler emits calls to. No
+// allocator either: a codec writes into room its caller gives it (the
+// project's allocator, kernel/xalloc.h, is a layer up).
+const proto_libc = [_][]const u8{
+    "memcpy",           "memmove",             "memset",              "memcmp",        "memchr",
+    "memrchr",          "memmem",              "strlen",              "strnlen",       "strcmp",
+    "strncmp",          "strcasecmp",          "strncasecmp",         "strchr",        "strrchr",
+    "strstr",           "strspn",              "strcspn",             "strpbrk",       "strtol",
+    "strtoll",          "strtoul",             "strtoull",            "strtod",        "__isoc23_strtol",
+    "__isoc23_strtoll", "__isoc23_strtoul",    "__isoc23_strtoull",   "snprintf",      "vsnprintf",
+    "__snprintf_chk",   "__vsnprintf_chk",     "__memcpy_chk",        "__memmove_chk", "__memset_chk",
+    "__ctype_b_loc",    "__ctype_tolower_loc", "__ctype_toupper_loc", "tolower",       "toupper",
+    "abs",              "labs",                "llabs",               "qsort",         "bsearch",
+    "__errno_location", "__assert_fail",       "__stack_chk_fail",
+};
+
+// The kernel's one upward reference: the table of modules built into this
+// binary (kernel/module.h declares it, modules/registry.c defines it).
+const kernel_upcalls = [_][]const u8{
+    "modules_builtin", "modules_builtin_count", "roles_known", "roles_known_count",
+};
+
+// `nm -A -P -g` of each library; fails the step naming object and symbol
+// when a layer references what it may not.
+const LayerCheck = struct {
+    step: std.Build.Step,
+    proto: *std.Build.Step.Compile,
+    kernel: *std.Build.Step.Compile,
+    modules: *std.Build.Step.Compile,
+
+    const Syms = struct {
+        defined: std.StringHashMap(void),
+        // "member symbol" for every undefined reference
+        undefined: std.ArrayList([2][]const u8),
+    };
+
+    fn create(b: *std.Build, proto: *std.Build.Step.Compile, kernel: *std.Build.Step.Compile, modules: *std.Build.Step.Compile) *LayerCheck {
+        const self = b.allocator.create(LayerCheck) catch @panic("OOM");
+        self.* = .{
+            .step = std.Build.Step.init(.{ .id = .custom, .name = "layer check (nm)", .owner = b, .makeFn = make }),
+            .proto = proto,
+            .kernel = kernel,
+            .modules = modules,
+        };
+        self.step.dependOn(&proto.step);
+        self.step.dependOn(&kernel.step);
+        self.step.dependOn(&modules.step);
+        return self;
+    }
+
+    fn symbols(step: *std.Build.Step, lib: *std.Build.Step.Compile) !Syms {
+        const b = step.owner;
+        const path = lib.getEmittedBin().getPath2(b, step);
+        const argv = [_][]const u8{ "nm", "-A", "-P", "-g", path };
+        const r = std.process.Child.run(.{ .allocator = b.allocator, .argv = &argv, .max_output_bytes = 64 << 20 }) catch |err|
+            return step.fail("cannot run nm (binutils) on {s}: {s}", .{ path, @errorName(err) });
+        if (r.term != .Exited or r.term.Exited != 0)
+            return step.fail("nm {s} failed: {s}", .{ path, r.stderr });
+        var out = Syms{ .defined = std.StringHashMap(void).init(b.allocator), .undefined = std.ArrayList([2][]const u8).init(b.allocator) };
+        // "lib.a[member.o]: name type [value size]"
+        var lines = std.mem.splitScalar(u8, r.stdout, '\n');
+        while (lines.next()) |line| {
+            var it = std.mem.tokenizeAny(u8, line, " \t");
+            const where = it.next() orelse continue;
+            const name = it.next() orelse continue;
+            const kind = it.next() orelse continue;
+            const open = std.mem.lastIndexOfScalar(u8, where, '[');
+            const member = std.fs.path.basename(if (open) |o| std.mem.trimRight(u8, where[o + 1 ..], "]:") else where);
+            if (kind[0] == 'U' or kind[0] == 'w' or kind[0] == 'v') {
+                try out.undefined.append(.{ member, name });
+            } else {
+                try out.defined.put(name, {});
+            }
+        }
+        return out;
+    }
+
+    fn listed(list: []const []const u8, name: []const u8) bool {
+        for (list) |s| if (std.mem.eql(u8, s, name)) return true;
+        return false;
+    }
+
+    fn make(step: *std.Build.Step, options: std.Build.Step.MakeOptions) anyerror!void {
+        _ = options;
+        const self: *LayerCheck = @fieldParentPtr("step", step);
+        const proto = try symbols(step, self.proto);
+        const kernel = try symbols(step, self.kernel);
+        const modules = try symbols(step, self.modules);
+        var bad: usize = 0;
+        for (proto.undefined.items) |u| {
+            if (proto.defined.contains(u[1]) or listed(&proto_libc, u[1])) continue;
+            try step.addError("layers: proto {s} references {s}: proto/ is pure (see proto_libc in build.zig)", .{ u[0], u[1] });
+            bad += 1;
+        }
+        for (kernel.undefined.items) |u| {
+            if (kernel.defined.contains(u[1]) or proto.defined.contains(u[1])) continue;
+            if (!modules.defined.contains(u[1]) or listed(&kernel_upcalls, u[1])) continue;
+            try step.addError("layers: kernel {s} references {s}, which modules/ defines: the kernel knows modules only through kernel/module.h", .{ u[0], u[1] });
+            bad += 1;
+        }
+        if (bad > 0) return error.MakeFailed;
+    }
+};
 
 pub fn build(b: *std.Build) !void {
     const target = b.standardTargetOptions(.{});
     const optimize = b.standardOptimizeOption(.{});
 
-    var prod = std.ArrayList([]const u8).init(b.allocator);
-    try listC(b, "proto", false, &prod);
-    try listC(b, "kernel", false, &prod);
-    try listC(b, "modules", false, &prod);
-
-    var lib_srcs = std.ArrayList([]const u8).init(b.allocator);
-    try listC(b, "proto", false, &lib_srcs);
-    try listC(b, "kernel", true, &lib_srcs);
-    try listC(b, "modules", false, &lib_srcs);
+    var proto_srcs = std.ArrayList([]const u8).init(b.allocator);
+    try listC(b, "proto", false, &proto_srcs);
+    var kernel_srcs = std.ArrayList([]const u8).init(b.allocator);
+    try listC(b, "kernel", true, &kernel_srcs);
+    var modules_srcs = std.ArrayList([]const u8).init(b.allocator);
+    try listC(b, "modules", false, &modules_srcs);
 
     const migrations = try embedMigrations(b);
 
+    const libproto = b.addStaticLibrary(.{ .name = "proto", .target = target, .optimize = optimize });
+    libproto.addCSourceFiles(.{ .files = proto_srcs.items, .flags = &cflags });
+    libproto.addIncludePath(b.path("."));
+    libproto.linkLibC();
+
+    const libkernel = b.addStaticLibrary(.{ .name = "kernel", .target = target, .optimize = optimize });
+    libkernel.addCSourceFiles(.{ .files = kernel_srcs.items, .flags = &cflags });
+    addIncludes(b, libkernel);
+    libkernel.linkLibC();
+
+    const libmodules = b.addStaticLibrary(.{ .name = "modules", .target = target, .optimize = optimize });
+    libmodules.addCSourceFiles(.{ .files = modules_srcs.items, .flags = &cflags });
+    libmodules.addCSourceFile(.{ .file = migrations, .flags = &cflags });
+    addIncludes(b, libmodules);
+    libmodules.linkLibC();
+
+    const layers = LayerCheck.create(b, libproto, libkernel, libmodules);
+    b.step("layers", "Check that proto/ is pure and kernel/ does not call into modules/ (nm)").dependOn(&layers.step);
+    b.getInstallStep().dependOn(&layers.step);
+
     const exe = b.addExecutable(.{ .name = "trireme", .target = target, .optimize = optimize });
-    exe.addCSourceFiles(.{ .files = prod.items, .flags = &cflags });
-    exe.addCSourceFile(.{ .file = migrations, .flags = &cflags });
-    exe.addIncludePath(b.path("."));
-    addLibs(exe);
+    exe.addCSourceFile(.{ .file = b.path("kernel/main.c"), .flags = &cflags });
+    addIncludes(b, exe);
+    exe.linkLibrary(libmodules);
+    exe.linkLibrary(libkernel);
+    exe.linkLibrary(libproto);
+    addSystemLibs(exe);
     b.installArtifact(exe);
     // The ASan build (tools/build-asan.sh, clang) compiles this copy.
     b.getInstallStep().dependOn(&b.addInstallFile(migrations, "gen/migrations_gen.c").step);
@@ -122,19 +315,32 @@ pub fn build(b: *std.Build) !void {
     if (b.args) |args| run.addArgs(args);
     b.step("run", "Run trireme").dependOn(&run.step);
 
-    // Unit tests: one executable per tests/unit/test_*.c, linked with every
-    // non-main source so kernel/ code is testable too.
+    // Unit tests: one executable per tests/unit/test_*.c, linked with the
+    // libraries of its layer only (see the top of this file).
     var tests = std.ArrayList([]const u8).init(b.allocator);
     try listC(b, "tests/unit", false, &tests);
     var unit_exes = std.ArrayList(*std.Build.Step.Compile).init(b.allocator);
     for (tests.items) |t| {
+        if (!std.mem.startsWith(u8, std.fs.path.basename(t), "test_")) continue;
         const te = b.addExecutable(.{ .name = std.fs.path.stem(t), .target = target, .optimize = optimize });
-        te.addCSourceFiles(.{ .files = lib_srcs.items, .flags = &cflags });
         te.addCSourceFile(.{ .file = b.path(t), .flags = &cflags });
-        te.addCSourceFile(.{ .file = migrations, .flags = &cflags });
-        te.addIncludePath(b.path("."));
-        addLibs(te);
+        addIncludes(b, te);
+        switch (testLayer(b, t, 0)) {
+            .proto => te.linkLibC(),
+            .kernel => {
+                te.addCSourceFile(.{ .file = b.path("tests/unit/kernel_registry.c"), .flags = &cflags });
+                te.linkLibrary(libkernel);
+                addSystemLibs(te);
+            },
+            .modules => {
+                te.linkLibrary(libmodules);
+                te.linkLibrary(libkernel);
+                addSystemLibs(te);
+            },
+        }
+        te.linkLibrary(libproto);
         te.linkSystemLibrary("cmocka");
+        te.step.dependOn(&layers.step);
         try unit_exes.append(te);
     }
 
