@@ -5,6 +5,7 @@
  * queue.h.
  */
 #include "modules/queue/queue.h"
+#include "modules/queue/queue_api.h"
 
 #include "kernel/config.h"
 
@@ -14,7 +15,7 @@ const struct queue_backend queue_pg = {
 
     .worker = NULL, /* the worker part: modules/queue/pg_worker.c */
 
-    .api = NULL, /* the API part: modules/queue/pg_api.c */
+    .api = &pg_api_ops, /* the API part: modules/queue/pg_api.c */
 
     .beat = NULL, /* the beat part: modules/queue/pg_beat.c */
 };
@@ -25,7 +26,7 @@ const struct queue_backend queue_redis = {
 
     .worker = NULL, /* the worker part: modules/queue/redis_worker.c */
 
-    .api = NULL, /* the API part: modules/queue/redis_api.c */
+    .api = &redis_api_ops, /* the API part: modules/queue/redis_api.c */
 
     .beat = NULL, /* the beat part: modules/queue/redis_beat.c */
 };

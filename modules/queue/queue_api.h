@@ -6,6 +6,9 @@
  * calls (modules/jobs/job_input.h), so a backend only stores and reads.
  * Every call answers exactly once through its fn with a struct
  * queue_answer, unless the caller forgot it first (its client went away).
+ * The answer comes from a later completion, never from inside the call,
+ * while the connections are open (the caller closes them only after its
+ * last call was answered or forgotten).
  */
 #ifndef TRIREME_MODULES_QUEUE_API_H
 #define TRIREME_MODULES_QUEUE_API_H
@@ -61,7 +64,7 @@ struct queue_list_query {
 /* The per-loop connections the calls run on, owned by the caller. */
 struct queue_api_conns {
     struct loop *loop;
-    struct pg_pool *pg;       /* NULL: no DATABASE_URL */
+    struct pg_pool *pg;         /* NULL: no DATABASE_URL */
     struct redis_client *redis; /* NULL: no REDIS_URL */
 };
 
@@ -88,5 +91,9 @@ struct queue_api_ops {
     struct queue_call *(*cancel)(void *api, int64_t id, queue_answer_fn fn, void *data);
     struct queue_call *(*retry)(void *api, int64_t id, queue_answer_fn fn, void *data);
 };
+
+/* The backends' tables (modules/queue/pg_api.c, redis_api.c). */
+extern const struct queue_api_ops pg_api_ops;
+extern const struct queue_api_ops redis_api_ops;
 
 #endif
