@@ -99,19 +99,6 @@ static void call_put(struct pg_call *c)
     a->nspare++;
 }
 
-static void answer_error(struct queue_call *c, const char *err)
-{
-    char msg[600];
-    snprintf(msg, sizeof(msg), "database: %s", err);
-    queue_call_answer(c,
-                      &(struct queue_answer){.status = 503, .code = "unavailable", .message = msg});
-}
-
-static void answer_json(struct queue_call *c, int status, const char *body, size_t len)
-{
-    queue_call_answer(c, &(struct queue_answer){.status = status, .body = body, .len = len});
-}
-
 /* --- enqueue ------------------------------------------------------------ */
 
 static void batch_reset(struct pg_batch *b)
@@ -126,33 +113,22 @@ static void batch_reset(struct pg_batch *b)
 static void answer_enqueued(struct pg_call *c, PGresult *res)
 {
     if (PQntuples(res) < (int)(c->first + c->count)) {
-        answer_error(&c->head, "short enqueue result");
+        queue_answer_unavailable(&c->head, "database", "short enqueue result");
         return;
     }
     for (unsigned k = 0; k < c->count; k++)
         if (PQgetisnull(res, (int)(c->first + k), 1)) {
             /* never valid JSON with an empty id: say what happened */
-            answer_error(&c->head, "enqueue returned no id");
+            queue_answer_unavailable(&c->head, "database", "enqueue returned no id");
             return;
         }
-    bool any_created = false;
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    if (c->array)
-        fputs("{\"jobs\":[", f);
+    struct queue_enqueued e;
+    queue_enqueued_begin(&e, c->array);
     for (unsigned k = 0; k < c->count; k++) {
         int row = (int)(c->first + k);
-        bool created = PQgetvalue(res, row, 2)[0] == 't';
-        any_created |= created;
-        fprintf(f, "%s{\"id\":%s,\"status\":\"pending\",\"created\":%s}", k ? "," : "",
-                PQgetvalue(res, row, 1), created ? "true" : "false");
+        queue_enqueued_add(&e, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2)[0] == 't');
     }
-    if (c->array)
-        fputs("]}", f);
-    fclose(f);
-    answer_json(&c->head, any_created ? 201 : 200, out, len);
-    free(out);
+    queue_enqueued_answer(&e, &c->head);
 }
 
 static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
@@ -167,7 +143,7 @@ static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
     {
         struct pg_call *c = list_entry(pos, struct pg_call, node);
         if (err)
-            answer_error(&c->head, err);
+            queue_answer_unavailable(&c->head, "database", err);
         else if (c->head.fn)
             answer_enqueued(c, res);
         call_put(c);
@@ -233,7 +209,7 @@ static void answer_list(struct pg_call *c, PGresult *res)
     else
         fputs("],\"next_cursor\":null}", f);
     fclose(f);
-    answer_json(&c->head, 200, out, len);
+    queue_answer_json(&c->head, out, len);
     free(out);
 }
 
@@ -244,25 +220,16 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
     if (!c->head.fn) {
         /* forgotten: nothing to answer */
     } else if (err) {
-        answer_error(&c->head, err);
+        queue_answer_unavailable(&c->head, "database", err);
     } else if (c->kind == PG_LIST) {
         answer_list(c, res);
     } else if (PQntuples(res) == 0) {
-        queue_call_answer(&c->head, &(struct queue_answer){.status = 404,
-                                                           .code = "not_found",
-                                                           .message = "no job with this id"});
+        queue_answer_not_found(&c->head, "no job with this id");
     } else if (changes && PQgetvalue(res, 0, 1)[0] != 't') {
-        queue_call_answer(&c->head,
-                          &(struct queue_answer){
-                              .status = 409,
-                              .code = "conflict",
-                              .message = c->kind == PG_CANCEL
-                                             ? "only pending or running jobs can be cancelled"
-                                             : "only dead, failed or cancelled jobs can be retried",
-                          });
+        queue_answer_refused(&c->head, c->kind == PG_CANCEL);
     } else {
         const char *j = PQgetvalue(res, 0, 0);
-        answer_json(&c->head, 200, j, strlen(j));
+        queue_answer_json(&c->head, j, strlen(j));
     }
     call_put(c);
 }

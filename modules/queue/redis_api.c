@@ -59,26 +59,12 @@ static void call_free(struct redis_call *c)
     free(c);
 }
 
-static void answer_error(struct queue_call *c, const char *err)
-{
-    char msg[600];
-    snprintf(msg, sizeof(msg), "redis: %s", err);
-    queue_call_answer(c,
-                      &(struct queue_answer){.status = 503, .code = "unavailable", .message = msg});
-}
-
-static void answer_not_found(struct queue_call *c)
-{
-    queue_call_answer(
-        c, &(struct queue_answer){.status = 404, .code = "not_found", .message = NOT_FOUND});
-}
-
 /* Answers 200 with j (taking it). */
 static void answer_object(struct queue_call *c, json_t *j)
 {
     char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
-    queue_call_answer(c, &(struct queue_answer){.status = 200, .body = text, .len = strlen(text)});
+    queue_answer_json(c, text, strlen(text));
     free(text);
 }
 
@@ -89,7 +75,7 @@ static bool wants_result(struct redis_call *c, const char *err)
     if (!c->head.fn)
         return false;
     if (err) {
-        answer_error(&c->head, err);
+        queue_answer_unavailable(&c->head, "redis", err);
         return false;
     }
     return true;
@@ -105,28 +91,18 @@ static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
         return;
     }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 || !reply->elements) {
-        answer_error(&c->head, "unexpected enqueue answer");
+        queue_answer_unavailable(&c->head, "redis", "unexpected enqueue answer");
         call_free(c);
         return;
     }
-    char *out = NULL;
-    size_t len = 0;
-    bool any_created = false;
-    FILE *f = open_memstream(&out, &len);
-    if (c->array)
-        fputs("{\"jobs\":[", f);
+    struct queue_enqueued e;
+    queue_enqueued_begin(&e, c->array);
     for (size_t k = 0; k < reply->elements / 2; k++) {
-        bool created = reply->element[2 * k + 1]->integer == 1;
-        any_created |= created;
-        fprintf(f, "%s{\"id\":%lld,\"status\":\"pending\",\"created\":%s}", k ? "," : "",
-                reply->element[2 * k]->integer, created ? "true" : "false");
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", reply->element[2 * k]->integer);
+        queue_enqueued_add(&e, id, reply->element[2 * k + 1]->integer == 1);
     }
-    if (c->array)
-        fputs("]}", f);
-    fclose(f);
-    queue_call_answer(&c->head, &(struct queue_answer){
-                                    .status = any_created ? 201 : 200, .body = out, .len = len});
-    free(out);
+    queue_enqueued_answer(&e, &c->head);
     call_free(c);
 }
 
@@ -160,7 +136,7 @@ static void on_hash(struct redis_cmd *cmd, redisReply *reply, const char *err)
         if (j)
             answer_object(&c->head, j);
         else
-            answer_not_found(&c->head);
+            queue_answer_not_found(&c->head, NOT_FOUND);
     }
     call_free(c);
 }
@@ -191,17 +167,10 @@ static void on_changed(struct rq_call *rq, redisReply *reply, const char *err)
         j = rq_job_json_reply(reply->element[1]);
     }
     if (!j) {
-        answer_not_found(&c->head);
+        queue_answer_not_found(&c->head, NOT_FOUND);
     } else if (!changed) {
         json_decref(j);
-        queue_call_answer(&c->head,
-                          &(struct queue_answer){
-                              .status = 409,
-                              .code = "conflict",
-                              .message = c->kind == RC_CANCEL
-                                             ? "only pending or running jobs can be cancelled"
-                                             : "only dead, failed or cancelled jobs can be retried",
-                          });
+        queue_answer_refused(&c->head, c->kind == RC_CANCEL);
     } else {
         answer_object(&c->head, j);
     }
@@ -240,7 +209,7 @@ static void on_listed(struct rq_call *rq, redisReply *reply, const char *err)
     }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY) {
-        answer_error(&c->head, "unexpected list answer");
+        queue_answer_unavailable(&c->head, "redis", "unexpected list answer");
         call_free(c);
         return;
     }
