@@ -12,6 +12,7 @@
 #include "kernel/module.h"
 #include "kernel/server.h"
 #include "modules/jobs/migrate.h"
+#include "modules/queue/queue.h"
 
 int jobs_cli_migrate(int argc, char **argv);
 int jobs_cli_enqueue(int argc, char **argv);
@@ -22,11 +23,13 @@ static int jobs_init(struct server *s)
 {
     const struct config *cfg = s->cfg;
     if (!*cfg->database_url) {
-        if (cfg->queue_backend == QUEUE_REDIS)
-            LOG(LOG_INFO, "jobs live in Redis (--queue-backend=redis); no DATABASE_URL: the sql "
-                          "kind is off");
+        const struct queue_backend *qb = queue_backend_of(cfg);
+        if (qb->needs & QUEUE_NEEDS_PG)
+            LOG(LOG_INFO, "no DATABASE_URL: job API and worker are off",
+                L_STR("queue_backend", qb->name));
         else
-            LOG(LOG_INFO, "no DATABASE_URL: job API and worker are off");
+            LOG(LOG_INFO, "no DATABASE_URL: the sql kind is off (the jobs live elsewhere)",
+                L_STR("queue_backend", qb->name));
         return 0;
     }
     if (!cfg->migrate_auto)
@@ -44,7 +47,8 @@ static int jobs_init(struct server *s)
 
 static const struct module_command jobs_commands[] = {
     {"migrate", "apply the database schema (DATABASE_URL) and exit", jobs_cli_migrate},
-    {"enqueue", "add a job: trireme enqueue KIND [--payload=JSON] [--queue=Q] ...", jobs_cli_enqueue},
+    {"enqueue", "add a job: trireme enqueue KIND [--payload=JSON] [--queue=Q] ...",
+     jobs_cli_enqueue},
     {"jobs", "inspect and control jobs: list, get ID, cancel ID, retry ID", jobs_cli_jobs},
     {"leader", "who leads each election: token, holder, backend, since", jobs_cli_leader},
     {NULL, NULL, NULL},

@@ -5,6 +5,7 @@
  * queue.h.
  */
 #include "modules/queue/queue.h"
+#include "modules/queue/queue_api.h"
 
 #include "kernel/config.h"
 #include "modules/queue/queue_worker.h"
@@ -15,7 +16,7 @@ const struct queue_backend queue_pg = {
 
     .worker = &pg_worker_ops,
 
-    .api = NULL, /* the API part: modules/queue/pg_api.c */
+    .api = &pg_api_ops, /* the API part: modules/queue/pg_api.c */
 
     .beat = NULL, /* the beat part: modules/queue/pg_beat.c */
 };
@@ -26,7 +27,7 @@ const struct queue_backend queue_redis = {
 
     .worker = &redis_worker_ops,
 
-    .api = NULL, /* the API part: modules/queue/redis_api.c */
+    .api = &redis_api_ops, /* the API part: modules/queue/redis_api.c */
 
     .beat = NULL, /* the beat part: modules/queue/redis_beat.c */
 };

@@ -6,6 +6,9 @@
  * calls (modules/jobs/job_input.h), so a backend only stores and reads.
  * Every call answers exactly once through its fn with a struct
  * queue_answer, unless the caller forgot it first (its client went away).
+ * The answer comes from a later completion, never from inside the call,
+ * while the connections are open (the caller closes them only after its
+ * last call was answered or forgotten).
  */
 #ifndef TRIREME_MODULES_QUEUE_API_H
 #define TRIREME_MODULES_QUEUE_API_H
@@ -13,6 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 struct loop;
@@ -88,5 +92,33 @@ struct queue_api_ops {
     struct queue_call *(*cancel)(void *api, int64_t id, queue_answer_fn fn, void *data);
     struct queue_call *(*retry)(void *api, int64_t id, queue_answer_fn fn, void *data);
 };
+
+/* --- api_answer.c: answers worded the same on every backend ----------- */
+
+#define QUEUE_ANSWER_MESSAGE_MAX 600 /* a 503's message, truncated beyond */
+
+/* An enqueue's body, one job at a time: {"id","status","created"} for one
+ * job, {"jobs":[...]} for an array; 201 when any was created, else 200. */
+struct queue_enqueued {
+    FILE *f;
+    char *out;
+    size_t len;
+    unsigned n;
+    bool array, any_created;
+};
+void queue_enqueued_begin(struct queue_enqueued *e, bool array);
+void queue_enqueued_add(struct queue_enqueued *e, const char *id, bool created);
+void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c);
+
+void queue_answer_json(struct queue_call *c, const char *body, size_t len); /* 200 */
+void queue_answer_not_found(struct queue_call *c, const char *message);     /* 404 */
+/* 409: the job's status allows no cancel (cancel) or no retry. */
+void queue_answer_refused(struct queue_call *c, bool cancel);
+/* 503 "<store>: <err>". */
+void queue_answer_unavailable(struct queue_call *c, const char *store, const char *err);
+
+/* The backends' tables (modules/queue/pg_api.c, redis_api.c). */
+extern const struct queue_api_ops pg_api_ops;
+extern const struct queue_api_ops redis_api_ops;
 
 #endif

@@ -1,12 +1,11 @@
 /*
  * api_jobs.c - /v1/jobs: enqueue, status, list, cancel, retry.
  *
- * Enqueues are coalesced: POST /v1/jobs requests that arrive while this
- * loop's previous INSERT is committing wait and then go out together in
- * one multi-row INSERT (and the first one of a quiet moment goes at the
- * end of its loop turn, a 0 ms timer). Each request is answered only when
- * its statement has committed, so a 201 always means durable, yet N
- * concurrent requests cost about one commit, not N.
+ * What is the same on every queue backend lives here: the API key, the
+ * body and query checks and their 400s, and turning a backend's answer
+ * into the HTTP response. Each request is then one call through the
+ * backend's queue_api_ops (modules/queue/queue_api.h), on the state it
+ * opened on this loop at web start.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,130 +13,84 @@
 
 #include "kernel/log.h"
 #include "kernel/server.h"
+#include "kernel/xalloc.h"
 #include "modules/jobs/job_input.h"
-#include "modules/jobs/sql.h"
+#include "modules/queue/queue.h"
+#include "modules/queue/queue_api.h"
 #include "modules/web/api_jobs.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
-#define API_QUERY_TIMEOUT_MS 10000
-#define LIST_DEFAULT 50
-#define LIST_MAX 500
+#define LIST_DEFAULT 50  /* GET /v1/jobs without limit= */
+#define LIST_MAX     500 /* the largest limit= */
 
-static bool need_db(struct web_request *r)
-{
-    if (web_loop_of(r->loop)->has_pg)
-        return true;
-    web_respond_error(r, 503, "unavailable", "no database is configured (set DATABASE_URL)");
-    return false;
-}
-
-static void db_error(struct web_request *r, const char *err)
-{
-    char msg[600];
-    snprintf(msg, sizeof(msg), "database: %s", err);
-    LOG(LOG_WARN, "api query failed", L_STR("error", err), L_STRN("request_id", r->id, r->id_len));
-    web_respond_error(r, 503, "unavailable", msg);
-}
-
-/* --- POST /v1/jobs ------------------------------------------------------ */
-
-struct enqueue_item {
-    struct web_request *r; /* NULL once the client went away */
-    unsigned first, count;
-    bool array;
+/* The queue backend's API on one loop. */
+struct api_jobs {
+    const struct queue_api_ops *ops;
+    void *state;     /* NULL: the backend's connections are not configured */
+    const char *why; /* then: which, for the 503 */
 };
 
-struct enqueue_batch {
-    struct pg_query q;
-    struct web_loop *wl;
-    json_t *jobs;
-    char *text;
-    const char *vals[1];
-    struct enqueue_item *items;
-    unsigned nitems, cap;
-};
-
-static void enqueue_abort(struct web_request *r)
+void api_jobs_open(struct web_loop *wl)
 {
-    struct enqueue_batch *b = r->async;
-    for (unsigned i = 0; i < b->nitems; i++)
-        if (b->items[i].r == r)
-            b->items[i].r = NULL;
+    struct api_jobs *a = xcalloc(1, sizeof(*a));
+    a->ops = queue_backend_of(wl->srv->cfg)->api;
+    struct queue_api_conns conns = {
+        .loop = wl->loop,
+        .pg = wl->has_pg ? &wl->pg : NULL,
+        .redis = wl->has_redis ? &wl->redis : NULL,
+    };
+    a->state = a->ops->open(&conns, &a->why);
+    wl->api = a;
 }
 
-static void batch_free(struct enqueue_batch *b)
+void api_jobs_close(struct web_loop *wl)
 {
-    json_decref(b->jobs);
-    free(b->text);
-    free(b->items);
-    free(b);
-}
-
-static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
-{
-    struct enqueue_batch *b = (struct enqueue_batch *)q;
-    struct web_loop *wl = b->wl;
-    wl->batch_inflight = false;
-    if (wl->batch) /* what arrived during this commit goes out now, together */
-        loop_timer_in(wl->loop, &wl->batch_timer, 0);
-    for (unsigned i = 0; i < b->nitems; i++) {
-        struct enqueue_item *it = &b->items[i];
-        if (!it->r)
-            continue;
-        it->r->on_abort = NULL;
-        if (err || PQntuples(res) < (int)(it->first + it->count)) {
-            db_error(it->r, err ? err : "short enqueue result");
-            continue;
-        }
-        bool missing = false;
-        for (unsigned k = 0; k < it->count; k++)
-            missing |= PQgetisnull(res, (int)(it->first + k), 1);
-        if (missing) { /* never valid JSON with an empty id: say what happened */
-            db_error(it->r, "enqueue returned no id");
-            continue;
-        }
-        bool any_created = false;
-        char *out = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&out, &len);
-        if (it->array)
-            fputs("{\"jobs\":[", f);
-        for (unsigned k = 0; k < it->count; k++) {
-            int row = (int)(it->first + k);
-            bool created = PQgetvalue(res, row, 2)[0] == 't';
-            any_created |= created;
-            fprintf(f, "%s{\"id\":%s,\"status\":\"pending\",\"created\":%s}", k ? "," : "",
-                    PQgetvalue(res, row, 1), created ? "true" : "false");
-        }
-        if (it->array)
-            fputs("]}", f);
-        fclose(f);
-        web_respond_json(it->r, any_created ? 201 : 200, out, len);
-        free(out);
-    }
-    batch_free(b);
-}
-
-static void flush_batch(struct loop *l, struct timer *t)
-{
-    struct web_loop *wl = (struct web_loop *)((char *)t - offsetof(struct web_loop, batch_timer));
-    struct enqueue_batch *b = wl->batch;
-    /* One INSERT in flight per loop: requests arriving meanwhile wait for
-     * it and then share the next one (group commit sized by the load). */
-    if (!b || wl->batch_inflight)
+    struct api_jobs *a = wl->api;
+    if (!a)
         return;
-    wl->batch = NULL;
-    wl->batch_inflight = true;
-    b->text = json_dumps(b->jobs, JSON_COMPACT);
-    b->vals[0] = b->text;
-    b->q.fn = on_enqueued;
-    b->q.sql = SQL_ENQUEUE_BATCH;
-    b->q.nparams = 1;
-    b->q.values = b->vals;
-    b->q.timeout_ms = API_QUERY_TIMEOUT_MS;
-    pg_query_submit(&wl->pg, &b->q);
+    a->ops->close(a->state);
+    free(a);
+    wl->api = NULL;
 }
+
+/* This loop's backend state, or NULL after answering 503. */
+static struct api_jobs *need_store(struct web_request *r)
+{
+    struct api_jobs *a = web_loop_of(r->loop)->api;
+    if (a->state)
+        return a;
+    web_respond_error(r, 503, "unavailable", a->why);
+    return NULL;
+}
+
+static void on_answer(struct queue_call *c, const struct queue_answer *ans)
+{
+    struct web_request *r = c->data;
+    r->on_abort = NULL;
+    if (ans->status < 300) {
+        web_respond_json(r, ans->status, ans->body, ans->len);
+        return;
+    }
+    if (ans->status >= 500)
+        LOG(LOG_WARN, "api job store call failed", L_STR("error", ans->message),
+            L_STRN("request_id", r->id, r->id_len));
+    web_respond_error(r, ans->status, ans->code, ans->message);
+}
+
+static void on_abort(struct web_request *r)
+{
+    queue_call_forget(r->async);
+}
+
+/* The request waits for c's answer. */
+static void hold(struct web_request *r, struct queue_call *c)
+{
+    r->async = c;
+    r->on_abort = on_abort;
+}
+
+/* --- input ---------------------------------------------------------------- */
 
 json_t *api_jobs_parse(struct web_request *r, bool *array_out)
 {
@@ -182,119 +135,7 @@ json_t *api_jobs_parse(struct web_request *r, bool *array_out)
     return norm;
 }
 
-void api_enqueue(struct web_request *r)
-{
-    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
-        rq_api_enqueue(r);
-        return;
-    }
-    if (!web_authorized(r) || !need_db(r))
-        return;
-    bool array;
-    json_t *norm = api_jobs_parse(r, &array);
-    if (!norm)
-        return;
-    size_t n = json_array_size(norm);
-
-    struct web_loop *wl = web_loop_of(r->loop);
-    struct enqueue_batch *b = wl->batch;
-    if (!b) {
-        b = calloc(1, sizeof(*b));
-        b->wl = wl;
-        b->jobs = json_array();
-        wl->batch = b;
-        wl->batch_timer.fn = flush_batch;
-        loop_timer_in(r->loop, &wl->batch_timer, 0);
-    }
-    if (b->nitems == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 16;
-        b->items = realloc(b->items, b->cap * sizeof(*b->items));
-    }
-    b->items[b->nitems++] = (struct enqueue_item){
-        .r = r, .first = (unsigned)json_array_size(b->jobs), .count = (unsigned)n, .array = array};
-    json_array_extend(b->jobs, norm);
-    json_decref(norm);
-    r->async = b;
-    r->on_abort = enqueue_abort;
-}
-
-/* --- one-query endpoints ------------------------------------------------ */
-
-enum call_kind { CALL_GET, CALL_LIST, CALL_CANCEL, CALL_RETRY };
-
-struct api_call {
-    struct pg_query q;
-    struct web_request *r;
-    enum call_kind kind;
-    int limit;
-    const char *vals[5];
-    char buf[5][256];
-};
-
-static void call_abort(struct web_request *r)
-{
-    ((struct api_call *)r->async)->r = NULL;
-}
-
-static void on_call(struct pg_query *q, PGresult *res, const char *err)
-{
-    struct api_call *c = (struct api_call *)q;
-    struct web_request *r = c->r;
-    if (!r) {
-        free(c);
-        return;
-    }
-    r->on_abort = NULL;
-    if (err) {
-        db_error(r, err);
-    } else if (c->kind == CALL_LIST) {
-        int rows = PQntuples(res);
-        char *out = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&out, &len);
-        fputs("{\"jobs\":[", f);
-        for (int i = 0; i < rows; i++)
-            fprintf(f, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
-        if (rows == c->limit && rows > 0)
-            fprintf(f, "],\"next_cursor\":\"%s\"}", PQgetvalue(res, rows - 1, 1));
-        else
-            fputs("],\"next_cursor\":null}", f);
-        fclose(f);
-        web_respond_json(r, 200, out, len);
-        free(out);
-    } else if (PQntuples(res) == 0) {
-        web_respond_error(r, 404, "not_found", "no job with this id");
-    } else if ((c->kind == CALL_CANCEL || c->kind == CALL_RETRY) && PQgetvalue(res, 0, 1)[0] != 't') {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "%s",
-                 c->kind == CALL_CANCEL ? "only pending or running jobs can be cancelled"
-                                        : "only dead, failed or cancelled jobs can be retried");
-        web_respond_error(r, 409, "conflict", msg);
-    } else {
-        const char *j = PQgetvalue(res, 0, 0);
-        web_respond_json(r, 200, j, strlen(j));
-    }
-    free(c);
-}
-
-static struct api_call *call_new(struct web_request *r, enum call_kind kind, const char *sql,
-                                 int nparams)
-{
-    struct api_call *c = calloc(1, sizeof(*c));
-    c->r = r;
-    c->kind = kind;
-    c->q.fn = on_call;
-    c->q.sql = sql;
-    c->q.nparams = nparams;
-    c->q.values = c->vals;
-    c->q.timeout_ms = API_QUERY_TIMEOUT_MS;
-    c->q.retry_safe = kind == CALL_GET || kind == CALL_LIST;
-    r->async = c;
-    r->on_abort = call_abort;
-    return c;
-}
-
-bool api_job_id_param(struct web_request *r, char out[32])
+bool api_job_id_param(struct web_request *r, int64_t *out)
 {
     size_t n;
     const char *id = web_param(r, "id", &n);
@@ -305,47 +146,11 @@ bool api_job_id_param(struct web_request *r, char out[32])
         web_respond_error(r, 400, "invalid_id", "id must be a positive integer");
         return false;
     }
-    memcpy(out, id, n);
-    out[n] = 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (id[i] - '0');
+    *out = v;
     return true;
-}
-
-static void one_job(struct web_request *r, enum call_kind kind, const char *sql)
-{
-    char id[32];
-    if (!web_authorized(r) || !need_db(r) || !api_job_id_param(r, id))
-        return;
-    struct api_call *c = call_new(r, kind, sql, 1);
-    strcpy(c->buf[0], id);
-    c->vals[0] = c->buf[0];
-    pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);
-}
-
-void api_job_get(struct web_request *r)
-{
-    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
-        rq_api_one(r, RQ_API_GET);
-        return;
-    }
-    one_job(r, CALL_GET, SQL_JOB_GET);
-}
-
-void api_job_cancel(struct web_request *r)
-{
-    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
-        rq_api_one(r, RQ_API_CANCEL);
-        return;
-    }
-    one_job(r, CALL_CANCEL, SQL_JOB_CANCEL);
-}
-
-void api_job_retry(struct web_request *r)
-{
-    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
-        rq_api_one(r, RQ_API_RETRY);
-        return;
-    }
-    one_job(r, CALL_RETRY, SQL_JOB_RETRY);
 }
 
 bool api_list_params(struct web_request *r, struct api_list_params *p)
@@ -396,26 +201,66 @@ bool api_list_params(struct web_request *r, struct api_list_params *p)
     return true;
 }
 
+/* --- the calls ------------------------------------------------------------ */
+
+void api_enqueue(struct web_request *r)
+{
+    struct api_jobs *a;
+    if (!web_authorized(r) || !(a = need_store(r)))
+        return;
+    bool array;
+    json_t *jobs = api_jobs_parse(r, &array);
+    if (jobs)
+        hold(r, a->ops->enqueue(a->state, jobs, array, on_answer, r));
+}
+
+/* The checks of /v1/jobs/{id}: this loop's backend, or NULL after answering. */
+static struct api_jobs *one_job(struct web_request *r, int64_t *id)
+{
+    struct api_jobs *a;
+    if (!web_authorized(r) || !(a = need_store(r)) || !api_job_id_param(r, id))
+        return NULL;
+    return a;
+}
+
+void api_job_get(struct web_request *r)
+{
+    int64_t id;
+    struct api_jobs *a = one_job(r, &id);
+    if (a)
+        hold(r, a->ops->get(a->state, id, on_answer, r));
+}
+
+void api_job_cancel(struct web_request *r)
+{
+    int64_t id;
+    struct api_jobs *a = one_job(r, &id);
+    if (a)
+        hold(r, a->ops->cancel(a->state, id, on_answer, r));
+}
+
+void api_job_retry(struct web_request *r)
+{
+    int64_t id;
+    struct api_jobs *a = one_job(r, &id);
+    if (a)
+        hold(r, a->ops->retry(a->state, id, on_answer, r));
+}
+
 void api_job_list(struct web_request *r)
 {
-    if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS) {
-        rq_api_list(r);
-        return;
-    }
-    if (!web_authorized(r) || !need_db(r))
+    struct api_jobs *a;
+    if (!web_authorized(r) || !(a = need_store(r)))
         return;
     struct api_list_params p;
     if (!api_list_params(r, &p))
         return;
-    int limit = p.limit;
-    struct api_call *c = call_new(r, CALL_LIST, SQL_JOB_LIST, 5);
-    c->limit = limit;
-    for (int i = 0; i < 5; i++) {
-        if (i == 3)
-            snprintf(c->buf[3], sizeof(c->buf[3]), "%d", limit);
-        else if (p.have[i])
-            memcpy(c->buf[i], p.v[i], sizeof(c->buf[i]));
-        c->vals[i] = (i == 3 || p.have[i]) ? c->buf[i] : NULL;
-    }
-    pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);
+    struct queue_list_query q = {
+        .status = p.have[0] ? p.v[0] : NULL,
+        .queue = p.have[1] ? p.v[1] : NULL,
+        .kind = p.have[2] ? p.v[2] : NULL,
+        .cursor = p.have[4] ? p.v[4] : NULL,
+        .limit = p.limit,
+    };
+    hold(r, a->ops->list(a->state, &q, on_answer, r));
 }

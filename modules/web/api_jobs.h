@@ -1,21 +1,28 @@
 /*
- * api_jobs.h - /v1/jobs: what the PostgreSQL handlers (api_jobs.c) and the
- * Redis queue backend's (api_jobs_redis.c) share, so both check input the
- * same way and answer bad input with the same 400s.
+ * api_jobs.h - /v1/jobs (api_jobs.c): the queue backend's API state on a
+ * web loop, and the request checks the job endpoints share.
  */
 #ifndef TRIREME_MODULES_WEB_API_JOBS_H
 #define TRIREME_MODULES_WEB_API_JOBS_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "modules/web/web.h"
+
+struct web_loop;
+
+/* At web start, once the loop's connections are set up: the backend's
+ * per-loop state (wl->api). Closed at cleanup, after the connections. */
+void api_jobs_open(struct web_loop *wl);
+void api_jobs_close(struct web_loop *wl);
 
 /* The POST body as an array of normalized jobs, or NULL after answering
  * 400. *array: the body was an array (the answer is {"jobs": [...]}). */
 json_t *api_jobs_parse(struct web_request *r, bool *array);
 /* The {id} path parameter, or false after answering 400. */
-bool api_job_id_param(struct web_request *r, char out[32]);
+bool api_job_id_param(struct web_request *r, int64_t *id);
 
 /* GET /v1/jobs query: status, queue, kind, limit, cursor (have[i]: given). */
 struct api_list_params {
@@ -24,11 +31,5 @@ struct api_list_params {
     int limit;
 };
 bool api_list_params(struct web_request *r, struct api_list_params *p);
-
-enum rq_api_kind { RQ_API_GET, RQ_API_CANCEL, RQ_API_RETRY };
-/* api_jobs_redis.c: the same endpoints on --queue-backend=redis. */
-void rq_api_enqueue(struct web_request *r);
-void rq_api_one(struct web_request *r, enum rq_api_kind kind);
-void rq_api_list(struct web_request *r);
 
 #endif

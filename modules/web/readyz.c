@@ -4,8 +4,8 @@
  * Checks PostgreSQL (SELECT 1) and Redis (PING) at once, each with a 5 s
  * deadline. The database decides the status (503 when it does not answer:
  * nothing here works without it); Redis only degrades the features that
- * need it, so it is reported, not fatal - except on --queue-backend=redis,
- * where the jobs live there. Also reports the leader elections this
+ * need it, so it is reported, not fatal - except when the queue backend
+ * needs it (QUEUE_NEEDS_REDIS): the jobs live there. Also reports the leader elections this
  * process takes part in: "leaders" has one entry per election (worker,
  * beat; null when not run here), "leader" is the worker's, as before. While draining: 503 so
  * balancers move on.
@@ -14,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/container_of.h"
 #include "kernel/server.h"
+#include "kernel/xalloc.h"
 #include "modules/leader/leader.h"
+#include "modules/queue/queue.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -55,8 +58,8 @@ static void answer(struct readyz *z)
         leader_json(r->loop->srv, ELECTION_WORKER, worker, sizeof(worker));
         leader_json(r->loop->srv, ELECTION_BEAT, beat, sizeof(beat));
         bool ok = !strcmp(z->db, "\"ok\"") || !strcmp(z->db, "\"disabled\"");
-        /* On --queue-backend=redis the jobs live in Redis: it decides too. */
-        if (r->loop->srv->cfg->queue_backend == QUEUE_REDIS)
+        /* When the queue backend keeps its jobs in Redis, it decides too. */
+        if (queue_backend_of(r->loop->srv->cfg)->needs & QUEUE_NEEDS_REDIS)
             ok = ok && !strcmp(z->redis, "\"ok\"");
         int n = snprintf(body, sizeof(body),
                          "{\"status\":\"%s\",\"database\":%s,\"redis\":%s,\"leader\":%s,"
@@ -81,7 +84,7 @@ static void set_result(char *out, size_t cap, const char *err)
 
 static void on_db(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct readyz *z = (struct readyz *)q;
+    struct readyz *z = container_of(q, struct readyz, q);
     set_result(z->db, sizeof(z->db), err);
     answer(z);
 }
@@ -106,7 +109,7 @@ void web_readyz(struct web_request *r)
         web_respond(r, 503, "application/json", d, sizeof(d) - 1, "Cache-Control: no-store\r\n");
         return;
     }
-    struct readyz *z = calloc(1, sizeof(*z));
+    struct readyz *z = xcalloc(1, sizeof(*z));
     z->r = r;
     z->pending = 1; /* released below, after both checks are on their way */
     strcpy(z->db, "\"disabled\"");

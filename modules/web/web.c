@@ -7,6 +7,7 @@
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/server.h"
+#include "modules/web/api_jobs.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -69,6 +70,7 @@ static int web_start(struct loop *l)
             return -1;
         }
     }
+    api_jobs_open(wl);
     if (l->id == 0 && cfg->insecure_no_auth)
         LOG(LOG_WARN, "web: --insecure-no-auth: /v1 accepts requests without an API key "
                       "(local development only)");
@@ -108,8 +110,8 @@ static void web_cleanup(struct server *s)
             pg_pool_free(&wl->pg);
         if (wl->has_redis)
             redis_client_free(&wl->redis);
+        api_jobs_close(wl);
         free(wl->headers);
-        free(wl->rq_shas);
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;
     }

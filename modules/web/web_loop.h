@@ -8,7 +8,6 @@
 #include "kernel/loop.h"
 #include "kernel/pg.h"
 #include "kernel/redis.h"
-#include "modules/rqueue/rqueue.h"
 #include "modules/web/ratelimit.h"
 #include "proto/http1.h"
 
@@ -32,10 +31,7 @@ struct web_loop {
     bool has_redis;
     struct ratelimit_rules rules;
     uint64_t last_rl_warn_ns;
-    struct enqueue_batch *batch;  /* enqueues waiting for the next insert */
-    bool batch_inflight;          /* an insert is committing */
-    struct timer batch_timer;
-    struct rq_shas *rq_shas;      /* --queue-backend=redis: script names, made on first use */
+    struct api_jobs *api;         /* the queue backend's API state (api_jobs.c) */
 };
 
 #include "modules/registry.h"

@@ -1,0 +1,63 @@
+/*
+ * api_answer.c - the answers every queue backend's API part gives the same
+ * way (queue_api.h): the enqueue body, 409 and 503 with their wording.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "modules/queue/queue_api.h"
+
+void queue_enqueued_begin(struct queue_enqueued *e, bool array)
+{
+    *e = (struct queue_enqueued){.array = array};
+    e->f = open_memstream(&e->out, &e->len);
+    if (array)
+        fputs("{\"jobs\":[", e->f);
+}
+
+void queue_enqueued_add(struct queue_enqueued *e, const char *id, bool created)
+{
+    fprintf(e->f, "%s{\"id\":%s,\"status\":\"pending\",\"created\":%s}", e->n++ ? "," : "", id,
+            created ? "true" : "false");
+    e->any_created |= created;
+}
+
+void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c)
+{
+    if (e->array)
+        fputs("]}", e->f);
+    fclose(e->f);
+    queue_call_answer(c, &(struct queue_answer){
+                             .status = e->any_created ? 201 : 200, .body = e->out, .len = e->len});
+    free(e->out);
+}
+
+void queue_answer_json(struct queue_call *c, const char *body, size_t len)
+{
+    queue_call_answer(c, &(struct queue_answer){.status = 200, .body = body, .len = len});
+}
+
+void queue_answer_not_found(struct queue_call *c, const char *message)
+{
+    queue_call_answer(
+        c, &(struct queue_answer){.status = 404, .code = "not_found", .message = message});
+}
+
+void queue_answer_refused(struct queue_call *c, bool cancel)
+{
+    queue_call_answer(c,
+                      &(struct queue_answer){
+                          .status = 409,
+                          .code = "conflict",
+                          .message = cancel ? "only pending or running jobs can be cancelled"
+                                            : "only dead, failed or cancelled jobs can be retried",
+                      });
+}
+
+void queue_answer_unavailable(struct queue_call *c, const char *store, const char *err)
+{
+    char msg[QUEUE_ANSWER_MESSAGE_MAX];
+    snprintf(msg, sizeof(msg), "%s: %s", store, err);
+    queue_call_answer(c,
+                      &(struct queue_answer){.status = 503, .code = "unavailable", .message = msg});
+}

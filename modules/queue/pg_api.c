@@ -1,0 +1,351 @@
+/*
+ * pg_api.c - the API part of the PostgreSQL queue backend: enqueue, get,
+ * list, cancel and retry on one loop's pool (queue_api.h).
+ *
+ * Enqueues are coalesced: calls that arrive while this loop's previous
+ * INSERT is committing wait and then go out together in one multi-row
+ * INSERT (and the first one of a quiet moment goes at the end of its loop
+ * turn, a 0 ms timer). Each call is answered only when its statement has
+ * committed, so a 201 always means durable, yet N concurrent enqueues cost
+ * about one commit, not N. Every other call is one query.
+ *
+ * Calls come from a per-loop cache of finished ones (at most
+ * PG_API_SPARE_CALLS kept), so a steady load allocates no call structs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/container_of.h"
+#include "kernel/list.h"
+#include "kernel/loop.h"
+#include "kernel/pg.h"
+#include "kernel/xalloc.h"
+#include "modules/jobs/sql.h"
+#include "modules/queue/queue.h"
+#include "modules/queue/queue_api.h"
+
+#define PG_API_TIMEOUT_MS  10000 /* every API statement, enqueue included */
+#define PG_API_SPARE_CALLS 64    /* finished calls kept per loop for reuse */
+#define PG_API_PARAM_MAX   256   /* one list filter's text, NUL included */
+
+enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY };
+
+/* Enqueues bound for one INSERT: jobs holds the rows of every call on
+ * calls, in order; a call's rows are [first, first + count). */
+struct pg_batch {
+    struct pg_query q;
+    json_t *jobs; /* NULL: the batch is empty */
+    char *text;
+    const char *vals[1];
+    struct list calls;
+};
+
+struct pg_api {
+    struct loop *loop;
+    struct pg_pool *pool;
+    /* Two batches: one filling while the other's INSERT commits. */
+    struct pg_batch batch[2];
+    struct pg_batch *filling;
+    bool inflight; /* the other batch's INSERT is committing */
+    struct timer flush;
+    struct list live;  /* one-query calls in flight */
+    struct list spare; /* finished calls, at most PG_API_SPARE_CALLS */
+    unsigned nspare;
+};
+
+struct pg_call {
+    struct queue_call head; /* first */
+    struct pg_api *api;
+    struct list node; /* on its batch, on api->live or on api->spare */
+    enum pg_call_kind kind;
+    /* PG_ENQUEUE */
+    unsigned first, count;
+    bool array;
+    /* one-query calls */
+    struct pg_query q;
+    int limit;
+    const char *vals[5];
+    char buf[5][PG_API_PARAM_MAX];
+};
+
+static struct pg_call *call_get(struct pg_api *a, enum pg_call_kind kind, queue_answer_fn fn,
+                                void *data)
+{
+    struct pg_call *c;
+    if (list_empty(&a->spare)) {
+        c = xmalloc(sizeof(*c));
+    } else {
+        c = list_entry(a->spare.next, struct pg_call, node);
+        list_remove(&c->node);
+        a->nspare--;
+    }
+    c->head = (struct queue_call){.fn = fn, .data = data};
+    c->api = a;
+    c->kind = kind;
+    list_init(&c->node);
+    return c;
+}
+
+static void call_put(struct pg_call *c)
+{
+    struct pg_api *a = c->api;
+    list_remove(&c->node);
+    if (a->nspare >= PG_API_SPARE_CALLS) {
+        free(c);
+        return;
+    }
+    list_insert(&a->spare, &c->node);
+    a->nspare++;
+}
+
+/* --- enqueue ------------------------------------------------------------ */
+
+static void batch_reset(struct pg_batch *b)
+{
+    json_decref(b->jobs);
+    b->jobs = NULL;
+    free(b->text);
+    b->text = NULL;
+}
+
+/* One call's rows of the INSERT's result as its answer. */
+static void answer_enqueued(struct pg_call *c, PGresult *res)
+{
+    if (PQntuples(res) < (int)(c->first + c->count)) {
+        queue_answer_unavailable(&c->head, "database", "short enqueue result");
+        return;
+    }
+    for (unsigned k = 0; k < c->count; k++)
+        if (PQgetisnull(res, (int)(c->first + k), 1)) {
+            /* never valid JSON with an empty id: say what happened */
+            queue_answer_unavailable(&c->head, "database", "enqueue returned no id");
+            return;
+        }
+    struct queue_enqueued e;
+    queue_enqueued_begin(&e, c->array);
+    for (unsigned k = 0; k < c->count; k++) {
+        int row = (int)(c->first + k);
+        queue_enqueued_add(&e, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2)[0] == 't');
+    }
+    queue_enqueued_answer(&e, &c->head);
+}
+
+static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct pg_batch *b = container_of(q, struct pg_batch, q);
+    struct pg_api *a = q->data;
+    a->inflight = false;
+    if (a->filling->jobs) /* what arrived during this commit goes out now, together */
+        loop_timer_in(a->loop, &a->flush, 0);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &b->calls)
+    {
+        struct pg_call *c = list_entry(pos, struct pg_call, node);
+        if (err)
+            queue_answer_unavailable(&c->head, "database", err);
+        else if (c->head.fn)
+            answer_enqueued(c, res);
+        call_put(c);
+    }
+    batch_reset(b);
+}
+
+static void flush_batch(struct loop *l, struct timer *t)
+{
+    struct pg_api *a = container_of(t, struct pg_api, flush);
+    struct pg_batch *b = a->filling;
+    /* One INSERT in flight per loop: calls arriving meanwhile wait for it
+     * and then share the next one (group commit sized by the load). */
+    if (!b->jobs || a->inflight)
+        return;
+    a->filling = b == &a->batch[0] ? &a->batch[1] : &a->batch[0];
+    a->inflight = true;
+    b->text = json_dumps(b->jobs, JSON_COMPACT);
+    b->vals[0] = b->text;
+    b->q = (struct pg_query){
+        .fn = on_enqueued,
+        .data = a,
+        .sql = SQL_ENQUEUE_BATCH,
+        .nparams = 1,
+        .values = b->vals,
+        .timeout_ms = PG_API_TIMEOUT_MS,
+    };
+    pg_query_submit(a->pool, &b->q);
+}
+
+static struct queue_call *pg_enqueue(void *api, json_t *jobs, bool array, queue_answer_fn fn,
+                                     void *data)
+{
+    struct pg_api *a = api;
+    struct pg_batch *b = a->filling;
+    if (!b->jobs) {
+        b->jobs = json_array();
+        loop_timer_in(a->loop, &a->flush, 0);
+    }
+    struct pg_call *c = call_get(a, PG_ENQUEUE, fn, data);
+    c->first = (unsigned)json_array_size(b->jobs);
+    c->count = (unsigned)json_array_size(jobs);
+    c->array = array;
+    list_append(&b->calls, &c->node);
+    json_array_extend(b->jobs, jobs);
+    json_decref(jobs);
+    return &c->head;
+}
+
+/* --- one-query calls ------------------------------------------------------ */
+
+static void answer_list(struct pg_call *c, PGresult *res)
+{
+    int rows = PQntuples(res);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    fputs("{\"jobs\":[", f);
+    for (int i = 0; i < rows; i++)
+        fprintf(f, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+    if (rows == c->limit && rows > 0)
+        fprintf(f, "],\"next_cursor\":\"%s\"}", PQgetvalue(res, rows - 1, 1));
+    else
+        fputs("],\"next_cursor\":null}", f);
+    fclose(f);
+    queue_answer_json(&c->head, out, len);
+    free(out);
+}
+
+static void on_done(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct pg_call *c = container_of(q, struct pg_call, q);
+    bool changes = c->kind == PG_CANCEL || c->kind == PG_RETRY;
+    if (!c->head.fn) {
+        /* forgotten: nothing to answer */
+    } else if (err) {
+        queue_answer_unavailable(&c->head, "database", err);
+    } else if (c->kind == PG_LIST) {
+        answer_list(c, res);
+    } else if (PQntuples(res) == 0) {
+        queue_answer_not_found(&c->head, "no job with this id");
+    } else if (changes && PQgetvalue(res, 0, 1)[0] != 't') {
+        queue_answer_refused(&c->head, c->kind == PG_CANCEL);
+    } else {
+        const char *j = PQgetvalue(res, 0, 0);
+        queue_answer_json(&c->head, j, strlen(j));
+    }
+    call_put(c);
+}
+
+static struct pg_call *query_new(struct pg_api *a, enum pg_call_kind kind, const char *sql,
+                                 int nparams, queue_answer_fn fn, void *data)
+{
+    struct pg_call *c = call_get(a, kind, fn, data);
+    c->q = (struct pg_query){
+        .fn = on_done,
+        .sql = sql,
+        .nparams = nparams,
+        .values = c->vals,
+        .timeout_ms = PG_API_TIMEOUT_MS,
+        .retry_safe = kind == PG_GET || kind == PG_LIST,
+    };
+    list_insert(&a->live, &c->node);
+    return c;
+}
+
+static struct queue_call *one_job(void *api, enum pg_call_kind kind, const char *sql, int64_t id,
+                                  queue_answer_fn fn, void *data)
+{
+    struct pg_api *a = api;
+    struct pg_call *c = query_new(a, kind, sql, 1, fn, data);
+    snprintf(c->buf[0], sizeof(c->buf[0]), "%lld", (long long)id);
+    c->vals[0] = c->buf[0];
+    pg_query_submit(a->pool, &c->q);
+    return &c->head;
+}
+
+static struct queue_call *pg_get(void *api, int64_t id, queue_answer_fn fn, void *data)
+{
+    return one_job(api, PG_GET, SQL_JOB_GET, id, fn, data);
+}
+
+static struct queue_call *pg_cancel(void *api, int64_t id, queue_answer_fn fn, void *data)
+{
+    return one_job(api, PG_CANCEL, SQL_JOB_CANCEL, id, fn, data);
+}
+
+static struct queue_call *pg_retry(void *api, int64_t id, queue_answer_fn fn, void *data)
+{
+    return one_job(api, PG_RETRY, SQL_JOB_RETRY, id, fn, data);
+}
+
+static struct queue_call *pg_list(void *api, const struct queue_list_query *lq, queue_answer_fn fn,
+                                  void *data)
+{
+    struct pg_api *a = api;
+    struct pg_call *c = query_new(a, PG_LIST, SQL_JOB_LIST, 5, fn, data);
+    c->limit = lq->limit;
+    /* $1 status, $2 queue, $3 kind, $4 limit, $5 cursor; NULL: any */
+    const char *const given[5] = {lq->status, lq->queue, lq->kind, NULL, lq->cursor};
+    for (int i = 0; i < 5; i++) {
+        if (i == 3)
+            snprintf(c->buf[i], sizeof(c->buf[i]), "%d", lq->limit);
+        else if (given[i])
+            snprintf(c->buf[i], sizeof(c->buf[i]), "%s", given[i]);
+        c->vals[i] = i == 3 || given[i] ? c->buf[i] : NULL;
+    }
+    pg_query_submit(a->pool, &c->q);
+    return &c->head;
+}
+
+/* --- per loop ------------------------------------------------------------- */
+
+static void *pg_open(const struct queue_api_conns *conns, const char **why)
+{
+    if (!conns->pg) {
+        *why = "no database is configured (set DATABASE_URL)";
+        return NULL;
+    }
+    struct pg_api *a = xcalloc(1, sizeof(*a));
+    a->loop = conns->loop;
+    a->pool = conns->pg;
+    for (int i = 0; i < 2; i++)
+        list_init(&a->batch[i].calls);
+    a->filling = &a->batch[0];
+    a->flush.fn = flush_batch;
+    list_init(&a->live);
+    list_init(&a->spare);
+    return a;
+}
+
+static void free_calls(struct list *head)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, head)
+    {
+        list_remove(pos);
+        free(list_entry(pos, struct pg_call, node));
+    }
+}
+
+/* After the loop ended: what a forced exit left in flight goes too. */
+static void pg_close(void *api)
+{
+    struct pg_api *a = api;
+    if (!a)
+        return;
+    for (int i = 0; i < 2; i++) {
+        free_calls(&a->batch[i].calls);
+        batch_reset(&a->batch[i]);
+    }
+    free_calls(&a->live);
+    free_calls(&a->spare);
+    free(a);
+}
+
+const struct queue_api_ops pg_api_ops = {
+    .open = pg_open,
+    .close = pg_close,
+    .enqueue = pg_enqueue,
+    .get = pg_get,
+    .list = pg_list,
+    .cancel = pg_cancel,
+    .retry = pg_retry,
+};

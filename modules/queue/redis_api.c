@@ -1,0 +1,287 @@
+/*
+ * redis_api.c - the API part of the Redis queue backend: enqueue, get,
+ * list, cancel and retry, each one script (or one HGETALL) on one loop's
+ * Redis client (queue_api.h, scripts in modules/rqueue).
+ *
+ * An enqueue of several jobs is one script call, so they are enqueued
+ * together or not at all. 201 means Redis has applied it; how durable that
+ * is depends on Redis' appendfsync (docs/operations.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/container_of.h"
+#include "kernel/list.h"
+#include "kernel/loop.h"
+#include "kernel/server.h"
+#include "kernel/xalloc.h"
+#include "modules/queue/queue.h"
+#include "modules/queue/queue_api.h"
+#include "modules/rqueue/rqueue.h"
+
+#define REDIS_API_TIMEOUT_MS 10000 /* every API command */
+
+static const char NOT_FOUND[] = "no job with this id (or its result expired)";
+
+struct redis_api {
+    struct redis_client *cl;
+    struct rq_shas shas;    /* the scripts' names, computed at open */
+    uint64_t result_ttl_ms; /* a cancelled job's hash lives this long */
+    struct list live;       /* calls in flight */
+};
+
+enum redis_call_kind { RC_ENQUEUE, RC_GET, RC_LIST, RC_CANCEL, RC_RETRY };
+
+struct redis_call {
+    struct queue_call head; /* first */
+    struct rq_call rq;
+    struct list node; /* on api->live */
+    enum redis_call_kind kind;
+    bool array;
+};
+
+static struct redis_call *call_new(struct redis_api *a, enum redis_call_kind kind,
+                                   queue_answer_fn fn, void *data)
+{
+    struct redis_call *c = xcalloc(1, sizeof(*c));
+    c->head = (struct queue_call){.fn = fn, .data = data};
+    c->kind = kind;
+    c->rq.cmd.timeout_ms = REDIS_API_TIMEOUT_MS;
+    list_insert(&a->live, &c->node);
+    return c;
+}
+
+static void call_free(struct redis_call *c)
+{
+    list_remove(&c->node);
+    rq_args_free(&c->rq.args);
+    free(c);
+}
+
+/* Answers 200 with j (taking it). */
+static void answer_object(struct queue_call *c, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    queue_answer_json(c, text, strlen(text));
+    free(text);
+}
+
+/* The call is over: true when it still has an answer to give and no error
+ * gave it already. */
+static bool wants_result(struct redis_call *c, const char *err)
+{
+    if (!c->head.fn)
+        return false;
+    if (err) {
+        queue_answer_unavailable(&c->head, "redis", err);
+        return false;
+    }
+    return true;
+}
+
+/* --- enqueue ------------------------------------------------------------ */
+
+static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (!wants_result(c, err)) {
+        call_free(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 || !reply->elements) {
+        queue_answer_unavailable(&c->head, "redis", "unexpected enqueue answer");
+        call_free(c);
+        return;
+    }
+    struct queue_enqueued e;
+    queue_enqueued_begin(&e, c->array);
+    for (size_t k = 0; k < reply->elements / 2; k++) {
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", reply->element[2 * k]->integer);
+        queue_enqueued_add(&e, id, reply->element[2 * k + 1]->integer == 1);
+    }
+    queue_enqueued_answer(&e, &c->head);
+    call_free(c);
+}
+
+static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, queue_answer_fn fn,
+                                        void *data)
+{
+    struct redis_api *a = api;
+    struct redis_call *c = call_new(a, RC_ENQUEUE, fn, data);
+    c->array = array;
+    rq_args_addll(&c->rq.args, (long long)json_array_size(jobs));
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+    {
+        rq_enqueue_job_args(&c->rq.args, j);
+    }
+    json_decref(jobs);
+    rq_eval(a->cl, &c->rq, &a->shas, RQ_ENQUEUE, on_enqueued);
+    return &c->head;
+}
+
+/* --- get, cancel, retry --------------------------------------------------- */
+
+static void on_hash(struct redis_cmd *cmd, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(cmd, struct redis_call, rq.cmd);
+    if (wants_result(c, err)) {
+        json_t *j = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements
+                        ? rq_job_json_reply(reply)
+                        : NULL;
+        if (j)
+            answer_object(&c->head, j);
+        else
+            queue_answer_not_found(&c->head, NOT_FOUND);
+    }
+    call_free(c);
+}
+
+static struct queue_call *redis_get(void *api, int64_t id, queue_answer_fn fn, void *data)
+{
+    struct redis_api *a = api;
+    struct redis_call *c = call_new(a, RC_GET, fn, data);
+    char key[64];
+    snprintf(key, sizeof(key), RQ_PREFIX "job:%lld", (long long)id);
+    c->rq.cmd.fn = on_hash;
+    c->rq.cmd.retry_safe = true;
+    redis_submitv(a->cl, &c->rq.cmd, 2, (const char *[]){"HGETALL", key});
+    return &c->head;
+}
+
+static void on_changed(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (!wants_result(c, err)) {
+        call_free(c);
+        return;
+    }
+    json_t *j = NULL;
+    bool changed = false;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        changed = reply->element[0]->integer == 1;
+        j = rq_job_json_reply(reply->element[1]);
+    }
+    if (!j) {
+        queue_answer_not_found(&c->head, NOT_FOUND);
+    } else if (!changed) {
+        json_decref(j);
+        queue_answer_refused(&c->head, c->kind == RC_CANCEL);
+    } else {
+        answer_object(&c->head, j);
+    }
+    call_free(c);
+}
+
+static struct queue_call *redis_change(struct redis_api *a, enum redis_call_kind kind, int64_t id,
+                                       queue_answer_fn fn, void *data)
+{
+    struct redis_call *c = call_new(a, kind, fn, data);
+    rq_args_addll(&c->rq.args, (long long)id);
+    if (kind == RC_CANCEL)
+        rq_args_addll(&c->rq.args, (long long)a->result_ttl_ms);
+    rq_eval(a->cl, &c->rq, &a->shas, kind == RC_CANCEL ? RQ_CANCEL : RQ_RETRY, on_changed);
+    return &c->head;
+}
+
+static struct queue_call *redis_cancel(void *api, int64_t id, queue_answer_fn fn, void *data)
+{
+    return redis_change(api, RC_CANCEL, id, fn, data);
+}
+
+static struct queue_call *redis_retry(void *api, int64_t id, queue_answer_fn fn, void *data)
+{
+    return redis_change(api, RC_RETRY, id, fn, data);
+}
+
+/* --- list ----------------------------------------------------------------- */
+
+static void on_listed(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (!wants_result(c, err)) {
+        call_free(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_ARRAY) {
+        queue_answer_unavailable(&c->head, "redis", "unexpected list answer");
+        call_free(c);
+        return;
+    }
+    json_t *jobs = json_array();
+    const redisReply *hs = reply->element[0], *cur = reply->element[1];
+    for (size_t i = 0; i < hs->elements; i++) {
+        json_t *j = rq_job_json_reply(hs->element[i]);
+        if (j)
+            json_array_append_new(jobs, j);
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, "jobs", jobs);
+    json_object_set_new(out, "next_cursor",
+                        cur->type == REDIS_REPLY_STRING && cur->len
+                            ? json_stringn(cur->str, cur->len)
+                            : json_null());
+    answer_object(&c->head, out);
+    call_free(c);
+}
+
+static struct queue_call *redis_list(void *api, const struct queue_list_query *lq,
+                                     queue_answer_fn fn, void *data)
+{
+    struct redis_api *a = api;
+    struct redis_call *c = call_new(a, RC_LIST, fn, data);
+    /* status, queue, kind, limit, cursor, budget; "": any */
+    rq_args_adds(&c->rq.args, lq->status ? lq->status : "");
+    rq_args_adds(&c->rq.args, lq->queue ? lq->queue : "");
+    rq_args_adds(&c->rq.args, lq->kind ? lq->kind : "");
+    rq_args_addll(&c->rq.args, lq->limit);
+    rq_args_adds(&c->rq.args, lq->cursor ? lq->cursor : "");
+    rq_args_addll(&c->rq.args, RQ_LIST_BUDGET);
+    rq_eval(a->cl, &c->rq, &a->shas, RQ_LIST, on_listed);
+    return &c->head;
+}
+
+/* --- per loop ------------------------------------------------------------- */
+
+static void *redis_open(const struct queue_api_conns *conns, const char **why)
+{
+    if (!conns->redis) {
+        *why = "no Redis is configured (set REDIS_URL)";
+        return NULL;
+    }
+    struct redis_api *a = xcalloc(1, sizeof(*a));
+    a->cl = conns->redis;
+    rq_shas_init(&a->shas);
+    a->result_ttl_ms = conns->loop->srv->cfg->result_ttl_ms;
+    list_init(&a->live);
+    return a;
+}
+
+/* After the loop ended: what a forced exit left in flight goes too. */
+static void redis_close(void *api)
+{
+    struct redis_api *a = api;
+    if (!a)
+        return;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &a->live)
+    {
+        call_free(list_entry(pos, struct redis_call, node));
+    }
+    free(a);
+}
+
+const struct queue_api_ops redis_api_ops = {
+    .open = redis_open,
+    .close = redis_close,
+    .enqueue = redis_enqueue,
+    .get = redis_get,
+    .list = redis_list,
+    .cancel = redis_cancel,
+    .retry = redis_retry,
+};
