@@ -240,24 +240,15 @@ static void send_waiting(struct redis_client *cl)
     finish_written(&done);
 }
 
-/* Encode argv at the end of b, or of the connection's output when b is
- * NULL; returns where the encoding is, NULL when it is too large. */
-static const char *encode(struct redis_client *cl, struct buf *b, struct redis_cmd *c, int argc,
-                          const char **argv, const size_t *lens)
+/* Encode argv at the end of b (a handshake command's). */
+static void encode(struct redis_client *cl, struct buf *b, struct redis_cmd *c, int argc,
+                   const char **argv)
 {
-    size_t n = resp_command_size(argc, argv, lens);
-    if (n > REDIS_COMMAND_MAX)
-        return NULL;
-    char *w = b ? buf_reserve(pool_of(cl), b, n) : conn_write_reserve(&cl->sock->c, n);
-    if (!w)
-        return NULL;
-    resp_command_write(w, argc, argv, lens);
-    if (b)
-        buf_commit(b, n);
-    else
-        conn_write_commit(&cl->sock->c, n);
+    size_t n = resp_command_size(argc, argv, NULL);
+    char *w = buf_reserve(pool_of(cl), b, n);
+    resp_command_write(w, argc, argv, NULL); /* a few hundred bytes at most */
+    buf_commit(b, n);
     c->wire_len = (uint32_t)n;
-    return w;
 }
 
 static void on_reply(struct redis_client *cl, redisReply *r)
@@ -463,7 +454,7 @@ static void handshake_cmd(struct redis_client *cl, struct list *cmds, struct buf
     *c = (struct redis_cmd){
         .fn = on_handshake, .data = last ? cl : NULL, .client = cl, .internal = true};
     c->timer.fn = on_cmd_timeout;
-    encode(cl, bytes, c, argc, argv, NULL);
+    encode(cl, bytes, c, argc, argv);
     loop_timer_in(cl->loop, &c->timer, CONNECT_TIMEOUT_MS);
     list_append(cmds, &c->link);
 }
@@ -565,35 +556,58 @@ bool redis_client_up(const struct redis_client *cl)
     return cl->state == C_UP;
 }
 
-void redis_submit(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv,
-                  const size_t *argvlen)
+static void fail_now(struct redis_cmd *c, const char *err)
+{
+    c->state = Q_DONE;
+    c->fn(c, NULL, err);
+}
+
+char *redis_submit_begin(struct redis_client *cl, struct redis_cmd *c, size_t n)
 {
     c->client = cl;
     c->timer.fn = on_cmd_timeout;
     if (cl->closing) {
-        c->state = Q_DONE;
-        c->fn(c, NULL, "redis client is closing");
-        return;
+        fail_now(c, "redis client is closing");
+        return NULL;
     }
     send_waiting(cl); /* what came first goes first */
-    bool now = sendable(cl);
-    const char *wire = encode(cl, now ? NULL : &cl->pending, c, argc, argv, argvlen);
-    if (!wire) {
-        c->state = Q_DONE;
-        c->fn(c, NULL, "command too large");
-        return;
+    char *room = NULL;
+    if (n <= REDIS_COMMAND_MAX)
+        room = sendable(cl) ? conn_write_reserve(&cl->sock->c, n)
+                            : buf_reserve(pool_of(cl), &cl->pending, n);
+    if (!room) {
+        fail_now(c, "command too large");
+        return NULL;
     }
+    c->wire_len = (uint32_t)n;
+    return room;
+}
+
+void redis_submit_end(struct redis_client *cl, struct redis_cmd *c, char *room)
+{
     c->state = Q_WAITING;
     loop_timer_in(cl->loop, &c->timer, c->timeout_ms ? c->timeout_ms : cl->default_timeout_ms);
-    if (!now) {
+    if (!sendable(cl)) {
+        buf_commit(&cl->pending, c->wire_len);
         list_append(&cl->waiting, &c->link);
         return;
     }
+    conn_write_commit(&cl->sock->c, c->wire_len);
     struct list done;
     list_init(&done);
-    mark_sent(cl, c, wire, &done);
+    mark_sent(cl, c, room, &done);
     conn_flush(&cl->sock->c);
     finish_written(&done);
+}
+
+void redis_submit(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv,
+                  const size_t *argvlen)
+{
+    char *room = redis_submit_begin(cl, c, resp_command_size(argc, argv, argvlen));
+    if (!room)
+        return;
+    resp_command_write(room, argc, argv, argvlen);
+    redis_submit_end(cl, c, room);
 }
 
 void redis_submitv(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv)

@@ -109,6 +109,13 @@ void redis_client_free(struct redis_client *cl);
  * A command that would encode to more than REDIS_COMMAND_MAX bytes fails. */
 void redis_submit(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv,
                   const size_t *argvlen);
+/* The same in two steps, for a caller that encodes its own command with
+ * proto/resp (from wherever its arguments are): room for the command's n
+ * bytes, written by the caller, then handed over with the room pointer.
+ * Nothing else may be submitted on cl in between. NULL: c already failed
+ * (its fn ran: the client is closing, or n is over REDIS_COMMAND_MAX). */
+char *redis_submit_begin(struct redis_client *cl, struct redis_cmd *c, size_t n);
+void redis_submit_end(struct redis_client *cl, struct redis_cmd *c, char *room);
 /* Convenience: printf-free argv of C strings. */
 void redis_submitv(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv);
 

@@ -26,6 +26,39 @@ static size_t put_uint(char *out, size_t v)
     return n;
 }
 
+size_t resp_array_size(int argc)
+{
+    return 1 + digits((size_t)argc) + 2;
+}
+
+size_t resp_bulk_size(size_t len)
+{
+    return 1 + digits(len) + 2 + len + 2;
+}
+
+char *resp_array_write(char *out, int argc)
+{
+    *out++ = '*';
+    out += put_uint(out, (size_t)argc);
+    *out++ = '\r';
+    *out++ = '\n';
+    return out;
+}
+
+char *resp_bulk_write(char *out, const char *p, size_t len)
+{
+    *out++ = '$';
+    out += put_uint(out, len);
+    *out++ = '\r';
+    *out++ = '\n';
+    if (len)
+        memcpy(out, p, len);
+    out += len;
+    *out++ = '\r';
+    *out++ = '\n';
+    return out;
+}
+
 static size_t arg_len(const char *const *argv, const size_t *lens, int i)
 {
     return lens ? lens[i] : strlen(argv[i]);
@@ -33,32 +66,16 @@ static size_t arg_len(const char *const *argv, const size_t *lens, int i)
 
 size_t resp_command_size(int argc, const char *const *argv, const size_t *lens)
 {
-    size_t n = 1 + digits((size_t)argc) + 2;
-    for (int i = 0; i < argc; i++) {
-        size_t len = arg_len(argv, lens, i);
-        n += 1 + digits(len) + 2 + len + 2;
-    }
+    size_t n = resp_array_size(argc);
+    for (int i = 0; i < argc; i++)
+        n += resp_bulk_size(arg_len(argv, lens, i));
     return n;
 }
 
 size_t resp_command_write(char *out, int argc, const char *const *argv, const size_t *lens)
 {
-    char *p = out;
-    *p++ = '*';
-    p += put_uint(p, (size_t)argc);
-    *p++ = '\r';
-    *p++ = '\n';
-    for (int i = 0; i < argc; i++) {
-        size_t len = arg_len(argv, lens, i);
-        *p++ = '$';
-        p += put_uint(p, len);
-        *p++ = '\r';
-        *p++ = '\n';
-        if (len)
-            memcpy(p, argv[i], len);
-        p += len;
-        *p++ = '\r';
-        *p++ = '\n';
-    }
+    char *p = resp_array_write(out, argc);
+    for (int i = 0; i < argc; i++)
+        p = resp_bulk_write(p, argv[i], arg_len(argv, lens, i));
     return (size_t)(p - out);
 }

@@ -11,7 +11,14 @@
 
 #include <stddef.h>
 
-/* Bytes the command takes on the wire. lens NULL: every argv[i] is a C string. */
+/* The pieces: an array header "*N\r\n" and one bulk string "$len\r\n...\r\n".
+ * The writers return the end of what they wrote. */
+size_t resp_array_size(int argc);
+size_t resp_bulk_size(size_t len);
+char *resp_array_write(char *out, int argc);
+char *resp_bulk_write(char *out, const char *p, size_t len);
+
+/* The whole command. Bytes it takes on the wire. lens NULL: every argv[i] is a C string. */
 size_t resp_command_size(int argc, const char *const *argv, const size_t *lens);
 /* Write the command to out, which has resp_command_size() bytes of room;
  * returns the bytes written (that size). */

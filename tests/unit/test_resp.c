@@ -93,12 +93,34 @@ static void no_arguments(void **state)
     assert_memory_equal(out, "*0\r\n", 4);
 }
 
+static void pieces_make_the_same_bytes(void **state)
+{
+    /* A command written piece by piece (as a caller holding its arguments
+     * elsewhere does) is the command written whole. */
+    const char *argv[] = {"EVALSHA", "0123456789", "0", "job-42"};
+    char whole[128], parts[128];
+    size_t n = encode(whole, sizeof(whole), 4, argv, NULL);
+    size_t size = resp_array_size(4);
+    for (int i = 0; i < 4; i++)
+        size += resp_bulk_size(strlen(argv[i]));
+    assert_int_equal(size, n);
+    char *p = resp_array_write(parts, 4);
+    for (int i = 0; i < 4; i++)
+        p = resp_bulk_write(p, argv[i], strlen(argv[i]));
+    assert_int_equal((size_t)(p - parts), n);
+    assert_memory_equal(parts, whole, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(c_strings),        cmocka_unit_test(one_argument),
-        cmocka_unit_test(binary_and_empty), cmocka_unit_test(lengths_not_nul),
-        cmocka_unit_test(multi_digit),      cmocka_unit_test(no_arguments),
+        cmocka_unit_test(c_strings),
+        cmocka_unit_test(one_argument),
+        cmocka_unit_test(binary_and_empty),
+        cmocka_unit_test(lengths_not_nul),
+        cmocka_unit_test(multi_digit),
+        cmocka_unit_test(no_arguments),
+        cmocka_unit_test(pieces_make_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
