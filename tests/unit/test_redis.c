@@ -103,7 +103,7 @@ struct rcmd {
 
 static void on_cmd(struct redis_cmd *c, redisReply *r, const char *err)
 {
-    struct rcmd *rc = (struct rcmd *)c;
+    struct rcmd *rc = container_of(c, struct rcmd, c);
     if (err)
         snprintf(rc->err, sizeof(rc->err), "%s", err);
     if (r) {
