@@ -566,11 +566,11 @@ char *redis_submit_begin(struct redis_client *cl, struct redis_cmd *c, size_t n)
 {
     c->client = cl;
     c->timer.fn = on_cmd_timeout;
+    send_waiting(cl); /* what came first goes first (its callbacks may close cl) */
     if (cl->closing) {
         fail_now(c, "redis client is closing");
         return NULL;
     }
-    send_waiting(cl); /* what came first goes first */
     char *room = NULL;
     if (n <= REDIS_COMMAND_MAX)
         room = sendable(cl) ? conn_write_reserve(&cl->sock->c, n)
