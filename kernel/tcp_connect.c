@@ -91,7 +91,7 @@ int tcp_resolve(const char *host, int port, struct sockaddr_storage *out, sockle
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
     int ret = getaddrinfo(host, ps, &hints, &res);
     if (ret == EAI_SYSTEM)
-        return -errno;
+        return errno ? -errno : -EIO;
     if (ret == EAI_AGAIN)
         return -EAGAIN;
     if (ret == EAI_MEMORY)
