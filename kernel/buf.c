@@ -3,8 +3,11 @@
  */
 #include "kernel/buf.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kernel/xalloc.h"
 
 void buf_pool_init(struct buf_pool *p, uint32_t chunk, uint32_t max_free)
 {
@@ -32,7 +35,7 @@ static char *chunk_get(struct buf_pool *p)
         return c;
     }
     p->allocated++;
-    return malloc(p->chunk);
+    return xmalloc(p->chunk);
 }
 
 static void chunk_put(struct buf_pool *p, char *c)
@@ -65,13 +68,11 @@ char *buf_reserve(struct buf_pool *p, struct buf *b, size_t n)
             b->cap = p->chunk;
             b->pooled = 1;
         } else {
-            b->data = malloc(n);
+            if (n > BUF_MAX)
+                return NULL;
+            b->data = xmalloc(n);
             b->cap = (uint32_t)n;
             b->pooled = 0;
-        }
-        if (!b->data) {
-            b->cap = 0;
-            return NULL;
         }
         b->off = b->len = 0;
     }
@@ -87,11 +88,9 @@ char *buf_reserve(struct buf_pool *p, struct buf *b, size_t n)
     size_t need = (size_t)used + n, cap = b->cap;
     while (cap < need)
         cap *= 2;
-    if (cap > UINT32_MAX)
+    if (cap > BUF_MAX)
         return NULL;
-    char *d = malloc(cap);
-    if (!d)
-        return NULL;
+    char *d = xmalloc(cap);
     memcpy(d, b->data + b->off, used);
     if (b->pooled)
         chunk_put(p, b->data);
@@ -109,7 +108,7 @@ int buf_append(struct buf_pool *p, struct buf *b, const void *src, size_t n)
 {
     char *w = buf_reserve(p, b, n);
     if (!w)
-        return -1;
+        return -E2BIG;
     memcpy(w, src, n);
     b->len += (uint32_t)n;
     return 0;
@@ -118,6 +117,15 @@ int buf_append(struct buf_pool *p, struct buf *b, const void *src, size_t n)
 void buf_consume(struct buf_pool *p, struct buf *b, size_t n)
 {
     b->off += (uint32_t)n;
+    if (b->off >= b->len)
+        buf_release(p, b);
+}
+
+void buf_cut(struct buf_pool *p, struct buf *b, size_t off, size_t n)
+{
+    char *at = b->data + b->off + off;
+    memmove(at, at + n, buf_size(b) - off - n);
+    b->len -= (uint32_t)n;
     if (b->off >= b->len)
         buf_release(p, b);
 }

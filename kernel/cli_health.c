@@ -33,13 +33,15 @@ static long long now_ms(void)
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* 0 once fd is ready for ev, -ETIMEDOUT at the deadline, or -errno. */
 static int wait_fd(int fd, short ev, long long deadline)
 {
     long long left = deadline - now_ms();
     if (left <= 0)
-        return -1;
+        return -ETIMEDOUT;
     struct pollfd p = {.fd = fd, .events = ev};
-    return poll(&p, 1, (int)left) == 1 ? 0 : -1;
+    int n = poll(&p, 1, (int)left);
+    return n == 1 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 }
 
 int cli_health(int argc, char **argv, int first)

@@ -12,8 +12,9 @@
 #include "kernel/fdwatch.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <string.h>
+
+#include "kernel/container_of.h"
 
 static void arm(struct fd_watch *w)
 {
@@ -35,7 +36,7 @@ static void finish(struct fd_watch *w)
 
 static void on_poll(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct fd_watch *w = (struct fd_watch *)((char *)op - offsetof(struct fd_watch, poll_op));
+    struct fd_watch *w = container_of(op, struct fd_watch, poll_op);
     w->armed = false;
     w->ops--;
     if (!w->stopping) {
@@ -51,7 +52,7 @@ static void on_poll(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 
 static void on_ctl(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct fd_watch *w = (struct fd_watch *)((char *)op - offsetof(struct fd_watch, ctl_op));
+    struct fd_watch *w = container_of(op, struct fd_watch, ctl_op);
     w->ops--;
     if (!w->stopping && !w->armed && w->ops == 0)
         arm(w);

@@ -82,12 +82,10 @@ void log_flush(void)
 }
 
 /*
- * A line is cut at LOG_LINE_SIZE. So that a cut JSON line still parses,
- * JSON is written in whole pieces (a field's key, an escape sequence) and
+ * A line is cut at LOG_LINE_SIZE, and a cut JSON line still parses: JSON
+ * is written in whole pieces (a field's key, an escape sequence) and
  * LINE_RESERVE bytes are kept back for the closing quote and brace; once a
- * value has been cut (full), no further field is added. (Found by
- * tests/e2e: an access log line with a 5000-byte path lost its closing
- * brace.)
+ * value has been cut (full), no further field is added.
  */
 struct line {
     char *p;
@@ -152,9 +150,9 @@ static void put_timestamp(struct line *l)
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char b[40];
-    int n = snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000);
+    int n =
+        snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
     put(l, b, (size_t)n);
 }
 

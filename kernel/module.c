@@ -48,8 +48,7 @@ static int add_role(struct config *cfg, const char *name, size_t len, FILE *err)
     char built[128];
     modules_builtin_roles(built, sizeof(built));
     if (known_role(name, len))
-        fprintf(err,
-                "trireme: role '%.*s' is not built into this version of trireme (built: %s)\n",
+        fprintf(err, "trireme: role '%.*s' is not built into this version of trireme (built: %s)\n",
                 (int)len, name, built);
     else
         fprintf(err, "trireme: unknown role '%.*s' in --roles (roles: web, worker, beat)\n",
@@ -106,8 +105,8 @@ int modules_resolve(struct config *cfg, FILE *err)
             return 2;
         }
         /* Not an error, and the server goes on to start: a log line in the
-         * chosen format (a bare text line broke LOG_FORMAT=json's one JSON
-         * object per line; found by tests/e2e). main() set the log up. */
+         * chosen format, since every line of stderr is one log event
+         * (LOG_FORMAT=json: one JSON object per line). main() set the log up. */
         LOG(LOG_WARN, "role off", L_STR("role", m->name), L_STR("reason", why));
         cfg->role_mask &= ~(1u << i);
     }

@@ -10,6 +10,7 @@
  *   stop   once per loop when draining begins (stop taking new work);
  *   wake   when another thread woke the loop (shared state changed);
  *   health fills readiness details; returns 0 when healthy.
+ * Hooks that can fail (init, start) return 0 or a negative errno.
  */
 #ifndef TRIREME_KERNEL_MODULE_H
 #define TRIREME_KERNEL_MODULE_H

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernel/log.h"
+#include "kernel/xalloc.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -57,7 +58,7 @@ static void finish(struct pg_pool *p, struct pg_query *q, PGresult *res, const c
 
 static void on_query_timeout(struct loop *l, struct timer *t)
 {
-    struct pg_query *q = (struct pg_query *)((char *)t - offsetof(struct pg_query, timer));
+    struct pg_query *q = container_of(t, struct pg_query, timer);
     pg_query_abandon(q->pool, q);
     q->fn(q, NULL, "query timed out");
 }
@@ -66,17 +67,8 @@ void pg_query_abandon(struct pg_pool *p, struct pg_query *q)
 {
     loop_timer_cancel(p->loop, &q->timer);
     if (q->state == Q_WAITING) {
-        struct pg_query **pp = &p->wait_head, *prev = NULL;
-        while (*pp && *pp != q) {
-            prev = *pp;
-            pp = &(*pp)->next;
-        }
-        if (*pp) {
-            *pp = q->next;
-            if (p->wait_tail == q)
-                p->wait_tail = prev;
-            p->waiting--;
-        }
+        list_remove(&q->link);
+        p->waiting--;
     } else if (q->state == Q_SENT) {
         for (unsigned i = 0; i < p->nconns; i++) {
             struct pg_sent *r = &p->conns[i].sent;
@@ -98,7 +90,7 @@ static void watch_set(struct pg_conn *c, unsigned events)
 
 static void on_retry(struct loop *l, struct timer *t)
 {
-    struct pg_conn *c = (struct pg_conn *)((char *)t - offsetof(struct pg_conn, retry));
+    struct pg_conn *c = container_of(t, struct pg_conn, retry);
     if (c->w.stopping) {
         loop_timer_in(l, &c->retry, 10); /* the old watch is still winding down */
         return;
@@ -135,32 +127,37 @@ static void conn_fail(struct pg_conn *c, const char *why)
         if (p->ready == 0 && p->on_state)
             p->on_state(p, false);
     }
-    /* Hand back what was in flight: re-send the safe ones, fail the rest. */
+    /* Hand back what was in flight: the safe ones are re-sent ahead of
+     * newer work, in their original order; the rest fail. They gather on a
+     * list of their own first: the callbacks of those that fail may submit,
+     * abandon or close. */
     if (!c->listen) {
         struct pg_sent *r = &c->sent;
-        struct pg_query *first = NULL, *last = NULL;
+        struct list again;
+        list_init(&again);
         while (r->n) {
             struct pg_query *q = sent_pop(r);
             if (!q)
                 continue;
-            if (q->retry_safe && !p->closing) {
+            if (q->retry_safe) {
                 q->state = Q_WAITING;
-                q->next = NULL;
-                if (last)
-                    last->next = q;
-                else
-                    first = q;
-                last = q;
+                list_append(&again, &q->link);
                 p->waiting++;
             } else {
                 finish(p, q, NULL, "database connection lost");
             }
         }
-        if (first) { /* re-sent ahead of newer work, in their original order */
-            last->next = p->wait_head;
-            if (!p->wait_head)
-                p->wait_tail = last;
-            p->wait_head = first;
+        struct list *at = &p->queue;
+        while (!list_empty(&again)) {
+            struct pg_query *q = list_entry(again.next, struct pg_query, link);
+            list_remove(&q->link);
+            if (p->closing) {
+                p->waiting--;
+                finish(p, q, NULL, "database connection lost");
+                continue;
+            }
+            list_insert(at, &q->link);
+            at = &q->link;
         }
     }
     if (p->closing)
@@ -213,7 +210,8 @@ static void became_ready(struct pg_conn *c)
         return;
     }
     if (p->ready++ == 0) {
-        LOG(LOG_INFO, "database connected", L_STR("server_version", PQparameterStatus(c->pq, "server_version")),
+        LOG(LOG_INFO, "database connected",
+            L_STR("server_version", PQparameterStatus(c->pq, "server_version")),
             L_INT("loop", p->loop->id));
         if (p->on_state)
             p->on_state(p, true);
@@ -404,16 +402,13 @@ static void pump(struct pg_pool *p)
 {
     struct pg_conn *flush[64];
     unsigned nflush = 0;
-    while (p->wait_head) {
+    while (!list_empty(&p->queue)) {
         struct pg_conn *c = pick(p);
         if (!c)
             break;
-        struct pg_query *q = p->wait_head;
-        p->wait_head = q->next;
-        if (!p->wait_head)
-            p->wait_tail = NULL;
+        struct pg_query *q = list_entry(p->queue.next, struct pg_query, link);
+        list_remove(&q->link);
         p->waiting--;
-        q->next = NULL;
         if (!PQsendQueryParams(c->pq, q->sql, q->nparams, NULL, q->values, q->lengths, q->formats,
                                q->result_format) ||
             !PQpipelineSync(c->pq)) {
@@ -445,7 +440,6 @@ static void pump(struct pg_pool *p)
 
 void pg_query_submit(struct pg_pool *p, struct pg_query *q)
 {
-    q->next = NULL;
     q->state = Q_WAITING;
     q->last = NULL;
     q->pool = p;
@@ -458,11 +452,7 @@ void pg_query_submit(struct pg_pool *p, struct pg_query *q)
         q->timer.fn = on_query_timeout;
         loop_timer_in(p->loop, &q->timer, q->timeout_ms);
     }
-    if (p->wait_tail)
-        p->wait_tail->next = q;
-    else
-        p->wait_head = q;
-    p->wait_tail = q;
+    list_append(&p->queue, &q->link);
     p->waiting++;
     pump(p);
 }
@@ -477,7 +467,7 @@ void pg_listen(struct pg_pool *p, struct pg_listener *l)
 
 /* --- pool ----------------------------------------------------------------- */
 
-static int conn_setup(struct pg_conn *c, struct pg_pool *p, unsigned cap, bool listen)
+static void conn_setup(struct pg_conn *c, struct pg_pool *p, unsigned cap, bool listen)
 {
     memset(c, 0, sizeof(*c));
     c->pool = p;
@@ -485,17 +475,18 @@ static int conn_setup(struct pg_conn *c, struct pg_pool *p, unsigned cap, bool l
     c->fd = -1;
     c->retry.fn = on_retry;
     c->sent.cap = cap;
-    c->sent.v = calloc(cap, sizeof(*c->sent.v));
-    return c->sent.v ? 0 : -ENOMEM;
+    c->sent.v = xcalloc(cap, sizeof(*c->sent.v));
 }
 
 int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config *cfg)
 {
     memset(p, 0, sizeof(*p));
+    list_init(&p->queue);
     const char *why;
-    if (pq_load(&why)) {
+    int ret = pq_load(&why);
+    if (ret < 0) {
         LOG(LOG_ERROR, "database support unavailable", L_STR("error", why));
-        return -ENOENT;
+        return ret;
     }
     p->loop = l;
     p->conninfo = cfg->conninfo;
@@ -503,14 +494,10 @@ int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config 
     p->options = cfg->options;
     p->nconns = cfg->size ? cfg->size : 1;
     p->max_inflight = cfg->max_inflight ? cfg->max_inflight : 64;
-    p->conns = calloc(p->nconns, sizeof(*p->conns));
-    if (!p->conns)
-        return -ENOMEM;
+    p->conns = xcalloc(p->nconns, sizeof(*p->conns));
     for (unsigned i = 0; i < p->nconns; i++)
-        if (conn_setup(&p->conns[i], p, p->max_inflight, false))
-            return -ENOMEM;
-    if (conn_setup(&p->listen, p, 1, true))
-        return -ENOMEM;
+        conn_setup(&p->conns[i], p, p->max_inflight, false);
+    conn_setup(&p->listen, p, 1, true);
     for (unsigned i = 0; i < p->nconns; i++)
         conn_connect(&p->conns[i]);
     if (p->listen_conninfo)
@@ -523,13 +510,12 @@ void pg_pool_close(struct pg_pool *p)
     if (p->closing)
         return;
     p->closing = true;
-    while (p->wait_head) {
-        struct pg_query *q = p->wait_head;
-        p->wait_head = q->next;
+    while (!list_empty(&p->queue)) {
+        struct pg_query *q = list_entry(p->queue.next, struct pg_query, link);
+        list_remove(&q->link);
         p->waiting--;
         finish(p, q, NULL, "database pool is closing");
     }
-    p->wait_tail = NULL;
     for (unsigned i = 0; i <= p->nconns; i++) {
         struct pg_conn *c = i < p->nconns ? &p->conns[i] : &p->listen;
         loop_timer_cancel(p->loop, &c->retry);

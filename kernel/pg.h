@@ -13,6 +13,8 @@
  * Only parameterized statements are sent (PQsendQueryParams, unnamed
  * statements), which also keeps a transaction-mode pooler (PgBouncer)
  * working: no session state lives on pooled connections.
+ *
+ * Functions that can fail return 0 or a negative errno.
  */
 #ifndef TRIREME_KERNEL_PG_H
 #define TRIREME_KERNEL_PG_H
@@ -22,6 +24,7 @@
 #include <stdint.h>
 
 #include "kernel/fdwatch.h"
+#include "kernel/list.h"
 #include "kernel/loop.h"
 #include "kernel/timer.h"
 
@@ -36,7 +39,6 @@ typedef void (*pg_query_fn)(struct pg_query *q, PGresult *res, const char *err);
 #define PG_MAX_PARAMS 32
 
 struct pg_query {
-    struct pg_query *next;
     pg_query_fn fn;
     void *data;
     const char *sql;
@@ -44,11 +46,12 @@ struct pg_query {
     const char *const *values;
     const int *lengths; /* NULL: text params */
     const int *formats;
-    int result_format; /* 0 text, 1 binary */
+    int result_format;   /* 0 text, 1 binary */
     uint64_t timeout_ms; /* 0: none */
     bool retry_safe;     /* may be re-sent after a reconnect (idempotent) */
     /* internal */
     struct pg_pool *pool;
+    struct list link; /* on the pool's waiting list */
     struct timer timer;
     PGresult *last;
     uint8_t state;
@@ -87,13 +90,13 @@ struct pg_listener {
 struct pg_pool {
     struct loop *loop;
     const char *conninfo;
-    const char *options; /* libpq `options` (e.g. "-c synchronous_commit=off"), or NULL */
+    const char *options;         /* libpq `options` (e.g. "-c synchronous_commit=off"), or NULL */
     const char *listen_conninfo; /* NULL: no LISTEN connection */
     struct pg_conn *conns;
     unsigned nconns;
     unsigned max_inflight; /* per connection */
-    struct pg_query *wait_head, *wait_tail; /* not yet sent */
-    unsigned waiting;
+    struct list queue;     /* not yet sent, in order */
+    unsigned waiting;      /* on queue */
     struct pg_conn listen;
     struct pg_listener *listeners;
     bool closing;
@@ -110,6 +113,7 @@ struct pg_pool_config {
     unsigned max_inflight;
 };
 
+/* 0, or pq_load's -errno when libpq cannot be loaded (logged). */
 int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config *cfg);
 /* Fail everything queued and in flight, close every connection. The socket
  * watches wind down asynchronously: call pg_pool_free once the loop ended. */

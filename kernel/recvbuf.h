@@ -4,6 +4,8 @@
  * The kernel picks a buffer for each recv completion, so sockets with
  * nothing to say hold no memory. Callers copy what they need out of the
  * buffer and give it back at once with recvbuf_put().
+ *
+ * Functions that can fail return 0 or a negative errno.
  */
 #ifndef TRIREME_KERNEL_RECVBUF_H
 #define TRIREME_KERNEL_RECVBUF_H

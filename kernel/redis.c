@@ -11,16 +11,20 @@
 
 #include "kernel/conn.h"
 #include "kernel/log.h"
+#include "kernel/xalloc.h"
+#include "proto/resp.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS     100
+#define BACKOFF_MAX_MS     5000
 #define CONNECT_TIMEOUT_MS 3000
 #define DEFAULT_TIMEOUT_MS 5000
 
 enum { C_DOWN, C_CONNECTING, C_UP };
 enum { Q_WAITING = 1, Q_SENT, Q_DONE };
 
-/* One TCP connection; a new one per (re)connection, freed when closed. */
+/* One TCP connection; a new one per (re)connection, freed when closed. The
+ * handshake (AUTH, SELECT) is queued ahead of everything and sent as soon
+ * as the connection is up, so a handshake command is never left waiting. */
 struct redis_sock {
     struct conn c; /* first */
     struct redis_client *cl;
@@ -28,6 +32,20 @@ struct redis_sock {
 };
 
 static void connect_now(struct redis_client *cl);
+
+/* hiredis allocates with plain malloc; its reader follows the xalloc
+ * policy here: out of memory aborts. */
+static redisReader *reader_create(void)
+{
+    redisReader *r = redisReaderCreate();
+    if (!r) {
+        static const char msg[] = "trireme: out of memory creating a Redis reader\n";
+        if (write(2, msg, sizeof(msg) - 1) < 0)
+            abort();
+        abort();
+    }
+    return r;
+}
 
 /* --- URL ---------------------------------------------------------------- */
 
@@ -40,10 +58,10 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
         p = url + 8;
     } else if (!strncmp(url, "rediss://", 9)) {
         *err = "rediss:// (TLS) is not supported yet; use redis:// on a private network";
-        return -1;
+        return -EINVAL;
     } else {
         *err = "must start with redis://";
-        return -1;
+        return -EINVAL;
     }
     const char *at = strrchr(p, '@');
     if (at) {
@@ -52,7 +70,7 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
             size_t ul = (size_t)(colon - p), pl = (size_t)(at - colon - 1);
             if (ul >= sizeof(out->user) || pl >= sizeof(out->pass)) {
                 *err = "user or password is too long";
-                return -1;
+                return -EINVAL;
             }
             memcpy(out->user, p, ul);
             memcpy(out->pass, colon + 1, pl);
@@ -60,7 +78,7 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
             size_t pl = (size_t)(at - p);
             if (pl >= sizeof(out->pass)) {
                 *err = "password is too long";
-                return -1;
+                return -EINVAL;
             }
             memcpy(out->pass, p, pl); /* redis://secret@host: a password alone */
         }
@@ -73,7 +91,7 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
         const char *rb = memchr(p, ']', (size_t)(hend - p));
         if (!rb) {
             *err = "unterminated IPv6 address";
-            return -1;
+            return -EINVAL;
         }
         memcpy(out->host, p + 1, (size_t)(rb - p - 1));
         colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
@@ -82,7 +100,7 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
         size_t hl = (size_t)((colon ? colon : hend) - p);
         if (hl >= sizeof(out->host)) {
             *err = "host is too long";
-            return -1;
+            return -EINVAL;
         }
         memcpy(out->host, p, hl);
     }
@@ -93,7 +111,7 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
         long port = strtol(colon + 1, &end, 10);
         if (end != hend || port < 1 || port > 65535) {
             *err = "port must be 1..65535";
-            return -1;
+            return -EINVAL;
         }
         out->port = (int)port;
     }
@@ -102,7 +120,7 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
         long db = strtol(slash + 1, &end, 10);
         if (*end || db < 0 || db > 100000) {
             *err = "database must be a number, as in redis://host:6379/0";
-            return -1;
+            return -EINVAL;
         }
         out->db = (int)db;
     }
@@ -111,32 +129,51 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
 
 /* --- completing commands ------------------------------------------------ */
 
+static struct buf_pool *pool_of(struct redis_client *cl)
+{
+    return cl->loop->pool;
+}
+
+static struct redis_cmd *first(struct list *l)
+{
+    return list_entry(l->next, struct redis_cmd, link);
+}
+
 static void finish(struct redis_cmd *c, redisReply *r, const char *err)
 {
     loop_timer_cancel(c->client->loop, &c->timer);
-    free(c->wire);
-    c->wire = NULL;
     c->state = Q_DONE;
     if (!err && r && r->type == REDIS_REPLY_ERROR)
         err = r->str;
     c->fn(c, r, err);
 }
 
+/* A handshake command leaves its list without a callback. */
+static void forget_internal(struct redis_cmd *c)
+{
+    loop_timer_cancel(c->client->loop, &c->timer);
+    c->state = Q_DONE;
+}
+
 static void drop_connection(struct redis_client *cl, const char *why);
+
+/* c leaves the waiting list, and its encoding leaves pending. */
+static void unqueue(struct redis_client *cl, struct redis_cmd *c)
+{
+    size_t off = 0;
+    struct list *pos;
+    for (pos = cl->waiting.next; pos != &c->link; pos = pos->next)
+        off += list_entry(pos, struct redis_cmd, link)->wire_len;
+    buf_cut(pool_of(cl), &cl->pending, off, c->wire_len);
+    list_remove(&c->link);
+}
 
 static void on_cmd_timeout(struct loop *l, struct timer *t)
 {
-    struct redis_cmd *c = (struct redis_cmd *)((char *)t - offsetof(struct redis_cmd, timer));
+    struct redis_cmd *c = container_of(t, struct redis_cmd, timer);
     struct redis_client *cl = c->client;
     if (c->state == Q_WAITING) {
-        struct redis_cmd **pp = &cl->wait_head, *prev = NULL;
-        while (*pp && *pp != c)
-            prev = *pp, pp = &(*pp)->next;
-        if (*pp) {
-            *pp = c->next;
-            if (cl->wait_tail == c)
-                cl->wait_tail = prev;
-        }
+        unqueue(cl, c);
         finish(c, NULL, "timeout (Redis unreachable)");
         return;
     }
@@ -147,37 +184,71 @@ static void on_cmd_timeout(struct loop *l, struct timer *t)
 
 /* --- the socket --------------------------------------------------------- */
 
+static bool sendable(const struct redis_client *cl)
+{
+    return cl->state == C_UP && cl->sock && !conn_closing(&cl->sock->c);
+}
+
+/* q is on the wire: it awaits its reply (its encoding kept in replay if it
+ * may be re-sent), or, in pub/sub mode, it is done. */
+static void mark_sent(struct redis_client *cl, struct redis_cmd *q, const char *wire,
+                      struct list *done)
+{
+    if (cl->mode == REDIS_PUBSUB) {
+        list_append(done, &q->link);
+        return;
+    }
+    if (q->retry_safe && buf_append(pool_of(cl), &cl->replay, wire, q->wire_len)) {
+        /* replay full: q stays sent but can no longer be re-sent */
+        q->retry_safe = false;
+    }
+    q->state = Q_SENT;
+    list_append(&cl->sent, &q->link);
+}
+
+/* Pub/sub commands are done once written; their callbacks run after every
+ * byte that was queued is out, so what they submit comes after. */
+static void finish_written(struct list *done)
+{
+    while (!list_empty(done)) {
+        struct redis_cmd *q = first(done);
+        list_remove(&q->link);
+        finish(q, NULL, NULL);
+    }
+}
+
 static void send_waiting(struct redis_client *cl)
 {
-    if (cl->state != C_UP || !cl->sock || conn_closing(&cl->sock->c))
+    if (!sendable(cl) || list_empty(&cl->waiting))
         return;
     struct conn *c = &cl->sock->c;
-    bool any = false;
-    while (cl->wait_head) {
-        struct redis_cmd *q = cl->wait_head;
-        cl->wait_head = q->next;
-        if (!cl->wait_head)
-            cl->wait_tail = NULL;
-        q->next = NULL;
-        if (conn_write(c, q->wire, (size_t)q->wire_len)) {
-            finish(q, NULL, "out of memory");
-            continue;
-        }
-        any = true;
-        if (cl->mode == REDIS_PUBSUB) {
-            /* Replies arrive as pushes; the command is done once written. */
-            finish(q, NULL, NULL);
-            continue;
-        }
-        q->state = Q_SENT;
-        if (cl->sent_tail)
-            cl->sent_tail->next = q;
-        else
-            cl->sent_head = q;
-        cl->sent_tail = q;
+    const char *wire = buf_head(&cl->pending);
+    if (conn_write(c, wire, buf_size(&cl->pending))) {
+        conn_close(c, -ENOMEM); /* the commands wait for the next connection */
+        return;
     }
-    if (any)
-        conn_flush(c);
+    struct list done;
+    list_init(&done);
+    while (!list_empty(&cl->waiting)) {
+        struct redis_cmd *q = first(&cl->waiting);
+        list_remove(&q->link);
+        mark_sent(cl, q, wire, &done);
+        wire += q->wire_len;
+    }
+    buf_release(pool_of(cl), &cl->pending);
+    conn_flush(c);
+    finish_written(&done);
+}
+
+/* Encode argv at the end of b (a handshake command's). */
+static void encode(struct redis_client *cl, struct buf *b, struct redis_cmd *c, int argc,
+                   const char **argv)
+{
+    size_t n = resp_command_size(argc, argv, NULL);
+    char *w = buf_reserve(pool_of(cl), b, n);
+    resp_command_write(w, argc, argv, NULL); /* a few hundred bytes at most */
+    buf_commit(b, n);
+    c->wire_len = (uint32_t)n;
 }
 
 static void on_reply(struct redis_client *cl, redisReply *r)
@@ -187,21 +258,20 @@ static void on_reply(struct redis_client *cl, redisReply *r)
             cl->on_push(cl, r);
         return;
     }
-    struct redis_cmd *q = cl->sent_head;
-    if (!q) {
+    if (list_empty(&cl->sent)) {
         LOG(LOG_WARN, "redis: reply with no command waiting for it", L_STR("client", cl->name));
         return;
     }
-    cl->sent_head = q->next;
-    if (!cl->sent_head)
-        cl->sent_tail = NULL;
-    q->next = NULL;
+    struct redis_cmd *q = first(&cl->sent);
+    list_remove(&q->link);
+    if (q->retry_safe)
+        buf_consume(pool_of(cl), &cl->replay, q->wire_len);
     finish(q, r, NULL);
 }
 
 static void sock_read(struct conn *c)
 {
-    struct redis_sock *s = (struct redis_sock *)c;
+    struct redis_sock *s = container_of(c, struct redis_sock, c);
     struct redis_client *cl = s->cl;
     if (redisReaderFeed(s->reader, buf_head(&c->in), buf_size(&c->in)) != REDIS_OK) {
         conn_close(c, -EPROTO);
@@ -229,7 +299,7 @@ static void sock_read(struct conn *c)
 
 static void sock_closed(struct conn *c, int err)
 {
-    struct redis_sock *s = (struct redis_sock *)c;
+    struct redis_sock *s = container_of(c, struct redis_sock, c);
     struct redis_client *cl = s->cl;
     redisReaderFree(s->reader);
     if (cl && cl->sock == s)
@@ -239,7 +309,7 @@ static void sock_closed(struct conn *c, int err)
 
 static void sock_eof(struct conn *c)
 {
-    struct redis_sock *s = (struct redis_sock *)c;
+    struct redis_sock *s = container_of(c, struct redis_sock, c);
     if (s->cl && s->cl->sock == s)
         drop_connection(s->cl, "closed by server");
     else
@@ -263,6 +333,38 @@ static void schedule_retry(struct redis_client *cl)
     loop_timer_in(cl->loop, &cl->retry, delay);
 }
 
+/* cmds (in order) and their encodings (bytes, in the same order) go ahead
+ * of everything waiting. bytes is consumed. */
+static void queue_first(struct redis_client *cl, struct list *cmds, struct buf *bytes)
+{
+    if (list_empty(cmds)) {
+        buf_release(pool_of(cl), bytes);
+        return;
+    }
+    if (buf_size(&cl->pending) &&
+        buf_append(pool_of(cl), bytes, buf_head(&cl->pending), buf_size(&cl->pending))) {
+        /* Cannot happen below BUF_MAX; fail rather than send misaligned bytes. */
+        buf_release(pool_of(cl), bytes);
+        while (!list_empty(cmds)) {
+            struct redis_cmd *q = first(cmds);
+            list_remove(&q->link);
+            finish(q, NULL, "out of memory");
+        }
+        return;
+    }
+    buf_release(pool_of(cl), &cl->pending);
+    cl->pending = *bytes;
+    memset(bytes, 0, sizeof(*bytes));
+    struct list *at = &cl->waiting;
+    while (!list_empty(cmds)) {
+        struct redis_cmd *q = first(cmds);
+        list_remove(&q->link);
+        q->state = Q_WAITING;
+        list_insert(at, &q->link);
+        at = &q->link;
+    }
+}
+
 static void drop_connection(struct redis_client *cl, const char *why)
 {
     bool was_up = cl->state == C_UP;
@@ -273,33 +375,39 @@ static void drop_connection(struct redis_client *cl, const char *why)
         s->cl = NULL;
         conn_close(&s->c, 0);
     }
-    /* In flight: re-send the safe ones first, fail the rest. */
-    struct redis_cmd *q = cl->sent_head, *first = NULL, *last = NULL;
-    cl->sent_head = cl->sent_tail = NULL;
-    while (q) {
-        struct redis_cmd *next = q->next;
-        q->next = NULL;
-        if (q->internal) { /* a fresh connection sends its own */
-            loop_timer_cancel(cl->loop, &q->timer);
-            free(q->wire);
-            free(q);
-        } else if (q->retry_safe && !cl->closing) {
-            q->state = Q_WAITING;
-            if (last)
-                last->next = q;
-            else
-                first = q;
-            last = q;
-        } else {
+    /* In flight: taken off the client first, since the callbacks of those
+     * that fail may submit (or close) again. */
+    struct list inflight, again;
+    list_init(&inflight);
+    list_init(&again);
+    while (!list_empty(&cl->sent)) {
+        struct list *n = cl->sent.next;
+        list_remove(n);
+        list_append(&inflight, n);
+    }
+    struct buf replay = cl->replay;
+    memset(&cl->replay, 0, sizeof(cl->replay));
+    /* The safe ones go back ahead of newer work, in their original order
+     * (replay holds exactly their encodings); the rest fail. */
+    while (!list_empty(&inflight)) {
+        struct redis_cmd *q = first(&inflight);
+        list_remove(&q->link);
+        if (q->internal)
+            forget_internal(q); /* a fresh connection sends its own */
+        else if (q->retry_safe)
+            list_append(&again, &q->link);
+        else
+            finish(q, NULL, "Redis connection lost");
+    }
+    if (cl->closing) {
+        buf_release(pool_of(cl), &replay);
+        while (!list_empty(&again)) {
+            struct redis_cmd *q = first(&again);
+            list_remove(&q->link);
             finish(q, NULL, "Redis connection lost");
         }
-        q = next;
-    }
-    if (first) {
-        last->next = cl->wait_head;
-        if (!cl->wait_head)
-            cl->wait_tail = last;
-        cl->wait_head = first;
+    } else {
+        queue_first(cl, &again, &replay);
     }
     if (was_up && cl->on_state)
         cl->on_state(cl, false);
@@ -312,41 +420,43 @@ static void drop_connection(struct redis_client *cl, const char *why)
     schedule_retry(cl);
 }
 
-/* AUTH and SELECT ride ahead of everything, as internal commands. */
+static void connected(struct redis_client *cl, bool handshake)
+{
+    cl->backoff_ms = 0;
+    if (handshake)
+        LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
+            L_INT("port", cl->url.port), L_INT("db", cl->url.db));
+    else
+        LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
+            L_INT("port", cl->url.port));
+    if (cl->on_state)
+        cl->on_state(cl, true);
+}
+
+/* AUTH and SELECT ride ahead of everything, as internal commands; data
+ * marks the last one. */
 static void on_handshake(struct redis_cmd *c, redisReply *r, const char *err)
 {
     struct redis_client *cl = c->client;
-    bool last = c->data != NULL;
-    free(c);
     if (err) {
         LOG(LOG_ERROR, "redis: handshake refused", L_STR("client", cl->name), L_STR("error", err));
         drop_connection(cl, err);
         return;
     }
-    if (last && cl->state == C_UP) {
-        cl->backoff_ms = 0;
-        LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
-            L_INT("port", cl->url.port), L_INT("db", cl->url.db));
-        if (cl->on_state)
-            cl->on_state(cl, true);
-    }
+    if (c->data && cl->state == C_UP)
+        connected(cl, true);
 }
 
-static void push_front_internal(struct redis_client *cl, int argc, const char **argv, bool last)
+static void handshake_cmd(struct redis_client *cl, struct list *cmds, struct buf *bytes, int i,
+                          int argc, const char **argv, bool last)
 {
-    struct redis_cmd *c = calloc(1, sizeof(*c));
-    c->client = cl;
-    c->fn = on_handshake;
-    c->internal = true;
-    c->data = last ? c : NULL;
-    c->wire_len = redisFormatCommandArgv(&c->wire, argc, argv, NULL);
-    c->state = Q_WAITING;
+    struct redis_cmd *c = &cl->handshake[i];
+    *c = (struct redis_cmd){
+        .fn = on_handshake, .data = last ? cl : NULL, .client = cl, .internal = true};
     c->timer.fn = on_cmd_timeout;
+    encode(cl, bytes, c, argc, argv);
     loop_timer_in(cl->loop, &c->timer, CONNECT_TIMEOUT_MS);
-    c->next = cl->wait_head;
-    cl->wait_head = c;
-    if (!cl->wait_tail)
-        cl->wait_tail = c;
+    list_append(cmds, &c->link);
 }
 
 static void on_connected(struct tcp_connect *tc, int fd)
@@ -362,9 +472,9 @@ static void on_connected(struct tcp_connect *tc, int fd)
         drop_connection(cl, strerror(-fd));
         return;
     }
-    struct redis_sock *s = calloc(1, sizeof(*s));
+    struct redis_sock *s = xcalloc(1, sizeof(*s));
     s->cl = cl;
-    s->reader = redisReaderCreate();
+    s->reader = reader_create();
     s->reader->maxbuf = REDIS_READER_MAXBUF;
     conn_init(&s->c, cl->loop, fd, &sock_handler);
     cl->sock = s;
@@ -373,27 +483,26 @@ static void on_connected(struct tcp_connect *tc, int fd)
     /* SELECT does not matter to pub/sub (channels are not per database);
      * in that mode AUTH's "+OK" reaches on_push, which ignores non-arrays. */
     bool auth = *cl->url.pass, sel = cl->url.db != 0 && cl->mode == REDIS_COMMANDS;
-    char db[16];
-    snprintf(db, sizeof(db), "%d", cl->url.db);
-    if (sel) {
-        const char *argv[] = {"SELECT", db};
-        push_front_internal(cl, 2, argv, true);
-    }
+    struct list cmds;
+    list_init(&cmds);
+    struct buf bytes = {0};
     if (auth) {
         const char *argv3[] = {"AUTH", cl->url.user, cl->url.pass};
         const char *argv2[] = {"AUTH", cl->url.pass};
         if (*cl->url.user)
-            push_front_internal(cl, 3, argv3, !sel);
+            handshake_cmd(cl, &cmds, &bytes, 0, 3, argv3, !sel);
         else
-            push_front_internal(cl, 2, argv2, !sel);
+            handshake_cmd(cl, &cmds, &bytes, 0, 2, argv2, !sel);
     }
-    if (!auth && !sel) {
-        cl->backoff_ms = 0;
-        LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
-            L_INT("port", cl->url.port));
-        if (cl->on_state)
-            cl->on_state(cl, true);
+    if (sel) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", cl->url.db);
+        handshake_cmd(cl, &cmds, &bytes, 1, 2, (const char *[]){"SELECT", db}, true);
     }
+    if (auth || sel)
+        queue_first(cl, &cmds, &bytes);
+    else
+        connected(cl, false);
     send_waiting(cl);
 }
 
@@ -410,8 +519,7 @@ static void connect_now(struct redis_client *cl)
 
 static void on_retry(struct loop *l, struct timer *t)
 {
-    struct redis_client *cl = (struct redis_client *)((char *)t - offsetof(struct redis_client, retry));
-    connect_now(cl);
+    connect_now(container_of(t, struct redis_client, retry));
 }
 
 /* --- public ------------------------------------------------------------- */
@@ -432,9 +540,12 @@ int redis_client_init(struct redis_client *cl, struct loop *l, const struct redi
     cl->name = name;
     cl->default_timeout_ms = DEFAULT_TIMEOUT_MS;
     cl->retry.fn = on_retry;
-    if (tcp_resolve(url->host, url->port, &cl->addr, &cl->addrlen)) {
+    list_init(&cl->waiting);
+    list_init(&cl->sent);
+    int ret = tcp_resolve(url->host, url->port, &cl->addr, &cl->addrlen);
+    if (ret < 0) {
         LOG(LOG_ERROR, "redis: cannot resolve host", L_STR("host", url->host));
-        return -1;
+        return ret;
     }
     connect_now(cl);
     return 0;
@@ -445,32 +556,58 @@ bool redis_client_up(const struct redis_client *cl)
     return cl->state == C_UP;
 }
 
+static void fail_now(struct redis_cmd *c, const char *err)
+{
+    c->state = Q_DONE;
+    c->fn(c, NULL, err);
+}
+
+char *redis_submit_begin(struct redis_client *cl, struct redis_cmd *c, size_t n)
+{
+    c->client = cl;
+    c->timer.fn = on_cmd_timeout;
+    send_waiting(cl); /* what came first goes first (its callbacks may close cl) */
+    if (cl->closing) {
+        fail_now(c, "redis client is closing");
+        return NULL;
+    }
+    char *room = NULL;
+    if (n <= REDIS_COMMAND_MAX)
+        room = sendable(cl) ? conn_write_reserve(&cl->sock->c, n)
+                            : buf_reserve(pool_of(cl), &cl->pending, n);
+    if (!room) {
+        fail_now(c, "command too large");
+        return NULL;
+    }
+    c->wire_len = (uint32_t)n;
+    return room;
+}
+
+void redis_submit_end(struct redis_client *cl, struct redis_cmd *c, char *room)
+{
+    c->state = Q_WAITING;
+    loop_timer_in(cl->loop, &c->timer, c->timeout_ms ? c->timeout_ms : cl->default_timeout_ms);
+    if (!sendable(cl)) {
+        buf_commit(&cl->pending, c->wire_len);
+        list_append(&cl->waiting, &c->link);
+        return;
+    }
+    conn_write_commit(&cl->sock->c, c->wire_len);
+    struct list done;
+    list_init(&done);
+    mark_sent(cl, c, room, &done);
+    conn_flush(&cl->sock->c);
+    finish_written(&done);
+}
+
 void redis_submit(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv,
                   const size_t *argvlen)
 {
-    c->client = cl;
-    c->next = NULL;
-    c->timer.fn = on_cmd_timeout;
-    if (cl->closing) {
-        c->state = Q_DONE;
-        c->fn(c, NULL, "redis client is closing");
+    char *room = redis_submit_begin(cl, c, resp_command_size(argc, argv, argvlen));
+    if (!room)
         return;
-    }
-    c->wire_len = redisFormatCommandArgv(&c->wire, argc, argv, argvlen);
-    if (c->wire_len < 0) {
-        c->wire = NULL;
-        c->state = Q_DONE;
-        c->fn(c, NULL, "out of memory");
-        return;
-    }
-    c->state = Q_WAITING;
-    loop_timer_in(cl->loop, &c->timer, c->timeout_ms ? c->timeout_ms : cl->default_timeout_ms);
-    if (cl->wait_tail)
-        cl->wait_tail->next = c;
-    else
-        cl->wait_head = c;
-    cl->wait_tail = c;
-    send_waiting(cl);
+    resp_command_write(room, argc, argv, argvlen);
+    redis_submit_end(cl, c, room);
 }
 
 void redis_submitv(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv)
@@ -484,24 +621,22 @@ void redis_client_close(struct redis_client *cl)
         return;
     cl->closing = true;
     loop_timer_cancel(cl->loop, &cl->retry);
-    while (cl->wait_head) {
-        struct redis_cmd *q = cl->wait_head;
-        cl->wait_head = q->next;
-        q->next = NULL;
-        if (q->internal) {
-            loop_timer_cancel(cl->loop, &q->timer);
-            free(q->wire);
-            free(q);
-            continue;
-        }
-        finish(q, NULL, "redis client is closing");
+    buf_release(pool_of(cl), &cl->pending);
+    while (!list_empty(&cl->waiting)) {
+        struct redis_cmd *q = first(&cl->waiting);
+        list_remove(&q->link);
+        if (q->internal)
+            forget_internal(q);
+        else
+            finish(q, NULL, "redis client is closing");
     }
-    cl->wait_tail = NULL;
     drop_connection(cl, "closing");
 }
 
 void redis_client_free(struct redis_client *cl)
 {
+    if (!cl->loop)
+        return; /* never initialised */
     struct redis_sock *s = cl->sock;
     cl->sock = NULL;
     if (s) {
@@ -509,20 +644,8 @@ void redis_client_free(struct redis_client *cl)
         conn_abandon(&s->c);
         free(s);
     }
-    while (cl->sent_head) {
-        struct redis_cmd *q = cl->sent_head;
-        cl->sent_head = q->next;
-        free(q->wire);
-        q->wire = NULL;
-        if (q->internal)
-            free(q);
-    }
-    while (cl->wait_head) {
-        struct redis_cmd *q = cl->wait_head;
-        cl->wait_head = q->next;
-        free(q->wire);
-        q->wire = NULL;
-        if (q->internal)
-            free(q);
-    }
+    buf_release(pool_of(cl), &cl->pending);
+    buf_release(pool_of(cl), &cl->replay);
+    list_init(&cl->waiting);
+    list_init(&cl->sent);
 }

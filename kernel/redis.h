@@ -1,7 +1,8 @@
 /*
- * redis.h - Redis on the ring. Trireme owns the socket (a kernel conn);
- * hiredis is only the RESP codec: redisFormatCommandArgv to encode,
- * a redisReader (with its buffer limit set) to decode.
+ * redis.h - Redis on the ring. Trireme owns the socket (a kernel conn).
+ * Commands are encoded by proto/resp straight into the connection's output
+ * buffer, so submitting one allocates nothing; replies are decoded by
+ * hiredis' redisReader (with its buffer limit set).
  *
  * A client is one connection with pipelining: commands go out as soon as
  * they are submitted and replies come back in order. Blocking commands and
@@ -11,6 +12,13 @@
  * what is marked retry_safe) and reconnects with backoff, forever, with log
  * lines. A command that outlives its deadline means a stuck server or a
  * dead path: the connection is dropped and re-made.
+ *
+ * Bytes are kept only while they may still be needed: the encodings of
+ * commands waiting for a connection (in order, in `pending`), and of the
+ * retry_safe commands sent and not yet answered (in order, in `replay`),
+ * so a reconnection can send them again. Both are loop-pool buffers.
+ *
+ * Functions that can fail return 0 or a negative errno.
  */
 #ifndef TRIREME_KERNEL_REDIS_H
 #define TRIREME_KERNEL_REDIS_H
@@ -20,6 +28,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "kernel/buf.h"
+#include "kernel/list.h"
 #include "kernel/loop.h"
 #include "kernel/tcp_connect.h"
 #include "kernel/timer.h"
@@ -32,15 +42,14 @@ struct redis_client;
 typedef void (*redis_fn)(struct redis_cmd *c, redisReply *reply, const char *err);
 
 struct redis_cmd {
-    struct redis_cmd *next;
     redis_fn fn;
     void *data;
     uint64_t timeout_ms; /* 0: the client's default */
     bool retry_safe;
     /* internal */
     struct redis_client *client;
-    char *wire;
-    int wire_len;
+    struct list link;  /* on the client's waiting or sent list */
+    uint32_t wire_len; /* bytes of its encoding */
     struct timer timer;
     uint8_t state;
     bool internal; /* AUTH/SELECT of a fresh connection, owned by the client */
@@ -54,7 +63,7 @@ struct redis_url {
     int db;
 };
 
-/* 0, or -1 with *err naming what is wrong with the URL. */
+/* 0, or -EINVAL with *err naming what is wrong with the URL. */
 int redis_url_parse(const char *url, struct redis_url *out, const char **err);
 
 enum redis_mode { REDIS_COMMANDS, REDIS_PUBSUB };
@@ -71,8 +80,10 @@ struct redis_client {
     struct tcp_connect connect;
     struct timer retry;
     unsigned backoff_ms;
-    struct redis_cmd *wait_head, *wait_tail; /* not yet sent */
-    struct redis_cmd *sent_head, *sent_tail; /* awaiting replies, in order */
+    struct list waiting; /* not yet sent, in order; their encodings in pending */
+    struct list sent;    /* awaiting replies, in order; the retry_safe ones' in replay */
+    struct buf pending, replay;
+    struct redis_cmd handshake[2]; /* AUTH and SELECT of the current connection */
     uint8_t state;
     bool closing;
     bool connecting;
@@ -84,7 +95,7 @@ struct redis_client {
 };
 
 /* Resolves the host (blocking getaddrinfo: call before the loop runs or at
- * a module's start) and connects. 0 or -1. */
+ * a module's start) and connects. 0, or tcp_resolve's -errno. */
 int redis_client_init(struct redis_client *cl, struct loop *l, const struct redis_url *url,
                       enum redis_mode mode, const char *name);
 /* Fail queued commands, close. The struct may be freed once the loop ran
@@ -94,12 +105,22 @@ bool redis_client_up(const struct redis_client *cl);
 /* After the loop ended (cleanup): release what a forced exit left open. */
 void redis_client_free(struct redis_client *cl);
 
-/* Queue a command. argv strings are copied (encoded) before this returns. */
+/* Queue a command. argv strings are copied (encoded) before this returns.
+ * A command that would encode to more than REDIS_COMMAND_MAX bytes fails. */
 void redis_submit(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv,
                   const size_t *argvlen);
+/* The same in two steps, for a caller that encodes its own command with
+ * proto/resp (from wherever its arguments are): room for the command's n
+ * bytes, written by the caller, then handed over with the room pointer.
+ * Nothing else may be submitted on cl in between. NULL: c already failed
+ * (its fn ran: the client is closing, or n is over REDIS_COMMAND_MAX). */
+char *redis_submit_begin(struct redis_client *cl, struct redis_cmd *c, size_t n);
+void redis_submit_end(struct redis_client *cl, struct redis_cmd *c, char *room);
 /* Convenience: printf-free argv of C strings. */
 void redis_submitv(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv);
 
 #define REDIS_READER_MAXBUF (1024 * 1024)
+/* Redis' own default proto-max-bulk-len is 512 MB; one command stays below. */
+#define REDIS_COMMAND_MAX (512u * 1024 * 1024)
 
 #endif

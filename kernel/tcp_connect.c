@@ -11,10 +11,11 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "kernel/container_of.h"
 
 static void done_one(struct tcp_connect *tc)
 {
@@ -38,14 +39,14 @@ static void done_one(struct tcp_connect *tc)
 
 static void on_connect(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct tcp_connect *tc = (struct tcp_connect *)((char *)op - offsetof(struct tcp_connect, connect_op));
+    struct tcp_connect *tc = container_of(op, struct tcp_connect, connect_op);
     tc->res = cqe->res;
     done_one(tc);
 }
 
 static void on_timeout(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct tcp_connect *tc = (struct tcp_connect *)((char *)op - offsetof(struct tcp_connect, timeout_op));
+    struct tcp_connect *tc = container_of(op, struct tcp_connect, timeout_op);
     if (cqe->res == -ETIME)
         tc->timed_out = true;
     done_one(tc);
@@ -88,8 +89,15 @@ int tcp_resolve(const char *host, int port, struct sockaddr_storage *out, sockle
     char ps[16];
     snprintf(ps, sizeof(ps), "%d", port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
-    if (getaddrinfo(host, ps, &hints, &res))
-        return -1;
+    int ret = getaddrinfo(host, ps, &hints, &res);
+    if (ret == EAI_SYSTEM)
+        return errno ? -errno : -EIO;
+    if (ret == EAI_AGAIN)
+        return -EAGAIN;
+    if (ret == EAI_MEMORY)
+        return -ENOMEM;
+    if (ret)
+        return -EHOSTUNREACH; /* no such host, or no address of a usable family */
     memcpy(out, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;
     freeaddrinfo(res);

@@ -1,6 +1,8 @@
 /*
  * tcp_connect.h - an outbound TCP connection made on the ring, with a
  * deadline (IORING_OP_CONNECT linked to IORING_OP_LINK_TIMEOUT).
+ *
+ * Functions that can fail return 0 or a negative errno.
  */
 #ifndef TRIREME_KERNEL_TCP_CONNECT_H
 #define TRIREME_KERNEL_TCP_CONNECT_H
@@ -33,7 +35,8 @@ void tcp_connect_start(struct tcp_connect *tc, struct loop *l, const struct sock
                        socklen_t len, uint64_t timeout_ms, tcp_connect_fn fn);
 
 /* Resolve host:port once (getaddrinfo; blocking: call at start-up, not on
- * a running loop). 0 or -1. */
+ * a running loop). 0, -EHOSTUNREACH (no such host), -EAGAIN (try later),
+ * or another negative errno. */
 int tcp_resolve(const char *host, int port, struct sockaddr_storage *out, socklen_t *len);
 
 #endif

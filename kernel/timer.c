@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 
+#include "kernel/xalloc.h"
+
 static void swap(struct timer_heap *h, uint32_t a, uint32_t b)
 {
     struct timer *t = h->v[a];
@@ -40,7 +42,7 @@ static void down(struct timer_heap *h, uint32_t i)
     }
 }
 
-int timer_heap_add(struct timer_heap *h, struct timer *t, uint64_t when_ns)
+void timer_heap_add(struct timer_heap *h, struct timer *t, uint64_t when_ns)
 {
     if (t->idx) {
         uint64_t old = t->when_ns;
@@ -49,21 +51,17 @@ int timer_heap_add(struct timer_heap *h, struct timer *t, uint64_t when_ns)
             up(h, t->idx - 1);
         else
             down(h, t->idx - 1);
-        return 0;
+        return;
     }
     if (h->n == h->cap) {
         uint32_t cap = h->cap ? h->cap * 2 : 64;
-        struct timer **v = realloc(h->v, cap * sizeof(*v));
-        if (!v)
-            return -1;
-        h->v = v;
+        h->v = xrealloc(h->v, cap * sizeof(*h->v));
         h->cap = cap;
     }
     t->when_ns = when_ns;
     h->v[h->n] = t;
     t->idx = ++h->n;
     up(h, h->n - 1);
-    return 0;
 }
 
 void timer_heap_remove(struct timer_heap *h, struct timer *t)

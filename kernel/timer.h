@@ -31,7 +31,8 @@ static inline bool timer_armed(const struct timer *t)
     return t->idx != 0;
 }
 
-int timer_heap_add(struct timer_heap *h, struct timer *t, uint64_t when_ns);
+/* Arm t (or move it, when armed) to when_ns. */
+void timer_heap_add(struct timer_heap *h, struct timer *t, uint64_t when_ns);
 void timer_heap_remove(struct timer_heap *h, struct timer *t);
 /* The earliest timer, or NULL. */
 struct timer *timer_heap_min(const struct timer_heap *h);

@@ -17,6 +17,7 @@
 
 #include "kernel/config.h"
 #include "kernel/log.h"
+#include "kernel/xalloc.h"
 #include "modules/jobs/cli_pg.h"
 #include "modules/jobs/job_input.h"
 #include "modules/jobs/migrate.h"
@@ -101,8 +102,8 @@ static redisContext *redis_connect_or_die(const char *cmd, int argc, char **argv
 static redisReply *rq_cli_eval(const char *cmd, redisContext *c, int script, struct rq_args *a)
 {
     int argc = a->n + 3;
-    const char **argv = malloc((size_t)argc * sizeof(*argv));
-    size_t *lens = malloc((size_t)argc * sizeof(*lens));
+    const char **argv = xmalloc((size_t)argc * sizeof(*argv));
+    size_t *lens = xmalloc((size_t)argc * sizeof(*lens));
     argv[0] = "EVAL", lens[0] = 4;
     argv[1] = rq_scripts[script], lens[1] = strlen(rq_scripts[script]);
     argv[2] = "0", lens[2] = 1;

@@ -22,17 +22,20 @@
  */
 #include "modules/leader/leader.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/container_of.h"
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/pg.h"
 #include "kernel/redis.h"
 #include "kernel/server.h"
+#include "kernel/xalloc.h"
 #include "modules/registry.h"
 
 #define HEARTBEAT_LOG_MS 30000
@@ -193,7 +196,7 @@ static void heartbeat_log(struct election *e)
 
 static void on_recorded(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct election *e = (struct election *)((char *)q - offsetof(struct election, record_q));
+    struct election *e = container_of(q, struct election, record_q);
     e->record_inflight = false;
     if (e->state != ST_RECORDING)
         return;
@@ -227,7 +230,7 @@ static void record_token(struct election *e, long long token)
 
 static void on_hb(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct election *e = (struct election *)((char *)q - offsetof(struct election, hb_q));
+    struct election *e = container_of(q, struct election, hb_q);
     e->hb_inflight = false;
     if (!err && e->state == ST_LEADER)
         heartbeat_log(e);
@@ -350,7 +353,7 @@ static void pg_try_lock(struct election *e);
 
 static void on_locked(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct election *e = (struct election *)((char *)q - offsetof(struct election, lock_q));
+    struct election *e = container_of(q, struct election, lock_q);
     e->lock_inflight = false;
     if (err) {
         if (!e->stopping)
@@ -389,7 +392,7 @@ static void on_pg_state(struct pg_pool *p, bool up)
 
 static void on_unlocked(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct election *e = (struct election *)((char *)q - offsetof(struct election, lock_q));
+    struct election *e = container_of(q, struct election, lock_q);
     LOG(LOG_INFO, "Released leader lock", L_STR("election", e->name), L_BOOL("ok", !err));
     e->state = ST_DONE;
     pg_pool_close(&e->pg);
@@ -399,7 +402,7 @@ static void on_unlocked(struct pg_query *q, PGresult *res, const char *err)
 
 static void on_tick(struct loop *l, struct timer *t)
 {
-    struct election *e = (struct election *)((char *)t - offsetof(struct election, tick));
+    struct election *e = container_of(t, struct election, tick);
     if (e->state == ST_DONE)
         return;
     loop_timer_in(l, t, e->cfg->leader_renew_ms);
@@ -498,7 +501,7 @@ static int leader_init(struct server *s)
         if (!n)
             continue;
         if (!set)
-            set = calloc(1, sizeof(*set));
+            set = xcalloc(1, sizeof(*set));
         struct leader_shared *sh = &set->sh[i];
         snprintf(sh->holder, sizeof(sh->holder), "%s:%d:%08lx", host, getpid(),
                  (unsigned long)(ts.tv_nsec ^ (long)getpid() << 12) & 0xffffffffu);
@@ -527,12 +530,13 @@ static int election_start(struct election *e, struct loop *l, int which)
         !*cfg->database_direct_url) {
         LOG(LOG_ERROR, "leader: --leader=postgres holds a session lock and cannot work through a "
                        "transaction pooler; set DATABASE_DIRECT_URL");
-        return -1;
+        return -EINVAL;
     }
     e->pg.data = e;
     struct pg_pool_config pc = {.conninfo = direct, .size = 1, .max_inflight = 8};
-    if (pg_pool_init(&e->pg, l, &pc) < 0)
-        return -1;
+    int ret = pg_pool_init(&e->pg, l, &pc);
+    if (ret < 0)
+        return ret;
     e->pg.data = e;
     e->pg.on_state = on_pg_state;
     e->has_pg = true;
@@ -541,20 +545,22 @@ static int election_start(struct election *e, struct loop *l, int which)
         const char *err;
         if (redis_url_parse(cfg->redis_url, &u, &err)) {
             LOG(LOG_ERROR, "REDIS_URL is not valid", L_STR("error", err));
-            return -1;
+            return -EINVAL;
         }
         snprintf(e->key, sizeof(e->key), "trireme:leader:%s", e->name);
         snprintf(e->token_key, sizeof(e->token_key), "trireme:leader:%s:token", e->name);
         snprintf(e->channel, sizeof(e->channel), "trireme:leader:%s:released", e->name);
         snprintf(e->ttl, sizeof(e->ttl), "%llu", (unsigned long long)cfg->leader_ttl_ms);
         e->rc.data = e;
-        if (redis_client_init(&e->rc, l, &u, REDIS_COMMANDS, "leader") < 0)
-            return -1;
+        ret = redis_client_init(&e->rc, l, &u, REDIS_COMMANDS, "leader");
+        if (ret < 0)
+            return ret;
         e->sub.data = e;
         e->sub.on_push = on_sub_push;
         e->sub.on_state = on_sub_state;
-        if (redis_client_init(&e->sub, l, &u, REDIS_PUBSUB, "leader-pubsub") < 0)
-            return -1;
+        ret = redis_client_init(&e->sub, l, &u, REDIS_PUBSUB, "leader-pubsub");
+        if (ret < 0)
+            return ret;
     }
     loop_timer_in(l, &e->tick, cfg->leader_backend == LEADER_REDIS ? 0 : cfg->leader_renew_ms);
     LOG(LOG_INFO, "leader election started", L_STR("election", e->name),
@@ -567,11 +573,13 @@ static int leader_start(struct loop *l)
 {
     if (l->id != 0 || !l->srv->module_state[MODULE_LEADER])
         return 0;
-    struct elections *es = calloc(1, sizeof(*es));
+    struct elections *es = xcalloc(1, sizeof(*es));
     l->modules[MODULE_LEADER] = es;
-    for (int i = 0; i < ELECTION_COUNT; i++)
-        if (leader_election_of(l->srv, i) && election_start(&es->e[i], l, i))
-            return -1;
+    for (int i = 0; i < ELECTION_COUNT; i++) {
+        int ret = leader_election_of(l->srv, i) ? election_start(&es->e[i], l, i) : 0;
+        if (ret < 0)
+            return ret;
+    }
     return 0;
 }
 

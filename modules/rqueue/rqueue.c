@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/container_of.h"
+#include "kernel/xalloc.h"
+#include "proto/resp.h"
 #include "proto/rfc3339.h"
 #include "proto/sha1.h"
 
@@ -22,14 +25,17 @@ void rq_shas_init(struct rq_shas *s)
 void rq_args_add(struct rq_args *a, const char *s, size_t n)
 {
     if (a->n == a->ncap) {
+        /* off and alen share one block: off[0..ncap), then alen. */
+        int old = a->ncap;
         a->ncap = a->ncap ? a->ncap * 2 : 16;
-        a->off = realloc(a->off, (size_t)a->ncap * sizeof(*a->off));
-        a->alen = realloc(a->alen, (size_t)a->ncap * sizeof(*a->alen));
+        a->off = xrealloc(a->off, 2 * (size_t)a->ncap * sizeof(*a->off));
+        memmove(a->off + a->ncap, a->off + old, (size_t)a->n * sizeof(*a->alen));
+        a->alen = a->off + a->ncap;
     }
     if (a->len + n + 1 > a->cap) {
         while (a->len + n + 1 > a->cap)
             a->cap = a->cap ? a->cap * 2 : 256;
-        a->buf = realloc(a->buf, a->cap);
+        a->buf = xrealloc(a->buf, a->cap);
     }
     memcpy(a->buf + a->len, s, n);
     a->buf[a->len + n] = 0;
@@ -59,8 +65,7 @@ void rq_args_append(struct rq_args *dst, const struct rq_args *src)
 void rq_args_free(struct rq_args *a)
 {
     free(a->buf);
-    free(a->off);
-    free(a->alen);
+    free(a->off); /* and alen, in the same block */
     memset(a, 0, sizeof(*a));
 }
 
@@ -247,7 +252,7 @@ static void submit(struct redis_client *cl, struct rq_call *c);
 
 static void on_reply(struct redis_cmd *cmd, redisReply *reply, const char *err)
 {
-    struct rq_call *c = (struct rq_call *)cmd;
+    struct rq_call *c = container_of(cmd, struct rq_call, cmd);
     if (err && !c->fell_back && !strncmp(err, "NOSCRIPT", 8)) {
         c->fell_back = true; /* EVAL also caches it for the next EVALSHA */
         submit(cmd->client, c);
@@ -257,27 +262,29 @@ static void on_reply(struct redis_cmd *cmd, redisReply *reply, const char *err)
     c->fn(c, reply, err);
 }
 
+/* EVALSHA sha 0 args... (or EVAL body 0 args...), encoded straight from
+ * the argument buffer into the client's output: no vectors, no copies. */
 static void submit(struct redis_client *cl, struct rq_call *c)
 {
-    int argc = c->args.n + 3;
-    const char *stackv[64];
-    size_t stackl[64];
-    const char **argv = argc <= 64 ? stackv : malloc((size_t)argc * sizeof(*argv));
-    size_t *lens = argc <= 64 ? stackl : malloc((size_t)argc * sizeof(*lens));
-    const char *body = rq_scripts[c->script];
-    argv[0] = c->fell_back ? "EVAL" : "EVALSHA";
-    lens[0] = strlen(argv[0]);
-    argv[1] = c->fell_back ? body : c->shas->sha[c->script];
-    lens[1] = c->fell_back ? strlen(body) : 40;
-    argv[2] = "0";
-    lens[2] = 1;
-    rq_args_vectors(&c->args, argv + 3, lens + 3);
+    const struct rq_args *a = &c->args;
+    const char *verb = c->fell_back ? "EVAL" : "EVALSHA";
+    const char *script = c->fell_back ? rq_scripts[c->script] : c->shas->sha[c->script];
+    size_t script_len = c->fell_back ? strlen(script) : 40;
+    size_t n = resp_array_size(a->n + 3) + resp_bulk_size(strlen(verb)) +
+               resp_bulk_size(script_len) + resp_bulk_size(1);
+    for (int i = 0; i < a->n; i++)
+        n += resp_bulk_size(a->alen[i]);
     c->cmd.fn = on_reply;
-    redis_submit(cl, &c->cmd, argc, argv, lens);
-    if (argv != stackv) {
-        free(argv);
-        free(lens);
-    }
+    char *room = redis_submit_begin(cl, &c->cmd, n);
+    if (!room)
+        return;
+    char *p = resp_array_write(room, a->n + 3);
+    p = resp_bulk_write(p, verb, strlen(verb));
+    p = resp_bulk_write(p, script, script_len);
+    p = resp_bulk_write(p, "0", 1);
+    for (int i = 0; i < a->n; i++)
+        p = resp_bulk_write(p, a->buf + a->off[i], a->alen[i]);
+    redis_submit_end(cl, &c->cmd, room);
 }
 
 void rq_eval(struct redis_client *cl, struct rq_call *c, const struct rq_shas *shas, int script,

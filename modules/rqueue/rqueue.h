@@ -44,7 +44,8 @@ struct rq_shas {
 };
 void rq_shas_init(struct rq_shas *s);
 
-/* A growable argument vector: strings copied into one buffer. */
+/* A growable argument vector: strings copied into one buffer (each
+ * followed by a NUL), their offsets and lengths in a second block. */
 struct rq_args {
     char *buf;
     size_t len, cap;

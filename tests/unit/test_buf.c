@@ -81,6 +81,26 @@ static void free_list_is_bounded(void **state)
     assert_int_equal(p.nfree, 0);
 }
 
+static void cut_keeps_the_rest_in_order(void **state)
+{
+    struct buf_pool p;
+    buf_pool_init(&p, 64, 4);
+    struct buf b = {0};
+    buf_append(&p, &b, "xxabcdefgh", 10);
+    buf_consume(&p, &b, 2); /* the head is not at the start of the chunk */
+    buf_cut(&p, &b, 2, 3);  /* "cde" */
+    assert_int_equal(buf_size(&b), 5);
+    assert_memory_equal(buf_head(&b), "abfgh", 5);
+    buf_cut(&p, &b, 3, 2); /* the tail */
+    assert_memory_equal(buf_head(&b), "abf", 3);
+    buf_cut(&p, &b, 0, 1); /* the front */
+    assert_memory_equal(buf_head(&b), "bf", 2);
+    buf_cut(&p, &b, 0, 2); /* everything: the chunk goes back */
+    assert_null(b.data);
+    assert_int_equal(p.nfree, 1);
+    buf_pool_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -88,6 +108,7 @@ int main(void)
         cmocka_unit_test(grows_past_chunk_keeping_bytes),
         cmocka_unit_test(compacts_before_growing),
         cmocka_unit_test(free_list_is_bounded),
+        cmocka_unit_test(cut_keeps_the_rest_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,7 +72,7 @@ struct addq {
 
 static void on_add(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct addq *a = (struct addq *)q;
+    struct addq *a = container_of(q, struct addq, q);
     if (err)
         snprintf(a->err, sizeof(a->err), "%s", err);
     else
@@ -167,7 +167,7 @@ struct lctx {
 
 static void on_notify(struct pg_listener *l, const char *channel, const char *payload)
 {
-    struct lctx *x = (struct lctx *)l;
+    struct lctx *x = container_of(l, struct lctx, lis);
     if (!payload) {
         /* Subscribed (or re-subscribed): now send ourselves a notification. */
         if (x->connected++ == 0) {
@@ -205,7 +205,7 @@ struct killctx {
 
 static void kill_backend(struct loop *l, struct timer *t)
 {
-    struct killctx *k = (struct killctx *)t;
+    struct killctx *k = container_of(t, struct killctx, t);
     PGconn *admin = PQconnectdb(url()); /* blocking is fine in a test */
     char sql[96];
     snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", k->pid);
@@ -247,6 +247,32 @@ static void reconnects_and_resends_safe_queries(void **state)
     teardown_ctx(&c);
 }
 
+static void abandoned_waiting_query_leaves_the_queue(void **state)
+{
+    /* Submitted before any connection is up: all three wait in the pool's
+     * queue; the middle one is abandoned there and never runs. */
+    struct ctx c;
+    setup_ctx(&c, 1, NULL);
+    struct addq a, b, d;
+    prep(&a, &c, "SELECT $1::int", 1);
+    prep(&b, &c, "SELECT $1::int", 2);
+    prep(&d, &c, "SELECT $1::int", 3);
+    pg_query_submit(&c.pool, &a.q);
+    pg_query_submit(&c.pool, &b.q);
+    pg_query_submit(&c.pool, &d.q);
+    assert_int_equal(c.pool.waiting, 3);
+    pg_query_abandon(&c.pool, &b.q);
+    assert_int_equal(c.pool.waiting, 2);
+    c.want = 2;
+    loop_run(&c.l);
+    assert_int_equal(a.got, 1);
+    assert_int_equal(d.got, 3);
+    assert_int_equal(b.got, -1);
+    assert_string_equal(b.err, "");
+    assert_int_equal(c.pool.waiting, 0);
+    teardown_ctx(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +281,7 @@ int main(void)
         cmocka_unit_test(timeout_then_pool_still_works),
         cmocka_unit_test(listen_notify),
         cmocka_unit_test(reconnects_and_resends_safe_queries),
+        cmocka_unit_test(abandoned_waiting_query_leaves_the_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

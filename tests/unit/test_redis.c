@@ -1,10 +1,13 @@
 /*
  * test_redis.c - kernel/redis.c: URL parsing, and against a real Redis:
- * pipelining, error replies, AUTH + SELECT, pub/sub, reconnects, deadlines.
+ * pipelining, error replies, AUTH + SELECT, pub/sub, reconnects, deadlines,
+ * waiting commands leaving the queue, re-sending only the safe ones, and
+ * encodings that reuse pooled chunks once warm.
  *
  * Needs TRIREME_TEST_REDIS_URL (no password) and TRIREME_TEST_REDIS_AUTH_URL
  * (with a password); tools/test.sh starts both with tools/redis-local.sh.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +19,11 @@
 
 #include "kernel/redis.h"
 
-static const struct loop_config lcfg = {
-    .entries = 256, .recv_bufs = 64, .recv_buf_size = 4096, .pool_chunk = 16384, .pool_max_free = 8};
+static const struct loop_config lcfg = {.entries = 256,
+                                        .recv_bufs = 64,
+                                        .recv_buf_size = 4096,
+                                        .pool_chunk = 16384,
+                                        .pool_max_free = 8};
 
 static const char *env_url(const char *name)
 {
@@ -45,10 +51,10 @@ static void url_parsing(void **state)
     assert_string_equal(u.pass, "secret");
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 7000);
-    assert_int_equal(redis_url_parse("redis://h:0", &u, &err), -1);
-    assert_int_equal(redis_url_parse("redis://h/x", &u, &err), -1);
-    assert_int_equal(redis_url_parse("http://h", &u, &err), -1);
-    assert_int_equal(redis_url_parse("rediss://h", &u, &err), -1);
+    assert_int_equal(redis_url_parse("redis://h:0", &u, &err), -EINVAL);
+    assert_int_equal(redis_url_parse("redis://h/x", &u, &err), -EINVAL);
+    assert_int_equal(redis_url_parse("http://h", &u, &err), -EINVAL);
+    assert_int_equal(redis_url_parse("rediss://h", &u, &err), -EINVAL);
     assert_non_null(strstr(err, "TLS"));
 }
 
@@ -97,7 +103,7 @@ struct rcmd {
 
 static void on_cmd(struct redis_cmd *c, redisReply *r, const char *err)
 {
-    struct rcmd *rc = (struct rcmd *)c;
+    struct rcmd *rc = container_of(c, struct rcmd, c);
     if (err)
         snprintf(rc->err, sizeof(rc->err), "%s", err);
     if (r) {
@@ -186,7 +192,8 @@ struct sub {
 static void on_push(struct redis_client *cl, redisReply *r)
 {
     struct sub *s = cl->data;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && !strcmp(r->element[0]->str, "message")) {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        !strcmp(r->element[0]->str, "message")) {
         snprintf(s->payload, sizeof(s->payload), "%s", r->element[2]->str);
         s->messages++;
         s->x->l.stop_now = true;
@@ -271,6 +278,90 @@ static void deadline_drops_a_stuck_connection(void **state)
     teardown(&x);
 }
 
+static void cmd_opts(struct ctx *x, struct rcmd *rc, int argc, const char **argv, bool safe,
+                     uint64_t timeout_ms)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->x = x;
+    rc->c.fn = on_cmd;
+    rc->c.retry_safe = safe;
+    rc->c.timeout_ms = timeout_ms;
+    redis_submitv(&x->cl, &rc->c, argc, argv);
+}
+
+static void steady_state_reuses_pooled_chunks(void **state)
+{
+    struct ctx x;
+    setup(&x, env_url("TRIREME_TEST_REDIS_URL"), REDIS_COMMANDS);
+    static struct rcmd c[200];
+    uint64_t warm = 0;
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 200; i++)
+            cmd_opts(&x, &c[i], 3, (const char *[]){"SET", "trireme:test:s", "value"}, i % 2, 0);
+        run_until(&x, 200);
+        for (int i = 0; i < 200; i++)
+            assert_string_equal(c[i].str, "OK");
+        if (round == 0)
+            warm = x.l.pool->allocated;
+    }
+    /* Encodings went into pooled chunks that came back: none taken anew. */
+    assert_int_equal(x.l.pool->allocated, warm);
+    assert_int_equal(buf_size(&x.cl.replay), 0);
+    teardown(&x);
+}
+
+static void waiting_command_times_out_alone(void **state)
+{
+    /* Nothing listens on the first address: commands wait in the queue. */
+    struct ctx x;
+    setup(&x, "redis://127.0.0.1:1", REDIS_COMMANDS);
+    struct rcmd a, b, c;
+    cmd_opts(&x, &a, 2, (const char *[]){"ECHO", "first-one"}, false, 5000);
+    cmd_opts(&x, &b, 2, (const char *[]){"ECHO", "the middle, which times out"}, false, 50);
+    cmd_opts(&x, &c, 2, (const char *[]){"ECHO", "3rd"}, false, 5000);
+    run_until(&x, 1);
+    assert_non_null(strstr(b.err, "timeout"));
+    assert_int_equal(a.err[0] + c.err[0], 0);
+    /* Point the client at the real server: its retry connects there, and
+     * what waited is sent intact, without the one that left. */
+    struct redis_url u;
+    const char *err;
+    assert_int_equal(redis_url_parse(env_url("TRIREME_TEST_REDIS_URL"), &u, &err), 0);
+    assert_int_equal(tcp_resolve(u.host, u.port, &x.cl.addr, &x.cl.addrlen), 0);
+    run_until(&x, 2);
+    assert_string_equal(a.err, "");
+    assert_string_equal(a.str, "first-one");
+    assert_string_equal(c.err, "");
+    assert_string_equal(c.str, "3rd");
+    teardown(&x);
+}
+
+static void lost_connection_resends_only_safe_ones(void **state)
+{
+    struct ctx x;
+    setup(&x, env_url("TRIREME_TEST_REDIS_URL"), REDIS_COMMANDS);
+    struct rcmd ping, kill, s1, u2, s3;
+    cmd(&x, &ping, 1, (const char *[]){"PING"});
+    run_until(&x, 1);
+    /* Pipelined behind a kill of our own connection: the server closes it
+     * after answering the kill, and what followed is lost with it. */
+    cmd(&x, &kill, 4, (const char *[]){"CLIENT", "KILL", "SKIPME", "no"});
+    cmd_opts(&x, &s1, 2, (const char *[]){"ECHO", "safe-1"}, true, 0);
+    cmd_opts(&x, &u2, 2, (const char *[]){"ECHO", "unsafe-2"}, false, 0);
+    cmd_opts(&x, &s3, 2, (const char *[]){"ECHO", "safe-three"}, true, 0);
+    run_until(&x, 4);
+    assert_string_equal(s1.err, "");
+    assert_string_equal(s1.str, "safe-1");
+    assert_string_equal(s3.err, "");
+    assert_string_equal(s3.str, "safe-three");
+    if (u2.err[0])
+        assert_non_null(strstr(u2.err, "connection lost"));
+    else
+        assert_string_equal(u2.str, "unsafe-2");
+    assert_int_equal(buf_size(&x.cl.replay), 0);
+    teardown(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +371,9 @@ int main(void)
         cmocka_unit_test(pubsub),
         cmocka_unit_test(reconnect_resends_safe_commands),
         cmocka_unit_test(deadline_drops_a_stuck_connection),
+        cmocka_unit_test(steady_state_reuses_pooled_chunks),
+        cmocka_unit_test(waiting_command_times_out_alone),
+        cmocka_unit_test(lost_connection_resends_only_safe_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,36 @@ static void enqueue_args(void **state)
     rq_args_free(&a);
 }
 
+static void args_grow_keeping_order(void **state)
+{
+    /* Past the first block of 16 (offsets and lengths share a block that
+     * is moved apart as it grows) and past the first 256 bytes. */
+    struct rq_args a = {0}, b = {0};
+    char s[64];
+    for (int i = 0; i < 40; i++) {
+        memset(s, 'a' + i % 26, sizeof(s));
+        rq_args_add(&a, s, (size_t)i);
+    }
+    rq_args_adds(&b, "first");
+    rq_args_append(&b, &a);
+    assert_int_equal(a.n, 40);
+    assert_int_equal(b.n, 41);
+    const char *v[41];
+    size_t l[41];
+    rq_args_vectors(&b, v, l);
+    assert_string_equal(v[0], "first");
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(l[i + 1], (size_t)i);
+        assert_int_equal(strlen(v[i + 1]), (size_t)i); /* NUL-terminated */
+        for (int k = 0; k < i; k++)
+            assert_int_equal(v[i + 1][k], 'a' + i % 26);
+    }
+    rq_args_free(&a);
+    rq_args_free(&b);
+    assert_null(a.buf);
+    assert_int_equal(a.n, 0);
+}
+
 static json_t *render(const char *const *kv, size_t n)
 {
     const char *k[32], *v[32];
@@ -208,8 +238,11 @@ static void job_json_reply(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sha1_vectors), cmocka_unit_test(enqueue_args), cmocka_unit_test(job_json),
-        cmocka_unit_test(job_json_derived), cmocka_unit_test(job_json_reply)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(sha1_vectors),
+                                       cmocka_unit_test(enqueue_args),
+                                       cmocka_unit_test(args_grow_keeping_order),
+                                       cmocka_unit_test(job_json),
+                                       cmocka_unit_test(job_json_derived),
+                                       cmocka_unit_test(job_json_reply)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
