@@ -665,8 +665,9 @@ static int pg_open(struct worker *w)
         .size = cfg->pg_pool,
         .max_inflight = PG_WORKER_INFLIGHT,
     };
-    if (pg_pool_init(&p->pg, l, &pc) < 0)
-        return -1;
+    int rc = pg_pool_init(&p->pg, l, &pc);
+    if (rc < 0)
+        return rc;
     p->pg_open = true;
     p->lis_jobs = (struct pg_listener){.channel = "trireme_jobs", .fn = on_notify, .data = p};
     p->lis_cancel =

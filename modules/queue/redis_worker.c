@@ -537,25 +537,26 @@ static int rqw_open(struct worker *w)
     struct redis_url u;
     const char *err;
     redis_url_parse(cfg->redis_url, &u, &err); /* validated at config load */
-    if (redis_client_init(&q->cmd, l, &u, REDIS_COMMANDS, "queue") < 0)
-        return -1;
+    int rc = redis_client_init(&q->cmd, l, &u, REDIS_COMMANDS, "queue");
+    if (rc < 0)
+        return rc;
     q->cmd_open = true;
     q->blk.data = q;
     q->blk.on_state = on_blk_state;
-    if (redis_client_init(&q->blk, l, &u, REDIS_COMMANDS, "queue-read") < 0)
-        return -1;
+    if ((rc = redis_client_init(&q->blk, l, &u, REDIS_COMMANDS, "queue-read")) < 0)
+        return rc;
     q->blk_open = true;
     q->sub.data = q;
     q->sub.on_push = on_sub_push;
     q->sub.on_state = on_sub_state;
-    if (redis_client_init(&q->sub, l, &u, REDIS_PUBSUB, "queue-cancel") < 0)
-        return -1;
+    if ((rc = redis_client_init(&q->sub, l, &u, REDIS_PUBSUB, "queue-cancel")) < 0)
+        return rc;
     q->sub_open = true;
     if (*cfg->database_url) {
         struct pg_pool_config pc = {
             .conninfo = cfg->database_url, .size = cfg->pg_pool, .max_inflight = 64};
-        if (pg_pool_init(&q->pg, l, &pc) < 0)
-            return -1;
+        if ((rc = pg_pool_init(&q->pg, l, &pc)) < 0)
+            return rc;
         q->has_pg = true;
     }
     ensure_groups(q);

@@ -3,8 +3,8 @@
  * its scripts, how their arguments are built, how a job hash is shown as
  * JSON, and running a script on a ring client by EVALSHA.
  *
- * The worker side is modules/worker/queue_redis.c, the HTTP side
- * modules/web/api_jobs_redis.c, the CLI side modules/jobs/cli.c. Keys and
+ * The worker part is modules/queue/redis_worker*.c, the API part
+ * modules/queue/redis_api.c, the CLI side modules/jobs/cli.c. Keys and
  * guarantees are described at the top of rqueue_lua.c.
  */
 #ifndef TRIREME_MODULES_RQUEUE_H

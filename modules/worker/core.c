@@ -4,6 +4,7 @@
  */
 #include "modules/worker/core.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -448,9 +449,10 @@ static int parse_queues(struct worker *w, const char *csv)
     return 0;
 }
 
-struct worker *worker_open(struct loop *l, const struct queue_worker_ops *ops,
-                           const struct kind_limits *limits)
+int worker_open(struct loop *l, const struct queue_worker_ops *ops,
+                const struct kind_limits *limits, struct worker **out)
 {
+    int rc;
     const struct config *cfg = l->srv->cfg;
     struct worker *w = xcalloc(1, ops->worker_size);
     w->loop = l;
@@ -474,12 +476,12 @@ struct worker *worker_open(struct loop *l, const struct queue_worker_ops *ops,
         list_append(&w->spare, &((struct worker_run *)xcalloc(1, ops->run_size))->node);
     if (parse_queues(w, cfg->queues)) {
         worker_free(w);
-        return NULL;
+        return -EINVAL;
     }
-    if (ops->open(w) < 0) {
+    if ((rc = ops->open(w)) < 0) {
         ops->free(w); /* open() leaves what it made for free() */
         worker_free(w);
-        return NULL;
+        return rc;
     }
     w->opened = true;
     w->limits_redis = ops->redis ? ops->redis(w) : NULL;
@@ -487,14 +489,15 @@ struct worker *worker_open(struct loop *l, const struct queue_worker_ops *ops,
         struct redis_url u;
         const char *err;
         redis_url_parse(cfg->redis_url, &u, &err); /* validated at config load */
-        if (redis_client_init(&w->own_redis, l, &u, REDIS_COMMANDS, "worker") < 0) {
+        if ((rc = redis_client_init(&w->own_redis, l, &u, REDIS_COMMANDS, "worker")) < 0) {
             worker_free(w);
-            return NULL;
+            return rc;
         }
         w->has_own_redis = true;
         w->limits_redis = &w->own_redis;
     }
-    return w;
+    *out = w;
+    return 0;
 }
 
 void worker_free(struct worker *w)

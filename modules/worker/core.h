@@ -102,10 +102,10 @@ void worker_op_end(struct worker *w);
 void worker_flush_soon(struct worker *w);
 
 /* The worker of one loop on backend ops (the module's start hook, and the
- * unit tests with a fake backend). limits: --kind-limits, or NULL. NULL
- * when the backend could not open. */
-struct worker *worker_open(struct loop *l, const struct queue_worker_ops *ops,
-                           const struct kind_limits *limits);
+ * unit tests with a fake backend) into *out. limits: --kind-limits, or
+ * NULL. 0, or -errno (after a log line) when it cannot start. */
+int worker_open(struct loop *l, const struct queue_worker_ops *ops,
+                const struct kind_limits *limits, struct worker **out);
 /* Stop fetching; finish what runs within --grace, then hand the rest back. */
 void worker_drain(struct worker *w);
 /* At exit, drained or not. */

@@ -46,11 +46,11 @@ static int worker_init(struct server *s)
 static int worker_start(struct loop *l)
 {
     const struct worker_shared *sh = l->srv->module_state[MODULE_WORKER];
-    struct worker *w = worker_open(l, queue_backend_of(l->srv->cfg)->worker, &sh->limits);
-    if (!w)
-        return -1;
-    l->modules[MODULE_WORKER] = w;
-    return 0;
+    struct worker *w;
+    int rc = worker_open(l, queue_backend_of(l->srv->cfg)->worker, &sh->limits, &w);
+    if (rc == 0)
+        l->modules[MODULE_WORKER] = w;
+    return rc;
 }
 
 static void worker_stop(struct loop *l)

@@ -219,8 +219,9 @@ static void rig_up(struct rig *g, unsigned concurrency, uint64_t grace_ms)
     assert_int_equal(loop_init(&g->l, 0, &lcfg), 0);
     g->l.srv = &g->srv;
     g->srv.loops = &g->l;
-    g->f = (struct fake *)worker_open(&g->l, &fake_ops, NULL);
-    assert_non_null(g->f);
+    struct worker *w = NULL;
+    assert_int_equal(worker_open(&g->l, &fake_ops, NULL, &w), 0);
+    g->f = fake_of(w);
 }
 
 static void rig_add(struct rig *g, const char *kind, const char *payload, int attempt,
