@@ -1,5 +1,6 @@
 /*
- * web.c - the web role's module descriptor: a listener per loop.
+ * web.c - the web role's module descriptor: a listener per loop, and the
+ * per-loop state its connections share.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/server.h"
+#include "kernel/xalloc.h"
+#include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -15,19 +18,18 @@ static void on_accept(struct listener *ls, int fd)
     http_conn_accept(ls->data, fd);
 }
 
+static void web_drained(struct web_loop *wl);
+
 static int web_start(struct loop *l)
 {
     const struct config *cfg = l->srv->cfg;
-    struct web_loop *wl = calloc(1, sizeof(*wl));
-    if (!wl)
-        return -1;
-    wl->headers = calloc(cfg->max_headers, sizeof(*wl->headers));
-    if (!wl->headers) {
-        free(wl);
-        return -1;
-    }
+    struct web_loop *wl = xcalloc(1, sizeof(*wl));
+    wl->view = xcalloc(cfg->max_headers, sizeof(*wl->view));
     wl->loop = l;
     wl->srv = l->srv;
+    list_init(&wl->conns);
+    wl->http_date_s = -1;
+    wl->on_drained = web_drained;
     wl->limits = (struct http1_limits){
         .max_head = cfg->max_head,
         .max_uri = cfg->max_uri,
@@ -36,8 +38,7 @@ static int web_start(struct loop *l)
     };
     l->modules[MODULE_WEB] = wl;
     const char *step = "";
-    int ret =
-        listener_open(&wl->listener, l, cfg->host, cfg->port, cfg->backlog, on_accept, &step);
+    int ret = listener_open(&wl->listener, l, cfg->host, cfg->port, cfg->backlog, on_accept, &step);
     if (ret < 0) {
         LOG(LOG_ERROR, "web: cannot listen", L_STR("host", cfg->host), L_INT("port", cfg->port),
             L_STR("step", step), L_STR("error", strerror(-ret)));
@@ -68,6 +69,8 @@ static int web_start(struct loop *l)
             LOG(LOG_ERROR, "web: --rate-limits is not valid", L_STR("error", msg));
             return -1;
         }
+        if (wl->rules.n && wl->has_redis)
+            wl->gate = web_ratelimit;
     }
     if (l->id == 0 && cfg->insecure_no_auth)
         LOG(LOG_WARN, "web: --insecure-no-auth: /v1 accepts requests without an API key "
@@ -75,7 +78,8 @@ static int web_start(struct loop *l)
     return 0;
 }
 
-void web_drained(struct web_loop *wl)
+/* The last connection of a draining loop is gone. */
+static void web_drained(struct web_loop *wl)
 {
     /* The database pool keeps the loop alive; it goes once no request
      * can need it any more. */
@@ -108,7 +112,7 @@ static void web_cleanup(struct server *s)
             pg_pool_free(&wl->pg);
         if (wl->has_redis)
             redis_client_free(&wl->redis);
-        free(wl->headers);
+        free(wl->view);
         free(wl->rq_shas);
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;
