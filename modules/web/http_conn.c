@@ -12,7 +12,9 @@
  *
  * The head is parsed once per request, and what the parse found is kept in
  * the connection as offsets from the request's first byte (struct
- * http_conn's *_off fields and fields[]). c->in may move whenever bytes
+ * http_conn's *_off members, and its header fields in hc->fields, a block
+ * of wl->field_pool held while a request is in flight, so an idle
+ * connection holds none). c->in may move whenever bytes
  * arrive (a body, or the next pipelined request, growing the buffer), so
  * no pointer into it is kept across completions: head_point() and
  * head_view() derive them from the offsets each time a request is touched
@@ -42,8 +44,11 @@
 
 enum http_state { ST_HEAD, ST_BODY, ST_HANDLING };
 
-/* An offset that points nowhere (no query; the path is the literal "/"). */
+/* An offset that points nowhere (no query; the path is root_path). */
 #define NO_OFF UINT32_MAX
+
+/* The path of an absolute-form target that has none (see use_origin_path). */
+static const char root_path[] = "/";
 
 /* One header field of the request in flight, as offsets from its first byte. */
 struct head_field {
@@ -51,7 +56,7 @@ struct head_field {
 };
 
 struct http_conn {
-    struct conn c;    /* first: the kernel hands us &c */
+    struct conn c;    /* the kernel hands us &c (hc_of) */
     struct list link; /* in wl->conns */
     struct web_loop *wl;
     struct timer next; /* armed by an asynchronous answer: process() what queued */
@@ -65,9 +70,9 @@ struct http_conn {
     uint8_t state;
     bool started;       /* bytes of the current request have arrived */
     bool continue_sent; /* 100 Continue already written */
-    bool in_process;
+    bool in_process;    /* process() runs: an answer needs no on_next */
     bool peer_eof;
-    struct head_field fields[]; /* req.num_headers used, cfg->max_headers allocated */
+    struct buf fields; /* req.num_headers struct head_field */
 };
 
 static void process(struct http_conn *hc);
@@ -108,6 +113,7 @@ static void reset_request(struct http_conn *hc)
     hc->body_raw = hc->body_out = 0;
     hc->r.on_abort = NULL;
     hc->r.async = NULL;
+    buf_release(&hc->wl->field_pool, &hc->fields);
 }
 
 /* The Date: value, rebuilt when the loop's cached wall clock moved on. */
@@ -130,7 +136,7 @@ static void head_point(struct http_conn *hc)
     struct http1_request *h = &hc->req;
     h->method = base + hc->method_off;
     h->target = base + hc->target_off;
-    h->path = hc->path_off == NO_OFF ? "/" : base + hc->path_off;
+    h->path = hc->path_off == NO_OFF ? root_path : base + hc->path_off;
     h->query = hc->query_off == NO_OFF ? NULL : base + hc->query_off;
 }
 
@@ -145,7 +151,7 @@ static void head_view(struct http_conn *hc)
     h->headers = hc->wl->view;
     h->headers_cap = cfg_of(hc)->max_headers;
     for (uint32_t i = 0; i < h->num_headers; i++) {
-        const struct head_field *f = &hc->fields[i];
+        const struct head_field *f = (const struct head_field *)buf_head(&hc->fields) + i;
         h->headers[i] = (struct http1_header){.name = base + f->name_off,
                                               .value = base + f->value_off,
                                               .name_len = f->name_len,
@@ -171,29 +177,40 @@ static void use_origin_path(struct http1_request *h)
         h->path_len = (uint32_t)(end - slash);
         h->path = slash;
     } else {
-        h->path = "/";
+        h->path = root_path;
         h->path_len = 1;
     }
 }
 
 /* The head just parsed at data (hc->req, headers in the view array): keep
- * it as offsets. */
-static void head_keep(struct http_conn *hc, const char *data)
+ * it as offsets. false: out of memory. */
+static bool head_keep(struct http_conn *hc, const char *data)
 {
     struct http1_request *h = &hc->req;
-    const char *end = data + h->head_len;
+    size_t size = (size_t)h->num_headers * sizeof(struct head_field);
+    struct head_field *kept =
+        size ? (struct head_field *)buf_reserve(&hc->wl->field_pool, &hc->fields, size) : NULL;
+    if (size && !kept)
+        return false;
+    buf_commit(&hc->fields, size);
     use_origin_path(h);
     hc->method_off = (uint32_t)(h->method - data);
     hc->target_off = (uint32_t)(h->target - data);
-    hc->path_off = h->path >= data && h->path < end ? (uint32_t)(h->path - data) : NO_OFF;
+    hc->path_off = h->path == root_path ? NO_OFF : (uint32_t)(h->path - data);
     hc->query_off = h->query ? (uint32_t)(h->query - data) : NO_OFF;
     for (uint32_t i = 0; i < h->num_headers; i++) {
         const struct http1_header *f = &h->headers[i];
-        hc->fields[i] = (struct head_field){.name_off = (uint32_t)(f->name - data),
-                                            .name_len = f->name_len,
-                                            .value_off = (uint32_t)(f->value - data),
-                                            .value_len = f->value_len};
+        kept[i] = (struct head_field){.name_off = (uint32_t)(f->name - data),
+                                      .name_len = f->name_len,
+                                      .value_off = (uint32_t)(f->value - data),
+                                      .value_len = f->value_len};
     }
+    return true;
+}
+
+uint32_t http_conn_fields_size(unsigned max_headers)
+{
+    return (uint32_t)(max_headers * sizeof(struct head_field));
 }
 
 /* Write status line, headers and body to c->out. */
@@ -498,7 +515,10 @@ static void process(struct http_conn *hc)
                 reject(hc, -rc, hc->req.error ? hc->req.error : "malformed request");
                 break;
             }
-            head_keep(hc, data);
+            if (!head_keep(hc, data)) {
+                conn_close(&hc->c, -ENOMEM);
+                break;
+            }
             if (hc->req.body_kind == HTTP1_BODY_NONE) {
                 dispatch(hc, data);
                 continue;
@@ -594,6 +614,7 @@ static void http_conn_free(struct http_conn *hc)
     list_remove(&hc->link);
     wl->nconns--;
     server_client_gone(wl->srv);
+    buf_release(&wl->field_pool, &hc->fields);
     free(hc);
 }
 
@@ -634,8 +655,7 @@ void http_conn_accept(struct web_loop *wl, int fd)
         close(fd);
         return;
     }
-    struct http_conn *hc =
-        xcalloc(1, sizeof(*hc) + (size_t)cfg->max_headers * sizeof(hc->fields[0]));
+    struct http_conn *hc = xcalloc(1, sizeof(*hc));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     conn_init(&hc->c, wl->loop, fd, &http_handler);

@@ -25,6 +25,7 @@ static int web_start(struct loop *l)
     const struct config *cfg = l->srv->cfg;
     struct web_loop *wl = xcalloc(1, sizeof(*wl));
     wl->view = xcalloc(cfg->max_headers, sizeof(*wl->view));
+    buf_pool_init(&wl->field_pool, http_conn_fields_size(cfg->max_headers), cfg->pool_max_free);
     wl->loop = l;
     wl->srv = l->srv;
     list_init(&wl->conns);
@@ -113,6 +114,7 @@ static void web_cleanup(struct server *s)
         if (wl->has_redis)
             redis_client_free(&wl->redis);
         free(wl->view);
+        buf_pool_free(&wl->field_pool);
         free(wl->rq_shas);
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;

@@ -8,6 +8,7 @@
 #ifndef TRIREME_MODULES_WEB_LOOP_H
 #define TRIREME_MODULES_WEB_LOOP_H
 
+#include "kernel/buf.h"
 #include "kernel/list.h"
 #include "kernel/listener.h"
 #include "kernel/loop.h"
@@ -37,6 +38,9 @@ struct web_loop {
      * rebuilds its request's fields here from its offsets before each
      * handler call. Valid during that call only. */
     struct http1_header *view;
+    /* Blocks of cfg->max_headers header offsets, one per request in
+     * flight (http_conn.c), recycled: steady traffic never calls malloc. */
+    struct buf_pool field_pool;
     char http_date[HTTP1_DATE_LEN + 1]; /* IMF-fixdate of http_date_s */
     int64_t http_date_s;                /* loop->wall_s it was built for */
     /* Set by web.c. gate: true when it holds the request (rate limits);
@@ -67,5 +71,7 @@ static inline struct web_loop *web_loop_of(struct loop *l)
 void http_conn_accept(struct web_loop *wl, int fd);
 void http_conn_drain(struct web_loop *wl);
 void http_conn_free_all(struct web_loop *wl);
+/* Bytes of one block of wl->field_pool. */
+uint32_t http_conn_fields_size(unsigned max_headers);
 
 #endif
