@@ -10,15 +10,16 @@
  * Request bytes stay in c->in until answered. A chunked body is decoded in
  * place right after the head, so the body is contiguous for the handler.
  *
- * The head is parsed once per request, and what the parse found is kept in
- * the connection as offsets from the request's first byte (struct
- * http_conn's *_off members, and its header fields in hc->fields, a block
- * of wl->field_pool held while a request is in flight, so an idle
- * connection holds none). c->in may move whenever bytes
- * arrive (a body, or the next pipelined request, growing the buffer), so
- * no pointer into it is kept across completions: head_point() and
- * head_view() derive them from the offsets each time a request is touched
- * again (dispatch, web_resume, web_respond).
+ * The head is parsed once per request. Within the process() pass that
+ * parsed it, hc->req and the loop's view array point into c->in, which
+ * cannot move during the pass. c->in may move whenever bytes arrive (a
+ * body, or the next pipelined request, growing the buffer), so a request
+ * still in flight when the pass ends has its head kept as offsets from
+ * its first byte (head_keep: the *_off members, and its header fields in
+ * hc->fields, a block of wl->field_pool, so an idle connection holds
+ * none), and head_point() / head_view() derive the pointers again when it
+ * is touched later (dispatch, web_resume, web_respond). A request answered
+ * within its pass, the common case, costs none of this.
  *
  * process() is the only reader of c->in and never runs inside itself: an
  * answer given from another completion (asynchronously) arms the `next`
@@ -72,6 +73,7 @@ struct http_conn {
     bool continue_sent; /* 100 Continue already written */
     bool in_process;    /* process() runs: an answer needs no on_next */
     bool peer_eof;
+    bool head_kept;    /* the head is in the offsets: it outlived its pass */
     struct buf fields; /* req.num_headers struct head_field */
 };
 
@@ -108,12 +110,13 @@ static void reset_request(struct http_conn *hc)
     hc->state = ST_HEAD;
     hc->started = false;
     hc->continue_sent = false;
-    hc->method_off = hc->target_off = hc->path_off = 0;
-    hc->query_off = NO_OFF;
     hc->body_raw = hc->body_out = 0;
     hc->r.on_abort = NULL;
     hc->r.async = NULL;
-    buf_release(&hc->wl->field_pool, &hc->fields);
+    if (hc->head_kept) {
+        buf_release(&hc->wl->field_pool, &hc->fields);
+        hc->head_kept = false;
+    }
 }
 
 /* The Date: value, rebuilt when the loop's cached wall clock moved on. */
@@ -182,8 +185,8 @@ static void use_origin_path(struct http1_request *h)
     }
 }
 
-/* The head just parsed at data (hc->req, headers in the view array): keep
- * it as offsets. false: out of memory. */
+/* The request at data outlives this pass: keep its head (hc->req, header
+ * fields in the view array) as offsets. false: out of memory. */
 static bool head_keep(struct http_conn *hc, const char *data)
 {
     struct http1_request *h = &hc->req;
@@ -193,7 +196,6 @@ static bool head_keep(struct http_conn *hc, const char *data)
     if (size && !kept)
         return false;
     buf_commit(&hc->fields, size);
-    use_origin_path(h);
     hc->method_off = (uint32_t)(h->method - data);
     hc->target_off = (uint32_t)(h->target - data);
     hc->path_off = h->path == root_path ? NO_OFF : (uint32_t)(h->path - data);
@@ -205,6 +207,7 @@ static bool head_keep(struct http_conn *hc, const char *data)
                                       .value_off = (uint32_t)(f->value - data),
                                       .value_len = f->value_len};
     }
+    hc->head_kept = true;
     return true;
 }
 
@@ -254,7 +257,8 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
      * and can send nothing: the answer is dropped. */
     if (hc->c.flags & CONN_CLOSING)
         return;
-    head_point(hc); /* the access log reads method and path */
+    if (hc->head_kept)
+        head_point(hc); /* the access log reads method and path */
     /* A half-closed peer (peer_eof) is not a reason to stop: requests it
      * sent before its EOF are still answered; process() closes once they
      * are. */
@@ -402,7 +406,8 @@ void web_resume(struct web_request *r, web_handler_fn fn)
     struct http_conn *hc = r->conn;
     if (hc->state != ST_HANDLING || r->answered || (hc->c.flags & CONN_CLOSING))
         return;
-    head_view(hc);
+    if (hc->head_kept)
+        head_view(hc);
     point_body(hc, buf_head(&hc->c.in));
     int status; /* params point into the path: match again where it is now */
     web_route_match(hc->req.method, hc->req.method_len, hc->req.path, hc->req.path_len, r, &status,
@@ -428,7 +433,8 @@ static void dispatch(struct http_conn *hc, const char *data)
 {
     struct web_request *r = &hc->r;
     struct http1_request *h = &hc->req;
-    head_view(hc);
+    if (hc->head_kept)
+        head_view(hc); /* parsed in an earlier pass (its body came later) */
     hc->state = ST_HANDLING;
     r->http = h;
     r->answered = false;
@@ -515,10 +521,7 @@ static void process(struct http_conn *hc)
                 reject(hc, -rc, hc->req.error ? hc->req.error : "malformed request");
                 break;
             }
-            if (!head_keep(hc, data)) {
-                conn_close(&hc->c, -ENOMEM);
-                break;
-            }
+            use_origin_path(&hc->req);
             if (hc->req.body_kind == HTTP1_BODY_NONE) {
                 dispatch(hc, data);
                 continue;
@@ -555,6 +558,11 @@ static void process(struct http_conn *hc)
         }
         dispatch(hc, data);
     }
+    /* A request in flight outlives the pass (waiting for its body or for an
+     * asynchronous answer): from here on c->in may move. */
+    if (hc->state != ST_HEAD && !hc->head_kept && !(hc->c.flags & CONN_CLOSING) &&
+        !head_keep(hc, buf_head(&hc->c.in)))
+        conn_close(&hc->c, -ENOMEM);
     /* The peer half-closed and every complete request it sent is answered:
      * nothing more can come, close once the answers are out. */
     if (hc->peer_eof && hc->state != ST_HANDLING)
