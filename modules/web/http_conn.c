@@ -559,8 +559,9 @@ static void process(struct http_conn *hc)
         dispatch(hc, data);
     }
     /* A request in flight outlives the pass (waiting for its body or for an
-     * asynchronous answer): from here on c->in may move. */
-    if (hc->state != ST_HEAD && !hc->head_kept && !(hc->c.flags & CONN_CLOSING) &&
+     * asynchronous answer): from here on c->in may move. A closing
+     * connection (a rejected request, an EOF) runs no more handlers. */
+    if (hc->state != ST_HEAD && !hc->head_kept && !conn_closing(&hc->c) &&
         !head_keep(hc, buf_head(&hc->c.in)))
         conn_close(&hc->c, -ENOMEM);
     /* The peer half-closed and every complete request it sent is answered:
