@@ -11,14 +11,12 @@
 #include "kernel/conn.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kernel/container_of.h"
 #include "kernel/recvbuf.h"
-
-#define conn_of(ptr, member) ((struct conn *)((char *)(ptr)-offsetof(struct conn, member)))
 
 static void maybe_finish(struct conn *c)
 {
@@ -78,7 +76,7 @@ static void start_send(struct conn *c)
 
 static void on_recv(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct conn *c = conn_of(op, recv_op);
+    struct conn *c = container_of(op, struct conn, recv_op);
     bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
     int res = cqe->res;
     if (!more)
@@ -121,7 +119,7 @@ static void on_recv(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 
 static void on_send(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct conn *c = conn_of(op, send_op);
+    struct conn *c = container_of(op, struct conn, send_op);
     c->flags &= ~CONN_SENDING;
     if (cqe->res < 0) {
         conn_close(c, cqe->res == -ECANCELED ? c->err : cqe->res);
@@ -143,7 +141,7 @@ static void on_send(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 
 static void on_cancel(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct conn *c = conn_of(op, cancel_op);
+    struct conn *c = container_of(op, struct conn, cancel_op);
     c->flags &= ~CONN_CANCELING;
     c->ops--;
     maybe_finish(c);
@@ -151,7 +149,7 @@ static void on_cancel(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 
 static void on_timer(struct loop *l, struct timer *t)
 {
-    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+    struct conn *c = container_of(t, struct conn, timer);
     if (c->flags & CONN_CLOSING)
         return;
     if (c->flags & CONN_LINGER)

@@ -7,12 +7,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kernel/container_of.h"
 #include "kernel/log.h"
 
 static void arm_accept(struct listener *ls)
@@ -34,7 +34,7 @@ static void maybe_finish(struct listener *ls)
 
 static void on_accept(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct listener *ls = (struct listener *)((char *)op - offsetof(struct listener, accept_op));
+    struct listener *ls = container_of(op, struct listener, accept_op);
     bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
     if (cqe->res >= 0) {
         if (ls->closing)
@@ -56,7 +56,7 @@ static void on_accept(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 
 static void on_cancel(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
-    struct listener *ls = (struct listener *)((char *)op - offsetof(struct listener, cancel_op));
+    struct listener *ls = container_of(op, struct listener, cancel_op);
     ls->ops--;
     maybe_finish(ls);
 }

@@ -19,7 +19,7 @@
 #include "kernel/buf.h"
 #include "kernel/log.h"
 #include "kernel/recvbuf.h"
-#include "proto/http1.h"
+#include "kernel/xalloc.h"
 
 static uint64_t mono_ns(void)
 {
@@ -34,10 +34,6 @@ static void refresh_clock(struct loop *l)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     l->wall_s = ts.tv_sec;
-    if (l->wall_s != l->http_date_s) {
-        http1_format_date(l->wall_s, l->http_date);
-        l->http_date_s = l->wall_s;
-    }
 }
 
 struct io_uring_sqe *loop_sqe(struct loop *l, struct op *op)
@@ -180,12 +176,8 @@ int loop_init(struct loop *l, int id, const struct loop_config *cfg)
         ret = -errno;
         goto fail;
     }
-    l->rbufs = calloc(1, sizeof(*l->rbufs));
-    l->pool = calloc(1, sizeof(*l->pool));
-    if (!l->rbufs || !l->pool) {
-        ret = -ENOMEM;
-        goto fail;
-    }
+    l->rbufs = xcalloc(1, sizeof(*l->rbufs));
+    l->pool = xcalloc(1, sizeof(*l->pool));
     ret = recvbuf_init(l->rbufs, &l->ring, cfg->recv_bufs, cfg->recv_buf_size);
     if (ret < 0)
         goto fail;

@@ -39,10 +39,8 @@ struct loop {
     int id;               /* 0 .. threads-1 */
     struct server *srv;
 
-    uint64_t now_ns;     /* CLOCK_MONOTONIC, refreshed once per iteration */
-    int64_t wall_s;      /* CLOCK_REALTIME seconds, same refresh */
-    char http_date[32];  /* IMF-fixdate of wall_s, rebuilt when it changes */
-    int64_t http_date_s; /* second http_date was built for */
+    uint64_t now_ns; /* CLOCK_MONOTONIC, refreshed once per iteration */
+    int64_t wall_s;  /* CLOCK_REALTIME seconds, same refresh */
 
     struct timer_heap timers;
     struct op timeout_op;        /* the one IORING_OP_TIMEOUT */
@@ -60,19 +58,19 @@ struct loop {
     struct recv_bufs *rbufs; /* provided-buffer ring for recv */
     struct buf_pool *pool;   /* chunks for connection in/out buffers */
 
-    unsigned live;  /* things that keep the loop running (connections, ...) */
-    bool stopping;  /* leave when live reaches 0 */
-    bool stop_now;  /* leave at the end of this iteration */
-    uint64_t rng;   /* xorshift state, for ids and jitter */
+    unsigned live;    /* things that keep the loop running (connections, ...) */
+    bool stopping;    /* leave when live reaches 0 */
+    bool stop_now;    /* leave at the end of this iteration */
+    uint64_t rng;     /* xorshift state, for ids and jitter */
     void *modules[8]; /* per-loop module state, indexed by module slot */
 };
 
 struct loop_config {
-    unsigned entries;        /* SQ size */
-    unsigned recv_bufs;      /* provided buffers (power of two) */
-    unsigned recv_buf_size;  /* bytes per provided buffer */
-    unsigned pool_chunk;     /* connection buffer chunk size */
-    unsigned pool_max_free;  /* chunks kept for reuse */
+    unsigned entries;       /* SQ size */
+    unsigned recv_bufs;     /* provided buffers (power of two) */
+    unsigned recv_buf_size; /* bytes per provided buffer */
+    unsigned pool_chunk;    /* connection buffer chunk size */
+    unsigned pool_max_free; /* chunks kept for reuse */
 };
 
 int loop_init(struct loop *l, int id, const struct loop_config *cfg);

@@ -15,6 +15,7 @@
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/version.h"
+#include "kernel/xalloc.h"
 
 #define POOL_CHUNK (16u * 1024u)
 
@@ -59,7 +60,7 @@ static void wake_all(struct server *s)
 static void on_grace(struct loop *l, struct timer *t)
 {
     struct server *s = l->srv;
-    unsigned open = atomic_load(&s->conns);
+    unsigned open = atomic_load(&s->clients);
     LOG(LOG_WARN, "grace period over, exiting with work in flight",
         L_INT("grace_ms", s->cfg->grace_ms), L_INT("open_connections", open));
     atomic_store(&s->force, true);
@@ -158,19 +159,15 @@ static void raise_fd_limit(void)
 
 int server_run(const struct config *cfg)
 {
-    struct server *s = calloc(1, sizeof(*s));
-    if (!s)
-        return 1;
+    struct server *s = xcalloc(1, sizeof(*s));
     s->cfg = cfg;
     s->signal_fd = -1;
     s->signal_op.fn = on_signal;
     s->nloops = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->nloops < 1)
         s->nloops = 1;
-    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
-    s->threads = calloc((size_t)s->nloops, sizeof(*s->threads));
-    if (!s->loops || !s->threads)
-        return 1;
+    s->loops = xcalloc((size_t)s->nloops, sizeof(*s->loops));
+    s->threads = xcalloc((size_t)s->nloops, sizeof(*s->threads));
     for (int i = 0; i < s->nloops; i++) {
         s->loops[i].srv = s;
         s->loops[i].wake_fd = -1;
@@ -218,8 +215,9 @@ int server_run(const struct config *cfg)
     if (!atomic_load(&s->start_failed)) {
         l0->live += (unsigned)(s->nloops - 1);
         arm_signal(s);
-        LOG(LOG_INFO, "trireme started", L_STR("version", TRIREME_VERSION), L_STR("roles", s->roles),
-            L_INT("threads", s->nloops), L_STR("host", cfg->host), L_INT("port", cfg->port),
+        LOG(LOG_INFO, "trireme started", L_STR("version", TRIREME_VERSION),
+            L_STR("roles", s->roles), L_INT("threads", s->nloops), L_STR("host", cfg->host),
+            L_INT("port", cfg->port),
             L_BOOL("defer_taskrun", (l0->setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0),
             L_INT("pid", getpid()));
         loop_run(l0);

@@ -26,12 +26,12 @@ struct server {
     struct loop *loops;
     pthread_t *threads;
     uint64_t started_mono_ns;
-    char roles[128]; /* "web,worker" */
+    char roles[128];       /* "web,worker" */
     void *module_state[8]; /* process-wide, set by init hooks, read-only after */
 
     atomic_bool draining;
-    atomic_bool force; /* grace period over: leave now */
-    atomic_uint conns; /* open HTTP connections, for --max-connections */
+    atomic_bool force;   /* grace period over: leave now */
+    atomic_uint clients; /* accepted connections still open (server_client_admit) */
     atomic_int loops_done;
     atomic_int start_failed;
     atomic_int started;
@@ -44,6 +44,22 @@ struct server {
     int signals_seen;
     int threads_joined_live;
 };
+
+/* A listener accepted a client connection: count it, unless the process
+ * already holds --max-connections of them (then false: refuse it). Every
+ * admitted connection is handed back with server_client_gone() once. */
+static inline bool server_client_admit(struct server *s)
+{
+    if (atomic_fetch_add(&s->clients, 1) < s->cfg->max_connections)
+        return true;
+    atomic_fetch_sub(&s->clients, 1);
+    return false;
+}
+
+static inline void server_client_gone(struct server *s)
+{
+    atomic_fetch_sub(&s->clients, 1);
+}
 
 /* Run until drained. Returns the process exit code. */
 int server_run(const struct config *cfg);

@@ -37,8 +37,17 @@ struct ratelimit_rules {
 /* Parse the --rate-limits text. 0, or -1 with msg naming the bad rule. */
 int ratelimit_parse(const char *text, struct ratelimit_rules *out, char *msg, size_t cap);
 
+struct web_request;
+struct web_route;
+
+/* ratelimit_redis.c: true when the request is held for a rate-limit check
+ * (it resumes into the route's handler, or is answered 429). The web
+ * loop's gate when rules and Redis are configured. */
+bool web_ratelimit(struct web_request *r, const struct web_route *rt);
+
 /* The first rule for this request, or NULL. */
-const struct ratelimit_rule *ratelimit_match(const struct ratelimit_rules *rules, const char *method,
-                                             size_t method_len, const char *path, size_t path_len);
+const struct ratelimit_rule *ratelimit_match(const struct ratelimit_rules *rules,
+                                             const char *method, size_t method_len,
+                                             const char *path, size_t path_len);
 
 #endif

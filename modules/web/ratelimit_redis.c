@@ -11,8 +11,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kernel/container_of.h"
 #include "kernel/log.h"
 #include "kernel/server.h"
+#include "kernel/xalloc.h"
 #include "modules/limits/gcra.h"
 #include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
@@ -31,7 +33,7 @@ static void on_abort(struct web_request *r)
 
 static void on_verdict(struct redis_cmd *c, redisReply *reply, const char *err)
 {
-    struct rl_check *k = (struct rl_check *)c;
+    struct rl_check *k = container_of(c, struct rl_check, cmd);
     struct web_request *r = k->r;
     web_handler_fn fn = k->handler;
     free(k);
@@ -73,8 +75,6 @@ static uint64_t fnv1a(const char *s, size_t n)
 bool web_ratelimit(struct web_request *r, const struct web_route *rt)
 {
     struct web_loop *wl = web_loop_of(r->loop);
-    if (!wl->rules.n || !wl->has_redis)
-        return false;
     const struct http1_request *h = r->http;
     const struct ratelimit_rule *rule =
         ratelimit_match(&wl->rules, h->method, h->method_len, h->path, h->path_len);
@@ -90,7 +90,8 @@ bool web_ratelimit(struct web_request *r, const struct web_route *rt)
         if (!hd)
             strcpy(who, "-"); /* all requests without the key share one bucket */
         else if (rule->key == RL_API_KEY)
-            snprintf(who, sizeof(who), "%016llx", (unsigned long long)fnv1a(hd->value, hd->value_len));
+            snprintf(who, sizeof(who), "%016llx",
+                     (unsigned long long)fnv1a(hd->value, hd->value_len));
         else
             snprintf(who, sizeof(who), "%.*s", (int)(hd->value_len > 128 ? 128 : hd->value_len),
                      hd->value);
@@ -98,7 +99,7 @@ bool web_ratelimit(struct web_request *r, const struct web_route *rt)
     char bucket[256], interval[32], burst[32];
     snprintf(bucket, sizeof(bucket), "trireme:rl:%u:%s", (unsigned)(rule - wl->rules.v), who);
     gcra_args(rule->limit, rule->window_ms, interval, burst);
-    struct rl_check *k = calloc(1, sizeof(*k));
+    struct rl_check *k = xcalloc(1, sizeof(*k));
     k->r = r;
     k->handler = rt->handler;
     k->cmd.fn = on_verdict;

@@ -3,12 +3,16 @@
  *
  * The table is small and scanned linearly: a few dozen routes compare
  * faster than any tree would be built. A pattern segment "{name}" matches
- * one non-empty path segment and becomes a parameter.
+ * one non-empty path segment and becomes a parameter. The handler-facing
+ * helpers over request bytes (web_param, web_query, web_json_escape) are
+ * here too; the codecs behind them are in proto/.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "modules/web/web.h"
+#include "proto/json_escape.h"
+#include "proto/urlquery.h"
 
 /* Match path against pattern; fills params when r != NULL. */
 static bool match(const char *pattern, const char *path, size_t path_len, struct web_request *r)
@@ -64,8 +68,7 @@ const struct web_route *web_route_match(const char *method, size_t method_len, c
         if (!match(rt->pattern, path, path_len, NULL))
             continue;
         path_known = true;
-        if (method_is(rt->method, method, method_len) ||
-            (head && !strcmp(rt->method, "GET"))) {
+        if (method_is(rt->method, method, method_len) || (head && !strcmp(rt->method, "GET"))) {
             match(rt->pattern, path, path_len, r);
             return rt;
         }
@@ -105,82 +108,10 @@ const char *web_param(const struct web_request *r, const char *name, size_t *len
 
 size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    if (!cap)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char e[6];
-        size_t el = 1;
-        e[0] = (char)c;
-        if (c == '"' || c == '\\') {
-            e[0] = '\\';
-            e[1] = (char)c;
-            el = 2;
-        } else if (c < 0x20 || c >= 0x7f) {
-            /* Non-ASCII is escaped byte-wise: messages quote request bytes,
-             * which need not be valid UTF-8. */
-            e[0] = '\\';
-            e[1] = 'u';
-            e[2] = '0';
-            e[3] = '0';
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            el = 6;
-        }
-        if (o + el >= cap)
-            break;
-        memcpy(dst + o, e, el);
-        o += el;
-    }
-    dst[o] = 0;
-    return o;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return json_escape(dst, cap, s, n);
 }
 
 int web_query(const struct web_request *r, const char *name, char *out, size_t cap)
 {
-    const char *q = r->http->query;
-    size_t qn = r->http->query_len, nl = strlen(name);
-    if (!q)
-        return 0;
-    const char *end = q + qn;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        const char *eq = memchr(q, '=', (size_t)(pe - q));
-        const char *ke = eq ? eq : pe;
-        if ((size_t)(ke - q) == nl && !memcmp(q, name, nl)) {
-            size_t o = 0;
-            for (const char *v = eq ? eq + 1 : pe; v < pe; v++) {
-                char c = *v;
-                if (c == '+')
-                    c = ' ';
-                else if (c == '%') {
-                    if (pe - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0)
-                        return -1;
-                    c = (char)(hexval(v[1]) * 16 + hexval(v[2]));
-                    v += 2;
-                }
-                if (o + 1 >= cap || c == 0)
-                    return -1;
-                out[o++] = c;
-            }
-            out[o] = 0;
-            return 1;
-        }
-        q = pe + 1;
-    }
-    return 0;
+    return urlquery_get(r->http->query, r->http->query_len, name, out, cap);
 }

@@ -1,13 +1,17 @@
 /*
- * web.c - the web role's module descriptor: a listener per loop.
+ * web.c - the web role's module descriptor: a listener per loop, and the
+ * per-loop state its connections share.
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/server.h"
+#include "kernel/xalloc.h"
 #include "modules/web/api_jobs.h"
+#include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -16,19 +20,19 @@ static void on_accept(struct listener *ls, int fd)
     http_conn_accept(ls->data, fd);
 }
 
+static void web_drained(struct web_loop *wl);
+
 static int web_start(struct loop *l)
 {
     const struct config *cfg = l->srv->cfg;
-    struct web_loop *wl = calloc(1, sizeof(*wl));
-    if (!wl)
-        return -1;
-    wl->headers = calloc(cfg->max_headers, sizeof(*wl->headers));
-    if (!wl->headers) {
-        free(wl);
-        return -1;
-    }
+    struct web_loop *wl = xcalloc(1, sizeof(*wl));
+    wl->view = xcalloc(cfg->max_headers, sizeof(*wl->view));
+    buf_pool_init(&wl->field_pool, http_conn_fields_size(cfg->max_headers), cfg->pool_max_free);
     wl->loop = l;
     wl->srv = l->srv;
+    list_init(&wl->conns);
+    wl->http_date_s = -1;
+    wl->on_drained = web_drained;
     wl->limits = (struct http1_limits){
         .max_head = cfg->max_head,
         .max_uri = cfg->max_uri,
@@ -37,8 +41,7 @@ static int web_start(struct loop *l)
     };
     l->modules[MODULE_WEB] = wl;
     const char *step = "";
-    int ret =
-        listener_open(&wl->listener, l, cfg->host, cfg->port, cfg->backlog, on_accept, &step);
+    int ret = listener_open(&wl->listener, l, cfg->host, cfg->port, cfg->backlog, on_accept, &step);
     if (ret < 0) {
         LOG(LOG_ERROR, "web: cannot listen", L_STR("host", cfg->host), L_INT("port", cfg->port),
             L_STR("step", step), L_STR("error", strerror(-ret)));
@@ -48,8 +51,8 @@ static int web_start(struct loop *l)
     if (*cfg->database_url) {
         struct pg_pool_config pc = {
             .conninfo = cfg->database_url, .size = cfg->pg_pool, .max_inflight = 64};
-        if (pg_pool_init(&wl->pg, l, &pc) < 0)
-            return -1;
+        if ((ret = pg_pool_init(&wl->pg, l, &pc)) < 0)
+            return ret;
         wl->has_pg = true;
     }
     if (*cfg->redis_url) {
@@ -57,18 +60,20 @@ static int web_start(struct loop *l)
         const char *err;
         if (redis_url_parse(cfg->redis_url, &u, &err)) {
             LOG(LOG_ERROR, "REDIS_URL is not valid", L_STR("error", err));
-            return -1;
+            return -EINVAL;
         }
-        if (redis_client_init(&wl->redis, l, &u, REDIS_COMMANDS, "web") < 0)
-            return -1;
+        if ((ret = redis_client_init(&wl->redis, l, &u, REDIS_COMMANDS, "web")) < 0)
+            return ret;
         wl->has_redis = true;
     }
     if (*cfg->rate_limits) {
         char msg[200];
         if (ratelimit_parse(cfg->rate_limits, &wl->rules, msg, sizeof(msg))) {
             LOG(LOG_ERROR, "web: --rate-limits is not valid", L_STR("error", msg));
-            return -1;
+            return -EINVAL;
         }
+        if (wl->rules.n && wl->has_redis)
+            wl->gate = web_ratelimit;
     }
     api_jobs_open(wl);
     if (l->id == 0 && cfg->insecure_no_auth)
@@ -77,7 +82,8 @@ static int web_start(struct loop *l)
     return 0;
 }
 
-void web_drained(struct web_loop *wl)
+/* The last connection of a draining loop is gone. */
+static void web_drained(struct web_loop *wl)
 {
     /* The database pool keeps the loop alive; it goes once no request
      * can need it any more. */
@@ -111,7 +117,8 @@ static void web_cleanup(struct server *s)
         if (wl->has_redis)
             redis_client_free(&wl->redis);
         api_jobs_close(wl);
-        free(wl->headers);
+        free(wl->view);
+        buf_pool_free(&wl->field_pool);
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;
     }

@@ -22,9 +22,9 @@
 struct loop;
 struct http_conn;
 
-#define WEB_MAX_PARAMS        8
-#define WEB_REQUEST_ID_MAX    64
-#define WEB_SERVER_NAME       "trireme"
+#define WEB_MAX_PARAMS     8
+#define WEB_REQUEST_ID_MAX 64
+#define WEB_SERVER_NAME    "trireme"
 
 struct web_param {
     const char *name;
@@ -42,7 +42,7 @@ struct web_request {
     unsigned nparams;
     char id[WEB_REQUEST_ID_MAX + 1];
     uint8_t id_len;
-    bool head;      /* HEAD: answer as GET, send no body */
+    bool head; /* HEAD: answer as GET, send no body */
     bool answered;
     uint64_t start_ns;
     void (*on_abort)(struct web_request *r);
@@ -84,14 +84,11 @@ const struct web_route *web_route_match(const char *method, size_t method_len, c
  * Returns 1 when present, 0 when absent, -1 when too long or malformed. */
 int web_query(const struct web_request *r, const char *name, char *out, size_t cap);
 
-/* Call fn for a request that was held (after an asynchronous check):
- * re-points the request into the connection's buffer first. */
+/* Call fn for a request that was held (after an asynchronous check), with
+ * r->http, body and params pointing at where its bytes are now. */
 void web_resume(struct web_request *r, web_handler_fn fn);
 /* The client's address as text. 0 or -1. */
 int web_peer_ip(const struct web_request *r, char *out, size_t cap);
-/* ratelimit_redis.c: true when the request is held for a rate-limit check
- * (it resumes into the route's handler, or is answered 429). */
-bool web_ratelimit(struct web_request *r, const struct web_route *rt);
 
 /* auth.c: true when the request carries a valid API key; otherwise the
  * 401/403 answer has been sent. */

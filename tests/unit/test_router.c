@@ -1,5 +1,6 @@
 /*
- * test_router.c - route matching: methods, parameters, 404 vs 405.
+ * test_router.c - route matching: methods, parameters, 404 vs 405; the
+ * handler-facing wrappers over the proto/ codecs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,7 +36,7 @@ static void not_found_vs_not_allowed(void **state)
     assert_string_equal(allow, "GET, HEAD");
 }
 
-static void json_escape(void **state)
+static void web_json_escape_wraps_the_codec(void **state)
 {
     char out[64];
     web_json_escape(out, sizeof(out), "a\"b\\c\n\x01", 7);
@@ -45,12 +46,26 @@ static void json_escape(void **state)
     assert_string_equal(out, "\\\"");
 }
 
+static void web_query_reads_the_request_query(void **state)
+{
+    struct http1_request h = {.query = "limit=5&state=queued%2Crunning", .query_len = 30};
+    struct web_request r = {.http = &h};
+    char out[32];
+    assert_int_equal(web_query(&r, "state", out, sizeof(out)), 1);
+    assert_string_equal(out, "queued,running");
+    assert_int_equal(web_query(&r, "cursor", out, sizeof(out)), 0);
+    h.query = NULL;
+    h.query_len = 0;
+    assert_int_equal(web_query(&r, "limit", out, sizeof(out)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(healthz_get_and_head),
         cmocka_unit_test(not_found_vs_not_allowed),
-        cmocka_unit_test(json_escape),
+        cmocka_unit_test(web_json_escape_wraps_the_codec),
+        cmocka_unit_test(web_query_reads_the_request_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
