@@ -7,6 +7,7 @@
 #include "modules/queue/queue.h"
 
 #include "kernel/config.h"
+#include "modules/queue/queue_beat.h"
 
 const struct queue_backend queue_pg = {
     .name = "postgres",
@@ -16,7 +17,7 @@ const struct queue_backend queue_pg = {
 
     .api = NULL, /* the API part: modules/queue/pg_api.c */
 
-    .beat = NULL, /* the beat part: modules/queue/pg_beat.c */
+    .beat = &queue_pg_beat,
 };
 
 const struct queue_backend queue_redis = {
@@ -27,7 +28,7 @@ const struct queue_backend queue_redis = {
 
     .api = NULL, /* the API part: modules/queue/redis_api.c */
 
-    .beat = NULL, /* the beat part: modules/queue/redis_beat.c */
+    .beat = &queue_redis_beat,
 };
 
 const struct queue_backend *queue_backend_of(const struct config *cfg)
