@@ -122,7 +122,6 @@ void beat_fire_queue(struct beat *b, struct beat_sched *s, int64_t slot, int64_t
 void beat_fire_flush(struct beat *b);
 /* Drop the slots waiting (the lead is lost, or too many wait). */
 void beat_fire_drop(struct beat *b);
-static inline unsigned beat_fire_waiting(const struct beat *b);
 /* The lead is lost or beat stops: a batch waiting to be retried is not. */
 void beat_fire_cancel(struct beat *b);
 void beat_fire_close(struct beat *b);
@@ -148,6 +147,7 @@ struct beat {
     bool stopping, closed;
 };
 
+/* fire.c: how many slots wait. */
 static inline unsigned beat_fire_waiting(const struct beat *b)
 {
     return b->fire.npend;

@@ -16,24 +16,19 @@
 static int by_slot(const void *pa, const void *pb)
 {
     const struct queue_beat_slot *a = pa, *b = pb;
-    if (!a->job != !b->job)
-        return a->job ? -1 : 1;
     if (a->schedule_id != b->schedule_id)
         return a->schedule_id < b->schedule_id ? -1 : 1;
     return a->slot < b->slot ? -1 : a->slot > b->slot;
 }
 
-unsigned beat_fires_sort(struct queue_beat_slot *v, unsigned n)
+void beat_fires_sort(struct queue_beat_slot *v, unsigned n)
 {
     qsort(v, n, sizeof(*v), by_slot);
-    unsigned with_job = 0;
     for (unsigned i = 0; i < n; i++) {
         v[i].outcome = QUEUE_BEAT_NONE;
         v[i].created = false;
         v[i].job_id = v[i].blocked_by = 0;
-        with_job += v[i].job != NULL;
     }
-    return with_job;
 }
 
 static int put_value(char *p, const struct queue_beat_slot *s, enum beat_fires_col col)

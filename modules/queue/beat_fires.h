@@ -55,9 +55,9 @@ struct beat_fires {
     const char *vals[BEAT_FIRES_MAX_COLS];
 };
 
-/* Order v[0..n) by schedule and slot (the rows' order), slots without a
- * job template last; clears every outcome. Returns how many have one. */
-unsigned beat_fires_sort(struct queue_beat_slot *v, unsigned n);
+/* Order v[0..n) by schedule and slot (the rows' order) and clear every
+ * outcome. */
+void beat_fires_sort(struct queue_beat_slot *v, unsigned n);
 
 /* vals[i]: column cols[i] of v[0..n) as a PostgreSQL array literal. */
 void beat_fires_params(struct beat_fires *f, const struct queue_beat_slot *v, unsigned n,

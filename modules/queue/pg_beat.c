@@ -33,6 +33,7 @@ static void *pg_beat_open(const struct queue_beat_conns *conns)
     return p;
 }
 
+/* The connection is the caller's: nothing of its own to close. */
 static void pg_beat_close(void *qb)
 {
 }

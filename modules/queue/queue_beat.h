@@ -43,8 +43,8 @@ struct queue_beat_slot {
     int64_t next;      /* the schedule's slot after it, or 0 when it never fires again */
     int64_t last_job;  /* the schedule's latest job beat saw fired, or 0 */
     json_t *job;       /* the job template (queue, kind, payload, priority, max_attempts,
-                          timeout_ms), borrowed, when the backend wants_job; NULL then means
-                          the schedule is no longer loaded and the slot fires nothing */
+                          timeout_ms) when the backend wants_job, else NULL; borrowed: a
+                          backend that needs it after fire() returns takes a reference */
     int32_t jitter_ms; /* the job runs this long after the slot */
     bool catchup;      /* missed while no beat ran (reason 'catchup'), else 'due' */
     bool exclusive;    /* overlap skip_if_running */
@@ -75,8 +75,10 @@ struct queue_beat_conns {
 };
 
 struct queue_beat_ops {
-    /* Slots must carry their schedule's job template (the backend enqueues
-     * it itself rather than reading the schedule in its statement). */
+    /* Slots carry their schedule's job template (the backend enqueues it
+     * itself rather than reading the schedule in its statement); beat then
+     * hands over only slots whose schedule it still has loaded (a disabled
+     * or deleted one fires nothing). */
     bool wants_job;
     /* Per-loop state (its own connections, buffers), or NULL after logging
      * why. close() stops its connections, once no batch is in flight;

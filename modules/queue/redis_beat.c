@@ -39,7 +39,6 @@ struct redis_beat {
     struct rq_shas shas;
     struct pg_pool *pg;
     struct queue_beat_batch *b;
-    unsigned k; /* b->v[0..k) have a job template; the rest fire nothing */
     /* Redis */
     struct rq_call enq;
     struct redis_cmd *checks; /* one HGET per skip_if_running slot, by slot index */
@@ -70,7 +69,7 @@ static void on_recorded(struct pg_query *q, PGresult *res, const char *err)
         LOG(LOG_WARN,
             "beat: recording due slots failed; retrying the record (their jobs are in "
             "Redis)",
-            L_STR("error", err), L_INT("slots", r->k));
+            L_STR("error", err), L_INT("slots", b->n));
         loop_timer_in(r->rc.loop, &r->retry, QUEUE_BEAT_RETRY_MS);
         return;
     }
@@ -79,7 +78,7 @@ static void on_recorded(struct pg_query *q, PGresult *res, const char *err)
         b->done(b, err, RECORD_FAILED);
         return;
     }
-    beat_fires_apply(b->v, r->k, res);
+    beat_fires_apply(b->v, b->n, res);
     b->done(b, NULL, NULL);
 }
 
@@ -101,18 +100,18 @@ static void on_retry(struct loop *l, struct timer *t)
 /* --- the jobs, in Redis --------------------------------------------------- */
 
 /* Drop the batch's references to its templates. */
-static void release_jobs(struct redis_beat *r)
+static void release_jobs(struct queue_beat_batch *b)
 {
-    for (unsigned i = 0; i < r->k; i++) {
-        json_decref(r->b->v[i].job);
-        r->b->v[i].job = NULL;
+    for (unsigned i = 0; i < b->n; i++) {
+        json_decref(b->v[i].job);
+        b->v[i].job = NULL;
     }
 }
 
 static void enqueue_failed(struct redis_beat *r, const char *err)
 {
     struct queue_beat_batch *b = r->b;
-    release_jobs(r);
+    release_jobs(b);
     r->b = NULL;
     b->done(b, err, ENQUEUE_FAILED);
 }
@@ -120,10 +119,11 @@ static void enqueue_failed(struct redis_beat *r, const char *err)
 /* Every slot has its job (or its skip): record them. */
 static void enqueued(struct redis_beat *r)
 {
-    struct queue_beat_slot *v = r->b->v;
-    release_jobs(r);
+    struct queue_beat_batch *b = r->b;
+    struct queue_beat_slot *v = b->v;
+    release_jobs(b);
     r->down_logged = false;
-    for (unsigned i = 0; i < r->k; i++)
+    for (unsigned i = 0; i < b->n; i++)
         if (v[i].job_id && !v[i].created) {
             /* A beat that died between its enqueue and its record, or a
              * second beat: the slot keeps the job its unique key names. */
@@ -133,7 +133,7 @@ static void enqueued(struct redis_beat *r)
                 L_INT("schedule_id", v[i].schedule_id), L_STR("slot", when),
                 L_INT("job", v[i].job_id));
         }
-    beat_fires_params(&r->params, v, r->k, record_cols, 6);
+    beat_fires_params(&r->params, v, b->n, record_cols, 6);
     record(r);
 }
 
@@ -163,7 +163,7 @@ static void on_enqueued(struct rq_call *c, redisReply *reply, const char *err)
         return;
     }
     size_t k = 0;
-    for (unsigned i = 0; i < r->k; i++) {
+    for (unsigned i = 0; i < r->b->n; i++) {
         if (v[i].blocked_by)
             continue;
         const redisReply *id = reply->element[2 * k], *created = reply->element[2 * k + 1];
@@ -173,7 +173,7 @@ static void on_enqueued(struct rq_call *c, redisReply *reply, const char *err)
     }
     /* A later slot of a skip_if_running schedule in this batch was skipped
      * because of the first one: name that one's job. */
-    for (unsigned i = 0; i < r->k; i++)
+    for (unsigned i = 0; i < r->b->n; i++)
         if (v[i].blocked_by < 0) {
             const struct queue_beat_slot *first = &v[-v[i].blocked_by - 1];
             v[i].blocked_by = first->job_id ? first->job_id : first->blocked_by;
@@ -185,7 +185,7 @@ static void enqueue(struct redis_beat *r)
 {
     const struct queue_beat_slot *v = r->b->v;
     r->nenq = 0;
-    for (unsigned i = 0; i < r->k; i++)
+    for (unsigned i = 0; i < r->b->n; i++)
         r->nenq += !v[i].blocked_by;
     if (!r->nenq) {
         enqueued(r);
@@ -195,7 +195,7 @@ static void enqueue(struct redis_beat *r)
     r->enq.cmd.timeout_ms = QUEUE_BEAT_TIMEOUT_MS;
     r->enq.data = r;
     rq_args_addll(&r->enq.args, (long long)r->nenq);
-    for (unsigned i = 0; i < r->k; i++)
+    for (unsigned i = 0; i < r->b->n; i++)
         if (!v[i].blocked_by)
             slot_args(&r->enq.args, &v[i]);
     rq_eval(&r->rc, &r->enq, &r->shas, RQ_ENQUEUE, on_enqueued);
@@ -227,20 +227,20 @@ static void redis_beat_fire(void *qb, struct queue_beat_batch *b)
     r->wanted = true;
     r->err[0] = 0;
     r->nchecks = 0;
-    r->k = beat_fires_sort(b->v, b->n);
+    beat_fires_sort(b->v, b->n);
     struct queue_beat_slot *v = b->v;
     if (!redis_client_up(&r->rc) && !r->down_logged) {
         r->down_logged = true; /* the client logs its reconnects */
         LOG(LOG_WARN,
             "beat: Redis is unreachable; due slots wait for it and are sent once it "
             "is back",
-            L_INT("slots", r->k));
+            L_INT("slots", b->n));
     }
     /* skip_if_running: only a schedule's first slot in the batch may fire
      * (each later one is skipped because of it: blocked_by -(index + 1)),
      * and only when its previous job has finished. */
     unsigned first = 0;
-    for (unsigned i = 0; i < r->k; i++) {
+    for (unsigned i = 0; i < b->n; i++) {
         json_incref(v[i].job);
         if (!i || v[i].schedule_id != v[i - 1].schedule_id)
             first = i;
@@ -255,13 +255,13 @@ static void redis_beat_fire(void *qb, struct queue_beat_batch *b)
         enqueue(r);
         return;
     }
-    if (r->k > r->ncap) {
+    if (b->n > r->ncap) {
         free(r->checks);
-        r->ncap = r->k;
+        r->ncap = b->n;
         r->checks = xmalloc(r->ncap * sizeof(*r->checks));
     }
     unsigned want = r->nchecks;
-    for (unsigned i = 0; i < r->k && want; i++) {
+    for (unsigned i = 0; i < b->n && want; i++) {
         if (!v[i].exclusive || v[i].blocked_by || v[i].last_job <= 0)
             continue;
         want--;
