@@ -46,7 +46,7 @@ enum beat_fires_col {
     BF_REASONS, /* 'catchup' or 'due' */
     BF_NEXT,    /* 0 is NULL */
 };
-#define BEAT_FIRES_MAX_COLS 6
+#define BEAT_FIRES_MAX_COLS 7 /* each column at most once */
 
 /* The parameter text of one statement; the buffer is kept for the next. */
 struct beat_fires {
