@@ -10,18 +10,6 @@
 
 #define DAYS_PER_ERA      146097 /* days in 400 Gregorian years */
 #define DAYS_0000_TO_1970 719468 /* from 0000-03-01 to 1970-01-01 */
-#define EPOCH_WEEKDAY     4      /* 1970-01-01 was a Thursday */
-
-bool cal_is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-int cal_days_in_month(int64_t year, int month)
-{
-    static const uint8_t dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return month == 2 && cal_is_leap(year) ? 29 : dm[month - 1];
-}
 
 int64_t cal_days_from_civil(int64_t y, int m, int d)
 {
@@ -44,11 +32,6 @@ void cal_civil_from_days(int64_t days, int64_t *year, int *month, int *day)
     *day = (int)(doy - (153 * mp + 2) / 5 + 1);
     *month = (int)(mp < 10 ? mp + 3 : mp - 9);
     *year = yoe + era * 400 + (*month <= 2);
-}
-
-int cal_weekday(int64_t days)
-{
-    return (int)((days % 7 + 7 + EPOCH_WEEKDAY) % 7);
 }
 
 int64_t cal_civil_to_seconds(const struct civil *c)
