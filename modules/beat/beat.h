@@ -156,7 +156,7 @@ static inline unsigned beat_fire_waiting(const struct beat *b)
 /* module.c: close the connections, once nothing is in flight. */
 void beat_close(struct beat *b);
 
-/* Wall clock, milliseconds since the Unix epoch. */
+/* due.c: the wall clock, milliseconds since the Unix epoch. */
 uint64_t beat_wall_ms(void);
 
 int beat_file_reconcile(const struct config *cfg); /* file.c */
