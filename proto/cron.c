@@ -61,7 +61,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DAY 86400
+#include "proto/calendar.h"
+
+#define DAY CAL_DAY_SECONDS
 
 enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, NFIELDS };
 
@@ -301,23 +303,12 @@ static int parse_field(struct ctx *x, const char *s, size_t n, struct field_out 
 
 /* ---- day arithmetic ------------------------------------------------------ */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static int weekday(int64_t days)
-{
-    return (int)((days % 7 + 11) % 7);
-}
-
 /* The days (bits 1..31) of month m of year y on which the schedule fires. */
 static uint32_t day_mask(const struct cron *c, int64_t y, int m)
 {
-    int dim = tz_days_in_month(y, m);
+    int dim = cal_days_in_month(y, m);
     uint32_t valid = (uint32_t)(((uint64_t)1 << (dim + 1)) - 2);
-    int w1 = weekday(tz_days_from_civil(y, m, 1));
+    int w1 = cal_weekday(cal_days_from_civil(y, m, 1));
     uint32_t p = 0, dw;
 
     /* Bit k of p: day k+1 falls on an allowed weekday; then repeat it. */
@@ -359,7 +350,7 @@ static void next_month(struct pos *p)
 
 static void next_day(struct pos *p)
 {
-    if (++p->d > tz_days_in_month(p->y, p->m)) {
+    if (++p->d > cal_days_in_month(p->y, p->m)) {
         next_month(p);
         return;
     }
@@ -386,7 +377,7 @@ static void next_minute(struct pos *p)
 
 static int64_t pos_seconds(const struct pos *p)
 {
-    return tz_days_from_civil(p->y, p->m, p->d) * DAY + p->h * 3600 + p->mi * 60 + p->s;
+    return cal_days_from_civil(p->y, p->m, p->d) * DAY + p->h * 3600 + p->mi * 60 + p->s;
 }
 
 /* The first wall-clock time >= from and < limit (local seconds) matching
@@ -394,11 +385,11 @@ static int64_t pos_seconds(const struct pos *p)
  * a later second, minute, hour, day or month that may match. */
 static bool next_local(const struct cron *c, int64_t from, int64_t limit, int64_t *out)
 {
-    int64_t days = floor_div(from, DAY), sod = from - days * DAY;
+    int64_t days = cal_floor_div(from, DAY), sod = from - days * DAY;
     struct pos p;
     int v;
 
-    tz_civil_from_days(days, &p.y, &p.m, &p.d);
+    cal_civil_from_days(days, &p.y, &p.m, &p.d);
     p.h = (int)(sod / 3600);
     p.mi = (int)(sod / 60 % 60);
     p.s = (int)(sod % 60);
@@ -654,7 +645,7 @@ int cron_next(const struct cron *sched, const struct tz *z, int64_t after, int64
         if (c->every < 1 || c->every > CRON_EVERY_MAX || anchor < CRON_TIME_MIN ||
             anchor > CRON_TIME_MAX)
             return -1;
-        t = anchor + (floor_div(after - anchor, c->every) + 1) * c->every;
+        t = anchor + (cal_floor_div(after - anchor, c->every) + 1) * c->every;
         if (t > CRON_TIME_MAX)
             return -1;
         *next = t;

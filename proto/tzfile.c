@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define HEADER_LEN 44
-#define DAY        86400
+#define DAY        CAL_DAY_SECONDS
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t cap, const char *fmt, ...)
 {
@@ -27,58 +27,11 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t cap, con
     return -1;
 }
 
-/* ---- calendar --------------------------------------------------------- */
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
+/* ---- calendar: proto/calendar.c, clamped to the domain ------------------- */
 
 static int64_t clamp(int64_t t, int64_t lo, int64_t hi)
 {
     return t < lo ? lo : t > hi ? hi : t;
-}
-
-bool tz_is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-int tz_days_in_month(int64_t year, int month)
-{
-    static const uint8_t dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return month == 2 && tz_is_leap(year) ? 29 : dm[month - 1];
-}
-
-int64_t tz_days_from_civil(int64_t y, int m, int d)
-{
-    /* Howard Hinnant's algorithm (as rfc3339_days_from_civil), on a year
-     * that starts in March so the leap day is the last day of the year. */
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-void tz_civil_from_days(int64_t days, int64_t *year, int *month, int *day)
-{
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *day = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *month = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *year = yoe + era * 400 + (*month <= 2);
-}
-
-static int weekday(int64_t days)
-{
-    return (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
 }
 
 /* Local seconds may exceed the instant domain by a UTC offset. */
@@ -86,32 +39,19 @@ static int weekday(int64_t days)
 
 int64_t tz_civil_to_seconds(const struct civil *c)
 {
-    int64_t m0 = (int64_t)c->month - 1, y = c->year + floor_div(m0, 12);
-    int m = (int)(m0 - floor_div(m0, 12) * 12) + 1;
-    int64_t s = tz_days_from_civil(y, m, 1) + (int64_t)c->day - 1;
-    s = s * DAY + (int64_t)c->hour * 3600 + (int64_t)c->minute * 60 + c->second;
-    return clamp(s, -LOCAL_MAX, LOCAL_MAX);
+    return clamp(cal_civil_to_seconds(c), -LOCAL_MAX, LOCAL_MAX);
 }
 
 void tz_seconds_to_civil(int64_t s, struct civil *out)
 {
-    int64_t days, y, sod;
-    s = clamp(s, -LOCAL_MAX, LOCAL_MAX);
-    days = floor_div(s, DAY);
-    sod = s - days * DAY;
-    tz_civil_from_days(days, &y, &out->month, &out->day);
-    out->year = (int)y;
-    out->hour = (int)(sod / 3600);
-    out->minute = (int)(sod / 60 % 60);
-    out->second = (int)(sod % 60);
-    out->wday = weekday(days);
+    cal_seconds_to_civil(clamp(s, -LOCAL_MAX, LOCAL_MAX), out);
 }
 
 static int64_t year_of(int64_t t)
 {
     int64_t y;
     int m, d;
-    tz_civil_from_days(floor_div(t, DAY), &y, &m, &d);
+    cal_civil_from_days(cal_floor_div(t, DAY), &y, &m, &d);
     return y;
 }
 
@@ -297,18 +237,18 @@ static const char *parse_posix(const char *s, size_t n, struct tz_posix *p)
  * time at UTC offset utoff. */
 static int64_t rule_instant(const struct tz_rule *r, int64_t year, int32_t utoff)
 {
-    int64_t days = tz_days_from_civil(year, 1, 1);
+    int64_t days = cal_days_from_civil(year, 1, 1);
     switch (r->kind) {
     case TZ_RULE_JULIAN1:
-        days += r->day - 1 + (r->day >= 60 && tz_is_leap(year));
+        days += r->day - 1 + (r->day >= 60 && cal_is_leap(year));
         break;
     case TZ_RULE_JULIAN0:
         days += r->day;
         break;
     default: {
-        int64_t first = tz_days_from_civil(year, r->month, 1);
-        int d = (r->wday - weekday(first) + 7) % 7 + 7 * (r->week - 1);
-        if (d >= tz_days_in_month(year, r->month))
+        int64_t first = cal_days_from_civil(year, r->month, 1);
+        int d = (r->wday - cal_weekday(first) + 7) % 7 + 7 * (r->week - 1);
+        if (d >= cal_days_in_month(year, r->month))
             d -= 7; /* week 5: the last such weekday */
         days = first + d;
         break;
@@ -706,7 +646,7 @@ int tz_local_seconds_to_utc(const struct tz *z, int64_t local, int64_t out[2])
 int tz_local_to_utc(const struct tz *z, const struct civil *l, int64_t out[2])
 {
     if (l->month < 1 || l->month > 12 || l->day < 1 ||
-        l->day > tz_days_in_month(l->year, l->month) || l->hour < 0 || l->hour > 23 ||
+        l->day > cal_days_in_month(l->year, l->month) || l->hour < 0 || l->hour > 23 ||
         l->minute < 0 || l->minute > 59 || l->second < 0 || l->second > 59)
         return -1;
     return tz_local_seconds_to_utc(z, tz_civil_to_seconds(l), out);

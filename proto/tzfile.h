@@ -23,9 +23,9 @@
  *
  * Every function that takes a zone accepts NULL for UTC.
  *
- * Calendar: proleptic Gregorian. Instants are clamped to the domain
- * [TZ_TIME_MIN, TZ_TIME_MAX] (about +-1.1 billion years, so a year always
- * fits an int).
+ * Calendar: proleptic Gregorian (proto/calendar.h). Instants are
+ * clamped to the domain [TZ_TIME_MIN, TZ_TIME_MAX] (about +-1.1 billion
+ * years, so a year always fits an int).
  */
 #ifndef TRIREME_PROTO_TZFILE_H
 #define TRIREME_PROTO_TZFILE_H
@@ -33,6 +33,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "proto/calendar.h"
 
 /* Named limits: a file beyond one of them is rejected with a message
  * naming the limit. Real tzdata files stay far below them (a "fat" zone
@@ -46,13 +48,6 @@
 
 #define TZ_TIME_MAX ((int64_t)1 << 55)
 #define TZ_TIME_MIN (-TZ_TIME_MAX)
-
-/* A wall-clock date and time. wday is 0 for Sunday; it is an output only. */
-struct civil {
-    int year, month, day; /* month 1-12, day 1-31 */
-    int hour, minute, second;
-    int wday;
-};
 
 struct tz_type {
     int32_t utoff; /* seconds east of UTC */
@@ -152,18 +147,28 @@ int tz_local_to_utc(const struct tz *z, const struct civil *local, int64_t out[2
 /* The same with the wall-clock time as local seconds (see above). */
 int tz_local_seconds_to_utc(const struct tz *z, int64_t local, int64_t out[2]);
 
-/* Calendar arithmetic, no libc: days since 1970-01-01 of a proleptic
- * Gregorian date, and back. */
-int64_t tz_days_from_civil(int64_t year, int month, int day);
-void tz_civil_from_days(int64_t days, int64_t *year, int *month, int *day);
-
 /* A civil time read as UTC, to and from seconds since 1970-01-01T00:00
- * (wday is written, not read). Seconds outside the domain are clamped. */
+ * (proto/calendar.h), with the seconds clamped to the domain (widened by
+ * a day either side for wall-clock times). */
 int64_t tz_civil_to_seconds(const struct civil *c);
 void tz_seconds_to_civil(int64_t s, struct civil *out);
 
-/* Days in a month of a year, and whether a year is a leap year. */
-int tz_days_in_month(int64_t year, int month);
-bool tz_is_leap(int64_t year);
+/* The calendar (proto/calendar.h) under the names tzfile's callers use. */
+static inline int64_t tz_days_from_civil(int64_t year, int month, int day)
+{
+    return cal_days_from_civil(year, month, day);
+}
+static inline void tz_civil_from_days(int64_t days, int64_t *year, int *month, int *day)
+{
+    cal_civil_from_days(days, year, month, day);
+}
+static inline int tz_days_in_month(int64_t year, int month)
+{
+    return cal_days_in_month(year, month);
+}
+static inline bool tz_is_leap(int64_t year)
+{
+    return cal_is_leap(year);
+}
 
 #endif

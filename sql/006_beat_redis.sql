@@ -2,7 +2,7 @@
 --
 -- Idempotent, like every migration. With --queue-backend=redis the job
 -- cannot commit in the same transaction as its slot row, so beat works in
--- this order (modules/beat/fire_redis.c):
+-- this order (modules/queue/redis_beat.c):
 --
 --   1. enqueue each due slot's job in Redis with the unique_key
 --      'beat:<schedule_id>:<slot unix s>': a second beat, or a retry after

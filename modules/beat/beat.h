@@ -1,155 +1,165 @@
 /*
- * beat.h - the beat role's pieces that other files (the web API, the CLI,
- * the unit tests) use: time zones from the system tz database, validation
- * of a schedule as a client describes it, and the slot planner.
+ * beat.h - the beat role's state and how its files hand work to each
+ * other. Private to modules/beat/: other roles share schedules through
+ * modules/schedules/, and beat reaches jobs only through the queue
+ * backend's beat part (modules/queue/queue_beat.h).
  *
- * A schedule fires a job at each slot of its cron expression ("@every N"
- * is anchored to the Unix epoch, so restarts never shift it), evaluated in
- * its IANA zone with Vixie-cron daylight-saving rules (proto/cron.h). Beat
- * hands due slots to trireme.fire_schedules() (sql/005), which inserts each
- * slot's job together with its unique (schedule, slot) row: one job per
- * slot however many beats run.
+ * Runs on loop 0. Enabled schedules are loaded from trireme.schedules
+ * (load.c) into a set by id and one min-heap by next slot (set.c, heap.c);
+ * one kernel timer is armed for the heap's minimum (due.c), so an idle
+ * beat with ten thousand schedules sleeps until the next slot. Due slots
+ * wait in a queue and go to the queue backend in batches (fire.c), which
+ * keeps one job per slot however many beats run. The election "beat"
+ * (--leader) only keeps standbys idle (lead.c): correctness rests on the
+ * slot's key. module.c holds the module's hooks.
  */
 #ifndef TRIREME_MODULES_BEAT_H
 #define TRIREME_MODULES_BEAT_H
 
-#include <jansson.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
-#include "kernel/redis.h"
-#include "modules/rqueue/rqueue.h"
-#include "proto/cron.h"
-#include "proto/tzfile.h"
+#include "kernel/pg.h"
+#include "kernel/timer.h"
+#include "modules/beat/plan.h"
+#include "modules/queue/queue_beat.h"
+#include "modules/schedules/schedules.h"
 
-#define BEAT_NAME_MAX       200
-#define BEAT_ZONE_NAME_MAX  64
-#define BEAT_CATCHUP_MAX_MS (7LL * 86400 * 1000) /* catchup_window at most a week */
-#define BEAT_JITTER_MAX_MS  (3600LL * 1000)      /* jitter at most an hour */
+struct beat;
+struct config;
+struct loop;
 
-enum beat_misfire { MISFIRE_SKIP = 0, MISFIRE_FIRE_ONCE, MISFIRE_FIRE_ALL };
-enum beat_overlap { OVERLAP_ALLOW = 0, OVERLAP_SKIP_IF_RUNNING };
+#define BEAT_ONE_LOADS_MAX 64 /* queued single-row reloads; more: reload everything */
 
-/* --- zone.c ------------------------------------------------------------- */
+/* --- set.c: the loaded schedules ----------------------------------------- */
 
-/* Load zone `name` ("UTC", "Europe/Berlin") from tzdir into *out. Returns 0,
- * or -1 with a message naming the problem ("unknown time zone ..."). */
-int beat_zone_load(const char *tzdir, const char *name, struct tz *out, char *err, size_t cap);
-
-/* A loop-owned cache of loaded zones: one struct tz per name, shared by
- * every schedule in it. */
-struct beat_zones {
-    struct beat_zone {
-        char name[BEAT_ZONE_NAME_MAX];
-        struct tz *tz;
-    } * v;
+struct beat_set {
+    struct beat_sched **all; /* sorted by id */
     unsigned n, cap;
+    struct beat_heap heap;
+    struct sched_zones zones; /* every loaded schedule's zone, by name */
 };
-const struct tz *beat_zones_get(struct beat_zones *zs, const char *tzdir, const char *name,
-                                char *err, size_t cap);
-void beat_zones_free(struct beat_zones *zs);
 
-/* --- sched_input.c ------------------------------------------------------ */
+struct beat_sched *beat_set_find(const struct beat_set *set, int64_t id);
+/* Insert s, replacing (and freeing) a schedule with the same id. s is not
+ * in the heap yet. */
+void beat_set_put(struct beat_set *set, struct beat_sched *s);
+void beat_set_remove(struct beat_set *set, int64_t id);
+/* Take every schedule out (the heap empties): *n of them, sorted by id,
+ * for the caller to free with beat_sched_free. */
+struct beat_sched **beat_set_take(struct beat_set *set, unsigned *n);
+void beat_set_clear(struct beat_set *set);
+void beat_set_free(struct beat_set *set);
+void beat_sched_free(struct beat_sched *s);
 
-/*
- * Validate a schedule as the API, the CLI or a --schedules file gives it:
- * name, cron (or every: seconds or "10s"), timezone, queue, kind, payload,
- * priority, max_attempts, timeout, enabled, misfire, catchup_window,
- * overlap, jitter. Read-only fields a GET returns (id, source, last_fire,
- * next_fire, last_job_id, created_at, updated_at) are ignored. partial
- * (PATCH): nothing is required. Returns a new object keyed by column
- * (cron, timeout_ms, catchup_window_ms, jitter_ms, ...) holding only the
- * fields given, or NULL with *field and msg set.
- */
-json_t *sched_input_normalize(json_t *in, bool partial, const char *tzdir, const char **field,
-                              char *msg, size_t cap);
-/* Whether a schedule name is acceptable (it is a URL path segment). */
-bool sched_name_valid(const char *s, size_t n);
+/* --- load.c: schedules from PostgreSQL, changes by NOTIFY ---------------- */
 
-/* --- plan.c: which slots to fire, pure ----------------------------------- */
+struct beat_load {
+    bool has_listen; /* a LISTEN connection: NOTIFY reloads; else only polls */
+    struct pg_listener lis;
+    struct timer poll_timer;
+    bool loaded;                         /* a full load ended since this beat leads */
+    struct pg_query all_q, one_q, sig_q; /* every enabled schedule; one by id; the signature */
+    bool all_inflight, all_again, one_inflight, sig_inflight, sig_poll;
+    const char *all_vals[1], *one_vals[1];
+    char all_limit[16], one_id[24];
+    char signature[160]; /* trireme.schedules_signature() as the latest load saw it */
+    int64_t one_ids[BEAT_ONE_LOADS_MAX]; /* changed schedules waiting to be reloaded */
+    unsigned n_one;
+};
 
-struct beat_sched {
-    int64_t id;
-    char *name;
-    struct cron cron;
-    const struct tz *tz;
-    int64_t next;      /* next slot to fire, Unix seconds */
-    int64_t last;      /* latest slot handed to the database, or INT64_MIN */
-    uint32_t heap_idx; /* 1-based slot in the beat heap; 0 when not in it */
-    uint8_t misfire, overlap;
+void beat_load_start(struct beat *b);
+/* Load every enabled schedule again (after the one in flight, if any). */
+void beat_load_all(struct beat *b);
+/* The lead is lost: what was loaded is forgotten. */
+void beat_load_forget(struct beat *b);
+void beat_load_stop(struct beat *b);
+
+/* --- due.c: the due-slot timer and planning ------------------------------ */
+
+struct beat_due {
+    struct timer timer;
+    int64_t *catchup; /* cfg->beat_catchup_max slots, planning scratch */
+    bool replanning;  /* a full load after a jump in time: timer off until it ends */
+};
+
+void beat_due_init(struct beat *b);
+/* A schedule was (re)loaded with slots up to `from` handled: queue its
+ * catch-up slots and put it in the heap. */
+void beat_due_plan(struct beat *b, struct beat_sched *s, int64_t from, bool log_change);
+/* Forget local progress and re-plan every schedule from the database's
+ * record (its last fire), with each schedule's misfire policy. */
+void beat_due_replan(struct beat *b);
+/* The heap changed: arm the timer for its minimum (or disarm it). */
+void beat_due_arm(struct beat *b);
+void beat_due_stop(struct beat *b);
+void beat_due_free(struct beat *b);
+
+/* --- fire.c: due slots to the queue backend ------------------------------ */
+
+struct beat_pend {
+    int64_t id, slot, next; /* next: 0 when the schedule never fires again */
     int32_t jitter_ms;
-    int64_t catchup_window_s;
-    /* --queue-backend=redis only: */
-    json_t *job;      /* the job template (queue, kind, payload, ...) */
-    int64_t last_job; /* the latest job it enqueued, 0 when none */
+    bool catchup;
 };
 
-/*
- * Plan a schedule that is (re)loaded at `now` (Unix seconds), whose slots
- * up to `from` are handled (the later of its last fire and its last
- * definition change). Slots in (from, now] were missed: with skip none is
- * fired, with fire_once the latest, with fire_all every one (at most `max`,
- * the latest ones); only those within catchup_window_s of now count.
- * Writes the slots to fire (ascending) to out[0..*n) and s->next to the
- * first slot after now. Returns 0, or -1 when the schedule never fires
- * again.
- */
-int beat_plan_load(struct beat_sched *s, int64_t from, int64_t now, int64_t *out, unsigned max,
-                   unsigned *n);
-
-/* A min-heap of schedules by next slot (ties by id). */
-struct beat_heap {
-    struct beat_sched **v;
-    uint32_t n, cap;
+struct beat_fire {
+    const struct queue_beat_ops *ops;
+    void *qb;               /* the backend's per-loop state */
+    struct beat_pend *pend; /* waiting, oldest first */
+    unsigned npend, cappend;
+    struct queue_beat_batch batch; /* the batch in flight, over slots[] */
+    struct queue_beat_slot *slots; /* cfg->beat_batch of them */
+    struct timer retry_timer;
+    bool inflight;
 };
-int beat_heap_push(struct beat_heap *h, struct beat_sched *s);
-void beat_heap_remove(struct beat_heap *h, struct beat_sched *s);
-/* s->next changed: restore the heap order. */
-void beat_heap_update(struct beat_heap *h, struct beat_sched *s);
-static inline struct beat_sched *beat_heap_min(const struct beat_heap *h)
+
+int beat_fire_open(struct beat *b);
+/* Queue one slot of s (with its jitter drawn now). */
+void beat_fire_queue(struct beat *b, struct beat_sched *s, int64_t slot, int64_t next,
+                     bool catchup);
+/* Send what is due: one batch in flight, the rest waits for it. */
+void beat_fire_flush(struct beat *b);
+/* Drop the slots waiting (the lead is lost, or too many wait). */
+void beat_fire_drop(struct beat *b);
+/* The lead is lost or beat stops: a batch waiting to be retried is not. */
+void beat_fire_cancel(struct beat *b);
+void beat_fire_close(struct beat *b);
+void beat_fire_free(struct beat *b);
+
+/* --- lead.c: leadership --------------------------------------------------- */
+
+bool beat_elected(struct beat *b);
+/* Follow the election: start firing when elected, stop when not. */
+void beat_lead_check(struct beat *b);
+
+/* --- the role -------------------------------------------------------------- */
+
+struct beat {
+    struct loop *loop;
+    const struct config *cfg;
+    struct pg_pool pg; /* one connection: loads, signature checks and fires run in order */
+    struct beat_set set;
+    struct beat_load load;
+    struct beat_due due;
+    struct beat_fire fire;
+    bool leading; /* elected (or no election): may fire */
+    bool stopping, closed;
+};
+
+/* fire.c: how many slots wait. */
+static inline unsigned beat_fire_waiting(const struct beat *b)
 {
-    return h->n ? h->v[0] : NULL;
+    return b->fire.npend;
 }
-void beat_heap_free(struct beat_heap *h);
 
-/* --- fire_redis.c: firing on --queue-backend=redis ----------------------- */
+/* module.c: close the connections, once nothing is in flight. */
+void beat_close(struct beat *b);
 
-/* One due slot to enqueue. in: id, slot, jitter_ms, job (a reference the
- * call drops), exclusive (skip_if_running), last_job. out: job_id (0 when
- * skipped), created (this call made it), blocked_by (the job that made it
- * skip, or 0). */
-struct beat_rslot {
-    int64_t id, slot, last_job, job_id, blocked_by;
-    json_t *job;
-    int32_t jitter_ms;
-    bool exclusive, created;
-};
+/* due.c: the wall clock, milliseconds since the Unix epoch. */
+uint64_t beat_wall_ms(void);
 
-struct beat_redis;
-/* err: NULL when every slot has its outcome, else why none has. */
-typedef void (*beat_redis_fn)(struct beat_redis *r, const char *err);
-
-struct beat_redis {
-    struct redis_client rc;
-    struct rq_shas shas;
-    bool up;
-    struct rq_call enq;
-    struct redis_cmd *checks; /* one HGET per skip_if_running slot */
-    unsigned ncap, nchecks, nenq;
-    struct beat_rslot *v;
-    unsigned n;
-    beat_redis_fn fn;
-    char err[200];
-    void *data;
-};
-int beat_redis_init(struct beat_redis *r, struct loop *l, const char *url);
-/* Enqueue v[0..n) (one batch at a time); fn runs once with the outcomes in v. */
-void beat_redis_enqueue(struct beat_redis *r, struct beat_rslot *v, unsigned n, beat_redis_fn fn);
-void beat_redis_close(struct beat_redis *r);
-void beat_redis_free(struct beat_redis *r);
-
-/* "2026-03-08T07:00:00Z" into out (at least 21 bytes). */
-void beat_rfc3339(int64_t unix_s, char *out, size_t cap);
+int beat_file_reconcile(const struct config *cfg); /* file.c */
+int beat_cli_schedules(int argc, char **argv);     /* cli.c */
 
 #endif

@@ -13,8 +13,9 @@
 #include <string.h>
 
 #include "modules/beat/beat.h"
-#include "modules/beat/sql.h"
 #include "modules/jobs/cli_pg.h"
+#include "modules/schedules/schedules.h"
+#include "modules/schedules/sql.h"
 
 static int usage(void)
 {

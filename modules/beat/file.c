@@ -18,8 +18,9 @@
 #include "kernel/config.h"
 #include "kernel/log.h"
 #include "modules/beat/beat.h"
-#include "modules/beat/sql.h"
 #include "modules/jobs/cli_pg.h"
+#include "modules/schedules/schedules.h"
+#include "modules/schedules/sql.h"
 
 static bool exec_ok(PGconn *c, const char *sql)
 {

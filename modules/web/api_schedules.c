@@ -1,5 +1,5 @@
 /*
- * api_schedules.c - /v1/schedules: beat's periodic schedules over HTTP.
+ * api_schedules.c - /v1/schedules: periodic schedules over HTTP.
  *
  *   GET    /v1/schedules          list, by name
  *   POST   /v1/schedules          create (409 when the name exists)
@@ -8,7 +8,7 @@
  *   PATCH  /v1/schedules/{name}   change the fields given
  *   DELETE /v1/schedules/{name}   remove (its fire records go with it)
  *
- * Bodies are validated by sched_input.c (the CLI's and --schedules' own
+ * Bodies are validated by modules/schedules (the CLI's and --schedules' own
  * check): a bad cron expression, time zone or policy is a 400 naming the
  * field. A committed change reaches every beat through the table's NOTIFY.
  */
@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/container_of.h"
 #include "kernel/log.h"
 #include "kernel/server.h"
-#include "modules/beat/beat.h"
-#include "modules/beat/sql.h"
+#include "kernel/xalloc.h"
+#include "modules/schedules/schedules.h"
+#include "modules/schedules/sql.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -32,7 +34,7 @@ struct sched_call_state {
     struct web_request *r;
     enum sched_call kind;
     char *text;
-    char name[BEAT_NAME_MAX + 1];
+    char name[SCHED_NAME_MAX + 1];
     const char *vals[2];
 };
 
@@ -43,7 +45,7 @@ static void call_abort(struct web_request *r)
 
 static void on_done(struct pg_query *q, PGresult *res, const char *err)
 {
-    struct sched_call_state *c = (struct sched_call_state *)q;
+    struct sched_call_state *c = container_of(q, struct sched_call_state, q);
     struct web_request *r = c->r;
     if (r) {
         r->on_abort = NULL;
@@ -115,7 +117,7 @@ static bool name_param(struct web_request *r, char *out)
 static void submit(struct web_request *r, enum sched_call kind, const char *sql, int nparams,
                    const char *name, char *text)
 {
-    struct sched_call_state *c = calloc(1, sizeof(*c));
+    struct sched_call_state *c = xcalloc(1, sizeof(*c));
     c->r = r;
     c->kind = kind;
     c->text = text;
@@ -198,7 +200,7 @@ void api_schedule_create(struct web_request *r)
     if (!text)
         return;
     json_t *j = json_loads(text, 0, NULL);
-    char name[BEAT_NAME_MAX + 1];
+    char name[SCHED_NAME_MAX + 1];
     snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(j, "name")));
     json_decref(j);
     submit(r, SC_CREATE, SQL_SCHED_CREATE, 2, name, text);
@@ -206,7 +208,7 @@ void api_schedule_create(struct web_request *r)
 
 static void by_name(struct web_request *r, enum sched_call kind)
 {
-    char name[BEAT_NAME_MAX + 1];
+    char name[SCHED_NAME_MAX + 1];
     if (!ready(r) || !name_param(r, name))
         return;
     if (kind == SC_GET || kind == SC_DELETE) {

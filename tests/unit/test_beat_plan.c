@@ -1,5 +1,5 @@
 /*
- * test_beat_plan.c - modules/beat/plan.c: which missed slots each misfire
+ * test_beat_plan.c - modules/beat/plan.c and heap.c: which missed slots each misfire
  * policy fires after downtime, the catch-up window and cap, DST through a
  * real zone, and the schedule heap's order under updates and removals.
  */
@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "modules/beat/beat.h"
+#include "modules/beat/plan.h"
+#include "modules/schedules/schedules.h"
 
 static struct beat_sched sched(const char *expr, int misfire, int64_t window_s)
 {
@@ -114,8 +115,8 @@ static void dst_zone_catchup(void **state)
      * night: the skipped 02:30 fires at the jump (03:00 EDT = 07:00Z). */
     struct tz *z = malloc(sizeof(*z));
     char err[300];
-    assert_int_equal(beat_zone_load("/usr/share/zoneinfo", "America/New_York", z, err, sizeof(err)),
-                     0);
+    assert_int_equal(
+        sched_zone_load("/usr/share/zoneinfo", "America/New_York", z, err, sizeof(err)), 0);
     struct beat_sched s = sched("30 2 * * *", MISFIRE_FIRE_ALL, 7 * 86400);
     s.tz = z;
     int64_t from = 1772863200; /* 2026-03-07T06:00:00Z */
@@ -126,9 +127,9 @@ static void dst_zone_catchup(void **state)
     assert_int_equal(out[0], 1772868600); /* 03-07 02:30 EST = 07:30Z */
     assert_int_equal(out[1], 1772953200); /* 03-08 03:00 EDT = 07:00Z */
     assert_int_equal(s.next, 1773037800); /* 03-09 02:30 EDT = 06:30Z */
-    assert_int_equal(beat_zone_load("/usr/share/zoneinfo", "No/Such_Zone", z, err, sizeof(err)),
+    assert_int_equal(sched_zone_load("/usr/share/zoneinfo", "No/Such_Zone", z, err, sizeof(err)),
                      -1);
-    assert_int_equal(beat_zone_load("/usr/share/zoneinfo", "../etc/passwd", z, err, sizeof(err)),
+    assert_int_equal(sched_zone_load("/usr/share/zoneinfo", "../etc/passwd", z, err, sizeof(err)),
                      -1);
     free(z);
 }
@@ -141,7 +142,7 @@ static void heap_order(void **state)
     for (int i = 0; i < 300; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         s[i] = (struct beat_sched){.id = i, .next = (int64_t)(x % 500)};
-        assert_int_equal(beat_heap_push(&h, &s[i]), 0);
+        beat_heap_push(&h, &s[i]);
     }
     for (int i = 0; i < 300; i += 3) { /* move some, remove others */
         s[i].next = (int64_t)((unsigned)i * 7 % 500);

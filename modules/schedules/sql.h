@@ -1,12 +1,15 @@
 /*
- * sql.h - every statement about schedules, in one place: the API, the CLI,
- * the --schedules file and the beat role render and write them one way.
+ * sql.h - the statements that read and write trireme.schedules as clients
+ * see them, in one place: the API, the CLI and the --schedules file
+ * render and write schedules one way. (Beat reads its own columns,
+ * modules/beat/load.c; a queue backend records fires, modules/queue/
+ * beat_fires.h.)
  *
  * Writes take the object sched_input_normalize() returned ($1, keyed by
  * column, only the fields given) and the source ($2: 'api' or 'file').
  */
-#ifndef TRIREME_MODULES_BEAT_SQL_H
-#define TRIREME_MODULES_BEAT_SQL_H
+#ifndef TRIREME_MODULES_SCHEDULES_SQL_H
+#define TRIREME_MODULES_SCHEDULES_SQL_H
 
 /* One schedule as the API shows it. */
 #define SCHED_JSON                                                                                 \
@@ -86,43 +89,5 @@
 #define SQL_SCHED_PRUNE_FILE                                                                       \
     "DELETE FROM trireme.schedules s WHERE s.source = 'file'"                                      \
     " AND NOT s.name IN (SELECT jsonb_array_elements_text($1::jsonb)) RETURNING s.name"
-
-/* --- the beat role ------------------------------------------------------ */
-
-/* Columns: id, name, cron, timezone, misfire, overlap, jitter_ms,
- * catchup_window_ms, last_fire (epoch s), updated_at (epoch s), enabled,
- * the job template as JSON (for the Redis backend, which enqueues it
- * itself: the fields rq_enqueue_job_args reads), last_job_id. */
-#define BEAT_COLUMNS                                                                               \
-    "SELECT s.id, s.name, s.cron, s.timezone, s.misfire, s.overlap, s.jitter_ms,"                  \
-    " s.catchup_window_ms, floor(extract(epoch FROM s.last_fire))::bigint,"                        \
-    " floor(extract(epoch FROM s.updated_at))::bigint, s.enabled,"                                 \
-    " (jsonb_build_object('queue', s.queue, 'kind', s.kind, 'payload', s.payload,"                 \
-    " 'priority', s.priority, 'max_attempts', s.max_attempts) || CASE WHEN s.timeout_ms IS NULL"   \
-    " THEN '{}' ELSE jsonb_build_object('timeout_ms', s.timeout_ms) END)::text, s.last_job_id"     \
-    " FROM trireme.schedules s"
-
-#define SQL_BEAT_LOAD_ALL  BEAT_COLUMNS " WHERE s.enabled ORDER BY s.id LIMIT $1::int"
-#define SQL_BEAT_LOAD_ONE  BEAT_COLUMNS " WHERE s.id = $1::bigint"
-#define SQL_BEAT_SIGNATURE "SELECT trireme.schedules_signature()"
-
-/* $1 ids, $2 slots (epoch s), $3 jitter ms, $4 reasons, $5 next fires (epoch s). */
-#define SQL_BEAT_FIRE                                                                              \
-    "SELECT f.schedule_id, floor(extract(epoch FROM f.slot))::bigint, f.job_id, f.blocked_by"      \
-    " FROM trireme.fire_schedules($1::bigint[],"                                                   \
-    " ARRAY(SELECT to_timestamp(x) FROM unnest($2::float8[]) WITH ORDINALITY u(x, o) ORDER BY o)," \
-    " $3::int[], $4::text[],"                                                                      \
-    " ARRAY(SELECT to_timestamp(x) FROM unnest($5::float8[]) WITH ORDINALITY u(x, o) ORDER BY o)"  \
-    ") f"
-
-/* Redis backend (sql/006): $1 ids, $2 slots (epoch s), $3 Redis job ids
- * (NULL: skipped), $4 the jobs that caused skips, $5 reasons, $6 next fires. */
-#define SQL_BEAT_RECORD                                                                            \
-    "SELECT f.schedule_id, floor(extract(epoch FROM f.slot))::bigint, f.job_id, f.blocked_by"      \
-    " FROM trireme.record_schedule_fires($1::bigint[],"                                            \
-    " ARRAY(SELECT to_timestamp(x) FROM unnest($2::float8[]) WITH ORDINALITY u(x, o) ORDER BY o)," \
-    " $3::bigint[], $4::bigint[], $5::text[],"                                                     \
-    " ARRAY(SELECT to_timestamp(x) FROM unnest($6::float8[]) WITH ORDINALITY u(x, o) ORDER BY o)"  \
-    ") f"
 
 #endif

@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "kernel/config.h"
-#include "modules/beat/beat.h"
+#include "kernel/xalloc.h"
 #include "modules/jobs/job_input.h"
+#include "modules/schedules/schedules.h"
+#include "proto/cron.h"
 
 static json_t *fail(const char **field, const char *f, char *msg, size_t cap, const char *m,
                     json_t *out)
@@ -26,7 +28,7 @@ static json_t *fail(const char **field, const char *f, char *msg, size_t cap, co
 
 bool sched_name_valid(const char *s, size_t n)
 {
-    if (n == 0 || n > BEAT_NAME_MAX)
+    if (n == 0 || n > SCHED_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -140,9 +142,9 @@ json_t *sched_input_normalize(json_t *in, bool partial, const char *tzdir, const
         v = json_object_get(in, "timezone");
         if (!json_is_string(v))
             return fail(field, "timezone", msg, cap, "must be an IANA time zone name", out);
-        struct tz *z = malloc(sizeof(*z));
+        struct tz *z = xmalloc(sizeof(*z));
         char zerr[300];
-        int bad = !z || beat_zone_load(tzdir, json_string_value(v), z, zerr, sizeof(zerr));
+        int bad = sched_zone_load(tzdir, json_string_value(v), z, zerr, sizeof(zerr));
         free(z);
         if (bad)
             return fail(field, "timezone", msg, cap, zerr, out);
@@ -204,14 +206,14 @@ json_t *sched_input_normalize(json_t *in, bool partial, const char *tzdir, const
     }
     if (present(in, "catchup_window")) {
         int64_t ms = duration_ms(json_object_get(in, "catchup_window"));
-        if (ms < 0 || ms > BEAT_CATCHUP_MAX_MS)
+        if (ms < 0 || ms > SCHED_CATCHUP_MAX_MS)
             return fail(field, "catchup_window", msg, cap,
                         "must be seconds or a duration like \"1h\", at most 7 days", out);
         json_object_set_new(out, "catchup_window_ms", json_integer(ms));
     }
     if (present(in, "jitter")) {
         int64_t ms = duration_ms(json_object_get(in, "jitter"));
-        if (ms < 0 || ms > BEAT_JITTER_MAX_MS)
+        if (ms < 0 || ms > SCHED_JITTER_MAX_MS)
             return fail(field, "jitter", msg, cap,
                         "must be seconds or a duration like \"500ms\", at most 1 hour", out);
         json_object_set_new(out, "jitter_ms", json_integer(ms));

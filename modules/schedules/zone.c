@@ -1,5 +1,6 @@
 /*
- * zone.c - IANA time zones from the system tz database (tzdata), for beat.
+ * zone.c - IANA time zones from the system tz database (tzdata), for
+ * schedules (validated by sched_input.c, evaluated by beat).
  *
  * proto/tzfile parses; this file only finds and reads the file, refusing
  * names that could escape the tz directory. Zones are loaded when a
@@ -10,14 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "modules/beat/beat.h"
+#include "kernel/xalloc.h"
+#include "modules/schedules/schedules.h"
 
 #define ZONE_FILE_MAX (1 << 20) /* real TZif files are under 4 KB */
 
 static bool zone_name_ok(const char *name)
 {
     size_t n = strlen(name);
-    if (!n || n >= BEAT_ZONE_NAME_MAX || name[0] == '/' || name[0] == '.')
+    if (!n || n >= SCHED_ZONE_NAME_MAX || name[0] == '/' || name[0] == '.')
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
@@ -29,7 +31,7 @@ static bool zone_name_ok(const char *name)
     return true;
 }
 
-int beat_zone_load(const char *tzdir, const char *name, struct tz *out, char *err, size_t cap)
+int sched_zone_load(const char *tzdir, const char *name, struct tz *out, char *err, size_t cap)
 {
     if (!strcmp(name, "UTC") || !strcmp(name, "Etc/UTC")) {
         tz_init_utc(out);
@@ -46,11 +48,11 @@ int beat_zone_load(const char *tzdir, const char *name, struct tz *out, char *er
         snprintf(err, cap, "unknown time zone '%s' (not in %s: %s)", name, tzdir, strerror(errno));
         return -1;
     }
-    uint8_t *buf = malloc(ZONE_FILE_MAX);
-    size_t len = buf ? fread(buf, 1, ZONE_FILE_MAX, f) : 0;
+    uint8_t *buf = xmalloc(ZONE_FILE_MAX);
+    size_t len = fread(buf, 1, ZONE_FILE_MAX, f);
     fclose(f);
     char why[160] = "";
-    int rc = buf ? tzfile_parse(buf, len, out, why, sizeof(why)) : -1;
+    int rc = tzfile_parse(buf, len, out, why, sizeof(why));
     free(buf);
     if (rc) {
         snprintf(err, cap, "time zone '%s' cannot be read: %s", name, why);
@@ -59,30 +61,30 @@ int beat_zone_load(const char *tzdir, const char *name, struct tz *out, char *er
     return 0;
 }
 
-const struct tz *beat_zones_get(struct beat_zones *zs, const char *tzdir, const char *name,
-                                char *err, size_t cap)
+const struct tz *sched_zones_get(struct sched_zones *zs, const char *tzdir, const char *name,
+                                 char *err, size_t cap)
 {
     for (unsigned i = 0; i < zs->n; i++)
         if (!strcmp(zs->v[i].name, name))
             return zs->v[i].tz;
-    struct tz *z = malloc(sizeof(*z));
-    if (!z || beat_zone_load(tzdir, name, z, err, cap)) {
+    struct tz *z = xmalloc(sizeof(*z));
+    if (sched_zone_load(tzdir, name, z, err, cap)) {
         free(z);
         return NULL;
     }
     if (zs->n == zs->cap) {
         zs->cap = zs->cap ? zs->cap * 2 : 8;
-        zs->v = realloc(zs->v, zs->cap * sizeof(*zs->v));
+        zs->v = xrealloc(zs->v, zs->cap * sizeof(*zs->v));
     }
     snprintf(zs->v[zs->n].name, sizeof(zs->v[zs->n].name), "%s", name);
     zs->v[zs->n++].tz = z;
     return z;
 }
 
-void beat_zones_free(struct beat_zones *zs)
+void sched_zones_free(struct sched_zones *zs)
 {
     for (unsigned i = 0; i < zs->n; i++)
         free(zs->v[i].tz);
     free(zs->v);
-    *zs = (struct beat_zones){0};
+    *zs = (struct sched_zones){0};
 }
