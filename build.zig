@@ -176,6 +176,8 @@ const proto_libc = [_][]const u8{
     "__ctype_b_loc",    "__ctype_tolower_loc", "__ctype_toupper_loc", "tolower",       "toupper",
     "abs",              "labs",                "llabs",               "qsort",         "bsearch",
     "__errno_location", "__assert_fail",       "__stack_chk_fail",
+    // Optimizing builds turn a memcmp compared with 0 into bcmp.
+    "bcmp",
 };
 
 // The kernel's one upward reference: the table of modules built into this
