@@ -22,6 +22,11 @@ static void maybe_finish_drain(struct worker *w);
 
 /* --- the run pool -------------------------------------------------------- */
 
+/* A finished run goes back to w->spare and is reused: the pool grows to the
+ * most runs that were alive at once (about --concurrency) and then steady
+ * work never allocates. It grows on demand rather than being made at start,
+ * so an idle worker with a large --concurrency costs no memory for it. */
+
 static struct worker_run *run_alloc(struct worker *w)
 {
     if (!list_empty(&w->spare)) {
@@ -471,9 +476,6 @@ int worker_open(struct loop *l, const struct queue_worker_ops *ops,
     w->flush_timer.fn = on_flush_timer;
     w->drain_timer.fn = on_drain_deadline;
     w->limits = limits && limits->n ? limits : NULL;
-    /* The pool: one run per slot, made now, so steady work never allocates. */
-    for (unsigned i = 0; i < w->limit; i++)
-        list_append(&w->spare, &((struct worker_run *)xcalloc(1, ops->run_size))->node);
     if (parse_queues(w, cfg->queues)) {
         worker_free(w);
         return -EINVAL;

@@ -3,7 +3,7 @@
  * on every queue backend (modules/queue/queue_worker.h says what a backend
  * adds).
  *
- * Per loop: a pool of runs (preallocated for --concurrency, reused), the
+ * Per loop: a pool of runs (grown to the peak, then reused), the
  * slots they hold, their soft and hard time limits, --kind-limits checks,
  * the retry backoff, cancellation and lease-loss bookkeeping, and the
  * drain, which ends when no run and no backend operation is left.
