@@ -50,6 +50,9 @@ static inline void list_remove(struct list *n)
 
 #define list_entry(node, type, member) container_of(node, type, member)
 
+/* Every entry; the body must not remove any. */
+#define list_for_each(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
+
 /* Every entry; the body may remove (and free) the current one. */
 #define list_for_each_safe(pos, tmp, head)                                                         \
     for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                               \

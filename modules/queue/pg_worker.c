@@ -504,8 +504,8 @@ static void on_hb_timer(struct loop *l, struct timer *t)
         return;
     pg_array_begin(&p->hb_ids);
     p->hb_gen++;
-    struct list *n, *tmp;
-    list_for_each_safe(n, tmp, &w->runs)
+    struct list *n;
+    list_for_each(n, &w->runs)
     {
         struct worker_run *r = list_entry(n, struct worker_run, node);
         if (r->lost)

@@ -403,8 +403,8 @@ static void on_hb_timer(struct loop *l, struct timer *t)
     struct rq_args body = {0};
     unsigned n = 0;
     q->hb_gen++;
-    struct list *node, *tmp;
-    list_for_each_safe(node, tmp, &w->runs)
+    struct list *node;
+    list_for_each(node, &w->runs)
     {
         struct worker_run *wr = list_entry(node, struct worker_run, node);
         struct rrun *r = rrun_of(wr);

@@ -44,8 +44,8 @@ static void mark_started(struct rqw *q)
     struct worker *w = &q->w;
     struct rq_args body = {0};
     unsigned n = 0;
-    struct list *node, *tmp;
-    list_for_each_safe(node, tmp, &w->runs)
+    struct list *node;
+    list_for_each(node, &w->runs)
     {
         struct rrun *r = rrun_of(list_entry(node, struct worker_run, node));
         if (r->recorded || r->base.lost)

@@ -161,8 +161,8 @@ void worker_run_lose(struct worker *w, struct worker_run *r, const char *why, bo
 
 struct worker_run *worker_run_find(struct worker *w, int64_t id)
 {
-    struct list *n, *t;
-    list_for_each_safe(n, t, &w->runs)
+    struct list *n;
+    list_for_each(n, &w->runs)
     {
         struct worker_run *r = list_entry(n, struct worker_run, node);
         if (r->job.id == id && !r->lost)
