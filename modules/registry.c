@@ -13,6 +13,7 @@ extern const struct module leader_module;
 extern const struct module web_module;
 extern const struct module worker_module;
 extern const struct module beat_module;
+extern const struct module doctor_module;
 
 const struct module *const modules_builtin[MODULE_COUNT] = {
     [MODULE_JOBS] = &jobs_module,
@@ -20,6 +21,7 @@ const struct module *const modules_builtin[MODULE_COUNT] = {
     [MODULE_WEB] = &web_module,
     [MODULE_WORKER] = &worker_module,
     [MODULE_BEAT] = &beat_module,
+    [MODULE_DOCTOR] = &doctor_module,
 };
 const unsigned modules_builtin_count = MODULE_COUNT;
 

@@ -11,6 +11,7 @@ enum module_slot {
     MODULE_WEB,
     MODULE_WORKER,
     MODULE_BEAT,
+    MODULE_DOCTOR, /* commands only */
     MODULE_COUNT,
 };
 
