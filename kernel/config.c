@@ -122,6 +122,26 @@ static const struct opt opts[] = {
      7 * 24 * 3600 * 1000LL, "Worker: time limit of a job that sets no timeout of its own."},
     {"sql-jobs", "TRIREME_SQL_JOBS", "", T_STR, OFF(sql_jobs), sizeof(((struct config *)0)->sql_jobs),
      0, 0, "Worker: file of named statements for the `sql` job kind (`name: SQL` per line)."},
+    {"retention-succeeded", "TRIREME_RETENTION_SUCCEEDED", "7d", T_DUR,
+     OFF(retention_succeeded_ms), 0, 0, 3650 * 24 * 3600 * 1000LL,
+     "Succeeded jobs are deleted this long after they finished (0: kept). PostgreSQL backend; "
+     "on Redis finished jobs expire after --result-ttl."},
+    {"retention-dead", "TRIREME_RETENTION_DEAD", "30d", T_DUR, OFF(retention_dead_ms), 0, 0,
+     3650 * 24 * 3600 * 1000LL,
+     "Dead jobs are deleted this long after they failed for good (0: kept)."},
+    {"retention-cancelled", "TRIREME_RETENTION_CANCELLED", "7d", T_DUR,
+     OFF(retention_cancelled_ms), 0, 0, 3650 * 24 * 3600 * 1000LL,
+     "Cancelled jobs are deleted this long after (0: kept)."},
+    {"retention-fires", "TRIREME_RETENTION_FIRES", "30d", T_DUR, OFF(retention_fires_ms), 0, 0,
+     3650 * 24 * 3600 * 1000LL,
+     "Beat's record of fired slots (trireme.schedule_fires) is deleted after this (0: kept); "
+     "each schedule's latest slot stays."},
+    {"retention-interval", "TRIREME_RETENTION_INTERVAL", "1m", T_DUR, OFF(retention_interval_ms),
+     0, 100, 24 * 3600 * 1000LL,
+     "How often one worker (and the elected beat) looks for old rows; batches follow each other "
+     "while they find some."},
+    {"retention-batch", "TRIREME_RETENTION_BATCH", "1000", T_UINT, OFF(retention_batch), 0, 1,
+     100000, "Rows read and deleted per retention statement and kind of row."},
     {"redis-url", "REDIS_URL", "", T_STR, OFF(redis_url), sizeof(((struct config *)0)->redis_url), 0,
      0, "Redis, redis://[user:pass@]host:port/db (no TLS yet). Unset: Redis features are off."},
     {"redis-enabled", "REDIS_ENABLED", "true", T_BOOL, OFF(redis_enabled), 0, 0, 0,
@@ -280,6 +300,8 @@ int64_t config_parse_duration_ms(const char *s)
         mul = 60000;
     else if (!strcmp(end, "h"))
         mul = 3600000;
+    else if (!strcmp(end, "d"))
+        mul = 86400000;
     else
         return -1;
     double ms = v * mul;

@@ -63,6 +63,13 @@ struct config {
     uint64_t lease_ms;
     uint64_t job_timeout_ms; /* default per-job time limit */
     char sql_jobs[256];    /* file of named SQL statements for the `sql` kind */
+    /* retention (modules/jobs/retention.h); 0 keeps rows forever */
+    uint64_t retention_succeeded_ms;
+    uint64_t retention_dead_ms;
+    uint64_t retention_cancelled_ms;
+    uint64_t retention_fires_ms;
+    uint64_t retention_interval_ms;
+    unsigned retention_batch;
     /* redis and leader election */
     char redis_url[1024];
     bool redis_enabled;
@@ -92,7 +99,7 @@ struct config {
 int config_load(struct config *c, int argc, char **argv, int first, FILE *err);
 /* The --help text of `trireme run`. */
 void config_help(FILE *out);
-/* Parse "250ms", "10s", "2m", "1h" or plain seconds. -1 when invalid. */
+/* Parse "250ms", "10s", "2m", "1h", "7d" or plain seconds. -1 when invalid. */
 int64_t config_parse_duration_ms(const char *s);
 
 #endif

@@ -22,6 +22,7 @@
 #include "kernel/pg.h"
 #include "kernel/timer.h"
 #include "modules/beat/plan.h"
+#include "modules/jobs/retention.h"
 #include "modules/queue/queue_beat.h"
 #include "modules/schedules/schedules.h"
 
@@ -143,7 +144,8 @@ struct beat {
     struct beat_load load;
     struct beat_due due;
     struct beat_fire fire;
-    bool leading; /* elected (or no election): may fire */
+    struct retention retention; /* old rows of trireme.schedule_fires, while leading */
+    bool leading;               /* elected (or no election): may fire */
     bool stopping, closed;
 };
 

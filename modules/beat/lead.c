@@ -24,9 +24,11 @@ void beat_lead_check(struct beat *b)
     if (now) {
         LOG(LOG_INFO, "beat active: firing schedules");
         beat_load_all(b);
+        retention_start(&b->retention, b->loop, &b->pg, RETENTION_FIRES);
         return;
     }
     LOG(LOG_INFO, "beat standby: not firing");
+    retention_stop(&b->retention);
     beat_due_stop(b);
     beat_fire_cancel(b);
     beat_fire_drop(b);

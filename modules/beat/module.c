@@ -82,6 +82,7 @@ static int beat_start(struct loop *l)
         LOG(LOG_INFO, "beat active: firing schedules");
         if (!b->load.has_listen)
             beat_load_all(b);
+        retention_start(&b->retention, l, &b->pg, RETENTION_FIRES);
     }
     return 0;
 }
@@ -94,6 +95,7 @@ static void beat_stop(struct loop *l)
     b->stopping = true;
     beat_due_stop(b);
     beat_load_stop(b);
+    retention_stop(&b->retention);
     LOG(LOG_INFO, "beat stopping", L_INT("unsent_slots", beat_fire_waiting(b)));
     beat_fire_drop(b);
     beat_fire_cancel(b);

@@ -23,6 +23,7 @@
 #include "kernel/pg.h"
 #include "kernel/pg_array.h"
 #include "kernel/xalloc.h"
+#include "modules/jobs/retention.h"
 #include "modules/queue/pg_worker_sql.h"
 #include "modules/worker/core.h"
 
@@ -91,6 +92,8 @@ struct pgw {
     struct pg_query back_q;
     const char *back_vals[2];
     bool back_inflight;
+
+    struct retention retention; /* loop 0 only */
 };
 
 /* One batch of outcomes on its way. */
@@ -569,6 +572,7 @@ static void pg_drain(struct worker *w)
 {
     struct pgw *p = pgw_of(w);
     loop_timer_cancel(w->loop, &p->poll_timer);
+    retention_stop(&p->retention);
     if (p->pg.ready)
         return;
     for (int i = 0; i < PG_CLAIMS_INFLIGHT; i++) {
@@ -590,6 +594,7 @@ static void pg_close(struct worker *w)
     loop_timer_cancel(w->loop, &p->hb_timer);
     loop_timer_cancel(w->loop, &p->reap_timer);
     loop_timer_cancel(w->loop, &p->poll_timer);
+    retention_stop(&p->retention);
     pg_pool_close(&p->pg);
 }
 
@@ -683,6 +688,8 @@ static int pg_open(struct worker *w)
     }
     loop_timer_in(l, &p->hb_timer, cfg->lease_ms / 3);
     loop_timer_in(l, &p->reap_timer, 1000 + loop_random(l) % 1000);
+    if (l->id == 0)
+        retention_start(&p->retention, l, &p->pg, RETENTION_JOBS);
     LOG(LOG_INFO, "worker started", L_STR("worker_id", w->id), L_STR("queues", cfg->queues),
         L_INT("concurrency", w->limit), L_INT("batch_size", cfg->batch_size),
         L_INT("lease_ms", cfg->lease_ms));
