@@ -13,7 +13,8 @@
 
 /* Any constant works: it only has to be the same for every instance (and
  * differ from migrate.c's). */
-#define RETENTION_LOCK_KEY "7306029601412348418"
+#define RETENTION_LOCK_KEY         "7306029601412348418"
+#define RETENTION_EFFECTS_LOCK_KEY "7306029601412348419"
 
 /* One batch of one status: the next `batch` rows by id after the cursor
  * (jobs_status_id), deleting those finished before the period. $1 status,
@@ -47,6 +48,16 @@ static const char SQL_FIRES[] =
     " gone AS (DELETE FROM trireme.schedule_fires f USING cand"
     "   WHERE f.schedule_id = cand.id AND f.slot = cand.slot RETURNING 1)"
     " SELECT true, (SELECT count(*) FROM gone)";
+
+/* $1: the period in ms; $2: the batch. Oldest first by applied_at. */
+static const char SQL_EFFECTS[] =
+    "WITH lk AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(" RETENTION_EFFECTS_LOCK_KEY
+    ") AS got),"
+    " gone AS (DELETE FROM trireme.sql_effects e WHERE e.job_id IN (SELECT job_id"
+    "   FROM trireme.sql_effects WHERE (SELECT got FROM lk)"
+    "   AND applied_at < now() - $1::bigint * interval '1 millisecond'"
+    "   ORDER BY applied_at LIMIT $2::int) RETURNING 1)"
+    " SELECT (SELECT got FROM lk), (SELECT count(*) FROM gone)";
 
 static const char *const STATUS[RETENTION_STATUSES] = {"succeeded", "dead", "cancelled"};
 
@@ -112,7 +123,8 @@ static void on_batch(struct pg_query *q, PGresult *res, const char *err)
     r->inflight = false;
     if (!r->running)
         return;
-    const char *what = r->table == RETENTION_JOBS ? "jobs" : "schedule_fires";
+    static const char *const table[] = {"jobs", "schedule_fires", "sql_effects"};
+    const char *what = table[r->table];
     if (err) {
         LOG(LOG_WARN, "retention: deleting old rows failed; trying again next pass",
             L_STR("table", what), L_STR("error", err));
@@ -122,7 +134,7 @@ static void on_batch(struct pg_query *q, PGresult *res, const char *err)
     long long n = atoll(PQgetvalue(res, 0, 1));
     if (n)
         LOG(LOG_INFO, "retention: old rows deleted", L_STR("table", what),
-            L_STR("status", r->table == RETENTION_JOBS ? STATUS[r->status] : "fired"),
+            L_STR("status", r->table == RETENTION_JOBS ? STATUS[r->status] : "any"),
             L_INT("rows", n));
     bool more = r->table == RETENTION_JOBS ? jobs_advance(r, res)
                                            : n >= (long long)r->loop->srv->cfg->retention_batch;
@@ -143,7 +155,8 @@ void retention_start(struct retention *r, struct loop *l, struct pg_pool *pg,
         r->period_ms[1] = cfg->retention_dead_ms;
         r->period_ms[2] = cfg->retention_cancelled_ms;
     } else {
-        r->period_ms[0] = cfg->retention_fires_ms;
+        r->period_ms[0] =
+            table == RETENTION_FIRES ? cfg->retention_fires_ms : cfg->retention_succeeded_ms;
     }
     if (!r->period_ms[0] && !r->period_ms[1] && !r->period_ms[2])
         return;
@@ -153,7 +166,9 @@ void retention_start(struct retention *r, struct loop *l, struct pg_pool *pg,
     r->status = 0;
     r->cursor = 0;
     r->q = (struct pg_query){.fn = on_batch,
-                             .sql = table == RETENTION_JOBS ? SQL_JOBS : SQL_FIRES,
+                             .sql = table == RETENTION_JOBS    ? SQL_JOBS
+                                    : table == RETENTION_FIRES ? SQL_FIRES
+                                                               : SQL_EFFECTS,
                              .nparams = table == RETENTION_JOBS ? 4 : 2,
                              .values = r->vals,
                              .retry_safe = true};

@@ -22,7 +22,10 @@
 
 #define RETENTION_AGAIN_MS 50 /* pause between the batches of a pass */
 
-enum retention_table { RETENTION_JOBS, RETENTION_FIRES };
+/* What a retention deletes: finished jobs (the PostgreSQL backend's worker),
+ * fired slots (the elected beat), or the sql kind's once-rows (sql/007,
+ * after --retention-succeeded; any worker with a database). */
+enum retention_table { RETENTION_JOBS, RETENTION_FIRES, RETENTION_EFFECTS };
 
 #define RETENTION_STATUSES 3 /* succeeded, dead, cancelled */
 
@@ -32,7 +35,7 @@ struct retention {
     enum retention_table table;
     struct pg_query q;
     struct timer timer;
-    uint64_t period_ms[RETENTION_STATUSES]; /* fires: [0] */
+    uint64_t period_ms[RETENTION_STATUSES]; /* fires, effects: [0] */
     long long cursor;                       /* jobs: the last id read this pass */
     unsigned status;                        /* jobs: the status this pass is at */
     const char *vals[4];

@@ -6,10 +6,15 @@
  * parameters, never SQL. The rows come back as the job's result (a JSON
  * array; DML without RETURNING gives []).
  *
- * Only statements that produce rows (queries; INSERT/UPDATE/DELETE/MERGE
- * with RETURNING) are wrapped as `WITH t AS (<stmt>) SELECT jsonb_agg(t)`:
- * PostgreSQL refuses that wrapper around DML without RETURNING, so such a
- * statement runs as written and its result is [].
+ * Once per job: the statement runs inside a CTE that also inserts the
+ * job's row into trireme.sql_effects (sql/007), in one statement, so its
+ * effect and that row commit together. An attempt after one that committed
+ * (its completion lost to a restart, a dropped connection or an expired
+ * lease) finds the row, is rolled back whole by SQLSTATE TR001, and the job
+ * succeeds with the result the first attempt stored. Statements that
+ * produce rows (queries; DML with RETURNING) give them as the result; DML
+ * without RETURNING gives []. Utility statements (CALL, DO, ...) cannot
+ * live in a CTE: they run as written, at least once like any job.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,18 +22,24 @@
 #include <strings.h>
 
 #include "kernel/container_of.h"
+#include "kernel/log.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
 #include "modules/kinds/kind.h"
 
 #define SQL_JOB_MAX_PARAMS 32
 
+#define SQL_ALREADY_RAN "TR001" /* trireme.sql_effect_once: an earlier attempt committed */
+
 struct sql_state {
     char *sql;
-    char *vals_text[SQL_JOB_MAX_PARAMS];
-    const char *vals[SQL_JOB_MAX_PARAMS];
+    char *vals_text[SQL_JOB_MAX_PARAMS + 1]; /* the payload's params, then the job id */
+    const char *vals[SQL_JOB_MAX_PARAMS + 1];
     int n;
 };
+
+static const char SQL_STORED_RESULT[] =
+    "SELECT result::text FROM trireme.sql_effects WHERE job_id = $1::bigint";
 
 static int sql_validate(json_t *p, char *msg, size_t cap)
 {
@@ -52,9 +63,32 @@ static void state_free(struct sql_state *s)
     free(s);
 }
 
+static void on_rows(struct pg_query *q, PGresult *res, const char *err);
+
+/* An earlier attempt ran the statement: its stored result is this job's. */
+static void stored_result(struct job_run *r)
+{
+    struct sql_state *s = r->ctx;
+    s->vals[0] = s->vals[s->n - 1]; /* the job id, last of the statement's */
+    r->handler_query = (struct pg_query){.fn = on_rows,
+                                         .sql = SQL_STORED_RESULT,
+                                         .nparams = 1,
+                                         .values = s->vals,
+                                         .timeout_ms = r->timeout_ms,
+                                         .retry_safe = true};
+    pg_query_submit(job_pg(r), &r->handler_query);
+}
+
 static void on_rows(struct pg_query *q, PGresult *res, const char *err)
 {
     struct job_run *r = container_of(q, struct job_run, handler_query);
+    const char *state = err && res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state && !strcmp(state, SQL_ALREADY_RAN)) {
+        LOG(LOG_INFO, "sql job: an earlier attempt committed the statement; its result stands",
+            L_INT("job_id", r->id), L_INT("attempt", r->attempt));
+        stored_result(r);
+        return;
+    }
     state_free(r->ctx);
     r->ctx = NULL;
     if (err) {
@@ -105,18 +139,22 @@ static bool starts_with_word(const char *s, const char *w)
     return !strncasecmp(s, w, n) && !is_word_char(s[n]);
 }
 
-/* Can `WITH t AS (stmt) SELECT ... FROM t` run it? Queries, and DML with
- * RETURNING; not DML without it, nor utility statements (CALL, ...). */
-static bool yields_rows(const char *stmt)
+enum wrap { WRAP_NONE, WRAP_DML, WRAP_ROWS };
+
+/* What a CTE can hold: queries and DML with RETURNING as rows, DML without
+ * it as a statement only (PostgreSQL refuses to read rows it does not
+ * return), utility statements (CALL, DO, ...) not at all. MERGE is no CTE
+ * before PostgreSQL 17: it runs as written. */
+static enum wrap wrap_of(const char *stmt)
 {
     const char *p = skip_blank(stmt);
     if (starts_with_word(p, "select") || starts_with_word(p, "values") ||
         starts_with_word(p, "table") || starts_with_word(p, "with"))
-        return true;
+        return WRAP_ROWS;
     if (starts_with_word(p, "insert") || starts_with_word(p, "update") ||
-        starts_with_word(p, "delete") || starts_with_word(p, "merge"))
-        return has_word(p, "returning");
-    return false;
+        starts_with_word(p, "delete"))
+        return has_word(p, "returning") ? WRAP_ROWS : WRAP_DML;
+    return WRAP_NONE;
 }
 
 static void sql_start(struct job_run *r)
@@ -138,15 +176,32 @@ static void sql_start(struct job_run *r)
         return;
     }
     struct sql_state *s = xcalloc(1, sizeof(*s));
-    size_t len = strlen(stmt) + 128;
-    s->sql = xmalloc(len);
-    /* A CTE turns any SELECT or DML ... RETURNING into rows of JSON. */
-    if (yields_rows(stmt))
-        snprintf(s->sql, len,
-                 "WITH t AS (%s) SELECT coalesce(jsonb_agg(t), '[]'::jsonb)::text FROM t", stmt);
-    else
-        snprintf(s->sql, len, "%s", stmt);
     json_t *params = json_object_get(r->payload, "params");
+    int id_param = (int)json_array_size(params) + 1;
+    size_t len = strlen(stmt) + 512;
+    s->sql = xmalloc(len);
+    switch (wrap_of(stmt)) {
+    case WRAP_ROWS:
+        snprintf(s->sql, len,
+                 "WITH t AS (%s), once AS (INSERT INTO trireme.sql_effects (job_id, result)"
+                 " SELECT $%d::bigint, coalesce(jsonb_agg(t), '[]'::jsonb) FROM t"
+                 " ON CONFLICT (job_id) DO NOTHING RETURNING result)"
+                 " SELECT trireme.sql_effect_once((SELECT result FROM once))::text",
+                 stmt, id_param);
+        break;
+    case WRAP_DML:
+        snprintf(s->sql, len,
+                 "WITH t AS (%s), once AS (INSERT INTO trireme.sql_effects (job_id, result)"
+                 " VALUES ($%d::bigint, '[]'::jsonb) ON CONFLICT (job_id) DO NOTHING"
+                 " RETURNING result)"
+                 " SELECT trireme.sql_effect_once((SELECT result FROM once))::text",
+                 stmt, id_param);
+        break;
+    case WRAP_NONE:
+        snprintf(s->sql, len, "%s", stmt);
+        id_param = 0;
+        break;
+    }
     size_t i;
     json_t *v;
     json_array_foreach(params, i, v)
@@ -159,6 +214,13 @@ static void sql_start(struct job_run *r)
             s->vals_text[i] = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         s->vals[i] = s->vals_text[i];
         s->n = (int)i + 1;
+    }
+    if (id_param) {
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)r->id);
+        s->vals_text[s->n] = xstrdup(id);
+        s->vals[s->n] = s->vals_text[s->n];
+        s->n++;
     }
     r->ctx = s;
     r->handler_query = (struct pg_query){.fn = on_rows,

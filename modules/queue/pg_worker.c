@@ -601,6 +601,7 @@ static void pg_close(struct worker *w)
 static void pg_free(struct worker *w)
 {
     struct pgw *p = pgw_of(w);
+    retention_stop(&p->retention);
     if (p->pg_open)
         pg_pool_free(&p->pg);
     batch_free(&p->done_ok);

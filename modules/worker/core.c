@@ -412,6 +412,7 @@ void worker_drain(struct worker *w)
     if (!w || w->draining)
         return;
     w->draining = true;
+    retention_stop(&w->effects);
     LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones",
         L_INT("running", w->running), L_INT("loop", w->loop->id));
     w->ops->drain(w);
@@ -486,6 +487,9 @@ int worker_open(struct loop *l, const struct queue_worker_ops *ops,
         return rc;
     }
     w->opened = true;
+    struct pg_pool *pg = ops->pg ? ops->pg(w) : NULL;
+    if (pg && l->id == 0)
+        retention_start(&w->effects, l, pg, RETENTION_EFFECTS);
     w->limits_redis = ops->redis ? ops->redis(w) : NULL;
     if (w->limits && !w->limits_redis) {
         struct redis_url u;
@@ -506,6 +510,7 @@ void worker_free(struct worker *w)
 {
     if (!w)
         return;
+    retention_stop(&w->effects);
     while (!list_empty(&w->runs))
         run_release(w, list_entry(w->runs.next, struct worker_run, node));
     if (w->opened)

@@ -24,6 +24,7 @@
 #include "kernel/redis.h"
 #include "kernel/timer.h"
 #include "modules/jobs/job_input.h"
+#include "modules/jobs/retention.h"
 #include "modules/kinds/job.h"
 #include "modules/kinds/kind_limits.h"
 #include "modules/queue/queue_worker.h"
@@ -64,6 +65,7 @@ struct worker {
     struct redis_client *limits_redis, own_redis;
     bool has_own_redis;
     struct timer flush_timer, drain_timer;
+    struct retention effects; /* the sql kind's once-rows; loop 0 with a database */
     bool opened, draining, handing_back, closed;
 };
 
