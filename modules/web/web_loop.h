@@ -3,7 +3,7 @@
  *
  * Calls go one way: web.c starts the loop's state and sets the hooks below;
  * http_conn.c serves connections and calls back only through those hooks,
- * never into web.c or ratelimit_redis.c by name.
+ * never into web.c or ratelimit.c by name.
  */
 #ifndef TRIREME_MODULES_WEB_LOOP_H
 #define TRIREME_MODULES_WEB_LOOP_H
