@@ -94,8 +94,7 @@ struct election {
     struct pg_query lock_q, record_q, hb_q;
     const char *vals[4];
     char token_s[24];
-    bool lock_inflight, record_inflight, hb_inflight;
-    long long pending_token;
+    bool lock_inflight, hb_inflight;
     struct timer tick;
     uint64_t last_hb_log_ns;
 };
@@ -176,7 +175,6 @@ static void heartbeat_log(struct election *e)
 static void on_recorded(struct pg_query *q, PGresult *res, const char *err)
 {
     struct election *e = container_of(q, struct election, record_q);
-    e->record_inflight = false;
     if (e->state != ST_RECORDING)
         return;
     if (err) {
@@ -203,7 +201,6 @@ static void record_token(struct election *e, long long token)
                                     .nparams = 4,
                                     .values = e->vals,
                                     .timeout_ms = e->cfg->leader_ttl_ms / 2};
-    e->record_inflight = true;
     pg_query_submit(&e->pg, &e->record_q);
 }
 
