@@ -25,10 +25,8 @@
 #define LOAD_ALL_TIMEOUT_MS 60000 /* every enabled schedule, up to --beat-max-schedules */
 #define LOAD_TIMEOUT_MS     10000 /* one schedule; the signature */
 
-/* Columns: id, name, cron, timezone, misfire, overlap, jitter_ms,
- * catchup_window_ms, last_fire (epoch s), updated_at (epoch s), enabled,
- * the job template as JSON (the fields rq_enqueue_job_args reads, for a
- * queue backend that enqueues it itself), last_job_id. */
+/* Times in epoch seconds; the job template is the JSON a queue backend
+ * that enqueues it itself reads (rq_enqueue_job_args). */
 #define BEAT_COLUMNS                                                                               \
     "SELECT s.id, s.name, s.cron, s.timezone, s.misfire, s.overlap, s.jitter_ms,"                  \
     " s.catchup_window_ms, floor(extract(epoch FROM s.last_fire))::bigint,"                        \
