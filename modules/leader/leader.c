@@ -81,8 +81,7 @@ struct election {
     struct loop *loop;
     const struct config *cfg;
     int state;
-    bool stopping;
-    bool release_when_drained;
+    bool stopping; /* the role drains: release once its last loop is done */
     /* Redis */
     struct redis_client rc, sub;
     struct redis_cmd op, rel, subscribe;
@@ -413,7 +412,7 @@ static void leader_wake(struct loop *l)
     struct election *es = l->modules[MODULE_LEADER];
     for (int i = 0; es && i < ELECTION_COUNT; i++) {
         struct election *e = &es[i];
-        if (e->sh && e->release_when_drained && atomic_load(&e->sh->workers_running) == 0)
+        if (e->sh && e->stopping && atomic_load(&e->sh->workers_running) == 0)
             release(e);
     }
 }
@@ -434,10 +433,9 @@ static void leader_stop(struct loop *l)
         struct election *e = &es[i];
         if (!e->sh)
             continue;
-        e->stopping = true;
         /* Keep the lease while the role drains (the worker's completions
          * carry our token); give it up the moment its last loop is done. */
-        e->release_when_drained = true;
+        e->stopping = true;
         if (!atomic_load(&e->sh->leader) || atomic_load(&e->sh->workers_running) == 0)
             release(e);
     }
