@@ -70,8 +70,6 @@ struct http_conn {
     struct buf fields; /* req.num_headers struct head_field */
 };
 
-static void process(struct http_conn *hc);
-
 static struct http_conn *hc_of(struct conn *c)
 {
     return container_of(c, struct http_conn, c);
