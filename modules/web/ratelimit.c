@@ -1,10 +1,8 @@
 /*
- * ratelimit.c - --rate-limits: parsing and matching the rules (pure), and
- * holding a request for its verdict. One EVAL per limited request: the
- * GCRA script (modules/limits) keeps, per rule and key, the theoretical
- * arrival time of the next request, shared by all instances through Redis
- * on Redis's clock. The request resumes into its handler (web_resume) or
- * is answered 429 with Retry-After.
+ * ratelimit.c - --rate-limits (ratelimit.h): the rules parsed and matched,
+ * and a limited request held for one EVAL of the GCRA script
+ * (modules/limits/gcra.h) on its rule's and key's bucket; it then resumes
+ * into its handler (web_resume) or is answered 429 with Retry-After.
  */
 #include "modules/web/ratelimit.h"
 
