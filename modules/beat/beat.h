@@ -5,13 +5,12 @@
  * backend's beat part (modules/queue/queue_beat.h).
  *
  * Runs on loop 0. Enabled schedules are loaded from trireme.schedules
- * (load.c) into a set by id and one min-heap by next slot (set.c, heap.c);
- * one kernel timer is armed for the heap's minimum (due.c), so an idle
- * beat with ten thousand schedules sleeps until the next slot. Due slots
- * wait in a queue and go to the queue backend in batches (fire.c), which
- * keeps one job per slot however many beats run. The election "beat"
- * (--leader) only keeps standbys idle (lead.c): correctness rests on the
- * slot's key. module.c holds the module's hooks.
+ * (load.c) into a set by id and one min-heap by next slot (set.c); one
+ * kernel timer is armed for the heap's minimum (fire.c), so an idle beat
+ * with ten thousand schedules sleeps until the next slot. Due slots wait
+ * in a queue and go to the queue backend in batches (fire.c), which keeps
+ * one job per slot however many beats run. The election "beat" (--leader)
+ * only keeps standbys idle (module.c): correctness rests on the slot's key.
  */
 #ifndef TRIREME_MODULES_BEAT_H
 #define TRIREME_MODULES_BEAT_H
@@ -67,6 +66,7 @@ struct beat_load {
     char signature[160]; /* trireme.schedules_signature() as the latest load saw it */
     int64_t one_ids[BEAT_ONE_LOADS_MAX]; /* changed schedules waiting to be reloaded */
     unsigned n_one;
+    int64_t *catchup; /* cfg->beat_catchup_max slots, planning scratch */
 };
 
 void beat_load_start(struct beat *b);
@@ -76,27 +76,7 @@ void beat_load_all(struct beat *b);
 void beat_load_forget(struct beat *b);
 void beat_load_stop(struct beat *b);
 
-/* --- due.c: the due-slot timer and planning ------------------------------ */
-
-struct beat_due {
-    struct timer timer;
-    int64_t *catchup; /* cfg->beat_catchup_max slots, planning scratch */
-    bool replanning;  /* a full load after a jump in time: timer off until it ends */
-};
-
-void beat_due_init(struct beat *b);
-/* A schedule was (re)loaded with slots up to `from` handled: queue its
- * catch-up slots and put it in the heap. */
-void beat_due_plan(struct beat *b, struct beat_sched *s, int64_t from, bool log_change);
-/* Forget local progress and re-plan every schedule from the database's
- * record (its last fire), with each schedule's misfire policy. */
-void beat_due_replan(struct beat *b);
-/* The heap changed: arm the timer for its minimum (or disarm it). */
-void beat_due_arm(struct beat *b);
-void beat_due_stop(struct beat *b);
-void beat_due_free(struct beat *b);
-
-/* --- fire.c: due slots to the queue backend ------------------------------ */
+/* --- fire.c: the due-slot timer, and due slots to the queue backend ------ */
 
 struct beat_pend {
     int64_t id, slot, next; /* next: 0 when the schedule never fires again */
@@ -113,6 +93,8 @@ struct beat_fire {
     struct queue_beat_slot *slots; /* cfg->beat_batch of them */
     struct timer retry_timer;
     bool inflight;
+    struct timer due_timer; /* for the heap's minimum */
+    bool replanning;        /* a full load after a jump in time: timer off until it ends */
 };
 
 int beat_fire_open(struct beat *b);
@@ -123,16 +105,13 @@ void beat_fire_queue(struct beat *b, struct beat_sched *s, int64_t slot, int64_t
 void beat_fire_flush(struct beat *b);
 /* Drop the slots waiting (the lead is lost, or too many wait). */
 void beat_fire_drop(struct beat *b);
-/* The lead is lost or beat stops: a batch waiting to be retried is not. */
+/* The heap changed: arm the due timer for its minimum (or disarm it). */
+void beat_fire_arm(struct beat *b);
+/* The lead is lost or beat stops: the due timer, and a batch waiting to be
+ * retried, are not. */
 void beat_fire_cancel(struct beat *b);
 void beat_fire_close(struct beat *b);
 void beat_fire_free(struct beat *b);
-
-/* --- lead.c: leadership --------------------------------------------------- */
-
-bool beat_elected(struct beat *b);
-/* Follow the election: start firing when elected, stop when not. */
-void beat_lead_check(struct beat *b);
 
 /* --- the role -------------------------------------------------------------- */
 
@@ -142,23 +121,16 @@ struct beat {
     struct pg_pool pg; /* one connection: loads, signature checks and fires run in order */
     struct beat_set set;
     struct beat_load load;
-    struct beat_due due;
     struct beat_fire fire;
     struct retention retention; /* old rows of trireme.schedule_fires, while leading */
     bool leading;               /* elected (or no election): may fire */
     bool stopping, closed;
 };
 
-/* fire.c: how many slots wait. */
-static inline unsigned beat_fire_waiting(const struct beat *b)
-{
-    return b->fire.npend;
-}
-
 /* module.c: close the connections, once nothing is in flight. */
 void beat_close(struct beat *b);
 
-/* due.c: the wall clock, milliseconds since the Unix epoch. */
+/* fire.c: the wall clock, milliseconds since the Unix epoch. */
 uint64_t beat_wall_ms(void);
 
 int beat_file_reconcile(const struct config *cfg); /* file.c */

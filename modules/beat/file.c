@@ -65,28 +65,24 @@ static json_t *read_entries(const struct config *cfg)
             snprintf(where, sizeof(where), "schedules[%zu].%s", i, field);
             LOG(LOG_ERROR, "--schedules: invalid schedule", L_STR("path", cfg->schedules_file),
                 L_STR("field", where), L_STR("error", why));
-            json_decref(out);
-            json_decref(doc);
-            return NULL;
-        }
-        const char *name = json_string_value(json_object_get(n, "name"));
-        size_t k;
-        json_t *prev;
-        json_array_foreach(out, k, prev)
-        {
-            if (!strcmp(json_string_value(json_object_get(prev, "name")), name)) {
-                LOG(LOG_ERROR, "--schedules: two entries have the same name",
-                    L_STR("path", cfg->schedules_file), L_STR("name", name));
-                json_decref(n);
-                json_decref(out);
-                json_decref(doc);
-                return NULL;
-            }
+            goto bad;
         }
         json_array_append_new(out, n);
+        const char *name = json_string_value(json_object_get(n, "name"));
+        for (size_t k = 0; k < i; k++) {
+            if (!strcmp(json_string_value(json_object_get(json_array_get(out, k), "name")), name)) {
+                LOG(LOG_ERROR, "--schedules: two entries have the same name",
+                    L_STR("path", cfg->schedules_file), L_STR("name", name));
+                goto bad;
+            }
+        }
     }
     json_decref(doc);
     return out;
+bad:
+    json_decref(out);
+    json_decref(doc);
+    return NULL;
 }
 
 int beat_file_reconcile(const struct config *cfg)

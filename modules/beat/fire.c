@@ -1,17 +1,21 @@
 /*
- * fire.c - due slots to the queue backend, one batch (--beat-batch) at a
- * time, through its beat part (modules/queue/queue_beat.h); each slot's
- * outcome is logged ("Sending due task", "Skipping due task").
+ * fire.c - due slots to the queue backend. One kernel timer waits for the
+ * heap's earliest slot; when it fires, every slot now due is queued and
+ * each schedule moves to its next slot. Queued slots go to the backend's
+ * beat part (modules/queue/queue_beat.h) one batch (--beat-batch) at a
+ * time; each slot's outcome is logged ("Sending due task", "Skipping due
+ * task").
  *
- * Slots wait in order. A batch that failed goes back to the front of the
- * queue and is fired again after QUEUE_BEAT_RETRY_MS: the backend keeps a
- * slot to one job even when the first attempt committed and only its
- * answer was lost. Later slots wait behind it, so a schedule's slots are
- * handed over in order.
+ * A batch that failed goes back to the front of the queue and is fired
+ * again after QUEUE_BEAT_RETRY_MS: the backend keeps a slot to one job
+ * even when the first attempt committed and only its answer was lost.
+ * Later slots wait behind it, so a schedule's slots are handed over in
+ * order.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernel/config.h"
 #include "kernel/container_of.h"
@@ -21,7 +25,15 @@
 #include "modules/queue/queue.h"
 #include "proto/rfc3339.h"
 
-#define PEND_MIN_CAP 256
+/* A slot this late means the loop was not running (a suspended VM, a wall
+ * clock stepped forward): re-plan with the misfire policy instead of
+ * firing every slot in between. */
+#define BEAT_REPLAN_LATE_MS 60000
+/* Slots waiting for the queue backend (its store is down): beyond this
+ * many they are dropped, and the schedules are re-planned from the
+ * database's own record once it answers, as after beat downtime. */
+#define BEAT_PEND_MAX 100000
+#define PEND_MIN_CAP  256
 
 static void pend_reserve(struct beat_fire *f, unsigned more)
 {
@@ -37,6 +49,69 @@ static void on_retry(struct loop *l, struct timer *t)
     beat_fire_flush(container_of(t, struct beat, fire.retry_timer));
 }
 
+uint64_t beat_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Forget local progress: a full load re-plans every schedule from the
+ * database's record, and the timer stays off until it ends. */
+static void replan(struct beat *b)
+{
+    b->fire.replanning = true;
+    beat_load_all(b);
+}
+
+static void on_due(struct loop *l, struct timer *t)
+{
+    struct beat *b = container_of(t, struct beat, fire.due_timer);
+    uint64_t now = beat_wall_ms();
+    struct beat_sched *s;
+    while (b->leading && (s = beat_heap_min(&b->set.heap)) && (uint64_t)s->next * 1000 <= now) {
+        int64_t slot = s->next, nx;
+        if (now - (uint64_t)slot * 1000 > BEAT_REPLAN_LATE_MS) {
+            LOG(LOG_WARN,
+                "beat: slots are long overdue (clock jump or stalled process); "
+                "re-planning with each schedule's misfire policy",
+                L_STR("name", s->name), L_INT("late_ms", now - (uint64_t)slot * 1000));
+            replan(b);
+            break;
+        }
+        if (cron_next(&s->cron, s->tz, slot, 0, &nx)) {
+            beat_heap_remove(&b->set.heap, s);
+            nx = 0;
+        } else {
+            s->next = nx;
+            beat_heap_update(&b->set.heap, s);
+        }
+        beat_fire_queue(b, s, slot, nx, false);
+    }
+    if (b->fire.npend > BEAT_PEND_MAX) {
+        LOG(LOG_WARN,
+            "beat: too many slots waiting for the database; dropping them and "
+            "re-planning from the database's record when it answers",
+            L_INT("slots", b->fire.npend));
+        beat_fire_drop(b);
+        beat_set_clear(&b->set); /* the database's last_fire decides */
+        replan(b);
+    }
+    beat_fire_flush(b);
+    beat_fire_arm(b);
+}
+
+void beat_fire_arm(struct beat *b)
+{
+    struct beat_sched *s = beat_heap_min(&b->set.heap);
+    if (!s || !b->leading || b->stopping || b->fire.replanning) {
+        loop_timer_cancel(b->loop, &b->fire.due_timer);
+        return;
+    }
+    uint64_t now = beat_wall_ms(), at = (uint64_t)s->next * 1000;
+    loop_timer_in(b->loop, &b->fire.due_timer, at > now ? at - now : 0);
+}
+
 int beat_fire_open(struct beat *b)
 {
     struct beat_fire *f = &b->fire;
@@ -47,6 +122,7 @@ int beat_fire_open(struct beat *b)
         return -1;
     f->slots = xcalloc(b->cfg->beat_batch, sizeof(*f->slots));
     f->retry_timer.fn = on_retry;
+    f->due_timer.fn = on_due;
     return 0;
 }
 
@@ -177,6 +253,8 @@ void beat_fire_drop(struct beat *b)
 
 void beat_fire_cancel(struct beat *b)
 {
+    loop_timer_cancel(b->loop, &b->fire.due_timer);
+    b->fire.replanning = false;
     loop_timer_cancel(b->loop, &b->fire.retry_timer);
     if (b->fire.inflight)
         b->fire.ops->cancel(b->fire.qb);

@@ -2,9 +2,10 @@
  * load.c - beat's schedules from trireme.schedules, kept current.
  *
  * A full load reads every enabled schedule and plans each from the later
- * of its last fire and its last definition change (due.c), keeping the
- * slots this beat already sent. A trigger NOTIFYs trireme_schedules with a
- * changed schedule's id at commit; beat reloads that one row (log
+ * of its last fire and its last definition change, keeping the slots this
+ * beat already sent: missed slots are queued by its misfire policy
+ * (plan.c), then it goes in the heap. A trigger NOTIFYs trireme_schedules
+ * with a changed schedule's id at commit; beat reloads that one row (log
  * "Schedule changed"). Every (re)subscription reloads everything, and a
  * poll of a cheap signature every --beat-poll-interval catches a lost
  * notification. Without a LISTEN connection (behind a transaction pooler)
@@ -19,14 +20,13 @@
 #include "kernel/log.h"
 #include "kernel/xalloc.h"
 #include "modules/beat/beat.h"
+#include "proto/rfc3339.h"
 
 #define LOAD_ALL_TIMEOUT_MS 60000 /* every enabled schedule, up to --beat-max-schedules */
 #define LOAD_TIMEOUT_MS     10000 /* one schedule; the signature */
 
-/* Columns: id, name, cron, timezone, misfire, overlap, jitter_ms,
- * catchup_window_ms, last_fire (epoch s), updated_at (epoch s), enabled,
- * the job template as JSON (the fields rq_enqueue_job_args reads, for a
- * queue backend that enqueues it itself), last_job_id. */
+/* Times in epoch seconds; the job template is the JSON a queue backend
+ * that enqueues it itself reads (rq_enqueue_job_args). */
 #define BEAT_COLUMNS                                                                               \
     "SELECT s.id, s.name, s.cron, s.timezone, s.misfire, s.overlap, s.jitter_ms,"                  \
     " s.catchup_window_ms, floor(extract(epoch FROM s.last_fire))::bigint,"                        \
@@ -110,6 +110,39 @@ static void inherit(struct beat_sched *s, const struct beat_sched *old)
         s->last_job = old->last_job;
 }
 
+static const char *misfire_name(uint8_t m)
+{
+    return m == MISFIRE_SKIP ? "skip" : m == MISFIRE_FIRE_ONCE ? "fire_once" : "fire_all";
+}
+
+/* s was (re)loaded with slots up to `from` handled: queue its catch-up
+ * slots and put it in the heap. */
+static void plan(struct beat *b, struct beat_sched *s, int64_t from, bool log_change)
+{
+    int64_t now = (int64_t)(beat_wall_ms() / 1000);
+    int64_t *catchup = b->load.catchup;
+    unsigned n = 0;
+    if (s->last > from)
+        from = s->last;
+    int rc = beat_plan_load(s, from, now, catchup, b->cfg->beat_catchup_max, &n);
+    for (unsigned i = 0; i < n; i++) {
+        int64_t nx = i + 1 < n ? catchup[i + 1] : (rc ? 0 : s->next);
+        beat_fire_queue(b, s, catchup[i], nx, true);
+    }
+    if (n)
+        LOG(LOG_INFO, "beat: catching up missed slots", L_STR("name", s->name),
+            L_STR("misfire", misfire_name(s->misfire)), L_INT("firing", n));
+    if (!rc)
+        beat_heap_push(&b->set.heap, s);
+    if (log_change) {
+        char when[32] = "never";
+        if (!rc)
+            rfc3339_format_s(s->next, when, sizeof(when));
+        LOG(LOG_INFO, "Schedule changed", L_STR("name", s->name), L_INT("id", s->id),
+            L_STR("next_fire", when));
+    }
+}
+
 static void on_all(struct pg_query *q, PGresult *res, const char *err)
 {
     struct beat *b = container_of(q, struct beat, load.all_q);
@@ -142,19 +175,19 @@ static void on_all(struct pg_query *q, PGresult *res, const char *err)
         if (o < nold && old[o]->id == s->id)
             inherit(s, old[o]);
         beat_set_put(&b->set, s);
-        beat_due_plan(b, s, from, false);
+        plan(b, s, from, false);
     }
     for (unsigned i = 0; i < nold; i++)
         beat_sched_free(old[i]);
     free(old);
     ld->loaded = true;
-    b->due.replanning = false;
+    b->fire.replanning = false;
     LOG(LOG_INFO, "beat: schedules loaded", L_INT("schedules", b->set.n),
-        L_INT("catchup_slots", beat_fire_waiting(b)));
+        L_INT("catchup_slots", b->fire.npend));
     if (ld->all_again)
         beat_load_all(b);
     beat_fire_flush(b);
-    beat_due_arm(b);
+    beat_fire_arm(b);
 }
 
 void beat_load_all(struct beat *b)
@@ -208,13 +241,13 @@ static void on_one(struct pg_query *q, PGresult *res, const char *err)
             if (old)
                 inherit(s, old);
             beat_set_put(&b->set, s);
-            beat_due_plan(b, s, from, true);
+            plan(b, s, from, true);
         } else {
             beat_set_remove(&b->set, id);
         }
     }
     beat_fire_flush(b);
-    beat_due_arm(b);
+    beat_fire_arm(b);
     next_one(b);
 }
 
@@ -321,6 +354,7 @@ void beat_load_start(struct beat *b)
 {
     struct beat_load *ld = &b->load;
     const struct config *cfg = b->cfg;
+    ld->catchup = xcalloc(cfg->beat_catchup_max, sizeof(*ld->catchup));
     ld->has_listen = b->pg.listen_conninfo != NULL;
     ld->lis = (struct pg_listener){.channel = "trireme_schedules", .fn = on_notify, .data = b};
     if (ld->has_listen)

@@ -3,8 +3,12 @@
  * loop 0's beat started and stopped, the election followed, and the
  * `trireme schedules` command.
  *
- * Stopping lets a batch in flight finish (its slots are settled by its
- * answer); the connections close once it has.
+ * With --leader, beat fires only while it holds the "beat" election. A
+ * standby keeps its connections and its LISTEN but loads and fires
+ * nothing; the slots it had sent are settled by their keys, and the new
+ * leader fires what is still unhandled. Stopping lets a batch in flight
+ * finish (its slots are settled by its answer); the connections close
+ * once it has.
  */
 #include <stdlib.h>
 
@@ -30,11 +34,31 @@ void beat_close(struct beat *b)
     leader_drained(b->loop->srv, ELECTION_BEAT);
 }
 
+static bool elected(struct beat *b)
+{
+    struct server *s = b->loop->srv;
+    return !leader_election_of(s, ELECTION_BEAT) || leader_election_is(s, ELECTION_BEAT);
+}
+
+/* Follow the election: start firing when elected, stop when not. */
 static void beat_wake(struct loop *l)
 {
     struct beat *b = l->modules[MODULE_BEAT];
-    if (b)
-        beat_lead_check(b);
+    if (!b || b->stopping || elected(b) == b->leading)
+        return;
+    b->leading = !b->leading;
+    if (b->leading) {
+        LOG(LOG_INFO, "beat active: firing schedules");
+        beat_load_all(b);
+        retention_start(&b->retention, l, &b->pg, RETENTION_FIRES);
+        return;
+    }
+    LOG(LOG_INFO, "beat standby: not firing");
+    retention_stop(&b->retention);
+    beat_fire_cancel(b);
+    beat_fire_drop(b);
+    beat_set_clear(&b->set);
+    beat_load_forget(b);
 }
 
 static const char *beat_unmet(const struct config *cfg)
@@ -58,7 +82,6 @@ static int beat_start(struct loop *l)
     l->modules[MODULE_BEAT] = b;
     b->loop = l;
     b->cfg = cfg;
-    beat_due_init(b);
     const char *listen_url = *cfg->database_direct_url    ? cfg->database_direct_url
                              : cfg->pg_pooler_transaction ? NULL
                                                           : cfg->database_url;
@@ -77,7 +100,7 @@ static int beat_start(struct loop *l)
         L_INT("poll_interval_ms", cfg->beat_poll_interval_ms), L_STR("tzdir", cfg->tzdir));
     /* Without a LISTEN connection nothing (re)subscribes: load now. With
      * one, the subscription's confirmation loads (nothing is missed). */
-    b->leading = beat_elected(b);
+    b->leading = elected(b);
     if (b->leading) {
         LOG(LOG_INFO, "beat active: firing schedules");
         if (!b->load.has_listen)
@@ -93,10 +116,9 @@ static void beat_stop(struct loop *l)
     if (!b || b->stopping)
         return;
     b->stopping = true;
-    beat_due_stop(b);
     beat_load_stop(b);
     retention_stop(&b->retention);
-    LOG(LOG_INFO, "beat stopping", L_INT("unsent_slots", beat_fire_waiting(b)));
+    LOG(LOG_INFO, "beat stopping", L_INT("unsent_slots", b->fire.npend));
     beat_fire_drop(b);
     beat_fire_cancel(b);
     if (!b->fire.inflight)
@@ -111,7 +133,7 @@ static void beat_cleanup(struct server *s)
     pg_pool_free(&b->pg);
     beat_fire_free(b);
     beat_set_free(&b->set);
-    beat_due_free(b);
+    free(b->load.catchup);
     free(b);
     s->loops[0].modules[MODULE_BEAT] = NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * plan.h - a loaded schedule, which of its slots to fire (plan.c), and the
- * min-heap that orders schedules by next slot (heap.c). Pure: no clock,
+ * min-heap that orders schedules by next slot (set.c). Pure: no clock,
  * no I/O, so the unit tests drive them directly.
  */
 #ifndef TRIREME_MODULES_BEAT_PLAN_H

@@ -81,8 +81,7 @@ struct election {
     struct loop *loop;
     const struct config *cfg;
     int state;
-    bool stopping;
-    bool release_when_drained;
+    bool stopping; /* the role drains: release once its last loop is done */
     /* Redis */
     struct redis_client rc, sub;
     struct redis_cmd op, rel, subscribe;
@@ -91,19 +90,12 @@ struct election {
     char key[96], token_key[96], channel[96], ttl[24];
     /* PostgreSQL: the lock connection, and the token record */
     struct pg_pool pg;
-    bool has_pg;
     struct pg_query lock_q, record_q, hb_q;
     const char *vals[4];
     char token_s[24];
-    bool lock_inflight, record_inflight, hb_inflight;
-    long long pending_token;
+    bool lock_inflight, hb_inflight;
     struct timer tick;
     uint64_t last_hb_log_ns;
-};
-
-/* loop 0's state: the elections this process runs (NULL sh: not run). */
-struct elections {
-    struct election e[ELECTION_COUNT];
 };
 
 /* process-wide: what every loop reads. */
@@ -128,21 +120,6 @@ long long leader_election_token(struct server *s, int which)
 {
     struct leader_shared *sh = leader_election_of(s, which);
     return sh ? atomic_load(&sh->token) : 0;
-}
-
-struct leader_shared *leader_of(struct server *s)
-{
-    return leader_election_of(s, ELECTION_WORKER);
-}
-
-bool leader_is(struct server *s)
-{
-    return leader_election_is(s, ELECTION_WORKER);
-}
-
-long long leader_token(struct server *s)
-{
-    return leader_election_token(s, ELECTION_WORKER);
 }
 
 static void wake_all(struct election *e)
@@ -197,7 +174,6 @@ static void heartbeat_log(struct election *e)
 static void on_recorded(struct pg_query *q, PGresult *res, const char *err)
 {
     struct election *e = container_of(q, struct election, record_q);
-    e->record_inflight = false;
     if (e->state != ST_RECORDING)
         return;
     if (err) {
@@ -224,7 +200,6 @@ static void record_token(struct election *e, long long token)
                                     .nparams = 4,
                                     .values = e->vals,
                                     .timeout_ms = e->cfg->leader_ttl_ms / 2};
-    e->record_inflight = true;
     pg_query_submit(&e->pg, &e->record_q);
 }
 
@@ -252,8 +227,6 @@ static void pg_heartbeat(struct election *e)
 }
 
 /* --- Redis backend ------------------------------------------------------ */
-
-static void redis_tick(struct election *e);
 
 static void on_redis_op(struct redis_cmd *c, redisReply *r, const char *err)
 {
@@ -288,8 +261,7 @@ static void on_released(struct redis_cmd *c, redisReply *r, const char *err)
     e->state = ST_DONE;
     redis_client_close(&e->rc);
     redis_client_close(&e->sub);
-    if (e->has_pg)
-        pg_pool_close(&e->pg);
+    pg_pool_close(&e->pg);
 }
 
 static void redis_send(struct election *e, const char *script, int nkeys)
@@ -348,8 +320,6 @@ static void on_sub_state(struct redis_client *cl, bool up)
 }
 
 /* --- PostgreSQL backend ------------------------------------------------- */
-
-static void pg_try_lock(struct election *e);
 
 static void on_locked(struct pg_query *q, PGresult *res, const char *err)
 {
@@ -439,10 +409,10 @@ static void release(struct election *e)
 
 static void leader_wake(struct loop *l)
 {
-    struct elections *es = l->modules[MODULE_LEADER];
+    struct election *es = l->modules[MODULE_LEADER];
     for (int i = 0; es && i < ELECTION_COUNT; i++) {
-        struct election *e = &es->e[i];
-        if (e->sh && e->release_when_drained && atomic_load(&e->sh->workers_running) == 0)
+        struct election *e = &es[i];
+        if (e->sh && e->stopping && atomic_load(&e->sh->workers_running) == 0)
             release(e);
     }
 }
@@ -456,22 +426,16 @@ void leader_drained(struct server *s, int which)
         loop_wake(&s->loops[0]);
 }
 
-void leader_worker_drained(struct server *s)
-{
-    leader_drained(s, ELECTION_WORKER);
-}
-
 static void leader_stop(struct loop *l)
 {
-    struct elections *es = l->modules[MODULE_LEADER];
+    struct election *es = l->modules[MODULE_LEADER];
     for (int i = 0; es && i < ELECTION_COUNT; i++) {
-        struct election *e = &es->e[i];
+        struct election *e = &es[i];
         if (!e->sh)
             continue;
-        e->stopping = true;
         /* Keep the lease while the role drains (the worker's completions
          * carry our token); give it up the moment its last loop is done. */
-        e->release_when_drained = true;
+        e->stopping = true;
         if (!atomic_load(&e->sh->leader) || atomic_load(&e->sh->workers_running) == 0)
             release(e);
     }
@@ -532,14 +496,12 @@ static int election_start(struct election *e, struct loop *l, int which)
                        "transaction pooler; set DATABASE_DIRECT_URL");
         return -EINVAL;
     }
-    e->pg.data = e;
     struct pg_pool_config pc = {.conninfo = direct, .size = 1, .max_inflight = 8};
     int ret = pg_pool_init(&e->pg, l, &pc);
     if (ret < 0)
         return ret;
     e->pg.data = e;
     e->pg.on_state = on_pg_state;
-    e->has_pg = true;
     if (cfg->leader_backend == LEADER_REDIS) {
         struct redis_url u;
         const char *err;
@@ -573,10 +535,11 @@ static int leader_start(struct loop *l)
 {
     if (l->id != 0 || !l->srv->module_state[MODULE_LEADER])
         return 0;
-    struct elections *es = xcalloc(1, sizeof(*es));
+    /* loop 0's state: every election, those not run with sh NULL */
+    struct election *es = xcalloc(ELECTION_COUNT, sizeof(*es));
     l->modules[MODULE_LEADER] = es;
     for (int i = 0; i < ELECTION_COUNT; i++) {
-        int ret = leader_election_of(l->srv, i) ? election_start(&es->e[i], l, i) : 0;
+        int ret = leader_election_of(l->srv, i) ? election_start(&es[i], l, i) : 0;
         if (ret < 0)
             return ret;
     }
@@ -585,17 +548,14 @@ static int leader_start(struct loop *l)
 
 static void leader_cleanup(struct server *s)
 {
-    struct elections *es = s->loops[0].modules[MODULE_LEADER];
+    struct election *es = s->loops[0].modules[MODULE_LEADER];
     for (int i = 0; es && i < ELECTION_COUNT; i++) {
-        struct election *e = &es->e[i];
+        struct election *e = &es[i];
         if (!e->sh)
             continue;
-        if (e->has_pg)
-            pg_pool_free(&e->pg);
-        if (e->cfg->leader_backend == LEADER_REDIS) {
-            redis_client_free(&e->rc);
-            redis_client_free(&e->sub);
-        }
+        pg_pool_free(&e->pg); /* both are no-ops on what was never started */
+        redis_client_free(&e->rc);
+        redis_client_free(&e->sub);
     }
     free(es);
     s->loops[0].modules[MODULE_LEADER] = NULL;

@@ -38,10 +38,4 @@ long long leader_election_token(struct server *s, int which);
  * released at once (a standby takes over without waiting for the lease). */
 void leader_drained(struct server *s, int which);
 
-/* The worker's election (what these always meant). */
-struct leader_shared *leader_of(struct server *s);
-bool leader_is(struct server *s);
-long long leader_token(struct server *s);
-void leader_worker_drained(struct server *s);
-
 #endif

@@ -86,14 +86,12 @@ json_t *sched_input_normalize(json_t *in, bool partial, const char *tzdir, const
     json_object_foreach(in, key, val)
     {
         if (!in_list(key, known, sizeof(known) / sizeof(known[0])) &&
-            !in_list(key, read_only, sizeof(read_only) / sizeof(read_only[0]))) {
-            *field = key;
-            snprintf(msg, cap,
-                     "is not a schedule field (name, cron or every, timezone, queue, "
-                     "kind, payload, priority, max_attempts, timeout, enabled, misfire, "
-                     "catchup_window, overlap, jitter)");
-            return NULL;
-        }
+            !in_list(key, read_only, sizeof(read_only) / sizeof(read_only[0])))
+            return fail(field, key, msg, cap,
+                        "is not a schedule field (name, cron or every, timezone, queue, "
+                        "kind, payload, priority, max_attempts, timeout, enabled, misfire, "
+                        "catchup_window, overlap, jitter)",
+                        NULL);
     }
     json_t *out = json_object();
     json_t *v = json_object_get(in, "name");
@@ -129,12 +127,8 @@ json_t *sched_input_normalize(json_t *in, bool partial, const char *tzdir, const
     }
     if (expr[0]) {
         struct cron c;
-        if (cron_parse(expr, &c, why, sizeof(why))) {
-            snprintf(msg, cap, "%s", why);
-            *field = present(in, "every") ? "every" : "cron";
-            json_decref(out);
-            return NULL;
-        }
+        if (cron_parse(expr, &c, why, sizeof(why)))
+            return fail(field, present(in, "every") ? "every" : "cron", msg, cap, why, out);
         json_object_set_new(out, "cron", json_string(expr));
     }
 

@@ -3,27 +3,20 @@
  *
  * States: HEAD (reading a request head), BODY (reading its body), HANDLING
  * (a handler owns the request). Requests are handled one at a time in
- * arrival order, so pipelined requests are answered in order without any
- * reordering machinery; answers given while more requests wait in the input
- * are batched into one send at the end of the pass.
+ * arrival order, so pipelined answers leave in order; answers given in one
+ * pass go out in one send. Request bytes stay in c->in until answered; a
+ * chunked body is decoded in place after the head, so it is contiguous.
  *
- * Request bytes stay in c->in until answered. A chunked body is decoded in
- * place right after the head, so the body is contiguous for the handler.
- *
- * The head is parsed once per request. Within the process() pass that
+ * The head is parsed once per request. During the process() pass that
  * parsed it, hc->req and the loop's view array point into c->in, which
- * cannot move during the pass. c->in may move whenever bytes arrive (a
- * body, or the next pipelined request, growing the buffer), so a request
- * still in flight when the pass ends has its head kept as offsets from
- * its first byte (head_keep: the *_off members, and its header fields in
- * hc->fields, a block of wl->field_pool, so an idle connection holds
- * none), and head_point() / head_view() derive the pointers again when it
- * is touched later (dispatch, web_resume, web_respond). A request answered
- * within its pass, the common case, costs none of this.
+ * cannot move then. A request still in flight when the pass ends (c->in
+ * may move as bytes arrive) keeps its head as offsets (head_keep: the
+ * *_off members and hc->fields, a block of wl->field_pool), and
+ * head_point() / head_view() rebuild the pointers when it is touched again.
  *
  * process() is the only reader of c->in and never runs inside itself: an
- * answer given from another completion (asynchronously) arms the `next`
- * timer, and the loop runs process() for what queued up behind it.
+ * asynchronous answer arms the `next` timer, and the loop runs process()
+ * for what queued up behind it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -76,8 +69,6 @@ struct http_conn {
     bool head_kept;    /* the head is in the offsets: it outlived its pass */
     struct buf fields; /* req.num_headers struct head_field */
 };
-
-static void process(struct http_conn *hc);
 
 static struct http_conn *hc_of(struct conn *c)
 {
@@ -259,9 +250,7 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
         return;
     if (hc->head_kept)
         head_point(hc); /* the access log reads method and path */
-    /* A half-closed peer (peer_eof) is not a reason to stop: requests it
-     * sent before its EOF are still answered; process() closes once they
-     * are. */
+    /* A half-closed peer is still answered; process() closes once all are. */
     bool keep = hc->req.keep_alive && !hc->wl->draining;
     write_response(hc, status, content_type, body, len, extra, keep);
     access_log(hc, status, len);
@@ -342,10 +331,9 @@ void web_respond_error(struct web_request *r, int status, const char *code, cons
 static void reject(struct http_conn *hc, int status, const char *message)
 {
     struct web_request *r = &hc->r;
-    if (!r->id_len) {
+    if (!r->id_len)
         r->id_len = (uint8_t)snprintf(r->id, sizeof(r->id), "%016llx",
                                       (unsigned long long)loop_random(hc->c.loop));
-    }
     if (!r->start_ns)
         r->start_ns = hc->c.loop->now_ns;
     char body[1024];
@@ -392,13 +380,10 @@ static void point_body(struct http_conn *hc, const char *data)
 {
     struct web_request *r = &hc->r;
     struct http1_request *h = &hc->req;
-    if (h->body_kind == HTTP1_BODY_CHUNKED) {
-        r->body = data + h->head_len;
-        r->body_len = hc->body_out - h->head_len;
-    } else {
-        r->body = h->body_kind == HTTP1_BODY_LENGTH ? data + h->head_len : NULL;
-        r->body_len = h->body_kind == HTTP1_BODY_LENGTH ? (size_t)h->content_length : 0;
-    }
+    r->body = h->body_kind == HTTP1_BODY_NONE ? NULL : data + h->head_len;
+    r->body_len = h->body_kind == HTTP1_BODY_CHUNKED  ? hc->body_out - h->head_len
+                  : h->body_kind == HTTP1_BODY_LENGTH ? (size_t)h->content_length
+                                                      : 0;
 }
 
 void web_resume(struct web_request *r, web_handler_fn fn)
@@ -444,7 +429,6 @@ static void dispatch(struct http_conn *hc, const char *data)
     if (!take_request_id(hc))
         r->id_len = (uint8_t)snprintf(r->id, sizeof(r->id), "%016llx",
                                       (unsigned long long)loop_random(hc->c.loop));
-    r->id[r->id_len] = 0;
     conn_deadline(&hc->c, 0);
 
     int status = 0;
@@ -456,17 +440,12 @@ static void dispatch(struct http_conn *hc, const char *data)
             rt->handler(r);
         return;
     }
-    char msg[256];
+    char msg[256], extra[160];
     snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)h->method_len, h->method,
              (int)(h->path_len > 200 ? 200 : h->path_len), h->path);
-    if (status == 405) {
-        char extra[160], body[1024];
+    if (status == 405)
         snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
-        size_t n = error_json(body, sizeof(body), 405, "method_not_allowed", msg, r->id, r->id_len);
-        web_respond(r, 405, "application/json", body, n, extra);
-    } else {
-        web_respond_error(r, 404, "not_found", msg);
-    }
+    web_respond_error_h(r, status, NULL, msg, status == 405 ? extra : NULL);
 }
 
 /* --- reading ------------------------------------------------------------ */
@@ -512,11 +491,8 @@ static void process(struct http_conn *hc)
             if (rc == HTTP1_INCOMPLETE)
                 break;
             if (rc < 0) {
-                /* A complete head refused on its meaning (413 by Content-
-                 * Length, Content-Length with Transfer-Encoding, no Host...)
-                 * still names its request: its answer echoes a valid
-                 * X-Request-Id like every other answer. (The parser leaves
-                 * num_headers 0 when it failed before the head's end.) */
+                /* A head refused on its meaning still echoes a valid
+                 * X-Request-Id (num_headers is 0 if it was incomplete). */
                 take_request_id(hc);
                 reject(hc, -rc, hc->req.error ? hc->req.error : "malformed request");
                 break;
@@ -596,11 +572,8 @@ static void on_eof(struct conn *c)
         return; /* half-closed client: still answer it */
     if (timer_armed(&hc->next))
         return; /* requests may wait behind the last answer: on_next serves them, then closes */
-    /* Answers to requests that arrived before the EOF (a pipeline sent,
-     * then shutdown(SHUT_WR)) may still be queued or on the wire: send
-     * them, then close. conn_close() here would drop them (RFC 9112 9.6:
-     * a half-close is not an abort). A request left unfinished can never
-     * complete now, so nothing more is parsed. */
+    /* RFC 9112 9.6: a half-close is not an abort. Send the answers still
+     * queued, then close; an unfinished request can never complete. */
     conn_close_after_send(c);
 }
 
@@ -695,9 +668,8 @@ void http_conn_drain(struct web_loop *wl)
 
 void http_conn_free_all(struct web_loop *wl)
 {
-    /* Only after a forced stop (grace over) are connections left when the
-     * loops have ended. Nothing completes on a stopped loop, so they are
-     * freed here, and the process exits without leaks. */
+    /* Connections left after a forced stop (grace over): nothing completes
+     * on a stopped loop, so they are freed here. */
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &wl->conns)
     {

@@ -40,9 +40,9 @@ int ratelimit_parse(const char *text, struct ratelimit_rules *out, char *msg, si
 struct web_request;
 struct web_route;
 
-/* ratelimit_redis.c: true when the request is held for a rate-limit check
- * (it resumes into the route's handler, or is answered 429). The web
- * loop's gate when rules and Redis are configured. */
+/* True when the request is held for a rate-limit check (it resumes into
+ * the route's handler, or is answered 429). The web loop's gate when rules
+ * and Redis are configured. */
 bool web_ratelimit(struct web_request *r, const struct web_route *rt);
 
 /* The first rule for this request, or NULL. */

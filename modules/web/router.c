@@ -1,5 +1,7 @@
 /*
- * router.c - method + path matching over the static route table.
+ * router.c - the web role's one route table (adding an endpoint is one
+ * line in it; handlers live in their own files), and method + path
+ * matching over it.
  *
  * The table is small and scanned linearly: a few dozen routes compare
  * faster than any tree would be built. A pattern segment "{name}" matches
@@ -13,6 +15,37 @@
 #include "modules/web/web.h"
 #include "proto/json_escape.h"
 #include "proto/urlquery.h"
+
+void web_healthz(struct web_request *r);
+void web_readyz(struct web_request *r);
+void api_enqueue(struct web_request *r);
+void api_job_list(struct web_request *r);
+void api_job_get(struct web_request *r);
+void api_job_cancel(struct web_request *r);
+void api_job_retry(struct web_request *r);
+void api_schedule_list(struct web_request *r);
+void api_schedule_create(struct web_request *r);
+void api_schedule_get(struct web_request *r);
+void api_schedule_put(struct web_request *r);
+void api_schedule_patch(struct web_request *r);
+void api_schedule_delete(struct web_request *r);
+
+static const struct web_route web_routes[] = {
+    {"GET", "/healthz", web_healthz},
+    {"GET", "/readyz", web_readyz},
+    {"POST", "/v1/jobs", api_enqueue},
+    {"GET", "/v1/jobs", api_job_list},
+    {"GET", "/v1/jobs/{id}", api_job_get},
+    {"POST", "/v1/jobs/{id}/cancel", api_job_cancel},
+    {"POST", "/v1/jobs/{id}/retry", api_job_retry},
+    {"GET", "/v1/schedules", api_schedule_list},
+    {"POST", "/v1/schedules", api_schedule_create},
+    {"GET", "/v1/schedules/{name}", api_schedule_get},
+    {"PUT", "/v1/schedules/{name}", api_schedule_put},
+    {"PATCH", "/v1/schedules/{name}", api_schedule_patch},
+    {"DELETE", "/v1/schedules/{name}", api_schedule_delete},
+};
+static const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 
 /* Match path against pattern; fills params when r != NULL. */
 static bool match(const char *pattern, const char *path, size_t path_len, struct web_request *r)

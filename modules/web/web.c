@@ -20,7 +20,15 @@ static void on_accept(struct listener *ls, int fd)
     http_conn_accept(ls->data, fd);
 }
 
-static void web_drained(struct web_loop *wl);
+/* The last connection of a draining loop is gone: close the pools that
+ * keep the loop alive, which no request can need any more. */
+static void web_drained(struct web_loop *wl)
+{
+    if (wl->has_pg)
+        pg_pool_close(&wl->pg);
+    if (wl->has_redis)
+        redis_client_close(&wl->redis);
+}
 
 static int web_start(struct loop *l)
 {
@@ -80,17 +88,6 @@ static int web_start(struct loop *l)
         LOG(LOG_WARN, "web: --insecure-no-auth: /v1 accepts requests without an API key "
                       "(local development only)");
     return 0;
-}
-
-/* The last connection of a draining loop is gone. */
-static void web_drained(struct web_loop *wl)
-{
-    /* The database pool keeps the loop alive; it goes once no request
-     * can need it any more. */
-    if (wl->has_pg)
-        pg_pool_close(&wl->pg);
-    if (wl->has_redis)
-        redis_client_close(&wl->redis);
 }
 
 static void web_stop(struct loop *l)

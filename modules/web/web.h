@@ -57,10 +57,6 @@ struct web_route {
     web_handler_fn handler;
 };
 
-/* modules/web/routes.c: the one route table. */
-extern const struct web_route web_routes[];
-extern const unsigned web_routes_count;
-
 /* Answer. extra: verbatim "Name: value\r\n" lines, or NULL. */
 void web_respond(struct web_request *r, int status, const char *content_type, const char *body,
                  size_t len, const char *extra);

@@ -3,7 +3,7 @@
  *
  * Calls go one way: web.c starts the loop's state and sets the hooks below;
  * http_conn.c serves connections and calls back only through those hooks,
- * never into web.c or ratelimit_redis.c by name.
+ * never into web.c or ratelimit.c by name.
  */
 #ifndef TRIREME_MODULES_WEB_LOOP_H
 #define TRIREME_MODULES_WEB_LOOP_H
@@ -49,7 +49,7 @@ struct web_loop {
     void (*on_drained)(struct web_loop *wl);
     struct pg_pool pg; /* enqueue and job queries (durable commits) */
     bool has_pg;
-    struct redis_client redis; /* readiness now; rate limits and the Redis queue next */
+    struct redis_client redis; /* readiness, rate limits, the Redis queue API */
     bool has_redis;
     struct ratelimit_rules rules;
     uint64_t last_rl_warn_ns;

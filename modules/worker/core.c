@@ -209,7 +209,8 @@ struct worker_run *worker_run_new(struct worker *w)
     r->job.loop = w->loop;
     r->job.pg = w->ops->pg ? w->ops->pg(w) : NULL;
     r->started_ns = w->loop->now_ns;
-    r->token = w->cfg->worker_mode_leader ? leader_token(w->loop->srv) : 0;
+    r->token =
+        w->cfg->worker_mode_leader ? leader_election_token(w->loop->srv, ELECTION_WORKER) : 0;
     r->soft.fn = on_soft_limit;
     r->hard.fn = on_hard_limit;
     list_insert(&w->runs, &r->node);
@@ -324,7 +325,7 @@ bool worker_may_fetch(const struct worker *w)
     if (w->draining || w->closed)
         return false;
     /* Leader mode: standbys stay hot (connected, listening) but fetch nothing. */
-    return !w->cfg->worker_mode_leader || leader_is(w->loop->srv);
+    return !w->cfg->worker_mode_leader || leader_election_is(w->loop->srv, ELECTION_WORKER);
 }
 
 void worker_want(struct worker *w)
@@ -357,7 +358,7 @@ static void close_worker(struct worker *w)
     if (w->has_own_redis)
         redis_client_close(&w->own_redis);
     if (w->loop->srv)
-        leader_worker_drained(w->loop->srv);
+        leader_drained(w->loop->srv, ELECTION_WORKER);
 }
 
 static void maybe_finish_drain(struct worker *w)

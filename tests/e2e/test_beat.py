@@ -261,6 +261,14 @@ def test_schedules_file_reconcile(trireme, beat_db, tmp_path):
     assert beat_db.scalar("SELECT cron FROM trireme.schedules WHERE name = 'file-a'") == \
         "0 5 * * *"
 
+    # So do two entries with one name.
+    f.write_text(json.dumps([{"name": "dup", "cron": "@daily", "kind": "noop"},
+                             {"name": "dup", "cron": "@hourly", "kind": "noop"}]))
+    p = run_cli("run", "--roles=beat", f"--schedules={f}", env=beat_db.env(), timeout=20)
+    assert p.returncode != 0
+    assert "two entries have the same name" in p.stderr and "name=dup" in p.stderr, p.stderr
+    assert beat_db.scalar("SELECT count(*) FROM trireme.schedules WHERE name = 'dup'") == 0
+
 
 def test_lost_notification_is_caught_by_the_poll(trireme, beat_db):
     """A change whose NOTIFY never comes (the trigger is off for it) is

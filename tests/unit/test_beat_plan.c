@@ -1,5 +1,5 @@
 /*
- * test_beat_plan.c - modules/beat/plan.c and heap.c: which missed slots each misfire
+ * test_beat_plan.c - modules/beat/plan.c and set.c: which missed slots each misfire
  * policy fires after downtime, the catch-up window and cap, DST through a
  * real zone, and the schedule heap's order under updates and removals.
  */
