@@ -24,7 +24,8 @@
 #include "modules/jobs/job_input.h"
 #include "modules/jobs/migrate.h"
 
-#define LIST_DEFAULT 50 /* `jobs list` without --limit, as GET /v1/jobs */
+#define LIST_DEFAULT   50   /* `jobs list` without --limit, as GET /v1/jobs */
+#define ERROR_LINE_MAX 1024 /* a store's error on stderr, truncated beyond */
 
 /* The settings cli_queue_run reads, which every command accepts besides
  * its own. */
@@ -82,21 +83,22 @@ static struct queue_call *start_call(const struct queue_api_ops *ops, void *api,
 }
 
 /* A backend's 404 reads "no job with this id", perhaps followed by why
- * (" (or its result expired)"): the command names the id instead. */
+ * (" (or its result expired)"): the command names the id instead, and
+ * `get` keeps the why. */
 static const char NO_JOB[] = "no job with this id";
 
 static int show_answer(void *arg, const struct queue_answer *a)
 {
     struct api_cmd *c = arg;
     if (a->status == 404) {
-        bool ours = !strncmp(a->message, NO_JOB, strlen(NO_JOB));
+        bool why = c->sub[0] == 'g' && !strncmp(a->message, NO_JOB, strlen(NO_JOB));
         fprintf(stderr, "trireme jobs %s: no job %s%s\n", c->sub, c->id,
-                ours ? a->message + strlen(NO_JOB) : "");
+                why ? a->message + strlen(NO_JOB) : "");
     } else if (a->status == 409) {
         fprintf(stderr, "trireme jobs %s: job %s is %s\n", c->sub, c->id,
                 c->sub[0] == 'c' ? "already finished" : "not dead, failed or cancelled");
     } else if (a->status >= 300) {
-        char m[QUEUE_ANSWER_MESSAGE_MAX];
+        char m[ERROR_LINE_MAX];
         snprintf(m, sizeof(m), "%s", a->message);
         cli_one_line(m);
         fprintf(stderr, "trireme %s: %s\n", c->job ? "enqueue" : "jobs", m);

@@ -162,14 +162,18 @@ int cli_queue_run(const char *cmd, int argc, char **argv, cli_queue_start start,
             .pg = r->has_pg ? &r->pg : NULL,
             .redis = r->has_redis ? &r->redis : NULL,
         };
-        const char *why = NULL;
-        api = ops->open(&conns, &why); /* not NULL: its connections are there */
-        r->call = start(ops, api, arg, on_answer, r);
-        ret = loop_run(&r->loop);
-        if (ret < 0 && !r->over)
-            fprintf(stderr, "trireme %s: io_uring: %s\n", cmd, strerror(-ret));
-        if (!r->over)
-            queue_call_forget(r->call);
+        const char *why = "";
+        api = ops->open(&conns, &why);
+        if (api) {
+            r->call = start(ops, api, arg, on_answer, r);
+            ret = loop_run(&r->loop);
+            if (ret < 0 && !r->over)
+                fprintf(stderr, "trireme %s: io_uring: %s\n", cmd, strerror(-ret));
+            if (!r->over)
+                queue_call_forget(r->call);
+        } else {
+            fprintf(stderr, "trireme %s: %s\n", cmd, why);
+        }
     }
     /* Wind down as a web loop does: close, let the sockets go, free. */
     if (r->has_pg)
