@@ -27,14 +27,6 @@
 #define LIST_DEFAULT   50   /* `jobs list` without --limit, as GET /v1/jobs */
 #define ERROR_LINE_MAX 1024 /* a store's error on stderr, truncated beyond */
 
-/* The settings cli_queue_run reads, which every command accepts besides
- * its own. */
-static bool common_flag(const char *a)
-{
-    return !strncmp(a, "--database-url=", 15) || !strncmp(a, "--redis-url=", 12) ||
-           !strncmp(a, "--queue-backend=", 16) || !strncmp(a, "--result-ttl=", 13);
-}
-
 int jobs_cli_migrate(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -127,7 +119,7 @@ int jobs_cli_enqueue(int argc, char **argv)
     int rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (common_flag(a))
+        if (cli_queue_flag(a))
             continue;
         if (!strncmp(a, "--", 2)) {
             if (cli_flag_json("enqueue", "--queue=NAME", a, fields,
@@ -207,7 +199,7 @@ int jobs_cli_jobs(int argc, char **argv)
     const char **given[] = {&j.list.status, &j.list.queue, &j.list.kind, NULL, &j.list.cursor};
     if (!strcmp(j.sub, "list")) {
         for (int i = 2; i < argc; i++) {
-            bool ok = common_flag(argv[i]);
+            bool ok = cli_queue_flag(argv[i]);
             for (int k = 0; k < 5; k++) {
                 size_t n = strlen(list_flags[k]);
                 if (strncmp(argv[i], list_flags[k], n))

@@ -90,6 +90,12 @@ static void on_redis_error(struct redis_client *cl, const char *step, const char
     end_run(r, 1);
 }
 
+bool cli_queue_flag(const char *a)
+{
+    return !strncmp(a, "--database-url=", 15) || !strncmp(a, "--redis-url=", 12) ||
+           !strncmp(a, "--queue-backend=", 16) || !strncmp(a, "--result-ttl=", 13);
+}
+
 /* The connections the backend needs; 0, or 1 after saying why not. */
 static int connect_all(struct cli_run *r, int argc, char **argv, unsigned needs)
 {

@@ -9,6 +9,8 @@
 #ifndef TRIREME_MODULES_JOBS_CLI_QUEUE_H
 #define TRIREME_MODULES_JOBS_CLI_QUEUE_H
 
+#include <stdbool.h>
+
 #include "modules/queue/queue_api.h"
 
 /* Makes the call on api through ops, answering to fn with data. */
@@ -17,12 +19,18 @@ typedef struct queue_call *(*cli_queue_start)(const struct queue_api_ops *ops, v
 /* Shows the answer (stdout, or one line on stderr); the exit code. */
 typedef int (*cli_queue_done)(void *arg, const struct queue_answer *a);
 
-/* Picks the backend as `trireme run` does (--queue-backend=,
- * QUEUE_BACKEND), connects what it needs (--database-url=,
- * DATABASE_DIRECT_URL, DATABASE_URL; --redis-url=, REDIS_URL), makes the
- * call and returns done's exit code: or 1 after one line "trireme CMD:
- * why" on stderr when a setting is missing or a connection cannot be made,
- * as soon as its first attempt fails. */
+/* One of the settings cli_queue_run reads, which the commands accept
+ * besides their own: --database-url=, --redis-url=, --queue-backend=,
+ * --result-ttl=. */
+bool cli_queue_flag(const char *a);
+
+/* Picks the backend (--queue-backend=, QUEUE_BACKEND: redis, else
+ * postgres), connects what it needs (--database-url=,
+ * DATABASE_DIRECT_URL, DATABASE_URL; --redis-url=, REDIS_URL; a cancelled
+ * job's result lives --result-ttl=, TRIREME_RESULT_TTL, as `trireme run`
+ * has it), makes the call and returns done's exit code: or 1 after one
+ * line "trireme CMD: why" on stderr when a setting is missing or a
+ * connection cannot be made, as soon as its first attempt fails. */
 int cli_queue_run(const char *cmd, int argc, char **argv, cli_queue_start start,
                   cli_queue_done done, void *arg);
 
