@@ -162,6 +162,8 @@ static void conn_fail(struct pg_conn *c, const char *why)
     }
     if (p->closing)
         return;
+    if (!was_ready && !c->listen && p->on_connect_error)
+        p->on_connect_error(p, detail);
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (c->backoff_ms > BACKOFF_MAX_MS)
         c->backoff_ms = BACKOFF_MAX_MS;
@@ -494,6 +496,7 @@ int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config 
     p->options = cfg->options;
     p->nconns = cfg->size ? cfg->size : 1;
     p->max_inflight = cfg->max_inflight ? cfg->max_inflight : 64;
+    p->on_connect_error = cfg->on_connect_error;
     p->conns = xcalloc(p->nconns, sizeof(*p->conns));
     for (unsigned i = 0; i < p->nconns; i++)
         conn_setup(&p->conns[i], p, p->max_inflight, false);

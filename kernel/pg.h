@@ -101,6 +101,7 @@ struct pg_pool {
     struct pg_listener *listeners;
     bool closing;
     void (*on_state)(struct pg_pool *p, bool up); /* optional: first conn up / all down */
+    void (*on_connect_error)(struct pg_pool *p, const char *why); /* see pg_pool_config */
     void *data;
     unsigned ready;
 };
@@ -111,6 +112,10 @@ struct pg_pool_config {
     const char *options;         /* server settings for the pool's sessions, or NULL */
     unsigned size;
     unsigned max_inflight;
+    /* Optional: an attempt to connect failed (why: libpq's reason, one
+     * line), perhaps before pg_pool_init returns; the pool tries again
+     * after a backoff, as always. */
+    void (*on_connect_error)(struct pg_pool *p, const char *why);
 };
 
 /* 0, or pq_load's -errno when libpq cannot be loaded (logged). */

@@ -440,6 +440,8 @@ static void on_handshake(struct redis_cmd *c, redisReply *r, const char *err)
     struct redis_client *cl = c->client;
     if (err) {
         LOG(LOG_ERROR, "redis: handshake refused", L_STR("client", cl->name), L_STR("error", err));
+        if (cl->on_connect_error)
+            cl->on_connect_error(cl, c == &cl->handshake[0] ? "AUTH" : "SELECT", err);
         drop_connection(cl, err);
         return;
     }
@@ -469,6 +471,8 @@ static void on_connected(struct tcp_connect *tc, int fd)
         return;
     }
     if (fd < 0) {
+        if (cl->on_connect_error)
+            cl->on_connect_error(cl, NULL, strerror(-fd));
         drop_connection(cl, strerror(-fd));
         return;
     }
@@ -529,10 +533,12 @@ int redis_client_init(struct redis_client *cl, struct loop *l, const struct redi
 {
     void (*push)(struct redis_client *, redisReply *) = cl->on_push;
     void (*st)(struct redis_client *, bool) = cl->on_state;
+    void (*refused)(struct redis_client *, const char *, const char *) = cl->on_connect_error;
     void *data = cl->data;
     memset(cl, 0, sizeof(*cl));
     cl->on_push = push;
     cl->on_state = st;
+    cl->on_connect_error = refused;
     cl->data = data;
     cl->loop = l;
     cl->url = *url;

@@ -91,6 +91,10 @@ struct redis_client {
     void (*on_push)(struct redis_client *cl, redisReply *reply);
     /* Optional: the connection came up (after AUTH/SELECT) or went down. */
     void (*on_state)(struct redis_client *cl, bool up);
+    /* Optional: an attempt to connect failed, at the TCP connect (step
+     * NULL) or when the server refused the handshake (step "AUTH" or
+     * "SELECT"); the client tries again after a backoff, as always. */
+    void (*on_connect_error)(struct redis_client *cl, const char *step, const char *why);
     void *data;
 };
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "modules/beat/beat.h"
+#include "modules/jobs/cli_flags.h"
 #include "modules/jobs/cli_pg.h"
 #include "modules/schedules/schedules.h"
 #include "modules/schedules/sql.h"
@@ -35,56 +36,10 @@ static int flags_to_json(int argc, char **argv, int first, json_t *out)
         "cron",         "every",   "timezone", "queue",   "kind",           "payload", "priority",
         "max_attempts", "timeout", "enabled",  "misfire", "catchup_window", "overlap", "jitter"};
     for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strncmp(a, "--database-url=", 15))
-            continue;
-        const char *eq = strchr(a, '=');
-        size_t nl = eq ? (size_t)(eq - a - 2) : 0;
-        char name[32];
-        if (strncmp(a, "--", 2) || !eq || nl == 0 || nl >= sizeof(name)) {
-            fprintf(stderr, "trireme schedules: flags look like --cron='*/5 * * * *' (got %s)\n",
-                    a);
+        if (strncmp(argv[i], "--database-url=", 15) &&
+            cli_flag_json("schedules", "--cron='*/5 * * * *'", argv[i], fields,
+                          sizeof(fields) / sizeof(fields[0]), out))
             return 2;
-        }
-        memcpy(name, a + 2, nl);
-        name[nl] = 0;
-        for (char *p = name; *p; p++)
-            if (*p == '-')
-                *p = '_';
-        bool known = false;
-        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
-            known |= !strcmp(name, fields[k]);
-        if (!known) {
-            fprintf(stderr, "trireme schedules: unknown flag %.*s\n", (int)(eq - a), a);
-            return 2;
-        }
-        const char *v = eq + 1;
-        json_t *val;
-        if (!strcmp(name, "payload")) {
-            json_error_t e;
-            val = json_loads(v, JSON_DECODE_ANY, &e);
-            if (!val) {
-                fprintf(stderr, "trireme schedules: --payload is not valid JSON: %s\n", e.text);
-                return 2;
-            }
-        } else if (!strcmp(name, "priority") || !strcmp(name, "max_attempts")) {
-            char *end;
-            long long n = strtoll(v, &end, 10);
-            if (!*v || *end) {
-                fprintf(stderr, "trireme schedules: --%s=%s is not an integer\n", name, v);
-                return 2;
-            }
-            val = json_integer(n);
-        } else if (!strcmp(name, "enabled")) {
-            if (strcmp(v, "true") && strcmp(v, "false")) {
-                fprintf(stderr, "trireme schedules: --enabled must be true or false (got %s)\n", v);
-                return 2;
-            }
-            val = json_boolean(!strcmp(v, "true"));
-        } else {
-            val = json_string(v);
-        }
-        json_object_set_new(out, name, val);
     }
     return 0;
 }

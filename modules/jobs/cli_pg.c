@@ -5,19 +5,14 @@
 #include "modules/jobs/cli_pg.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "modules/jobs/cli_flags.h"
 
 const char *cli_database_url(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], "--database-url=", 15))
-            return argv[i] + 15;
-    const char *direct = getenv("DATABASE_DIRECT_URL");
-    if (direct && *direct)
-        return direct;
-    const char *u = getenv("DATABASE_URL");
-    return u && *u ? u : NULL;
+    const char *u = cli_setting(argc, argv, "--database-url=", "DATABASE_DIRECT_URL");
+    return u ? u : cli_setting(0, NULL, "", "DATABASE_URL");
 }
 
 void cli_one_line(char *m)

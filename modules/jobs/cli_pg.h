@@ -1,8 +1,9 @@
 /*
- * cli_pg.h - what every short-lived PostgreSQL command (`trireme jobs`,
- * `trireme schedules`, `trireme leader`, ...) and beat's start-up file
- * reconcile share: where the database is, a blocking connection that says
- * why it failed, and libpq messages folded onto one line.
+ * cli_pg.h - what the short-lived commands that speak blocking libpq
+ * (`trireme migrate`, `trireme schedules`, `trireme leader`) and beat's
+ * start-up file reconcile share: where the database is, a blocking
+ * connection that says why it failed, and libpq messages folded onto one
+ * line.
  */
 #ifndef TRIREME_MODULES_JOBS_CLI_PG_H
 #define TRIREME_MODULES_JOBS_CLI_PG_H

@@ -3,9 +3,9 @@
  * its scripts, how their arguments are built, how a job hash is shown as
  * JSON, and running a script on a ring client by EVALSHA.
  *
- * The worker part is modules/queue/redis_worker*.c, the API part
- * modules/queue/redis_api.c, the CLI side modules/jobs/cli.c. Keys and
- * guarantees are described at the top of rqueue_lua.c.
+ * The worker part is modules/queue/redis_worker*.c, the API part (which
+ * the CLI runs too) modules/queue/redis_api.c. Keys and guarantees are
+ * described at the top of rqueue_lua.c.
  */
 #ifndef TRIREME_MODULES_RQUEUE_H
 #define TRIREME_MODULES_RQUEUE_H

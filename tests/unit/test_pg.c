@@ -1,5 +1,6 @@
 /*
- * test_pg.c - kernel/pg.c against a real PostgreSQL server.
+ * test_pg.c - kernel/pg.c against a real PostgreSQL server (and a closed
+ * port, for failed connection attempts).
  *
  * Needs TRIREME_TEST_DATABASE_URL (tools/test.sh starts a private server
  * with tools/pg-local.sh and sets it). Without it the tests fail, loudly:
@@ -273,6 +274,56 @@ static void abandoned_waiting_query_leaves_the_queue(void **state)
     teardown_ctx(&c);
 }
 
+/* Failed connection attempts are reported through on_connect_error, each
+ * one (the pool keeps trying), even one that fails inside pg_pool_init. */
+struct refused {
+    struct loop l;
+    struct pg_pool pool;
+    struct timer guard;
+    int reports;
+    char why[512];
+};
+
+static void on_refused(struct pg_pool *p, const char *why)
+{
+    struct refused *r = container_of(p, struct refused, pool);
+    snprintf(r->why, sizeof(r->why), "%s", why);
+    if (++r->reports >= 2)
+        r->l.stop_now = true;
+}
+
+static void refused_guard(struct loop *l, struct timer *t)
+{
+    l->stop_now = true;
+}
+
+static void connect_errors_are_reported(void **state)
+{
+    const char *const infos[] = {"postgresql://trireme@127.0.0.1:1/x", "nosuchoption=1"};
+    const char *const words[] = {"Connection refused", "nosuchoption"};
+    for (int i = 0; i < 2; i++) {
+        static struct refused r;
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(loop_init(&r.l, 0, &lcfg), 0);
+        struct pg_pool_config pc = {
+            .conninfo = infos[i], .size = 1, .on_connect_error = on_refused};
+        assert_int_equal(pg_pool_init(&r.pool, &r.l, &pc), 0);
+        r.guard.fn = refused_guard;
+        loop_timer_in(&r.l, &r.guard, 5000);
+        loop_run(&r.l);
+        assert_int_equal(r.reports, 2);
+        assert_non_null(strstr(r.why, words[i]));
+        assert_null(strchr(r.why, '\n'));
+        pg_pool_close(&r.pool);
+        loop_timer_cancel(&r.l, &r.guard);
+        r.l.stop_now = false;
+        r.l.stopping = true;
+        loop_run(&r.l);
+        pg_pool_free(&r.pool);
+        loop_free(&r.l);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +333,7 @@ int main(void)
         cmocka_unit_test(listen_notify),
         cmocka_unit_test(reconnects_and_resends_safe_queries),
         cmocka_unit_test(abandoned_waiting_query_leaves_the_queue),
+        cmocka_unit_test(connect_errors_are_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /*
  * test_redis.c - kernel/redis.c: URL parsing, and against a real Redis:
  * pipelining, error replies, AUTH + SELECT, pub/sub, reconnects, deadlines,
- * waiting commands leaving the queue, re-sending only the safe ones, and
- * encodings that reuse pooled chunks once warm.
+ * waiting commands leaving the queue, re-sending only the safe ones,
+ * encodings that reuse pooled chunks once warm, and failed connection
+ * attempts reported as they happen.
  *
  * Needs TRIREME_TEST_REDIS_URL (no password) and TRIREME_TEST_REDIS_AUTH_URL
  * (with a password); tools/test.sh starts both with tools/redis-local.sh.
@@ -362,6 +363,56 @@ static void lost_connection_resends_only_safe_ones(void **state)
     teardown(&x);
 }
 
+/* Failed connection attempts are reported through on_connect_error: the
+ * TCP connect (step NULL) or the handshake's AUTH or SELECT, each attempt
+ * (the client keeps trying). */
+struct refused {
+    struct ctx x;
+    int reports;
+    const char *step;
+    char why[160];
+};
+
+static void on_refused(struct redis_client *cl, const char *step, const char *why)
+{
+    struct refused *r = container_of(cl, struct refused, x.cl);
+    r->step = step;
+    snprintf(r->why, sizeof(r->why), "%s", why);
+    if (++r->reports >= 2)
+        r->x.l.stop_now = true;
+}
+
+static void connect_errors_are_reported(void **state)
+{
+    const char *base = env_url("TRIREME_TEST_REDIS_AUTH_URL");
+    char auth[256], sel[256];
+    snprintf(auth, sizeof(auth), "redis://:wrong@%s", strchr(base, '@') + 1);
+    snprintf(sel, sizeof(sel), "%.*s/99", (int)(strrchr(base, '/') - base), base);
+    const char *const urls[] = {"redis://127.0.0.1:1/0", auth, sel};
+    const char *const steps[] = {NULL, "AUTH", "SELECT"};
+    const char *const words[] = {"refused", "WRONGPASS", "DB index"};
+    for (int i = 0; i < 3; i++) {
+        static struct refused r;
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(loop_init(&r.x.l, 0, &lcfg), 0);
+        struct redis_url u;
+        const char *err;
+        assert_int_equal(redis_url_parse(urls[i], &u, &err), 0);
+        r.x.cl.on_connect_error = on_refused;
+        assert_int_equal(redis_client_init(&r.x.cl, &r.x.l, &u, REDIS_COMMANDS, "test"), 0);
+        r.x.guard.fn = on_guard;
+        loop_timer_in(&r.x.l, &r.x.guard, 5000);
+        loop_run(&r.x.l);
+        assert_int_equal(r.reports, 2);
+        if (steps[i])
+            assert_string_equal(r.step, steps[i]);
+        else
+            assert_null(r.step);
+        assert_non_null(strstr(r.why, words[i]));
+        teardown(&r.x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +425,7 @@ int main(void)
         cmocka_unit_test(steady_state_reuses_pooled_chunks),
         cmocka_unit_test(waiting_command_times_out_alone),
         cmocka_unit_test(lost_connection_resends_only_safe_ones),
+        cmocka_unit_test(connect_errors_are_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
