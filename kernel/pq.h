@@ -44,6 +44,7 @@
     X(PQparameterStatus)                                                                           \
     X(PQpipelineSync)                                                                              \
     X(PQresStatus)                                                                                 \
+    X(PQresultErrorField)                                                                          \
     X(PQresultErrorMessage)                                                                        \
     X(PQresultStatus)                                                                              \
     X(PQsendQuery)                                                                                 \
@@ -93,6 +94,7 @@ int pq_load(const char **err);
 #define PQparameterStatus    pq_api.PQparameterStatus
 #define PQpipelineSync       pq_api.PQpipelineSync
 #define PQresStatus          pq_api.PQresStatus
+#define PQresultErrorField   pq_api.PQresultErrorField
 #define PQresultErrorMessage pq_api.PQresultErrorMessage
 #define PQresultStatus       pq_api.PQresultStatus
 #define PQsendQuery          pq_api.PQsendQuery

@@ -413,6 +413,8 @@ static void drop_connection(struct redis_client *cl, const char *why)
         cl->on_state(cl, false);
     if (cl->closing)
         return;
+    if (!was_up)
+        cl->down = true;
     LOG(was_up ? LOG_WARN : LOG_INFO,
         was_up ? "redis connection lost, reconnecting" : "redis connection failed",
         L_STR("client", cl->name), L_STR("error", why), L_STR("host", cl->url.host),
@@ -423,6 +425,7 @@ static void drop_connection(struct redis_client *cl, const char *why)
 static void connected(struct redis_client *cl, bool handshake)
 {
     cl->backoff_ms = 0;
+    cl->down = false;
     if (handshake)
         LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
             L_INT("port", cl->url.port), L_INT("db", cl->url.db));

@@ -87,6 +87,7 @@ struct redis_client {
     uint8_t state;
     bool closing;
     bool connecting;
+    bool down; /* a connection attempt failed since the last one came up */
     /* Optional: every reply in REDIS_PUBSUB mode. */
     void (*on_push)(struct redis_client *cl, redisReply *reply);
     /* Optional: the connection came up (after AUTH/SELECT) or went down. */
@@ -102,6 +103,12 @@ int redis_client_init(struct redis_client *cl, struct loop *l, const struct redi
  * one more iteration (the socket's close completes asynchronously). */
 void redis_client_close(struct redis_client *cl);
 bool redis_client_up(const struct redis_client *cl);
+/* Known down: the last connection attempt failed (callers that would
+ * rather answer "unavailable" at once than wait for a reconnection). */
+static inline bool redis_client_down(const struct redis_client *cl)
+{
+    return cl->down;
+}
 /* After the loop ended (cleanup): release what a forced exit left open. */
 void redis_client_free(struct redis_client *cl);
 
