@@ -46,6 +46,7 @@ struct redis_cmd {
     void *data;
     uint64_t timeout_ms; /* 0: the client's default */
     bool retry_safe;
+    bool fail_fast; /* waiting for a connection: fails once the client is known down */
     /* internal */
     struct redis_client *client;
     struct list link;  /* on the client's waiting or sent list */

@@ -64,18 +64,20 @@ void queue_answer_failed(struct queue_call *c, enum queue_fault f, const char *s
     case QUEUE_UNAVAILABLE:
         a.status = 503;
         a.code = "unavailable";
-        snprintf(msg, sizeof(msg), "the %s is unavailable; retry later", store);
+        snprintf(msg, sizeof(msg), "the job store (%s) is unavailable; retry later", store);
         break;
     case QUEUE_REJECTED:
         a.status = 400;
         a.code = "rejected";
         snprintf(msg, sizeof(msg),
-                 "the %s refused a value of this request (logged with its request_id)", store);
+                 "the job store (%s) refused a value of this request (logged with its request_id)",
+                 store);
         break;
     default:
         a.status = 500;
         a.code = "internal";
-        snprintf(msg, sizeof(msg), "the %s call failed (logged with this request_id)", store);
+        snprintf(msg, sizeof(msg), "the job store (%s) call failed (logged with this request_id)",
+                 store);
         break;
     }
     queue_call_answer(c, &a);

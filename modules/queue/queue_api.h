@@ -119,7 +119,7 @@ void queue_answer_refused(struct queue_call *c, bool cancel);
  * now (503 unavailable: retry later), it refused this call's values (400
  * rejected: retrying cannot help), or anything else (500 internal). */
 enum queue_fault { QUEUE_UNAVAILABLE, QUEUE_REJECTED, QUEUE_INTERNAL };
-/* store: "database" or "Redis"; err: the store's text (logged, not sent). */
+/* store: "database" or "redis"; err: the store's text (logged, not sent). */
 void queue_answer_failed(struct queue_call *c, enum queue_fault f, const char *store,
                          const char *err);
 

@@ -51,6 +51,7 @@ static struct redis_call *call_new(struct redis_api *a, enum redis_call_kind kin
     c->head = (struct queue_call){.fn = fn, .data = data};
     c->kind = kind;
     c->rq.cmd.timeout_ms = REDIS_API_TIMEOUT_MS;
+    c->rq.cmd.fail_fast = true;
     list_insert(&a->live, &c->node);
     return c;
 }
@@ -79,7 +80,7 @@ static enum queue_fault redis_fault(const redisReply *reply, const char *err)
 static void on_refused(struct loop *l, struct timer *t)
 {
     struct redis_call *c = container_of(t, struct redis_call, refuse);
-    queue_answer_failed(&c->head, QUEUE_UNAVAILABLE, "Redis", "Redis connection is down");
+    queue_answer_failed(&c->head, QUEUE_UNAVAILABLE, "redis", "Redis connection is down");
     call_free(c);
 }
 
@@ -109,7 +110,7 @@ static bool wants_result(struct redis_call *c, const redisReply *reply, const ch
     if (!c->head.fn)
         return false;
     if (err) {
-        queue_answer_failed(&c->head, redis_fault(reply, err), "Redis", err);
+        queue_answer_failed(&c->head, redis_fault(reply, err), "redis", err);
         return false;
     }
     return true;
@@ -125,7 +126,7 @@ static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
         return;
     }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 || !reply->elements) {
-        queue_answer_failed(&c->head, QUEUE_INTERNAL, "Redis", "unexpected enqueue answer");
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected enqueue answer");
         call_free(c);
         return;
     }
@@ -251,7 +252,7 @@ static void on_listed(struct rq_call *rq, redisReply *reply, const char *err)
     }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY) {
-        queue_answer_failed(&c->head, QUEUE_INTERNAL, "Redis", "unexpected list answer");
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected list answer");
         call_free(c);
         return;
     }

@@ -234,35 +234,47 @@ def test_bad_schedule_values_are_400(backend):
 def test_a_statement_the_database_refuses_fails_only_its_request(backend, db):
     """A constraint the validation does not know (an operator's CHECK): the
     refused job gets a 4xx with a stable code and no SQL text; the
-    database's text is logged with the request id; concurrent valid jobs
-    sharing the statement succeed."""
+    database's text is logged with the request id; the valid jobs that
+    shared its INSERT succeed. To make them share it, a lock holds the
+    first INSERT in flight while the others arrive (they then go out
+    together as the next one)."""
     if backend.name != "postgres":
         pytest.skip("a CHECK constraint is a PostgreSQL thing")
     db.exec("ALTER TABLE trireme.jobs ADD CONSTRAINT e2e_no_poison CHECK (queue <> 'poison')")
     try:
         n = 40
-        results: list = [None] * (n + 1)
-        go = threading.Barrier(n + 1)
+        results: list = [None] * (n + 2)
 
         def send(i):
             job = {"kind": "noop", "queue": "poison" if i == n else "fine", "delay": 3600}
-            go.wait(timeout=30)
             results[i] = http(backend.port, "POST", "/v1/jobs", job, timeout=30,
                               headers={"X-Request-Id": f"contract-{i}"})
 
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(n + 1)]
-        for t in threads:
-            t.start()
-        for t in threads:
+        with db.session() as lock:
+            lock.execute("BEGIN; LOCK TABLE trireme.jobs IN SHARE ROW EXCLUSIVE MODE;")
+            first = threading.Thread(target=send, args=(n + 1,))
+            first.start()
+            wait_until(lambda: db.scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                                         "wait_event_type = 'Lock' AND query LIKE "
+                                         "'%enqueue_batch%'") == 1, 10,
+                       what="the first INSERT waits for the lock")
+            threads = [threading.Thread(target=send, args=(i,)) for i in range(n + 1)]
+            for t in threads:
+                t.start()
+            time.sleep(1.0)  # all of them queue behind the INSERT in flight
+            lock.execute("COMMIT;")
+        for t in [first] + threads:
             t.join(timeout=60)
         for r in results:
             assert_clean(r)
         assert [r.status for r in results[:n]] == [201] * n, results
+        assert results[n + 1].status == 201, results[n + 1]
         refused = results[n]
         assert refused.status == 400 and refused.json["error"] == "rejected", refused
-        backend.srv.wait_log(rf"request_id=contract-{n}.*e2e_no_poison|"
-                             rf"e2e_no_poison.*request_id=contract-{n}", timeout=10)
-        assert db.count("queue = 'fine'") == n and db.count("queue = 'poison'") == 0
+        backend.srv.wait_log(r"database refused a shared enqueue; each request is retried alone")
+        backend.srv.wait_log(rf"code=rejected error=.*e2e_no_poison.*request_id=contract-{n}$",
+                             timeout=10)
+        assert db.count("queue = 'fine'") == n + 1 and db.count("queue = 'poison'") == 0
     finally:
         db.exec("ALTER TABLE trireme.jobs DROP CONSTRAINT e2e_no_poison")
 

@@ -98,14 +98,14 @@ static void errors(void **state)
     queue_answer_failed(&c, QUEUE_UNAVAILABLE, "database", err);
     assert_int_equal(h.status, 503);
     assert_string_equal(h.code, "unavailable");
-    assert_string_equal(h.message, "the database is unavailable; retry later");
+    assert_string_equal(h.message, "the job store (database) is unavailable; retry later");
     assert_string_equal(h.detail, err);
     queue_answer_failed(&c, QUEUE_REJECTED, "database", err);
     assert_int_equal(h.status, 400);
     assert_string_equal(h.code, "rejected");
     assert_null(strstr(h.message, "UTF8"));
     assert_string_equal(h.detail, err);
-    queue_answer_failed(&c, QUEUE_INTERNAL, "Redis", "ERR unknown command");
+    queue_answer_failed(&c, QUEUE_INTERNAL, "redis", "ERR unknown command");
     assert_int_equal(h.status, 500);
     assert_string_equal(h.code, "internal");
     assert_null(strstr(h.message, "ERR"));
