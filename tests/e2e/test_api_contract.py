@@ -279,6 +279,41 @@ def test_a_statement_the_database_refuses_fails_only_its_request(backend, db):
         db.exec("ALTER TABLE trireme.jobs DROP CONSTRAINT e2e_no_poison")
 
 
+def test_enqueues_never_wait_past_their_deadline_behind_a_stuck_insert(backend, db):
+    """The PostgreSQL backend has one INSERT in flight per loop; a request
+    arriving while it is stuck waits for it at most until its own deadline
+    (10 s), not for the stuck one's timeout and then a full timeout of its
+    own (17 s here before)."""
+    if backend.name != "postgres":
+        pytest.skip("the shared INSERT is the PostgreSQL backend's")
+    took: dict = {}
+
+    def send(name):
+        t0 = time.monotonic()
+        r = http(backend.port, "POST", "/v1/jobs", {"kind": "noop", "queue": "stuck"}, timeout=40)
+        took[name] = (r, time.monotonic() - t0)
+
+    with db.session() as lock:
+        lock.execute("BEGIN; LOCK TABLE trireme.jobs IN SHARE ROW EXCLUSIVE MODE;")
+        a = threading.Thread(target=send, args=("a",))
+        a.start()
+        wait_until(lambda: db.scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                                     "wait_event_type = 'Lock' AND query LIKE "
+                                     "'%enqueue_batch%'") == 1, 10,
+                   what="the first INSERT waits for the lock")
+        time.sleep(3)
+        b = threading.Thread(target=send, args=("b",))
+        b.start()
+        a.join(timeout=40)
+        b.join(timeout=40)
+        lock.execute("ROLLBACK;")
+    for name, (r, secs) in sorted(took.items()):
+        assert secs < 14, f"request {name} answered after {secs:.1f}s (deadline 10 s)"
+    for name, (r, secs) in sorted(took.items()):
+        assert_clean(r)
+        assert r.status == 503 and r.json["error"] == "unavailable", (name, r)
+
+
 # --- failing fast ------------------------------------------------------------------
 
 def timed(fn):
