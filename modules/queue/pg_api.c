@@ -49,7 +49,7 @@ struct pg_batch {
     char *text;
     const char *vals[1];
     struct list calls;
-    uint64_t deadline_ns; /* its first call's: the INSERT starts before */
+    uint64_t deadline_ns; /* first call + PG_API_TIMEOUT_MS: none of its calls waits past it */
 };
 
 struct pg_api {

@@ -145,7 +145,8 @@ void web_readyz(struct web_request *r)
                        redis_client_up(&wl->redis) ? NULL : "Redis unavailable");
         } else {
             z->pending++;
-            z->ping = (struct redis_cmd){.fn = on_ping, .data = z, .timeout_ms = READYZ_TIMEOUT_MS};
+            z->ping = (struct redis_cmd){
+                .fn = on_ping, .data = z, .timeout_ms = READYZ_TIMEOUT_MS, .fail_fast = true};
             redis_submitv(&wl->redis, &z->ping, 1, (const char *[]){"PING"});
         }
     }
