@@ -10,7 +10,8 @@
  * Failures: a connection that breaks fails (or, when retry_safe, re-queues)
  * what it had in flight, logs, and reconnects with exponential backoff and
  * jitter, forever. Queries submitted while no connection is up wait in the
- * pool's queue until one is, or until their own timeout.
+ * pool's queue until one is, or until their own timeout - except
+ * fail_fast ones while the pool is known down (pg.h).
  */
 #include "kernel/pg.h"
 
@@ -24,7 +25,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-enum { Q_IDLE, Q_WAITING, Q_SENT, Q_DONE };
+enum { Q_IDLE, Q_WAITING, Q_SENT, Q_REFUSED, Q_DONE };
 
 static void conn_connect(struct pg_conn *c);
 static void pump(struct pg_pool *p);
@@ -61,6 +62,59 @@ static void on_query_timeout(struct loop *l, struct timer *t)
     struct pg_query *q = container_of(t, struct pg_query, timer);
     pg_query_abandon(q->pool, q);
     q->fn(q, NULL, "query timed out");
+}
+
+/* A fail_fast query refused while the pool is known down (its own timer
+ * carries the refusal to a later loop turn). */
+static void on_refused(struct loop *l, struct timer *t)
+{
+    struct pg_query *q = container_of(t, struct pg_query, timer);
+    q->state = Q_DONE;
+    q->fn(q, NULL, PG_UNAVAILABLE);
+}
+
+/* The pool has just learnt it is down: fail_fast queries stop waiting. */
+static void fail_waiting_fast(struct pg_pool *p)
+{
+    struct list gone;
+    list_init(&gone);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &p->queue)
+    {
+        struct pg_query *q = list_entry(pos, struct pg_query, link);
+        if (!q->fail_fast)
+            continue;
+        list_remove(&q->link);
+        p->waiting--;
+        list_append(&gone, &q->link);
+    }
+    /* Callbacks may submit again: they run once the queue is consistent. */
+    while (!list_empty(&gone)) {
+        struct pg_query *q = list_entry(gone.next, struct pg_query, link);
+        list_remove(&q->link);
+        finish(p, q, NULL, PG_UNAVAILABLE);
+    }
+}
+
+enum pg_fault pg_fault_of(PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!st || strlen(st) != 5)
+        return PG_FAULT_UNAVAILABLE; /* libpq's own: no server answer */
+    /* 22 data exception, 23 integrity constraint violation */
+    if (!strncmp(st, "22", 2) || !strncmp(st, "23", 2))
+        return PG_FAULT_REJECTED;
+    /* 08 connection, 40 rollback (serialization, deadlock), 53 resources,
+     * 57 operator intervention (shutdown, cancel), 58 system; 55P03 lock
+     * not available; 25006 read-only transaction (a standby after a
+     * failover): all pass, the same request may succeed later. */
+    static const char *const later[] = {"08", "40", "53", "57", "58"};
+    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+        if (!strncmp(st, later[i], 2))
+            return PG_FAULT_UNAVAILABLE;
+    if (!strcmp(st, "55P03") || !strcmp(st, "25006"))
+        return PG_FAULT_UNAVAILABLE;
+    return PG_FAULT_INTERNAL;
 }
 
 void pg_query_abandon(struct pg_pool *p, struct pg_query *q)
@@ -164,6 +218,10 @@ static void conn_fail(struct pg_conn *c, const char *why)
         return;
     if (!was_ready && !c->listen && p->on_connect_error)
         p->on_connect_error(p, detail);
+    if (!c->listen && !was_ready && p->ready == 0 && !p->down) {
+        p->down = true;
+        fail_waiting_fast(p);
+    }
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (c->backoff_ms > BACKOFF_MAX_MS)
         c->backoff_ms = BACKOFF_MAX_MS;
@@ -211,6 +269,7 @@ static void became_ready(struct pg_conn *c)
         conn_fail(c, "cannot enter pipeline mode");
         return;
     }
+    p->down = false;
     if (p->ready++ == 0) {
         LOG(LOG_INFO, "database connected",
             L_STR("server_version", PQparameterStatus(c->pq, "server_version")),
@@ -448,6 +507,12 @@ void pg_query_submit(struct pg_pool *p, struct pg_query *q)
     if (p->closing) {
         q->state = Q_DONE;
         q->fn(q, NULL, "database pool is closing");
+        return;
+    }
+    if (q->fail_fast && pg_pool_down(p)) {
+        q->state = Q_REFUSED;
+        q->timer.fn = on_refused;
+        loop_timer_in(p->loop, &q->timer, 0);
         return;
     }
     if (q->timeout_ms) {

@@ -8,6 +8,13 @@
  * implicit transaction and one failing query never aborts its neighbours,
  * yet many queries are in flight on one connection at once.
  *
+ * Connection state is known: a pool is up while one of its connections is
+ * ready, and known down once a connection attempt failed with none ready
+ * (unknown before the first attempt ends). A query marked fail_fast does
+ * not wait for a connection while the pool is known down: it fails with
+ * PG_UNAVAILABLE (in a later loop turn, never inside pg_query_submit), and
+ * so do fail_fast queries already waiting when the pool learns it is down.
+ *
  * Queries are caller-owned structs (no allocation per query here). The
  * parameter arrays and the SQL text MUST stay valid until the callback.
  * Only parameterized statements are sent (PQsendQueryParams, unnamed
@@ -49,6 +56,7 @@ struct pg_query {
     int result_format;   /* 0 text, 1 binary */
     uint64_t timeout_ms; /* 0: none */
     bool retry_safe;     /* may be re-sent after a reconnect (idempotent) */
+    bool fail_fast;      /* fail at once while the pool is known down */
     /* internal */
     struct pg_pool *pool;
     struct list link; /* on the pool's waiting list */
@@ -104,6 +112,7 @@ struct pg_pool {
     void (*on_connect_error)(struct pg_pool *p, const char *why); /* see pg_pool_config */
     void *data;
     unsigned ready;
+    bool down; /* a connection attempt failed and none is ready */
 };
 
 struct pg_pool_config {
@@ -130,6 +139,28 @@ void pg_query_submit(struct pg_pool *p, struct pg_query *q);
 void pg_query_abandon(struct pg_pool *p, struct pg_query *q);
 /* Subscribe (LISTEN is sent now or when the connection comes up). */
 void pg_listen(struct pg_pool *p, struct pg_listener *l);
+
+/* The error of a fail_fast query refused while the pool is known down. */
+#define PG_UNAVAILABLE "database unavailable"
+
+static inline bool pg_pool_up(const struct pg_pool *p)
+{
+    return p->ready > 0;
+}
+
+static inline bool pg_pool_down(const struct pg_pool *p)
+{
+    return p->down && !p->ready;
+}
+
+/* What a failed query's error means for whoever asked for it. */
+enum pg_fault {
+    PG_FAULT_UNAVAILABLE, /* no answer (connection, timeout) or the server cannot serve now */
+    PG_FAULT_REJECTED,    /* the server refused the values (data or integrity error) */
+    PG_FAULT_INTERNAL,    /* anything else: a statement or schema problem */
+};
+/* res: the result a failed query's callback got (NULL: no server answer). */
+enum pg_fault pg_fault_of(PGresult *res);
 
 /* Conveniences for callbacks. */
 static inline const char *pg_value(PGresult *r, int row, int col)

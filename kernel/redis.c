@@ -365,6 +365,28 @@ static void queue_first(struct redis_client *cl, struct list *cmds, struct buf *
     }
 }
 
+/* The client has just learnt Redis is down: fail_fast commands stop
+ * waiting for a connection (their callers answer "unavailable" now). */
+static void fail_waiting_fast(struct redis_client *cl)
+{
+    struct list gone;
+    list_init(&gone);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &cl->waiting)
+    {
+        struct redis_cmd *q = list_entry(pos, struct redis_cmd, link);
+        if (!q->fail_fast || q->internal)
+            continue;
+        unqueue(cl, q);
+        list_append(&gone, &q->link);
+    }
+    while (!list_empty(&gone)) {
+        struct redis_cmd *q = first(&gone);
+        list_remove(&q->link);
+        finish(q, NULL, "Redis unavailable");
+    }
+}
+
 static void drop_connection(struct redis_client *cl, const char *why)
 {
     bool was_up = cl->state == C_UP;
@@ -413,6 +435,10 @@ static void drop_connection(struct redis_client *cl, const char *why)
         cl->on_state(cl, false);
     if (cl->closing)
         return;
+    if (!was_up && !cl->down) {
+        cl->down = true;
+        fail_waiting_fast(cl);
+    }
     LOG(was_up ? LOG_WARN : LOG_INFO,
         was_up ? "redis connection lost, reconnecting" : "redis connection failed",
         L_STR("client", cl->name), L_STR("error", why), L_STR("host", cl->url.host),
@@ -423,6 +449,7 @@ static void drop_connection(struct redis_client *cl, const char *why)
 static void connected(struct redis_client *cl, bool handshake)
 {
     cl->backoff_ms = 0;
+    cl->down = false;
     if (handshake)
         LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
             L_INT("port", cl->url.port), L_INT("db", cl->url.db));

@@ -46,6 +46,7 @@ struct redis_cmd {
     void *data;
     uint64_t timeout_ms; /* 0: the client's default */
     bool retry_safe;
+    bool fail_fast; /* waiting for a connection: fails once the client is known down */
     /* internal */
     struct redis_client *client;
     struct list link;  /* on the client's waiting or sent list */
@@ -87,6 +88,7 @@ struct redis_client {
     uint8_t state;
     bool closing;
     bool connecting;
+    bool down; /* a connection attempt failed since the last one came up */
     /* Optional: every reply in REDIS_PUBSUB mode. */
     void (*on_push)(struct redis_client *cl, redisReply *reply);
     /* Optional: the connection came up (after AUTH/SELECT) or went down. */
@@ -106,6 +108,12 @@ int redis_client_init(struct redis_client *cl, struct loop *l, const struct redi
  * one more iteration (the socket's close completes asynchronously). */
 void redis_client_close(struct redis_client *cl);
 bool redis_client_up(const struct redis_client *cl);
+/* Known down: the last connection attempt failed (callers that would
+ * rather answer "unavailable" at once than wait for a reconnection). */
+static inline bool redis_client_down(const struct redis_client *cl)
+{
+    return cl->down;
+}
 /* After the loop ended (cleanup): release what a forced exit left open. */
 void redis_client_free(struct redis_client *cl);
 

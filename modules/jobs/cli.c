@@ -91,7 +91,8 @@ static int show_answer(void *arg, const struct queue_answer *a)
                 c->sub[0] == 'c' ? "already finished" : "not dead, failed or cancelled");
     } else if (a->status >= 300) {
         char m[ERROR_LINE_MAX];
-        snprintf(m, sizeof(m), "%s", a->message);
+        /* The operator at the CLI sees the store's own words. */
+        snprintf(m, sizeof(m), "%s", a->detail ? a->detail : a->message);
         cli_one_line(m);
         fprintf(stderr, "trireme %s: %s\n", c->job ? "enqueue" : "jobs", m);
     } else if (c->sub[0] != 'l') {

@@ -1,6 +1,7 @@
 /*
  * api_answer.c - the answers every queue backend's API part gives the same
- * way (queue_api.h): the enqueue body, 409 and 503 with their wording.
+ * way (queue_api.h): the enqueue body, 409, and the store failures with
+ * their codes and wording.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +55,30 @@ void queue_answer_refused(struct queue_call *c, bool cancel)
                       });
 }
 
-void queue_answer_unavailable(struct queue_call *c, const char *store, const char *err)
+void queue_answer_failed(struct queue_call *c, enum queue_fault f, const char *store,
+                         const char *err)
 {
-    char msg[QUEUE_ANSWER_MESSAGE_MAX];
-    snprintf(msg, sizeof(msg), "%s: %s", store, err);
-    queue_call_answer(c,
-                      &(struct queue_answer){.status = 503, .code = "unavailable", .message = msg});
+    char msg[160];
+    struct queue_answer a = {.message = msg, .detail = err};
+    switch (f) {
+    case QUEUE_UNAVAILABLE:
+        a.status = 503;
+        a.code = "unavailable";
+        snprintf(msg, sizeof(msg), "the job store (%s) is unavailable; retry later", store);
+        break;
+    case QUEUE_REJECTED:
+        a.status = 400;
+        a.code = "rejected";
+        snprintf(msg, sizeof(msg),
+                 "the job store (%s) refused a value of this request (logged with its request_id)",
+                 store);
+        break;
+    default:
+        a.status = 500;
+        a.code = "internal";
+        snprintf(msg, sizeof(msg), "the job store (%s) call failed (logged with this request_id)",
+                 store);
+        break;
+    }
+    queue_call_answer(c, &a);
 }

@@ -9,6 +9,15 @@
  * committed, so a 201 always means durable, yet N concurrent enqueues cost
  * about one commit, not N. Every other call is one query.
  *
+ * Jobs are validated before they join a batch (job_input.c), so a shared
+ * INSERT should never be refused for its values; if the database refuses
+ * one anyway (a data or integrity error: say an operator's CHECK), each
+ * of its calls is retried alone, so only the guilty one fails. Only that
+ * failure path builds per-call statements. A call waits for an INSERT in
+ * flight at most until its own deadline (PG_API_TIMEOUT_MS after the first
+ * call of its batch arrived), and every statement is fail_fast: while the
+ * pool knows the database is down, calls are answered 503 at once.
+ *
  * Calls come from a per-loop cache of finished ones (at most
  * PG_API_SPARE_CALLS kept), so a steady load allocates no call structs.
  */
@@ -18,6 +27,7 @@
 
 #include "kernel/container_of.h"
 #include "kernel/list.h"
+#include "kernel/log.h"
 #include "kernel/loop.h"
 #include "kernel/pg.h"
 #include "kernel/xalloc.h"
@@ -39,6 +49,7 @@ struct pg_batch {
     char *text;
     const char *vals[1];
     struct list calls;
+    uint64_t deadline_ns; /* first call + PG_API_TIMEOUT_MS: none of its calls waits past it */
 };
 
 struct pg_api {
@@ -62,6 +73,7 @@ struct pg_call {
     /* PG_ENQUEUE */
     unsigned first, count;
     bool array;
+    char *text; /* its own jobs, when retried alone */
     /* one-query calls */
     struct pg_query q;
     int limit;
@@ -83,6 +95,7 @@ static struct pg_call *call_get(struct pg_api *a, enum pg_call_kind kind, queue_
     c->head = (struct queue_call){.fn = fn, .data = data};
     c->api = a;
     c->kind = kind;
+    c->text = NULL;
     list_init(&c->node);
     return c;
 }
@@ -91,12 +104,32 @@ static void call_put(struct pg_call *c)
 {
     struct pg_api *a = c->api;
     list_remove(&c->node);
+    free(c->text);
+    c->text = NULL;
     if (a->nspare >= PG_API_SPARE_CALLS) {
         free(c);
         return;
     }
     list_insert(&a->spare, &c->node);
     a->nspare++;
+}
+
+static enum queue_fault fault_of(PGresult *res)
+{
+    switch (pg_fault_of(res)) {
+    case PG_FAULT_REJECTED:
+        return QUEUE_REJECTED;
+    case PG_FAULT_INTERNAL:
+        return QUEUE_INTERNAL;
+    default:
+        return QUEUE_UNAVAILABLE;
+    }
+}
+
+/* Milliseconds left until deadline_ns (at least 1: 0 means no timeout). */
+static uint64_t ms_left(struct loop *l, uint64_t deadline_ns)
+{
+    return deadline_ns > l->now_ns + 1000000 ? (deadline_ns - l->now_ns) / 1000000 : 1;
 }
 
 /* --- enqueue ------------------------------------------------------------ */
@@ -113,13 +146,13 @@ static void batch_reset(struct pg_batch *b)
 static void answer_enqueued(struct pg_call *c, PGresult *res)
 {
     if (PQntuples(res) < (int)(c->first + c->count)) {
-        queue_answer_unavailable(&c->head, "database", "short enqueue result");
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "database", "short enqueue result");
         return;
     }
     for (unsigned k = 0; k < c->count; k++)
         if (PQgetisnull(res, (int)(c->first + k), 1)) {
             /* never valid JSON with an empty id: say what happened */
-            queue_answer_unavailable(&c->head, "database", "enqueue returned no id");
+            queue_answer_failed(&c->head, QUEUE_INTERNAL, "database", "enqueue returned no id");
             return;
         }
     struct queue_enqueued e;
@@ -131,6 +164,39 @@ static void answer_enqueued(struct pg_call *c, PGresult *res)
     queue_enqueued_answer(&e, &c->head);
 }
 
+static void on_enqueued_alone(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct pg_call *c = container_of(q, struct pg_call, q);
+    if (err)
+        queue_answer_failed(&c->head, fault_of(res), "database", err);
+    else if (c->head.fn)
+        answer_enqueued(c, res);
+    call_put(c);
+}
+
+/* c's jobs (rows of b) as a statement of their own. */
+static void retry_alone(struct pg_api *a, struct pg_batch *b, struct pg_call *c)
+{
+    list_remove(&c->node);
+    list_insert(&a->live, &c->node);
+    json_t *mine = json_array();
+    for (unsigned k = 0; k < c->count; k++)
+        json_array_append(mine, json_array_get(b->jobs, c->first + k));
+    c->text = json_dumps(mine, JSON_COMPACT);
+    json_decref(mine);
+    c->first = 0;
+    c->vals[0] = c->text;
+    c->q = (struct pg_query){
+        .fn = on_enqueued_alone,
+        .sql = SQL_ENQUEUE_BATCH,
+        .nparams = 1,
+        .values = c->vals,
+        .timeout_ms = ms_left(a->loop, b->deadline_ns),
+        .fail_fast = true,
+    };
+    pg_query_submit(a->pool, &c->q);
+}
+
 static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pg_batch *b = container_of(q, struct pg_batch, q);
@@ -138,14 +204,37 @@ static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
     a->inflight = false;
     if (a->filling->jobs) /* what arrived during this commit goes out now, together */
         loop_timer_in(a->loop, &a->flush, 0);
+    bool shared = b->calls.next->next != &b->calls;
+    bool alone = err && shared && pg_fault_of(res) == PG_FAULT_REJECTED;
+    if (alone)
+        LOG(LOG_WARN, "database refused a shared enqueue; each request is retried alone",
+            L_STR("error", err), L_INT("jobs", (long long)json_array_size(b->jobs)));
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &b->calls)
     {
         struct pg_call *c = list_entry(pos, struct pg_call, node);
+        if (alone && c->head.fn) {
+            retry_alone(a, b, c);
+            continue;
+        }
         if (err)
-            queue_answer_unavailable(&c->head, "database", err);
+            queue_answer_failed(&c->head, fault_of(res), "database", err);
         else if (c->head.fn)
             answer_enqueued(c, res);
+        call_put(c);
+    }
+    batch_reset(b);
+}
+
+/* b waited for the INSERT in flight past its first call's deadline. */
+static void expire_batch(struct pg_batch *b)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &b->calls)
+    {
+        struct pg_call *c = list_entry(pos, struct pg_call, node);
+        queue_answer_failed(&c->head, QUEUE_UNAVAILABLE, "database",
+                            "timed out behind the enqueue in flight");
         call_put(c);
     }
     batch_reset(b);
@@ -156,9 +245,17 @@ static void flush_batch(struct loop *l, struct timer *t)
     struct pg_api *a = container_of(t, struct pg_api, flush);
     struct pg_batch *b = a->filling;
     /* One INSERT in flight per loop: calls arriving meanwhile wait for it
-     * and then share the next one (group commit sized by the load). */
-    if (!b->jobs || a->inflight)
+     * and then share the next one (group commit sized by the load), but
+     * never past their deadline. */
+    if (!b->jobs)
         return;
+    if (a->inflight) {
+        if (l->now_ns >= b->deadline_ns)
+            expire_batch(b);
+        else
+            loop_timer_in(l, &a->flush, ms_left(l, b->deadline_ns));
+        return;
+    }
     a->filling = b == &a->batch[0] ? &a->batch[1] : &a->batch[0];
     a->inflight = true;
     b->text = json_dumps(b->jobs, JSON_COMPACT);
@@ -169,7 +266,8 @@ static void flush_batch(struct loop *l, struct timer *t)
         .sql = SQL_ENQUEUE_BATCH,
         .nparams = 1,
         .values = b->vals,
-        .timeout_ms = PG_API_TIMEOUT_MS,
+        .timeout_ms = ms_left(l, b->deadline_ns),
+        .fail_fast = true,
     };
     pg_query_submit(a->pool, &b->q);
 }
@@ -181,6 +279,7 @@ static struct queue_call *pg_enqueue(void *api, json_t *jobs, bool array, queue_
     struct pg_batch *b = a->filling;
     if (!b->jobs) {
         b->jobs = json_array();
+        b->deadline_ns = a->loop->now_ns + PG_API_TIMEOUT_MS * 1000000ull;
         loop_timer_in(a->loop, &a->flush, 0);
     }
     struct pg_call *c = call_get(a, PG_ENQUEUE, fn, data);
@@ -220,7 +319,7 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
     if (!c->head.fn) {
         /* forgotten: nothing to answer */
     } else if (err) {
-        queue_answer_unavailable(&c->head, "database", err);
+        queue_answer_failed(&c->head, fault_of(res), "database", err);
     } else if (c->kind == PG_LIST) {
         answer_list(c, res);
     } else if (PQntuples(res) == 0) {
@@ -245,6 +344,7 @@ static struct pg_call *query_new(struct pg_api *a, enum pg_call_kind kind, const
         .values = c->vals,
         .timeout_ms = PG_API_TIMEOUT_MS,
         .retry_safe = kind == PG_GET || kind == PG_LIST,
+        .fail_fast = true,
     };
     list_insert(&a->live, &c->node);
     return c;
@@ -321,7 +421,9 @@ static void free_calls(struct list *head)
     list_for_each_safe(pos, tmp, head)
     {
         list_remove(pos);
-        free(list_entry(pos, struct pg_call, node));
+        struct pg_call *c = list_entry(pos, struct pg_call, node);
+        free(c->text);
+        free(c);
     }
 }
 

@@ -24,13 +24,16 @@ struct pg_pool;
 struct redis_client;
 
 /* One call's answer: a JSON body to send (status 200 or 201), or an error
- * (404 not_found, 409 conflict, 503 unavailable) with a code and a message
- * meant for the client. */
+ * (400 rejected, 404 not_found, 409 conflict, 500 internal, 503
+ * unavailable) with a code and a message meant for the client. A store's
+ * own error text is never in the message: it is in detail, for the log
+ * (with the request's id), never sent. */
 struct queue_answer {
     int status;
     const char *body; /* status < 300 */
     size_t len;
     const char *code, *message; /* status >= 300 */
+    const char *detail;         /* NULL, or the store's error text (log only) */
 };
 
 struct queue_call;
@@ -95,8 +98,6 @@ struct queue_api_ops {
 
 /* --- api_answer.c: answers worded the same on every backend ----------- */
 
-#define QUEUE_ANSWER_MESSAGE_MAX 600 /* a 503's message, truncated beyond */
-
 /* An enqueue's body, one job at a time: {"id","status","created"} for one
  * job, {"jobs":[...]} for an array; 201 when any was created, else 200. */
 struct queue_enqueued {
@@ -114,8 +115,13 @@ void queue_answer_json(struct queue_call *c, const char *body, size_t len); /* 2
 void queue_answer_not_found(struct queue_call *c, const char *message);     /* 404 */
 /* 409: the job's status allows no cancel (cancel) or no retry. */
 void queue_answer_refused(struct queue_call *c, bool cancel);
-/* 503 "<store>: <err>". */
-void queue_answer_unavailable(struct queue_call *c, const char *store, const char *err);
+/* How a store call failed, for the client: the store could not serve it
+ * now (503 unavailable: retry later), it refused this call's values (400
+ * rejected: retrying cannot help), or anything else (500 internal). */
+enum queue_fault { QUEUE_UNAVAILABLE, QUEUE_REJECTED, QUEUE_INTERNAL };
+/* store: "database" or "redis"; err: the store's text (logged, not sent). */
+void queue_answer_failed(struct queue_call *c, enum queue_fault f, const char *store,
+                         const char *err);
 
 /* The backends' tables (modules/queue/pg_api.c, redis_api.c). */
 extern const struct queue_api_ops pg_api_ops;

@@ -5,7 +5,9 @@
  *
  * An enqueue of several jobs is one script call, so they are enqueued
  * together or not at all. 201 means Redis has applied it; how durable that
- * is depends on Redis' appendfsync (docs/operations.md).
+ * is depends on Redis' appendfsync (docs/operations.md). While the client
+ * knows Redis is down (its last connection attempt failed), calls are
+ * answered 503 at once (in the next loop turn) instead of waiting.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +38,8 @@ enum redis_call_kind { RC_ENQUEUE, RC_GET, RC_LIST, RC_CANCEL, RC_RETRY };
 struct redis_call {
     struct queue_call head; /* first */
     struct rq_call rq;
-    struct list node; /* on api->live */
+    struct timer refuse; /* Redis known down: the 503 goes out from here */
+    struct list node;    /* on api->live */
     enum redis_call_kind kind;
     bool array;
 };
@@ -48,6 +51,7 @@ static struct redis_call *call_new(struct redis_api *a, enum redis_call_kind kin
     c->head = (struct queue_call){.fn = fn, .data = data};
     c->kind = kind;
     c->rq.cmd.timeout_ms = REDIS_API_TIMEOUT_MS;
+    c->rq.cmd.fail_fast = true;
     list_insert(&a->live, &c->node);
     return c;
 }
@@ -57,6 +61,37 @@ static void call_free(struct redis_call *c)
     list_remove(&c->node);
     rq_args_free(&c->rq.args);
     free(c);
+}
+
+/* Server replies that mean "not now" (loading its data, busy with a
+ * script, out of memory, a replica): the same call may succeed later. */
+static enum queue_fault redis_fault(const redisReply *reply, const char *err)
+{
+    if (!reply || reply->type != REDIS_REPLY_ERROR)
+        return QUEUE_UNAVAILABLE; /* no reply: timeout, connection lost */
+    static const char *const later[] = {"LOADING",    "BUSY",     "OOM",       "READONLY",
+                                        "MASTERDOWN", "TRYAGAIN", "NOREPLICAS"};
+    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+        if (!strncmp(err, later[i], strlen(later[i])))
+            return QUEUE_UNAVAILABLE;
+    return QUEUE_INTERNAL;
+}
+
+static void on_refused(struct loop *l, struct timer *t)
+{
+    struct redis_call *c = container_of(t, struct redis_call, refuse);
+    queue_answer_failed(&c->head, QUEUE_UNAVAILABLE, "redis", "Redis connection is down");
+    call_free(c);
+}
+
+/* True when c was refused because Redis is known down (answered later). */
+static bool refused(struct redis_api *a, struct redis_call *c)
+{
+    if (!redis_client_down(a->cl))
+        return false;
+    c->refuse.fn = on_refused;
+    loop_timer_in(a->cl->loop, &c->refuse, 0);
+    return true;
 }
 
 /* Answers 200 with j (taking it). */
@@ -70,12 +105,12 @@ static void answer_object(struct queue_call *c, json_t *j)
 
 /* The call is over: true when it still has an answer to give and no error
  * gave it already. */
-static bool wants_result(struct redis_call *c, const char *err)
+static bool wants_result(struct redis_call *c, const redisReply *reply, const char *err)
 {
     if (!c->head.fn)
         return false;
     if (err) {
-        queue_answer_unavailable(&c->head, "redis", err);
+        queue_answer_failed(&c->head, redis_fault(reply, err), "redis", err);
         return false;
     }
     return true;
@@ -86,12 +121,12 @@ static bool wants_result(struct redis_call *c, const char *err)
 static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
 {
     struct redis_call *c = container_of(rq, struct redis_call, rq);
-    if (!wants_result(c, err)) {
+    if (!wants_result(c, reply, err)) {
         call_free(c);
         return;
     }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 || !reply->elements) {
-        queue_answer_unavailable(&c->head, "redis", "unexpected enqueue answer");
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected enqueue answer");
         call_free(c);
         return;
     }
@@ -112,6 +147,10 @@ static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, que
     struct redis_api *a = api;
     struct redis_call *c = call_new(a, RC_ENQUEUE, fn, data);
     c->array = array;
+    if (refused(a, c)) {
+        json_decref(jobs);
+        return &c->head;
+    }
     rq_args_addll(&c->rq.args, (long long)json_array_size(jobs));
     size_t i;
     json_t *j;
@@ -129,7 +168,7 @@ static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, que
 static void on_hash(struct redis_cmd *cmd, redisReply *reply, const char *err)
 {
     struct redis_call *c = container_of(cmd, struct redis_call, rq.cmd);
-    if (wants_result(c, err)) {
+    if (wants_result(c, reply, err)) {
         json_t *j = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements
                         ? rq_job_json_reply(reply)
                         : NULL;
@@ -145,6 +184,8 @@ static struct queue_call *redis_get(void *api, int64_t id, queue_answer_fn fn, v
 {
     struct redis_api *a = api;
     struct redis_call *c = call_new(a, RC_GET, fn, data);
+    if (refused(a, c))
+        return &c->head;
     char key[64];
     snprintf(key, sizeof(key), RQ_PREFIX "job:%lld", (long long)id);
     c->rq.cmd.fn = on_hash;
@@ -156,7 +197,7 @@ static struct queue_call *redis_get(void *api, int64_t id, queue_answer_fn fn, v
 static void on_changed(struct rq_call *rq, redisReply *reply, const char *err)
 {
     struct redis_call *c = container_of(rq, struct redis_call, rq);
-    if (!wants_result(c, err)) {
+    if (!wants_result(c, reply, err)) {
         call_free(c);
         return;
     }
@@ -181,6 +222,8 @@ static struct queue_call *redis_change(struct redis_api *a, enum redis_call_kind
                                        queue_answer_fn fn, void *data)
 {
     struct redis_call *c = call_new(a, kind, fn, data);
+    if (refused(a, c))
+        return &c->head;
     rq_args_addll(&c->rq.args, (long long)id);
     if (kind == RC_CANCEL)
         rq_args_addll(&c->rq.args, (long long)a->result_ttl_ms);
@@ -203,13 +246,13 @@ static struct queue_call *redis_retry(void *api, int64_t id, queue_answer_fn fn,
 static void on_listed(struct rq_call *rq, redisReply *reply, const char *err)
 {
     struct redis_call *c = container_of(rq, struct redis_call, rq);
-    if (!wants_result(c, err)) {
+    if (!wants_result(c, reply, err)) {
         call_free(c);
         return;
     }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY) {
-        queue_answer_unavailable(&c->head, "redis", "unexpected list answer");
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected list answer");
         call_free(c);
         return;
     }
@@ -235,6 +278,8 @@ static struct queue_call *redis_list(void *api, const struct queue_list_query *l
 {
     struct redis_api *a = api;
     struct redis_call *c = call_new(a, RC_LIST, fn, data);
+    if (refused(a, c))
+        return &c->head;
     /* status, queue, kind, limit, cursor, budget; "": any */
     rq_args_adds(&c->rq.args, lq->status ? lq->status : "");
     rq_args_adds(&c->rq.args, lq->queue ? lq->queue : "");

@@ -37,6 +37,11 @@ extern const char *const rq_scripts[RQ_NSCRIPTS];
 #define RQ_GROUP       "trireme"
 #define RQ_PREFIX      "trireme:"
 #define RQ_LIST_BUDGET 10000 /* index entries one list call may look at */
+/* Job ids never fall below the server's clock in ms times this (a string:
+ * it is spliced into the enqueue script): ids stay below 2^53 until the
+ * year 2255 and unique across a loss of Redis' data while fewer than this
+ * many jobs per ms are enqueued on average (docs/reliability.md). */
+#define RQ_ID_PER_MS "1000"
 
 /* The scripts' SHA-1 names, computed once by their owner (a loop struct). */
 struct rq_shas {

@@ -6,7 +6,12 @@
  * renews a whole batch per call). Time is the server's (TIME), never a
  * worker's clock. Keys (prefix trireme:):
  *
- *   seq               INCR: job ids, integers like the PostgreSQL backend's
+ *   seq               INCR: job ids, integers like the PostgreSQL backend's,
+ *                     never below the server's clock in ms x 1000, so ids
+ *                     do not repeat when Redis loses its data (restarted
+ *                     without persistence, or an older snapshot loaded):
+ *                     docs/reliability.md. Ids are kept as strings in the
+ *                     scripts (Lua would print a 16-digit number as 1.7e+15).
  *   job:<id>          hash: the job (status, attempts, payload, result, ...);
  *                     PEXPIREd by --result-ttl once the job has finished
  *   q:<queue>         Stream, consumer group "trireme": one entry per
@@ -127,7 +132,7 @@
  * when unique_key; when is '' (now), 'd<ms>' (delay) or 'a<unix ms>'.
  * Returns id1, created1, id2, created2, ... */
 static const char lua_enqueue[] = LUA_NOW
-    "local out = {}\n"
+    "local out, seq, floor = {}, P .. 'seq', now * " RQ_ID_PER_MS "\n"
     "for i = 0, tonumber(ARGV[1]) - 1 do\n"
     "  local b = 1 + i * 8\n"
     "  local q, uk, at = ARGV[b + 1], ARGV[b + 8], ARGV[b + 7]\n"
@@ -137,7 +142,9 @@ static const char lua_enqueue[] = LUA_NOW
     "    if old and redis.call('EXISTS', P .. 'job:' .. old) == 1 then id = old end\n"
     "  end\n"
     "  if not id then\n"
-    "    id = redis.call('INCR', P .. 'seq')\n"
+    "    id = redis.call('INCR', seq)\n"
+    "    if id < floor then id = floor; redis.call('SET', seq, string.format('%d', id)) end\n"
+    "    id = string.format('%d', id)\n"
     "    created = 1\n"
     "    local due, c = now, string.sub(at, 1, 1)\n"
     "    if c == 'd' then due = now + tonumber(string.sub(at, 2))\n"

@@ -105,14 +105,23 @@ json_t *sched_input_normalize(json_t *in, bool partial, const char *tzdir, const
     }
 
     /* When: cron, or every (an interval, stored as "@every Ns"). */
-    char expr[256], why[CRON_ERR_LEN];
+    char expr[SCHED_CRON_MAX + 1], why[CRON_ERR_LEN];
     if (present(in, "cron") && present(in, "every"))
         return fail(field, "every", msg, cap, "cannot be combined with cron", out);
     if (present(in, "cron")) {
         v = json_object_get(in, "cron");
-        if (!json_is_string(v) || json_string_length(v) >= sizeof(expr))
+        if (!json_is_string(v))
             return fail(field, "cron", msg, cap, "must be a cron expression (a string)", out);
+        if (json_string_length(v) > SCHED_CRON_MAX) {
+            snprintf(msg, cap, "must be at most %d characters", SCHED_CRON_MAX);
+            *field = "cron";
+            json_decref(out);
+            return NULL;
+        }
         snprintf(expr, sizeof(expr), "%s", json_string_value(v));
+        if (!expr[strspn(expr, " \t")]) /* given but empty: never "no change" */
+            return fail(field, "cron", msg, cap,
+                        "must be a cron expression such as \"*/5 * * * *\" (it is empty)", out);
     } else if (present(in, "every")) {
         int64_t ms = duration_ms(json_object_get(in, "every"));
         if (ms < 1000 || ms % 1000 || ms / 1000 > CRON_EVERY_MAX)

@@ -19,6 +19,7 @@
 #include "proto/tzfile.h"
 
 #define SCHED_NAME_MAX       200
+#define SCHED_CRON_MAX       255 /* a cron expression's characters */
 #define SCHED_ZONE_NAME_MAX  64
 #define SCHED_CATCHUP_MAX_MS (7LL * 86400 * 1000) /* catchup_window at most a week */
 #define SCHED_JITTER_MAX_MS  (3600LL * 1000)      /* jitter at most an hour */

@@ -20,6 +20,7 @@
 #include "modules/web/api_jobs.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
+#include "proto/utf8.h"
 
 #define LIST_DEFAULT 50  /* GET /v1/jobs without limit= */
 #define LIST_MAX     500 /* the largest limit= */
@@ -54,13 +55,18 @@ void api_jobs_close(struct web_loop *wl)
     wl->api = NULL;
 }
 
+void api_respond_unavailable(struct web_request *r, const char *message)
+{
+    web_respond_error_h(r, 503, "unavailable", message, API_RETRY_AFTER_HDR);
+}
+
 /* This loop's backend state, or NULL after answering 503. */
 static struct api_jobs *need_store(struct web_request *r)
 {
     struct api_jobs *a = web_loop_of(r->loop)->api;
     if (a->state)
         return a;
-    web_respond_error(r, 503, "unavailable", a->why);
+    api_respond_unavailable(r, a->why);
     return NULL;
 }
 
@@ -72,10 +78,15 @@ static void on_answer(struct queue_call *c, const struct queue_answer *ans)
         web_respond_json(r, ans->status, ans->body, ans->len);
         return;
     }
-    if (ans->status >= 500)
-        LOG(LOG_WARN, "api job store call failed", L_STR("error", ans->message),
+    /* The store's own words go to the log only, tied to the request. */
+    if (ans->detail)
+        LOG(ans->status == 400 ? LOG_INFO : LOG_WARN, "api job store call failed",
+            L_INT("status", ans->status), L_STR("code", ans->code), L_STR("error", ans->detail),
             L_STRN("request_id", r->id, r->id_len));
-    web_respond_error(r, ans->status, ans->code, ans->message);
+    if (ans->status == 503)
+        api_respond_unavailable(r, ans->message);
+    else
+        web_respond_error(r, ans->status, ans->code, ans->message);
 }
 
 static void on_abort(struct web_request *r)
@@ -158,9 +169,12 @@ bool api_list_params(struct web_request *r, struct api_list_params *p)
     static const char *const names[] = {"status", "queue", "kind", "limit", "cursor"};
     for (int i = 0; i < 5; i++) {
         p->have[i] = web_query(r, names[i], p->v[i], sizeof(p->v[i]));
-        if (p->have[i] < 0) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "query parameter %s is malformed or too long", names[i]);
+        /* Filters are compared with stored text: well-formed UTF-8 only. */
+        if (p->have[i] < 0 || (p->have[i] && !utf8_valid(p->v[i], strlen(p->v[i])))) {
+            char msg[120];
+            snprintf(msg, sizeof(msg),
+                     "query parameter %s is malformed, not UTF-8 or too long (at most %zu bytes)",
+                     names[i], sizeof(p->v[i]) - 1);
             web_respond_error(r, 400, "invalid_query", msg);
             return false;
         }

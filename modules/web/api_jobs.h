@@ -13,6 +13,14 @@
 
 struct web_loop;
 
+/* Every 503 of the API says when to try again: about when a reconnection
+ * attempt will have run (the pools retry within a second at first). */
+#define API_RETRY_AFTER_S   1
+#define API_RETRY_AFTER_HDR "Retry-After: 1\r\n"
+
+/* 503 unavailable with Retry-After. */
+void api_respond_unavailable(struct web_request *r, const char *message);
+
 /* At web start, once the loop's connections are set up: the backend's
  * per-loop state (wl->api). Closed at cleanup, after the connections. */
 void api_jobs_open(struct web_loop *wl);

@@ -11,6 +11,10 @@
  * Bodies are validated by modules/schedules (the CLI's and --schedules' own
  * check): a bad cron expression, time zone or policy is a 400 naming the
  * field. A committed change reaches every beat through the table's NOTIFY.
+ * A database failure is answered with a stable code (503 unavailable with
+ * Retry-After, 400 rejected, 500 internal), its text logged with the
+ * request id, never sent; while the pool knows the database is down the
+ * 503 comes at once (fail_fast queries).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 #include "kernel/xalloc.h"
 #include "modules/schedules/schedules.h"
 #include "modules/schedules/sql.h"
+#include "modules/web/api_jobs.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -50,11 +55,18 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
     if (r) {
         r->on_abort = NULL;
         if (err) {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "database: %s", err);
-            LOG(LOG_WARN, "api query failed", L_STR("error", err),
-                L_STRN("request_id", r->id, r->id_len));
-            web_respond_error(r, 503, "unavailable", msg);
+            enum pg_fault f = pg_fault_of(res);
+            LOG(f == PG_FAULT_REJECTED ? LOG_INFO : LOG_WARN, "api query failed",
+                L_STR("error", err), L_STRN("request_id", r->id, r->id_len));
+            if (f == PG_FAULT_UNAVAILABLE)
+                api_respond_unavailable(r, "the database is unavailable; retry later");
+            else if (f == PG_FAULT_REJECTED)
+                web_respond_error(r, 400, "rejected",
+                                  "the database refused a value of this schedule (logged with "
+                                  "its request_id)");
+            else
+                web_respond_error(r, 500, "internal",
+                                  "the database call failed (logged with this request_id)");
         } else if (c->kind == SC_LIST) {
             int rows = PQntuples(res);
             char *out = NULL;
@@ -95,7 +107,7 @@ static bool ready(struct web_request *r)
         return false;
     if (web_loop_of(r->loop)->has_pg)
         return true;
-    web_respond_error(r, 503, "unavailable", "no database is configured (set DATABASE_URL)");
+    api_respond_unavailable(r, "no database is configured (set DATABASE_URL)");
     return false;
 }
 
@@ -137,7 +149,8 @@ static void submit(struct web_request *r, enum sched_call kind, const char *sql,
                              .nparams = nparams,
                              .values = c->vals,
                              .timeout_ms = API_QUERY_TIMEOUT_MS,
-                             .retry_safe = kind == SC_LIST || kind == SC_GET};
+                             .retry_safe = kind == SC_LIST || kind == SC_GET,
+                             .fail_fast = true};
     r->async = c;
     r->on_abort = call_abort;
     pg_query_submit(&web_loop_of(r->loop)->pg, &c->q);

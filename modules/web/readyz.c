@@ -1,8 +1,13 @@
 /*
  * readyz.c - GET /readyz: is this instance ready for traffic?
  *
- * Checks PostgreSQL (SELECT 1) and Redis (PING) at once, each with a 5 s
- * deadline. The database decides the status (503 when it does not answer:
+ * Answers from what each connection already knows: PostgreSQL is ok while
+ * a pooled connection is up and unavailable once a connection attempt
+ * failed with none up; Redis the same. Only a state not known yet (a
+ * connection still being made or re-made) is probed: SELECT 1 (fail_fast:
+ * it fails as soon as the pool learns the database is down) or PING, each
+ * with a 5 s deadline. The answer always comes from a later loop turn, never
+ * inside the handler. The database decides the status (503 when it does not answer:
  * nothing here works without it); Redis only degrades the features that
  * need it, so it is reported, not fatal - except when the queue backend
  * needs it (QUEUE_NEEDS_REDIS): the jobs live there. Also reports the leader elections this
@@ -19,6 +24,7 @@
 #include "kernel/xalloc.h"
 #include "modules/leader/leader.h"
 #include "modules/queue/queue.h"
+#include "modules/web/api_jobs.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -27,6 +33,7 @@
 struct readyz {
     struct pg_query q;
     struct redis_cmd ping;
+    struct timer known; /* answers what is known, in the next loop turn */
     struct web_request *r;
     int pending;
     char db[320], redis[320];
@@ -66,7 +73,8 @@ static void answer(struct readyz *z)
                          "\"leaders\":{\"worker\":%s,\"beat\":%s}}",
                          ok ? "ok" : "unavailable", z->db, z->redis, worker, worker, beat);
         web_respond(r, ok ? 200 : 503, "application/json", body, (size_t)n,
-                    "Cache-Control: no-store\r\n");
+                    ok ? "Cache-Control: no-store\r\n"
+                       : "Cache-Control: no-store\r\n" API_RETRY_AFTER_HDR);
     }
     free(z);
 }
@@ -96,6 +104,11 @@ static void on_ping(struct redis_cmd *c, redisReply *reply, const char *err)
     answer(z);
 }
 
+static void on_known(struct loop *l, struct timer *t)
+{
+    answer(container_of(t, struct readyz, known));
+}
+
 static void on_abort(struct web_request *r)
 {
     ((struct readyz *)r->async)->r = NULL;
@@ -111,20 +124,32 @@ void web_readyz(struct web_request *r)
     }
     struct readyz *z = xcalloc(1, sizeof(*z));
     z->r = r;
-    z->pending = 1; /* released below, after both checks are on their way */
+    z->pending = 1; /* the known states' answer, in the next loop turn */
     strcpy(z->db, "\"disabled\"");
     strcpy(z->redis, "\"disabled\"");
     r->async = z;
     r->on_abort = on_abort;
     if (wl->has_pg) {
-        z->pending++;
-        z->q = (struct pg_query){.fn = on_db, .sql = "SELECT 1", .timeout_ms = READYZ_TIMEOUT_MS};
-        pg_query_submit(&wl->pg, &z->q);
+        if (pg_pool_up(&wl->pg) || pg_pool_down(&wl->pg)) {
+            set_result(z->db, sizeof(z->db), pg_pool_up(&wl->pg) ? NULL : PG_UNAVAILABLE);
+        } else {
+            z->pending++;
+            z->q = (struct pg_query){
+                .fn = on_db, .sql = "SELECT 1", .timeout_ms = READYZ_TIMEOUT_MS, .fail_fast = true};
+            pg_query_submit(&wl->pg, &z->q);
+        }
     }
     if (wl->has_redis) {
-        z->pending++;
-        z->ping = (struct redis_cmd){.fn = on_ping, .data = z, .timeout_ms = READYZ_TIMEOUT_MS};
-        redis_submitv(&wl->redis, &z->ping, 1, (const char *[]){"PING"});
+        if (redis_client_up(&wl->redis) || redis_client_down(&wl->redis)) {
+            set_result(z->redis, sizeof(z->redis),
+                       redis_client_up(&wl->redis) ? NULL : "Redis unavailable");
+        } else {
+            z->pending++;
+            z->ping = (struct redis_cmd){
+                .fn = on_ping, .data = z, .timeout_ms = READYZ_TIMEOUT_MS, .fail_fast = true};
+            redis_submitv(&wl->redis, &z->ping, 1, (const char *[]){"PING"});
+        }
     }
-    answer(z);
+    z->known.fn = on_known;
+    loop_timer_in(r->loop, &z->known, 0);
 }

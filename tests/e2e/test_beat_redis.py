@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 
@@ -265,6 +266,9 @@ def test_slots_due_while_postgres_is_down_are_recorded_once_it_is_back(trireme, 
     ids = [r["job_id"] for r in rows]
     assert all(ids) and len(set(ids)) == len(ids), rows
     assert sum(1 for r in rows if t_down < r["slot"] < t_back) >= 5, rows
-    # Every job this Redis ever made (INCR trireme:seq) is one of the slots'.
-    assert int(redis.cli("GET", "trireme:seq")) == len(rows) == max(ids), rows
+    # Every job this Redis made ran (noop, worker here) and is one of the
+    # slots'. (Ids are not dense, they follow the clock: docs/reliability.md,
+    # so INCR trireme:seq no longer counts the jobs.)
+    ran = [int(x) for x in re.findall(r"job completed job_id=(\d+)", srv.log)]
+    assert set(ran) <= set(ids) and len(set(ran)) >= len(rows) - 1, (ran, rows)
     assert srv.log.count("job completed") >= len(rows) - 1

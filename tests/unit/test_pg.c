@@ -40,15 +40,20 @@ static void on_guard(struct loop *l, struct timer *t)
     l->stop_now = true; /* the test's time bound: assertions below will fail */
 }
 
-static void setup_ctx(struct ctx *c, unsigned size, const char *listen_url)
+static void setup_ctx_at(struct ctx *c, const char *conninfo, unsigned size, const char *listen_url)
 {
     memset(c, 0, sizeof(*c));
     assert_int_equal(loop_init(&c->l, 0, &lcfg), 0);
     struct pg_pool_config pc = {
-        .conninfo = url(), .listen_conninfo = listen_url, .size = size, .max_inflight = 64};
+        .conninfo = conninfo, .listen_conninfo = listen_url, .size = size, .max_inflight = 64};
     assert_int_equal(pg_pool_init(&c->pool, &c->l, &pc), 0);
     c->guard.fn = on_guard;
     loop_timer_in(&c->l, &c->guard, 20000);
+}
+
+static void setup_ctx(struct ctx *c, unsigned size, const char *listen_url)
+{
+    setup_ctx_at(c, url(), size, listen_url);
 }
 
 static void teardown_ctx(struct ctx *c)
@@ -68,15 +73,17 @@ struct addq {
     char arg[16];
     const char *vals[1];
     int got;
+    int fault; /* pg_fault_of the failed result, -1 before */
     char err[256];
 };
 
 static void on_add(struct pg_query *q, PGresult *res, const char *err)
 {
     struct addq *a = container_of(q, struct addq, q);
-    if (err)
+    if (err) {
         snprintf(a->err, sizeof(a->err), "%s", err);
-    else
+        a->fault = (int)pg_fault_of(res);
+    } else
         a->got = atoi(PQgetvalue(res, 0, 0));
     if (++a->c->done == a->c->want)
         a->c->l.stop_now = true;
@@ -93,6 +100,7 @@ static void prep(struct addq *a, struct ctx *c, const char *sql, int n)
     a->q.nparams = 1;
     a->q.values = a->vals;
     a->got = -1;
+    a->fault = -1;
 }
 
 static void many_queries_in_flight(void **state)
@@ -131,6 +139,69 @@ static void failing_query_is_isolated(void **state)
     assert_int_equal(a.got, 42);
     assert_non_null(strstr(b.err, "division by zero"));
     assert_int_equal(d.got, 9);
+    teardown_ctx(&c);
+}
+
+static void failures_are_classified(void **state)
+{
+    /* A value the server refuses is the caller's (REJECTED); a statement
+     * problem is INTERNAL; no answer at all is UNAVAILABLE. */
+    struct ctx c;
+    setup_ctx(&c, 1, NULL);
+    struct addq a, b, d, e;
+    prep(&a, &c, "SELECT ('x' || $1)::int", 1);                   /* 22P02 */
+    prep(&b, &c, "SELECT 1 / ($1::int - 5)", 5);                  /* 22012 */
+    prep(&d, &c, "SELECT $1::int FROM trireme_no_such_table", 1); /* 42P01 */
+    prep(&e, &c, "SELECT pg_sleep($1::int)", 5);
+    e.q.timeout_ms = 50;
+    c.want = 4;
+    pg_query_submit(&c.pool, &a.q);
+    pg_query_submit(&c.pool, &b.q);
+    pg_query_submit(&c.pool, &d.q);
+    pg_query_submit(&c.pool, &e.q);
+    loop_run(&c.l);
+    assert_int_equal(a.fault, PG_FAULT_REJECTED);
+    assert_int_equal(b.fault, PG_FAULT_REJECTED);
+    assert_int_equal(d.fault, PG_FAULT_INTERNAL);
+    assert_int_equal(e.fault, PG_FAULT_UNAVAILABLE);
+    teardown_ctx(&c);
+}
+
+static void fail_fast_while_known_down(void **state)
+{
+    /* Nothing listens on port 1: the first connection attempt fails and
+     * the pool knows it is down. A fail_fast query waiting since before
+     * then fails at once; one submitted later is refused in a later loop
+     * turn (never inside the submit); a plain one waits for its timeout. */
+    struct ctx c;
+    setup_ctx_at(&c, "postgresql://trireme@127.0.0.1:1/trireme?connect_timeout=2", 1, NULL);
+    struct addq waiting, plain, later;
+    prep(&waiting, &c, "SELECT $1::int", 1);
+    waiting.q.fail_fast = true;
+    waiting.q.timeout_ms = 10000;
+    prep(&plain, &c, "SELECT $1::int", 2);
+    plain.q.timeout_ms = 300;
+    pg_query_submit(&c.pool, &waiting.q);
+    pg_query_submit(&c.pool, &plain.q);
+    uint64_t t0 = c.l.now_ns;
+    c.want = 1;
+    loop_run(&c.l);
+    assert_true(pg_pool_down(&c.pool));
+    assert_string_equal(waiting.err, PG_UNAVAILABLE);
+    assert_int_equal(waiting.fault, PG_FAULT_UNAVAILABLE);
+    assert_string_equal(plain.err, "");
+    assert_true(c.l.now_ns - t0 < 250 * 1000000ull);
+
+    prep(&later, &c, "SELECT $1::int", 3);
+    later.q.fail_fast = true;
+    later.q.timeout_ms = 10000;
+    c.l.stop_now = false;
+    pg_query_submit(&c.pool, &later.q);
+    assert_int_equal(c.done, 1); /* not answered inside the submit */
+    c.want = 3;
+    loop_run(&c.l);
+    assert_string_equal(later.err, PG_UNAVAILABLE);
+    assert_string_equal(plain.err, "query timed out");
     teardown_ctx(&c);
 }
 
@@ -334,6 +405,8 @@ int main(void)
         cmocka_unit_test(reconnects_and_resends_safe_queries),
         cmocka_unit_test(abandoned_waiting_query_leaves_the_queue),
         cmocka_unit_test(connect_errors_are_reported),
+        cmocka_unit_test(failures_are_classified),
+        cmocka_unit_test(fail_fast_while_known_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,12 +1,14 @@
 /*
  * test_queue_answer.c - the answers every queue backend words the same way
  * (modules/queue/api_answer.c): the enqueue body and its status, 404, 409,
- * 503, and a forgotten call hearing nothing.
+ * the store failures (503, 400, 500, their text kept for the log only),
+ * and a forgotten call hearing nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -15,7 +17,7 @@
 /* The last answer delivered, copied (answers live only during fn). */
 struct heard {
     int n, status;
-    char body[512], code[32], message[700];
+    char body[512], code[32], message[700], detail[200];
 };
 
 static void on_answer(struct queue_call *c, const struct queue_answer *a)
@@ -31,6 +33,7 @@ static void on_answer(struct queue_call *c, const struct queue_answer *a)
     } else {
         strcpy(h->code, a->code);
         strcpy(h->message, a->message);
+        snprintf(h->detail, sizeof(h->detail), "%s", a->detail ? a->detail : "");
     }
 }
 
@@ -89,22 +92,29 @@ static void errors(void **state)
     queue_answer_refused(&c, false);
     assert_string_equal(h.message, "only dead, failed or cancelled jobs can be retried");
 
-    queue_answer_unavailable(&c, "database", "timeout");
+    /* A store's failure: a stable code and wording; its own text only in
+     * detail (for the log), never in the message a client reads. */
+    const char *err = "ERROR:  invalid byte sequence for encoding \"UTF8\": 0xff";
+    queue_answer_failed(&c, QUEUE_UNAVAILABLE, "database", err);
     assert_int_equal(h.status, 503);
     assert_string_equal(h.code, "unavailable");
-    assert_string_equal(h.message, "database: timeout");
-
-    char long_err[1000];
-    memset(long_err, 'x', sizeof(long_err) - 1);
-    long_err[sizeof(long_err) - 1] = 0;
-    queue_answer_unavailable(&c, "redis", long_err);
-    assert_int_equal(strlen(h.message), QUEUE_ANSWER_MESSAGE_MAX - 1);
-    assert_memory_equal(h.message, "redis: xxx", 10);
+    assert_string_equal(h.message, "the job store (database) is unavailable; retry later");
+    assert_string_equal(h.detail, err);
+    queue_answer_failed(&c, QUEUE_REJECTED, "database", err);
+    assert_int_equal(h.status, 400);
+    assert_string_equal(h.code, "rejected");
+    assert_null(strstr(h.message, "UTF8"));
+    assert_string_equal(h.detail, err);
+    queue_answer_failed(&c, QUEUE_INTERNAL, "redis", "ERR unknown command");
+    assert_int_equal(h.status, 500);
+    assert_string_equal(h.code, "internal");
+    assert_null(strstr(h.message, "ERR"));
+    assert_string_equal(h.detail, "ERR unknown command");
 
     queue_answer_json(&c, "{\"id\":1}", 8);
     assert_int_equal(h.status, 200);
     assert_string_equal(h.body, "{\"id\":1}");
-    assert_int_equal(h.n, 6);
+    assert_int_equal(h.n, 7);
 }
 
 static void forgotten(void **state)
