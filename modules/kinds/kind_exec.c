@@ -37,6 +37,10 @@
 
 #define EXEC_JOB_ENV      5   /* TRIREME_PROGRESS_FD, _JOB_ID, _JOB_KIND, _JOB_QUEUE, _JOB_ATTEMPT */
 #define JOB_ENV_VALUE_MAX 320 /* NAME=value of one of them (names and queues are short) */
+/* Progress reports of one job reach the queue at most this often; the
+ * latest one wins. Bounds the writes a chatty program causes, and keeps two
+ * reports from racing each other to the store. */
+#define EXEC_PROGRESS_EVERY_MS 100
 
 enum { W_PID, W_IN, W_OUT, W_ERR, W_PROG, NW };
 
@@ -66,6 +70,11 @@ struct exec_proc {
     bool waiting, counted, stop_sent, reaped, finished; /* counted: holds a program slot */
     int status;
     struct timer kill_timer;
+    struct timer progress_timer;
+    uint64_t progress_at_ns; /* when the last report was sent */
+    int progress_pct;        /* the latest report not yet sent, when progress_pending */
+    bool progress_pending;
+    char progress_step[256];
     /* kept across reuse */
     char *in;
     size_t in_cap, in_len, in_off;
@@ -85,6 +94,7 @@ struct exec_proc {
 
 static void on_watch(struct fd_watch *w, unsigned revents);
 static void on_kill_timer(struct loop *l, struct timer *t);
+static void on_progress_timer(struct loop *l, struct timer *t);
 
 /* --- text that leaves the program ---------------------------------------- */
 
@@ -178,6 +188,9 @@ static struct exec_proc *proc_get(struct exec_loop *el, const struct declared_ki
     p->status = 0;
     p->in_len = p->in_off = p->out_len = p->err_len = p->tail_len = p->tail_pos = p->prog_len = 0;
     p->kill_timer = (struct timer){.fn = on_kill_timer};
+    p->progress_timer = (struct timer){.fn = on_progress_timer};
+    p->progress_at_ns = 0;
+    p->progress_pending = false;
     return p;
 }
 
@@ -289,19 +302,39 @@ static void took_stderr(struct exec_proc *p, const char *b, size_t n)
     }
 }
 
+static void send_progress(struct exec_proc *p)
+{
+    p->progress_pending = false;
+    p->progress_at_ns = p->el->loop->now_ns;
+    if (p->run)
+        job_progress(p->run, p->progress_pct, p->progress_step[0] ? p->progress_step : NULL);
+}
+
+static void on_progress_timer(struct loop *l, struct timer *t)
+{
+    struct exec_proc *p = container_of(t, struct exec_proc, progress_timer);
+    if (p->progress_pending)
+        send_progress(p);
+}
+
 static void progress_line(struct exec_proc *p)
 {
-    char step[256];
     int pct;
-    if (exec_progress_parse(p->prog, p->prog_len, &pct, step, sizeof(step)) == 0) {
-        utf8_clean(step, strlen(step));
-        if (p->run)
-            job_progress(p->run, pct, step[0] ? step : NULL);
-    } else {
+    if (exec_progress_parse(p->prog, p->prog_len, &pct, p->progress_step,
+                            sizeof(p->progress_step))) {
         LOG(LOG_WARN, "exec: progress line not understood (want \"45 step\" or "
                       "{\"percent\":45,\"step\":\"...\"})",
             L_INT("job_id", p->run ? p->run->id : 0), L_STR("kind", p->dk->name));
+        return;
     }
+    utf8_clean(p->progress_step, strlen(p->progress_step));
+    p->progress_pct = pct;
+    p->progress_pending = true;
+    uint64_t next = p->progress_at_ns + EXEC_PROGRESS_EVERY_MS * 1000000ull;
+    if (!p->progress_at_ns || p->el->loop->now_ns >= next)
+        send_progress(p);
+    else if (!timer_armed(&p->progress_timer))
+        loop_timer_in(p->el->loop, &p->progress_timer, (next - p->el->loop->now_ns) / 1000000 + 1);
 }
 
 static void took_progress(struct exec_proc *p, const char *b, size_t n)
@@ -373,6 +406,7 @@ static void finish(struct exec_proc *p, json_t *result, const char *error, bool 
     struct job_run *r = p->run;
     p->run = NULL;
     p->finished = true;
+    loop_timer_cancel(p->el->loop, &p->progress_timer);
     r->ctx = NULL;
     if (p->counted) {
         p->counted = false;
