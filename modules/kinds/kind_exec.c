@@ -35,7 +35,7 @@
 #include "modules/kinds/kinds_file.h"
 #include "modules/registry.h"
 
-#define EXEC_JOB_ENV      5   /* TRIREME_PROGRESS_FD, _JOB_ID, _JOB_KIND, _JOB_QUEUE, _JOB_ATTEMPT */
+#define EXEC_JOB_ENV      5 /* TRIREME_PROGRESS_FD, _JOB_ID, _JOB_KIND, _JOB_QUEUE, _JOB_ATTEMPT */
 #define JOB_ENV_VALUE_MAX 320 /* NAME=value of one of them (names and queues are short) */
 /* Progress reports of one job reach the queue at most this often; the
  * latest one wins. Bounds the writes a chatty program causes, and keeps two
@@ -66,7 +66,7 @@ struct exec_proc {
     struct fd_watch w[NW];
     int fd[NW]; /* -1 once closed */
     bool watched[NW];
-    unsigned watching; /* watches started and not yet stopped */
+    unsigned watching;                                  /* watches started and not yet stopped */
     bool waiting, counted, stop_sent, reaped, finished; /* counted: holds a program slot */
     int status;
     struct timer kill_timer;
@@ -278,7 +278,8 @@ static void log_stderr(struct exec_proc *p)
         return;
     utf8_clean(p->err_line, p->err_len);
     LOG(LOG_INFO, "job stderr", L_INT("job_id", p->run ? p->run->id : 0),
-        L_STR("kind", p->dk->name), L_INT("pid", p->c.pid), L_STRN("line", p->err_line, p->err_len));
+        L_STR("kind", p->dk->name), L_INT("pid", p->c.pid),
+        L_STRN("line", p->err_line, p->err_len));
     p->err_len = 0;
 }
 
@@ -322,8 +323,9 @@ static void progress_line(struct exec_proc *p)
     int pct;
     if (exec_progress_parse(p->prog, p->prog_len, &pct, p->progress_step,
                             sizeof(p->progress_step))) {
-        LOG(LOG_WARN, "exec: progress line not understood (want \"45 step\" or "
-                      "{\"percent\":45,\"step\":\"...\"})",
+        LOG(LOG_WARN,
+            "exec: progress line not understood (want \"45 step\" or "
+            "{\"percent\":45,\"step\":\"...\"})",
             L_INT("job_id", p->run ? p->run->id : 0), L_STR("kind", p->dk->name));
         return;
     }
@@ -527,8 +529,8 @@ static bool job_json(struct exec_proc *p)
 {
     struct job_run *r = p->run;
     json_t *j = json_pack("{sI ss ss si si sO}", "id", (json_int_t)r->id, "kind", p->dk->name,
-                          "queue", r->queue ? r->queue : "", "attempt", r->attempt,
-                          "max_attempts", r->max_attempts, "payload", r->payload);
+                          "queue", r->queue ? r->queue : "", "attempt", r->attempt, "max_attempts",
+                          r->max_attempts, "payload", r->payload);
     if (!j)
         return false;
     size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
@@ -561,7 +563,8 @@ static void spawn(struct exec_proc *p)
         char msg[600];
         snprintf(msg, sizeof(msg), "cannot start %s: %s", e->argv[0], strerror(-rc));
         LOG(LOG_ERROR, "exec: cannot start the program", L_INT("job_id", r->id),
-            L_STR("kind", p->dk->name), L_STR("program", e->argv[0]), L_STR("error", strerror(-rc)));
+            L_STR("kind", p->dk->name), L_STR("program", e->argv[0]),
+            L_STR("error", strerror(-rc)));
         finish(p, NULL, msg, false);
         return;
     }
@@ -624,8 +627,9 @@ void exec_stop(struct job_run *r)
     if (p->stop_sent || p->reaped)
         return;
     p->stop_sent = true;
-    LOG(LOG_INFO, "exec: stopping the program (SIGTERM to its process group)", L_INT("job_id", r->id),
-        L_INT("pid", p->c.pid), L_INT("kill_after_ms", p->dk->exec.kill_after_ms));
+    LOG(LOG_INFO, "exec: stopping the program (SIGTERM to its process group)",
+        L_INT("job_id", r->id), L_INT("pid", p->c.pid),
+        L_INT("kill_after_ms", p->dk->exec.kill_after_ms));
     kill(-p->c.pid, SIGTERM);
     loop_timer_in(p->el->loop, &p->kill_timer, p->dk->exec.kill_after_ms);
 }

@@ -24,15 +24,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EXEC_KILL_AFTER_MS    5000      /* SIGTERM to SIGKILL of the process group */
-#define EXEC_MAX_STDOUT       (1 << 20) /* the result */
-#define EXEC_STDERR_TAIL      2048      /* stderr bytes kept for the error */
-#define EXEC_MAX_PROGRESS     1024      /* one progress line */
-#define EXEC_STDERR_LINE_MAX  4096      /* a longer stderr line is logged in pieces */
-#define EXEC_MAX_ARGS         256
-#define EXEC_MAX_ENV          256
-#define EXEC_CONCURRENCY_MAX  10000
-#define EXEC_PROGRESS_FD      3         /* the child's progress descriptor */
+#define EXEC_KILL_AFTER_MS   5000      /* SIGTERM to SIGKILL of the process group */
+#define EXEC_MAX_STDOUT      (1 << 20) /* the result */
+#define EXEC_STDERR_TAIL     2048      /* stderr bytes kept for the error */
+#define EXEC_MAX_PROGRESS    1024      /* one progress line */
+#define EXEC_STDERR_LINE_MAX 4096      /* a longer stderr line is logged in pieces */
+#define EXEC_MAX_ARGS        256
+#define EXEC_MAX_ENV         256
+#define EXEC_CONCURRENCY_MAX 10000
+#define EXEC_PROGRESS_FD     3 /* the child's progress descriptor */
 
 struct loop;
 struct server;

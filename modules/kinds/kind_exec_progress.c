@@ -30,7 +30,8 @@ static int parse_json(const char *line, size_t len, int *percent, char *step, si
                : json_is_real(p)  ? json_real_value(p)
                                   : -1;
     int rc = -1;
-    if (json_is_object(o) && v >= 0 && v <= 100 && (!st || json_is_string(st) || json_is_null(st))) {
+    if (json_is_object(o) && v >= 0 && v <= 100 &&
+        (!st || json_is_string(st) || json_is_null(st))) {
         *percent = (int)v;
         if (json_is_string(st))
             copy_step(step, cap, json_string_value(st), json_string_length(st));

@@ -77,12 +77,13 @@ static int duration(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint
     json_t *v = json_object_get(e, key);
     if (!v)
         return 0;
-    int64_t ms = json_is_integer(v) ? json_integer_value(v) * 1000
+    int64_t ms = json_is_integer(v)  ? json_integer_value(v) * 1000
                  : json_is_string(v) ? config_parse_duration_ms(json_string_value(v))
                                      : -1;
     if (ms < (int64_t)lo || (uint64_t)ms > hi) {
         *field = key;
-        snprintf(msg, cap, "must be a duration (seconds, or like \"30s\", \"5m\") from %llu ms to %llu ms",
+        snprintf(msg, cap,
+                 "must be a duration (seconds, or like \"30s\", \"5m\") from %llu ms to %llu ms",
                  (unsigned long long)lo, (unsigned long long)hi);
         return -1;
     }
@@ -111,9 +112,9 @@ static int size(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t
 
 int exec_spec_parse(json_t *e, struct exec_spec *s, const char **field, char *msg, size_t cap)
 {
-    static const char *const known[] = {"type",        "argv",          "env",         "inherit_env",
-                                        "cwd",         "concurrency",   "timeout",     "kill_after",
-                                        "memory_limit", "max_stdout",   "stderr_tail", "max_progress_line"};
+    static const char *const known[] = {
+        "type",    "argv",       "env",          "inherit_env", "cwd",         "concurrency",
+        "timeout", "kill_after", "memory_limit", "max_stdout",  "stderr_tail", "max_progress_line"};
     const char *key;
     json_t *v;
     json_object_foreach(e, key, v)
@@ -133,7 +134,8 @@ int exec_spec_parse(json_t *e, struct exec_spec *s, const char **field, char *ms
     json_t *argv = json_object_get(e, "argv");
     size_t argc = json_array_size(argv);
     if (!json_is_array(argv) || argc == 0 || argc > EXEC_MAX_ARGS)
-        return bad(field, "argv", msg, cap, "must be a non-empty array of strings (the program first)");
+        return bad(field, "argv", msg, cap,
+                   "must be a non-empty array of strings (the program first)");
     s->argv = xcalloc(argc + 1, sizeof(char *));
     for (size_t i = 0; i < argc; i++) {
         json_t *a = json_array_get(argv, i);
@@ -156,14 +158,15 @@ int exec_spec_parse(json_t *e, struct exec_spec *s, const char **field, char *ms
         return bad(field, "inherit_env", msg, cap, "must be an array of variable names");
     if (env && (!json_is_object(env) || json_object_size(env) > EXEC_MAX_ENV))
         return bad(field, "env", msg, cap, "must be an object of NAME: \"value\" strings");
-    size_t ninherit = inherit ? json_array_size(inherit)
-                              : sizeof(default_inherit) / sizeof(default_inherit[0]);
+    size_t ninherit =
+        inherit ? json_array_size(inherit) : sizeof(default_inherit) / sizeof(default_inherit[0]);
     s->env = xcalloc(ninherit + json_object_size(env) + 1, sizeof(char *));
     for (size_t i = 0; i < ninherit; i++) {
         json_t *nv = inherit ? json_array_get(inherit, i) : NULL;
         const char *name = inherit ? json_string_value(nv) : default_inherit[i];
         if (!name || !env_name_ok(name))
-            return bad(field, "inherit_env", msg, cap, "must hold variable names (letters, digits, _)");
+            return bad(field, "inherit_env", msg, cap,
+                       "must hold variable names (letters, digits, _)");
         const char *val = getenv(name);
         if (val)
             env_add(s, name, val);

@@ -17,8 +17,7 @@ struct kind_type_def {
     const char *name;
     enum kind_type type;
     const char *summary;
-    int (*parse)(json_t *entry, struct declared_kind *d, const char **field, char *msg,
-                 size_t cap);
+    int (*parse)(json_t *entry, struct declared_kind *d, const char **field, char *msg, size_t cap);
     void (*start)(struct job_run *r);
     void (*stop)(struct job_run *r);
 };
@@ -105,7 +104,8 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
             goto bad;
         }
         if (!json_is_string(type)) {
-            snprintf(msg, cap, "%s: kind '%s': field 'type': is required (known: exec)", path, name);
+            snprintf(msg, cap, "%s: kind '%s': field 'type': is required (known: exec)", path,
+                     name);
             goto bad;
         }
         for (size_t i = 0; i < NTYPES; i++)

@@ -15,8 +15,8 @@
 #include "modules/kinds/kind.h"
 #include "modules/kinds/kind_exec.h"
 
-#define KINDS_FILE_MAX      256 /* declared kinds */
-#define KINDS_NAME_MAX      64  /* a declared kind's name (--kind-limits holds 64) */
+#define KINDS_FILE_MAX 256 /* declared kinds */
+#define KINDS_NAME_MAX 64  /* a declared kind's name (--kind-limits holds 64) */
 
 enum kind_type { KIND_TYPE_EXEC };
 
