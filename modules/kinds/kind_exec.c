@@ -31,6 +31,7 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
+#include "modules/kinds/kind_exec_pool.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
 #include "modules/registry.h"
@@ -45,6 +46,7 @@
 enum { W_PID, W_IN, W_OUT, W_ERR, W_PROG, NW };
 
 struct exec_slot {
+    struct exec_pool *pool; /* mode pool; NULL: one-shot */
     unsigned running, limit;
     struct list waiting; /* procs whose run waits for a free program slot */
     struct list spare;   /* released procs of this kind, for reuse */
@@ -98,35 +100,6 @@ static void on_progress_timer(struct loop *l, struct timer *t);
 
 /* --- text that leaves the program ---------------------------------------- */
 
-/* In place: invalid UTF-8 and NUL become '?', so the text is a valid
- * JSON string and PostgreSQL text. */
-static void utf8_clean(char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len && i + len <= n && c != 0;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok && len == 2)
-            ok = c >= 0xc2;
-        if (ok && len == 3) {
-            unsigned char d = (unsigned char)s[i + 1];
-            ok = !(c == 0xe0 && d < 0xa0) && !(c == 0xed && d >= 0xa0);
-        }
-        if (ok && len == 4) {
-            unsigned char d = (unsigned char)s[i + 1];
-            ok = c <= 0xf4 && !(c == 0xf0 && d < 0x90) && !(c == 0xf4 && d >= 0x90);
-        }
-        if (!ok) {
-            s[i++] = '?';
-            continue;
-        }
-        i += len;
-    }
-}
-
 /* The stderr tail, oldest first, cleaned, without a trailing newline. */
 static size_t tail_copy(const struct exec_proc *p, char *out, size_t cap)
 {
@@ -143,7 +116,7 @@ static size_t tail_copy(const struct exec_proc *p, char *out, size_t cap)
     while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
         n--;
     out[n] = 0;
-    utf8_clean(out, n);
+    exec_utf8_clean(out, n);
     return n;
 }
 
@@ -276,7 +249,7 @@ static void log_stderr(struct exec_proc *p)
 {
     if (!p->err_len)
         return;
-    utf8_clean(p->err_line, p->err_len);
+    exec_utf8_clean(p->err_line, p->err_len);
     LOG(LOG_INFO, "job stderr", L_INT("job_id", p->run ? p->run->id : 0),
         L_STR("kind", p->dk->name), L_INT("pid", p->c.pid),
         L_STRN("line", p->err_line, p->err_len));
@@ -329,7 +302,7 @@ static void progress_line(struct exec_proc *p)
             L_INT("job_id", p->run ? p->run->id : 0), L_STR("kind", p->dk->name));
         return;
     }
-    utf8_clean(p->progress_step, strlen(p->progress_step));
+    exec_utf8_clean(p->progress_step, strlen(p->progress_step));
     p->progress_pct = pct;
     p->progress_pending = true;
     uint64_t next = p->progress_at_ns + EXEC_PROGRESS_EVERY_MS * 1000000ull;
@@ -436,7 +409,7 @@ static void ok(struct exec_proc *p, char *error, size_t ecap)
             size_t n = p->out_len;
             while (n && (p->out[n - 1] == '\n' || p->out[n - 1] == '\r'))
                 n--;
-            utf8_clean(p->out, n);
+            exec_utf8_clean(p->out, n);
             res = json_stringn(p->out, n);
         }
     }
@@ -600,6 +573,10 @@ void exec_start(struct job_run *r)
         job_finish(r, NULL, "exec kinds are not set up on this loop", false);
         return;
     }
+    if (el->slot[dk->index].pool) {
+        exec_pool_start(el->slot[dk->index].pool, r);
+        return;
+    }
     struct exec_proc *p = proc_get(el, dk);
     p->run = r;
     r->ctx = p;
@@ -614,6 +591,12 @@ void exec_start(struct job_run *r)
 
 void exec_stop(struct job_run *r)
 {
+    struct exec_loop *el = r->loop->modules[MODULE_KINDS];
+    const struct declared_kind *dk = declared_kind_of(r->kind);
+    if (el && dk->index < el->nslots && el->slot[dk->index].pool) {
+        exec_pool_stop(el->slot[dk->index].pool, r);
+        return;
+    }
     struct exec_proc *p = r->ctx;
     if (!p)
         return;
@@ -651,8 +634,21 @@ void *exec_loop_new(struct loop *l, const struct kinds_file *f)
             s->limit = 1;
         list_init(&s->waiting);
         list_init(&s->spare);
+        if (f->v[i].exec.pool) {
+            unsigned n = f->v[i].exec.processes;
+            n = n / loops + (n % loops > (unsigned)l->id);
+            s->pool = exec_pool_new(l, &f->v[i], n ? n : 1);
+        }
     }
     return el;
+}
+
+void exec_loop_drain(void *arg)
+{
+    struct exec_loop *el = arg;
+    for (unsigned i = 0; el && i < el->nslots; i++)
+        if (el->slot[i].pool)
+            exec_pool_drain(el->slot[i].pool);
 }
 
 /* At exit, after the loop ended (forced by --grace, say): whatever still
@@ -681,6 +677,7 @@ void exec_loop_free(void *arg)
         proc_free(p);
     }
     for (unsigned i = 0; i < el->nslots; i++) {
+        exec_pool_free(el->slot[i].pool);
         struct list *heads[2] = {&el->slot[i].waiting, &el->slot[i].spare};
         for (int h = 0; h < 2; h++)
             list_for_each_safe(n, t, heads[h])
