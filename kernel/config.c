@@ -149,7 +149,9 @@ static const struct opt opts[] = {
      "concurrency (default: the CPU count), timeout (the kind's default time limit), kill_after "
      "(SIGTERM to SIGKILL of the process group, default 5s), memory_limit (RLIMIT_AS, e.g. "
      "\"512m\"), max_stdout (the result, default 1m), stderr_tail (kept for last_error, default "
-     "2k), max_progress_line (default 1k). See docs/operations.md."},
+     "2k), max_progress_line (default 1k); mode \"pool\" keeps processes running, a job per line "
+     "(processes, default the CPU count; jobs_per_process, default 1; max_jobs_per_process, "
+     "default 0 = never recycle). See docs/operations.md."},
     {"kind-limits", "TRIREME_KIND_LIMITS", "", T_STR, OFF(kind_limits),
      sizeof(((struct config *)0)->kind_limits), 0, 0,
      "Worker: fleet-wide starts per job kind, enforced in Redis: `KIND N/WINDOW` separated by "

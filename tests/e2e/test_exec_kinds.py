@@ -407,3 +407,22 @@ def test_pool_job_past_its_time_limit_restarts_the_process(trireme, backend, tmp
     srv.wait_log(r"pool process started kind=hang", count=2)
     wait_until(lambda: state(first) in (None, "Z") and len(children(srv.proc.pid)) == 1, 10,
                what="the old process gone, a new one running")
+
+
+def test_a_killed_worker_takes_its_programs_along(trireme, backend, tmp_path):
+    prog = write(tmp_path / "group.py", group_prog(False))
+    pool = write(tmp_path / "pool.py", "import sys\nfor line in sys.stdin:\n    pass\n")
+    kinds = kinds_file(tmp_path, {"stuck": {"type": "exec", "argv": [PY, str(prog)]},
+                                  "p": {"type": "exec", "mode": "pool", "processes": 1,
+                                        "argv": [PY, str(pool)]}})
+    srv = start(trireme, backend, kinds)
+    jid = enqueue(srv.port, {"kind": "stuck", "queue": srv.queue})["id"]
+    pidfile = tmp_path / f"pids-{jid}"
+    wait_until(lambda: pidfile.exists() and pidfile.read_text(), 15, what="the pids")
+    leader = int(pidfile.read_text().split()[0])
+    kids = [pid for pid, _ in children(srv.proc.pid)]
+    assert leader in kids and len(kids) == 2, kids
+    srv.kill()
+    srv.expected_rc = None
+    for pid in kids:
+        wait_until(lambda: state(pid) in (None, "Z"), 10, what=f"process {pid} to die")
