@@ -426,3 +426,16 @@ def test_a_killed_worker_takes_its_programs_along(trireme, backend, tmp_path):
     srv.expected_rc = None
     for pid in kids:
         wait_until(lambda: state(pid) in (None, "Z"), 10, what=f"process {pid} to die")
+
+
+def test_the_job_names_its_own_queue_when_the_worker_takes_several(trireme, backend, tmp_path):
+    prog = write(tmp_path / "queue.py", "import json, os, sys\njob = json.load(sys.stdin)\n"
+                                        "print(json.dumps([job['queue'], "
+                                        "os.environ['TRIREME_JOB_QUEUE']]))\n")
+    kinds = kinds_file(tmp_path, {"q": {"type": "exec", "argv": [PY, str(prog)]}})
+    a, b = "qa" + uuid.uuid4().hex[:6], "qb" + uuid.uuid4().hex[:6]
+    srv = start(trireme, backend, kinds, queue=f"{a},{b}")
+    ja = enqueue(srv.port, {"kind": "q", "queue": a})["id"]
+    jb = enqueue(srv.port, {"kind": "q", "queue": b})["id"]
+    assert wait_status(srv.port, ja, "succeeded", 15)["result"] == [a, a]
+    assert wait_status(srv.port, jb, "succeeded", 15)["result"] == [b, b]
