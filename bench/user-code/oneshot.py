@@ -3,9 +3,10 @@
 Usage (PostgreSQL queue backend; a database URL to a throwaway database):
   python3 bench/user-code/oneshot.py --bin PATH/trireme --db URL [--jobs 1000] [--concurrency 2]
 
-Three timed runs of the same number of jobs through one web+worker server
-(--threads=1): `noop` jobs (the queue alone), an exec kind running
-/bin/true, and, with no trireme at all, /bin/true spawned by this script as
+Timed runs of the same number of jobs through one worker (--threads=1):
+`noop` jobs (the queue alone), a one-shot exec kind running /bin/true, a
+pool-mode kind running docs/examples/pool_worker.py with `concurrency`
+processes, and, with no trireme at all, /bin/true spawned by this script as
 many times with the same concurrency (the program's own start-up). The
 exec overhead per job is (exec - noop - direct) / jobs spread over the
 concurrency. Prints the numbers; writes nothing else.
@@ -84,18 +85,25 @@ def main():
     ap.add_argument("--concurrency", type=int, default=2)
     args = ap.parse_args()
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        here = os.path.dirname(os.path.abspath(__file__))
         json.dump({"kinds": {"true": {"type": "exec", "argv": ["/bin/true"],
-                                      "concurrency": args.concurrency}}}, f)
+                                      "concurrency": args.concurrency},
+                             "hash": {"type": "exec", "mode": "pool",
+                                      "processes": args.concurrency,
+                                      "argv": ["python3", os.path.join(
+                                          here, "../../docs/examples/pool_worker.py")]}}}, f)
     subprocess.run([args.bin, "migrate"], env={**os.environ, "DATABASE_URL": args.db}, check=True,
                    capture_output=True)
     noop = burn(args, "noop", f.name)
     ex = burn(args, "true", f.name)
+    pool = burn(args, "hash", f.name)
     d = direct(args)
     os.unlink(f.name)
     n, c = args.jobs, args.concurrency
     print(f"load average: {os.getloadavg()[0]:.2f}")
     print(f"noop          {n} jobs  {noop:.3f} s  {n / noop:,.0f} jobs/s")
     print(f"exec /bin/true {n} jobs  {ex:.3f} s  {n / ex:,.0f} jobs/s  (concurrency {c})")
+    print(f"pool python   {n} jobs  {pool:.3f} s  {n / pool:,.0f} jobs/s  ({c} processes)")
     print(f"direct spawn  {n} runs  {d:.3f} s  {n / d:,.0f} runs/s  (Python subprocess, {c} at once)")
     print(f"exec per job: {ex / n * c * 1000:.3f} ms of a program slot; beyond noop and the "
           f"direct spawn: {(ex - noop - d) / n * c * 1000:.3f} ms")
