@@ -37,6 +37,7 @@
 #include "modules/registry.h"
 
 #define EXEC_JOB_ENV      5 /* TRIREME_PROGRESS_FD, _JOB_ID, _JOB_KIND, _JOB_QUEUE, _JOB_ATTEMPT */
+#define EXEC_MSG_EXTRA    400 /* an error's words around the stderr tail */
 #define JOB_ENV_VALUE_MAX 320 /* NAME=value of one of them (names and queues are short) */
 /* Progress reports of one job reach the queue at most this often; the
  * latest one wins. Bounds the writes a chatty program causes, and keeps two
@@ -87,7 +88,9 @@ struct exec_proc {
     size_t err_len;
     char *tail; /* ring of stderr_tail bytes */
     size_t tail_len, tail_pos;
-    char *prog; /* max_progress_line */
+    char *msg;       /* the outcome's error: stderr_tail + EXEC_MSG_EXTRA */
+    char *tail_text; /* the tail in order: stderr_tail + 1 */
+    char *prog;      /* max_progress_line */
     size_t prog_len;
     bool prog_skip;
     char **envp;
@@ -141,6 +144,8 @@ static struct exec_proc *proc_get(struct exec_loop *el, const struct declared_ki
         p->err_line = xmalloc(EXEC_STDERR_LINE_MAX);
         p->tail = xmalloc(e->stderr_tail ? e->stderr_tail : 1);
         p->prog = xmalloc(e->max_progress_line);
+        p->msg = xmalloc(e->stderr_tail + EXEC_MSG_EXTRA);
+        p->tail_text = xmalloc(e->stderr_tail + 1);
         p->envp = xcalloc(e->nenv + EXEC_JOB_ENV + 1, sizeof(char *));
         for (unsigned i = 0; i < e->nenv; i++)
             p->envp[i] = e->env[i];
@@ -174,6 +179,8 @@ static void proc_free(struct exec_proc *p)
     free(p->err_line);
     free(p->tail);
     free(p->prog);
+    free(p->msg);
+    free(p->tail_text);
     free(p->envp);
     free(p);
 }
@@ -418,8 +425,8 @@ static void ok(struct exec_proc *p, char *error, size_t ecap)
 
 static void outcome(struct exec_proc *p)
 {
-    size_t tcap = p->dk->exec.stderr_tail + 1, ecap = tcap + 300;
-    char head[160], *tail = xmalloc(tcap), *error = xmalloc(ecap);
+    size_t tcap = p->dk->exec.stderr_tail + 1, ecap = p->dk->exec.stderr_tail + EXEC_MSG_EXTRA;
+    char head[160], *tail = p->tail_text, *error = p->msg;
     size_t tn = tail_copy(p, tail, tcap);
     int st = p->status;
     bool permanent = true;
@@ -442,8 +449,6 @@ static void outcome(struct exec_proc *p)
         snprintf(error, ecap, "%s%s%s", head, tn ? "; stderr: " : "", tail);
         finish(p, NULL, error, permanent);
     }
-    free(tail);
-    free(error);
 }
 
 static void on_leader_exit(struct exec_proc *p)
