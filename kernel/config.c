@@ -160,6 +160,18 @@ static const struct opt opts[] = {
      "HTTP rate limits enforced in Redis across all instances: rules `METHOD PATH KEY N/WINDOW` "
      "separated by `;` - METHOD or *, PATH exact or ending in *, KEY ip, key (API key) or "
      "header:NAME; e.g. \"POST /v1/jobs ip 100/1m\". Beyond it: 429 with Retry-After."},
+    {"kinds", "TRIREME_KINDS", "", T_STR, OFF(kinds_file), sizeof(((struct config *)0)->kinds_file),
+     0, 0,
+     "Job kinds the operator declares (never an API client), a JSON file: {\"kinds\": {\"NAME\": "
+     "{\"type\": \"exec\", \"argv\": [\"/usr/bin/python3\", \"job.py\"], ...}}}. Give every role "
+     "the same file: the API accepts declared kinds, the worker runs them. exec fields: argv, env "
+     "{NAME: VALUE}, inherit_env [NAMES] (default PATH HOME LANG LC_ALL TZ TMPDIR), cwd, "
+     "concurrency (default: the CPU count), timeout (the kind's default time limit), kill_after "
+     "(SIGTERM to SIGKILL of the process group, default 5s), memory_limit (RLIMIT_AS, e.g. "
+     "\"512m\"), max_stdout (the result, default 1m), stderr_tail (kept for last_error, default "
+     "2k), max_progress_line (default 1k); mode \"pool\" keeps processes running, a job per line "
+     "(processes, default the CPU count; jobs_per_process, default 1; max_jobs_per_process, "
+     "default 0 = never recycle). See docs/operations.md."},
     {"kind-limits", "TRIREME_KIND_LIMITS", "", T_STR, OFF(kind_limits),
      sizeof(((struct config *)0)->kind_limits), 0, 0,
      "Worker: fleet-wide starts per job kind, enforced in Redis: `KIND N/WINDOW` separated by "
@@ -310,7 +322,7 @@ int64_t config_parse_duration_ms(const char *s)
     return (int64_t)(ms + 0.5);
 }
 
-static int64_t parse_size(const char *s)
+int64_t config_parse_size(const char *s)
 {
     if (!*s || !isdigit((unsigned char)*s))
         return -1;
@@ -422,7 +434,7 @@ static const char *apply(struct config *c, const struct opt *o, const char *v, c
             return "is not an integer";
         break;
     case T_SIZE:
-        n = parse_size(v);
+        n = config_parse_size(v);
         if (n < 0)
             return "is not a size (bytes, or with k/m/g)";
         break;

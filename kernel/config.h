@@ -79,6 +79,7 @@ struct config {
     bool worker_mode_leader;  /* --worker-mode=leader: only the elected instance fetches */
     char rate_limits[2048];   /* rules, see --help: "POST /v1/jobs ip 100/1m" */
     char kind_limits[1024];   /* "sleep 10/1s; sql 100/1m" */
+    char kinds_file[512];     /* --kinds: JSON file of operator-declared kinds */
     /* beat */
     char schedules_file[512];     /* --schedules: JSON file reconciled into trireme.schedules */
     char tzdir[256];              /* the system tz database (TZif files) */
@@ -101,5 +102,7 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err);
 void config_help(FILE *out);
 /* Parse "250ms", "10s", "2m", "1h", "7d" or plain seconds. -1 when invalid. */
 int64_t config_parse_duration_ms(const char *s);
+/* Parse bytes, or with k/m/g (KiB, MiB, GiB). -1 when invalid. */
+int64_t config_parse_size(const char *s);
 
 #endif

@@ -38,15 +38,18 @@ static void on_poll(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
     struct fd_watch *w = container_of(op, struct fd_watch, poll_op);
     w->armed = false;
-    w->ops--;
+    /* This op still counts during the callback: a stop from inside it
+     * completes after it returns, never between the callback and the
+     * re-arm below (which would poll a closed descriptor). */
     if (!w->stopping) {
         if (cqe->res > 0)
             w->fn(w, (unsigned)cqe->res);
         else if (cqe->res < 0 && cqe->res != -ECANCELED)
             w->fn(w, POLLERR);
-        if (!w->armed && !w->stopping && w->ops == 0)
+        if (!w->armed && !w->stopping && w->ops == 1)
             arm(w);
     }
+    w->ops--;
     finish(w);
 }
 

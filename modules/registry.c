@@ -8,6 +8,7 @@
 #include "kernel/module.h"
 #include "modules/registry.h"
 
+extern const struct module kinds_module;
 extern const struct module jobs_module;
 extern const struct module leader_module;
 extern const struct module web_module;
@@ -16,6 +17,7 @@ extern const struct module beat_module;
 extern const struct module doctor_module;
 
 const struct module *const modules_builtin[MODULE_COUNT] = {
+    [MODULE_KINDS] = &kinds_module,
     [MODULE_JOBS] = &jobs_module,
     [MODULE_LEADER] = &leader_module,
     [MODULE_WEB] = &web_module,

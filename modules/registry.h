@@ -6,7 +6,8 @@
 #define TRIREME_MODULES_REGISTRY_H
 
 enum module_slot {
-    MODULE_JOBS = 0, /* first: its init applies the schema the roles use */
+    MODULE_KINDS = 0, /* first: roles check kinds at init (--kind-limits, --schedules) */
+    MODULE_JOBS,      /* its init applies the schema the roles use */
     MODULE_LEADER,
     MODULE_WEB,
     MODULE_WORKER,

@@ -105,11 +105,12 @@ json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t ca
     json_t *kind = json_object_get(out, "kind");
     const struct job_kind *k = job_kind_find(json_string_value(kind), json_string_length(kind));
     if (!k) {
-        char known_kinds[256];
+        char known_kinds[1024];
         size_t n = 0;
-        for (unsigned i = 0; i < job_kinds_count && n < sizeof(known_kinds); i++)
+        known_kinds[0] = 0;
+        for (unsigned i = 0; i < job_kinds_count() && n < sizeof(known_kinds); i++)
             n += (size_t)snprintf(known_kinds + n, sizeof(known_kinds) - n, "%s%s", i ? ", " : "",
-                                  job_kinds[i]->name);
+                                  job_kind_at(i)->name);
         *field = "kind";
         snprintf(msg, cap, "is not a known job kind (known: %s)", known_kinds);
         goto bad;

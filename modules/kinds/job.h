@@ -24,6 +24,7 @@ struct job_kind;
 struct job_run {
     const struct job_kind *kind;
     int64_t id;
+    const char *queue; /* the queue it was taken from (the worker's copy) */
     int attempt, max_attempts;
     json_t *payload;
     uint64_t timeout_ms;

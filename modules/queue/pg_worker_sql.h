@@ -23,7 +23,7 @@
     "   WHERE status = 'pending' AND queue = q.name AND run_at <= now()"                           \
     "   ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED) x"                \
     "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $2::int))"                                   \
-    " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms"
+    " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms, j.queue"
 
 /* Milliseconds until the next pending job of our queues is due, or NULL
  * when none is pending: one step down jobs_due (sql/003) per queue. NULL

@@ -270,11 +270,13 @@ static void check_kind_limit(struct worker *w, struct worker_run *r, const struc
 void worker_run_start(struct worker *w, struct worker_run *r, const char *kind, size_t kind_len,
                       const char *payload, size_t payload_len)
 {
-    if (!r->job.timeout_ms)
-        r->job.timeout_ms = w->cfg->job_timeout_ms;
     if (r->job.max_attempts < 1)
         r->job.max_attempts = 1;
+    r->job.queue = w->queue[r->queue_ix < w->nqueues ? r->queue_ix : 0];
     r->job.kind = job_kind_find(kind ? kind : "", kind ? kind_len : 0);
+    if (!r->job.timeout_ms)
+        r->job.timeout_ms = r->job.kind && r->job.kind->timeout_ms ? r->job.kind->timeout_ms
+                                                                   : w->cfg->job_timeout_ms;
     json_error_t je;
     r->job.payload = payload ? json_loadb(payload, payload_len, JSON_DECODE_ANY, &je) : NULL;
     if (!r->job.kind) {

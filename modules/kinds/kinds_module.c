@@ -1,0 +1,68 @@
+/*
+ * kinds_module.c - the kinds service: reads --kinds before any role starts
+ * (roles check kinds at their own init: --kind-limits, --schedules), gives
+ * each loop of a worker its exec state (pool processes start with it), lets
+ * pool processes go when the worker drains, and at exit kills what still
+ * runs.
+ */
+#include <stdlib.h>
+
+#include "kernel/config.h"
+#include "kernel/log.h"
+#include "kernel/module.h"
+#include "kernel/server.h"
+#include "kernel/xalloc.h"
+#include "modules/kinds/kinds_file.h"
+#include "modules/registry.h"
+
+static int kinds_init(struct server *s)
+{
+    struct kinds_file *f = xcalloc(1, sizeof(*f));
+    char msg[700];
+    if (kinds_file_load(s->cfg->kinds_file, f, msg, sizeof(msg))) {
+        LOG(LOG_ERROR, "--kinds: invalid kinds file", L_STR("error", msg));
+        free(f);
+        return -1;
+    }
+    s->module_state[MODULE_KINDS] = f;
+    job_kinds_declare(f);
+    if (*s->cfg->kinds_file)
+        LOG(LOG_INFO, "kinds file loaded", L_STR("path", s->cfg->kinds_file), L_INT("kinds", f->n));
+    return 0;
+}
+
+static int kinds_start(struct loop *l)
+{
+    const struct kinds_file *f = l->srv->module_state[MODULE_KINDS];
+    if (f && f->n && (l->srv->cfg->role_mask & (1u << MODULE_WORKER)))
+        l->modules[MODULE_KINDS] = exec_loop_new(l, f);
+    return 0;
+}
+
+static void kinds_stop(struct loop *l)
+{
+    exec_loop_drain(l->modules[MODULE_KINDS]);
+}
+
+static void kinds_cleanup(struct server *s)
+{
+    for (int i = 0; i < s->nloops; i++) {
+        exec_loop_free(s->loops[i].modules[MODULE_KINDS]);
+        s->loops[i].modules[MODULE_KINDS] = NULL;
+    }
+    struct kinds_file *f = s->module_state[MODULE_KINDS];
+    job_kinds_declare(NULL);
+    if (f)
+        kinds_file_free(f);
+    free(f);
+    s->module_state[MODULE_KINDS] = NULL;
+}
+
+const struct module kinds_module = {
+    .name = "kinds",
+    .summary = "job kinds declared by the operator (--kinds): exec programs",
+    .init = kinds_init,
+    .start = kinds_start,
+    .stop = kinds_stop,
+    .cleanup = kinds_cleanup,
+};
