@@ -23,6 +23,7 @@
 #include "modules/jobs/cli_queue.h"
 #include "modules/jobs/job_input.h"
 #include "modules/jobs/migrate.h"
+#include "modules/kinds/kinds_file.h"
 
 #define LIST_DEFAULT   50   /* `jobs list` without --limit, as GET /v1/jobs */
 #define ERROR_LINE_MAX 1024 /* a store's error on stderr, truncated beyond */
@@ -120,7 +121,7 @@ int jobs_cli_enqueue(int argc, char **argv)
     int rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_queue_flag(a))
+        if (cli_queue_flag(a) || !strncmp(a, "--kinds=", 8))
             continue;
         if (!strncmp(a, "--", 2)) {
             if (cli_flag_json("enqueue", "--queue=NAME", a, fields,
@@ -133,16 +134,27 @@ int jobs_cli_enqueue(int argc, char **argv)
             json_object_set_new(job, "kind", json_string(a));
         }
     }
+    /* Kinds the operator declared (--kinds, as `trireme run` reads it) are
+     * known here too. */
+    struct kinds_file kinds = {0};
+    const char *kinds_path = cli_setting(argc, argv, "--kinds=", "TRIREME_KINDS");
+    char why[700];
+    if (kinds_path && kinds_file_load(kinds_path, &kinds, why, sizeof(why))) {
+        fprintf(stderr, "trireme enqueue: --kinds: %s\n", why);
+        goto out;
+    }
+    job_kinds_declare(&kinds);
     const char *field = NULL;
-    char why[300];
     json_t *norm = job_input_normalize(job, &field, why, sizeof(why));
     if (!norm) {
         fprintf(stderr, "trireme enqueue: %s %s\n", field, why);
-        goto out;
+    } else {
+        struct api_cmd c = {.sub = "enqueue", .job = norm};
+        rc = cli_queue_run("enqueue", argc, argv, start_call, show_answer, &c);
+        json_decref(norm);
     }
-    struct api_cmd c = {.sub = "enqueue", .job = norm};
-    rc = cli_queue_run("enqueue", argc, argv, start_call, show_answer, &c);
-    json_decref(norm);
+    job_kinds_declare(NULL);
+    kinds_file_free(&kinds);
 out:
     json_decref(job);
     return rc;

@@ -439,3 +439,18 @@ def test_the_job_names_its_own_queue_when_the_worker_takes_several(trireme, back
     jb = enqueue(srv.port, {"kind": "q", "queue": b})["id"]
     assert wait_status(srv.port, ja, "succeeded", 15)["result"] == [a, a]
     assert wait_status(srv.port, jb, "succeeded", 15)["result"] == [b, b]
+
+
+def test_the_cli_enqueues_declared_kinds_with_the_same_kinds_file(backend, tmp_path):
+    kinds = kinds_file(tmp_path, {"resize": {"type": "exec", "argv": ["/bin/true"]}})
+    env = dict(backend)
+    bad = run_cli("enqueue", "resize", env=env)
+    assert bad.returncode == 2 and "is not a known job kind" in bad.stderr, bad.stderr
+    ok = run_cli("enqueue", "resize", f"--kinds={kinds}", "--payload={\"w\":1}", env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["created"] is True
+    by_env = run_cli("enqueue", "resize", env={**env, "TRIREME_KINDS": str(kinds)})
+    assert by_env.returncode == 0, by_env.stderr
+    broken = write(tmp_path / "broken.json", '{"kinds": {"x": {"type": "ftp"}}}')
+    r = run_cli("enqueue", "x", f"--kinds={broken}", env=env)
+    assert r.returncode == 2 and "--kinds:" in r.stderr and "'ftp'" in r.stderr, r.stderr
