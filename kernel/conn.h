@@ -7,6 +7,9 @@
  * conn_write() appends to c->out; at most one send is in flight per socket,
  * and whatever was written while it flew goes out together in the next one.
  *
+ * TLS (kernel/tls.h) sits between the socket and these buffers: c->in and
+ * c->out then hold plaintext and c->wire the engine's records.
+ *
  * A protocol embeds struct conn as its first member and supplies a
  * struct conn_handler. The conn is freed by the handler's on_close, which
  * runs exactly once, after every op of the conn has completed.
@@ -23,6 +26,7 @@
 #include "kernel/timer.h"
 
 struct conn;
+struct tls_session;
 
 struct conn_handler {
     /* New bytes are in c->in. */
@@ -55,6 +59,7 @@ struct conn {
     struct loop *loop;
     const struct conn_handler *h;
     struct buf in, out, wire;
+    struct tls_session *tls; /* NULL: plain TCP; else see kernel/tls.h */
     int fd;
     int err; /* first error seen, reported to on_close */
     uint16_t flags;
