@@ -111,6 +111,8 @@ static void tls_run(struct conn *c)
         return;
     }
     start_send(c);
+    if ((r & TLS_SECURE) && c->h->on_secure && !(c->flags & CONN_CLOSING))
+        c->h->on_secure(c);
     if ((r & TLS_GOT_DATA) && !(c->flags & CONN_CLOSING))
         c->h->on_read(c);
     if ((r & TLS_PEER_CLOSED) && !(c->flags & CONN_CLOSING))

@@ -35,6 +35,8 @@ struct conn_handler {
     void (*on_eof)(struct conn *c);
     /* Everything written so far is on the wire (optional). */
     void (*on_drained)(struct conn *c);
+    /* TLS only (optional): the handshake completed; the peer is verified. */
+    void (*on_secure)(struct conn *c);
     /* The deadline set by conn_deadline() passed. */
     void (*on_timeout)(struct conn *c);
     /* Last call: the socket is closed; free the struct. err: 0 or -errno. */

@@ -122,8 +122,12 @@ int tls_pump(struct conn *c, bool recv_side)
             log_failure(c, err);
             return -EPROTO;
         }
-        if (!t->handshake_done && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)))
+        /* A handshake always ends on a received record, so the recv side
+         * is where it is seen to end. */
+        if (recv_side && !t->handshake_done && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
             handshake_finished(c);
+            got |= TLS_SECURE;
+        }
         size_t len;
         unsigned char *p;
         if (wire_free && (st & BR_SSL_SENDREC)) {
@@ -140,7 +144,7 @@ int tls_pump(struct conn *c, bool recv_side)
             if (buf_append(pool, &c->in, p, len))
                 return -ENOMEM;
             br_ssl_engine_recvapp_ack(e, len);
-            got = TLS_GOT_DATA;
+            got |= TLS_GOT_DATA;
             continue;
         }
         if (wire_free && (st & BR_SSL_SENDAPP)) {

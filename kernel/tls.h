@@ -84,11 +84,12 @@ int conn_tls_client(struct conn *c, const struct tls_store *st, struct tls_origi
 const char *tls_error_name(int err, char *buf, size_t len);
 
 /* --- for kernel/conn.c only --- */
-enum { TLS_GOT_DATA = 1, TLS_PEER_CLOSED = 2 };
+enum { TLS_GOT_DATA = 1, TLS_PEER_CLOSED = 2, TLS_SECURE = 4 };
 /* Run the engine: records from the received ciphertext in, plaintext out
  * to c->in (when recv_side), c->out's plaintext in and records out to
  * c->wire (when the wire is free: no send in flight). Returns a mask of
- * TLS_GOT_DATA / TLS_PEER_CLOSED, or -EPROTO after logging (the caller
+ * TLS_GOT_DATA / TLS_PEER_CLOSED / TLS_SECURE (the handshake just
+ * completed), or -EPROTO after logging (the caller
  * closes). */
 int tls_pump(struct conn *c, bool recv_side);
 /* Ciphertext from a recv completion; the next tls_pump() consumes it.
