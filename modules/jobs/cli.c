@@ -65,6 +65,12 @@ static redisContext *redis_connect_or_die(const char *cmd, int argc, char **argv
         fprintf(stderr, "trireme %s: REDIS_URL %s\n", cmd, why);
         return NULL;
     }
+    if (u.tls) {
+        /* This blocking client has no TLS; `trireme run` speaks rediss://. */
+        fprintf(stderr, "trireme %s: REDIS_URL rediss:// is not supported by this command yet\n",
+                cmd);
+        return NULL;
+    }
     struct timeval tv = {5, 0};
     redisContext *c = redisConnectWithTimeout(u.host, u.port, tv);
     if (!c || c->err) {
