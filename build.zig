@@ -57,7 +57,7 @@ const cflags = [_][]const u8{
     "-fno-strict-aliasing",
 };
 
-const system_libs = [_][]const u8{ "uring", "jansson", "hiredis", "bearssl" };
+const system_libs = [_][]const u8{ "uring", "jansson", "hiredis", "bearssl", "cares" };
 
 fn listC(b: *std.Build, dir: []const u8, skip_main: bool, out: *std.ArrayList([]const u8)) !void {
     var d = std.fs.cwd().openDir(b.pathFromRoot(dir), .{ .iterate = true }) catch return;

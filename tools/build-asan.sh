@@ -45,7 +45,7 @@ ar rcs "$out/libkernel.a" $(obj $(find kernel -name '*.c' ! -path kernel/main.c 
 # shellcheck disable=SC2046
 ar rcs "$out/libmodules.a" $(obj $(find modules -name '*.c' | sort) zig-out/gen/migrations_gen.c)
 
-SYSLIBS="-luring -ljansson -lhiredis -lbearssl -lpthread"
+SYSLIBS="-luring -ljansson -lhiredis -lbearssl -lcares -lpthread"
 # shellcheck disable=SC2086
 $CC $FLAGS "$(obj kernel/main.c)" "$out/libmodules.a" "$out/libkernel.a" "$out/libproto.a" \
     $SYSLIBS -o "$out/trireme"
