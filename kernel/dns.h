@@ -59,6 +59,7 @@ struct dns {
     ares_channel ch;
     struct timer timer;
     struct list watches; /* struct dns_watch, one per c-ares socket */
+    struct list spare;   /* stopped watches, reused for the next socket */
     struct dns_entry *entries;
     unsigned nentries;
     bool closing;
