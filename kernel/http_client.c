@@ -234,8 +234,14 @@ static void deliver(struct http_conn_c *hc, const char *body, size_t body_len)
     uint64_t used = r->head_len + (r->body == HTTP1_RESP_CHUNKED ? hc->body_in : body_len);
     if (buf_size(&hc->c.in) != used)
         keep = false; /* bytes nobody asked for: the stream is out of step */
+    /* A call started from done finds this connection about to be free
+     * (counted as opening), rather than opening another. */
+    if (keep)
+        hc->o->nopening++;
     call_finish(call, 0, &reply);
     buf_consume(hc->c.loop->pool, &hc->c.in, buf_size(&hc->c.in));
+    if (keep)
+        hc->o->nopening--;
     if (keep && !conn_closing(&hc->c) && !hc->o->cl->closing)
         conn_ready(hc);
     else
