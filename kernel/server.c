@@ -196,8 +196,8 @@ int server_run(const struct config *cfg)
     s->tls = xcalloc(1, sizeof(*s->tls));
     char why[768];
     bool need_anchors = !strncmp(cfg->redis_url, "rediss://", 9);
-    if (tls_store_load(s->tls, cfg->tls_cert, cfg->tls_key, cfg->tls_ca_file, need_anchors, why,
-                       sizeof(why)) < 0) {
+    if (tls_store_load(s->tls, cfg->tls_cert, cfg->tls_key, cfg->tls_ca_file, need_anchors,
+                       s->nloops, (size_t)cfg->tls_session_cache, why, sizeof(why)) < 0) {
         LOG(LOG_ERROR, "tls: cannot load", L_STR("error", why));
         code = 1;
         goto out;

@@ -199,6 +199,8 @@ int conn_tls_server(struct conn *c, const struct tls_store *st)
         br_ssl_server_init_full_ec(sc, st->chain, st->nchain, (unsigned)st->issuer_key_type,
                                    br_skey_decoder_get_ec(st->key));
     t->eng = &sc->eng;
+    if (c->loop->id >= 0 && c->loop->id < st->nloops)
+        br_ssl_server_set_cache(sc, &st->caches[c->loop->id].vtable);
     br_ssl_engine_add_flags(t->eng, BR_OPT_NO_RENEGOTIATION);
     br_ssl_engine_set_buffer(t->eng, t->io, sizeof(t->io), 1);
     t->alpn[0] = "http/1.1";

@@ -35,6 +35,9 @@ struct config;
 #define TLS_CA_FILE_DEFAULT "/etc/ssl/certs/ca-certificates.crt"
 /* A PEM file (bundle, chain or key) larger than this is refused. */
 #define TLS_PEM_MAX (8u * 1024u * 1024u)
+/* Default of --tls-session-cache: bytes of server session cache per loop
+ * (BearSSL's LRU cache, about 100 bytes per session). */
+#define TLS_SESSION_CACHE_DEFAULT "64k"
 /* Certificates in --tls-cert's chain, at most. */
 #define TLS_CHAIN_MAX 8
 
@@ -49,6 +52,13 @@ struct tls_store {
     int key_type;                 /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
     int issuer_key_type;          /* the key type that signed chain[0] */
     br_skey_decoder_context *key; /* holds the decoded private key */
+    /* Server session caches, one per loop (indexed by loop id, each used
+     * by its own loop only), so returning clients resume; none when
+     * nloops or the size is 0. */
+    br_ssl_session_cache_lru *caches;
+    unsigned char *cache_mem;
+    size_t cache_bytes; /* per loop */
+    int nloops;
 };
 
 /* Where a client connects: SNI and the name its certificate must carry,
@@ -61,11 +71,13 @@ struct tls_origin {
     br_ssl_session_parameters session;
 };
 
-/* Load what cfg asks for: --tls-cert/--tls-key when set (errors are fatal),
- * and the anchors of --tls-ca-file when need_anchors (some client will
- * verify a server). On failure *why says what and which file. */
+/* Load --tls-cert/--tls-key when set (errors are fatal), with a session
+ * cache of cache_bytes for each of nloops loops, and the anchors of
+ * --tls-ca-file when need_anchors (some client will verify a server). On
+ * failure *why says what and which file. */
 int tls_store_load(struct tls_store *st, const char *cert_file, const char *key_file,
-                   const char *ca_file, bool need_anchors, char *why, size_t whylen);
+                   const char *ca_file, bool need_anchors, int nloops, size_t cache_bytes,
+                   char *why, size_t whylen);
 void tls_store_free(struct tls_store *st);
 static inline bool tls_store_serves(const struct tls_store *st)
 {

@@ -256,13 +256,23 @@ static int load_server(struct tls_store *st, const char *cert_file, const char *
 }
 
 int tls_store_load(struct tls_store *st, const char *cert_file, const char *key_file,
-                   const char *ca_file, bool need_anchors, char *why, size_t whylen)
+                   const char *ca_file, bool need_anchors, int nloops, size_t cache_bytes,
+                   char *why, size_t whylen)
 {
     memset(st, 0, sizeof(*st));
     snprintf(st->ca_file, sizeof(st->ca_file), "%s", ca_file ? ca_file : "");
     int ret = 0;
     if (cert_file && *cert_file)
         ret = load_server(st, cert_file, key_file, why, whylen);
+    if (ret == 0 && st->nchain && nloops > 0 && cache_bytes) {
+        st->nloops = nloops;
+        st->cache_bytes = cache_bytes;
+        st->caches = xcalloc((size_t)nloops, sizeof(*st->caches));
+        st->cache_mem = xmalloc((size_t)nloops * cache_bytes);
+        for (int i = 0; i < nloops; i++)
+            br_ssl_session_cache_lru_init(&st->caches[i], st->cache_mem + (size_t)i * cache_bytes,
+                                          cache_bytes);
+    }
     if (ret == 0 && need_anchors) {
         struct anchors_ctx ctx = {.st = st};
         ret = load_pem(ca_file, add_anchor, &ctx, "--tls-ca-file", why, whylen);
@@ -291,6 +301,12 @@ void tls_store_free(struct tls_store *st)
     free(st->anchors);
     for (size_t i = 0; i < st->nchain; i++)
         free(st->chain[i].data);
+    free(st->caches);
+    if (st->cache_mem) {
+        /* Master secrets of past sessions must not linger in freed memory. */
+        memset(st->cache_mem, 0, (size_t)st->nloops * st->cache_bytes);
+        free(st->cache_mem);
+    }
     if (st->key) {
         /* The private key must not linger in freed memory. */
         memset(st->key, 0, sizeof(*st->key));

@@ -227,3 +227,24 @@ def test_help_documents_tls_flags_and_tls12():
     for flag in ("--tls-cert", "--tls-key", "--tls-ca-file", "rediss://"):
         assert flag in out
     assert "TLS 1.2" in out and "/etc/ssl/certs/ca-certificates.crt" in out
+
+
+def _handshake(port, ctx, session=None):
+    raw = socket.create_connection((HOST, port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname=SERVER_NAME, session=session)
+    s.sendall(get())
+    data = s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200")
+    return s
+
+
+@pytest.mark.parametrize("cache", ["64k", "0"])
+def test_returning_client_resumes_its_session(trireme, ca, ec_pair, cache):
+    srv = https_server(trireme, ec_pair, f"--tls-session-cache={cache}", threads=1)
+    ctx = client_context(ca)
+    first = _handshake(srv.port, ctx)
+    session = first.session
+    first.close()
+    again = _handshake(srv.port, ctx, session=session)
+    assert again.session_reused is (cache != "0")
+    again.close()

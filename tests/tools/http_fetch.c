@@ -150,7 +150,8 @@ int main(int argc, char **argv)
     log_setup((enum log_level)level, false);
     struct tls_store st;
     char why[768];
-    if (tls_store_load(&st, NULL, NULL, ca ? ca : TLS_CA_FILE_DEFAULT, true, why, sizeof(why))) {
+    if (tls_store_load(&st, NULL, NULL, ca ? ca : TLS_CA_FILE_DEFAULT, true, 0, 0, why,
+                       sizeof(why))) {
         fprintf(stderr, "trireme-http-fetch: %s\n", why);
         return 1;
     }
