@@ -79,8 +79,8 @@ static const struct opt opts[] = {
     {"access-log", "TRIREME_ACCESS_LOG", "true", T_BOOL, OFF(access_log), 0, 0, 0,
      "One log line per HTTP request (method, path, status, bytes, duration, request id)."},
     /* TLS, by BearSSL: TLS 1.0 to 1.2 (BearSSL implements no TLS 1.3). */
-    {"tls-cert", "TRIREME_TLS_CERT", "", T_STR, OFF(tls_cert), sizeof(((struct config *)0)->tls_cert),
-     0, 0,
+    {"tls-cert", "TRIREME_TLS_CERT", "", T_STR, OFF(tls_cert),
+     sizeof(((struct config *)0)->tls_cert), 0, 0,
      "PEM certificate chain (server certificate first); with --tls-key the web role serves "
      "HTTPS, TLS 1.2 at most (BearSSL), on --port instead of plain HTTP."},
     {"tls-key", "TRIREME_TLS_KEY", "", T_STR, OFF(tls_key), sizeof(((struct config *)0)->tls_key),
