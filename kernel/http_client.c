@@ -45,8 +45,6 @@ struct http_origin {
     unsigned nopening; /* connections not yet able to take a call */
 };
 
-enum { HC_RESOLVING, HC_CONNECTING, HC_READY };
-
 struct http_conn_c {
     struct conn c; /* first */
     struct http_origin *o;
@@ -57,7 +55,6 @@ struct http_conn_c {
     struct tcp_connect tc;
     struct dns_addrs addrs;
     int addr_i;
-    uint8_t phase;
     bool reused; /* it carried a call before this one */
     bool have_head;
     bool conn_up; /* conn_init ran: c is live */
@@ -421,7 +418,6 @@ static void on_connected(struct tcp_connect *tc, int fd)
             return;
         }
     }
-    hc->phase = HC_READY;
     conn_start(&hc->c);
     conn_ready(hc);
 }
@@ -433,7 +429,6 @@ static void try_connect(struct http_conn_c *hc)
         ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)hc->o->port);
     else
         ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)hc->o->port);
-    hc->phase = HC_CONNECTING;
     hc->tc.data = hc;
     tcp_connect_start(&hc->tc, hc->o->cl->loop, (struct sockaddr *)sa, hc->addrs.len[hc->addr_i],
                       hc->o->cl->lim.connect_timeout_ms, on_connected);
@@ -457,7 +452,6 @@ static void open_conn(struct http_origin *o)
 {
     struct http_conn_c *hc = xcalloc(1, sizeof(*hc));
     hc->o = o;
-    hc->phase = HC_RESOLVING;
     hc->lk.fn = on_resolved;
     list_init(&hc->link);
     o->nconns++;
