@@ -71,18 +71,9 @@ static void on_ready(struct fd_watch *w, unsigned revents)
     ares_process_fd(d->ch, rd ? fd : ARES_SOCKET_BAD, wr ? fd : ARES_SOCKET_BAD);
 }
 
-/* fd_watch may report the stop from inside its own poll completion (c-ares
- * closes a socket while it processes it), and touches the watch after
- * that: so a stopped watch is kept for the next socket, and freed only once
- * the resolver is closed. */
 static void watch_stopped(struct fd_watch *w)
 {
-    struct dns_watch *dw = container_of(w, struct dns_watch, w);
-    if (dw->d->closing) {
-        free(dw);
-        return;
-    }
-    list_append(&dw->d->spare, &dw->link);
+    free(container_of(w, struct dns_watch, w));
 }
 
 static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
@@ -109,13 +100,7 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
         fd_watch_set(&dw->w, ev);
         return;
     }
-    if (!list_empty(&d->spare)) {
-        dw = list_entry(d->spare.next, struct dns_watch, link);
-        list_remove(&dw->link);
-        memset(dw, 0, sizeof(*dw));
-    } else {
-        dw = xcalloc(1, sizeof(*dw));
-    }
+    dw = xcalloc(1, sizeof(*dw));
     dw->d = d;
     list_append(&d->watches, &dw->link);
     fd_watch_start(&dw->w, d->loop, fd, ev, on_ready);
@@ -127,7 +112,6 @@ int dns_init(struct dns *d, struct loop *l)
     d->loop = l;
     d->timer.fn = on_timer;
     list_init(&d->watches);
-    list_init(&d->spare);
     pthread_once(&ares_once, ares_global_init);
     if (ares_init_result != ARES_SUCCESS)
         return -ENOMEM;
@@ -145,6 +129,11 @@ int dns_init(struct dns *d, struct loop *l)
     }
     d->entries = xcalloc(DNS_CACHE_MAX, sizeof(*d->entries));
     return 0;
+}
+
+int dns_set_servers(struct dns *d, const char *csv)
+{
+    return ares_set_servers_ports_csv(d->ch, csv) == ARES_SUCCESS ? 0 : -EINVAL;
 }
 
 static void finish_entry(struct dns_entry *e, int err)
@@ -317,11 +306,6 @@ void dns_close(struct dns *d)
         list_remove(&dw->link);
         dw->w.on_stopped = watch_stopped;
         fd_watch_stop(&dw->w);
-    }
-    while (!list_empty(&d->spare)) {
-        struct dns_watch *dw = list_entry(d->spare.next, struct dns_watch, link);
-        list_remove(&dw->link);
-        free(dw);
     }
     free(d->entries);
     d->entries = NULL;

@@ -59,7 +59,6 @@ struct dns {
     ares_channel ch;
     struct timer timer;
     struct list watches; /* struct dns_watch, one per c-ares socket */
-    struct list spare;   /* stopped watches, reused for the next socket */
     struct dns_entry *entries;
     unsigned nentries;
     bool closing;
@@ -67,6 +66,9 @@ struct dns {
 };
 
 int dns_init(struct dns *d, struct loop *l);
+/* Ask these servers ("ip[:port],...") instead of /etc/resolv.conf's.
+ * 0 or -EINVAL. */
+int dns_set_servers(struct dns *d, const char *csv);
 /* Resolve name: lk->fn runs once, maybe before this returns (cached or
  * numeric). lk must stay valid until then, or until dns_cancel(). */
 void dns_resolve(struct dns *d, const char *name, struct dns_lookup *lk);

@@ -40,10 +40,14 @@ static void on_poll(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
     w->armed = false;
     w->ops--;
     if (!w->stopping) {
+        /* Held through the callback: a stop from inside it finishes (and
+         * on_stopped runs) only after this function is done with w. */
+        w->ops++;
         if (cqe->res > 0)
             w->fn(w, (unsigned)cqe->res);
         else if (cqe->res < 0 && cqe->res != -ECANCELED)
             w->fn(w, POLLERR);
+        w->ops--;
         if (!w->armed && !w->stopping && w->ops == 0)
             arm(w);
     }

@@ -266,3 +266,73 @@ def test_reused_connection_closed_by_server_is_retried(plain):
     calls, out, _ = fetch("--n=5", f"http://127.0.0.1:{plain.server_address[1]}/drop")
     assert [c["err"] for c in calls] == ["0"] * 5, out
     assert plain.stats["conns"] == 5
+
+
+class FakeDns:
+    """A UDP DNS server for one name: A 127.0.0.1 with a chosen TTL, no
+    AAAA; counts the A queries it answered."""
+
+    def __init__(self, name: str, ttl: int):
+        self.name = name.encode()
+        self.ttl = ttl
+        self.a_queries = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            i, labels = 12, []
+            while q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]])
+                i += 1 + q[i]
+            qtype = int.from_bytes(q[i + 1:i + 3], "big")
+            question = q[12:i + 5]
+            answers = b""
+            rcode = 0
+            if b".".join(labels).lower() != self.name:
+                rcode = 3  # NXDOMAIN
+            elif qtype == 1:
+                self.a_queries += 1
+                answers = (b"\xc0\x0c\x00\x01\x00\x01" + self.ttl.to_bytes(4, "big") +
+                           b"\x00\x04" + bytes([127, 0, 0, 1]))
+            head = q[:2] + bytes([0x81, 0x80 | rcode]) + b"\x00\x01" + \
+                (b"\x00\x01" if answers else b"\x00\x00") + b"\x00\x00\x00\x00"
+            self.sock.sendto(head + question + answers, peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_dns_answers_are_cached_for_their_ttl(plain):
+    port = plain.server_address[1]
+    dns = FakeDns("svc.trireme.test", ttl=60)
+    try:
+        # /drop closes every connection: each call needs a new one, and a name
+        calls, out, _ = fetch(f"--dns-server=127.0.0.1:{dns.port}", "--n=4",
+                              f"http://svc.trireme.test:{port}/drop")
+        assert [c["err"] for c in calls] == ["0"] * 4, out
+        assert plain.stats["conns"] == 4
+        assert dns.a_queries == 1, "a cached answer was asked for again within its TTL"
+    finally:
+        dns.close()
+    dns = FakeDns("svc.trireme.test", ttl=1)
+    try:
+        calls, out, _ = fetch(f"--dns-server=127.0.0.1:{dns.port}", "--n=2", "--gap=2200",
+                              f"http://svc.trireme.test:{port}/drop")
+        assert [c["err"] for c in calls] == ["0"] * 2, out
+        assert dns.a_queries == 2, "an answer was used past its TTL"
+        calls, _, _ = fetch(f"--dns-server=127.0.0.1:{dns.port}", f"http://nope.trireme.test:{port}/")
+        assert calls[0]["err"] == "EHOSTUNREACH"
+    finally:
+        dns.close()

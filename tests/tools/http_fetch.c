@@ -5,12 +5,14 @@
  *   trireme-http-fetch [--ca=FILE] [--n=N] [--parallel=P] [--timeout=MS]
  *       [--connect-timeout=MS] [--max-response=BYTES] [--per-origin=K]
  *       [--method=M] [--body=TEXT] [--header='Name: value']... [--print-body]
- *       [--log-level=L] URL...
+ *       [--log-level=L] [--dns-server=IP:PORT] [--gap=MS] URL...
  *
  * Runs N calls per URL, at most P in flight, on one loop, and prints one
  * line per call, in completion order:
  *   call=<i> url=<url> status=<code> bytes=<body length> err=<errno name or 0>
  * (and body=<body> with --print-body), then `done ok=<n> failed=<n>`.
+ * --gap waits MS after each answer before the next call starts (with
+ * --parallel=1: spacing calls out, e.g. past a DNS TTL).
  * The end-to-end tests read these lines.
  */
 #include <errno.h>
@@ -42,6 +44,8 @@ struct run {
     char **urls;
     int nurls, n;
     uint64_t timeout_ms;
+    uint64_t gap_ms;
+    struct timer gap;
 };
 
 static void start_next(struct run *r);
@@ -61,7 +65,10 @@ static void on_done(struct http_call *call, int err, const struct http_reply *re
     else
         r->ok++;
     r->finished++;
-    start_next(r);
+    if (r->gap_ms && r->next < r->total)
+        loop_timer_in(&r->l, &r->gap, r->gap_ms);
+    else
+        start_next(r);
     if (r->finished == r->total)
         r->l.stop_now = true;
 }
@@ -87,6 +94,11 @@ static void start_next(struct run *r)
     }
 }
 
+static void on_gap(struct loop *l, struct timer *t)
+{
+    start_next(container_of(t, struct run, gap));
+}
+
 static const char *opt(const char *a, const char *name)
 {
     size_t n = strlen(name);
@@ -96,7 +108,7 @@ static const char *opt(const char *a, const char *name)
 int main(int argc, char **argv)
 {
     static struct run r;
-    const char *ca = NULL, *v;
+    const char *ca = NULL, *dns_server = NULL, *v;
     struct http_client_limits lim = {
         .connect_timeout_ms = HTTP_CLIENT_CONNECT_TIMEOUT_MS,
         .timeout_ms = HTTP_CLIENT_TIMEOUT_MS,
@@ -132,6 +144,10 @@ int main(int argc, char **argv)
         else if ((v = opt(a, "--header=")))
             r.headers_len += (size_t)snprintf(r.headers + r.headers_len,
                                               sizeof(r.headers) - r.headers_len, "%s\r\n", v);
+        else if ((v = opt(a, "--dns-server=")))
+            dns_server = v;
+        else if ((v = opt(a, "--gap=")))
+            r.gap_ms = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--print-body"))
             r.print_body = true;
         else if ((v = opt(a, "--log-level=")))
@@ -164,6 +180,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "trireme-http-fetch: cannot set up the loop\n");
         return 1;
     }
+    if (dns_server && dns_set_servers(&r.cl.dns, dns_server) < 0) {
+        fprintf(stderr, "trireme-http-fetch: bad --dns-server %s\n", dns_server);
+        return 2;
+    }
+    r.gap.fn = on_gap;
     r.total = r.n * r.nurls;
     r.jobs = xcalloc((size_t)r.total, sizeof(*r.jobs));
     start_next(&r);
