@@ -13,7 +13,7 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-pip ca-certificates \
-        liburing-dev libjansson-dev libpq-dev libhiredis-dev pkg-config \
+        liburing-dev libjansson-dev libpq-dev libhiredis-dev libbearssl-dev libc-ares-dev pkg-config \
  && python3 -m pip install --break-system-packages --no-cache-dir ziglang==0.14.1 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -24,6 +24,7 @@ RUN python3 -m ziglang build -Doptimize=ReleaseSafe -Dcpu=baseline --prefix /out
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends liburing2 libjansson4 libpq5 libhiredis0.14 \
+        libbearssl0 libc-ares2 ca-certificates \
         tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin trireme

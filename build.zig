@@ -57,7 +57,7 @@ const cflags = [_][]const u8{
     "-fno-strict-aliasing",
 };
 
-const system_libs = [_][]const u8{ "uring", "jansson", "hiredis" };
+const system_libs = [_][]const u8{ "uring", "jansson", "hiredis", "bearssl", "cares" };
 
 fn listC(b: *std.Build, dir: []const u8, skip_main: bool, out: *std.ArrayList([]const u8)) !void {
     var d = std.fs.cwd().openDir(b.pathFromRoot(dir), .{ .iterate = true }) catch return;
@@ -311,6 +311,24 @@ pub fn build(b: *std.Build) !void {
     b.installArtifact(exe);
     // The ASan build (tools/build-asan.sh, clang) compiles this copy.
     b.getInstallStep().dependOn(&b.addInstallFile(migrations, "gen/migrations_gen.c").step);
+
+    // Test-only drivers of kernel code (tests/tools/*.c), installed into
+    // zig-out/test-bin/ for the end-to-end tests; never part of trireme.
+    var tools = std.ArrayList([]const u8).init(b.allocator);
+    try listC(b, "tests/tools", false, &tools);
+    for (tools.items) |t| {
+        const stem = std.fs.path.stem(t);
+        const name = b.fmt("trireme-{s}", .{try std.mem.replaceOwned(u8, b.allocator, stem, "_", "-")});
+        const te = b.addExecutable(.{ .name = name, .target = target, .optimize = optimize });
+        te.addCSourceFile(.{ .file = b.path(t), .flags = &cflags });
+        addIncludes(b, te);
+        te.addCSourceFile(.{ .file = b.path("tests/unit/kernel_registry.c"), .flags = &cflags });
+        te.linkLibrary(libkernel);
+        te.linkLibrary(libproto);
+        addSystemLibs(te);
+        const inst = b.addInstallArtifact(te, .{ .dest_dir = .{ .override = .{ .custom = "test-bin" } } });
+        b.getInstallStep().dependOn(&inst.step);
+    }
 
     const run = b.addRunArtifact(exe);
     run.step.dependOn(b.getInstallStep());

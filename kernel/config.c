@@ -13,6 +13,7 @@
 
 #include "kernel/log.h"
 #include "kernel/redis.h"
+#include "kernel/tls.h"
 
 enum opt_type {
     T_STR,
@@ -77,6 +78,21 @@ static const struct opt opts[] = {
      24 * 3600 * 1000LL, "Keep-alive: an idle connection is closed after this."},
     {"access-log", "TRIREME_ACCESS_LOG", "true", T_BOOL, OFF(access_log), 0, 0, 0,
      "One log line per HTTP request (method, path, status, bytes, duration, request id)."},
+    /* TLS, by BearSSL: TLS 1.0 to 1.2 (BearSSL implements no TLS 1.3). */
+    {"tls-cert", "TRIREME_TLS_CERT", "", T_STR, OFF(tls_cert),
+     sizeof(((struct config *)0)->tls_cert), 0, 0,
+     "PEM certificate chain (server certificate first); with --tls-key the web role serves "
+     "HTTPS, TLS 1.2 at most (BearSSL), on --port instead of plain HTTP."},
+    {"tls-key", "TRIREME_TLS_KEY", "", T_STR, OFF(tls_key), sizeof(((struct config *)0)->tls_key),
+     0, 0, "PEM private key of --tls-cert (RSA or EC; PKCS#8 or the traditional forms)."},
+    {"tls-ca-file", "TRIREME_TLS_CA_FILE", TLS_CA_FILE_DEFAULT, T_STR, OFF(tls_ca_file),
+     sizeof(((struct config *)0)->tls_ca_file), 0, 0,
+     "PEM bundle of the CAs trusted by TLS clients (rediss://), loaded once at start; server "
+     "names are verified against the certificate."},
+    {"tls-session-cache", "TRIREME_TLS_SESSION_CACHE", TLS_SESSION_CACHE_DEFAULT, T_SIZE,
+     OFF(tls_session_cache), 0, 0, 64LL * 1024 * 1024,
+     "HTTPS: session cache per thread, so returning clients resume without a full handshake "
+     "(about 100 bytes a session); 0 = off."},
     {"ring-entries", "TRIREME_RING_ENTRIES", "1024", T_UINT, OFF(ring_entries), 0, 64, 32768,
      "Submission queue size of each io_uring (the completion queue is 4x)."},
     {"recv-buffers", "TRIREME_RECV_BUFFERS", "1024", T_UINT, OFF(recv_bufs), 0, 16, 32768,
@@ -143,7 +159,8 @@ static const struct opt opts[] = {
     {"retention-batch", "TRIREME_RETENTION_BATCH", "1000", T_UINT, OFF(retention_batch), 0, 1,
      100000, "Rows read and deleted per retention statement and kind of row."},
     {"redis-url", "REDIS_URL", "", T_STR, OFF(redis_url), sizeof(((struct config *)0)->redis_url), 0,
-     0, "Redis, redis://[user:pass@]host:port/db (no TLS yet). Unset: Redis features are off."},
+     0, "Redis, redis://[user:pass@]host:port/db, or rediss:// for TLS (verified against "
+     "--tls-ca-file). Unset: Redis features are off."},
     {"redis-enabled", "REDIS_ENABLED", "true", T_BOOL, OFF(redis_enabled), 0, 0, 0,
      "false ignores REDIS_URL (Redis features off, /readyz reports redis disabled)."},
     {"leader", "TRIREME_LEADER", "none", T_LEADER, OFF(leader_backend), 0, 0, 0,
@@ -543,6 +560,10 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
             fprintf(err, "trireme: REDIS_URL %s\n", bad);
             return 2;
         }
+    }
+    if (!*c->tls_cert != !*c->tls_key) {
+        fprintf(err, "trireme: --tls-cert and --tls-key go together (one is missing)\n");
+        return 2;
     }
     if (*c->kind_limits && !*c->redis_url) {
         fprintf(err, "trireme: --kind-limits needs REDIS_URL (limits are shared through Redis)\n");

@@ -45,6 +45,11 @@ struct config {
     uint64_t body_timeout_ms;
     uint64_t idle_timeout_ms;
     bool access_log;
+    /* tls (kernel/tls.h; BearSSL: TLS 1.2 at most) */
+    char tls_cert[512];         /* --tls-cert: PEM chain; with tls_key the web role serves HTTPS */
+    char tls_key[512];          /* --tls-key: PEM private key, RSA or EC */
+    char tls_ca_file[512];      /* --tls-ca-file: PEM anchors clients verify servers against */
+    unsigned tls_session_cache; /* --tls-session-cache: bytes per loop, 0 = none */
     /* database */
     char database_url[1024];
     char database_direct_url[1024];

@@ -17,6 +17,7 @@
 
 #include "kernel/container_of.h"
 #include "kernel/recvbuf.h"
+#include "kernel/tls.h"
 
 static void maybe_finish(struct conn *c)
 {
@@ -27,6 +28,8 @@ static void maybe_finish(struct conn *c)
     buf_release(l->pool, &c->in);
     buf_release(l->pool, &c->out);
     buf_release(l->pool, &c->wire);
+    if (c->tls)
+        tls_free(c);
     close(c->fd);
     c->fd = -1;
     l->live--;
@@ -61,7 +64,16 @@ static void start_send(struct conn *c)
 {
     if (c->flags & (CONN_SENDING | CONN_CLOSING))
         return;
-    if (!buf_size(&c->wire)) {
+    if (c->tls) {
+        /* c->out's plaintext becomes records appended to c->wire. */
+        int r = tls_pump(c, false);
+        if (r < 0) {
+            conn_close(c, r);
+            return;
+        }
+        if (!buf_size(&c->wire))
+            return;
+    } else if (!buf_size(&c->wire)) {
         if (!buf_size(&c->out))
             return;
         struct buf t = c->wire;
@@ -74,6 +86,39 @@ static void start_send(struct conn *c)
     c->ops++;
 }
 
+static void peer_eof(struct conn *c)
+{
+    /* Over TLS the peer's close_notify comes first, its FIN later. */
+    bool again = (c->flags & CONN_EOF) != 0;
+    c->flags |= CONN_EOF;
+    if (c->flags & (CONN_LINGER | CONN_CLOSING))
+        conn_close(c, 0);
+    else if (again)
+        return;
+    else if (c->h->on_eof)
+        c->h->on_eof(c);
+    else
+        conn_close(c, 0);
+}
+
+/* A TLS conn after a completion: run the engine both ways, send what it
+ * produced, hand new plaintext to the handler. */
+static void tls_run(struct conn *c)
+{
+    int r = tls_pump(c, true);
+    if (r < 0) {
+        conn_close(c, r);
+        return;
+    }
+    start_send(c);
+    if ((r & TLS_SECURE) && c->h->on_secure && !(c->flags & CONN_CLOSING))
+        c->h->on_secure(c);
+    if ((r & TLS_GOT_DATA) && !(c->flags & CONN_CLOSING))
+        c->h->on_read(c);
+    if ((r & TLS_PEER_CLOSED) && !(c->flags & CONN_CLOSING))
+        peer_eof(c);
+}
+
 static void on_recv(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
     struct conn *c = container_of(op, struct conn, recv_op);
@@ -84,6 +129,14 @@ static void on_recv(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
     if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
         uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         bool deliver = !(c->flags & (CONN_CLOSING | CONN_LINGER));
+        bool records = false;
+        if (deliver && c->tls) {
+            int e = tls_feed(c, recvbuf_ptr(l->rbufs, bid), (size_t)res);
+            if (e)
+                conn_close(c, e);
+            records = !e;
+            deliver = false;
+        }
         if (deliver && buf_size(&c->in) + (uint32_t)res > CONN_MAX_INPUT) {
             conn_close(c, -EMSGSIZE);
             deliver = false;
@@ -95,16 +148,12 @@ static void on_recv(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
         recvbuf_put(l->rbufs, bid);
         if (deliver)
             c->h->on_read(c);
+        else if (records)
+            tls_run(c);
         if (!more && !(c->flags & CONN_CLOSING))
             arm_recv(c); /* the kernel ended the multishot (buffer ring ran dry) */
     } else if (res == 0) {
-        c->flags |= CONN_EOF;
-        if (c->flags & (CONN_LINGER | CONN_CLOSING))
-            conn_close(c, 0);
-        else if (c->h->on_eof)
-            c->h->on_eof(c);
-        else
-            conn_close(c, 0);
+        peer_eof(c);
     } else if (res == -ENOBUFS) {
         if (!more && !(c->flags & CONN_CLOSING))
             arm_recv(c);
@@ -125,8 +174,11 @@ static void on_send(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
         conn_close(c, cqe->res == -ECANCELED ? c->err : cqe->res);
     } else if (!(c->flags & CONN_CLOSING)) {
         buf_consume(l->pool, &c->wire, (size_t)cqe->res);
-        start_send(c);
-        if (!(c->flags & CONN_SENDING)) {
+        if (c->tls)
+            tls_run(c);
+        else
+            start_send(c);
+        if (!(c->flags & (CONN_SENDING | CONN_CLOSING))) {
             if (c->flags & CONN_CLOSE_AFTER_SEND) {
                 if (!(c->flags & CONN_LINGER))
                     start_linger(c);
@@ -235,6 +287,8 @@ void conn_abandon(struct conn *c)
     buf_release(l->pool, &c->in);
     buf_release(l->pool, &c->out);
     buf_release(l->pool, &c->wire);
+    if (c->tls)
+        tls_free(c);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;

@@ -7,6 +7,9 @@
  * conn_write() appends to c->out; at most one send is in flight per socket,
  * and whatever was written while it flew goes out together in the next one.
  *
+ * TLS (kernel/tls.h) sits between the socket and these buffers: c->in and
+ * c->out then hold plaintext and c->wire the engine's records.
+ *
  * A protocol embeds struct conn as its first member and supplies a
  * struct conn_handler. The conn is freed by the handler's on_close, which
  * runs exactly once, after every op of the conn has completed.
@@ -23,6 +26,7 @@
 #include "kernel/timer.h"
 
 struct conn;
+struct tls_session;
 
 struct conn_handler {
     /* New bytes are in c->in. */
@@ -31,6 +35,8 @@ struct conn_handler {
     void (*on_eof)(struct conn *c);
     /* Everything written so far is on the wire (optional). */
     void (*on_drained)(struct conn *c);
+    /* TLS only (optional): the handshake completed; the peer is verified. */
+    void (*on_secure)(struct conn *c);
     /* The deadline set by conn_deadline() passed. */
     void (*on_timeout)(struct conn *c);
     /* Last call: the socket is closed; free the struct. err: 0 or -errno. */
@@ -55,6 +61,7 @@ struct conn {
     struct loop *loop;
     const struct conn_handler *h;
     struct buf in, out, wire;
+    struct tls_session *tls; /* NULL: plain TCP; else see kernel/tls.h */
     int fd;
     int err; /* first error seen, reported to on_close */
     uint16_t flags;

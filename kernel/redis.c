@@ -11,6 +11,7 @@
 
 #include "kernel/conn.h"
 #include "kernel/log.h"
+#include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "proto/resp.h"
 
@@ -57,10 +58,10 @@ int redis_url_parse(const char *url, struct redis_url *out, const char **err)
     if (!strncmp(url, "redis://", 8)) {
         p = url + 8;
     } else if (!strncmp(url, "rediss://", 9)) {
-        *err = "rediss:// (TLS) is not supported yet; use redis:// on a private network";
-        return -EINVAL;
+        p = url + 9;
+        out->tls = true;
     } else {
-        *err = "must start with redis://";
+        *err = "must start with redis:// or rediss://";
         return -EINVAL;
     }
     const char *at = strrchr(p, '@');
@@ -316,9 +317,21 @@ static void sock_eof(struct conn *c)
         conn_close(c, 0);
 }
 
+static void connected(struct redis_client *cl, bool handshake);
+
+/* rediss:// without AUTH or SELECT: up once the server is verified. */
+static void sock_secure(struct conn *c)
+{
+    struct redis_sock *s = container_of(c, struct redis_sock, c);
+    if (s->cl && s->cl->sock == s && !*s->cl->url.pass &&
+        !(s->cl->url.db != 0 && s->cl->mode == REDIS_COMMANDS))
+        connected(s->cl, false);
+}
+
 static const struct conn_handler sock_handler = {
     .on_read = sock_read,
     .on_eof = sock_eof,
+    .on_secure = sock_secure,
     .on_close = sock_closed,
 };
 
@@ -389,7 +402,8 @@ static void fail_waiting_fast(struct redis_client *cl)
 
 static void drop_connection(struct redis_client *cl, const char *why)
 {
-    bool was_up = cl->state == C_UP;
+    bool was_up = cl->state == C_UP, was_ready = cl->ready;
+    cl->ready = false;
     struct redis_sock *s = cl->sock;
     cl->sock = NULL;
     cl->state = C_DOWN;
@@ -435,7 +449,7 @@ static void drop_connection(struct redis_client *cl, const char *why)
         cl->on_state(cl, false);
     if (cl->closing)
         return;
-    if (!was_up && !cl->down) {
+    if (!was_ready && !cl->down) { /* a refused TLS handshake or AUTH counts too */
         cl->down = true;
         fail_waiting_fast(cl);
     }
@@ -450,6 +464,7 @@ static void connected(struct redis_client *cl, bool handshake)
 {
     cl->backoff_ms = 0;
     cl->down = false;
+    cl->ready = true;
     if (handshake)
         LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
             L_INT("port", cl->url.port), L_INT("db", cl->url.db));
@@ -508,6 +523,18 @@ static void on_connected(struct tcp_connect *tc, int fd)
     s->reader = reader_create();
     s->reader->maxbuf = REDIS_READER_MAXBUF;
     conn_init(&s->c, cl->loop, fd, &sock_handler);
+    if (cl->url.tls) {
+        /* Commands written before the handshake ends wait in the engine. */
+        int e = conn_tls_client(&s->c, cl->loop->srv ? cl->loop->srv->tls : NULL, &cl->tls);
+        if (e < 0) {
+            LOG(LOG_ERROR, "redis: no TLS trust anchors loaded (--tls-ca-file)",
+                L_STR("client", cl->name));
+            s->cl = NULL;
+            conn_close(&s->c, e);
+            drop_connection(cl, "TLS set-up failed");
+            return;
+        }
+    }
     cl->sock = s;
     cl->state = C_UP;
     conn_start(&s->c);
@@ -532,7 +559,7 @@ static void on_connected(struct tcp_connect *tc, int fd)
     }
     if (auth || sel)
         queue_first(cl, &cmds, &bytes);
-    else
+    else if (!cl->url.tls)
         connected(cl, false);
     send_waiting(cl);
 }
@@ -573,6 +600,10 @@ int redis_client_init(struct redis_client *cl, struct loop *l, const struct redi
     cl->name = name;
     cl->default_timeout_ms = DEFAULT_TIMEOUT_MS;
     cl->retry.fn = on_retry;
+    if (url->tls) {
+        snprintf(cl->tls.name, sizeof(cl->tls.name), "%s", url->host);
+        cl->tls.port = url->port;
+    }
     list_init(&cl->waiting);
     list_init(&cl->sent);
     int ret = tcp_resolve(url->host, url->port, &cl->addr, &cl->addrlen);
@@ -586,7 +617,7 @@ int redis_client_init(struct redis_client *cl, struct loop *l, const struct redi
 
 bool redis_client_up(const struct redis_client *cl)
 {
-    return cl->state == C_UP;
+    return cl->ready;
 }
 
 static void fail_now(struct redis_cmd *c, const char *err)

@@ -33,6 +33,7 @@
 #include "kernel/loop.h"
 #include "kernel/tcp_connect.h"
 #include "kernel/timer.h"
+#include "kernel/tls.h"
 
 struct redis_cmd;
 struct redis_client;
@@ -62,6 +63,7 @@ struct redis_url {
     char user[128];
     char pass[256];
     int db;
+    bool tls; /* rediss:// */
 };
 
 /* 0, or -EINVAL with *err naming what is wrong with the URL. */
@@ -85,10 +87,12 @@ struct redis_client {
     struct list sent;    /* awaiting replies, in order; the retry_safe ones' in replay */
     struct buf pending, replay;
     struct redis_cmd handshake[2]; /* AUTH and SELECT of the current connection */
+    struct tls_origin tls;         /* rediss://: the server's name, its last session */
     uint8_t state;
     bool closing;
     bool connecting;
-    bool down; /* a connection attempt failed since the last one came up */
+    bool down;  /* a connection attempt failed since the last one came up */
+    bool ready; /* connected, TLS and AUTH/SELECT done: commands are answered */
     /* Optional: every reply in REDIS_PUBSUB mode. */
     void (*on_push)(struct redis_client *cl, redisReply *reply);
     /* Optional: the connection came up (after AUTH/SELECT) or went down. */

@@ -14,6 +14,7 @@
 
 #include "kernel/log.h"
 #include "kernel/module.h"
+#include "kernel/tls.h"
 #include "kernel/version.h"
 #include "kernel/xalloc.h"
 
@@ -192,6 +193,15 @@ int server_run(const struct config *cfg)
 
     int code = 0;
     unsigned inited = 0;
+    s->tls = xcalloc(1, sizeof(*s->tls));
+    char why[768];
+    bool need_anchors = !strncmp(cfg->redis_url, "rediss://", 9);
+    if (tls_store_load(s->tls, cfg->tls_cert, cfg->tls_key, cfg->tls_ca_file, need_anchors,
+                       s->nloops, (size_t)cfg->tls_session_cache, why, sizeof(why)) < 0) {
+        LOG(LOG_ERROR, "tls: cannot load", L_STR("error", why));
+        code = 1;
+        goto out;
+    }
     for (unsigned i = 0; i < modules_builtin_count; i++) {
         if (!(cfg->role_mask & (1u << i)))
             continue;
@@ -217,7 +227,7 @@ int server_run(const struct config *cfg)
         arm_signal(s);
         LOG(LOG_INFO, "trireme started", L_STR("version", TRIREME_VERSION),
             L_STR("roles", s->roles), L_INT("threads", s->nloops), L_STR("host", cfg->host),
-            L_INT("port", cfg->port),
+            L_INT("port", cfg->port), L_BOOL("https", tls_store_serves(s->tls)),
             L_BOOL("defer_taskrun", (l0->setup_flags & IORING_SETUP_DEFER_TASKRUN) != 0),
             L_INT("pid", getpid()));
         loop_run(l0);
@@ -236,6 +246,8 @@ out:
     for (int i = 0; i < s->nloops; i++)
         loop_free(&s->loops[i]);
     close(s->signal_fd);
+    tls_store_free(s->tls);
+    free(s->tls);
     free(s->loops);
     free(s->threads);
     free(s);

@@ -19,6 +19,8 @@
 #include "kernel/loop.h"
 #include "kernel/timer.h"
 
+struct tls_store;
+
 struct server {
     const struct config *cfg;
     int nloops;
@@ -28,6 +30,7 @@ struct server {
     uint64_t started_mono_ns;
     char roles[128];       /* "web,worker" */
     void *module_state[8]; /* process-wide, set by init hooks, read-only after */
+    struct tls_store *tls; /* anchors, server chain and key; loaded before any loop runs */
 
     atomic_bool draining;
     atomic_bool force;   /* grace period over: leave now */

@@ -1031,3 +1031,32 @@ size_t http1_response_head(char *dst, size_t cap, const struct http1_response *r
     PUT_LIT(&w, "\r\n");
     return w.full ? 0 : (size_t)(w.p - dst);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Shared with the response parser (proto/http1_response.c)                 */
+/* ------------------------------------------------------------------------ */
+
+bool http1_is_tchar(unsigned char c)
+{
+    return IS(c, C_TCHAR);
+}
+
+bool http1_is_field_byte(unsigned char c)
+{
+    return IS(c, C_FIELD);
+}
+
+bool http1_token_eq(const char *s, size_t n, const char *lit)
+{
+    return ieq(s, n, lit);
+}
+
+bool http1_list_next(const char **cur, const char *end, const char **e, size_t *elen)
+{
+    return next_elem(cur, end, e, elen);
+}
+
+const char *http1_content_length(const char *v, size_t n, bool *have, uint64_t *out)
+{
+    return parse_content_length(v, n, have, out);
+}

@@ -162,4 +162,16 @@ struct http1_response {
  */
 size_t http1_response_head(char *dst, size_t cap, const struct http1_response *r);
 
+/* Pieces of the request parser that the response parser
+ * (proto/http1_response.h) shares, so both read fields the same way. */
+bool http1_is_tchar(unsigned char c);      /* token character (RFC 9110 5.6.2) */
+bool http1_is_field_byte(unsigned char c); /* field-value byte: HTAB, SP, VCHAR, obs-text */
+/* ASCII case-insensitive s[0..n) == lit. */
+bool http1_token_eq(const char *s, size_t n, const char *lit);
+/* Next element of a comma-separated list, OWS trimmed; false at the end. */
+bool http1_list_next(const char **cur, const char *end, const char **e, size_t *elen);
+/* Content-Length value (repeats must agree, also across fields: *have and
+ * *out carry what was seen). NULL, or the problem. */
+const char *http1_content_length(const char *v, size_t n, bool *have, uint64_t *out);
+
 #endif

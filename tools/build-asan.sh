@@ -45,7 +45,7 @@ ar rcs "$out/libkernel.a" $(obj $(find kernel -name '*.c' ! -path kernel/main.c 
 # shellcheck disable=SC2046
 ar rcs "$out/libmodules.a" $(obj $(find modules -name '*.c' | sort) zig-out/gen/migrations_gen.c)
 
-SYSLIBS="-luring -ljansson -lhiredis -lpthread"
+SYSLIBS="-luring -ljansson -lhiredis -lbearssl -lcares -lpthread"
 # shellcheck disable=SC2086
 $CC $FLAGS "$(obj kernel/main.c)" "$out/libmodules.a" "$out/libkernel.a" "$out/libproto.a" \
     $SYSLIBS -o "$out/trireme"
@@ -84,3 +84,14 @@ for t in tests/unit/test_*.c; do
     $CC $FLAGS "$t" $libs -lcmocka -o "$out/$name"
 done
 echo "built $(ls "$out"/test_* | wc -l) unit tests into $out"
+
+# Test-only drivers of kernel code (tests/tools/*.c, as build.zig's
+# zig-out/test-bin/): zig-out/asan/trireme-<name>, beside the ASan trireme
+# so the e2e tests find the matching one.
+for t in tests/tools/*.c; do
+    [ -e "$t" ] || continue
+    name=trireme-$(basename "$t" .c | tr _ -)
+    # shellcheck disable=SC2086
+    $CC $FLAGS "$t" tests/unit/kernel_registry.c "$out/libkernel.a" "$out/libproto.a" $SYSLIBS \
+        -o "$out/$name"
+done

@@ -24,6 +24,7 @@
 #include "kernel/pg.h"
 #include "kernel/redis.h"
 #include "kernel/server.h"
+#include "kernel/tls.h"
 #include "kernel/xalloc.h"
 #include "modules/jobs/cli_flags.h"
 #include "modules/jobs/cli_pg.h"
@@ -93,7 +94,8 @@ static void on_redis_error(struct redis_client *cl, const char *step, const char
 bool cli_queue_flag(const char *a)
 {
     return !strncmp(a, "--database-url=", 15) || !strncmp(a, "--redis-url=", 12) ||
-           !strncmp(a, "--queue-backend=", 16) || !strncmp(a, "--result-ttl=", 13);
+           !strncmp(a, "--queue-backend=", 16) || !strncmp(a, "--result-ttl=", 13) ||
+           !strncmp(a, "--tls-ca-file=", 14);
 }
 
 /* The connections the backend needs; 0, or 1 after saying why not. */
@@ -161,8 +163,20 @@ int cli_queue_run(const char *cmd, int argc, char **argv, cli_queue_start start,
         return 1;
     }
     r->loop.srv = &r->srv;
+    /* rediss:// verifies Redis against --tls-ca-file, as `trireme run` does. */
+    const char *redis_url = cli_setting(argc, argv, "--redis-url=", "REDIS_URL");
+    if (redis_url && !strncmp(redis_url, "rediss://", 9)) {
+        const char *ca = cli_setting(argc, argv, "--tls-ca-file=", "TRIREME_TLS_CA_FILE");
+        char why[768];
+        r->srv.tls = xcalloc(1, sizeof(*r->srv.tls));
+        if (tls_store_load(r->srv.tls, "", "", ca ? ca : TLS_CA_FILE_DEFAULT, true, 1, 0, why,
+                           sizeof(why)) < 0) {
+            fprintf(stderr, "trireme %s: --tls-ca-file: %s\n", cmd, why);
+            r->over = true;
+        }
+    }
     void *api = NULL;
-    if (!connect_all(r, argc, argv, queue_backend_of(&r->cfg)->needs) && !r->over) {
+    if (!r->over && !connect_all(r, argc, argv, queue_backend_of(&r->cfg)->needs) && !r->over) {
         struct queue_api_conns conns = {
             .loop = &r->loop,
             .pg = r->has_pg ? &r->pg : NULL,
@@ -196,6 +210,10 @@ int cli_queue_run(const char *cmd, int argc, char **argv, cli_queue_start start,
     if (api)
         ops->close(api);
     loop_free(&r->loop);
+    if (r->srv.tls) {
+        tls_store_free(r->srv.tls);
+        free(r->srv.tls);
+    }
     int rc = r->rc;
     free(r);
     return rc;

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kernel/tls.h"
 #include "kernel/conn.h"
 #include "kernel/container_of.h"
 #include "kernel/log.h"
@@ -648,6 +649,10 @@ void http_conn_accept(struct web_loop *wl, int fd)
     reset_request(hc);
     list_insert(&wl->conns, &hc->link);
     wl->nconns++;
+    if (tls_store_serves(wl->srv->tls) && conn_tls_server(&hc->c, wl->srv->tls) < 0) {
+        conn_close(&hc->c, -EPROTO);
+        return;
+    }
     conn_start(&hc->c);
     conn_deadline(&hc->c, cfg->idle_timeout_ms);
 }

@@ -55,8 +55,15 @@ static void url_parsing(void **state)
     assert_int_equal(redis_url_parse("redis://h:0", &u, &err), -EINVAL);
     assert_int_equal(redis_url_parse("redis://h/x", &u, &err), -EINVAL);
     assert_int_equal(redis_url_parse("http://h", &u, &err), -EINVAL);
-    assert_int_equal(redis_url_parse("rediss://h", &u, &err), -EINVAL);
-    assert_non_null(strstr(err, "TLS"));
+    assert_false(u.tls);
+    assert_int_equal(redis_url_parse("rediss://:pw@cache.internal:6380/2", &u, &err), 0);
+    assert_true(u.tls);
+    assert_string_equal(u.host, "cache.internal");
+    assert_string_equal(u.pass, "pw");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+    assert_int_equal(redis_url_parse("redisss://h", &u, &err), -EINVAL);
+    assert_non_null(strstr(err, "rediss://"));
 }
 
 struct ctx {

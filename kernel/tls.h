@@ -1,0 +1,112 @@
+/*
+ * tls.h - TLS on a kernel conn, with BearSSL's engine (TLS 1.0 to 1.2:
+ * BearSSL implements no TLS 1.3).
+ *
+ * A conn becomes TLS by conn_tls_server() or conn_tls_client() right after
+ * conn_init(). From then on its recv completions carry records into the
+ * engine and c->in receives the decrypted bytes; c->out holds plaintext,
+ * which the engine encrypts into c->wire just before each send. Handlers
+ * see the same conn contract as on plain TCP. A plain conn has c->tls NULL
+ * and pays one predictable branch per completion.
+ *
+ * The store (trust anchors, the server's chain and key) is loaded once
+ * before any loop runs and read-only afterwards, so every loop shares it.
+ * Client sessions are remembered per origin (server name and port) in a
+ * struct tls_origin owned by whoever connects to that origin (a Redis
+ * client, an HTTP client's pool entry): the next connection resumes.
+ *
+ * Handshake and certificate failures are logged once, with the peer and
+ * BearSSL's reason by name, and close the conn with -EPROTO.
+ *
+ * Functions that can fail return 0 or a negative errno.
+ */
+#ifndef TRIREME_KERNEL_TLS_H
+#define TRIREME_KERNEL_TLS_H
+
+#include <bearssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+struct config;
+
+/* The system bundle (Debian's ca-certificates), the default --tls-ca-file. */
+#define TLS_CA_FILE_DEFAULT "/etc/ssl/certs/ca-certificates.crt"
+/* A PEM file (bundle, chain or key) larger than this is refused. */
+#define TLS_PEM_MAX (8u * 1024u * 1024u)
+/* Default of --tls-session-cache: bytes of server session cache per loop
+ * (BearSSL's LRU cache, about 100 bytes per session). */
+#define TLS_SESSION_CACHE_DEFAULT "64k"
+/* Certificates in --tls-cert's chain, at most. */
+#define TLS_CHAIN_MAX 8
+
+struct tls_store {
+    /* client side: the anchors certificates are verified against */
+    br_x509_trust_anchor *anchors;
+    size_t nanchors;
+    char ca_file[512];
+    /* server side (--tls-cert/--tls-key); nchain == 0 when not serving */
+    br_x509_certificate chain[TLS_CHAIN_MAX];
+    size_t nchain;
+    int key_type;                 /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
+    int issuer_key_type;          /* the key type that signed chain[0] */
+    br_skey_decoder_context *key; /* holds the decoded private key */
+    /* Server session caches, one per loop (indexed by loop id, each used
+     * by its own loop only), so returning clients resume; none when
+     * nloops or the size is 0. */
+    br_ssl_session_cache_lru *caches;
+    unsigned char *cache_mem;
+    size_t cache_bytes; /* per loop */
+    int nloops;
+};
+
+/* Where a client connects: SNI and the name its certificate must carry,
+ * and the session the last handshake with it established. */
+struct tls_origin {
+    char name[256];
+    int port;
+    const char *alpn; /* NULL: offer no protocol; else e.g. "http/1.1" */
+    bool have_session;
+    br_ssl_session_parameters session;
+};
+
+/* Load --tls-cert/--tls-key when set (errors are fatal), with a session
+ * cache of cache_bytes for each of nloops loops, and the anchors of
+ * --tls-ca-file when need_anchors (some client will verify a server). On
+ * failure *why says what and which file. */
+int tls_store_load(struct tls_store *st, const char *cert_file, const char *key_file,
+                   const char *ca_file, bool need_anchors, int nloops, size_t cache_bytes,
+                   char *why, size_t whylen);
+void tls_store_free(struct tls_store *st);
+static inline bool tls_store_serves(const struct tls_store *st)
+{
+    return st && st->nchain > 0;
+}
+
+/* Make c the server side of a handshake with st's chain and key. */
+int conn_tls_server(struct conn *c, const struct tls_store *st);
+/* Make c the client side, verifying the server against st's anchors and
+ * origin->name; resumes origin's session when it has one. origin must
+ * outlive c. */
+int conn_tls_client(struct conn *c, const struct tls_store *st, struct tls_origin *origin);
+
+/* BearSSL's name for an error code ("BR_ERR_X509_NOT_TRUSTED"; alerts as
+ * "BR_ERR_RECV_FATAL_ALERT+<n>" into buf), never NULL. */
+const char *tls_error_name(int err, char *buf, size_t len);
+
+/* --- for kernel/conn.c only --- */
+enum { TLS_GOT_DATA = 1, TLS_PEER_CLOSED = 2, TLS_SECURE = 4 };
+/* Run the engine: records from the received ciphertext in, plaintext out
+ * to c->in (when recv_side), c->out's plaintext in and records out to
+ * c->wire (when the wire is free: no send in flight). Returns a mask of
+ * TLS_GOT_DATA / TLS_PEER_CLOSED / TLS_SECURE (the handshake just
+ * completed), or -EPROTO after logging (the caller
+ * closes). */
+int tls_pump(struct conn *c, bool recv_side);
+/* Ciphertext from a recv completion; the next tls_pump() consumes it.
+ * 0 or -EMSGSIZE. */
+int tls_feed(struct conn *c, const void *p, size_t n);
+void tls_free(struct conn *c);
+
+#endif
