@@ -88,7 +88,7 @@ json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t ca
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
             ok |= !strcmp(key, known[i]);
         if (!ok) {
-            *field = key;
+            *field = *key ? key : "\"\""; /* an empty key still names itself */
             snprintf(msg, cap,
                      "is not a job field (kind, queue, payload, run_at, delay, "
                      "priority, max_attempts, timeout, unique_key)");

@@ -87,7 +87,7 @@ json_t *sched_input_normalize(json_t *in, bool partial, const char *tzdir, const
     {
         if (!in_list(key, known, sizeof(known) / sizeof(known[0])) &&
             !in_list(key, read_only, sizeof(read_only) / sizeof(read_only[0])))
-            return fail(field, key, msg, cap,
+            return fail(field, *key ? key : "\"\"", msg, cap,
                         "is not a schedule field (name, cron or every, timezone, queue, "
                         "kind, payload, priority, max_attempts, timeout, enabled, misfire, "
                         "catchup_window, overlap, jitter)",

@@ -38,7 +38,8 @@ int sched_zone_load(const char *tzdir, const char *name, struct tz *out, char *e
         return 0;
     }
     if (!zone_name_ok(name)) {
-        snprintf(err, cap, "'%.80s' is not an IANA time zone name (like Europe/Berlin)", name);
+        /* Not echoed: it may hold anything, control characters included. */
+        snprintf(err, cap, "is not an IANA time zone name (like Europe/Berlin)");
         return -1;
     }
     char path[512];

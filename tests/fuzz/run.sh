@@ -12,7 +12,11 @@
 # fuzz_<name>.c is built with
 #   clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -I. \
 #       tests/fuzz/fuzz_<name>.c proto/*.c
-# (falling back to `clang` when clang-14 is missing) and started on a temporary
+# (falling back to `clang` when clang-14 is missing); a target that includes
+# kernel/ or modules/ headers links instead with kernel/ and modules/
+# (but kernel/main.c) and proto/, compiled once per run with the fuzzer's
+# coverage (-fsanitize=fuzzer-no-link), and the system libraries. That needs
+# zig-out/gen/migrations_gen.c, which `zig build` writes. Each is started on a temporary
 # copy of tests/fuzz/corpus/<name>/, so a run never grows the repository's
 # seed corpus. A crashing input is copied to tests/fuzz/findings/ (ignored by
 # git) and the command that reproduces it is printed. To keep new inputs
@@ -36,6 +40,26 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/trireme-fuzz.XXXXXX") || exit 2
 status=0
+libs=""
+
+# The instrumented kernel and modules, archived once (the linker takes what
+# a target needs). Prints the link arguments.
+build_libs() {
+    if [ ! -r zig-out/gen/migrations_gen.c ]; then
+        echo "run.sh: zig-out/gen/migrations_gen.c is missing: run \`zig build\` first" >&2
+        return 1
+    fi
+    mkdir -p "$work/obj"
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    compile='o="$0/obj/$(echo "$1" | tr / _).o"; $CC -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE -I. -I/usr/include/postgresql -c "$1" -o "$o"'
+    { find kernel modules proto -name '*.c' ! -path kernel/main.c; echo zig-out/gen/migrations_gen.c; } |
+        CC=$cc xargs -P "$(nproc)" -n 1 sh -c "$compile" "$work" >"$work/libs.log" 2>&1 || {
+        sed -n '1,20p' "$work/libs.log" >&2
+        return 1
+    }
+    ar rcs "$work/libtrireme.a" "$work"/obj/*.o
+    echo "$work/libtrireme.a -luring -ljansson -lhiredis -lbearssl -lcares -lpthread -ldl -lm"
+}
 
 for src in tests/fuzz/fuzz_*.c; do
     [ -e "$src" ] || continue
@@ -49,9 +73,19 @@ for src in tests/fuzz/fuzz_*.c; do
     [ -d "tests/fuzz/corpus/$name" ] && cp -R "tests/fuzz/corpus/$name/." "$corpus/"
     seeds=$(ls "$corpus" | wc -l)
 
-    # shellcheck disable=SC2046 # proto/*.c is meant to expand
+    if grep -q '^#include "\(kernel\|modules\)/' "$src"; then
+        if [ -z "$libs" ] && ! libs=$(build_libs); then
+            echo "$target: BUILD FAILED (the instrumented libraries, see $work/libs.log)"
+            status=1
+            continue
+        fi
+        with=$libs
+    else
+        with=$(ls proto/*.c)
+    fi
+    # shellcheck disable=SC2086 # $with is a list of files and flags
     if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -std=gnu11 -D_GNU_SOURCE -I. "$src" $(ls proto/*.c) -o "$bin" 2>"$log"; then
+        -std=gnu11 -D_GNU_SOURCE -I. -I/usr/include/postgresql "$src" $with -o "$bin" 2>"$log"; then
         echo "$target: BUILD FAILED (see $log)"
         sed -n '1,20p' "$log" >&2
         status=1
