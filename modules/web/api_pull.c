@@ -1,0 +1,477 @@
+/*
+ * api_pull.c - external workers that pull: POST /v1/claim and the job
+ * callbacks POST /v1/jobs/{id}/progress|heartbeat|complete|fail.
+ *
+ * Request checks and their 400s live here; the store's part is the
+ * backend's queue_pull_ops (modules/queue/pull.h). A claim with a wait that
+ * finds nothing joins this loop's waiting list; the backend calls wake()
+ * when pull jobs may be due (never once per waiting client), and each
+ * waiting claim is then tried once. A claim woken while its previous try
+ * is still in flight tries again when that one comes back empty, so a job
+ * that arrives in between is never missed. A client that goes away leaves
+ * the list at once (a try in flight is forgotten, and the backend hands
+ * back what it leased); a draining loop answers every waiting claim 204.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/container_of.h"
+#include "kernel/list.h"
+#include "kernel/log.h"
+#include "kernel/server.h"
+#include "kernel/xalloc.h"
+#include "modules/jobs/job_input.h"
+#include "modules/kinds/kind.h"
+#include "modules/kinds/kinds_file.h"
+#include "modules/queue/pull.h"
+#include "modules/queue/queue.h"
+#include "modules/web/api_jobs.h"
+#include "modules/web/api_pull.h"
+#include "modules/web/web.h"
+#include "modules/web/web_loop.h"
+
+struct api_pull {
+    const struct queue_pull_ops *ops; /* NULL: this backend has no pull part */
+    void *state;
+    const char *why;
+    struct list waiting; /* struct claim.node */
+    bool stopped;
+};
+
+struct claim {
+    struct web_request *r;
+    struct api_pull *a;
+    struct list node; /* on a->waiting while it waits */
+    struct pull_claim_req req;
+    struct pull_call *inflight;
+    struct timer deadline;
+    bool waiting, expired, again;
+};
+
+static void on_wake(void *data);
+
+void api_pull_open(struct web_loop *wl)
+{
+    struct api_pull *a = xcalloc(1, sizeof(*a));
+    list_init(&a->waiting);
+    wl->pull = a;
+    const struct queue_backend *b = queue_backend_of(wl->srv->cfg);
+    if (!b->pull) {
+        a->why = "pull workers are not available on this queue backend";
+        return;
+    }
+    bool any = false;
+    for (unsigned i = 0; i < job_kinds_count(); i++)
+        any |= job_kind_is_pull(job_kind_at(i));
+    if (!any) {
+        a->why = "no pull kinds are declared (--pull-kinds, or \"type\": \"pull\" in --kinds)";
+        return;
+    }
+    const struct config *cfg = wl->srv->cfg;
+    struct queue_api_conns conns = {
+        .loop = wl->loop,
+        .pg = wl->has_pg ? &wl->pg : NULL,
+        .redis = wl->has_redis ? &wl->redis : NULL,
+    };
+    const char *direct = *cfg->database_direct_url ? cfg->database_direct_url : cfg->database_url;
+    a->ops = b->pull;
+    a->state = a->ops->open(&conns, direct, on_wake, a, &a->why);
+}
+
+static void claim_end(struct claim *c)
+{
+    struct api_pull *a = c->a;
+    if (c->waiting) {
+        list_remove(&c->node);
+        c->waiting = false;
+        loop_timer_cancel(c->r->loop, &c->deadline);
+        if (list_empty(&a->waiting) && a->state)
+            a->ops->watch(a->state, false);
+    }
+    json_decref(c->req.kinds);
+    json_decref(c->req.queues);
+    free(c);
+}
+
+static void respond_204(struct claim *c)
+{
+    struct web_request *r = c->r;
+    r->on_abort = NULL;
+    claim_end(c);
+    web_respond(r, 204, NULL, NULL, 0, NULL);
+}
+
+static void try_claim(struct claim *c);
+
+static void on_claimed(struct queue_call *qc, const struct queue_answer *ans)
+{
+    struct claim *c = qc->data;
+    struct pull_call *pc = container_of(qc, struct pull_call, head);
+    c->inflight = NULL;
+    struct web_request *r = c->r;
+    if (ans->status >= 300) {
+        LOG(LOG_WARN, "claim failed", L_STR("error", ans->message),
+            L_STRN("request_id", r->id, r->id_len));
+        r->on_abort = NULL;
+        claim_end(c);
+        web_respond_error(r, ans->status, ans->code, ans->message);
+        return;
+    }
+    if (pc->njobs) {
+        r->on_abort = NULL;
+        claim_end(c);
+        web_respond_json(r, 200, ans->body, ans->len);
+        return;
+    }
+    if (!c->waiting || c->expired || c->a->stopped) {
+        respond_204(c);
+        return;
+    }
+    if (c->again) {
+        c->again = false;
+        try_claim(c);
+    }
+}
+
+static void try_claim(struct claim *c)
+{
+    c->inflight = c->a->ops->claim(c->a->state, &c->req, on_claimed, c);
+}
+
+static void on_wake(void *data)
+{
+    struct api_pull *a = data;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &a->waiting)
+    {
+        struct claim *c = list_entry(pos, struct claim, node);
+        if (c->inflight)
+            c->again = true;
+        else
+            try_claim(c);
+    }
+}
+
+static void on_deadline(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct claim *c = container_of(t, struct claim, deadline);
+    if (c->inflight)
+        c->expired = true; /* answered when the try comes back */
+    else
+        respond_204(c);
+}
+
+static void on_abort(struct web_request *r)
+{
+    struct claim *c = r->async;
+    if (c->inflight)
+        queue_call_forget(&c->inflight->head);
+    claim_end(c);
+}
+
+void api_pull_stop(struct web_loop *wl)
+{
+    struct api_pull *a = wl->pull;
+    if (!a || a->stopped)
+        return;
+    a->stopped = true;
+    while (!list_empty(&a->waiting)) {
+        struct claim *c = list_entry(a->waiting.next, struct claim, node);
+        if (c->inflight) { /* answered 204 (or its jobs) when the try comes back */
+            list_remove(&c->node);
+            c->waiting = false;
+            loop_timer_cancel(c->r->loop, &c->deadline);
+            continue;
+        }
+        respond_204(c);
+    }
+    if (a->state)
+        a->ops->stop(a->state);
+}
+
+void api_pull_close(struct web_loop *wl)
+{
+    struct api_pull *a = wl->pull;
+    if (!a)
+        return;
+    if (a->state)
+        a->ops->close(a->state);
+    free(a);
+    wl->pull = NULL;
+}
+
+/* This loop's pull state, or NULL after answering. */
+static struct api_pull *need_pull(struct web_request *r)
+{
+    if (!web_authorized(r))
+        return NULL;
+    struct api_pull *a = web_loop_of(r->loop)->pull;
+    if (a->state && !a->stopped)
+        return a;
+    if (!a->ops) /* no pull kinds, or a backend without them */
+        web_respond_error(r, 404, "not_found", a->why);
+    else
+        web_respond_error(r, 503, "unavailable",
+                          a->stopped ? "the server is shutting down" : a->why);
+    return NULL;
+}
+
+static json_t *parse_body(struct web_request *r)
+{
+    json_error_t jerr;
+    json_t *in = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(in)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "body must be a JSON object%s%s", in ? "" : ": ",
+                 in ? "" : jerr.text);
+        json_decref(in);
+        web_respond_error(r, 400, "invalid_json", msg);
+        return NULL;
+    }
+    return in;
+}
+
+static bool bad(struct web_request *r, json_t *in, const char *msg)
+{
+    json_decref(in);
+    web_respond_error(r, 400, "invalid_request", msg);
+    return false;
+}
+
+/* An optional number field in [lo, hi], else def; false after a 400. */
+static bool num_field(struct web_request *r, json_t *in, const char *name, double lo, double hi,
+                      double def, double *out)
+{
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return true;
+    }
+    char msg[160];
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+        snprintf(msg, sizeof(msg), "%s must be a number from %g to %g", name, lo, hi);
+        return bad(r, in, msg);
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+/* A JSON array of 1..PULL_NAMES_MAX strings; false after a 400. */
+static bool names_field(struct web_request *r, json_t *in, const char *name, bool required)
+{
+    json_t *v = json_object_get(in, name);
+    char msg[160];
+    if (!v && !required)
+        return true;
+    bool ok = json_is_array(v) && json_array_size(v) >= 1 && json_array_size(v) <= PULL_NAMES_MAX;
+    for (size_t i = 0; ok && i < json_array_size(v); i++) {
+        json_t *s = json_array_get(v, i);
+        ok = json_is_string(s) && json_string_length(s) >= 1 &&
+             json_string_length(s) <= JOB_NAME_MAX;
+    }
+    if (!ok) {
+        snprintf(msg, sizeof(msg), "%s must be an array of 1 to %d names", name, PULL_NAMES_MAX);
+        return bad(r, in, msg);
+    }
+    return true;
+}
+
+void api_claim(struct web_request *r)
+{
+    struct api_pull *a = need_pull(r);
+    json_t *in;
+    if (!a || !(in = parse_body(r)))
+        return;
+    const char *key;
+    json_t *v;
+    json_object_foreach(in, key, v)
+    {
+        if (strcmp(key, "kinds") && strcmp(key, "queues") && strcmp(key, "max") &&
+            strcmp(key, "lease") && strcmp(key, "wait")) {
+            char msg[300];
+            snprintf(msg, sizeof(msg),
+                     "%.100s is not a claim field (kinds, queues, max, lease, wait)", key);
+            bad(r, in, msg);
+            return;
+        }
+    }
+    double max, lease, wait;
+    if (!names_field(r, in, "kinds", true) || !names_field(r, in, "queues", false) ||
+        !num_field(r, in, "max", 1, PULL_CLAIM_MAX, PULL_CLAIM_DEFAULT, &max) ||
+        !num_field(r, in, "lease", 1, PULL_LEASE_MAX_S, PULL_LEASE_DEFAULT_S, &lease) ||
+        !num_field(r, in, "wait", 0, PULL_WAIT_MAX_S, 0, &wait))
+        return;
+    json_t *kinds = json_object_get(in, "kinds");
+    for (size_t i = 0; i < json_array_size(kinds); i++) {
+        json_t *k = json_array_get(kinds, i);
+        if (!job_kind_is_pull(job_kind_find(json_string_value(k), json_string_length(k)))) {
+            char msg[1200];
+            size_t n = (size_t)snprintf(msg, sizeof(msg),
+                                        "kinds[%zu] '%.100s' is not a pull kind "
+                                        "(pull kinds:",
+                                        i, json_string_value(k));
+            for (unsigned j = 0; j < job_kinds_count() && n < sizeof(msg); j++)
+                if (job_kind_is_pull(job_kind_at(j)))
+                    n += (size_t)snprintf(msg + n, sizeof(msg) - n, " %s", job_kind_at(j)->name);
+            if (n < sizeof(msg))
+                snprintf(msg + n, sizeof(msg) - n, ")");
+            bad(r, in, msg);
+            return;
+        }
+    }
+    struct claim *c = xcalloc(1, sizeof(*c));
+    c->r = r;
+    c->a = a;
+    c->req.kinds = json_incref(kinds);
+    c->req.queues = json_object_get(in, "queues") ? json_incref(json_object_get(in, "queues"))
+                                                  : json_pack("[s]", "default");
+    c->req.max = (unsigned)max;
+    c->req.lease_ms = (uint64_t)(lease * 1000);
+    json_decref(in);
+    r->async = c;
+    r->on_abort = on_abort;
+    uint64_t wait_ms = (uint64_t)(wait * 1000);
+    if (wait_ms) {
+        c->waiting = true;
+        if (list_empty(&a->waiting))
+            a->ops->watch(a->state, true);
+        list_append(&a->waiting, &c->node);
+        c->deadline.fn = on_deadline;
+        loop_timer_in(r->loop, &c->deadline, wait_ms);
+    }
+    try_claim(c);
+}
+
+/* --- callbacks ------------------------------------------------------------------ */
+
+static void on_reported(struct queue_call *qc, const struct queue_answer *ans)
+{
+    struct web_request *r = qc->data;
+    r->on_abort = NULL;
+    if (ans->status < 300) {
+        web_respond_json(r, ans->status, ans->body, ans->len);
+        return;
+    }
+    if (ans->status == 409)
+        LOG(LOG_INFO, "job callback refused: stale token", L_STRN("request_id", r->id, r->id_len));
+    else if (ans->status >= 500)
+        LOG(LOG_WARN, "job callback failed", L_STR("error", ans->message),
+            L_STRN("request_id", r->id, r->id_len));
+    web_respond_error(r, ans->status, ans->code, ans->message);
+}
+
+static void on_report_abort(struct web_request *r)
+{
+    queue_call_forget(r->async);
+}
+
+static void report(struct web_request *r, enum pull_report_what what, const char *const *fields)
+{
+    int64_t id;
+    struct api_pull *a = need_pull(r);
+    json_t *in;
+    if (!a || !api_job_id_param(r, &id) || !(in = parse_body(r)))
+        return;
+    const char *key;
+    json_t *v;
+    json_object_foreach(in, key, v)
+    {
+        bool known = false;
+        for (const char *const *f = fields; *f; f++)
+            known |= !strcmp(*f, key);
+        if (!known) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "%.100s is not a field of this callback", key);
+            bad(r, in, msg);
+            return;
+        }
+    }
+    json_t *token = json_object_get(in, "token");
+    if (!json_is_string(token) || !json_string_length(token) ||
+        json_string_length(token) > PULL_TOKEN_MAX) {
+        bad(r, in, "token is required: the string the claim gave with the job");
+        return;
+    }
+    struct pull_report rep = {
+        .what = what,
+        .id = id,
+        .token = json_string_value(token),
+        .percent = -1,
+        .retry_in_ms = -1,
+    };
+    char *result = NULL;
+    double d;
+    switch (what) {
+    case PULL_PROGRESS: {
+        if (!num_field(r, in, "percent", 0, 100, -1, &d))
+            return;
+        rep.percent = (int)d;
+        json_t *step = json_object_get(in, "step");
+        if (step && !json_is_null(step) &&
+            (!json_is_string(step) || json_string_length(step) > PULL_STEP_MAX)) {
+            bad(r, in, "step must be a string of at most 500 bytes");
+            return;
+        }
+        rep.step = json_string_value(step);
+        break;
+    }
+    case PULL_HEARTBEAT:
+        if (!num_field(r, in, "lease", 1, PULL_LEASE_MAX_S, PULL_LEASE_DEFAULT_S, &d))
+            return;
+        rep.lease_ms = (uint64_t)(d * 1000);
+        break;
+    case PULL_COMPLETE: {
+        json_t *res = json_object_get(in, "result");
+        if (res && !json_is_null(res))
+            rep.result = result = json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY);
+        break;
+    }
+    case PULL_FAIL: {
+        json_t *err = json_object_get(in, "error"), *retry = json_object_get(in, "retry");
+        if (err && !json_is_null(err) && !json_is_string(err)) {
+            bad(r, in, "error must be a string");
+            return;
+        }
+        if (retry && !json_is_boolean(retry)) {
+            bad(r, in, "retry must be true or false");
+            return;
+        }
+        rep.error = json_string_value(err);
+        rep.retry = !retry || json_is_true(retry);
+        if (!num_field(r, in, "retry_in", 0, JOB_DELAY_MAX_MS / 1000, -1, &d))
+            return;
+        rep.retry_in_ms = d < 0 ? -1 : (int64_t)(d * 1000);
+        break;
+    }
+    }
+    r->async = a->ops->report(a->state, &rep, on_reported, r);
+    r->on_abort = on_report_abort;
+    free(result);
+    json_decref(in);
+}
+
+void api_job_progress(struct web_request *r)
+{
+    static const char *const f[] = {"token", "percent", "step", NULL};
+    report(r, PULL_PROGRESS, f);
+}
+
+void api_job_heartbeat(struct web_request *r)
+{
+    static const char *const f[] = {"token", "lease", NULL};
+    report(r, PULL_HEARTBEAT, f);
+}
+
+void api_job_complete(struct web_request *r)
+{
+    static const char *const f[] = {"token", "result", NULL};
+    report(r, PULL_COMPLETE, f);
+}
+
+void api_job_fail(struct web_request *r)
+{
+    static const char *const f[] = {"token", "error", "retry", "retry_in", NULL};
+    report(r, PULL_FAIL, f);
+}
