@@ -98,6 +98,7 @@ static void respond_204(struct claim *c)
 {
     struct web_request *r = c->r;
     r->on_abort = NULL;
+    r->on_peer_eof = NULL;
     claim_end(c);
     web_respond(r, 204, NULL, NULL, 0, NULL);
 }
@@ -114,12 +115,14 @@ static void on_claimed(struct queue_call *qc, const struct queue_answer *ans)
         LOG(LOG_WARN, "claim failed", L_STR("error", ans->message),
             L_STRN("request_id", r->id, r->id_len));
         r->on_abort = NULL;
+        r->on_peer_eof = NULL;
         claim_end(c);
         web_respond_error(r, ans->status, ans->code, ans->message);
         return;
     }
     if (pc->njobs) {
         r->on_abort = NULL;
+        r->on_peer_eof = NULL;
         claim_end(c);
         web_respond_json(r, 200, ans->body, ans->len);
         return;
@@ -169,6 +172,17 @@ static void on_abort(struct web_request *r)
     if (c->inflight)
         queue_call_forget(&c->inflight->head);
     claim_end(c);
+}
+
+static void on_peer_eof(struct web_request *r)
+{
+    struct claim *c = r->async;
+    if (!c->waiting)
+        return; /* a claim without wait is answered as soon as it is back */
+    if (c->inflight)
+        queue_call_forget(&c->inflight->head);
+    c->inflight = NULL;
+    respond_204(c);
 }
 
 void api_pull_stop(struct web_loop *wl)
@@ -332,6 +346,7 @@ void api_claim(struct web_request *r)
     json_decref(in);
     r->async = c;
     r->on_abort = on_abort;
+    r->on_peer_eof = on_peer_eof;
     uint64_t wait_ms = (uint64_t)(wait * 1000);
     if (wait_ms) {
         c->waiting = true;
