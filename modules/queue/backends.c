@@ -27,6 +27,7 @@ const struct queue_backend queue_redis = {
     .worker = &redis_worker_ops,
     .api = &redis_api_ops,
     .beat = &redis_beat_ops,
+    .pull = &redis_pull_ops,
 };
 
 const struct queue_backend *queue_backend_of(const struct config *cfg)

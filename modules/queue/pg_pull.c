@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/config.h"
 #include "kernel/container_of.h"
 #include "kernel/list.h"
 #include "kernel/loop.h"
@@ -400,9 +401,12 @@ static struct queue_call *pp_report(void *st, const struct pull_report *rep, que
 
 /* --- per loop ----------------------------------------------------------------- */
 
-static void *pp_open(const struct queue_api_conns *conns, const char *direct_url,
+static void *pp_open(const struct queue_api_conns *conns, const struct config *cfg,
                      void (*wake)(void *data), void *data, const char **why)
 {
+    /* LISTEN needs a session: the direct URL when DATABASE_URL is a pooler. */
+    const char *direct_url =
+        *cfg->database_direct_url ? cfg->database_direct_url : cfg->database_url;
     if (!conns->pg) {
         *why = "pull workers need DATABASE_URL (the PostgreSQL queue backend)";
         return NULL;

@@ -26,6 +26,8 @@
 
 #include "modules/queue/queue_api.h"
 
+struct config;
+
 #define PULL_CLAIM_DEFAULT   1    /* jobs per claim without "max" */
 #define PULL_CLAIM_MAX       1000 /* the largest "max" */
 #define PULL_LEASE_DEFAULT_S 30   /* "lease" (and a heartbeat's) when not given */
@@ -67,7 +69,7 @@ struct pull_report {
 struct queue_pull_ops {
     /* Per-loop state; NULL with *why when the connections are missing.
      * wake(data) is called while watching, when jobs may be waiting. */
-    void *(*open)(const struct queue_api_conns *conns, const char *direct_url,
+    void *(*open)(const struct queue_api_conns *conns, const struct config *cfg,
                   void (*wake)(void *data), void *data, const char **why);
     void (*stop)(void *st);  /* the web loop drains: close own connections */
     void (*close)(void *st); /* after the loop ended */

@@ -115,12 +115,16 @@ static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, que
     rq_args_addll(&c->rq.args, (long long)json_array_size(jobs));
     size_t i;
     json_t *j;
+    bool pull = false; /* pull kinds' jobs go to their own lanes (redis_pull_lua.c) */
+    json_array_foreach(jobs, i, j) pull |= json_is_true(json_object_get(j, "pull"));
     json_array_foreach(jobs, i, j)
     {
         rq_enqueue_job_args(&c->rq.args, j);
+        if (pull)
+            rq_args_adds(&c->rq.args, json_is_true(json_object_get(j, "pull")) ? "1" : "");
     }
     json_decref(jobs);
-    rq_eval(a->cl, &c->rq, &a->shas, RQ_ENQUEUE, on_enqueued);
+    rq_eval(a->cl, &c->rq, &a->shas, pull ? RQ_PULL_ENQUEUE : RQ_ENQUEUE, on_enqueued);
     return &c->head;
 }
 

@@ -74,9 +74,8 @@ void api_pull_open(struct web_loop *wl)
         .pg = wl->has_pg ? &wl->pg : NULL,
         .redis = wl->has_redis ? &wl->redis : NULL,
     };
-    const char *direct = *cfg->database_direct_url ? cfg->database_direct_url : cfg->database_url;
     a->ops = b->pull;
-    a->state = a->ops->open(&conns, direct, on_wake, a, &a->why);
+    a->state = a->ops->open(&conns, cfg, on_wake, a, &a->why);
 }
 
 static void claim_end(struct claim *c)
