@@ -278,7 +278,7 @@ static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
             call_put(c);
         return;
     }
-    size_t len = 10;
+    size_t len = sizeof("{\"jobs\":[]}");
     for (int i = 0; i < n; i++)
         len += strlen(PQgetvalue(res, i, 0)) + 1;
     char *body = xmalloc(len + 1), *o = body;
