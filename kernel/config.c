@@ -149,7 +149,9 @@ static const struct opt opts[] = {
      "concurrency (default: the CPU count), timeout (the kind's default time limit), kill_after "
      "(SIGTERM to SIGKILL of the process group, default 5s), memory_limit (RLIMIT_AS, e.g. "
      "\"512m\"), max_stdout (the result, default 1m), stderr_tail (kept for last_error, default "
-     "2k), max_progress_line (default 1k). See docs/operations.md."},
+     "2k), max_progress_line (default 1k); mode \"pool\" keeps processes running, a job per line "
+     "(processes, default the CPU count; jobs_per_process, default 1; max_jobs_per_process, "
+     "default 0 = never recycle). See docs/operations.md."},
     {"pull-kinds", "TRIREME_PULL_KINDS", "", T_STR, OFF(pull_kinds),
      sizeof(((struct config *)0)->pull_kinds), 0, 0,
      "Job kinds run by external workers that pull them (POST /v1/claim), comma-separated, e.g. "

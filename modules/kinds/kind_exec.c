@@ -31,11 +31,13 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
+#include "modules/kinds/kind_exec_pool.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
 #include "modules/registry.h"
 
 #define EXEC_JOB_ENV      5 /* TRIREME_PROGRESS_FD, _JOB_ID, _JOB_KIND, _JOB_QUEUE, _JOB_ATTEMPT */
+#define EXEC_MSG_EXTRA    400 /* an error's words around the stderr tail */
 #define JOB_ENV_VALUE_MAX 320 /* NAME=value of one of them (names and queues are short) */
 /* Progress reports of one job reach the queue at most this often; the
  * latest one wins. Bounds the writes a chatty program causes, and keeps two
@@ -45,6 +47,7 @@
 enum { W_PID, W_IN, W_OUT, W_ERR, W_PROG, NW };
 
 struct exec_slot {
+    struct exec_pool *pool; /* mode pool; NULL: one-shot */
     unsigned running, limit;
     struct list waiting; /* procs whose run waits for a free program slot */
     struct list spare;   /* released procs of this kind, for reuse */
@@ -85,7 +88,9 @@ struct exec_proc {
     size_t err_len;
     char *tail; /* ring of stderr_tail bytes */
     size_t tail_len, tail_pos;
-    char *prog; /* max_progress_line */
+    char *msg;       /* the outcome's error: stderr_tail + EXEC_MSG_EXTRA */
+    char *tail_text; /* the tail in order: stderr_tail + 1 */
+    char *prog;      /* max_progress_line */
     size_t prog_len;
     bool prog_skip;
     char **envp;
@@ -97,35 +102,6 @@ static void on_kill_timer(struct loop *l, struct timer *t);
 static void on_progress_timer(struct loop *l, struct timer *t);
 
 /* --- text that leaves the program ---------------------------------------- */
-
-/* In place: invalid UTF-8 and NUL become '?', so the text is a valid
- * JSON string and PostgreSQL text. */
-static void utf8_clean(char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len && i + len <= n && c != 0;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok && len == 2)
-            ok = c >= 0xc2;
-        if (ok && len == 3) {
-            unsigned char d = (unsigned char)s[i + 1];
-            ok = !(c == 0xe0 && d < 0xa0) && !(c == 0xed && d >= 0xa0);
-        }
-        if (ok && len == 4) {
-            unsigned char d = (unsigned char)s[i + 1];
-            ok = c <= 0xf4 && !(c == 0xf0 && d < 0x90) && !(c == 0xf4 && d >= 0x90);
-        }
-        if (!ok) {
-            s[i++] = '?';
-            continue;
-        }
-        i += len;
-    }
-}
 
 /* The stderr tail, oldest first, cleaned, without a trailing newline. */
 static size_t tail_copy(const struct exec_proc *p, char *out, size_t cap)
@@ -143,7 +119,7 @@ static size_t tail_copy(const struct exec_proc *p, char *out, size_t cap)
     while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
         n--;
     out[n] = 0;
-    utf8_clean(out, n);
+    exec_utf8_clean(out, n);
     return n;
 }
 
@@ -168,6 +144,8 @@ static struct exec_proc *proc_get(struct exec_loop *el, const struct declared_ki
         p->err_line = xmalloc(EXEC_STDERR_LINE_MAX);
         p->tail = xmalloc(e->stderr_tail ? e->stderr_tail : 1);
         p->prog = xmalloc(e->max_progress_line);
+        p->msg = xmalloc(e->stderr_tail + EXEC_MSG_EXTRA);
+        p->tail_text = xmalloc(e->stderr_tail + 1);
         p->envp = xcalloc(e->nenv + EXEC_JOB_ENV + 1, sizeof(char *));
         for (unsigned i = 0; i < e->nenv; i++)
             p->envp[i] = e->env[i];
@@ -201,6 +179,8 @@ static void proc_free(struct exec_proc *p)
     free(p->err_line);
     free(p->tail);
     free(p->prog);
+    free(p->msg);
+    free(p->tail_text);
     free(p->envp);
     free(p);
 }
@@ -276,7 +256,7 @@ static void log_stderr(struct exec_proc *p)
 {
     if (!p->err_len)
         return;
-    utf8_clean(p->err_line, p->err_len);
+    exec_utf8_clean(p->err_line, p->err_len);
     LOG(LOG_INFO, "job stderr", L_INT("job_id", p->run ? p->run->id : 0),
         L_STR("kind", p->dk->name), L_INT("pid", p->c.pid),
         L_STRN("line", p->err_line, p->err_len));
@@ -329,7 +309,7 @@ static void progress_line(struct exec_proc *p)
             L_INT("job_id", p->run ? p->run->id : 0), L_STR("kind", p->dk->name));
         return;
     }
-    utf8_clean(p->progress_step, strlen(p->progress_step));
+    exec_utf8_clean(p->progress_step, strlen(p->progress_step));
     p->progress_pct = pct;
     p->progress_pending = true;
     uint64_t next = p->progress_at_ns + EXEC_PROGRESS_EVERY_MS * 1000000ull;
@@ -436,7 +416,7 @@ static void ok(struct exec_proc *p, char *error, size_t ecap)
             size_t n = p->out_len;
             while (n && (p->out[n - 1] == '\n' || p->out[n - 1] == '\r'))
                 n--;
-            utf8_clean(p->out, n);
+            exec_utf8_clean(p->out, n);
             res = json_stringn(p->out, n);
         }
     }
@@ -445,8 +425,8 @@ static void ok(struct exec_proc *p, char *error, size_t ecap)
 
 static void outcome(struct exec_proc *p)
 {
-    size_t tcap = p->dk->exec.stderr_tail + 1, ecap = tcap + 300;
-    char head[160], *tail = xmalloc(tcap), *error = xmalloc(ecap);
+    size_t tcap = p->dk->exec.stderr_tail + 1, ecap = p->dk->exec.stderr_tail + EXEC_MSG_EXTRA;
+    char head[160], *tail = p->tail_text, *error = p->msg;
     size_t tn = tail_copy(p, tail, tcap);
     int st = p->status;
     bool permanent = true;
@@ -469,8 +449,6 @@ static void outcome(struct exec_proc *p)
         snprintf(error, ecap, "%s%s%s", head, tn ? "; stderr: " : "", tail);
         finish(p, NULL, error, permanent);
     }
-    free(tail);
-    free(error);
 }
 
 static void on_leader_exit(struct exec_proc *p)
@@ -600,6 +578,10 @@ void exec_start(struct job_run *r)
         job_finish(r, NULL, "exec kinds are not set up on this loop", false);
         return;
     }
+    if (el->slot[dk->index].pool) {
+        exec_pool_start(el->slot[dk->index].pool, r);
+        return;
+    }
     struct exec_proc *p = proc_get(el, dk);
     p->run = r;
     r->ctx = p;
@@ -614,6 +596,12 @@ void exec_start(struct job_run *r)
 
 void exec_stop(struct job_run *r)
 {
+    struct exec_loop *el = r->loop->modules[MODULE_KINDS];
+    const struct declared_kind *dk = declared_kind_of(r->kind);
+    if (el && dk->index < el->nslots && el->slot[dk->index].pool) {
+        exec_pool_stop(el->slot[dk->index].pool, r);
+        return;
+    }
     struct exec_proc *p = r->ctx;
     if (!p)
         return;
@@ -651,8 +639,21 @@ void *exec_loop_new(struct loop *l, const struct kinds_file *f)
             s->limit = 1;
         list_init(&s->waiting);
         list_init(&s->spare);
+        if (f->v[i].exec.pool) {
+            unsigned n = f->v[i].exec.processes;
+            n = n / loops + (n % loops > (unsigned)l->id);
+            s->pool = exec_pool_new(l, &f->v[i], n ? n : 1);
+        }
     }
     return el;
+}
+
+void exec_loop_drain(void *arg)
+{
+    struct exec_loop *el = arg;
+    for (unsigned i = 0; el && i < el->nslots; i++)
+        if (el->slot[i].pool)
+            exec_pool_drain(el->slot[i].pool);
 }
 
 /* At exit, after the loop ended (forced by --grace, say): whatever still
@@ -681,6 +682,7 @@ void exec_loop_free(void *arg)
         proc_free(p);
     }
     for (unsigned i = 0; i < el->nslots; i++) {
+        exec_pool_free(el->slot[i].pool);
         struct list *heads[2] = {&el->slot[i].waiting, &el->slot[i].spare};
         for (int h = 0; h < 2; h++)
             list_for_each_safe(n, t, heads[h])

@@ -21,6 +21,7 @@
 #define TRIREME_MODULES_KINDS_KIND_EXEC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@
 #define EXEC_CONCURRENCY_MAX 10000
 #define EXEC_PROGRESS_FD     3 /* the child's progress descriptor */
 
+#define EXEC_POOL_MAX_PROCS 256
+#define EXEC_POOL_MAX_JOBS  1000 /* jobs_per_process */
+
 struct loop;
 struct server;
 
@@ -45,6 +49,9 @@ struct exec_spec {
     unsigned concurrency;
     uint64_t timeout_ms, kill_after_ms;
     uint64_t memory_limit; /* RLIMIT_AS bytes; 0: none */
+    /* mode "pool": long-lived processes, one job per line (kind_exec_pool.h) */
+    bool pool;
+    unsigned processes, jobs_per_process, max_jobs_per_process; /* max 0: never recycle */
     size_t max_stdout, stderr_tail, max_progress_line;
 };
 
@@ -58,11 +65,17 @@ void exec_spec_free(struct exec_spec *s);
  * step (NUL-terminated, "" when none) filled, or -1. */
 int exec_progress_parse(const char *line, size_t len, int *percent, char *step, size_t cap);
 
+/* In place: invalid UTF-8 and NUL become '?', so the text is a valid
+ * JSON string and PostgreSQL text. */
+void exec_utf8_clean(char *s, size_t n);
+
 /* The loop's state for running exec kinds (the kinds module's start and
  * cleanup hooks). exec_loop_free kills and reaps what still runs. */
 struct kinds_file;
 void *exec_loop_new(struct loop *l, const struct kinds_file *f);
 void exec_loop_free(void *el);
+/* The worker drains: pool processes get end of file once idle. */
+void exec_loop_drain(void *el);
 
 /* The job_kind start/stop of every exec kind. */
 struct job_run;

@@ -2,8 +2,10 @@
  * kind_exec_progress.c - one line an exec program wrote to its progress
  * descriptor, as percent and step. Two forms, so a shell script can
  * `echo 45 Processing chunk 5/10 >&$TRIREME_PROGRESS_FD` and a program can
- * write JSON: {"percent": 45, "step": "Processing chunk 5/10"}.
+ * write JSON: {"percent": 45, "step": "Processing chunk 5/10"}. And the
+ * cleaning of any text a program hands over.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,4 +73,31 @@ int exec_progress_parse(const char *line, size_t len, int *percent, char *step, 
     *percent = v;
     copy_step(step, cap, line + i, len - i);
     return 0;
+}
+
+void exec_utf8_clean(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len && i + len <= n && c != 0;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && len == 2)
+            ok = c >= 0xc2;
+        if (ok && len == 3) {
+            unsigned char d = (unsigned char)s[i + 1];
+            ok = !(c == 0xe0 && d < 0xa0) && !(c == 0xed && d >= 0xa0);
+        }
+        if (ok && len == 4) {
+            unsigned char d = (unsigned char)s[i + 1];
+            ok = c <= 0xf4 && !(c == 0xf0 && d < 0x90) && !(c == 0xf4 && d >= 0x90);
+        }
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
 }

@@ -6,15 +6,17 @@
  * system calls: it resets what trireme changed for itself (every signal is
  * blocked in its threads, SIGPIPE is ignored: both survive execve), joins a
  * group of its own (so limits signal the program and what it started),
- * applies the memory limit, moves its pipe ends to 0-3 and closes every
- * other descriptor. A failure before execve is reported through errno_out
- * in the shared memory; the parent reaps that child at once.
+ * asks to be killed if trireme dies (the thread that started it: a loop,
+ * which outlives its programs), applies the memory limit, moves its pipe ends to 0-3 and closes
+ * every other descriptor. A failure before execve is reported through errno_out in the shared
+ * memory; the parent reaps that child at once.
  */
 #include "modules/kinds/kind_exec_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -75,8 +77,8 @@ int exec_spawn(const struct exec_spec *s, char *const envp[], struct exec_child 
         sigemptyset(&none);
         struct sigaction dfl = {.sa_handler = SIG_DFL};
         if (sigaction(SIGPIPE, &dfl, NULL) || sigprocmask(SIG_SETMASK, &none, NULL) ||
-            setpgid(0, 0) || (s->memory_limit && setrlimit(RLIMIT_AS, &mem)) ||
-            (s->cwd && chdir(s->cwd)))
+            setpgid(0, 0) || prctl(PR_SET_PDEATHSIG, SIGKILL) ||
+            (s->memory_limit && setrlimit(RLIMIT_AS, &mem)) || (s->cwd && chdir(s->cwd)))
             goto fail;
         for (int i = 0; i < 4; i++)
             if (dup2(child[i], i) < 0)

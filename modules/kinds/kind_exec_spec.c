@@ -112,9 +112,22 @@ static int size(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t
 
 int exec_spec_parse(json_t *e, struct exec_spec *s, const char **field, char *msg, size_t cap)
 {
-    static const char *const known[] = {
-        "type",    "argv",       "env",          "inherit_env", "cwd",         "concurrency",
-        "timeout", "kill_after", "memory_limit", "max_stdout",  "stderr_tail", "max_progress_line"};
+    static const char *const known[] = {"type",
+                                        "argv",
+                                        "env",
+                                        "inherit_env",
+                                        "cwd",
+                                        "concurrency",
+                                        "timeout",
+                                        "kill_after",
+                                        "memory_limit",
+                                        "max_stdout",
+                                        "stderr_tail",
+                                        "max_progress_line",
+                                        "mode",
+                                        "processes",
+                                        "jobs_per_process",
+                                        "max_jobs_per_process"};
     const char *key;
     json_t *v;
     json_object_foreach(e, key, v)
@@ -127,7 +140,8 @@ int exec_spec_parse(json_t *e, struct exec_spec *s, const char **field, char *ms
             snprintf(msg, cap,
                      "is not an exec field (argv, env, inherit_env, cwd, concurrency, "
                      "timeout, kill_after, memory_limit, max_stdout, stderr_tail, "
-                     "max_progress_line)");
+                     "max_progress_line, mode, processes, jobs_per_process, "
+                     "max_jobs_per_process)");
             return -1;
         }
     }
@@ -208,6 +222,44 @@ int exec_spec_parse(json_t *e, struct exec_spec *s, const char **field, char *ms
         size(e, "stderr_tail", &tail, 0, 64 << 10, field, msg, cap) ||
         size(e, "max_progress_line", &prog, 16, 64 << 10, field, msg, cap))
         return -1;
+    json_t *mode = json_object_get(e, "mode");
+    if (mode && (!json_is_string(mode) || (strcmp(json_string_value(mode), "oneshot") &&
+                                           strcmp(json_string_value(mode), "pool"))))
+        return bad(field, "mode", msg, cap,
+                   "must be \"oneshot\" (a program per attempt) or "
+                   "\"pool\" (long-lived processes, a job per line)");
+    s->pool = mode && !strcmp(json_string_value(mode), "pool");
+    s->processes = s->concurrency < EXEC_POOL_MAX_PROCS ? s->concurrency : EXEC_POOL_MAX_PROCS;
+    s->jobs_per_process = 1;
+    static const struct {
+        const char *key;
+        unsigned lo, hi;
+    } pool_ints[] = {{"processes", 1, EXEC_POOL_MAX_PROCS},
+                     {"jobs_per_process", 1, EXEC_POOL_MAX_JOBS},
+                     {"max_jobs_per_process", 0, 1000000000}};
+    unsigned *dst[] = {&s->processes, &s->jobs_per_process, &s->max_jobs_per_process};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *pv = json_object_get(e, pool_ints[i].key);
+        if (!pv)
+            continue;
+        *field = pool_ints[i].key;
+        if (!s->pool) {
+            snprintf(msg, cap, "applies to \"mode\": \"pool\" only");
+            return -1;
+        }
+        if (!json_is_integer(pv) || json_integer_value(pv) < pool_ints[i].lo ||
+            json_integer_value(pv) > pool_ints[i].hi) {
+            snprintf(msg, cap, "must be an integer from %u to %u", pool_ints[i].lo,
+                     pool_ints[i].hi);
+            return -1;
+        }
+        *dst[i] = (unsigned)json_integer_value(pv);
+    }
+    if (s->pool && conc) {
+        *field = "concurrency";
+        snprintf(msg, cap, "a pool runs processes x jobs_per_process jobs at once: set those");
+        return -1;
+    }
     s->memory_limit = mem;
     s->max_stdout = (size_t)out;
     s->stderr_tail = (size_t)tail;

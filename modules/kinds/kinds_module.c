@@ -1,7 +1,9 @@
 /*
  * kinds_module.c - the kinds service: reads --kinds before any role starts
  * (roles check kinds at their own init: --kind-limits, --schedules), gives
- * each loop of a worker its exec state, and at exit kills what still runs.
+ * each loop of a worker its exec state (pool processes start with it), lets
+ * pool processes go when the worker drains, and at exit kills what still
+ * runs.
  */
 #include <stdlib.h>
 
@@ -43,6 +45,11 @@ static int kinds_start(struct loop *l)
     return 0;
 }
 
+static void kinds_stop(struct loop *l)
+{
+    exec_loop_drain(l->modules[MODULE_KINDS]);
+}
+
 static void kinds_cleanup(struct server *s)
 {
     for (int i = 0; i < s->nloops; i++) {
@@ -62,5 +69,6 @@ const struct module kinds_module = {
     .summary = "job kinds declared by the operator (--kinds): exec programs",
     .init = kinds_init,
     .start = kinds_start,
+    .stop = kinds_stop,
     .cleanup = kinds_cleanup,
 };

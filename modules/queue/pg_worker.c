@@ -377,7 +377,7 @@ static void start_row(struct pgw *p, PGresult *res, int row)
     r->job.attempt = atoi(PQgetvalue(res, row, 3));
     r->job.max_attempts = atoi(PQgetvalue(res, row, 4));
     r->job.timeout_ms = PQgetisnull(res, row, 5) ? 0 : (uint64_t)atoll(PQgetvalue(res, row, 5));
-    for (unsigned q = 0; q < p->w.nqueues; q++)
+    for (unsigned q = 0; p->w.nqueues > 1 && q < p->w.nqueues; q++) /* the job's queue name */
         if (!strcmp(p->w.queue[q], PQgetvalue(res, row, 6)))
             r->queue_ix = q;
     const char *kind = PQgetvalue(res, row, 1), *payload = PQgetvalue(res, row, 2);

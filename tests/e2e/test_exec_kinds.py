@@ -287,3 +287,155 @@ def test_bad_kinds_file_stops_the_start(pg_url, tmp_path, text, message):
                 env={"DATABASE_URL": pg_url, "TRIREME_API_KEYS": API_KEY})
     assert r.returncode != 0, r
     assert str(path) in r.stderr and message in r.stderr, r.stderr
+
+
+# --- pool mode -----------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def enqueue_many(port, queue, kind, n, payload=lambda i: {"n": i}):
+    ids = []
+    for start in range(0, n, 1000):
+        batch = [{"kind": kind, "queue": queue, "payload": payload(i)}
+                 for i in range(start, min(n, start + 1000))]
+        r = http(port, "POST", "/v1/jobs", batch)
+        assert r.status == 201, r
+        ids += [j["id"] for j in r.json["jobs"]]
+    return ids
+
+
+def wait_all(port, ids, timeout, status="succeeded"):
+    """Every job reached `status`; returns the jobs."""
+    left, done = list(ids), {}
+    deadline = time.monotonic() + timeout
+    while left:
+        # The last job is among the last to run: poll it until it is done, then check the rest.
+        j = get_job(port, left[-1])
+        if j["status"] != status:
+            assert time.monotonic() < deadline, f"job {left[-1]} not {status} in {timeout}s: {j}"
+            time.sleep(0.1)
+            continue
+        done[left.pop()] = j
+        while left:
+            j = get_job(port, left[-1])
+            if j["status"] != status:
+                break
+            done[left.pop()] = j
+    return done
+
+
+def test_pool_survives_a_killed_process_and_loses_nothing(trireme, backend, tmp_path):
+    kinds = kinds_file(tmp_path, {"hash": {
+        "type": "exec", "mode": "pool", "processes": 2,
+        "argv": [PY, str(REPO / "docs/examples/pool_worker.py")]}})
+    srv = start(trireme, backend, kinds, "--concurrency=16")
+    srv.wait_log(r"pool process started kind=hash pid=\d+", count=2)
+    n = 10000
+    ids = enqueue_many(srv.port, srv.queue, "hash", n)
+    wait_until(lambda: get_job(srv.port, ids[n // 5])["status"] == "succeeded", 60,
+               what="a fifth of the jobs done")
+    victim = children(srv.proc.pid)[0][0]
+    os.kill(victim, signal.SIGKILL)
+    done = wait_all(srv.port, ids, 180)
+    assert len(done) == n
+    import hashlib
+    for i in (0, n // 2, n - 1):
+        want = hashlib.sha256(json.dumps({"n": i}, sort_keys=True).encode()).hexdigest()
+        assert done[ids[i]]["result"] == {"sha256": want}, done[ids[i]]
+    assert srv.wait_log(rf"pool process ended kind=hash pid={victim} how=\"?killed by signal "
+                        r"SIGKILL")
+    srv.wait_log(r"pool process started kind=hash pid=\d+", count=3)
+    assert len(children(srv.proc.pid)) == 2
+    srv.stop()
+    assert not children(srv.proc.pid)
+
+
+RECYCLE_PROG = r'''
+import json, os, sys
+for line in sys.stdin:
+    job = json.loads(line)
+    if job["payload"].get("fail"):
+        print(json.dumps({"id": job["id"], "ok": False, "error": "bad input", "retry": False}),
+              flush=True)
+        continue
+    print(json.dumps({"id": job["id"], "progress": 50, "step": "half"}), flush=True)
+    print(json.dumps({"id": job["id"], "ok": True, "result": {"pid": os.getpid()}}), flush=True)
+'''
+
+
+def test_pool_recycles_after_max_jobs_per_process(trireme, backend, tmp_path):
+    prog = write(tmp_path / "recycle.py", RECYCLE_PROG)
+    kinds = kinds_file(tmp_path, {"rec": {"type": "exec", "mode": "pool", "processes": 1,
+                                          "max_jobs_per_process": 10, "argv": [PY, str(prog)]}})
+    srv = start(trireme, backend, kinds)
+    ids = enqueue_many(srv.port, srv.queue, "rec", 35)
+    done = wait_all(srv.port, ids, 60)
+    pids = [done[i]["result"]["pid"] for i in ids]
+    assert len(set(pids)) == 4, pids
+    assert all(pids.count(p) <= 10 for p in set(pids)), pids
+    srv.wait_log(r"pool process ended kind=rec pid=\d+ how=\"?exit status 0", count=3)
+    bad = enqueue(srv.port, {"kind": "rec", "queue": srv.queue, "payload": {"fail": True}})["id"]
+    j = wait_status(srv.port, bad, "failed", 15)
+    assert j["last_error"] == "bad input" and j["attempts"] == 1, j
+
+
+def test_node_pool_worker_with_jobs_in_flight_at_once(trireme, backend, tmp_path):
+    kinds = kinds_file(tmp_path, {"nodehash": {
+        "type": "exec", "mode": "pool", "processes": 1, "jobs_per_process": 4,
+        "argv": ["node", str(REPO / "docs/examples/pool_worker.js")]}})
+    srv = start(trireme, backend, kinds)
+    ids = enqueue_many(srv.port, srv.queue, "nodehash", 200)
+    done = wait_all(srv.port, ids, 60)
+    assert all(len(j["result"]["sha256"]) == 64 for j in done.values())
+    srv.stop()
+    assert not children(srv.proc.pid)
+
+
+def test_pool_job_past_its_time_limit_restarts_the_process(trireme, backend, tmp_path):
+    prog = write(tmp_path / "hang.py", "import sys, time\nfor line in sys.stdin:\n"
+                                       "    time.sleep(120)\n")
+    kinds = kinds_file(tmp_path, {"hang": {"type": "exec", "mode": "pool", "processes": 1,
+                                           "timeout": "1s", "kill_after": "1s",
+                                           "argv": [PY, str(prog)]}})
+    srv = start(trireme, backend, kinds)
+    srv.wait_log(r"pool process started kind=hang")
+    first = children(srv.proc.pid)[0][0]
+    jid = enqueue(srv.port, {"kind": "hang", "queue": srv.queue, "max_attempts": 1})["id"]
+    j = wait_status(srv.port, jid, "dead", 20)
+    assert "time limit" in j["last_error"] or "stopped" in j["last_error"], j
+    srv.wait_log(r"pool process started kind=hang", count=2)
+    wait_until(lambda: state(first) in (None, "Z") and len(children(srv.proc.pid)) == 1, 10,
+               what="the old process gone, a new one running")
+
+
+def test_a_killed_worker_takes_its_programs_along(trireme, backend, tmp_path):
+    prog = write(tmp_path / "group.py", group_prog(False))
+    pool = write(tmp_path / "pool.py", "import sys\nfor line in sys.stdin:\n    pass\n")
+    kinds = kinds_file(tmp_path, {"stuck": {"type": "exec", "argv": [PY, str(prog)]},
+                                  "p": {"type": "exec", "mode": "pool", "processes": 1,
+                                        "argv": [PY, str(pool)]}})
+    srv = start(trireme, backend, kinds)
+    jid = enqueue(srv.port, {"kind": "stuck", "queue": srv.queue})["id"]
+    pidfile = tmp_path / f"pids-{jid}"
+    wait_until(lambda: pidfile.exists() and pidfile.read_text(), 15, what="the pids")
+    leader = int(pidfile.read_text().split()[0])
+    kids = [pid for pid, _ in children(srv.proc.pid)]
+    assert leader in kids and len(kids) == 2, kids
+    srv.kill()
+    srv.expected_rc = None
+    for pid in kids:
+        wait_until(lambda: state(pid) in (None, "Z"), 10, what=f"process {pid} to die")
+
+
+def test_the_job_names_its_own_queue_when_the_worker_takes_several(trireme, backend, tmp_path):
+    prog = write(tmp_path / "queue.py", "import json, os, sys\njob = json.load(sys.stdin)\n"
+                                        "print(json.dumps([job['queue'], "
+                                        "os.environ['TRIREME_JOB_QUEUE']]))\n")
+    kinds = kinds_file(tmp_path, {"q": {"type": "exec", "argv": [PY, str(prog)]}})
+    a, b = "qa" + uuid.uuid4().hex[:6], "qb" + uuid.uuid4().hex[:6]
+    srv = start(trireme, backend, kinds, queue=f"{a},{b}")
+    ja = enqueue(srv.port, {"kind": "q", "queue": a})["id"]
+    jb = enqueue(srv.port, {"kind": "q", "queue": b})["id"]
+    assert wait_status(srv.port, ja, "succeeded", 15)["result"] == [a, a]
+    assert wait_status(srv.port, jb, "succeeded", 15)["result"] == [b, b]

@@ -104,6 +104,7 @@ static void test_kinds_file_defaults_and_registry(void **state)
     assert_int_equal(e->max_stdout, EXEC_MAX_STDOUT);
     assert_int_equal(e->stderr_tail, EXEC_STDERR_TAIL);
     assert_true(e->concurrency >= 1);
+    assert_false(e->pool);
     assert_null(job_kind_find("pdf", 3));
     job_kinds_declare(&f);
     assert_ptr_equal(job_kind_find("pdf", 3), &f.v[0].kind);
@@ -112,6 +113,15 @@ static void test_kinds_file_defaults_and_registry(void **state)
     assert_string_equal(job_kind_at(3)->name, "pdf");
     job_kinds_declare(NULL);
     assert_null(job_kind_find("pdf", 3));
+    kinds_file_free(&f);
+    assert_int_equal(load("{\"kinds\": {\"p\": {\"type\": \"exec\", \"argv\": [\"sh\"], "
+                          "\"mode\": \"pool\", \"processes\": 3, \"max_jobs_per_process\": 7}}}",
+                          &f, msg),
+                     0);
+    assert_true(f.v[0].exec.pool);
+    assert_int_equal(f.v[0].exec.processes, 3);
+    assert_int_equal(f.v[0].exec.jobs_per_process, 1);
+    assert_int_equal(f.v[0].exec.max_jobs_per_process, 7);
     kinds_file_free(&f);
 }
 
@@ -135,6 +145,16 @@ static void test_kinds_file_errors(void **state)
         {"{\"kinds\": {\"noop\": {\"type\": \"exec\", \"argv\": [\"sh\"]}}}",
          "kind 'noop': the name of a built-in kind"},
         {"[1]", "expected {\"kinds\""},
+        {"{\"kinds\": {\"a\": {\"type\": \"exec\", \"argv\": [\"sh\"], \"mode\": \"prefork\"}}}",
+         "kind 'a': field 'mode': must be \"oneshot\""},
+        {"{\"kinds\": {\"a\": {\"type\": \"exec\", \"argv\": [\"sh\"], \"processes\": 2}}}",
+         "kind 'a': field 'processes': applies to \"mode\": \"pool\" only"},
+        {"{\"kinds\": {\"a\": {\"type\": \"exec\", \"argv\": [\"sh\"], \"mode\": \"pool\", "
+         "\"jobs_per_process\": 0}}}",
+         "kind 'a': field 'jobs_per_process': must be an integer from 1"},
+        {"{\"kinds\": {\"a\": {\"type\": \"exec\", \"argv\": [\"sh\"], \"mode\": \"pool\", "
+         "\"concurrency\": 3}}}",
+         "kind 'a': field 'concurrency': a pool runs processes x jobs_per_process"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct kinds_file f;

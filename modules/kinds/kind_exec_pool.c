@@ -1,0 +1,591 @@
+/*
+ * kind_exec_pool.c - pool mode of exec kinds; see kind_exec_pool.h.
+ *
+ * A process' descriptors are watched on the ring like a one-shot
+ * program's: the pidfd for its end, stdout and stderr read as data
+ * arrives, stdin written as the pipe takes it (the stdin watch asks for
+ * POLLOUT only while output is pending). A process is started again only
+ * once every watch of the previous one has stopped, since the watches are
+ * reused. Outcome lines still in the pipe when a process ends are applied
+ * before its remaining jobs are failed.
+ */
+#include "modules/kinds/kind_exec_pool.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernel/fdwatch.h"
+#include "kernel/list.h"
+#include "kernel/log.h"
+#include "kernel/loop.h"
+#include "kernel/xalloc.h"
+#include "modules/kinds/job.h"
+#include "modules/kinds/kind_exec_spawn.h"
+#include "modules/kinds/kinds_file.h"
+
+enum { PW_PID, PW_IN, PW_OUT, PW_ERR, PNW };
+
+struct pool_ticket {  /* one job handed to the pool */
+    struct list node; /* exec_pool.waiting, pool_proc.jobs or exec_pool.spare */
+    struct job_run *run;
+    struct pool_proc *proc; /* NULL while waiting */
+};
+
+struct pool_proc {
+    struct exec_pool *pool;
+    struct exec_child c;
+    struct fd_watch w[PNW];
+    int fd[PNW];
+    bool watched[PNW];
+    unsigned watching;
+    bool up, reaped, closing, stop_sent, restart_pending;
+    unsigned inflight, taken;
+    struct list jobs;
+    struct timer restart_timer, kill_timer;
+    uint64_t backoff_ms, restart_in_ms;
+    char *in;
+    size_t in_len, in_off, in_cap;
+    char *line; /* an stdout line, up to max_stdout */
+    size_t line_len, line_cap;
+    bool line_skip;
+    char err_line[EXEC_STDERR_LINE_MAX];
+    size_t err_len;
+    char *tail; /* ring of stderr_tail bytes */
+    size_t tail_len, tail_pos;
+};
+
+struct exec_pool {
+    struct loop *loop;
+    const struct declared_kind *dk;
+    bool draining;
+    struct list waiting, spare;
+    char **envp;
+    char kind_env[KINDS_NAME_MAX + 32];
+    unsigned nprocs;
+    struct pool_proc proc[];
+};
+
+static void proc_start(struct pool_proc *pp);
+static void dispatch(struct exec_pool *p);
+static void on_watch(struct fd_watch *w, unsigned revents);
+
+/* --- descriptors --------------------------------------------------------- */
+
+static void maybe_restart(struct pool_proc *pp)
+{
+    if (pp->restart_pending && !pp->watching) {
+        pp->restart_pending = false;
+        loop_timer_in(pp->pool->loop, &pp->restart_timer, pp->restart_in_ms);
+    }
+}
+
+static void on_stopped(struct fd_watch *w)
+{
+    struct pool_proc *pp = w->data;
+    int i = (int)(w - pp->w);
+    close(pp->fd[i]);
+    pp->fd[i] = -1;
+    pp->watching--;
+    maybe_restart(pp);
+}
+
+static void watch(struct pool_proc *pp, int i, unsigned events)
+{
+    pp->w[i].data = pp;
+    pp->w[i].on_stopped = on_stopped;
+    pp->watched[i] = true;
+    pp->watching++;
+    fd_watch_start(&pp->w[i], pp->pool->loop, pp->fd[i], events, on_watch);
+}
+
+static void unwatch(struct pool_proc *pp, int i)
+{
+    if (pp->watched[i]) {
+        pp->watched[i] = false;
+        fd_watch_stop(&pp->w[i]);
+    } else if (pp->fd[i] >= 0) {
+        close(pp->fd[i]);
+        pp->fd[i] = -1;
+    }
+}
+
+static void flush_in(struct pool_proc *pp)
+{
+    while (pp->in_off < pp->in_len) {
+        ssize_t n = write(pp->fd[PW_IN], pp->in + pp->in_off, pp->in_len - pp->in_off);
+        if (n > 0) {
+            pp->in_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            fd_watch_set(&pp->w[PW_IN], POLLOUT);
+            return;
+        }
+        break; /* EPIPE: the process is going; its pidfd says so */
+    }
+    pp->in_off = pp->in_len = 0;
+    if (pp->watched[PW_IN])
+        fd_watch_set(&pp->w[PW_IN], 0);
+}
+
+/* End of file for the process (recycling, drain): it exits once idle. */
+static void close_stdin(struct pool_proc *pp)
+{
+    if (pp->closing)
+        return;
+    pp->closing = true;
+    unwatch(pp, PW_IN);
+    if (pp->pool->draining) /* a process that ignores end of file does not hold the exit */
+        loop_timer_in(pp->pool->loop, &pp->kill_timer, pp->pool->dk->exec.kill_after_ms);
+}
+
+/* --- jobs ---------------------------------------------------------------- */
+
+static void finish_ticket(struct pool_ticket *t, json_t *result, const char *error, bool permanent)
+{
+    struct pool_proc *pp = t->proc;
+    struct exec_pool *p = pp->pool;
+    struct job_run *r = t->run;
+    list_remove(&t->node);
+    list_append(&p->spare, &t->node);
+    t->run = NULL;
+    t->proc = NULL;
+    r->ctx = NULL;
+    pp->inflight--;
+    if (!error)
+        pp->backoff_ms = EXEC_POOL_BACKOFF_MIN_MS; /* it works: a later crash restarts fast */
+    unsigned max = p->dk->exec.max_jobs_per_process;
+    if (pp->up && !pp->inflight && (p->draining || (max && pp->taken >= max)))
+        close_stdin(pp);
+    job_finish(r, result, error, permanent);
+}
+
+static struct pool_ticket *find(struct pool_proc *pp, int64_t id)
+{
+    struct list *n, *tmp;
+    list_for_each_safe(n, tmp, &pp->jobs)
+    {
+        struct pool_ticket *t = list_entry(n, struct pool_ticket, node);
+        if (t->run->id == id)
+            return t;
+    }
+    return NULL;
+}
+
+static void bad_line(struct pool_proc *pp, const char *why)
+{
+    LOG(LOG_WARN, "exec pool: a line on stdout was not understood",
+        L_STR("kind", pp->pool->dk->name), L_INT("pid", pp->c.pid), L_STR("error", why));
+}
+
+static void handle_line(struct pool_proc *pp, const char *s, size_t n)
+{
+    json_error_t je;
+    json_t *o = json_loadb(s, n, 0, &je);
+    json_t *id = json_object_get(o, "id");
+    if (!json_is_object(o) || !json_is_integer(id)) {
+        bad_line(pp, "want {\"id\": N, \"ok\": ...} or {\"id\": N, \"progress\": P}");
+        json_decref(o);
+        return;
+    }
+    struct pool_ticket *t = find(pp, json_integer_value(id));
+    json_t *prog = json_object_get(o, "progress"), *ok = json_object_get(o, "ok");
+    if (!t) {
+        LOG(LOG_DEBUG, "exec pool: a line for a job the process no longer holds",
+            L_INT("job_id", json_integer_value(id)), L_INT("pid", pp->c.pid));
+    } else if (json_is_number(prog)) {
+        json_t *st = json_object_get(o, "step");
+        char step[256] = "";
+        if (json_is_string(st)) {
+            snprintf(step, sizeof(step), "%s", json_string_value(st));
+            exec_utf8_clean(step, strlen(step));
+        }
+        job_progress(t->run, (int)json_number_value(prog), step[0] ? step : NULL);
+    } else if (json_is_true(ok)) {
+        json_t *res = json_object_get(o, "result");
+        finish_ticket(t, res ? json_incref(res) : NULL, NULL, false);
+        dispatch(pp->pool);
+    } else if (json_is_false(ok)) {
+        json_t *err = json_object_get(o, "error"), *retry = json_object_get(o, "retry");
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", json_is_string(err) ? json_string_value(err) : "failed");
+        exec_utf8_clean(msg, strlen(msg));
+        finish_ticket(t, NULL, msg, json_is_false(retry));
+        dispatch(pp->pool);
+    } else {
+        bad_line(pp, "a line needs \"ok\": true|false or \"progress\": P");
+    }
+    json_decref(o);
+}
+
+static void took_stdout(struct pool_proc *pp, const char *b, size_t n)
+{
+    size_t max = pp->pool->dk->exec.max_stdout;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '\n') {
+            if (!pp->line_skip && pp->line_len)
+                handle_line(pp, pp->line, pp->line_len);
+            pp->line_len = 0;
+            pp->line_skip = false;
+            continue;
+        }
+        if (pp->line_skip)
+            continue;
+        if (pp->line_len == max) {
+            bad_line(pp, "line longer than max_stdout, ignored");
+            pp->line_skip = true;
+            continue;
+        }
+        if (pp->line_len == pp->line_cap) {
+            pp->line_cap = pp->line_cap ? pp->line_cap * 2 : 4096;
+            pp->line = xrealloc(pp->line, pp->line_cap);
+        }
+        pp->line[pp->line_len++] = b[i];
+    }
+}
+
+static void log_stderr(struct pool_proc *pp)
+{
+    if (!pp->err_len)
+        return;
+    exec_utf8_clean(pp->err_line, pp->err_len);
+    LOG(LOG_INFO, "pool process stderr", L_STR("kind", pp->pool->dk->name), L_INT("pid", pp->c.pid),
+        L_STRN("line", pp->err_line, pp->err_len));
+    pp->err_len = 0;
+}
+
+static void took_stderr(struct pool_proc *pp, const char *b, size_t n)
+{
+    size_t size = pp->pool->dk->exec.stderr_tail;
+    for (size_t i = 0; i < n; i++) {
+        if (size) {
+            pp->tail[pp->tail_pos] = b[i];
+            pp->tail_pos = (pp->tail_pos + 1) % size;
+            if (pp->tail_len < size)
+                pp->tail_len++;
+        }
+        if (b[i] == '\n') {
+            log_stderr(pp);
+            continue;
+        }
+        pp->err_line[pp->err_len++] = b[i];
+        if (pp->err_len == sizeof(pp->err_line))
+            log_stderr(pp);
+    }
+}
+
+static bool drain(struct pool_proc *pp, int i)
+{
+    char b[16384];
+    for (;;) {
+        ssize_t n = read(pp->fd[i], b, sizeof(b));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return true;
+        if (n <= 0)
+            return false;
+        if (i == PW_OUT)
+            took_stdout(pp, b, (size_t)n);
+        else
+            took_stderr(pp, b, (size_t)n);
+    }
+}
+
+/* --- a process' end ------------------------------------------------------ */
+
+static void on_exit_of(struct pool_proc *pp)
+{
+    struct exec_pool *p = pp->pool;
+    kill(-pp->c.pid, SIGKILL); /* the rest of its group */
+    int st = 0;
+    pid_t got;
+    while ((got = waitpid(pp->c.pid, &st, WNOHANG)) < 0 && errno == EINTR)
+        ;
+    if (got == 0)
+        return;
+    if (got < 0)
+        st = 255 << 8;
+    pp->reaped = true;
+    loop_timer_cancel(p->loop, &pp->kill_timer);
+    for (int i = PW_OUT; i <= PW_ERR; i++)
+        if (pp->fd[i] >= 0)
+            drain(pp, i);
+    log_stderr(pp);
+    pp->up = false;
+    for (int i = 0; i < PNW; i++)
+        unwatch(pp, i);
+    char how[64], tail[EXEC_STDERR_TAIL + 1] = "";
+    if (WIFSIGNALED(st)) {
+        const char *a = sigabbrev_np(WTERMSIG(st));
+        snprintf(how, sizeof(how), "killed by signal SIG%s", a ? a : "?");
+    } else {
+        snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(st));
+    }
+    size_t size = p->dk->exec.stderr_tail,
+           n = pp->tail_len < EXEC_STDERR_TAIL ? pp->tail_len : EXEC_STDERR_TAIL;
+    size_t start = pp->tail_len < size ? 0 : pp->tail_pos;
+    for (size_t i = 0; i < n; i++)
+        tail[i] = pp->tail[(start + pp->tail_len - n + i) % (size ? size : 1)];
+    while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+        n--;
+    tail[n] = 0;
+    exec_utf8_clean(tail, n);
+    bool expected = pp->closing && !pp->inflight;
+    LOG(expected ? LOG_INFO : LOG_WARN, "pool process ended", L_STR("kind", p->dk->name),
+        L_INT("pid", pp->c.pid), L_STR("how", how), L_INT("jobs_in_flight", pp->inflight),
+        L_INT("jobs_taken", pp->taken));
+    char msg[EXEC_STDERR_TAIL + 300];
+    snprintf(msg, sizeof(msg), "%spool process %d ended (%s) with the job in flight%s%s",
+             pp->stop_sent ? "stopped (time limit, cancellation or shutdown): " : "", pp->c.pid,
+             how, n ? "; stderr: " : "", tail);
+    while (!list_empty(&pp->jobs))
+        finish_ticket(list_entry(pp->jobs.next, struct pool_ticket, node), NULL, msg, false);
+    if (p->draining)
+        return;
+    pp->restart_pending = true;
+    if (expected) {
+        pp->restart_in_ms = 0; /* recycled after max_jobs_per_process */
+    } else {
+        pp->restart_in_ms = pp->backoff_ms;
+        pp->backoff_ms = pp->backoff_ms * 2 > EXEC_POOL_BACKOFF_MAX_MS ? EXEC_POOL_BACKOFF_MAX_MS
+                                                                       : pp->backoff_ms * 2;
+    }
+    maybe_restart(pp);
+    dispatch(p); /* the other processes may take what waits */
+}
+
+static void on_watch(struct fd_watch *w, unsigned revents)
+{
+    struct pool_proc *pp = w->data;
+    int i = (int)(w - pp->w);
+    if (i == PW_PID)
+        on_exit_of(pp);
+    else if (i == PW_IN)
+        flush_in(pp);
+    else if (!drain(pp, i))
+        unwatch(pp, i);
+}
+
+static void on_kill_timer(struct loop *l, struct timer *t)
+{
+    struct pool_proc *pp = container_of(t, struct pool_proc, kill_timer);
+    if (pp->up && !pp->reaped) {
+        LOG(LOG_WARN, "exec pool: process did not exit in time, killing its process group",
+            L_STR("kind", pp->pool->dk->name), L_INT("pid", pp->c.pid));
+        kill(-pp->c.pid, SIGKILL);
+    }
+}
+
+static void on_restart_timer(struct loop *l, struct timer *t)
+{
+    proc_start(container_of(t, struct pool_proc, restart_timer));
+}
+
+/* --- starting ------------------------------------------------------------ */
+
+static void proc_start(struct pool_proc *pp)
+{
+    struct exec_pool *p = pp->pool;
+    if (p->draining)
+        return;
+    int rc = exec_spawn(&p->dk->exec, p->envp, &pp->c);
+    if (rc < 0) {
+        LOG(LOG_ERROR, "exec pool: cannot start a process", L_STR("kind", p->dk->name),
+            L_STR("program", p->dk->exec.argv[0]), L_STR("error", strerror(-rc)),
+            L_INT("retry_in_ms", pp->backoff_ms));
+        loop_timer_in(p->loop, &pp->restart_timer, pp->backoff_ms);
+        pp->backoff_ms = pp->backoff_ms * 2 > EXEC_POOL_BACKOFF_MAX_MS ? EXEC_POOL_BACKOFF_MAX_MS
+                                                                       : pp->backoff_ms * 2;
+        return;
+    }
+    close(pp->c.prog); /* pool processes report progress on stdout */
+    pp->fd[PW_PID] = pp->c.pidfd;
+    pp->fd[PW_IN] = pp->c.in;
+    pp->fd[PW_OUT] = pp->c.out;
+    pp->fd[PW_ERR] = pp->c.err;
+    pp->up = true;
+    pp->reaped = pp->closing = pp->stop_sent = pp->line_skip = false;
+    pp->inflight = pp->taken = 0;
+    pp->in_len = pp->in_off = pp->line_len = pp->err_len = pp->tail_len = pp->tail_pos = 0;
+    watch(pp, PW_PID, POLLIN);
+    watch(pp, PW_IN, 0);
+    watch(pp, PW_OUT, POLLIN);
+    watch(pp, PW_ERR, POLLIN);
+    LOG(LOG_INFO, "pool process started", L_STR("kind", p->dk->name), L_INT("pid", pp->c.pid));
+    dispatch(p);
+}
+
+static void give(struct pool_proc *pp, struct pool_ticket *t)
+{
+    struct job_run *r = t->run;
+    json_t *j = json_pack("{sI ss ss si si sO}", "id", (json_int_t)r->id, "kind",
+                          pp->pool->dk->name, "queue", r->queue ? r->queue : "", "attempt",
+                          r->attempt, "max_attempts", r->max_attempts, "payload", r->payload);
+    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+    if (pp->in_len + n + 1 > pp->in_cap) {
+        pp->in_cap = (pp->in_len + n + 1) * 2;
+        pp->in = xrealloc(pp->in, pp->in_cap);
+    }
+    json_dumpb(j, pp->in + pp->in_len, n, JSON_COMPACT);
+    json_decref(j);
+    pp->in_len += n;
+    pp->in[pp->in_len++] = '\n';
+    t->proc = pp;
+    list_remove(&t->node);
+    list_append(&pp->jobs, &t->node);
+    pp->inflight++;
+    pp->taken++;
+    flush_in(pp);
+}
+
+static struct pool_proc *free_proc(struct exec_pool *p)
+{
+    const struct exec_spec *e = &p->dk->exec;
+    struct pool_proc *best = NULL;
+    for (unsigned i = 0; i < p->nprocs; i++) {
+        struct pool_proc *pp = &p->proc[i];
+        if (!pp->up || pp->closing || pp->stop_sent || pp->inflight >= e->jobs_per_process ||
+            (e->max_jobs_per_process && pp->taken >= e->max_jobs_per_process))
+            continue;
+        if (!best || pp->inflight < best->inflight)
+            best = pp;
+    }
+    return best;
+}
+
+static void dispatch(struct exec_pool *p)
+{
+    struct pool_proc *pp;
+    while (!list_empty(&p->waiting) && (pp = free_proc(p)))
+        give(pp, list_entry(p->waiting.next, struct pool_ticket, node));
+}
+
+void exec_pool_start(struct exec_pool *p, struct job_run *r)
+{
+    struct pool_ticket *t;
+    if (!list_empty(&p->spare)) {
+        t = list_entry(p->spare.next, struct pool_ticket, node);
+        list_remove(&t->node);
+    } else {
+        t = xcalloc(1, sizeof(*t));
+        list_init(&t->node);
+    }
+    t->run = r;
+    t->proc = NULL;
+    r->ctx = t;
+    list_append(&p->waiting, &t->node);
+    dispatch(p);
+}
+
+void exec_pool_stop(struct exec_pool *p, struct job_run *r)
+{
+    struct pool_ticket *t = r->ctx;
+    if (!t)
+        return;
+    if (!t->proc) {
+        list_remove(&t->node);
+        list_append(&p->spare, &t->node);
+        t->run = NULL;
+        r->ctx = NULL;
+        job_finish(r, NULL,
+                   "stopped before a pool process took it (time limit, cancellation or "
+                   "shutdown)",
+                   false);
+        return;
+    }
+    struct pool_proc *pp = t->proc;
+    if (pp->stop_sent || pp->reaped)
+        return;
+    pp->stop_sent = true;
+    LOG(LOG_INFO, "exec pool: stopping a process for a job (SIGTERM to its process group)",
+        L_INT("job_id", r->id), L_INT("pid", pp->c.pid), L_INT("jobs_in_flight", pp->inflight));
+    kill(-pp->c.pid, SIGTERM);
+    loop_timer_in(p->loop, &pp->kill_timer, p->dk->exec.kill_after_ms);
+}
+
+void exec_pool_drain(struct exec_pool *p)
+{
+    p->draining = true;
+    for (unsigned i = 0; i < p->nprocs; i++) {
+        struct pool_proc *pp = &p->proc[i];
+        loop_timer_cancel(p->loop, &pp->restart_timer);
+        pp->restart_pending = false;
+        if (pp->up && !pp->inflight)
+            close_stdin(pp);
+    }
+}
+
+struct exec_pool *exec_pool_new(struct loop *l, const struct declared_kind *dk, unsigned nprocs)
+{
+    struct exec_pool *p = xcalloc(1, sizeof(*p) + nprocs * sizeof(struct pool_proc));
+    p->loop = l;
+    p->dk = dk;
+    p->nprocs = nprocs;
+    list_init(&p->waiting);
+    list_init(&p->spare);
+    const struct exec_spec *e = &dk->exec;
+    p->envp = xcalloc(e->nenv + 2, sizeof(char *));
+    for (unsigned i = 0; i < e->nenv; i++)
+        p->envp[i] = e->env[i];
+    snprintf(p->kind_env, sizeof(p->kind_env), "TRIREME_JOB_KIND=%s", dk->name);
+    p->envp[e->nenv] = p->kind_env;
+    for (unsigned i = 0; i < nprocs; i++) {
+        struct pool_proc *pp = &p->proc[i];
+        pp->pool = p;
+        list_init(&pp->jobs);
+        for (int k = 0; k < PNW; k++)
+            pp->fd[k] = -1;
+        pp->restart_timer.fn = on_restart_timer;
+        pp->kill_timer.fn = on_kill_timer;
+        pp->backoff_ms = EXEC_POOL_BACKOFF_MIN_MS;
+        pp->tail = xmalloc(e->stderr_tail ? e->stderr_tail : 1);
+        proc_start(pp);
+    }
+    return p;
+}
+
+void exec_pool_free(struct exec_pool *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; i < p->nprocs; i++) {
+        struct pool_proc *pp = &p->proc[i];
+        if (pp->up && !pp->reaped) {
+            LOG(LOG_WARN, "exec pool: process still running at exit, killing its process group",
+                L_STR("kind", p->dk->name), L_INT("pid", pp->c.pid));
+            kill(-pp->c.pid, SIGKILL);
+            while (waitpid(pp->c.pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        for (int k = 0; k < PNW; k++)
+            if (pp->fd[k] >= 0)
+                close(pp->fd[k]);
+        struct list *n, *t;
+        list_for_each_safe(n, t, &pp->jobs)
+        {
+            list_remove(n);
+            free(list_entry(n, struct pool_ticket, node));
+        }
+        free(pp->in);
+        free(pp->line);
+        free(pp->tail);
+    }
+    struct list *heads[2] = {&p->waiting, &p->spare}, *n, *t;
+    for (int h = 0; h < 2; h++)
+        list_for_each_safe(n, t, heads[h])
+        {
+            list_remove(n);
+            free(list_entry(n, struct pool_ticket, node));
+        }
+    free(p->envp);
+    free(p);
+}
