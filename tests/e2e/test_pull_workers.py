@@ -327,3 +327,22 @@ def test_pull_kind_in_the_kinds_file(trireme, backend, tmp_path):
     from conftest import run_cli
     out = run_cli("run", f"--kinds={kinds}", "--roles=web", env=env, timeout=20)
     assert out.returncode != 0 and "field 'argv'" in out.stderr
+
+
+def test_a_drain_answers_waiting_claims_at_once(trireme, backend):
+    srv = start(trireme, backend)
+    box = {}
+
+    def waiter():
+        box["r"] = claim(srv.port, {"kinds": [srv.kind], "wait": 60}, timeout=70)
+        box["end"] = time.monotonic()
+
+    th = threading.Thread(target=waiter)
+    th.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    th.join(30)
+    assert box["r"].status == 204
+    assert box["end"] - t0 < 10, box["end"] - t0  # not the 60 s wait
+    assert srv.wait(30) == 0
