@@ -1,6 +1,6 @@
 /*
- * api_pull.c - external workers that pull: POST /v1/claim and the job
- * callbacks POST /v1/jobs/{id}/progress|heartbeat|complete|fail.
+ * api_pull.c - external workers that pull: POST /v1/claim, and the pull
+ * backend's state on a web loop.
  *
  * Request checks and their 400s live here; the store's part is the
  * backend's queue_pull_ops (modules/queue/pull.h). A claim with a wait that
@@ -11,6 +11,7 @@
  * that arrives in between is never missed. A client that goes away leaves
  * the list at once (a try in flight is forgotten, and the backend hands
  * back what it leased); a draining loop answers every waiting claim 204.
+ * The job callbacks are in api_callbacks.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,14 +31,6 @@
 #include "modules/web/api_pull.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
-
-struct api_pull {
-    const struct queue_pull_ops *ops; /* NULL: this backend has no pull part */
-    void *state;
-    const char *why;
-    struct list waiting; /* struct claim.node */
-    bool stopped;
-};
 
 struct claim {
     struct web_request *r;
@@ -216,7 +209,7 @@ void api_pull_close(struct web_loop *wl)
 }
 
 /* This loop's pull state, or NULL after answering. */
-static struct api_pull *need_pull(struct web_request *r)
+struct api_pull *api_pull_state(struct web_request *r)
 {
     if (!web_authorized(r))
         return NULL;
@@ -231,7 +224,7 @@ static struct api_pull *need_pull(struct web_request *r)
     return NULL;
 }
 
-static json_t *parse_body(struct web_request *r)
+json_t *api_pull_body(struct web_request *r)
 {
     json_error_t jerr;
     json_t *in = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -246,7 +239,7 @@ static json_t *parse_body(struct web_request *r)
     return in;
 }
 
-static bool bad(struct web_request *r, json_t *in, const char *msg)
+bool api_pull_bad(struct web_request *r, json_t *in, const char *msg)
 {
     json_decref(in);
     web_respond_error(r, 400, "invalid_request", msg);
@@ -254,8 +247,8 @@ static bool bad(struct web_request *r, json_t *in, const char *msg)
 }
 
 /* An optional number field in [lo, hi], else def; false after a 400. */
-static bool num_field(struct web_request *r, json_t *in, const char *name, double lo, double hi,
-                      double def, double *out)
+bool api_pull_num(struct web_request *r, json_t *in, const char *name, double lo, double hi,
+                  double def, double *out)
 {
     json_t *v = json_object_get(in, name);
     if (!v || json_is_null(v)) {
@@ -265,7 +258,7 @@ static bool num_field(struct web_request *r, json_t *in, const char *name, doubl
     char msg[160];
     if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
         snprintf(msg, sizeof(msg), "%s must be a number from %g to %g", name, lo, hi);
-        return bad(r, in, msg);
+        return api_pull_bad(r, in, msg);
     }
     *out = json_number_value(v);
     return true;
@@ -286,16 +279,16 @@ static bool names_field(struct web_request *r, json_t *in, const char *name, boo
     }
     if (!ok) {
         snprintf(msg, sizeof(msg), "%s must be an array of 1 to %d names", name, PULL_NAMES_MAX);
-        return bad(r, in, msg);
+        return api_pull_bad(r, in, msg);
     }
     return true;
 }
 
 void api_claim(struct web_request *r)
 {
-    struct api_pull *a = need_pull(r);
+    struct api_pull *a = api_pull_state(r);
     json_t *in;
-    if (!a || !(in = parse_body(r)))
+    if (!a || !(in = api_pull_body(r)))
         return;
     const char *key;
     json_t *v;
@@ -306,15 +299,15 @@ void api_claim(struct web_request *r)
             char msg[300];
             snprintf(msg, sizeof(msg),
                      "%.100s is not a claim field (kinds, queues, max, lease, wait)", key);
-            bad(r, in, msg);
+            api_pull_bad(r, in, msg);
             return;
         }
     }
     double max, lease, wait;
     if (!names_field(r, in, "kinds", true) || !names_field(r, in, "queues", false) ||
-        !num_field(r, in, "max", 1, PULL_CLAIM_MAX, PULL_CLAIM_DEFAULT, &max) ||
-        !num_field(r, in, "lease", 1, PULL_LEASE_MAX_S, PULL_LEASE_DEFAULT_S, &lease) ||
-        !num_field(r, in, "wait", 0, PULL_WAIT_MAX_S, 0, &wait))
+        !api_pull_num(r, in, "max", 1, PULL_CLAIM_MAX, PULL_CLAIM_DEFAULT, &max) ||
+        !api_pull_num(r, in, "lease", 1, PULL_LEASE_MAX_S, PULL_LEASE_DEFAULT_S, &lease) ||
+        !api_pull_num(r, in, "wait", 0, PULL_WAIT_MAX_S, 0, &wait))
         return;
     json_t *kinds = json_object_get(in, "kinds");
     for (size_t i = 0; i < json_array_size(kinds); i++) {
@@ -330,7 +323,7 @@ void api_claim(struct web_request *r)
                     n += (size_t)snprintf(msg + n, sizeof(msg) - n, " %s", job_kind_at(j)->name);
             if (n < sizeof(msg))
                 snprintf(msg + n, sizeof(msg) - n, ")");
-            bad(r, in, msg);
+            api_pull_bad(r, in, msg);
             return;
         }
     }
@@ -356,136 +349,4 @@ void api_claim(struct web_request *r)
         loop_timer_in(r->loop, &c->deadline, wait_ms);
     }
     try_claim(c);
-}
-
-/* --- callbacks ------------------------------------------------------------------ */
-
-static void on_reported(struct queue_call *qc, const struct queue_answer *ans)
-{
-    struct web_request *r = qc->data;
-    r->on_abort = NULL;
-    if (ans->status < 300) {
-        web_respond_json(r, ans->status, ans->body, ans->len);
-        return;
-    }
-    if (ans->status == 409)
-        LOG(LOG_INFO, "job callback refused: stale token", L_STRN("request_id", r->id, r->id_len));
-    else if (ans->status >= 500)
-        LOG(LOG_WARN, "job callback failed", L_STR("error", ans->message),
-            L_STRN("request_id", r->id, r->id_len));
-    web_respond_error(r, ans->status, ans->code, ans->message);
-}
-
-static void on_report_abort(struct web_request *r)
-{
-    queue_call_forget(r->async);
-}
-
-static void report(struct web_request *r, enum pull_report_what what, const char *const *fields)
-{
-    int64_t id;
-    struct api_pull *a = need_pull(r);
-    json_t *in;
-    if (!a || !api_job_id_param(r, &id) || !(in = parse_body(r)))
-        return;
-    const char *key;
-    json_t *v;
-    json_object_foreach(in, key, v)
-    {
-        bool known = false;
-        for (const char *const *f = fields; *f; f++)
-            known |= !strcmp(*f, key);
-        if (!known) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "%.100s is not a field of this callback", key);
-            bad(r, in, msg);
-            return;
-        }
-    }
-    json_t *token = json_object_get(in, "token");
-    if (!json_is_string(token) || !json_string_length(token) ||
-        json_string_length(token) > PULL_TOKEN_MAX) {
-        bad(r, in, "token is required: the string the claim gave with the job");
-        return;
-    }
-    struct pull_report rep = {
-        .what = what,
-        .id = id,
-        .token = json_string_value(token),
-        .percent = -1,
-        .retry_in_ms = -1,
-    };
-    char *result = NULL;
-    double d;
-    switch (what) {
-    case PULL_PROGRESS: {
-        if (!num_field(r, in, "percent", 0, 100, -1, &d))
-            return;
-        rep.percent = (int)d;
-        json_t *step = json_object_get(in, "step");
-        if (step && !json_is_null(step) &&
-            (!json_is_string(step) || json_string_length(step) > PULL_STEP_MAX)) {
-            bad(r, in, "step must be a string of at most 500 bytes");
-            return;
-        }
-        rep.step = json_string_value(step);
-        break;
-    }
-    case PULL_HEARTBEAT:
-        if (!num_field(r, in, "lease", 1, PULL_LEASE_MAX_S, PULL_LEASE_DEFAULT_S, &d))
-            return;
-        rep.lease_ms = (uint64_t)(d * 1000);
-        break;
-    case PULL_COMPLETE: {
-        json_t *res = json_object_get(in, "result");
-        if (res && !json_is_null(res))
-            rep.result = result = json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY);
-        break;
-    }
-    case PULL_FAIL: {
-        json_t *err = json_object_get(in, "error"), *retry = json_object_get(in, "retry");
-        if (err && !json_is_null(err) && !json_is_string(err)) {
-            bad(r, in, "error must be a string");
-            return;
-        }
-        if (retry && !json_is_boolean(retry)) {
-            bad(r, in, "retry must be true or false");
-            return;
-        }
-        rep.error = json_string_value(err);
-        rep.retry = !retry || json_is_true(retry);
-        if (!num_field(r, in, "retry_in", 0, JOB_DELAY_MAX_MS / 1000, -1, &d))
-            return;
-        rep.retry_in_ms = d < 0 ? -1 : (int64_t)(d * 1000);
-        break;
-    }
-    }
-    r->async = a->ops->report(a->state, &rep, on_reported, r);
-    r->on_abort = on_report_abort;
-    free(result);
-    json_decref(in);
-}
-
-void api_job_progress(struct web_request *r)
-{
-    static const char *const f[] = {"token", "percent", "step", NULL};
-    report(r, PULL_PROGRESS, f);
-}
-
-void api_job_heartbeat(struct web_request *r)
-{
-    static const char *const f[] = {"token", "lease", NULL};
-    report(r, PULL_HEARTBEAT, f);
-}
-
-void api_job_complete(struct web_request *r)
-{
-    static const char *const f[] = {"token", "result", NULL};
-    report(r, PULL_COMPLETE, f);
-}
-
-void api_job_fail(struct web_request *r)
-{
-    static const char *const f[] = {"token", "error", "retry", "retry_in", NULL};
-    report(r, PULL_FAIL, f);
 }
