@@ -189,6 +189,12 @@ static const struct opt opts[] = {
      "2k), max_progress_line (default 1k); mode \"pool\" keeps processes running, a job per line "
      "(processes, default the CPU count; jobs_per_process, default 1; max_jobs_per_process, "
      "default 0 = never recycle). See docs/operations.md."},
+    {"pull-kinds", "TRIREME_PULL_KINDS", "", T_STR, OFF(pull_kinds),
+     sizeof(((struct config *)0)->pull_kinds), 0, 0,
+     "Job kinds run by external workers that pull them (POST /v1/claim), comma-separated, e.g. "
+     "render_pdf,orchestrate: the same as {\"type\": \"pull\"} in --kinds. The built-in "
+     "worker never takes them. A claim takes max (default 1, at most 1000) jobs for lease "
+     "seconds (default 30, at most 3600), waiting up to wait seconds (default 0, at most 60)."},
     {"kind-limits", "TRIREME_KIND_LIMITS", "", T_STR, OFF(kind_limits),
      sizeof(((struct config *)0)->kind_limits), 0, 0,
      "Worker: fleet-wide starts per job kind, enforced in Redis: `KIND N/WINDOW` separated by "

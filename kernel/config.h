@@ -85,6 +85,7 @@ struct config {
     char rate_limits[2048];   /* rules, see --help: "POST /v1/jobs ip 100/1m" */
     char kind_limits[1024];   /* "sleep 10/1s; sql 100/1m" */
     char kinds_file[512];     /* --kinds: JSON file of operator-declared kinds */
+    char pull_kinds[1024];    /* --pull-kinds: kinds external workers pull, comma-separated */
     /* beat */
     char schedules_file[512];     /* --schedules: JSON file reconciled into trireme.schedules */
     char tzdir[256];              /* the system tz database (TZif files) */

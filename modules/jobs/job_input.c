@@ -9,6 +9,7 @@
 
 #include "kernel/config.h"
 #include "modules/kinds/kind.h"
+#include "modules/kinds/kinds_file.h"
 #include "proto/rfc3339.h"
 
 static int fail(const char **field, const char *f, char *msg, size_t cap, const char *m)
@@ -115,6 +116,8 @@ json_t *job_input_normalize(json_t *in, const char **field, char *msg, size_t ca
         snprintf(msg, cap, "is not a known job kind (known: %s)", known_kinds);
         goto bad;
     }
+    if (job_kind_is_pull(k)) /* stored apart: the built-in worker never claims it */
+        json_object_set_new(out, "pull", json_true());
     json_t *payload = json_object_get(in, "payload");
     if (payload && !json_is_null(payload))
         json_object_set(out, "payload", payload);

@@ -34,6 +34,8 @@ static int parse_exec(json_t *entry, struct declared_kind *d, const char **field
 static const struct kind_type_def types[] = {
     {"exec", KIND_TYPE_EXEC, "a program run once per attempt (declared in --kinds)", parse_exec,
      exec_start, exec_stop},
+    {"pull", KIND_TYPE_PULL, "run by external workers that pull it (POST /v1/claim)",
+     pull_kind_parse, pull_kind_start, NULL},
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
@@ -104,7 +106,7 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
             goto bad;
         }
         if (!json_is_string(type)) {
-            snprintf(msg, cap, "%s: kind '%s': field 'type': is required (known: exec)", path,
+            snprintf(msg, cap, "%s: kind '%s': field 'type': is required (known: exec, pull)", path,
                      name);
             goto bad;
         }
@@ -112,8 +114,9 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
             if (!strcmp(types[i].name, json_string_value(type)))
                 t = &types[i];
         if (!t) {
-            snprintf(msg, cap, "%s: kind '%s': field 'type': unknown type '%.40s' (known: exec)",
-                     path, name, json_string_value(type));
+            snprintf(msg, cap,
+                     "%s: kind '%s': field 'type': unknown type '%.40s' (known: exec, pull)", path,
+                     name, json_string_value(type));
             goto bad;
         }
         d->type = t->type;

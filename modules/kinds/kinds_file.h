@@ -10,6 +10,7 @@
 #ifndef TRIREME_MODULES_KINDS_KINDS_FILE_H
 #define TRIREME_MODULES_KINDS_KINDS_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "modules/kinds/kind.h"
@@ -18,7 +19,7 @@
 #define KINDS_FILE_MAX 256 /* declared kinds */
 #define KINDS_NAME_MAX 64  /* a declared kind's name (--kind-limits holds 64) */
 
-enum kind_type { KIND_TYPE_EXEC };
+enum kind_type { KIND_TYPE_EXEC, KIND_TYPE_PULL };
 
 struct declared_kind {
     struct job_kind kind; /* what the registry hands out; kind.name is name */
@@ -37,6 +38,17 @@ struct kinds_file {
  * kind 'NAME': field 'F': what is wrong". */
 int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t cap);
 void kinds_file_free(struct kinds_file *f);
+
+/* kinds_pull.c: pull kinds, run by external workers (POST /v1/claim). */
+/* Add the comma-separated kinds of --pull-kinds to f (a name the file
+ * declared already is an error). 0, or -1 with msg set. */
+int kinds_file_add_pull(struct kinds_file *f, const char *list, char *msg, size_t cap);
+int pull_kind_parse(json_t *entry, struct declared_kind *d, const char **field, char *msg,
+                    size_t cap);
+/* The built-in worker's start of a pull kind: it never runs one. */
+void pull_kind_start(struct job_run *r);
+/* k is a pull kind (NULL: false). */
+bool job_kind_is_pull(const struct job_kind *k);
 
 static inline struct declared_kind *declared_kind_of(const struct job_kind *k)
 {

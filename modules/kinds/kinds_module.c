@@ -24,6 +24,12 @@ static int kinds_init(struct server *s)
         free(f);
         return -1;
     }
+    if (kinds_file_add_pull(f, s->cfg->pull_kinds, msg, sizeof(msg))) {
+        LOG(LOG_ERROR, "--pull-kinds: invalid", L_STR("error", msg));
+        kinds_file_free(f);
+        free(f);
+        return -1;
+    }
     s->module_state[MODULE_KINDS] = f;
     job_kinds_declare(f);
     if (*s->cfg->kinds_file)

@@ -10,6 +10,7 @@
 #include "modules/queue/queue_api.h"
 #include "modules/queue/queue_beat.h"
 #include "modules/queue/queue_worker.h"
+#include "modules/queue/pull.h"
 
 const struct queue_backend queue_pg = {
     .name = "postgres",
@@ -17,6 +18,7 @@ const struct queue_backend queue_pg = {
     .worker = &pg_worker_ops,
     .api = &pg_api_ops,
     .beat = &pg_beat_ops,
+    .pull = &pg_pull_ops,
 };
 
 const struct queue_backend queue_redis = {
@@ -25,6 +27,7 @@ const struct queue_backend queue_redis = {
     .worker = &redis_worker_ops,
     .api = &redis_api_ops,
     .beat = &redis_beat_ops,
+    .pull = &redis_pull_ops,
 };
 
 const struct queue_backend *queue_backend_of(const struct config *cfg)

@@ -33,6 +33,7 @@
 #include "kernel/xalloc.h"
 #include "modules/jobs/sql.h"
 #include "modules/queue/queue.h"
+#include "modules/queue/faults.h"
 #include "modules/queue/queue_api.h"
 
 #define PG_API_TIMEOUT_MS  10000 /* every API statement, enqueue included */
@@ -114,18 +115,6 @@ static void call_put(struct pg_call *c)
     a->nspare++;
 }
 
-static enum queue_fault fault_of(PGresult *res)
-{
-    switch (pg_fault_of(res)) {
-    case PG_FAULT_REJECTED:
-        return QUEUE_REJECTED;
-    case PG_FAULT_INTERNAL:
-        return QUEUE_INTERNAL;
-    default:
-        return QUEUE_UNAVAILABLE;
-    }
-}
-
 /* Milliseconds left until deadline_ns (at least 1: 0 means no timeout). */
 static uint64_t ms_left(struct loop *l, uint64_t deadline_ns)
 {
@@ -168,7 +157,7 @@ static void on_enqueued_alone(struct pg_query *q, PGresult *res, const char *err
 {
     struct pg_call *c = container_of(q, struct pg_call, q);
     if (err)
-        queue_answer_failed(&c->head, fault_of(res), "database", err);
+        queue_answer_failed(&c->head, queue_fault_pg(res), "database", err);
     else if (c->head.fn)
         answer_enqueued(c, res);
     call_put(c);
@@ -218,7 +207,7 @@ static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
             continue;
         }
         if (err)
-            queue_answer_failed(&c->head, fault_of(res), "database", err);
+            queue_answer_failed(&c->head, queue_fault_pg(res), "database", err);
         else if (c->head.fn)
             answer_enqueued(c, res);
         call_put(c);
@@ -319,7 +308,7 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
     if (!c->head.fn) {
         /* forgotten: nothing to answer */
     } else if (err) {
-        queue_answer_failed(&c->head, fault_of(res), "database", err);
+        queue_answer_failed(&c->head, queue_fault_pg(res), "database", err);
     } else if (c->kind == PG_LIST) {
         answer_list(c, res);
     } else if (PQntuples(res) == 0) {

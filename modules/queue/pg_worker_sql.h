@@ -8,10 +8,11 @@
 
 /* $1 queues text[], $2 limit, $3 worker id, $4 lease ms. Commits at once:
  * no transaction stays open while the jobs run. One ordered range scan of
- * jobs_dequeue per queue (LATERAL), merged and cut to the limit: a plain
+ * jobs_dequeue_push per queue (LATERAL), merged and cut to the limit: a plain
  * `queue = ANY($1)` makes PostgreSQL sort the whole backlog on every claim.
  * The ids go through ARRAY(...) so the UPDATE finds rows by primary key
- * instead of hashing the table. */
+ * instead of hashing the table. NOT pull matches the partial index's
+ * predicate: jobs of pull kinds (sql/008) are not in it at all. */
 #define SQL_CLAIM                                                                                  \
     "UPDATE trireme.jobs j SET status = 'running', attempts = j.attempts + 1, worker_id = $3,"     \
     "  lease_until = now() + $4::bigint * interval '1 ms', started_at = now(), updated_at = "      \
@@ -20,20 +21,20 @@
     " WHERE j.id = ANY(ARRAY("                                                                     \
     "  SELECT x.id FROM unnest($1::text[]) AS q(name) CROSS JOIN LATERAL ("                        \
     "   SELECT id, priority, run_at FROM trireme.jobs"                                             \
-    "   WHERE status = 'pending' AND queue = q.name AND run_at <= now()"                           \
+    "   WHERE status = 'pending' AND NOT pull AND queue = q.name AND run_at <= now()"              \
     "   ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED) x"                \
     "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $2::int))"                                   \
     " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms, j.queue"
 
 /* Milliseconds until the next pending job of our queues is due, or NULL
- * when none is pending: one step down jobs_due (sql/003) per queue. NULL
+ * when none is pending: one step down jobs_due_push (sql/008) per queue. NULL
  * must stay NULL (CASE, not GREATEST, which ignores NULLs): "due now" for
  * an empty queue would make every idle worker claim again without pause. */
 #define SQL_NEXT_DUE                                                                               \
     "SELECT CASE WHEN min(d.run_at) <= now() THEN 0"                                               \
     "  ELSE ceil(extract(epoch FROM min(d.run_at) - now()) * 1000) END::bigint"                    \
     " FROM unnest($1::text[]) AS q(name) CROSS JOIN LATERAL ("                                     \
-    "  SELECT run_at FROM trireme.jobs WHERE status = 'pending' AND queue = q.name"                \
+    "  SELECT run_at FROM trireme.jobs WHERE status = 'pending' AND NOT pull AND queue = q.name"   \
     "  ORDER BY run_at LIMIT 1) d"
 
 /* $1 ids bigint[], $2 worker id, $3 lease ms. Rows not returned were

@@ -28,6 +28,7 @@ struct config;
 struct queue_worker_ops;
 struct queue_api_ops;
 struct queue_beat_ops;
+struct queue_pull_ops;
 
 /* What a backend needs up for its jobs: /readyz reports 503 without it. */
 enum {
@@ -41,6 +42,7 @@ struct queue_backend {
     const struct queue_worker_ops *worker;
     const struct queue_api_ops *api;
     const struct queue_beat_ops *beat;
+    const struct queue_pull_ops *pull; /* pull.h; NULL: no external pull workers */
 };
 
 extern const struct queue_backend queue_pg;

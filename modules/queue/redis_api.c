@@ -19,6 +19,7 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/queue/queue.h"
+#include "modules/queue/faults.h"
 #include "modules/queue/queue_api.h"
 #include "modules/rqueue/rqueue.h"
 
@@ -63,20 +64,6 @@ static void call_free(struct redis_call *c)
     free(c);
 }
 
-/* Server replies that mean "not now" (loading its data, busy with a
- * script, out of memory, a replica): the same call may succeed later. */
-static enum queue_fault redis_fault(const redisReply *reply, const char *err)
-{
-    if (!reply || reply->type != REDIS_REPLY_ERROR)
-        return QUEUE_UNAVAILABLE; /* no reply: timeout, connection lost */
-    static const char *const later[] = {"LOADING",    "BUSY",     "OOM",       "READONLY",
-                                        "MASTERDOWN", "TRYAGAIN", "NOREPLICAS"};
-    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-        if (!strncmp(err, later[i], strlen(later[i])))
-            return QUEUE_UNAVAILABLE;
-    return QUEUE_INTERNAL;
-}
-
 static void on_refused(struct loop *l, struct timer *t)
 {
     struct redis_call *c = container_of(t, struct redis_call, refuse);
@@ -110,7 +97,7 @@ static bool wants_result(struct redis_call *c, const redisReply *reply, const ch
     if (!c->head.fn)
         return false;
     if (err) {
-        queue_answer_failed(&c->head, redis_fault(reply, err), "redis", err);
+        queue_answer_failed(&c->head, queue_fault_redis(reply, err), "redis", err);
         return false;
     }
     return true;
@@ -154,12 +141,16 @@ static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, que
     rq_args_addll(&c->rq.args, (long long)json_array_size(jobs));
     size_t i;
     json_t *j;
+    bool pull = false; /* pull kinds' jobs go to their own lanes (redis_pull_lua.c) */
+    json_array_foreach(jobs, i, j) pull |= json_is_true(json_object_get(j, "pull"));
     json_array_foreach(jobs, i, j)
     {
         rq_enqueue_job_args(&c->rq.args, j);
+        if (pull)
+            rq_args_adds(&c->rq.args, json_is_true(json_object_get(j, "pull")) ? "1" : "");
     }
     json_decref(jobs);
-    rq_eval(a->cl, &c->rq, &a->shas, RQ_ENQUEUE, on_enqueued);
+    rq_eval(a->cl, &c->rq, &a->shas, pull ? RQ_PULL_ENQUEUE : RQ_ENQUEUE, on_enqueued);
     return &c->head;
 }
 

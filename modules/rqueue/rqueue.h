@@ -29,10 +29,17 @@ enum {
     RQ_PROGRESS,
     RQ_MARK,
     RQ_CONSUMERS,
+    RQ_PULL_ENQUEUE, /* pull kinds: modules/queue/redis_pull_lua.c */
+    RQ_PULL_CLAIM,
+    RQ_PULL_BACK,
+    RQ_PULL_REPORT,
+    RQ_PULL_DUE,
     RQ_NSCRIPTS
 };
 
 extern const char *const rq_scripts[RQ_NSCRIPTS];
+extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[],
+    rq_lua_pull_report[], rq_lua_pull_due[];
 
 #define RQ_GROUP       "trireme"
 #define RQ_PREFIX      "trireme:"

@@ -102,8 +102,15 @@
     "local function deliver(id, q)\n"                                                              \
     "  local k = P .. 'job:' .. id\n"                                                              \
     "  local h = redis.call('HMGET', k, 'kind', 'payload', 'attempts', 'max_attempts',\n"          \
-    "                       'timeout_ms', 'unique_key')\n"                                         \
+    "                       'timeout_ms', 'unique_key', 'pull')\n"                                 \
     "  if not h[1] then return end\n"                                                              \
+    "  if h[7] == '1' then\n" /* a pull kind's: its lane (redis_pull_lua.c) */                     \
+    "    local z = P .. 'pull:' .. h[1] .. ':' .. q\n"                                             \
+    "    redis.call('SADD', P .. 'pull-lanes', z)\n"                                               \
+    "    redis.call('ZADD', z, now, id)\n"                                                         \
+    "    redis.call('PUBLISH', P .. 'pull', '')\n"                                                 \
+    "    return\n"                                                                                 \
+    "  end\n"                                                                                      \
     "  local e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j',\n"                         \
     "    h[3] .. ' ' .. h[4] .. ' ' .. (h[5] or '') .. ' ' .. h[1] .. ' ' .. h[2])\n"              \
     "  redis.call('HSET', k, 'fence', fence('p', h[6] and h[6] ~= '', e))\n"                       \
@@ -478,8 +485,20 @@ static const char lua_list[] =
     "return {out, last}\n";
 
 const char *const rq_scripts[RQ_NSCRIPTS] = {
-    [RQ_ENQUEUE] = lua_enqueue,     [RQ_START] = lua_start,         [RQ_COMPLETE] = lua_complete,
-    [RQ_HEARTBEAT] = lua_heartbeat, [RQ_PROMOTE] = lua_promote,     [RQ_CANCEL] = lua_cancel,
-    [RQ_RETRY] = lua_retry,         [RQ_LIST] = lua_list,           [RQ_PROGRESS] = lua_progress,
-    [RQ_MARK] = lua_mark,           [RQ_CONSUMERS] = lua_consumers,
+    [RQ_ENQUEUE] = lua_enqueue,
+    [RQ_START] = lua_start,
+    [RQ_COMPLETE] = lua_complete,
+    [RQ_HEARTBEAT] = lua_heartbeat,
+    [RQ_PROMOTE] = lua_promote,
+    [RQ_CANCEL] = lua_cancel,
+    [RQ_RETRY] = lua_retry,
+    [RQ_LIST] = lua_list,
+    [RQ_PROGRESS] = lua_progress,
+    [RQ_MARK] = lua_mark,
+    [RQ_CONSUMERS] = lua_consumers,
+    [RQ_PULL_ENQUEUE] = rq_lua_pull_enqueue,
+    [RQ_PULL_CLAIM] = rq_lua_pull_claim,
+    [RQ_PULL_BACK] = rq_lua_pull_back,
+    [RQ_PULL_REPORT] = rq_lua_pull_report,
+    [RQ_PULL_DUE] = rq_lua_pull_due,
 };

@@ -104,6 +104,7 @@ static void reset_request(struct http_conn *hc)
     hc->continue_sent = false;
     hc->body_raw = hc->body_out = 0;
     hc->r.on_abort = NULL;
+    hc->r.on_peer_eof = NULL;
     hc->r.async = NULL;
     if (hc->head_kept) {
         buf_release(&hc->wl->field_pool, &hc->fields);
@@ -569,8 +570,11 @@ static void on_eof(struct conn *c)
 {
     struct http_conn *hc = hc_of(c);
     hc->peer_eof = true;
-    if (hc->state == ST_HANDLING && !hc->r.answered)
+    if (hc->state == ST_HANDLING && !hc->r.answered) {
+        if (hc->r.on_peer_eof) /* a long-poll: the client is gone */
+            hc->r.on_peer_eof(&hc->r);
         return; /* half-closed client: still answer it */
+    }
     if (timer_armed(&hc->next))
         return; /* requests may wait behind the last answer: on_next serves them, then closes */
     /* RFC 9112 9.6: a half-close is not an abort. Send the answers still

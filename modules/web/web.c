@@ -11,6 +11,7 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/web/api_jobs.h"
+#include "modules/web/api_pull.h"
 #include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
@@ -84,6 +85,7 @@ static int web_start(struct loop *l)
             wl->gate = web_ratelimit;
     }
     api_jobs_open(wl);
+    api_pull_open(wl);
     if (l->id == 0 && cfg->insecure_no_auth)
         LOG(LOG_WARN, "web: --insecure-no-auth: /v1 accepts requests without an API key "
                       "(local development only)");
@@ -97,6 +99,7 @@ static void web_stop(struct loop *l)
         return;
     wl->draining = true;
     listener_close(&wl->listener);
+    api_pull_stop(wl);
     http_conn_drain(wl);
     if (!wl->nconns)
         web_drained(wl);
@@ -114,6 +117,7 @@ static void web_cleanup(struct server *s)
         if (wl->has_redis)
             redis_client_free(&wl->redis);
         api_jobs_close(wl);
+        api_pull_close(wl);
         free(wl->view);
         buf_pool_free(&wl->field_pool);
         free(wl);

@@ -46,6 +46,10 @@ struct web_request {
     bool answered;
     uint64_t start_ns;
     void (*on_abort)(struct web_request *r);
+    /* Optional: the peer half-closed while this request is held. Most
+     * handlers still answer (a half-close is not an abort); a long-poll
+     * takes it as its client gone and answers at once. */
+    void (*on_peer_eof)(struct web_request *r);
     void *async; /* the asynchronous handler's own state */
 };
 

@@ -54,6 +54,7 @@ struct web_loop {
     struct ratelimit_rules rules;
     uint64_t last_rl_warn_ns;
     struct api_jobs *api; /* the queue backend's API state (api_jobs.c) */
+    struct api_pull *pull; /* claims and job callbacks (api_pull.c) */
 };
 
 #include "modules/registry.h"

@@ -144,7 +144,7 @@ def test_missing_or_bad_settings_exit_1(store):
                     "trireme jobs: set DATABASE_URL (or --database-url=...)"), line
     if redis:
         line = one_line(cli({**env, "REDIS_URL": "http://x"}, "enqueue", "noop", expect=1))
-        assert line == "trireme enqueue: REDIS_URL must start with redis://", line
+        assert line == "trireme enqueue: REDIS_URL must start with redis:// or rediss://", line
         # The flags win over the environment, as for `trireme run`.
         got = cli_json({**env, "REDIS_URL": "http://x"}, "jobs", "list",
                        f"--redis-url={store['REDIS_URL']}")

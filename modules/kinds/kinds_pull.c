@@ -1,0 +1,108 @@
+/*
+ * kinds_pull.c - pull kinds: declared like any other kind (so an enqueue
+ * of an undeclared one still gets its 400), run by external workers that
+ * claim them through POST /v1/claim (modules/web/api_pull.c).
+ *
+ * Their jobs are stored apart from the built-in worker's (a `pull` flag on
+ * PostgreSQL, their own streams on Redis: see modules/queue/pull.h), so the
+ * worker's claim never sees them. pull_kind_start is only the backstop for
+ * a job that reached the worker by another road (an INSERT of the user's
+ * own, a schedule written before the kind became a pull kind): it is failed
+ * with a message saying so instead of run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/xalloc.h"
+#include "modules/kinds/job.h"
+#include "modules/kinds/kinds_file.h"
+
+int pull_kind_parse(json_t *entry, struct declared_kind *d, const char **field, char *msg,
+                    size_t cap)
+{
+    (void)d;
+    const char *key;
+    json_t *v;
+    json_object_foreach(entry, key, v)
+    {
+        if (strcmp(key, "type")) {
+            *field = key;
+            snprintf(msg, cap, "is not a field of a pull kind (it has only \"type\")");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void pull_kind_start(struct job_run *r)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg),
+             "kind '%s' is run by external workers (POST /v1/claim), not by this worker: "
+             "enqueue it through the API",
+             r->kind->name);
+    job_finish(r, NULL, msg, true);
+}
+
+bool job_kind_is_pull(const struct job_kind *k)
+{
+    return k && k->start == pull_kind_start;
+}
+
+static bool name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > KINDS_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
+int kinds_file_add_pull(struct kinds_file *f, const char *list, char *msg, size_t cap)
+{
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n && p[0] == ' ')
+            p++, n--;
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (!name_ok(p, n)) {
+            snprintf(msg, cap,
+                     "--pull-kinds: '%.*s': a kind name is 1 to %d letters, digits or _ - . :",
+                     (int)(n > 80 ? 80 : n), p, KINDS_NAME_MAX);
+            return -1;
+        }
+        if (job_kind_builtin(p, n)) {
+            snprintf(msg, cap, "--pull-kinds: '%.*s': the name of a built-in kind", (int)n, p);
+            return -1;
+        }
+        for (unsigned i = 0; i < f->n; i++)
+            if (strlen(f->v[i].name) == n && !memcmp(f->v[i].name, p, n)) {
+                snprintf(msg, cap, "--pull-kinds: '%.*s': declared twice", (int)n, p);
+                return -1;
+            }
+        if (f->n >= KINDS_FILE_MAX) {
+            snprintf(msg, cap, "--pull-kinds: more than %d kinds declared", KINDS_FILE_MAX);
+            return -1;
+        }
+        f->v = xrealloc(f->v, (f->n + 1) * sizeof(*f->v));
+        struct declared_kind *d = &f->v[f->n];
+        memset(d, 0, sizeof(*d));
+        d->name = xstrndup(p, n);
+        d->index = f->n;
+        d->type = KIND_TYPE_PULL;
+        d->kind.name = d->name;
+        d->kind.summary = "run by external workers that pull it (POST /v1/claim)";
+        d->kind.start = pull_kind_start;
+        f->n++;
+        p = end ? end + 1 : p + strlen(p);
+    }
+    return 0;
+}

@@ -1,0 +1,470 @@
+/*
+ * pg_pull.c - the pull part of the PostgreSQL queue backend (pull.h):
+ * claims of pull kinds' jobs, the job callbacks, and the wake-up of
+ * waiting claims.
+ *
+ * Jobs of pull kinds carry pull = true and sit in their own partial index
+ * (sql/008_pull.sql); a claim is one UPDATE over one ordered range scan per
+ * (kind, queue), SKIP LOCKED, like the worker's. Waiting claims cost
+ * nothing per client: this loop LISTENs on trireme_jobs (its own small
+ * pool, on the direct URL) and, while any claim waits, runs ONE cheap check
+ * ("is a pull job due?", one step down jobs_due_pull) per notification and
+ * every PULL_RECHECK_MS (delayed jobs falling due, leases the reaper gave
+ * back, failures retried later notify nobody); only when it says yes are
+ * the waiting claims tried.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/config.h"
+#include "kernel/container_of.h"
+#include "kernel/list.h"
+#include "kernel/loop.h"
+#include "kernel/pg.h"
+#include "kernel/xalloc.h"
+#include "modules/queue/faults.h"
+#include "modules/queue/pull.h"
+#include "modules/queue/queue_api.h"
+
+#define PG_PULL_TIMEOUT_MS  10000 /* every statement */
+#define PG_PULL_SPARE_CALLS 64    /* finished calls kept per loop for reuse */
+
+/* The fence of a pulled attempt: $2 secret, $3 attempt. */
+#define PULL_FENCE                                                                                 \
+    " j.id = $1::bigint AND j.status = 'running' AND j.attempts = $3::int"                         \
+    " AND j.worker_id = 'pull:' || encode(sha256(convert_to($2, 'UTF8')), 'hex')"
+
+/* $1 kinds jsonb, $2 queues jsonb, $3 limit, $4 lease ms. The ids come
+ * from a LIMITed subquery, so the UPDATE joins them by primary key. */
+#define SQL_PULL_CLAIM                                                                             \
+    "UPDATE trireme.jobs j SET status = 'running', attempts = j.attempts + 1,"                     \
+    "  worker_id = 'pull:' || encode(sha256(convert_to(s.secret, 'UTF8')), 'hex'),"                \
+    "  lease_until = now() + $4::bigint * interval '1 ms', started_at = now(),"                    \
+    "  updated_at = now(), progress_percent = NULL, current_step = NULL"                           \
+    " FROM (SELECT x.id, gen_random_uuid()::text AS secret"                                        \
+    "  FROM jsonb_array_elements_text($1::jsonb) AS k(name)"                                       \
+    "  CROSS JOIN jsonb_array_elements_text($2::jsonb) AS q(name) CROSS JOIN LATERAL ("            \
+    "   SELECT id, priority, run_at FROM trireme.jobs"                                             \
+    "   WHERE status = 'pending' AND pull AND kind = k.name AND queue = q.name"                    \
+    "   AND run_at <= now()"                                                                       \
+    "   ORDER BY priority DESC, run_at, id LIMIT $3::int FOR UPDATE SKIP LOCKED) x"                \
+    "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $3::int) s"                                  \
+    " WHERE j.id = s.id"                                                                           \
+    " RETURNING jsonb_build_object('id', j.id, 'kind', j.kind, 'queue', j.queue,"                  \
+    "  'attempt', j.attempts, 'max_attempts', j.max_attempts, 'payload', j.payload,"               \
+    "  'token', j.attempts || '.' || s.secret, 'lease_expires_at', j.lease_until)::text,"          \
+    "  j.id, j.attempts, s.secret"
+
+/* A claim nobody wants any more: back to pending, the attempt not counted.
+ * $1 [{"id","attempt","secret"}]. */
+#define SQL_PULL_HAND_BACK                                                                         \
+    "UPDATE trireme.jobs j SET status = 'pending', attempts = greatest(j.attempts - 1, 0),"        \
+    "  worker_id = NULL, lease_until = NULL, run_at = now(), updated_at = now()"                   \
+    " FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, attempt int, secret text)"                \
+    " WHERE j.id = v.id AND j.status = 'running' AND j.attempts = v.attempt"                       \
+    " AND j.worker_id = 'pull:' || encode(sha256(convert_to(v.secret, 'UTF8')), 'hex')"
+
+/* A callback: the fenced UPDATE, then whether the job exists at all (409
+ * or 404 when the fence did not hold). */
+#define REPORT(set)                                                                                \
+    "WITH u AS (UPDATE trireme.jobs j SET " set " WHERE" PULL_FENCE                                \
+    " RETURNING j.status, j.lease_until)"                                                          \
+    " SELECT (SELECT jsonb_build_object('id', $1::bigint, 'status', u.status,"                     \
+    "  'lease_expires_at', u.lease_until)::text FROM u),"                                          \
+    " EXISTS (SELECT 1 FROM trireme.jobs WHERE id = $1::bigint)"
+
+/* $4 percent or NULL, $5 step or NULL. */
+#define SQL_PULL_PROGRESS                                                                          \
+    REPORT("progress_percent = coalesce($4::int, j.progress_percent),"                             \
+           " current_step = coalesce($5, j.current_step), updated_at = now()")
+/* $4 lease ms. */
+#define SQL_PULL_HEARTBEAT                                                                         \
+    REPORT("lease_until = now() + $4::bigint * interval '1 ms', updated_at = now()")
+/* $4 result jsonb or NULL. */
+#define SQL_PULL_COMPLETE                                                                          \
+    REPORT("status = 'succeeded', result = $4::jsonb, progress_percent = 100,"                     \
+           " finished_at = now(), lease_until = NULL, updated_at = now()")
+/* $4 error, $5 retry, $6 delay ms or NULL (the worker's backoff: 1 s
+ * doubled per attempt, at most an hour). */
+#define SQL_PULL_FAIL                                                                              \
+    REPORT("status = CASE WHEN NOT $5::boolean THEN 'failed'"                                      \
+           "  WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'pending' END,"                   \
+           " run_at = CASE WHEN $5::boolean AND j.attempts < j.max_attempts THEN now() +"          \
+           "  coalesce($6::bigint, least(1000 * power(2, j.attempts - 1), 3600000)::bigint)"       \
+           "  * interval '1 ms' ELSE j.run_at END,"                                                \
+           " finished_at = CASE WHEN NOT $5::boolean OR j.attempts >= j.max_attempts"              \
+           "  THEN now() END,"                                                                     \
+           " last_error = $4, worker_id = NULL, lease_until = NULL, updated_at = now()")
+
+#define SQL_PULL_DUE                                                                               \
+    "SELECT EXISTS (SELECT 1 FROM trireme.jobs"                                                    \
+    " WHERE status = 'pending' AND pull AND run_at <= now())"
+
+struct pg_pull {
+    struct loop *loop;
+    struct pg_pool *pool; /* the web loop's: claims and callbacks */
+    struct pg_pool own;   /* LISTEN, and the due check */
+    bool has_own, stopped;
+    struct pg_listener lis;
+    void (*wake)(void *data);
+    void *wake_data;
+    bool watching, checking, check_again;
+    struct pg_query due_q;
+    struct timer recheck;
+    struct list spare;
+    unsigned nspare;
+};
+
+struct pp_call {
+    struct pull_call head; /* first */
+    struct pg_pull *p;
+    struct list node;
+    struct pg_query q;
+    bool claim;
+    const char *vals[6];
+    char *own[6]; /* what vals point to that this call allocated */
+    char num[3][24];
+};
+
+static struct pp_call *call_get(struct pg_pull *p, queue_answer_fn fn, void *data)
+{
+    struct pp_call *c;
+    if (list_empty(&p->spare)) {
+        c = xmalloc(sizeof(*c));
+    } else {
+        c = list_entry(p->spare.next, struct pp_call, node);
+        list_remove(&c->node);
+        p->nspare--;
+    }
+    memset(c, 0, sizeof(*c));
+    c->head.head = (struct queue_call){.fn = fn, .data = data};
+    c->p = p;
+    list_init(&c->node);
+    return c;
+}
+
+static void call_put(struct pp_call *c)
+{
+    struct pg_pull *p = c->p;
+    for (int i = 0; i < 6; i++)
+        free(c->own[i]);
+    if (p->nspare >= PG_PULL_SPARE_CALLS) {
+        free(c);
+        return;
+    }
+    list_insert(&p->spare, &c->node);
+    p->nspare++;
+}
+
+static void submit(struct pp_call *c, const char *sql, int nparams, pg_query_fn fn)
+{
+    c->q = (struct pg_query){
+        .fn = fn,
+        .data = c,
+        .sql = sql,
+        .nparams = nparams,
+        .values = c->vals,
+        .timeout_ms = PG_PULL_TIMEOUT_MS,
+    };
+    pg_query_submit(c->p->pool, &c->q);
+}
+
+/* --- waking waiting claims -------------------------------------------------- */
+
+static void due_check(struct pg_pull *p);
+
+static void on_due(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct pg_pull *p = q->data;
+    p->checking = false;
+    if (p->stopped)
+        return;
+    bool due = !err && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    if (due && p->watching)
+        p->wake(p->wake_data);
+    if (p->check_again) {
+        p->check_again = false;
+        due_check(p);
+    }
+}
+
+static void due_check(struct pg_pull *p)
+{
+    if (!p->watching || p->stopped)
+        return;
+    if (p->checking) {
+        p->check_again = true;
+        return;
+    }
+    p->checking = true;
+    p->due_q = (struct pg_query){
+        .fn = on_due,
+        .data = p,
+        .sql = SQL_PULL_DUE,
+        .timeout_ms = PG_PULL_TIMEOUT_MS,
+        .retry_safe = true,
+    };
+    pg_query_submit(p->has_own ? &p->own : p->pool, &p->due_q);
+}
+
+static void on_recheck(struct loop *l, struct timer *t)
+{
+    struct pg_pull *p = container_of(t, struct pg_pull, recheck);
+    if (!p->watching || p->stopped)
+        return;
+    loop_timer_in(l, &p->recheck, PULL_RECHECK_MS);
+    due_check(p);
+}
+
+static void on_notify(struct pg_listener *l, const char *channel, const char *payload)
+{
+    (void)channel;
+    (void)payload;
+    due_check(l->data);
+}
+
+static void pp_watch(void *st, bool on)
+{
+    struct pg_pull *p = st;
+    if (p->watching == on || p->stopped)
+        return;
+    p->watching = on;
+    if (on)
+        loop_timer_in(p->loop, &p->recheck, PULL_RECHECK_MS);
+    else
+        loop_timer_cancel(p->loop, &p->recheck);
+}
+
+/* --- claim ------------------------------------------------------------------ */
+
+static void on_handed_back(struct pg_query *q, PGresult *res, const char *err)
+{
+    (void)res;
+    (void)err; /* a lost hand-back leaves the lease to expire: the reaper's */
+    call_put(q->data);
+}
+
+/* The claim's caller went away: give its jobs back at once. */
+static void hand_back(struct pp_call *c, PGresult *res)
+{
+    json_t *v = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(
+            v, json_pack("{sIsiss}", "id", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10),
+                         "attempt", atoi(PQgetvalue(res, i, 2)), "secret", PQgetvalue(res, i, 3)));
+    for (int i = 0; i < 6; i++) {
+        free(c->own[i]);
+        c->own[i] = NULL;
+    }
+    c->own[0] = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    c->vals[0] = c->own[0];
+    submit(c, SQL_PULL_HAND_BACK, 1, on_handed_back);
+}
+
+static void on_claimed(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct pp_call *c = q->data;
+    if (err) {
+        queue_answer_failed(&c->head.head, queue_fault_pg(res), "database", err);
+        call_put(c);
+        return;
+    }
+    int n = PQntuples(res);
+    if (!c->head.head.fn) {
+        if (n)
+            hand_back(c, res);
+        else
+            call_put(c);
+        return;
+    }
+    size_t len = sizeof("{\"jobs\":[]}");
+    for (int i = 0; i < n; i++)
+        len += strlen(PQgetvalue(res, i, 0)) + 1;
+    char *body = xmalloc(len + 1), *o = body;
+    o += sprintf(o, "{\"jobs\":[");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        size_t l = strlen(PQgetvalue(res, i, 0));
+        memcpy(o, PQgetvalue(res, i, 0), l);
+        o += l;
+    }
+    o += sprintf(o, "]}");
+    c->head.njobs = (unsigned)n;
+    queue_answer_json(&c->head.head, body, (size_t)(o - body));
+    free(body);
+    call_put(c);
+}
+
+static struct pull_call *pp_claim(void *st, const struct pull_claim_req *req, queue_answer_fn fn,
+                                  void *data)
+{
+    struct pg_pull *p = st;
+    struct pp_call *c = call_get(p, fn, data);
+    c->claim = true;
+    c->own[0] = json_dumps(req->kinds, JSON_COMPACT);
+    c->own[1] = json_dumps(req->queues, JSON_COMPACT);
+    snprintf(c->num[0], sizeof(c->num[0]), "%u", req->max);
+    snprintf(c->num[1], sizeof(c->num[1]), "%llu", (unsigned long long)req->lease_ms);
+    c->vals[0] = c->own[0];
+    c->vals[1] = c->own[1];
+    c->vals[2] = c->num[0];
+    c->vals[3] = c->num[1];
+    submit(c, SQL_PULL_CLAIM, 4, on_claimed);
+    return &c->head;
+}
+
+/* --- callbacks -------------------------------------------------------------- */
+
+static void on_reported(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct pp_call *c = q->data;
+    if (err)
+        queue_answer_failed(&c->head.head, queue_fault_pg(res), "database", err);
+    else if (PQntuples(res) != 1)
+        queue_answer_failed(&c->head.head, QUEUE_INTERNAL, "database", "short callback result");
+    else if (!PQgetisnull(res, 0, 0))
+        queue_answer_json(&c->head.head, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)));
+    else if (PQgetvalue(res, 0, 1)[0] == 't')
+        queue_call_answer(&c->head.head,
+                          &(struct queue_answer){
+                              .status = 409,
+                              .code = "stale_token",
+                              .message = "the token does not hold this job's current attempt "
+                                         "(its lease expired and it moved on, or it finished)",
+                          });
+    else
+        queue_answer_not_found(&c->head.head, "no job with this id");
+    call_put(c);
+}
+
+static struct queue_call *pp_report(void *st, const struct pull_report *rep, queue_answer_fn fn,
+                                    void *data)
+{
+    struct pg_pull *p = st;
+    struct pp_call *c = call_get(p, fn, data);
+    /* token: "<attempt>.<secret>"; anything else matches no attempt (409). */
+    const char *dot = strchr(rep->token, '.');
+    long attempt = 0;
+    if (dot && dot > rep->token && dot - rep->token <= 9) {
+        for (const char *s = rep->token; s < dot && attempt >= 0; s++)
+            attempt = *s >= '0' && *s <= '9' ? attempt * 10 + (*s - '0') : -1;
+    } else {
+        attempt = -1;
+    }
+    snprintf(c->num[0], sizeof(c->num[0]), "%lld", (long long)rep->id);
+    snprintf(c->num[1], sizeof(c->num[1]), "%ld", attempt);
+    c->vals[0] = c->num[0];
+    c->own[0] = xstrdup(dot ? dot + 1 : "");
+    c->vals[1] = c->own[0];
+    c->vals[2] = c->num[1];
+    const char *sql = NULL;
+    int n = 3;
+    switch (rep->what) {
+    case PULL_PROGRESS:
+        if (rep->percent >= 0) {
+            snprintf(c->num[2], sizeof(c->num[2]), "%d", rep->percent);
+            c->vals[3] = c->num[2];
+        }
+        if (rep->step)
+            c->vals[4] = c->own[1] = xstrdup(rep->step);
+        sql = SQL_PULL_PROGRESS;
+        n = 5;
+        break;
+    case PULL_HEARTBEAT:
+        snprintf(c->num[2], sizeof(c->num[2]), "%llu", (unsigned long long)rep->lease_ms);
+        c->vals[3] = c->num[2];
+        sql = SQL_PULL_HEARTBEAT;
+        n = 4;
+        break;
+    case PULL_COMPLETE:
+        if (rep->result)
+            c->vals[3] = c->own[1] = xstrdup(rep->result);
+        sql = SQL_PULL_COMPLETE;
+        n = 4;
+        break;
+    case PULL_FAIL:
+        c->vals[3] = c->own[1] = xstrdup(rep->error ? rep->error : "failed by its worker");
+        c->vals[4] = rep->retry ? "true" : "false";
+        if (rep->retry_in_ms >= 0) {
+            snprintf(c->num[2], sizeof(c->num[2]), "%lld", (long long)rep->retry_in_ms);
+            c->vals[5] = c->num[2];
+        }
+        sql = SQL_PULL_FAIL;
+        n = 6;
+        break;
+    }
+    submit(c, sql, n, on_reported);
+    return &c->head.head;
+}
+
+/* --- per loop ----------------------------------------------------------------- */
+
+static void *pp_open(const struct queue_api_conns *conns, const struct config *cfg,
+                     void (*wake)(void *data), void *data, const char **why)
+{
+    /* LISTEN needs a session: the direct URL when DATABASE_URL is a pooler. */
+    const char *direct_url =
+        *cfg->database_direct_url ? cfg->database_direct_url : cfg->database_url;
+    if (!conns->pg) {
+        *why = "pull workers need DATABASE_URL (the PostgreSQL queue backend)";
+        return NULL;
+    }
+    struct pg_pull *p = xcalloc(1, sizeof(*p));
+    p->loop = conns->loop;
+    p->pool = conns->pg;
+    p->wake = wake;
+    p->wake_data = data;
+    p->recheck.fn = on_recheck;
+    list_init(&p->spare);
+    struct pg_pool_config pc = {
+        .conninfo = direct_url,
+        .listen_conninfo = direct_url,
+        .size = 1,
+        .max_inflight = 4,
+    };
+    if (pg_pool_init(&p->own, p->loop, &pc) == 0) {
+        p->has_own = true;
+        p->lis = (struct pg_listener){.channel = "trireme_jobs", .fn = on_notify, .data = p};
+        pg_listen(&p->own, &p->lis);
+    }
+    return p;
+}
+
+static void pp_stop(void *st)
+{
+    struct pg_pull *p = st;
+    if (!p || p->stopped)
+        return;
+    p->stopped = true;
+    p->watching = false;
+    loop_timer_cancel(p->loop, &p->recheck);
+    if (p->has_own)
+        pg_pool_close(&p->own);
+}
+
+static void pp_close(void *st)
+{
+    struct pg_pull *p = st;
+    if (!p)
+        return;
+    if (p->has_own)
+        pg_pool_free(&p->own);
+    while (!list_empty(&p->spare)) {
+        struct pp_call *c = list_entry(p->spare.next, struct pp_call, node);
+        list_remove(&c->node);
+        free(c);
+    }
+    free(p);
+}
+
+const struct queue_pull_ops pg_pull_ops = {
+    .open = pp_open,
+    .stop = pp_stop,
+    .close = pp_close,
+    .watch = pp_watch,
+    .claim = pp_claim,
+    .report = pp_report,
+};

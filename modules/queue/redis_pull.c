@@ -1,0 +1,400 @@
+/*
+ * redis_pull.c - the pull part of the Redis queue backend (pull.h): claims
+ * of pull kinds' jobs, the job callbacks, and the wake-up of waiting
+ * claims, each one script (modules/queue/redis_pull_lua.c says the keys).
+ *
+ * Waiting claims cost nothing per client: this loop SUBSCRIBEs to
+ * trireme:pull (published when a pull job becomes due: enqueue, retry,
+ * hand-back) and, while any claim waits, runs ONE due check per message
+ * and every PULL_RECHECK_MS (delayed jobs falling due, expired leases,
+ * which that check also reaps); only when it says yes are the waiting
+ * claims tried. That check also reaps expired pull leases (back to
+ * pending, the attempt counted); loop 0 of each web role runs it every
+ * quarter of --lease even when nobody waits, as the worker's reaper does on
+ * PostgreSQL. Secrets come from getrandom(2): 128 bits per attempt.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "kernel/config.h"
+#include "kernel/container_of.h"
+#include "kernel/log.h"
+#include "kernel/loop.h"
+#include "kernel/redis.h"
+#include "kernel/xalloc.h"
+#include "modules/queue/faults.h"
+#include "modules/queue/pull.h"
+#include "modules/queue/queue_api.h"
+#include "modules/rqueue/rqueue.h"
+#include "proto/rfc3339.h"
+
+#define REDIS_PULL_TIMEOUT_MS 10000 /* every script */
+#define SECRET_HEX            32    /* 128 bits */
+
+struct redis_pull {
+    struct loop *loop;
+    struct redis_client *cl; /* the web loop's */
+    struct redis_client sub; /* SUBSCRIBE trireme:pull */
+    bool has_sub, stopped;
+    struct redis_cmd subscribe;
+    struct rq_shas shas;
+    uint64_t ttl_ms;
+    void (*wake)(void *data);
+    void *wake_data;
+    bool watching, checking, check_again;
+    bool reaper;      /* loop 0: checks (and reaps) even when nobody waits */
+    uint64_t reap_ms; /* its period */
+    struct rq_call due;
+    struct timer recheck;
+};
+
+struct rp_call {
+    struct pull_call head; /* first */
+    struct redis_pull *p;
+    struct rq_call rq;
+    int64_t id; /* a callback's job */
+};
+
+static struct rp_call *call_new(struct redis_pull *p, queue_answer_fn fn, void *data)
+{
+    struct rp_call *c = xcalloc(1, sizeof(*c));
+    c->head.head = (struct queue_call){.fn = fn, .data = data};
+    c->p = p;
+    c->rq.cmd.timeout_ms = REDIS_PULL_TIMEOUT_MS;
+    return c;
+}
+
+/* --- waking waiting claims ---------------------------------------------------- */
+
+static void due_check(struct redis_pull *p);
+
+static void on_due(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_pull *p = container_of(rq, struct redis_pull, due);
+    p->checking = false;
+    if (p->stopped)
+        return;
+    if (!err && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 && p->watching)
+        p->wake(p->wake_data);
+    if (p->check_again) {
+        p->check_again = false;
+        due_check(p);
+    }
+}
+
+static void due_check(struct redis_pull *p)
+{
+    if (p->stopped)
+        return;
+    if (p->checking) {
+        p->check_again = true;
+        return;
+    }
+    p->checking = true;
+    memset(&p->due, 0, sizeof(p->due));
+    p->due.cmd.timeout_ms = REDIS_PULL_TIMEOUT_MS;
+    rq_args_addll(&p->due.args, (long long)p->ttl_ms);
+    rq_eval(p->cl, &p->due, &p->shas, RQ_PULL_DUE, on_due);
+}
+
+static void on_recheck(struct loop *l, struct timer *t)
+{
+    struct redis_pull *p = container_of(t, struct redis_pull, recheck);
+    if ((!p->watching && !p->reaper) || p->stopped)
+        return;
+    uint64_t every = p->reaper ? p->reap_ms : PULL_RECHECK_MS;
+    if (p->watching && every > PULL_RECHECK_MS)
+        every = PULL_RECHECK_MS;
+    loop_timer_in(l, &p->recheck, every);
+    due_check(p);
+}
+
+static void on_push(struct redis_client *cl, redisReply *m)
+{
+    struct redis_pull *p = cl->data;
+    if (p->watching && m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[0]->str &&
+        !strcmp(m->element[0]->str, "message"))
+        due_check(p);
+}
+
+static void on_subscribed(struct redis_cmd *c, redisReply *r, const char *err)
+{
+}
+
+static void on_sub_state(struct redis_client *cl, bool up)
+{
+    struct redis_pull *p = cl->data;
+    if (!up)
+        return;
+    p->subscribe = (struct redis_cmd){.fn = on_subscribed};
+    redis_submitv(&p->sub, &p->subscribe, 2, (const char *[]){"SUBSCRIBE", RQ_PREFIX "pull"});
+    if (p->watching)
+        due_check(p); /* what was published while the connection was down */
+}
+
+static void rp_watch(void *st, bool on)
+{
+    struct redis_pull *p = st;
+    if (p->watching == on || p->stopped)
+        return;
+    p->watching = on;
+    if (on)
+        loop_timer_in(p->loop, &p->recheck, PULL_RECHECK_MS);
+    else if (p->reaper)
+        loop_timer_in(p->loop, &p->recheck, p->reap_ms);
+    else
+        loop_timer_cancel(p->loop, &p->recheck);
+}
+
+/* --- claim ---------------------------------------------------------------------- */
+
+static void on_handed_back(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    (void)reply;
+    (void)err; /* a lost hand-back leaves the lease to expire: the next claim reaps it */
+    free(container_of(rq, struct rp_call, rq));
+}
+
+static const char *str_of(const redisReply *r, char *tmp, size_t cap)
+{
+    if (r->type == REDIS_REPLY_INTEGER) {
+        snprintf(tmp, cap, "%lld", r->integer);
+        return tmp;
+    }
+    return r->str ? r->str : "";
+}
+
+static void on_claimed(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct rp_call *c = container_of(rq, struct rp_call, rq);
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 8) {
+        queue_answer_failed(&c->head.head, err ? queue_fault_redis(reply, err) : QUEUE_INTERNAL,
+                            "redis", err ? err : "unexpected claim answer");
+        free(c);
+        return;
+    }
+    size_t n = reply->elements / 8;
+    char t[8][32];
+    if (!c->head.head.fn) { /* its client went away: give the jobs back */
+        if (!n) {
+            free(c);
+            return;
+        }
+        struct rp_call *b = call_new(c->p, NULL, NULL);
+        rq_args_addll(&b->rq.args, (long long)n);
+        for (size_t i = 0; i < n; i++) {
+            redisReply **e = reply->element + i * 8;
+            rq_args_adds(&b->rq.args, str_of(e[0], t[0], sizeof(t[0])));
+            rq_args_adds(&b->rq.args, str_of(e[3], t[3], sizeof(t[3])));
+            rq_args_adds(&b->rq.args, str_of(e[6], t[6], sizeof(t[6])));
+        }
+        rq_eval(c->p->cl, &b->rq, &c->p->shas, RQ_PULL_BACK, on_handed_back);
+        free(c);
+        return;
+    }
+    json_t *jobs = json_array();
+    for (size_t i = 0; i < n; i++) {
+        redisReply **e = reply->element + i * 8;
+        const char *payload = str_of(e[5], t[5], sizeof(t[5]));
+        json_t *pj = json_loads(payload, JSON_DECODE_ANY, NULL);
+        char token[PULL_TOKEN_MAX + 1], when[40];
+        snprintf(token, sizeof(token), "%s.%s", str_of(e[3], t[3], sizeof(t[3])),
+                 str_of(e[6], t[6], sizeof(t[6])));
+        rfc3339_format_ms(e[7]->integer, when, sizeof(when));
+        json_array_append_new(
+            jobs,
+            json_pack("{s:I, s:s, s:s, s:I, s:I, s:o, s:s, s:s}", "id",
+                      (json_int_t)strtoll(str_of(e[0], t[0], sizeof(t[0])), NULL, 10), "kind",
+                      str_of(e[1], t[1], sizeof(t[1])), "queue", str_of(e[2], t[2], sizeof(t[2])),
+                      "attempt", (json_int_t)strtoll(str_of(e[3], t[3], sizeof(t[3])), NULL, 10),
+                      "max_attempts",
+                      (json_int_t)strtoll(str_of(e[4], t[4], sizeof(t[4])), NULL, 10), "payload",
+                      pj ? pj : json_string(payload), "token", token, "lease_expires_at", when));
+    }
+    json_t *all = json_pack("{s:o}", "jobs", jobs);
+    char *body = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(all);
+    c->head.njobs = (unsigned)n;
+    queue_answer_json(&c->head.head, body, strlen(body));
+    free(body);
+    free(c);
+}
+
+static struct pull_call *rp_claim(void *st, const struct pull_claim_req *req, queue_answer_fn fn,
+                                  void *data)
+{
+    struct redis_pull *p = st;
+    struct rp_call *c = call_new(p, fn, data);
+    struct rq_args *a = &c->rq.args;
+    rq_args_addll(a, (long long)req->lease_ms);
+    rq_args_addll(a, (long long)p->ttl_ms);
+    rq_args_addll(a, req->max);
+    size_t i;
+    json_t *v;
+    rq_args_addll(a, (long long)json_array_size(req->kinds));
+    json_array_foreach(req->kinds, i, v) rq_args_adds(a, json_string_value(v));
+    rq_args_addll(a, (long long)json_array_size(req->queues));
+    json_array_foreach(req->queues, i, v) rq_args_adds(a, json_string_value(v));
+    for (unsigned k = 0; k < req->max; k++) {
+        unsigned char raw[SECRET_HEX / 2];
+        char hex[SECRET_HEX + 1];
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+            abort(); /* the kernel's CSPRNG never fails once booted */
+        for (size_t b = 0; b < sizeof(raw); b++)
+            snprintf(hex + 2 * b, 3, "%02x", raw[b]);
+        rq_args_adds(a, hex);
+    }
+    rq_eval(p->cl, &c->rq, &p->shas, RQ_PULL_CLAIM, on_claimed);
+    return &c->head;
+}
+
+/* --- callbacks ------------------------------------------------------------------ */
+
+static void on_reported(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct rp_call *c = container_of(rq, struct rp_call, rq);
+    struct queue_call *qc = &c->head.head;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || !reply->elements ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        queue_answer_failed(qc, err ? queue_fault_redis(reply, err) : QUEUE_INTERNAL, "redis",
+                            err ? err : "unexpected callback answer");
+    } else if (reply->element[0]->integer == 1 && reply->elements == 3) {
+        char tmp[32], when[40] = "";
+        const char *lease = str_of(reply->element[2], tmp, sizeof(tmp));
+        if (*lease)
+            rfc3339_format_ms(strtoll(lease, NULL, 10), when, sizeof(when));
+        json_t *j = json_pack("{s:I, s:s, s:s?}", "id", (json_int_t)c->id, "status",
+                              str_of(reply->element[1], tmp, sizeof(tmp)), "lease_expires_at",
+                              *when ? when : NULL);
+        char *body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        queue_answer_json(qc, body, strlen(body));
+        free(body);
+    } else if (reply->element[0]->integer == 0) {
+        queue_call_answer(qc, &(struct queue_answer){
+                                  .status = 409,
+                                  .code = "stale_token",
+                                  .message = "the token does not hold this job's current attempt "
+                                             "(its lease expired and it moved on, or it finished)",
+                              });
+    } else {
+        queue_answer_not_found(qc, "no job with this id (or its result expired)");
+    }
+    free(c);
+}
+
+static struct queue_call *rp_report(void *st, const struct pull_report *rep, queue_answer_fn fn,
+                                    void *data)
+{
+    struct redis_pull *p = st;
+    struct rp_call *c = call_new(p, fn, data);
+    struct rq_args *a = &c->rq.args;
+    const char *dot = strchr(rep->token, '.');
+    c->id = rep->id;
+    rq_args_addll(a, (long long)rep->id);
+    rq_args_adds(a, dot ? dot + 1 : "");
+    if (dot)
+        rq_args_add(a, rep->token, (size_t)(dot - rep->token));
+    else
+        rq_args_adds(a, "-");
+    static const char *const what[] = {"progress", "heartbeat", "complete", "fail"};
+    rq_args_adds(a, what[rep->what]);
+    switch (rep->what) {
+    case PULL_PROGRESS:
+        if (rep->percent >= 0)
+            rq_args_addll(a, rep->percent);
+        else
+            rq_args_adds(a, "");
+        rq_args_adds(a, rep->step ? rep->step : "");
+        rq_args_adds(a, "");
+        break;
+    case PULL_HEARTBEAT:
+        rq_args_addll(a, (long long)rep->lease_ms);
+        rq_args_adds(a, "");
+        rq_args_adds(a, "");
+        break;
+    case PULL_COMPLETE:
+        rq_args_adds(a, rep->result ? rep->result : "");
+        rq_args_adds(a, "");
+        rq_args_adds(a, "");
+        break;
+    case PULL_FAIL:
+        rq_args_adds(a, rep->error ? rep->error : "failed by its worker");
+        rq_args_adds(a, rep->retry ? "1" : "0");
+        if (rep->retry_in_ms >= 0)
+            rq_args_addll(a, (long long)rep->retry_in_ms);
+        else
+            rq_args_adds(a, "");
+        break;
+    }
+    rq_args_addll(a, (long long)p->ttl_ms);
+    rq_eval(p->cl, &c->rq, &p->shas, RQ_PULL_REPORT, on_reported);
+    return &c->head.head;
+}
+
+/* --- per loop ----------------------------------------------------------------------- */
+
+static void *rp_open(const struct queue_api_conns *conns, const struct config *cfg,
+                     void (*wake)(void *data), void *data, const char **why)
+{
+    if (!conns->redis) {
+        *why = "pull workers on the Redis queue backend need REDIS_URL";
+        return NULL;
+    }
+    struct redis_pull *p = xcalloc(1, sizeof(*p));
+    p->loop = conns->loop;
+    p->cl = conns->redis;
+    p->wake = wake;
+    p->wake_data = data;
+    p->ttl_ms = cfg->result_ttl_ms;
+    p->recheck.fn = on_recheck;
+    p->reaper = p->loop->id == 0;
+    p->reap_ms = cfg->lease_ms / 4 > 250 ? cfg->lease_ms / 4 : 250;
+    if (p->reaper)
+        loop_timer_in(p->loop, &p->recheck, p->reap_ms);
+    rq_shas_init(&p->shas);
+    struct redis_url u;
+    const char *err;
+    if (redis_url_parse(cfg->redis_url, &u, &err) == 0) {
+        p->sub.data = p;
+        p->sub.on_push = on_push;
+        p->sub.on_state = on_sub_state;
+        if (redis_client_init(&p->sub, p->loop, &u, REDIS_PUBSUB, "pull-wake") == 0)
+            p->has_sub = true;
+    }
+    return p;
+}
+
+static void rp_stop(void *st)
+{
+    struct redis_pull *p = st;
+    if (!p || p->stopped)
+        return;
+    p->stopped = true;
+    p->watching = false;
+    loop_timer_cancel(p->loop, &p->recheck);
+    if (p->has_sub)
+        redis_client_close(&p->sub);
+}
+
+static void rp_close(void *st)
+{
+    struct redis_pull *p = st;
+    if (!p)
+        return;
+    if (p->has_sub)
+        redis_client_free(&p->sub);
+    free(p);
+}
+
+const struct queue_pull_ops redis_pull_ops = {
+    .open = rp_open,
+    .stop = rp_stop,
+    .close = rp_close,
+    .watch = rp_watch,
+    .claim = rp_claim,
+    .report = rp_report,
+};
