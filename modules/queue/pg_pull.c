@@ -4,10 +4,10 @@
  * waiting claims.
  *
  * Jobs of pull kinds carry pull = true and sit in their own partial index
- * (sql/008_pull.sql); a claim is one UPDATE over one ordered range scan per
- * (kind, queue), SKIP LOCKED, like the worker's. Waiting claims cost
- * nothing per client: this loop LISTENs on trireme_jobs (its own small
- * pool, on the direct URL) and, while any claim waits, runs ONE cheap check
+ * (sql/008_pull.sql); a claim (trireme.pull_claim, sql/009) is one UPDATE over one ordered range
+ * scan per (kind, queue), SKIP LOCKED, like the worker's. Waiting claims cost nothing per client:
+ * this loop LISTENs on trireme_jobs (its own small pool, on the direct URL) and, while any claim
+ * waits, runs ONE cheap check
  * ("is a pull job due?", one step down jobs_due_pull) per notification and
  * every PULL_RECHECK_MS (delayed jobs falling due, leases the reaper gave
  * back, failures retried later notify nobody); only when it says yes are
@@ -30,31 +30,13 @@
 #define PG_PULL_TIMEOUT_MS  10000 /* every statement */
 #define PG_PULL_SPARE_CALLS 64    /* finished calls kept per loop for reuse */
 
-/* The fence of a pulled attempt: $2 secret, $3 attempt. */
-#define PULL_FENCE                                                                                 \
-    " j.id = $1::bigint AND j.status = 'running' AND j.attempts = $3::int"                         \
-    " AND j.worker_id = 'pull:' || encode(sha256(convert_to($2, 'UTF8')), 'hex')"
-
-/* $1 kinds jsonb, $2 queues jsonb, $3 limit, $4 lease ms. The ids come
- * from a LIMITed subquery, so the UPDATE joins them by primary key. */
+/* The claim and the fenced callbacks are SQL functions (sql/009): one copy
+ * shared with the trireme.claim()/complete()/... that workers call in
+ * their own transactions, so both paths make the same transitions.
+ * $1 kinds jsonb, $2 queues jsonb, $3 limit, $4 lease ms. */
 #define SQL_PULL_CLAIM                                                                             \
-    "UPDATE trireme.jobs j SET status = 'running', attempts = j.attempts + 1,"                     \
-    "  worker_id = 'pull:' || encode(sha256(convert_to(s.secret, 'UTF8')), 'hex'),"                \
-    "  lease_until = now() + $4::bigint * interval '1 ms', started_at = now(),"                    \
-    "  updated_at = now(), progress_percent = NULL, current_step = NULL"                           \
-    " FROM (SELECT x.id, gen_random_uuid()::text AS secret"                                        \
-    "  FROM jsonb_array_elements_text($1::jsonb) AS k(name)"                                       \
-    "  CROSS JOIN jsonb_array_elements_text($2::jsonb) AS q(name) CROSS JOIN LATERAL ("            \
-    "   SELECT id, priority, run_at FROM trireme.jobs"                                             \
-    "   WHERE status = 'pending' AND pull AND kind = k.name AND queue = q.name"                    \
-    "   AND run_at <= now()"                                                                       \
-    "   ORDER BY priority DESC, run_at, id LIMIT $3::int FOR UPDATE SKIP LOCKED) x"                \
-    "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $3::int) s"                                  \
-    " WHERE j.id = s.id"                                                                           \
-    " RETURNING jsonb_build_object('id', j.id, 'kind', j.kind, 'queue', j.queue,"                  \
-    "  'attempt', j.attempts, 'max_attempts', j.max_attempts, 'payload', j.payload,"               \
-    "  'token', j.attempts || '.' || s.secret, 'lease_expires_at', j.lease_until)::text,"          \
-    "  j.id, j.attempts, s.secret"
+    "SELECT job::text, id, attempt, secret"                                                        \
+    " FROM trireme.pull_claim($1::jsonb, $2::jsonb, $3::int, $4::bigint)"
 
 /* A claim nobody wants any more: back to pending, the attempt not counted.
  * $1 [{"id","attempt","secret"}]. */
@@ -65,37 +47,21 @@
     " WHERE j.id = v.id AND j.status = 'running' AND j.attempts = v.attempt"                       \
     " AND j.worker_id = 'pull:' || encode(sha256(convert_to(v.secret, 'UTF8')), 'hex')"
 
-/* A callback: the fenced UPDATE, then whether the job exists at all (409
- * or 404 when the fence did not hold). */
-#define REPORT(set)                                                                                \
-    "WITH u AS (UPDATE trireme.jobs j SET " set " WHERE" PULL_FENCE                                \
-    " RETURNING j.status, j.lease_until)"                                                          \
-    " SELECT (SELECT jsonb_build_object('id', $1::bigint, 'status', u.status,"                     \
-    "  'lease_expires_at', u.lease_until)::text FROM u),"                                          \
-    " EXISTS (SELECT 1 FROM trireme.jobs WHERE id = $1::bigint)"
+/* A callback: $1 id, $2 secret, $3 attempt, then fn's own; the answer, or
+ * NULL when the fence did not hold, and whether the job exists at all (409
+ * or 404). */
+#define REPORT(fn, args)                                                                           \
+    "SELECT r::text, EXISTS (SELECT 1 FROM trireme.jobs WHERE id = $1::bigint)"                    \
+    " FROM trireme." fn "($1::bigint, $2, $3::int, " args ") r"
 
 /* $4 percent or NULL, $5 step or NULL. */
-#define SQL_PULL_PROGRESS                                                                          \
-    REPORT("progress_percent = coalesce($4::int, j.progress_percent),"                             \
-           " current_step = coalesce($5, j.current_step), updated_at = now()")
+#define SQL_PULL_PROGRESS REPORT("pull_progress", "$4::int, $5")
 /* $4 lease ms. */
-#define SQL_PULL_HEARTBEAT                                                                         \
-    REPORT("lease_until = now() + $4::bigint * interval '1 ms', updated_at = now()")
+#define SQL_PULL_HEARTBEAT REPORT("pull_heartbeat", "$4::bigint")
 /* $4 result jsonb or NULL. */
-#define SQL_PULL_COMPLETE                                                                          \
-    REPORT("status = 'succeeded', result = $4::jsonb, progress_percent = 100,"                     \
-           " finished_at = now(), lease_until = NULL, updated_at = now()")
-/* $4 error, $5 retry, $6 delay ms or NULL (the worker's backoff: 1 s
- * doubled per attempt, at most an hour). */
-#define SQL_PULL_FAIL                                                                              \
-    REPORT("status = CASE WHEN NOT $5::boolean THEN 'failed'"                                      \
-           "  WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'pending' END,"                   \
-           " run_at = CASE WHEN $5::boolean AND j.attempts < j.max_attempts THEN now() +"          \
-           "  coalesce($6::bigint, least(1000 * power(2, j.attempts - 1), 3600000)::bigint)"       \
-           "  * interval '1 ms' ELSE j.run_at END,"                                                \
-           " finished_at = CASE WHEN NOT $5::boolean OR j.attempts >= j.max_attempts"              \
-           "  THEN now() END,"                                                                     \
-           " last_error = $4, worker_id = NULL, lease_until = NULL, updated_at = now()")
+#define SQL_PULL_COMPLETE REPORT("pull_complete", "$4::jsonb")
+/* $4 error, $5 retry, $6 delay ms or NULL (the job's backoff). */
+#define SQL_PULL_FAIL REPORT("pull_fail", "$4, $5::boolean, $6::bigint")
 
 #define SQL_PULL_DUE                                                                               \
     "SELECT EXISTS (SELECT 1 FROM trireme.jobs"                                                    \
