@@ -51,6 +51,8 @@
     X(PQsendQueryParams)                                                                           \
     X(PQsetNoticeProcessor)                                                                        \
     X(PQsetnonblocking)                                                                            \
+    X(PQsslAttribute)                                                                              \
+    X(PQsslInUse)                                                                                  \
     X(PQsocket)                                                                                    \
     X(PQstatus)
 
@@ -101,6 +103,8 @@ int pq_load(const char **err);
 #define PQsendQueryParams    pq_api.PQsendQueryParams
 #define PQsetNoticeProcessor pq_api.PQsetNoticeProcessor
 #define PQsetnonblocking     pq_api.PQsetnonblocking
+#define PQsslAttribute       pq_api.PQsslAttribute
+#define PQsslInUse           pq_api.PQsslInUse
 #define PQsocket             pq_api.PQsocket
 #define PQstatus             pq_api.PQstatus
 #endif

@@ -332,7 +332,15 @@ static void check_postgres(struct doctor *d)
     if (!c)
         return;
     const char *ver = PQparameterStatus(c, "server_version");
-    say(d, V_OK, "database", NULL, "reachable (PostgreSQL %s)", ver ? ver : "?");
+    /* Whether sslmode in the URL took effect: libpq answers from the
+     * connection it already has, no round trip. */
+    if (PQsslInUse(c)) {
+        const char *proto = PQsslAttribute(c, "protocol"), *cipher = PQsslAttribute(c, "cipher");
+        say(d, V_OK, "database", NULL, "reachable (PostgreSQL %s) over TLS (%s, %s)",
+            ver ? ver : "?", proto ? proto : "?", cipher ? cipher : "?");
+    } else {
+        say(d, V_OK, "database", NULL, "reachable (PostgreSQL %s), not encrypted", ver ? ver : "?");
+    }
     check_schema(d, c);
     check_clock(d, c);
     PQfinish(c);

@@ -6,7 +6,9 @@ and a certificate from the test CA of tlstools.py; sslmode=require and
 sslmode=verify-full run a job over connections pg_stat_ssl shows encrypted;
 verify-full against a certificate for another host name, or with another
 CA, makes `trireme migrate` exit non-zero naming the TLS failure, and a
-server (--migrate=off) keep /readyz at 503 and log it. Needs the PostgreSQL
+server (--migrate=off) keep /readyz at 503 and log it; trireme doctor
+reports the connection's TLS protocol and cipher, or that it is not
+encrypted. Needs the PostgreSQL
 server binaries (tools/deps.sh test).
 """
 from __future__ import annotations
@@ -93,6 +95,18 @@ def run_job(trireme, url: str, port: int):
     n_all = int(psql(port, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'trireme'"))
     assert n_tls >= 1 and n_tls == n_all, (n_tls, n_all)
     srv.stop()
+    # trireme doctor says the connection is encrypted, and how.
+    r = run_cli("doctor", env={"DATABASE_URL": url})
+    assert re.search(r"database\s+reachable \(PostgreSQL [^\n]*\) over TLS \(TLSv1\.[23], ",
+                     r.stdout + r.stderr), r.stdout + r.stderr
+
+
+def test_doctor_says_not_encrypted(tls_pg):
+    port = tls_pg[0]
+    r = run_cli("doctor", env={"DATABASE_URL": f"postgresql://trireme@127.0.0.1:{port}/trireme"
+                                               "?sslmode=disable"})
+    assert re.search(r"database\s+reachable \(PostgreSQL [^\n]*\), not encrypted",
+                     r.stdout + r.stderr), r.stdout + r.stderr
 
 
 def test_sslmode_require(trireme, tls_pg):
