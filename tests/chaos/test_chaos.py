@@ -37,8 +37,8 @@ from test_redis_queue import Redis  # noqa: E402
 JOBS = int(300 * SCALE)
 SECONDS = 4.0 * SCALE ** 0.5
 THREADS = 2  # worker loops per process
-CONC = 8  # --concurrency per loop
-CAPACITY = THREADS * CONC  # jobs one worker process can have in flight
+CONC = 8  # --concurrency (per process, shared by its loops)
+CAPACITY = CONC  # jobs one worker process can have in flight (--concurrency is per process)
 DONE_WITHIN = 90  # after the load ends, every job must finish within this
 runs = pytest.mark.parametrize("run", range(RUNS))
 
