@@ -6,6 +6,7 @@
 //   zig build layers                   the layer check alone (also part of `zig build`)
 //   zig build fuzz                     bounded libFuzzer run of tests/fuzz/fuzz_*.c
 //   zig build e2e                      end-to-end tests against the real binary
+//   zig build chaos                    fault injection (tests/chaos, short variant)
 //   zig build asan                     ASan+UBSan binary and unit tests (clang)
 //   zig build unit-asan | e2e-asan     the suites against those
 //   zig build test                     all of the above, one after the other
@@ -402,6 +403,8 @@ pub fn build(b: *std.Build) !void {
         .dependOn(&suite.cmd(&.{ "sh", "tests/fuzz/run.sh", fuzz_arg }, null).step);
     b.step("e2e", "Run the end-to-end tests against zig-out/bin/trireme")
         .dependOn(&suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" }, b.getInstallStep()).step);
+    b.step("chaos", "Run the chaos suite (tests/chaos, short variant) against zig-out/bin/trireme")
+        .dependOn(&suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/chaos" }, b.getInstallStep()).step);
     // Memory-error checking: ASan + UBSan builds by clang (the script says
     // why not valgrind), then the unit and e2e suites against them.
     const asan_build = suite.cmd(&.{ "sh", "tools/build-asan.sh" }, b.getInstallStep());
@@ -417,10 +420,11 @@ pub fn build(b: *std.Build) !void {
     const t_unit = Chain.unitRuns(b, unit_exes.items, b.getInstallStep());
     const t_fuzz = suite.cmd(&.{ "sh", "tests/fuzz/run.sh", fuzz_arg }, t_unit);
     const t_e2e = suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" }, &t_fuzz.step);
-    const t_asan = suite.cmd(&.{ "sh", "tools/build-asan.sh" }, &t_e2e.step);
+    const t_chaos = suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/chaos" }, &t_e2e.step);
+    const t_asan = suite.cmd(&.{ "sh", "tools/build-asan.sh" }, &t_chaos.step);
     const t_unit_asan = suite.cmd(unit_asan_argv, &t_asan.step);
     const t_e2e_asan = suite.cmd(&.{ "python3", "-m", "pytest", "-q", "tests/e2e" }, &t_unit_asan.step);
     t_e2e_asan.setEnvironmentVariable("TRIREME_BIN", "zig-out/asan/trireme");
-    b.step("test", "Run every test in sequence: unit, fuzz (bounded), e2e, then unit+e2e under ASan")
+    b.step("test", "Run every test in sequence: unit, fuzz (bounded), e2e, chaos, then unit+e2e under ASan")
         .dependOn(&t_e2e_asan.step);
 }

@@ -12,6 +12,8 @@
 
 #include "kernel/log.h"
 #include "kernel/xalloc.h"
+#include "kernel/container_of.h"
+#include "modules/queue/faults.h"
 #include "modules/queue/redis_worker.h"
 
 /* --- starts and outcomes ------------------------------------------------- */
@@ -69,9 +71,43 @@ static void mark_started(struct rqw *q)
     rq_eval(&q->cmd, c, &q->shas, RQ_MARK, on_marked);
 }
 
+/* One COMPLETE: kept until Redis took it, so a "not now" answer (LOADING
+ * after a restart, BUSY, a timeout) sends it again instead of leaving the
+ * jobs to be re-run a whole lease later. Sending it twice is safe: it is
+ * fenced, and refuses what an earlier send already recorded. */
+struct done_call {
+    struct rq_call c; /* first */
+    struct timer retry;
+};
+
+static void on_completed(struct rq_call *c, redisReply *reply, const char *err);
+
+static void on_complete_retry(struct loop *l, struct timer *t)
+{
+    struct done_call *d = container_of(t, struct done_call, retry);
+    struct rqw *q = d->c.data;
+    if (q->w.closed) {
+        LOG(LOG_ERROR, "worker: stopped before Redis took these job results; the jobs will be "
+                       "re-run after their leases expire");
+        rq_args_free(&d->c.args);
+        free(d);
+        worker_op_end(&q->w);
+        return;
+    }
+    rq_eval(&q->cmd, &d->c, &q->shas, RQ_COMPLETE, on_completed);
+}
+
 static void on_completed(struct rq_call *c, redisReply *reply, const char *err)
 {
+    struct done_call *d = (struct done_call *)c;
     struct rqw *q = c->data;
+    if (err && !q->w.closed && queue_fault_redis(reply, err) == QUEUE_UNAVAILABLE) {
+        LOG(LOG_WARN, "worker: Redis cannot record job results now; sending them again",
+            L_STR("error", err), L_INT("retry_ms", COMPLETE_RETRY_MS));
+        d->retry.fn = on_complete_retry;
+        loop_timer_in(q->w.loop, &d->retry, COMPLETE_RETRY_MS);
+        return; /* still an operation in flight: a drain waits for it */
+    }
     if (err) {
         LOG(LOG_ERROR,
             "worker: recording job results in Redis failed; the jobs will be re-run "
@@ -85,7 +121,8 @@ static void on_completed(struct rq_call *c, redisReply *reply, const char *err)
                 L_STR("job_id", reply->element[i]->str ? reply->element[i]->str : "?"),
                 L_STR("worker_id", q->w.id));
     }
-    free(c);
+    rq_args_free(&c->args);
+    free(d);
     worker_op_end(&q->w);
 }
 
@@ -93,8 +130,10 @@ static void flush_done(struct rqw *q)
 {
     if (!q->ndone)
         return;
-    struct rq_call *c = xcalloc(1, sizeof(*c));
+    struct done_call *d = xcalloc(1, sizeof(*d));
+    struct rq_call *c = &d->c;
     c->data = q;
+    c->keep_args = true;
     rq_args_adds(&c->args, q->w.id);
     rq_args_adds(&c->args, q->ttl);
     rq_args_addll(&c->args, q->ndone);

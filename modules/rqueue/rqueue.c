@@ -258,7 +258,8 @@ static void on_reply(struct redis_cmd *cmd, redisReply *reply, const char *err)
         submit(cmd->client, c);
         return;
     }
-    rq_args_free(&c->args);
+    if (!c->keep_args)
+        rq_args_free(&c->args);
     c->fn(c, reply, err);
 }
 

@@ -146,10 +146,11 @@ struct rq_call {
     const struct rq_shas *shas;
     int script;
     bool fell_back;
+    bool keep_args; /* fn frees args (it may send the call again) */
     void *data;
 };
 /* Submits c (whose args are filled); fn runs once, then c->args are freed
- * (c itself is the caller's). */
+ * unless keep_args (c itself is the caller's). */
 void rq_eval(struct redis_client *cl, struct rq_call *c, const struct rq_shas *shas, int script,
              rq_fn fn);
 
