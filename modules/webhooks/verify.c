@@ -11,6 +11,9 @@
 #include "modules/webhooks/webhooks.h"
 #include "proto/base64.h"
 
+/* Room for the longer encoding of the longest HMAC (hex of SHA-512). */
+#define SIG_TEXT_MAX (2 * HMAC_MAX_OUT + 1)
+
 const char *webhook_scheme_name(enum webhook_scheme s)
 {
     static const char *const names[] = {"standard", "github", "stripe", "paystack", "generic"};
@@ -20,7 +23,7 @@ const char *webhook_scheme_name(enum webhook_scheme s)
 /* got (n bytes, as received) equals want (NUL-terminated encoding). */
 static bool sig_equal(const char *got, size_t n, const char *want, bool hex)
 {
-    char low[2 * HMAC_MAX_OUT];
+    char low[SIG_TEXT_MAX];
     size_t wn = strlen(want);
     if (n != wn || n > sizeof(low))
         return false;
@@ -31,7 +34,7 @@ static bool sig_equal(const char *got, size_t n, const char *want, bool hex)
 
 /* The encoding of alg's HMAC over pieces, keyed by s's secret. */
 static void sign(const struct webhook_source *s, enum hmac_alg alg, bool b64,
-                 const struct hmac_piece *p, size_t np, char out[BASE64_LEN(HMAC_MAX_OUT) + 1])
+                 const struct hmac_piece *p, size_t np, char out[SIG_TEXT_MAX])
 {
     uint8_t mac[HMAC_MAX_OUT];
     size_t n = hmac(alg, s->secret, s->secret_len, p, np, mac);
@@ -77,7 +80,7 @@ static enum webhook_verdict standard(const struct webhook_source *s,
     if (!fresh(s, t, d->now_s))
         return *why = "webhook-timestamp outside the tolerance (replay?)", WEBHOOK_STALE;
     struct hmac_piece p[] = {{id, idn}, {".", 1}, {ts, tsn}, {".", 1}, {d->body, d->body_len}};
-    char want[BASE64_LEN(HMAC_MAX_OUT) + 1];
+    char want[SIG_TEXT_MAX];
     sign(s, HMAC_SHA256, true, p, 5, want);
     /* Space-separated "v1,<base64>" entries: several during a key rotation. */
     bool ok = false;
@@ -113,7 +116,7 @@ static enum webhook_verdict stripe(const struct webhook_source *s, const struct 
     if (!fresh(s, t, d->now_s))
         return *why = "Stripe-Signature t= outside the tolerance (replay?)", WEBHOOK_STALE;
     struct hmac_piece p[] = {{ts, tsn}, {".", 1}, {d->body, d->body_len}};
-    char want[BASE64_LEN(HMAC_MAX_OUT) + 1];
+    char want[SIG_TEXT_MAX];
     sign(s, HMAC_SHA256, false, p, 3, want);
     bool ok = false;
     for (const char *c = sig, *end = sig + sn; c < end;) {
@@ -139,7 +142,7 @@ static enum webhook_verdict body_only(const struct webhook_source *s,
     if (sn < pn || memcmp(sig, prefix, pn))
         return *why = "signature header lacks its prefix", WEBHOOK_MALFORMED;
     struct hmac_piece p[] = {{d->body, d->body_len}};
-    char want[BASE64_LEN(HMAC_MAX_OUT) + 1];
+    char want[SIG_TEXT_MAX];
     sign(s, alg, b64, p, 1, want);
     return sig_equal(sig + pn, sn - pn, want, !b64)
                ? WEBHOOK_OK
