@@ -190,7 +190,8 @@ def test_scheme(hooks, name):
     # Redelivery of the same delivery id: 200, the same job, stored once.
     r2 = post(srv, name, body, sign(body, delivery, now))
     assert r2.status == 200, r2
-    assert r2.json["id"] == job_id, (r.json, r2.json)
+    assert r2.json["id"] == job_id and r2.json["created"] is False, (r.json, r2.json)
+    assert r.json["created"] is True, r.json
     assert len(stored(srv, queue)) == 1
 
     # Every refusal below stores nothing.
@@ -295,3 +296,51 @@ def test_bad_declarations_refused(db, tmp_path):
         assert f"webhook source 'bad': field '{field}'" in p.stderr, p.stderr[-2000:]
         assert "Secret to Everybody" not in p.stderr
         assert not sanitizer_problems(p.stderr), p.stderr
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+def test_github_webhook_runs_an_exec_kind(trireme, db, tmp_path, backend):
+    """The seed flow: a GitHub-signed push arrives, is verified and stored,
+    and the worker runs the exec kind the source names, the result visible
+    through GET /v1/jobs/{id}. The sources are docs/examples/webhooks.json's
+    (its exec program's path made absolute for the server's cwd)."""
+    from conftest import REPO_ROOT
+    spec = json.loads((REPO_ROOT / "docs/examples/webhooks.json").read_text())
+    argv = spec["kinds"]["on_github_push"]["argv"]
+    argv[1] = str(REPO_ROOT / argv[1])
+    kinds = tmp_path / "webhooks.json"
+    kinds.write_text(json.dumps(spec))
+    env = db.env(GITHUB_WEBHOOK_SECRET=SECRETS["WH_GH_SECRET"], META_APP_SECRET="m",
+                 META_VERIFY_TOKEN="t", STRIPE_WEBHOOK_SECRET="s",
+                 STANDARD_WEBHOOK_SECRET="whsec_" + base64.b64encode(b"k" * 24).decode(),
+                 PAYSTACK_SECRET_KEY="p", SHOPIFY_WEBHOOK_SECRET="sh")
+    redis = None
+    if backend == "redis":
+        redis = Redis(tmp_path)
+        env.update({"REDIS_URL": redis.url, "QUEUE_BACKEND": "redis"})
+    try:
+        srv = trireme("--roles=web,worker", f"--kinds={kinds}", "--queues=webhooks", threads=1,
+                      env=env)
+        srv.wait_log(r"worker listening for new jobs", timeout=15)
+        body = json.dumps({"ref": "refs/heads/main", "chunks": 2}).encode()
+        delivery = str(uuid.uuid4())
+        r = post(srv, "github", body, sign_gh(body, delivery, 0))
+        assert r.status == 200, r
+        jid = r.json["id"]
+        box = {}
+
+        def done():
+            box["j"] = http(srv.port, "GET", f"/v1/jobs/{jid}").json
+            return box["j"]["status"] in ("succeeded", "failed", "dead")
+
+        wait_until(done, 30, what=lambda: f"job {jid} to finish: {box.get('j')}")
+        job = box["j"]
+        assert job["status"] == "succeeded", job
+        assert job["kind"] == "on_github_push" and job["queue"] == "webhooks", job
+        assert job["result"] == {"chunks": 2}, job
+        # GitHub redelivers the same X-GitHub-Delivery: the same job, not a second run.
+        r2 = post(srv, "github", body, sign_gh(body, delivery, 0))
+        assert r2.status == 200 and r2.json["id"] == jid and r2.json["created"] is False, r2
+    finally:
+        if redis:
+            redis.stop()
