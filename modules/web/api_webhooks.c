@@ -22,8 +22,9 @@
 #include "proto/base64.h"
 #include "proto/utf8.h"
 
-#define WEBHOOK_DELIVERY_ID_MAX 128 /* bytes of a provider's delivery id */
-#define WEBHOOK_QUERY_MAX       256 /* hub.verify_token, hub.challenge */
+#define WEBHOOK_DELIVERY_ID_MAX                                                                    \
+    120 /* bytes of a delivery id: "webhook:" + source + ":" + id fits JOB_NAME_MAX */
+#define WEBHOOK_QUERY_MAX 256 /* hub.verify_token, hub.challenge */
 
 static const struct webhook_source *source_of(struct web_request *r)
 {

@@ -344,3 +344,17 @@ def test_github_webhook_runs_an_exec_kind(trireme, db, tmp_path, backend):
     finally:
         if redis:
             redis.stop()
+
+
+def test_delivery_id_limit(hooks):
+    """A delivery id of 120 bytes is a unique key; 121 is a 400 naming it,
+    storing nothing."""
+    srv = hooks
+    body = b'{"n":1}'
+    r = post(srv, "generic", body, sign_generic(body, "i" * 121, 0))
+    assert r.status == 400 and r.json["error"] == "invalid_delivery_id", r
+    assert stored(srv, "wh-generic") == []
+    for _ in range(2):
+        r = post(srv, "generic", body, sign_generic(body, "i" * 120, 0))
+        assert r.status == 200, r
+    assert len(stored(srv, "wh-generic")) == 1
