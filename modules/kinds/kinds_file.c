@@ -58,6 +58,16 @@ static void free_entry(struct declared_kind *d)
     free(d->name);
 }
 
+/* A webhook source's kind: built in or declared above it in the file. */
+static bool kind_known(const char *kind, void *ctx)
+{
+    const struct kinds_file *f = ctx;
+    for (unsigned i = 0; i < f->n; i++)
+        if (!strcmp(f->v[i].name, kind))
+            return true;
+    return job_kind_builtin(kind, strlen(kind)) != NULL;
+}
+
 int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t cap)
 {
     memset(out, 0, sizeof(*out));
@@ -133,6 +143,12 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
         d->kind.stop = t->stop;
         out->n++;
     }
+    char why[500];
+    if (webhook_sources_parse(json_object_get(doc, "webhooks"), &out->webhooks, kind_known, out,
+                              why, sizeof(why))) {
+        snprintf(msg, cap, "%s: %s", path, why);
+        goto bad;
+    }
     json_decref(doc);
     return 0;
 bad:
@@ -146,5 +162,6 @@ void kinds_file_free(struct kinds_file *f)
     for (unsigned i = 0; i < f->n; i++)
         free_entry(&f->v[i]);
     free(f->v);
+    webhook_sources_free(&f->webhooks);
     memset(f, 0, sizeof(*f));
 }

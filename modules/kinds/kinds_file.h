@@ -15,6 +15,7 @@
 
 #include "modules/kinds/kind.h"
 #include "modules/kinds/kind_exec.h"
+#include "modules/webhooks/webhooks.h"
 
 #define KINDS_FILE_MAX 256 /* declared kinds */
 #define KINDS_NAME_MAX 64  /* a declared kind's name (--kind-limits holds 64) */
@@ -32,6 +33,7 @@ struct declared_kind {
 struct kinds_file {
     struct declared_kind *v;
     unsigned n;
+    struct webhook_sources webhooks; /* "webhooks": inbound sources */
 };
 
 /* path "" declares nothing (an empty set). 0, or -1 with msg set: "FILE:

@@ -228,6 +228,17 @@ void api_enqueue(struct web_request *r)
         hold(r, a->ops->enqueue(a->state, jobs, array, on_answer, r));
 }
 
+bool api_jobs_submit(struct web_request *r, json_t *jobs, queue_answer_fn fn)
+{
+    struct api_jobs *a = need_store(r);
+    if (!a) {
+        json_decref(jobs);
+        return false;
+    }
+    hold(r, a->ops->enqueue(a->state, jobs, false, fn, r));
+    return true;
+}
+
 /* The checks of /v1/jobs/{id}: this loop's backend, or NULL after answering. */
 static struct api_jobs *one_job(struct web_request *r, int64_t *id)
 {

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "modules/queue/queue_api.h"
 #include "modules/web/web.h"
 
 struct web_loop;
@@ -29,6 +30,10 @@ void api_jobs_close(struct web_loop *wl);
 /* The POST body as an array of normalized jobs, or NULL after answering
  * 400. *array: the body was an array (the answer is {"jobs": [...]}). */
 json_t *api_jobs_parse(struct web_request *r, bool *array);
+/* Enqueue one normalized job (jobs: a one-element array, taken) for a
+ * request its handler has authenticated its own way; fn answers r. False
+ * after answering 503 (no store on this loop). */
+bool api_jobs_submit(struct web_request *r, json_t *jobs, queue_answer_fn fn);
 /* The {id} path parameter, or false after answering 400. */
 bool api_job_id_param(struct web_request *r, int64_t *id);
 

@@ -34,6 +34,8 @@ void api_schedule_get(struct web_request *r);
 void api_schedule_put(struct web_request *r);
 void api_schedule_patch(struct web_request *r);
 void api_schedule_delete(struct web_request *r);
+void api_webhook_post(struct web_request *r);
+void api_webhook_handshake(struct web_request *r);
 
 static const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
@@ -54,6 +56,8 @@ static const struct web_route web_routes[] = {
     {"PUT", "/v1/schedules/{name}", api_schedule_put},
     {"PATCH", "/v1/schedules/{name}", api_schedule_patch},
     {"DELETE", "/v1/schedules/{name}", api_schedule_delete},
+    {"POST", "/v1/webhooks/{source}", api_webhook_post},
+    {"GET", "/v1/webhooks/{source}", api_webhook_handshake},
 };
 static const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 
