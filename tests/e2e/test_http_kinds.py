@@ -263,3 +263,32 @@ def test_bad_declarations_stop_the_start(tmp_path, kinds, env, needle):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0, (r.returncode, r.stderr[-2000:])  # as every --kinds error
     assert needle in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("example", ["http_kind_receiver.py", "http_kind_receiver.js"])
+def test_documented_receivers(trireme, db, tmp_path, example):
+    """docs/examples' receivers, run as they are, verify and answer."""
+    import shutil
+    import socket
+    import sys
+    from conftest import REPO_ROOT
+    cmd = [sys.executable] if example.endswith(".py") else [shutil.which("node") or "node"]
+    if example.endswith(".js") and not shutil.which("node"):
+        pytest.skip("node is not installed (Debian nodejs)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen(cmd + [str(REPO_ROOT / "docs" / "examples" / example)],
+                         env=dict(os.environ, TRIREME_SECRET=SECRET, PORT=str(port)))
+    try:
+        wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 15)
+        srv = start(trireme, db.env(), tmp_path, {
+            "signed": {"type": "http", "url": f"http://127.0.0.1:{port}/", "secret_env": "SEND_SECRET"},
+            "unsigned": {"type": "http", "url": f"http://127.0.0.1:{port}/"}})
+        a, b = job(srv, "signed", {"n": 7}), job(srv, "unsigned", max_attempts=3)
+        assert settled(srv, a, "succeeded")["result"] == {"echo": {"n": 7}, "attempt": 1}
+        jb = settled(srv, b, "failed")
+        assert "HTTP 401" in jb["last_error"] and jb["attempts"] == 1
+    finally:
+        p.kill()
+        p.wait(timeout=10)
