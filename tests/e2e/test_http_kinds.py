@@ -158,6 +158,12 @@ def test_signed_delivery_retries_then_succeeds(trireme, backend, tmp_path, rx):
                      "max_attempts": 5, "payload": {"to": "a@b.c"}}
     # a tampered body does not verify
     assert not verify(hits[0][1], hits[0][2] + b" ")
+    try:  # and the reference library agrees (pip install standardwebhooks)
+        from standardwebhooks.webhooks import Webhook
+    except ImportError:
+        return
+    for _, h, body, _ in hits:
+        assert Webhook(SECRET).verify(body, h)["payload"] == {"to": "a@b.c"}
     # backoff: the second retry waited longer than the first (1 s, then 2 s, +-25%)
     gaps = [hits[i + 1][3] - hits[i][3] for i in range(2)]
     assert gaps[0] >= 0.5 and gaps[1] >= 1.0, gaps
