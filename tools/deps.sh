@@ -42,6 +42,9 @@ if ! $py -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
 fi
 if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     $py -c 'import pytest' 2>/dev/null || $py -m pip install -q --root-user-action=ignore "pytest>=7"
+    # the reference Standard Webhooks verifier (tests/e2e/test_http_kinds.py)
+    $py -c 'import standardwebhooks' 2>/dev/null ||
+        $py -m pip install -q --root-user-action=ignore standardwebhooks || true
     # test_deploy.py: YAML recipes, and libseccomp (Debian's libseccomp2) from Python
     $py -c 'import yaml, pyseccomp' 2>/dev/null ||
         $py -m pip install -q --root-user-action=ignore pyyaml pyseccomp

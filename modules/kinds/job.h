@@ -38,6 +38,9 @@ struct job_run {
 /* End the attempt. result: stolen reference or NULL. error: NULL on
  * success. permanent: do not retry (a bad payload). */
 void job_finish(struct job_run *r, json_t *result, const char *error, bool permanent);
+/* End the attempt as failed and retried, but no sooner than not_before_ms
+ * from now (an HTTP Retry-After): the job's backoff when that is later. */
+void job_retry_after(struct job_run *r, const char *error, uint64_t not_before_ms);
 /* Record progress (0..100) and the current step (or NULL). */
 void job_progress(struct job_run *r, int percent, const char *step);
 /* The `sql` kind's statement named in --sql-jobs, or NULL. */

@@ -572,7 +572,8 @@ static void start_waiting(struct exec_slot *s)
 
 void exec_start(struct job_run *r)
 {
-    struct exec_loop *el = r->loop->modules[MODULE_KINDS];
+    struct kinds_loop *kl = r->loop->modules[MODULE_KINDS];
+    struct exec_loop *el = kl ? kl->exec : NULL;
     const struct declared_kind *dk = declared_kind_of(r->kind);
     if (!el || dk->index >= el->nslots) {
         job_finish(r, NULL, "exec kinds are not set up on this loop", false);
@@ -596,7 +597,8 @@ void exec_start(struct job_run *r)
 
 void exec_stop(struct job_run *r)
 {
-    struct exec_loop *el = r->loop->modules[MODULE_KINDS];
+    struct kinds_loop *kl = r->loop->modules[MODULE_KINDS];
+    struct exec_loop *el = kl ? kl->exec : NULL;
     const struct declared_kind *dk = declared_kind_of(r->kind);
     if (el && dk->index < el->nslots && el->slot[dk->index].pool) {
         exec_pool_stop(el->slot[dk->index].pool, r);

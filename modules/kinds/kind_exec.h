@@ -59,6 +59,13 @@ struct exec_spec {
  * problem (field: static, or a key of entry). */
 int exec_spec_parse(json_t *entry, struct exec_spec *s, const char **field, char *msg, size_t cap);
 void exec_spec_free(struct exec_spec *s);
+/* A kinds-file field as a duration ("30s", or seconds) or a size ("64k", or
+ * bytes) within [lo, hi]; absent leaves *out. 0, or -1 with *field and msg
+ * set. Shared by every type's parser. */
+int kinds_field_duration(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t hi,
+                         const char **field, char *msg, size_t cap);
+int kinds_field_size(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t hi,
+                     const char **field, char *msg, size_t cap);
 
 /* One progress line (without its newline): "45", "45 step text", "45%
  * step", or {"percent": 45, "step": "..."}. 0 with *percent (0..100) and

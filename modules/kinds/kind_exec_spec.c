@@ -71,8 +71,8 @@ static void env_add(struct exec_spec *s, const char *name, const char *value)
     s->env[s->nenv++] = kv;
 }
 
-static int duration(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t hi,
-                    const char **field, char *msg, size_t cap)
+int kinds_field_duration(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t hi,
+                         const char **field, char *msg, size_t cap)
 {
     json_t *v = json_object_get(e, key);
     if (!v)
@@ -91,8 +91,8 @@ static int duration(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint
     return 0;
 }
 
-static int size(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t hi,
-                const char **field, char *msg, size_t cap)
+int kinds_field_size(json_t *e, const char *key, uint64_t *out, uint64_t lo, uint64_t hi,
+                     const char **field, char *msg, size_t cap)
 {
     json_t *v = json_object_get(e, key);
     if (!v)
@@ -215,12 +215,14 @@ int exec_spec_parse(json_t *e, struct exec_spec *s, const char **field, char *ms
     }
     s->kill_after_ms = EXEC_KILL_AFTER_MS;
     uint64_t mem = 0, out = EXEC_MAX_STDOUT, tail = EXEC_STDERR_TAIL, prog = EXEC_MAX_PROGRESS;
-    if (duration(e, "timeout", &s->timeout_ms, 10, 7 * 24 * 3600 * 1000ULL, field, msg, cap) ||
-        duration(e, "kill_after", &s->kill_after_ms, 0, 3600 * 1000ULL, field, msg, cap) ||
-        size(e, "memory_limit", &mem, 1 << 20, 1ULL << 48, field, msg, cap) ||
-        size(e, "max_stdout", &out, 0, 256 << 20, field, msg, cap) ||
-        size(e, "stderr_tail", &tail, 0, 64 << 10, field, msg, cap) ||
-        size(e, "max_progress_line", &prog, 16, 64 << 10, field, msg, cap))
+    if (kinds_field_duration(e, "timeout", &s->timeout_ms, 10, 7 * 24 * 3600 * 1000ULL, field, msg,
+                             cap) ||
+        kinds_field_duration(e, "kill_after", &s->kill_after_ms, 0, 3600 * 1000ULL, field, msg,
+                             cap) ||
+        kinds_field_size(e, "memory_limit", &mem, 1 << 20, 1ULL << 48, field, msg, cap) ||
+        kinds_field_size(e, "max_stdout", &out, 0, 256 << 20, field, msg, cap) ||
+        kinds_field_size(e, "stderr_tail", &tail, 0, 64 << 10, field, msg, cap) ||
+        kinds_field_size(e, "max_progress_line", &prog, 16, 64 << 10, field, msg, cap))
         return -1;
     json_t *mode = json_object_get(e, "mode");
     if (mode && (!json_is_string(mode) || (strcmp(json_string_value(mode), "oneshot") &&

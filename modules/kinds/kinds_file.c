@@ -36,18 +36,21 @@ static const struct kind_type_def types[] = {
      exec_start, exec_stop},
     {"pull", KIND_TYPE_PULL, "run by external workers that pull it (POST /v1/claim)",
      pull_kind_parse, pull_kind_start, NULL},
+    {"http", KIND_TYPE_HTTP, "pushed to an HTTP(S) endpoint (declared in --kinds)", http_kind_parse,
+     http_kind_start, NULL},
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
-static bool name_ok(const char *s)
+bool kinds_name_ok(const char *s, size_t n)
 {
-    size_t n = strlen(s);
     if (n == 0 || n > KINDS_NAME_MAX)
         return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-' || *s == '.' || *s == ':'))
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ':'))
             return false;
+    }
     return true;
 }
 
@@ -55,6 +58,8 @@ static void free_entry(struct declared_kind *d)
 {
     if (d->type == KIND_TYPE_EXEC)
         exec_spec_free(&d->exec);
+    if (d->type == KIND_TYPE_HTTP)
+        http_spec_free(&d->http);
     free(d->name);
 }
 
@@ -101,7 +106,7 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
         struct declared_kind *d = &out->v[out->n];
         const struct kind_type_def *t = NULL;
         json_t *type = json_object_get(e, "type");
-        if (!name_ok(name)) {
+        if (!kinds_name_ok(name, strlen(name))) {
             snprintf(msg, cap,
                      "%s: kind '%.80s': the name must be 1 to %d letters, digits or _ - . :", path,
                      name, KINDS_NAME_MAX);
@@ -116,8 +121,8 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
             goto bad;
         }
         if (!json_is_string(type)) {
-            snprintf(msg, cap, "%s: kind '%s': field 'type': is required (known: exec, pull)", path,
-                     name);
+            snprintf(msg, cap, "%s: kind '%s': field 'type': is required (known: exec, pull, http)",
+                     path, name);
             goto bad;
         }
         for (size_t i = 0; i < NTYPES; i++)
@@ -125,8 +130,8 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
                 t = &types[i];
         if (!t) {
             snprintf(msg, cap,
-                     "%s: kind '%s': field 'type': unknown type '%.40s' (known: exec, pull)", path,
-                     name, json_string_value(type));
+                     "%s: kind '%s': field 'type': unknown type '%.40s' (known: exec, pull, http)",
+                     path, name, json_string_value(type));
             goto bad;
         }
         d->type = t->type;

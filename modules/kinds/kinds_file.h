@@ -15,12 +15,13 @@
 
 #include "modules/kinds/kind.h"
 #include "modules/kinds/kind_exec.h"
+#include "modules/kinds/kind_http.h"
 #include "modules/webhooks/webhooks.h"
 
 #define KINDS_FILE_MAX 256 /* declared kinds */
 #define KINDS_NAME_MAX 64  /* a declared kind's name (--kind-limits holds 64) */
 
-enum kind_type { KIND_TYPE_EXEC, KIND_TYPE_PULL };
+enum kind_type { KIND_TYPE_EXEC, KIND_TYPE_PULL, KIND_TYPE_HTTP };
 
 struct declared_kind {
     struct job_kind kind; /* what the registry hands out; kind.name is name */
@@ -28,6 +29,7 @@ struct declared_kind {
     unsigned index; /* in kinds_file.v */
     enum kind_type type;
     struct exec_spec exec;
+    struct http_spec http; /* KIND_TYPE_HTTP (kind_http.h) */
 };
 
 struct kinds_file {
@@ -40,6 +42,15 @@ struct kinds_file {
  * kind 'NAME': field 'F': what is wrong". */
 int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t cap);
 void kinds_file_free(struct kinds_file *f);
+/* A declared kind's name: 1 to KINDS_NAME_MAX letters, digits or _ - . : */
+bool kinds_name_ok(const char *s, size_t n);
+
+/* The kinds module's per-loop state (loop->modules[MODULE_KINDS]). */
+struct exec_loop;
+struct kinds_loop {
+    void *exec;             /* kind_exec.h */
+    struct http_loop *http; /* kind_http.h */
+};
 
 /* kinds_pull.c: pull kinds, run by external workers (POST /v1/claim). */
 /* Add the comma-separated kinds of --pull-kinds to f (a name the file

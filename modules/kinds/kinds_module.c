@@ -6,6 +6,7 @@
  * runs.
  */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kernel/config.h"
 #include "kernel/log.h"
@@ -21,6 +22,12 @@ static int kinds_init(struct server *s)
     char msg[700];
     if (kinds_file_load(s->cfg->kinds_file, f, msg, sizeof(msg))) {
         LOG(LOG_ERROR, "--kinds: invalid kinds file", L_STR("error", msg));
+        free(f);
+        return -1;
+    }
+    if (kinds_file_add_http(f, environ, s->cfg->http_allow_hosts, msg, sizeof(msg))) {
+        LOG(LOG_ERROR, "http kinds: invalid declaration", L_STR("error", msg));
+        kinds_file_free(f);
         free(f);
         return -1;
     }
@@ -40,20 +47,33 @@ static int kinds_init(struct server *s)
 static int kinds_start(struct loop *l)
 {
     const struct kinds_file *f = l->srv->module_state[MODULE_KINDS];
-    if (f && f->n && (l->srv->cfg->role_mask & (1u << MODULE_WORKER)))
-        l->modules[MODULE_KINDS] = exec_loop_new(l, f);
+    if (f && f->n && (l->srv->cfg->role_mask & (1u << MODULE_WORKER))) {
+        struct kinds_loop *kl = xcalloc(1, sizeof(*kl));
+        kl->exec = exec_loop_new(l, f);
+        kl->http = http_loop_new(l, f);
+        l->modules[MODULE_KINDS] = kl;
+    }
     return 0;
 }
 
 static void kinds_stop(struct loop *l)
 {
-    exec_loop_drain(l->modules[MODULE_KINDS]);
+    struct kinds_loop *kl = l->modules[MODULE_KINDS];
+    if (kl) {
+        exec_loop_drain(kl->exec);
+        http_loop_drain(kl->http);
+    }
 }
 
 static void kinds_cleanup(struct server *s)
 {
     for (int i = 0; i < s->nloops; i++) {
-        exec_loop_free(s->loops[i].modules[MODULE_KINDS]);
+        struct kinds_loop *kl = s->loops[i].modules[MODULE_KINDS];
+        if (kl) {
+            exec_loop_free(kl->exec);
+            http_loop_free(kl->http);
+            free(kl);
+        }
         s->loops[i].modules[MODULE_KINDS] = NULL;
     }
     struct kinds_file *f = s->module_state[MODULE_KINDS];

@@ -87,8 +87,11 @@ static void record(struct worker *w, struct worker_run *r, enum worker_verdict v
 {
     struct worker_outcome o = {
         .verdict = v, .result = result, .error = error, .delay_ms = delay_ms};
-    if (v == OUTCOME_FAIL)
-        o.delay_ms = retry_delay_ms(w, r->job.attempt);
+    if (v == OUTCOME_FAIL) { /* delay_ms: a floor the kind asked for (job_retry_after) */
+        uint64_t backoff = retry_delay_ms(w, r->job.attempt);
+        if (backoff > o.delay_ms)
+            o.delay_ms = backoff;
+    }
     w->ops->record(w, r, &o);
     if (!w->handing_back)
         worker_flush_soon(w);
@@ -115,19 +118,30 @@ static void log_outcome(const struct worker_run *r, const char *error, bool perm
     }
 }
 
-void job_finish(struct job_run *j, json_t *result, const char *error, bool permanent)
+static void finish(struct job_run *j, json_t *result, const char *error, bool permanent,
+                   uint64_t not_before_ms)
 {
     struct worker_run *r = worker_run_of(j);
     struct worker *w = r->w;
     if (!r->lost)
         record(w, r, error ? (permanent ? OUTCOME_PERMANENT : OUTCOME_FAIL) : OUTCOME_OK, result,
-               error, 0);
+               error, not_before_ms);
     log_outcome(r, error, permanent, w->loop->now_ns);
     json_decref(result);
     free_slot(w, r);
     run_release(w, r);
     worker_want(w);
     maybe_finish_drain(w);
+}
+
+void job_finish(struct job_run *j, json_t *result, const char *error, bool permanent)
+{
+    finish(j, result, error, permanent, 0);
+}
+
+void job_retry_after(struct job_run *j, const char *error, uint64_t not_before_ms)
+{
+    finish(j, NULL, error, false, not_before_ms);
 }
 
 void job_progress(struct job_run *j, int percent, const char *step)

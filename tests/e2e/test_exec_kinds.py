@@ -256,7 +256,7 @@ BAD_FILES = [
     ("{", "not a readable JSON file"),
     ('{"kinds": []}', 'expected {'),
     ('{"kinds": {"a": {"argv": ["true"]}}}', "kind 'a': field 'type': is required"),
-    ('{"kinds": {"a": {"type": "ftp"}}}', "kind 'a': field 'type': unknown type 'ftp' (known: exec, pull)"),
+    ('{"kinds": {"a": {"type": "ftp"}}}', "kind 'a': field 'type': unknown type 'ftp' (known: exec, pull, http)"),
     ('{"kinds": {"a": {"type": "exec"}}}', "kind 'a': field 'argv': must be a non-empty array"),
     ('{"kinds": {"a": {"type": "exec", "argv": ["no-such-program-x"]}}}',
      "kind 'a': field 'argv': 'no-such-program-x' is not an executable file found in PATH"),

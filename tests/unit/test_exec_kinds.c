@@ -130,8 +130,8 @@ static void test_kinds_file_errors(void **state)
     static const struct {
         const char *text, *want;
     } cases[] = {
-        {"{\"kinds\": {\"a\": {\"type\": \"http\"}}}",
-         "kind 'a': field 'type': unknown type 'http'"},
+        {"{\"kinds\": {\"a\": {\"type\": \"smtp\"}}}",
+         "kind 'a': field 'type': unknown type 'smtp'"},
         {"{\"kinds\": {\"a\": {}}}", "kind 'a': field 'type': is required"},
         {"{\"kinds\": {\"a\": {\"type\": \"exec\", \"argv\": [\"sh\", 3]}}}",
          "kind 'a': field 'argv': must hold strings"},
