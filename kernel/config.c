@@ -78,6 +78,23 @@ static const struct opt opts[] = {
      24 * 3600 * 1000LL, "Keep-alive: an idle connection is closed after this."},
     {"access-log", "TRIREME_ACCESS_LOG", "true", T_BOOL, OFF(access_log), 0, 0, 0,
      "One log line per HTTP request (method, path, status, bytes, duration, request id)."},
+    {"metrics", "TRIREME_METRICS", "true", T_BOOL, OFF(metrics), 0, 0, 0,
+     "Serve GET /metrics (Prometheus text format) on the web role; API key as on /v1 unless "
+     "--metrics-public."},
+    {"metrics-public", "TRIREME_METRICS_PUBLIC", "false", T_BOOL, OFF(metrics_public), 0, 0, 0,
+     "GET /metrics without an API key (for a scraper on a private network)."},
+    {"metrics-max-series", "TRIREME_METRICS_MAX_SERIES", "100", T_UINT, OFF(metrics_max_series), 0,
+     1, 10000,
+     "Label sets per metric family (queue x kind, route x method x status); more are counted "
+     "under the label value \"other\"."},
+    {"metrics-depth-interval", "TRIREME_METRICS_DEPTH_INTERVAL", "5s", T_DUR,
+     OFF(metrics_depth_ttl_ms), 0, 0, 3600 * 1000LL,
+     "Queue depth is sampled from the job store at most this often per thread; scrapes in "
+     "between reuse the last sample."},
+    {"metrics-depth-cap", "TRIREME_METRICS_DEPTH_CAP", "10000", T_UINT, OFF(metrics_depth_cap), 0,
+     1, 10000000,
+     "PostgreSQL: jobs counted per status when sampling queue depth (a bounded index scan); a "
+     "status with more reports this many."},
     /* TLS, by BearSSL: TLS 1.0 to 1.2 (BearSSL implements no TLS 1.3). */
     {"tls-cert", "TRIREME_TLS_CERT", "", T_STR, OFF(tls_cert),
      sizeof(((struct config *)0)->tls_cert), 0, 0,
@@ -116,50 +133,52 @@ static const struct opt opts[] = {
      "none or transaction (PgBouncer/Supavisor): no session state on pooled connections."},
     {"migrate", "TRIREME_MIGRATE", "auto", T_MIGRATE, OFF(migrate_auto), 0, 0, 0,
      "auto: apply schema migrations at start (advisory-locked); off: only `trireme migrate`."},
-    {"api-keys", "TRIREME_API_KEYS", "", T_STR, OFF(api_keys), sizeof(((struct config *)0)->api_keys),
-     0, 0, "Comma-separated keys accepted as `Authorization: Bearer <key>` on /v1."},
+    {"api-keys", "TRIREME_API_KEYS", "", T_STR, OFF(api_keys),
+     sizeof(((struct config *)0)->api_keys), 0, 0,
+     "Comma-separated keys accepted as `Authorization: Bearer <key>` on /v1."},
     {NULL, "MASTER_API_KEY", "", T_STR, OFF(master_api_key),
      sizeof(((struct config *)0)->master_api_key), 0, 0,
      "Compatibility: one more accepted API key."},
-    {"insecure-no-auth", "TRIREME_INSECURE_NO_AUTH", "false", T_BOOL, OFF(insecure_no_auth), 0, 0, 0,
-     "Local development only: /v1 without an API key (logged as a warning at start)."},
-    {"queues", "TRIREME_QUEUES", "default", T_STR, OFF(queues), sizeof(((struct config *)0)->queues),
-     0, 0, "Worker: comma-separated queues to take jobs from."},
+    {"insecure-no-auth", "TRIREME_INSECURE_NO_AUTH", "false", T_BOOL, OFF(insecure_no_auth), 0, 0,
+     0, "Local development only: /v1 without an API key (logged as a warning at start)."},
+    {"queues", "TRIREME_QUEUES", "default", T_STR, OFF(queues),
+     sizeof(((struct config *)0)->queues), 0, 0,
+     "Worker: comma-separated queues to take jobs from."},
     {"concurrency", "TRIREME_CONCURRENCY", "64", T_UINT, OFF(concurrency), 0, 1, 100000,
      "Worker: jobs in flight per process."},
     {"batch-size", "TRIREME_BATCH_SIZE", "100", T_UINT, OFF(batch_size), 0, 1, 10000,
      "Worker: jobs claimed per query (FOR UPDATE SKIP LOCKED)."},
-    {"poll-interval", "TRIREME_POLL_INTERVAL", "2s", T_DUR, OFF(poll_interval_ms), 0,
-     10, 3600 * 1000LL,
-     "Worker: fallback poll when no NOTIFY arrives (plain numbers are seconds)."},
+    {"poll-interval", "TRIREME_POLL_INTERVAL", "2s", T_DUR, OFF(poll_interval_ms), 0, 10,
+     3600 * 1000LL, "Worker: fallback poll when no NOTIFY arrives (plain numbers are seconds)."},
     {"lease", "TRIREME_LEASE", "30s", T_DUR, OFF(lease_ms), 0, 1000, 3600 * 1000LL,
      "Worker: lease of a running job, renewed every third of it while the job runs."},
     {"job-timeout", "TRIREME_JOB_TIMEOUT", "15m", T_DUR, OFF(job_timeout_ms), 0, 10,
      7 * 24 * 3600 * 1000LL, "Worker: time limit of a job that sets no timeout of its own."},
-    {"sql-jobs", "TRIREME_SQL_JOBS", "", T_STR, OFF(sql_jobs), sizeof(((struct config *)0)->sql_jobs),
-     0, 0, "Worker: file of named statements for the `sql` job kind (`name: SQL` per line)."},
-    {"retention-succeeded", "TRIREME_RETENTION_SUCCEEDED", "7d", T_DUR,
-     OFF(retention_succeeded_ms), 0, 0, 3650 * 24 * 3600 * 1000LL,
+    {"sql-jobs", "TRIREME_SQL_JOBS", "", T_STR, OFF(sql_jobs),
+     sizeof(((struct config *)0)->sql_jobs), 0, 0,
+     "Worker: file of named statements for the `sql` job kind (`name: SQL` per line)."},
+    {"retention-succeeded", "TRIREME_RETENTION_SUCCEEDED", "7d", T_DUR, OFF(retention_succeeded_ms),
+     0, 0, 3650 * 24 * 3600 * 1000LL,
      "Succeeded jobs are deleted this long after they finished (0: kept). PostgreSQL backend; "
      "on Redis finished jobs expire after --result-ttl."},
     {"retention-dead", "TRIREME_RETENTION_DEAD", "30d", T_DUR, OFF(retention_dead_ms), 0, 0,
      3650 * 24 * 3600 * 1000LL,
      "Dead jobs are deleted this long after they failed for good (0: kept)."},
-    {"retention-cancelled", "TRIREME_RETENTION_CANCELLED", "7d", T_DUR,
-     OFF(retention_cancelled_ms), 0, 0, 3650 * 24 * 3600 * 1000LL,
-     "Cancelled jobs are deleted this long after (0: kept)."},
+    {"retention-cancelled", "TRIREME_RETENTION_CANCELLED", "7d", T_DUR, OFF(retention_cancelled_ms),
+     0, 0, 3650 * 24 * 3600 * 1000LL, "Cancelled jobs are deleted this long after (0: kept)."},
     {"retention-fires", "TRIREME_RETENTION_FIRES", "30d", T_DUR, OFF(retention_fires_ms), 0, 0,
      3650 * 24 * 3600 * 1000LL,
      "Beat's record of fired slots (trireme.schedule_fires) is deleted after this (0: kept); "
      "each schedule's latest slot stays."},
-    {"retention-interval", "TRIREME_RETENTION_INTERVAL", "1m", T_DUR, OFF(retention_interval_ms),
-     0, 100, 24 * 3600 * 1000LL,
+    {"retention-interval", "TRIREME_RETENTION_INTERVAL", "1m", T_DUR, OFF(retention_interval_ms), 0,
+     100, 24 * 3600 * 1000LL,
      "How often one worker (and the elected beat) looks for old rows; batches follow each other "
      "while they find some."},
     {"retention-batch", "TRIREME_RETENTION_BATCH", "1000", T_UINT, OFF(retention_batch), 0, 1,
      100000, "Rows read and deleted per retention statement and kind of row."},
-    {"redis-url", "REDIS_URL", "", T_STR, OFF(redis_url), sizeof(((struct config *)0)->redis_url), 0,
-     0, "Redis, redis://[user:pass@]host:port/db, or rediss:// for TLS (verified against "
+    {"redis-url", "REDIS_URL", "", T_STR, OFF(redis_url), sizeof(((struct config *)0)->redis_url),
+     0, 0,
+     "Redis, redis://[user:pass@]host:port/db, or rediss:// for TLS (verified against "
      "--tls-ca-file). Unset: Redis features are off."},
     {"redis-enabled", "REDIS_ENABLED", "true", T_BOOL, OFF(redis_enabled), 0, 0, 0,
      "false ignores REDIS_URL (Redis features off, /readyz reports redis disabled)."},
@@ -171,7 +190,9 @@ static const struct opt opts[] = {
     {"leader-renew", "TRIREME_LEADER_RENEW", "0", T_DUR, OFF(leader_renew_ms), 0, 0, 300 * 1000LL,
      "How often the leader renews (and standbys retry); 0 = a third of --leader-ttl."},
     {"worker-mode", "TRIREME_WORKER_MODE", "compete", T_WORKER_MODE, OFF(worker_mode_leader), 0, 0,
-     0, "compete: every instance fetches (SKIP LOCKED); leader: only the elected one (needs --leader)."},
+     0,
+     "compete: every instance fetches (SKIP LOCKED); leader: only the elected one (needs "
+     "--leader)."},
     {"rate-limits", "TRIREME_RATE_LIMITS", "", T_STR, OFF(rate_limits),
      sizeof(((struct config *)0)->rate_limits), 0, 0,
      "HTTP rate limits enforced in Redis across all instances: rules `METHOD PATH KEY N/WINDOW` "
@@ -206,8 +227,9 @@ static const struct opt opts[] = {
      "{\"schedules\":[{\"name\":\"n\",\"cron\":\"*/5 * * * *\",\"kind\":\"noop\",...}]} (fields as "
      "POST /v1/schedules). Entries added, changed or removed in the file are applied; schedules "
      "made through the API or CLI are left alone."},
-    {"tzdir", "TZDIR", "/usr/share/zoneinfo", T_STR, OFF(tzdir), sizeof(((struct config *)0)->tzdir),
-     0, 0, "Beat: the IANA time zone database (Debian package tzdata)."},
+    {"tzdir", "TZDIR", "/usr/share/zoneinfo", T_STR, OFF(tzdir),
+     sizeof(((struct config *)0)->tzdir), 0, 0,
+     "Beat: the IANA time zone database (Debian package tzdata)."},
     {"beat-poll-interval", "TRIREME_BEAT_POLL_INTERVAL", "30s", T_DUR, OFF(beat_poll_interval_ms),
      0, 100, 3600 * 1000LL,
      "Beat: how often to check trireme.schedules for a change whose NOTIFY was lost."},
@@ -217,7 +239,8 @@ static const struct opt opts[] = {
      "Beat: due slots fired per statement (one transaction; on Redis one enqueue script call, "
      "then one statement)."},
     {"beat-max-schedules", "TRIREME_BEAT_MAX_SCHEDULES", "100000", T_UINT, OFF(beat_max_schedules),
-     0, 1, 10000000, "Beat: enabled schedules one beat loads; beyond it the rest are refused, "
+     0, 1, 10000000,
+     "Beat: enabled schedules one beat loads; beyond it the rest are refused, "
      "logged."},
     {"queue-backend", "QUEUE_BACKEND", "postgres", T_QUEUE_BACKEND, OFF(queue_backend), 0, 0, 0,
      "Where jobs live: postgres (trireme.jobs, SKIP LOCKED) or redis (a Stream per queue with a "
@@ -295,11 +318,9 @@ static void strip_pgbouncer(struct config *c)
 
 static int parse_bool(const char *s)
 {
-    if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes") ||
-        !strcasecmp(s, "on"))
+    if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
         return 1;
-    if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no") ||
-        !strcasecmp(s, "off"))
+    if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no") || !strcasecmp(s, "off"))
         return 0;
     return -1;
 }
@@ -508,8 +529,8 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
         const char *v = getenv(aliases[i].env);
         if (!v || !*v)
             continue;
-        const char *bad = apply(c, find_opt(aliases[i].flag, strlen(aliases[i].flag)), v, why,
-                                sizeof(why));
+        const char *bad =
+            apply(c, find_opt(aliases[i].flag, strlen(aliases[i].flag)), v, why, sizeof(why));
         if (bad) {
             fprintf(err, "trireme: %s=%s %s\n", aliases[i].env, v, bad);
             return 2;

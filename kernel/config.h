@@ -24,8 +24,8 @@ struct config {
     char host[256];
     int port;
     int threads;
-    char roles[128];      /* as given: "web,worker" */
-    unsigned role_mask;   /* bit per module slot, resolved by modules_resolve */
+    char roles[128];    /* as given: "web,worker" */
+    unsigned role_mask; /* bit per module slot, resolved by modules_resolve */
     int log_level;
     bool log_json;
     uint64_t grace_ms;
@@ -45,6 +45,12 @@ struct config {
     uint64_t body_timeout_ms;
     uint64_t idle_timeout_ms;
     bool access_log;
+    /* metrics (GET /metrics, modules/web/metrics.c) */
+    bool metrics;                  /* --metrics: serve GET /metrics */
+    bool metrics_public;           /* --metrics-public: without an API key */
+    unsigned metrics_max_series;   /* label sets per family and loop */
+    uint64_t metrics_depth_ttl_ms; /* queue depth sampled at most this often */
+    unsigned metrics_depth_cap;    /* jobs counted per status when sampling depth */
     /* tls (kernel/tls.h; BearSSL: TLS 1.2 at most) */
     char tls_cert[512];         /* --tls-cert: PEM chain; with tls_key the web role serves HTTPS */
     char tls_key[512];          /* --tls-key: PEM private key, RSA or EC */
@@ -57,17 +63,17 @@ struct config {
     bool pg_pooler_transaction; /* --pg-pooler=transaction or ?pgbouncer=true */
     bool migrate_auto;
     /* jobs API */
-    char api_keys[2048];   /* comma-separated */
+    char api_keys[2048]; /* comma-separated */
     char master_api_key[256];
     bool insecure_no_auth;
     /* worker */
-    char queues[512];      /* comma-separated */
+    char queues[512]; /* comma-separated */
     unsigned concurrency;
     unsigned batch_size;
     uint64_t poll_interval_ms;
     uint64_t lease_ms;
     uint64_t job_timeout_ms; /* default per-job time limit */
-    char sql_jobs[256];    /* file of named SQL statements for the `sql` kind */
+    char sql_jobs[256];      /* file of named SQL statements for the `sql` kind */
     /* retention (modules/jobs/retention.h); 0 keeps rows forever */
     uint64_t retention_succeeded_ms;
     uint64_t retention_dead_ms;
@@ -78,7 +84,7 @@ struct config {
     /* redis and leader election */
     char redis_url[1024];
     bool redis_enabled;
-    int leader_backend;      /* LEADER_NONE, LEADER_REDIS, LEADER_POSTGRES */
+    int leader_backend; /* LEADER_NONE, LEADER_REDIS, LEADER_POSTGRES */
     uint64_t leader_ttl_ms;
     uint64_t leader_renew_ms; /* 0: a third of the TTL */
     bool worker_mode_leader;  /* --worker-mode=leader: only the elected instance fetches */
@@ -87,12 +93,12 @@ struct config {
     char kinds_file[512];     /* --kinds: JSON file of operator-declared kinds */
     char pull_kinds[1024];    /* --pull-kinds: kinds external workers pull, comma-separated */
     /* beat */
-    char schedules_file[512];     /* --schedules: JSON file reconciled into trireme.schedules */
-    char tzdir[256];              /* the system tz database (TZif files) */
+    char schedules_file[512];       /* --schedules: JSON file reconciled into trireme.schedules */
+    char tzdir[256];                /* the system tz database (TZif files) */
     uint64_t beat_poll_interval_ms; /* fallback check for a lost NOTIFY */
-    unsigned beat_catchup_max;    /* slots one schedule fires when catching up */
-    unsigned beat_batch;          /* slots per fire statement */
-    unsigned beat_max_schedules;  /* schedules one beat loads */
+    unsigned beat_catchup_max;      /* slots one schedule fires when catching up */
+    unsigned beat_batch;            /* slots per fire statement */
+    unsigned beat_max_schedules;    /* schedules one beat loads */
     /* the Redis queue backend (modules/rqueue) */
     int queue_backend;            /* QUEUE_POSTGRES, QUEUE_REDIS */
     uint64_t result_ttl_ms;       /* a finished job's hash lives this long */
