@@ -87,14 +87,6 @@ static const struct opt opts[] = {
      1, 10000,
      "Label sets per metric family (queue x kind, route x method x status); more are counted "
      "under the label value \"other\"."},
-    {"metrics-depth-interval", "TRIREME_METRICS_DEPTH_INTERVAL", "5s", T_DUR,
-     OFF(metrics_depth_ttl_ms), 0, 0, 3600 * 1000LL,
-     "Queue depth is sampled from the job store at most this often per thread; scrapes in "
-     "between reuse the last sample."},
-    {"metrics-depth-cap", "TRIREME_METRICS_DEPTH_CAP", "10000", T_UINT, OFF(metrics_depth_cap), 0,
-     1, 10000000,
-     "PostgreSQL: jobs counted per status when sampling queue depth (a bounded index scan); a "
-     "status with more reports this many."},
     /* TLS, by BearSSL: TLS 1.0 to 1.2 (BearSSL implements no TLS 1.3). */
     {"tls-cert", "TRIREME_TLS_CERT", "", T_STR, OFF(tls_cert),
      sizeof(((struct config *)0)->tls_cert), 0, 0,
