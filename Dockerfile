@@ -1,14 +1,14 @@
 # Trireme container image: one binary, any role.
 #
 #   docker build -t trireme .
-#   docker run -p 8000:8000 --security-opt seccomp=unconfined trireme
+#   docker run -p 8000:8000 --security-opt seccomp=docs/deploy/seccomp.json trireme
 #   docker run ... trireme run --roles=worker
 #   docker run ... trireme run --roles=beat     # time zones from the image's tzdata
 #
 # io_uring: Docker's default seccomp profile (since 25.0) refuses the
-# io_uring syscalls; run with a profile that allows io_uring_setup,
-# io_uring_enter and io_uring_register (or seccomp=unconfined). Without
-# them trireme exits at start with "cannot set up io_uring".
+# io_uring syscalls; docs/deploy/seccomp.json allows them and keeps the rest
+# of a container's restrictions. Without them trireme exits at start with
+# "cannot set up io_uring". More recipes: docs/deploy/.
 
 FROM debian:12 AS build
 RUN apt-get update \

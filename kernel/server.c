@@ -17,6 +17,7 @@
 #include "kernel/tls.h"
 #include "kernel/version.h"
 #include "kernel/xalloc.h"
+#include "proto/rfc3339.h"
 
 #define POOL_CHUNK (16u * 1024u)
 
@@ -74,6 +75,42 @@ static void arm_signal(struct server *s)
     io_uring_prep_read(sqe, s->signal_fd, s->siginfo, sizeof(struct signalfd_siginfo), 0);
 }
 
+/* Which certificate is served and until when; a warning when it expires
+ * within TLS_EXPIRY_WARN_DAYS (or has), so a renewal that did not happen
+ * shows in the log before clients see it. */
+static void log_identity(struct server *s, const char *msg)
+{
+    const struct tls_identity *id = tls_store_identity(s->tls);
+    if (!id)
+        return;
+    char until[40];
+    rfc3339_format_s(id->not_after, until, sizeof(until));
+    int64_t left = id->not_after - (int64_t)time(NULL);
+    LOG(LOG_INFO, msg, L_STR("cert", s->tls->cert_file), L_STR("not_after", until));
+    if (left < (int64_t)TLS_EXPIRY_WARN_DAYS * 86400)
+        LOG(LOG_WARN, "TLS certificate expires soon (or has): renew it, then send SIGHUP",
+            L_STR("cert", s->tls->cert_file), L_STR("not_after", until),
+            L_INT("days_left", left / 86400));
+}
+
+/* SIGHUP: present the certificate and key files' current contents to new
+ * TLS clients (a renewed certificate), without dropping a connection.
+ * The files are read here, on loop 0, once per signal: a few kilobytes. */
+static void reload_tls(struct server *s)
+{
+    if (!tls_store_serves(s->tls)) {
+        LOG(LOG_INFO, "SIGHUP: no --tls-cert, nothing to reload");
+        return;
+    }
+    char why[768];
+    if (tls_store_reload(s->tls, why, sizeof(why)) < 0) {
+        LOG(LOG_ERROR, "TLS certificate reload failed, still serving the previous one",
+            L_STR("error", why));
+        return;
+    }
+    log_identity(s, "TLS certificate reloaded");
+}
+
 static void on_signal(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
 {
     struct server *s = l->srv;
@@ -83,6 +120,11 @@ static void on_signal(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
     }
     struct signalfd_siginfo si;
     memcpy(&si, s->siginfo, sizeof(si));
+    if (si.ssi_signo == SIGHUP) {
+        reload_tls(s);
+        arm_signal(s);
+        return;
+    }
     const char *name = si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
     if (++s->signals_seen > 1) {
         LOG(LOG_WARN, "second signal, exiting now", L_STR("signal", name));
@@ -185,6 +227,7 @@ int server_run(const struct config *cfg)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     s->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (s->signal_fd < 0) {
@@ -203,6 +246,7 @@ int server_run(const struct config *cfg)
         code = 1;
         goto out;
     }
+    log_identity(s, "TLS certificate loaded");
     for (unsigned i = 0; i < modules_builtin_count; i++) {
         if (!(cfg->role_mask & (1u << i)))
             continue;

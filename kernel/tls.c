@@ -189,15 +189,16 @@ static struct tls_session *session_new(struct conn *c)
 
 int conn_tls_server(struct conn *c, const struct tls_store *st)
 {
-    if (!tls_store_serves(st))
+    const struct tls_identity *id = tls_store_identity(st);
+    if (!id)
         return -EINVAL;
     struct tls_session *t = session_new(c);
     br_ssl_server_context *sc = &t->u.server;
-    if (st->key_type == BR_KEYTYPE_RSA)
-        br_ssl_server_init_full_rsa(sc, st->chain, st->nchain, br_skey_decoder_get_rsa(st->key));
+    if (id->key_type == BR_KEYTYPE_RSA)
+        br_ssl_server_init_full_rsa(sc, id->chain, id->nchain, br_skey_decoder_get_rsa(id->key));
     else
-        br_ssl_server_init_full_ec(sc, st->chain, st->nchain, (unsigned)st->issuer_key_type,
-                                   br_skey_decoder_get_ec(st->key));
+        br_ssl_server_init_full_ec(sc, id->chain, id->nchain, (unsigned)id->issuer_key_type,
+                                   br_skey_decoder_get_ec(id->key));
     t->eng = &sc->eng;
     if (c->loop->id >= 0 && c->loop->id < st->nloops)
         br_ssl_server_set_cache(sc, &st->caches[c->loop->id].vtable);

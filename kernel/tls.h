@@ -11,6 +11,11 @@
  *
  * The store (trust anchors, the server's chain and key) is loaded once
  * before any loop runs and read-only afterwards, so every loop shares it.
+ * The one exception is the server identity (chain and key), which SIGHUP
+ * replaces: it sits behind one pointer that handshakes read once
+ * (acquire) and a reload publishes (release). A replaced identity is kept
+ * until the store is freed, because a handshake that began with it may
+ * still be reading it; a reload costs the size of one chain and key.
  * Client sessions are remembered per origin (server name and port) in a
  * struct tls_origin owned by whoever connects to that origin (a Redis
  * client, an HTTP client's pool entry): the next connection resumes.
@@ -38,20 +43,31 @@ struct config;
 /* Default of --tls-session-cache: bytes of server session cache per loop
  * (BearSSL's LRU cache, about 100 bytes per session). */
 #define TLS_SESSION_CACHE_DEFAULT "64k"
+/* A served certificate expiring within this many days is logged as a
+ * warning at start and on reload, and `trireme doctor` warns. */
+#define TLS_EXPIRY_WARN_DAYS 14
 /* Certificates in --tls-cert's chain, at most. */
 #define TLS_CHAIN_MAX 8
+
+/* What the server presents: --tls-cert's chain and --tls-key's key. */
+struct tls_identity {
+    br_x509_certificate chain[TLS_CHAIN_MAX];
+    size_t nchain;
+    int key_type;                  /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
+    int issuer_key_type;           /* the key type that signed chain[0] */
+    br_skey_decoder_context *key;  /* holds the decoded private key */
+    int64_t not_before, not_after; /* chain[0]'s validity, Unix seconds */
+    struct tls_identity *replaced; /* the one this took over from */
+};
 
 struct tls_store {
     /* client side: the anchors certificates are verified against */
     br_x509_trust_anchor *anchors;
     size_t nanchors;
     char ca_file[512];
-    /* server side (--tls-cert/--tls-key); nchain == 0 when not serving */
-    br_x509_certificate chain[TLS_CHAIN_MAX];
-    size_t nchain;
-    int key_type;                 /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
-    int issuer_key_type;          /* the key type that signed chain[0] */
-    br_skey_decoder_context *key; /* holds the decoded private key */
+    /* server side: NULL when not serving; see tls_store_identity() */
+    struct tls_identity *identity;
+    char cert_file[512], key_file[512];
     /* Server session caches, one per loop (indexed by loop id, each used
      * by its own loop only), so returning clients resume; none when
      * nloops or the size is 0. */
@@ -79,10 +95,22 @@ int tls_store_load(struct tls_store *st, const char *cert_file, const char *key_
                    const char *ca_file, bool need_anchors, int nloops, size_t cache_bytes,
                    char *why, size_t whylen);
 void tls_store_free(struct tls_store *st);
+static inline const struct tls_identity *tls_store_identity(const struct tls_store *st)
+{
+    return st ? __atomic_load_n(&st->identity, __ATOMIC_ACQUIRE) : NULL;
+}
 static inline bool tls_store_serves(const struct tls_store *st)
 {
-    return st && st->nchain > 0;
+    return tls_store_identity(st) != NULL;
 }
+/* Read --tls-cert/--tls-key again (SIGHUP) and, when both decode and
+ * match, make them what new handshakes present; connections already up
+ * keep theirs. On failure nothing changes and *why says what. Called on
+ * one thread at a time. */
+int tls_store_reload(struct tls_store *st, char *why, size_t whylen);
+/* Decode a certificate file's first certificate's validity (doctor). */
+int tls_cert_file_validity(const char *path, int64_t *not_before, int64_t *not_after, char *why,
+                           size_t whylen);
 
 /* Make c the server side of a handshake with st's chain and key. */
 int conn_tls_server(struct conn *c, const struct tls_store *st);

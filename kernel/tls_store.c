@@ -3,7 +3,8 @@
  * PEM bundle, the server's certificate chain and private key.
  *
  * Everything is decoded into memory owned by the store, which is never
- * written again once loops run, so all threads read it without locks.
+ * written again once loops run, so all threads read it without locks;
+ * the server identity alone is replaced on SIGHUP (see tls.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 
 #include "kernel/tls.h"
 #include "kernel/xalloc.h"
+#include "proto/x509_validity.h"
 
 struct bytes {
     unsigned char *p;
@@ -174,7 +176,7 @@ static int add_anchor(void *vctx, const char *name, const unsigned char *der, si
 
 static int add_chain_cert(void *vctx, const char *name, const unsigned char *der, size_t len)
 {
-    struct tls_store *st = vctx;
+    struct tls_identity *st = vctx;
     if (!is_cert(name))
         return 0;
     if (st->nchain == TLS_CHAIN_MAX)
@@ -187,7 +189,7 @@ static int add_chain_cert(void *vctx, const char *name, const unsigned char *der
 
 static int add_key(void *vctx, const char *name, const unsigned char *der, size_t len)
 {
-    struct tls_store *st = vctx;
+    struct tls_identity *st = vctx;
     /* "PRIVATE KEY" (PKCS#8), "RSA PRIVATE KEY", "EC PRIVATE KEY"; other
      * objects such as "EC PARAMETERS" are skipped. */
     size_t nl = strlen(name);
@@ -222,37 +224,88 @@ static int load_pem(const char *path, pem_fn fn, void *ctx, const char *what, ch
     return ret;
 }
 
-static int load_server(struct tls_store *st, const char *cert_file, const char *key_file, char *why,
-                       size_t whylen)
+static void identity_free(struct tls_identity *id)
 {
-    int ret = load_pem(cert_file, add_chain_cert, st, "--tls-cert", why, whylen);
+    for (size_t i = 0; i < id->nchain; i++)
+        free(id->chain[i].data);
+    if (id->key) {
+        /* The private key must not linger in freed memory. */
+        memset(id->key, 0, sizeof(*id->key));
+        free(id->key);
+    }
+    free(id);
+}
+
+/* A new identity from the two files, or NULL with *why set. */
+static struct tls_identity *identity_load(const char *cert_file, const char *key_file, char *why,
+                                          size_t whylen)
+{
+    struct tls_identity *id = xcalloc(1, sizeof(*id));
+    int ret = load_pem(cert_file, add_chain_cert, id, "--tls-cert", why, whylen);
     if (ret < 0)
-        return ret;
-    if (!st->nchain) {
+        goto fail;
+    if (!id->nchain) {
         snprintf(why, whylen, "--tls-cert %s: no CERTIFICATE in it", cert_file);
-        return -EINVAL;
+        goto fail;
     }
     br_x509_decoder_context dc;
     br_x509_decoder_init(&dc, NULL, NULL);
-    br_x509_decoder_push(&dc, st->chain[0].data, st->chain[0].data_len);
+    br_x509_decoder_push(&dc, id->chain[0].data, id->chain[0].data_len);
     const br_x509_pkey *pk = br_x509_decoder_get_pkey(&dc);
-    if (!pk) {
+    if (!pk || x509_validity(id->chain[0].data, id->chain[0].data_len, &id->not_before,
+                             &id->not_after) < 0) {
         snprintf(why, whylen, "--tls-cert %s: the first certificate does not decode", cert_file);
-        return -EINVAL;
+        goto fail;
     }
-    st->issuer_key_type = br_x509_decoder_get_signer_key_type(&dc);
-    ret = load_pem(key_file, add_key, st, "--tls-key", why, whylen);
+    id->issuer_key_type = br_x509_decoder_get_signer_key_type(&dc);
+    ret = load_pem(key_file, add_key, id, "--tls-key", why, whylen);
     if (ret < 0)
-        return ret;
-    if (!st->key) {
+        goto fail;
+    if (!id->key) {
         snprintf(why, whylen, "--tls-key %s: no PRIVATE KEY in it", key_file);
-        return -EINVAL;
+        goto fail;
     }
-    if (pk->key_type != st->key_type) {
+    if (pk->key_type != id->key_type) {
         snprintf(why, whylen, "--tls-key %s: its key type does not match --tls-cert's", key_file);
+        goto fail;
+    }
+    return id;
+fail:
+    identity_free(id);
+    return NULL;
+}
+
+int tls_store_reload(struct tls_store *st, char *why, size_t whylen)
+{
+    if (!st->identity) {
+        snprintf(why, whylen, "no --tls-cert to reload");
         return -EINVAL;
     }
+    struct tls_identity *id = identity_load(st->cert_file, st->key_file, why, whylen);
+    if (!id)
+        return -EINVAL;
+    id->replaced = st->identity;
+    __atomic_store_n(&st->identity, id, __ATOMIC_RELEASE);
     return 0;
+}
+
+int tls_cert_file_validity(const char *path, int64_t *not_before, int64_t *not_after, char *why,
+                           size_t whylen)
+{
+    struct tls_identity id = {0};
+    int ret = load_pem(path, add_chain_cert, &id, "--tls-cert", why, whylen);
+    if (ret == 0 && !id.nchain) {
+        snprintf(why, whylen, "--tls-cert %s: no CERTIFICATE in it", path);
+        ret = -EINVAL;
+    }
+    if (ret == 0 &&
+        x509_validity(id.chain[0].data, id.chain[0].data_len, not_before, not_after) < 0) {
+        snprintf(why, whylen, "--tls-cert %s: the first certificate does not decode", path);
+        ret = -EINVAL;
+    }
+    for (size_t i = 0; i < id.nchain; i++)
+        free(id.chain[i].data);
+    return ret;
 }
 
 int tls_store_load(struct tls_store *st, const char *cert_file, const char *key_file,
@@ -262,9 +315,14 @@ int tls_store_load(struct tls_store *st, const char *cert_file, const char *key_
     memset(st, 0, sizeof(*st));
     snprintf(st->ca_file, sizeof(st->ca_file), "%s", ca_file ? ca_file : "");
     int ret = 0;
-    if (cert_file && *cert_file)
-        ret = load_server(st, cert_file, key_file, why, whylen);
-    if (ret == 0 && st->nchain && nloops > 0 && cache_bytes) {
+    if (cert_file && *cert_file) {
+        snprintf(st->cert_file, sizeof(st->cert_file), "%s", cert_file);
+        snprintf(st->key_file, sizeof(st->key_file), "%s", key_file ? key_file : "");
+        st->identity = identity_load(st->cert_file, st->key_file, why, whylen);
+        if (!st->identity)
+            ret = -EINVAL;
+    }
+    if (ret == 0 && st->identity && nloops > 0 && cache_bytes) {
         st->nloops = nloops;
         st->cache_bytes = cache_bytes;
         st->caches = xcalloc((size_t)nloops, sizeof(*st->caches));
@@ -299,18 +357,16 @@ void tls_store_free(struct tls_store *st)
         }
     }
     free(st->anchors);
-    for (size_t i = 0; i < st->nchain; i++)
-        free(st->chain[i].data);
+    while (st->identity) {
+        struct tls_identity *older = st->identity->replaced;
+        identity_free(st->identity);
+        st->identity = older;
+    }
     free(st->caches);
     if (st->cache_mem) {
         /* Master secrets of past sessions must not linger in freed memory. */
         memset(st->cache_mem, 0, (size_t)st->nloops * st->cache_bytes);
         free(st->cache_mem);
-    }
-    if (st->key) {
-        /* The private key must not linger in freed memory. */
-        memset(st->key, 0, sizeof(*st->key));
-        free(st->key);
     }
     memset(st, 0, sizeof(*st));
 }

@@ -14,7 +14,7 @@ ZIG_VERSION=0.14.1
 
 build_pkgs=(liburing-dev libjansson-dev libpq-dev libhiredis-dev libbearssl-dev libc-ares-dev pkg-config ca-certificates tzdata)
 dev_pkgs=(postgresql postgresql-client redis-server)
-test_pkgs=(libcmocka-dev clang-14 libclang-rt-14-dev curl openssl postgresql postgresql-client pgbouncer redis-server prometheus python3-prometheus-client)
+test_pkgs=(systemd libcmocka-dev clang-14 libclang-rt-14-dev curl openssl postgresql postgresql-client pgbouncer redis-server prometheus python3-prometheus-client)
 bench_pkgs=(nginx-light wrk)
 
 want=("${build_pkgs[@]}")
@@ -42,4 +42,7 @@ if ! $py -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
 fi
 if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     $py -c 'import pytest' 2>/dev/null || $py -m pip install -q --root-user-action=ignore "pytest>=7"
+    # test_deploy.py: YAML recipes, and libseccomp (Debian's libseccomp2) from Python
+    $py -c 'import yaml, pyseccomp' 2>/dev/null ||
+        $py -m pip install -q --root-user-action=ignore pyyaml pyseccomp
 fi

@@ -26,9 +26,11 @@
 #include "kernel/module.h"
 #include "kernel/pq.h"
 #include "kernel/redis.h"
+#include "kernel/tls.h"
 #include "kernel/xalloc.h"
 #include "modules/jobs/migrate.h"
 #include "modules/queue/queue.h"
+#include "proto/rfc3339.h"
 
 #define DOCTOR_TIMEOUT_S     5     /* each connection attempt */
 #define DOCTOR_SKEW_WARN_MS  1000  /* database clock this far from ours: WARN */
@@ -67,6 +69,49 @@ static void say(struct doctor *d, enum verdict v, const char *what, const char *
         printf("      %-10s fix: %s\n", "", fix);
     d->failed += v == V_FAIL;
     d->warned += v == V_WARN;
+}
+
+/* --- TLS ------------------------------------------------------------------ */
+
+/* The certificate and key load as `run` would load them, match, and are
+ * not near their end; the CA bundle loads when a client verifies. */
+static void check_tls(struct doctor *d)
+{
+    const struct config *c = &d->cfg;
+    bool need_anchors = !strncmp(c->redis_url, "rediss://", 9);
+    if (!*c->tls_cert && !need_anchors) {
+        say(d, V_SKIP, "tls", NULL, "no --tls-cert and no rediss://");
+        return;
+    }
+    struct tls_store st;
+    char why[768];
+    if (tls_store_load(&st, c->tls_cert, c->tls_key, c->tls_ca_file, need_anchors, 0, 0, why,
+                       sizeof(why)) < 0) {
+        say(d, V_FAIL, "tls", "point the flag at a PEM file of the right kind", "%s", why);
+        return;
+    }
+    if (need_anchors)
+        say(d, V_OK, "tls", NULL, "%zu trust anchors from %s", st.nanchors, c->tls_ca_file);
+    const struct tls_identity *id = tls_store_identity(&st);
+    if (id) {
+        char until[40];
+        rfc3339_format_s(id->not_after, until, sizeof(until));
+        int64_t now = (int64_t)time(NULL), days = (id->not_after - now) / 86400;
+        if (id->not_after <= now)
+            say(d, V_FAIL, "tls", "renew the certificate, then send trireme SIGHUP",
+                "%s expired at %s", c->tls_cert, until);
+        else if (id->not_before > now)
+            say(d, V_FAIL, "tls", "check the host clock, or wait until the certificate is valid",
+                "%s is not valid before its notBefore", c->tls_cert);
+        else if (days < TLS_EXPIRY_WARN_DAYS)
+            say(d, V_WARN, "tls", "renew the certificate, then send trireme SIGHUP",
+                "%s expires at %s, in %lld day%s", c->tls_cert, until, (long long)days,
+                days == 1 ? "" : "s");
+        else
+            say(d, V_OK, "tls", NULL, "%s and its key match, valid until %s (%lld days)",
+                c->tls_cert, until, (long long)days);
+    }
+    tls_store_free(&st);
 }
 
 /* --- the process ---------------------------------------------------------- */
@@ -425,7 +470,8 @@ static int doctor_run(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: trireme doctor [flags of trireme run]\n"
                    "Checks what `trireme run` with the same flags and environment needs: roles,\n"
-                   "io_uring, open files, PostgreSQL (reachable, schema, clock, pooler), Redis\n"
+                   "io_uring, open files, TLS (certificate, key, expiry, CA bundle), PostgreSQL "
+                   "(reachable, schema, clock, pooler), Redis\n"
                    "(reachable, version, durability). Exit 0 when no check failed, 1 when one\n"
                    "did, 2 on a bad flag.\n");
             free(d);
@@ -441,6 +487,7 @@ static int doctor_run(int argc, char **argv)
     check_roles(d);
     check_io_uring(d);
     check_fds(d);
+    check_tls(d);
     check_postgres(d);
     check_redis(d);
     printf("%u failed, %u warning%s\n", d->failed, d->warned, d->warned == 1 ? "" : "s");

@@ -58,51 +58,15 @@
     "  return #ids\n"                                                                              \
     "end\n"
 
-/* lua_enqueue with a ninth argument per job: '1' for a pull kind (ARGV: n,
- * then per job queue kind payload priority max_attempts timeout_ms when
- * unique_key pull). Same answer. */
-const char rq_lua_pull_enqueue[] = LUA_PULL_HEAD
-    "local out, woke, seq, floor = {}, false, P .. 'seq', now * " RQ_ID_PER_MS "\n"
-    "for i = 0, tonumber(ARGV[1]) - 1 do\n"
-    "  local b = 1 + i * 9\n"
-    "  local q, uk, at, pull = ARGV[b + 1], ARGV[b + 8], ARGV[b + 7], ARGV[b + 9] == '1'\n"
-    "  local id, created = nil, 0\n"
-    "  if uk ~= '' then\n"
-    "    local old = redis.call('GET', P .. 'uniq:' .. uk)\n"
-    "    if old and redis.call('EXISTS', P .. 'job:' .. old) == 1 then id = old end\n"
-    "  end\n"
-    "  if not id then\n"
-    "    id = redis.call('INCR', seq)\n"
-    "    if id < floor then id = floor; redis.call('SET', seq, string.format('%d', id)) end\n"
-    "    id = string.format('%d', id)\n"
-    "    created = 1\n"
-    "    local due, c = now, string.sub(at, 1, 1)\n"
-    "    if c == 'd' then due = now + tonumber(string.sub(at, 2))\n"
-    "    elseif c == 'a' then due = tonumber(string.sub(at, 2)) end\n"
-    "    local f = ''\n"
-    "    if pull then\n"
+/* RQ_LUA_ENQUEUE with a ninth argument per job: '1' for a pull kind, whose
+ * job waits in its lane (and wakes waiting claims) instead of a stream. */
+const char rq_lua_pull_enqueue[] = LUA_PULL_HEAD RQ_LUA_ENQUEUE(
+    "9", "  local pull = ARGV[b + 9] == '1'\n",
+    "if pull then\n"
     "      redis.call('ZADD', lane(ARGV[b + 2], q), due, id)\n"
     "      woke = woke or due <= now\n"
-    "    elseif due > now then redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
-    "    else\n"
-    "      f = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', '0 ' .. ARGV[b + 5] .. ' ' "
-    "..\n"
-    "        ARGV[b + 6] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3])\n"
-    "      f = (uk ~= '' and 'P' or 'p') .. f\n"
-    "    end\n"
-    "    redis.call('HSET', P .. 'job:' .. id, 'fence', f, 'id', id, 'queue', q, 'kind',\n"
-    "      ARGV[b + 2], 'payload', ARGV[b + 3], 'status', 'pending', 'priority', ARGV[b + 4],\n"
-    "      'attempts', 0, 'max_attempts', ARGV[b + 5], 'timeout_ms', ARGV[b + 6], 'run_at', due,\n"
-    "      'unique_key', uk, 'created_at', now, 'updated_at', now)\n"
-    "    if pull then redis.call('HSET', P .. 'job:' .. id, 'pull', '1') end\n"
-    "    if uk ~= '' then redis.call('SET', P .. 'uniq:' .. uk, id) end\n"
-    "    redis.call('ZADD', P .. 'jobs', id, id)\n"
-    "  end\n"
-    "  out[#out + 1] = tonumber(id)\n"
-    "  out[#out + 1] = created\n"
-    "end\n"
-    "if woke then redis.call('PUBLISH', P .. 'pull', '') end\n"
-    "return out\n";
+    "    else",
+    "    if pull then redis.call('HSET', P .. 'job:' .. id, 'pull', '1') end\n");
 
 /* ARGV: lease ms, ttl ms, max, nkinds, kinds..., nqueues, queues...,
  * secrets... (max of them). Returns per job: id kind queue attempt

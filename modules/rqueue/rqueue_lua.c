@@ -135,46 +135,8 @@
     "  end\n"                                                                                      \
     "end\n"
 
-/* ARGV: n, then per job queue kind payload priority max_attempts timeout_ms
- * when unique_key; when is '' (now), 'd<ms>' (delay) or 'a<unix ms>'.
- * Returns id1, created1, id2, created2, ... */
-static const char lua_enqueue[] = LUA_NOW
-    "local out, seq, floor = {}, P .. 'seq', now * " RQ_ID_PER_MS "\n"
-    "for i = 0, tonumber(ARGV[1]) - 1 do\n"
-    "  local b = 1 + i * 8\n"
-    "  local q, uk, at = ARGV[b + 1], ARGV[b + 8], ARGV[b + 7]\n"
-    "  local id, created = nil, 0\n"
-    "  if uk ~= '' then\n"
-    "    local old = redis.call('GET', P .. 'uniq:' .. uk)\n"
-    "    if old and redis.call('EXISTS', P .. 'job:' .. old) == 1 then id = old end\n"
-    "  end\n"
-    "  if not id then\n"
-    "    id = redis.call('INCR', seq)\n"
-    "    if id < floor then id = floor; redis.call('SET', seq, string.format('%d', id)) end\n"
-    "    id = string.format('%d', id)\n"
-    "    created = 1\n"
-    "    local due, c = now, string.sub(at, 1, 1)\n"
-    "    if c == 'd' then due = now + tonumber(string.sub(at, 2))\n"
-    "    elseif c == 'a' then due = tonumber(string.sub(at, 2)) end\n"
-    "    local f = ''\n"
-    "    if due > now then redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
-    "    else\n"
-    "      f = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', '0 ' .. ARGV[b + 5] .. ' ' "
-    "..\n"
-    "        ARGV[b + 6] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3])\n"
-    "      f = (uk ~= '' and 'P' or 'p') .. f\n"
-    "    end\n"
-    "    redis.call('HSET', P .. 'job:' .. id, 'fence', f, 'id', id, 'queue', q, 'kind',\n"
-    "      ARGV[b + 2], 'payload', ARGV[b + 3], 'status', 'pending', 'priority', ARGV[b + 4],\n"
-    "      'attempts', 0, 'max_attempts', ARGV[b + 5], 'timeout_ms', ARGV[b + 6], 'run_at', due,\n"
-    "      'unique_key', uk, 'created_at', now, 'updated_at', now)\n"
-    "    if uk ~= '' then redis.call('SET', P .. 'uniq:' .. uk, id) end\n"
-    "    redis.call('ZADD', P .. 'jobs', id, id)\n"
-    "  end\n"
-    "  out[#out + 1] = tonumber(id)\n"
-    "  out[#out + 1] = created\n"
-    "end\n"
-    "return out\n";
+/* See RQ_LUA_ENQUEUE; no pull kinds here. */
+static const char lua_enqueue[] = LUA_NOW RQ_LUA_ENQUEUE("8", "", "", "");
 
 /* Entries XAUTOCLAIMed from a dead consumer. ARGV: worker id, ttl ms, n,
  * then per delivery queue entry job-id. Its lost attempt counts (dead when

@@ -81,7 +81,8 @@ class Server:
     """A running `trireme run` process."""
 
     def __init__(self, tmp_path: Path, name: str, flags: list[str], threads: int,
-                 env: dict[str, str] | None, port_via_env: bool):
+                 env: dict[str, str] | None, port_via_env: bool, wrap: list[str] | None = None):
+        self.wrap = list(wrap or [])  # argv run before trireme's own (it execs trireme)
         self.tmp_path = tmp_path
         self.name = name
         self.flags = flags
@@ -103,7 +104,7 @@ class Server:
         for _attempt in range(3):  # a free port can be taken between probe and bind
             self.port = free_port()
             env = dict(self.extra_env)
-            args = [str(binary), "run", f"--host={HOST}"]
+            args = self.wrap + [str(binary), "run", f"--host={HOST}"]
             if self.port_via_env:
                 env["PORT"] = str(self.port)
             else:
@@ -219,9 +220,9 @@ def trireme(tmp_path):
     started: list[Server] = []
 
     def start(*flags: str, threads: int | None = 2, env: dict[str, str] | None = None,
-              port_via_env: bool = False) -> Server:
+              port_via_env: bool = False, wrap: list[str] | None = None) -> Server:
         srv = Server(tmp_path, f"trireme-{len(started)}", list(flags), threads, env,
-                     port_via_env)
+                     port_via_env, wrap)
         started.append(srv)
         return srv.start()
 

@@ -157,3 +157,40 @@ def test_bad_flag_is_a_usage_error():
     assert "--no-such-flag" in p.stderr
     h = doctor("--help")
     assert h.returncode == 0 and h.stdout.startswith("usage: trireme doctor")
+
+
+def test_tls_certificate_key_and_expiry(tmp_path):
+    """OK with days left, WARN inside the renewal window, FAIL when the key
+    does not match; SKIP without TLS."""
+    from tlstools import make_ca
+
+    ca = make_ca(tmp_path / "ca")
+    long_cert, long_key = ca.issue("long", "ec", days=400)
+    short_cert, short_key = ca.issue("short", "rsa", days=2)
+
+    p = doctor()
+    assert checks(p.stdout)["tls"][0][0] == "SKIP", p.stdout
+
+    p = doctor(f"--tls-cert={long_cert}", f"--tls-key={long_key}")
+    (verdict, text), = checks(p.stdout)["tls"]
+    assert verdict == "OK" and "valid until" in text and re.search(r"\((399|400) days\)", text), p.stdout
+
+    p = doctor(f"--tls-cert={short_cert}", f"--tls-key={short_key}")
+    (verdict, text), = checks(p.stdout)["tls"]
+    assert verdict == "WARN" and re.search(r"expires at \S+Z, in [12] days?", text), p.stdout
+    assert "SIGHUP" in p.stdout
+
+    p = doctor(f"--tls-cert={short_cert}", f"--tls-key={long_key}")
+    (verdict, text), = checks(p.stdout)["tls"]
+    assert verdict == "FAIL" and "does not match" in text, p.stdout
+    assert p.returncode == 1
+
+
+def test_rediss_needs_a_loadable_ca_bundle(tmp_path):
+    bad = tmp_path / "empty.pem"
+    bad.write_text("")
+    p = doctor(f"--tls-ca-file={bad}", env={"REDIS_URL": "rediss://127.0.0.1:1/0"})
+    (verdict, text), = checks(p.stdout)["tls"][:1]
+    assert verdict == "FAIL" and "no usable CA certificate" in text, p.stdout
+    p = doctor(env={"REDIS_URL": "rediss://127.0.0.1:1/0"})
+    assert checks(p.stdout)["tls"][0][0] == "OK", p.stdout

@@ -248,3 +248,58 @@ def test_returning_client_resumes_its_session(trireme, ca, ec_pair, cache):
     again = _handshake(srv.port, ctx, session=session)
     assert again.session_reused is (cache != "0")
     again.close()
+
+
+def _served_serial(port, ca) -> int:
+    with TlsConn(port, ca) as c:
+        return int(c.sock.getpeercert()["serialNumber"], 16)
+
+
+def _serial(cert_path) -> int:
+    out = subprocess.run(["openssl", "x509", "-in", str(cert_path), "-noout", "-serial"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip().split("=")[1], 16)
+
+
+def test_sighup_reloads_the_certificate_without_dropping_connections(trireme, ca, tmp_path):
+    """A renewed certificate is served to new clients after SIGHUP, while a
+    connection made before it keeps working; a broken file on reload is
+    logged and the previous certificate stays in service."""
+    import shutil
+    import signal
+
+    first_cert, first_key = ca.issue("reload-first", "ec")
+    second_cert, second_key = ca.issue("reload-second", "rsa")
+    cert, key = tmp_path / "live.pem", tmp_path / "live.key"
+    shutil.copy(first_cert, cert)
+    shutil.copy(first_key, key)
+    srv = trireme(f"--tls-cert={cert}", f"--tls-key={key}", threads=2)
+    srv.wait_log(r"TLS certificate loaded .*not_after=")
+    assert _served_serial(srv.port, ca) == _serial(first_cert)
+
+    with TlsConn(srv.port, ca) as old:
+        assert old.roundtrip(get()).status == 200
+        shutil.copy(second_cert, cert)
+        shutil.copy(second_key, key)
+        srv.signal(signal.SIGHUP)
+        srv.wait_log(r"TLS certificate reloaded")
+        # Both loops now hand out the new certificate.
+        for _ in range(6):
+            assert _served_serial(srv.port, ca) == _serial(second_cert)
+        # The connection from before the reload is untouched.
+        for _ in range(3):
+            assert old.roundtrip(get()).status == 200
+
+    # A half-written renewal (a key that does not match) changes nothing.
+    shutil.copy(first_key, key)
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(r"TLS certificate reload failed, still serving the previous one .*does not match")
+    assert _served_serial(srv.port, ca) == _serial(second_cert)
+    assert srv.running
+
+
+def test_a_certificate_near_its_end_is_a_warning_at_start(trireme, ca):
+    """The CA's test certificates live two days: under the warning window."""
+    cert, key = ca.issue("short-lived", "ec")
+    srv = trireme(f"--tls-cert={cert}", f"--tls-key={key}")
+    srv.wait_log(r"WARN  TLS certificate expires soon .*days_left=[12]\b")

@@ -42,7 +42,7 @@ class CA:
     key: Path
 
     def issue(self, name: str, kind: str = "ec", dns: str = SERVER_NAME,
-              ip: str | None = "127.0.0.1") -> tuple[Path, Path]:
+              ip: str | None = "127.0.0.1", days: int = 2) -> tuple[Path, Path]:
         """A server certificate signed by this CA; returns (cert, key) paths."""
         key = self.dir / f"{name}.key"
         csr = self.dir / f"{name}.csr"
@@ -56,7 +56,7 @@ class CA:
         _openssl("req", "-new", "-key", str(key), "-out", str(csr), "-subj", f"/CN={dns}",
                  cwd=self.dir)
         _openssl("x509", "-req", "-in", str(csr), "-CA", str(self.cert), "-CAkey", str(self.key),
-                 "-CAcreateserial", "-out", str(cert), "-days", "2", "-sha256", "-extfile",
+                 "-CAcreateserial", "-out", str(cert), "-days", str(days), "-sha256", "-extfile",
                  str(ext), cwd=self.dir)
         return cert, key
 
