@@ -78,6 +78,15 @@ static const struct opt opts[] = {
      24 * 3600 * 1000LL, "Keep-alive: an idle connection is closed after this."},
     {"access-log", "TRIREME_ACCESS_LOG", "true", T_BOOL, OFF(access_log), 0, 0, 0,
      "One log line per HTTP request (method, path, status, bytes, duration, request id)."},
+    {"metrics", "TRIREME_METRICS", "true", T_BOOL, OFF(metrics), 0, 0, 0,
+     "Serve GET /metrics (Prometheus text format) on the web role; API key as on /v1 unless "
+     "--metrics-public."},
+    {"metrics-public", "TRIREME_METRICS_PUBLIC", "false", T_BOOL, OFF(metrics_public), 0, 0, 0,
+     "GET /metrics without an API key (for a scraper on a private network)."},
+    {"metrics-max-series", "TRIREME_METRICS_MAX_SERIES", "100", T_UINT, OFF(metrics_max_series), 0,
+     1, 10000,
+     "Label sets per metric family (queue x kind, route x method x status); more are counted "
+     "under the label value \"other\"."},
     /* TLS, by BearSSL: TLS 1.0 to 1.2 (BearSSL implements no TLS 1.3). */
     {"tls-cert", "TRIREME_TLS_CERT", "", T_STR, OFF(tls_cert),
      sizeof(((struct config *)0)->tls_cert), 0, 0,

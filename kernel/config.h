@@ -45,6 +45,10 @@ struct config {
     uint64_t body_timeout_ms;
     uint64_t idle_timeout_ms;
     bool access_log;
+    /* metrics (GET /metrics, modules/web/metrics.c) */
+    bool metrics;                /* --metrics: serve GET /metrics */
+    bool metrics_public;         /* --metrics-public: without an API key */
+    unsigned metrics_max_series; /* label sets per family and loop */
     /* tls (kernel/tls.h; BearSSL: TLS 1.2 at most) */
     char tls_cert[512];         /* --tls-cert: PEM chain; with tls_key the web role serves HTTPS */
     char tls_key[512];          /* --tls-key: PEM private key, RSA or EC */

@@ -18,6 +18,7 @@
 
 #include "kernel/buf.h"
 #include "kernel/log.h"
+#include "kernel/metrics.h"
 #include "kernel/recvbuf.h"
 #include "kernel/xalloc.h"
 
@@ -182,6 +183,10 @@ int loop_init(struct loop *l, int id, const struct loop_config *cfg)
     if (ret < 0)
         goto fail;
     buf_pool_init(l->pool, cfg->pool_chunk, cfg->pool_max_free);
+    if (!(l->metrics = metrics_new(cfg->metrics_series))) {
+        ret = -ENOMEM;
+        goto fail;
+    }
     refresh_clock(l);
     arm_wake(l);
     return 0;
@@ -205,6 +210,7 @@ void loop_free(struct loop *l)
     if (l->wake_fd >= 0)
         close(l->wake_fd);
     timer_heap_free(&l->timers);
+    metrics_free(l->metrics);
     memset(l, 0, sizeof(*l));
     l->wake_fd = -1;
 }

@@ -31,6 +31,7 @@ struct op {
 
 struct recv_bufs;
 struct buf_pool;
+struct metrics;
 struct server;
 
 struct loop {
@@ -58,19 +59,21 @@ struct loop {
     struct recv_bufs *rbufs; /* provided-buffer ring for recv */
     struct buf_pool *pool;   /* chunks for connection in/out buffers */
 
-    unsigned live;    /* things that keep the loop running (connections, ...) */
-    bool stopping;    /* leave when live reaches 0 */
-    bool stop_now;    /* leave at the end of this iteration */
-    uint64_t rng;     /* xorshift state, for ids and jitter */
-    void *modules[8]; /* per-loop module state, indexed by module slot */
+    unsigned live;           /* things that keep the loop running (connections, ...) */
+    bool stopping;           /* leave when live reaches 0 */
+    bool stop_now;           /* leave at the end of this iteration */
+    uint64_t rng;            /* xorshift state, for ids and jitter */
+    void *modules[8];        /* per-loop module state, indexed by module slot */
+    struct metrics *metrics; /* this loop's counters (kernel/metrics.h) */
 };
 
 struct loop_config {
-    unsigned entries;       /* SQ size */
-    unsigned recv_bufs;     /* provided buffers (power of two) */
-    unsigned recv_buf_size; /* bytes per provided buffer */
-    unsigned pool_chunk;    /* connection buffer chunk size */
-    unsigned pool_max_free; /* chunks kept for reuse */
+    unsigned entries;        /* SQ size */
+    unsigned recv_bufs;      /* provided buffers (power of two) */
+    unsigned recv_buf_size;  /* bytes per provided buffer */
+    unsigned pool_chunk;     /* connection buffer chunk size */
+    unsigned pool_max_free;  /* chunks kept for reuse */
+    unsigned metrics_series; /* label sets per metrics family (0: the default) */
 };
 
 int loop_init(struct loop *l, int id, const struct loop_config *cfg);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "kernel/log.h"
+#include "kernel/metrics.h"
 #include "kernel/xalloc.h"
 
 #define BACKOFF_MIN_MS 100
@@ -174,6 +175,9 @@ static void conn_fail(struct pg_conn *c, const char *why)
         c->pq = NULL;
     }
     c->state = PG_DOWN;
+    metrics_count(p->loop->metrics, was_ready ? MC_PG_DISCONNECTS : MC_PG_CONNECT_FAILURES);
+    if (was_ready)
+        metrics_gauge_add(p->loop->metrics, MG_PG_UP, -1);
     c->sync_next = false;
     c->listen_pending = false;
     if (was_ready && !c->listen) {
@@ -255,6 +259,8 @@ static void became_ready(struct pg_conn *c)
     struct pg_pool *p = c->pool;
     PQsetnonblocking(c->pq, 1);
     c->state = PG_READY;
+    metrics_count(p->loop->metrics, MC_PG_CONNECTS);
+    metrics_gauge_add(p->loop->metrics, MG_PG_UP, 1);
     c->backoff_ms = 0;
     watch_set(c, POLLIN);
     if (c->listen) {

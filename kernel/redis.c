@@ -11,6 +11,7 @@
 
 #include "kernel/conn.h"
 #include "kernel/log.h"
+#include "kernel/metrics.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "proto/resp.h"
@@ -404,6 +405,11 @@ static void drop_connection(struct redis_client *cl, const char *why)
 {
     bool was_up = cl->state == C_UP, was_ready = cl->ready;
     cl->ready = false;
+    if (!cl->closing || was_ready)
+        metrics_count(cl->loop->metrics,
+                      was_ready ? MC_REDIS_DISCONNECTS : MC_REDIS_CONNECT_FAILURES);
+    if (was_ready)
+        metrics_gauge_add(cl->loop->metrics, MG_REDIS_UP, -1);
     struct redis_sock *s = cl->sock;
     cl->sock = NULL;
     cl->state = C_DOWN;
@@ -465,6 +471,8 @@ static void connected(struct redis_client *cl, bool handshake)
     cl->backoff_ms = 0;
     cl->down = false;
     cl->ready = true;
+    metrics_count(cl->loop->metrics, MC_REDIS_CONNECTS);
+    metrics_gauge_add(cl->loop->metrics, MG_REDIS_UP, 1);
     if (handshake)
         LOG(LOG_INFO, "redis connected", L_STR("client", cl->name), L_STR("host", cl->url.host),
             L_INT("port", cl->url.port), L_INT("db", cl->url.db));

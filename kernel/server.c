@@ -150,6 +150,7 @@ static int start_loop(struct server *s, int id)
         .recv_buf_size = cfg->recv_buf_size,
         .pool_chunk = POOL_CHUNK,
         .pool_max_free = cfg->pool_max_free,
+        .metrics_series = cfg->metrics_max_series,
     };
     int ret = loop_init(l, id, &lc);
     if (ret < 0) {

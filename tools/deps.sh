@@ -14,7 +14,7 @@ ZIG_VERSION=0.14.1
 
 build_pkgs=(liburing-dev libjansson-dev libpq-dev libhiredis-dev libbearssl-dev libc-ares-dev pkg-config ca-certificates tzdata)
 dev_pkgs=(postgresql postgresql-client redis-server)
-test_pkgs=(systemd libcmocka-dev clang-14 libclang-rt-14-dev curl openssl postgresql postgresql-client pgbouncer redis-server python3-psycopg)
+test_pkgs=(systemd libcmocka-dev clang-14 libclang-rt-14-dev curl openssl postgresql postgresql-client pgbouncer redis-server python3-psycopg prometheus python3-prometheus-client)
 bench_pkgs=(nginx-light wrk)
 
 want=("${build_pkgs[@]}")

@@ -67,8 +67,9 @@ struct http_conn {
     bool continue_sent; /* 100 Continue already written */
     bool in_process;    /* process() runs: an answer needs no on_next */
     bool peer_eof;
-    bool head_kept;    /* the head is in the offsets: it outlived its pass */
-    struct buf fields; /* req.num_headers struct head_field */
+    bool head_kept;                /* the head is in the offsets: it outlived its pass */
+    struct buf fields;             /* req.num_headers struct head_field */
+    const struct web_route *route; /* matched, for the metrics' route label; NULL: none */
 };
 
 static struct http_conn *hc_of(struct conn *c)
@@ -256,6 +257,7 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
     bool keep = hc->req.keep_alive && !hc->wl->draining;
     write_response(hc, status, content_type, body, len, extra, keep);
     access_log(hc, status, len);
+    web_metrics_done(r, hc->route, status);
     uint32_t used = hc->req.body_kind == HTTP1_BODY_CHUNKED
                         ? hc->body_raw
                         : hc->req.head_len + (uint32_t)hc->req.content_length;
@@ -437,6 +439,7 @@ static void dispatch(struct http_conn *hc, const char *data)
     char allow[128];
     const struct web_route *rt = web_route_match(h->method, h->method_len, h->path, h->path_len, r,
                                                  &status, allow, sizeof(allow));
+    hc->route = rt;
     if (rt) {
         if (!hc->wl->gate || !hc->wl->gate(r, rt))
             rt->handler(r);

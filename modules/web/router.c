@@ -36,10 +36,12 @@ void api_schedule_patch(struct web_request *r);
 void api_schedule_delete(struct web_request *r);
 void api_webhook_post(struct web_request *r);
 void api_webhook_handshake(struct web_request *r);
+void web_metrics(struct web_request *r);
 
 static const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
     {"GET", "/readyz", web_readyz},
+    {"GET", "/metrics", web_metrics},
     {"POST", "/v1/jobs", api_enqueue},
     {"GET", "/v1/jobs", api_job_list},
     {"GET", "/v1/jobs/{id}", api_job_get},

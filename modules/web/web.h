@@ -94,6 +94,10 @@ int web_peer_ip(const struct web_request *r, char *out, size_t cap);
  * 401/403 answer has been sent. */
 bool web_authorized(struct web_request *r);
 
+/* metrics.c: count an answered request under its route pattern (NULL:
+ * no route matched), method and status. */
+void web_metrics_done(const struct web_request *r, const struct web_route *rt, int status);
+
 /* JSON string escaping into dst (NUL-terminated, truncated to fit). */
 size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n);
 

@@ -12,6 +12,7 @@
 #include "kernel/config.h"
 #include "kernel/log.h"
 #include "kernel/loop.h"
+#include "kernel/metrics.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/kind.h"
@@ -55,6 +56,7 @@ static void free_slot(struct worker *w, struct worker_run *r)
     if (!r->slot_freed) {
         r->slot_freed = true;
         w->running--;
+        metrics_gauge_add(w->loop->metrics, MG_SLOTS_BUSY, -1);
     }
 }
 
@@ -82,9 +84,29 @@ static uint64_t retry_delay_ms(struct worker *w, int attempt)
     return d * 3 / 4 + loop_random(w->loop) % (d / 2 + 1);
 }
 
+/* The run's series of the loop's metrics (kernel/metrics.h). */
+static struct metrics_job *run_metrics(struct worker *w, struct worker_run *r)
+{
+    const char *q = r->job.queue ? r->job.queue : "", *k = r->job.kind->name;
+    return metrics_job(w->loop->metrics, q, strlen(q), k, strlen(k));
+}
+
+static void count_outcome(struct worker *w, struct worker_run *r, enum worker_verdict v)
+{
+    if (v != OUTCOME_OK && v != OUTCOME_FAIL && v != OUTCOME_PERMANENT)
+        return;
+    struct metrics_job *m = run_metrics(w, r);
+    bool again = v == OUTCOME_FAIL && r->job.attempt < r->job.max_attempts;
+    metrics_add(&m->n[v == OUTCOME_OK ? MJ_SUCCEEDED : MJ_FAILED], 1);
+    if (v != OUTCOME_OK)
+        metrics_add(&m->n[again ? MJ_RETRIED : MJ_DEAD], 1);
+    metrics_observe(&m->run, &metrics_buckets_job, w->loop->now_ns - r->started_ns);
+}
+
 static void record(struct worker *w, struct worker_run *r, enum worker_verdict v, json_t *result,
                    const char *error, uint64_t delay_ms)
 {
+    count_outcome(w, r, v);
     struct worker_outcome o = {
         .verdict = v, .result = result, .error = error, .delay_ms = delay_ms};
     if (v == OUTCOME_FAIL) { /* delay_ms: a floor the kind asked for (job_retry_after) */
@@ -229,12 +251,14 @@ struct worker_run *worker_run_new(struct worker *w)
     r->hard.fn = on_hard_limit;
     list_insert(&w->runs, &r->node);
     w->running++;
+    metrics_gauge_add(w->loop->metrics, MG_SLOTS_BUSY, 1);
     return r;
 }
 
 static void run_kind(struct worker *w, struct worker_run *r)
 {
     r->started_ns = w->loop->now_ns;
+    metrics_add(&run_metrics(w, r)->n[MJ_STARTED], 1);
     loop_timer_in(w->loop, &r->soft, r->job.timeout_ms);
     r->job.kind->start(&r->job);
 }
@@ -504,6 +528,7 @@ int worker_open(struct loop *l, const struct queue_worker_ops *ops,
         return rc;
     }
     w->opened = true;
+    metrics_gauge_add(l->metrics, MG_SLOTS_LIMIT, w->limit);
     struct pg_pool *pg = ops->pg ? ops->pg(w) : NULL;
     if (pg && l->id == 0)
         retention_start(&w->effects, l, pg, RETENTION_EFFECTS);
