@@ -60,6 +60,11 @@ struct config {
     char api_keys[2048];   /* comma-separated */
     char master_api_key[256];
     bool insecure_no_auth;
+    char jwt_secret[512];          /* HMAC key for HS256/HS512, used as-is */
+    char supabase_jwt_secret[512]; /* same, under Supabase's variable name */
+    unsigned jwt_leeway;           /* seconds of clock skew allowed on exp/nbf */
+    char jwt_issuer[256];          /* required "iss" when set */
+    char jwt_audience[256];        /* required in "aud" when set */
     /* worker */
     char queues[512];      /* comma-separated */
     unsigned concurrency;

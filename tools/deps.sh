@@ -45,4 +45,7 @@ if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     # test_deploy.py: YAML recipes, and libseccomp (Debian's libseccomp2) from Python
     $py -c 'import yaml, pyseccomp' 2>/dev/null ||
         $py -m pip install -q --root-user-action=ignore pyyaml pyseccomp
+    # test_jwt.py: tokens made with PyJWT, RSA/EC keys with cryptography
+    $py -c 'import jwt, cryptography' 2>/dev/null ||
+        $py -m pip install -q --root-user-action=ignore "pyjwt[crypto]>=2.6"
 fi
