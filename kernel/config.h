@@ -65,6 +65,7 @@ struct config {
     unsigned jwt_leeway;           /* seconds of clock skew allowed on exp/nbf */
     char jwt_issuer[256];          /* required "iss" when set */
     char jwt_audience[256];        /* required in "aud" when set */
+    char jwt_default_scopes[256];  /* scopes of a JWT without scope claims */
     /* worker */
     char queues[512];      /* comma-separated */
     unsigned concurrency;

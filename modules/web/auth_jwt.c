@@ -11,6 +11,7 @@
 #include "modules/web/auth_jwt.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernel/hmac.h"
@@ -72,7 +73,42 @@ static bool aud_has(json_t *aud, const char *want)
     return false;
 }
 
-static const char *check_claims(const struct config *cfg, const char *payload, int64_t now)
+static const char *claim_scopes(const struct config *cfg, json_t *c, char *out)
+{
+    json_t *scope = json_object_get(c, "scope"), *list = json_object_get(c, "scopes");
+    const char *role = json_string_value(json_object_get(c, "role"));
+    size_t n = 0;
+    out[0] = '\0';
+    if (scope) {
+        if (!json_is_string(scope) || json_string_length(scope) >= AUTH_SCOPES_MAX)
+            return "JWT scope is not a string of at most 511 bytes";
+        memcpy(out, json_string_value(scope), json_string_length(scope) + 1);
+        return NULL;
+    }
+    if (list) {
+        size_t i;
+        json_t *v;
+        if (!json_is_array(list))
+            return "JWT scopes is not an array";
+        json_array_foreach(list, i, v)
+        {
+            size_t l = json_string_length(v);
+            if (!json_is_string(v) || n + l + 2 > AUTH_SCOPES_MAX)
+                return "JWT scopes holds a non-string or is too long";
+            if (n)
+                out[n++] = ' ';
+            memcpy(out + n, json_string_value(v), l + 1);
+            n += l;
+        }
+        return NULL;
+    }
+    snprintf(out, AUTH_SCOPES_MAX, "%s",
+             role && !strcmp(role, "service_role") ? "admin" : cfg->jwt_default_scopes);
+    return NULL;
+}
+
+static const char *check_claims(const struct config *cfg, const char *payload, int64_t now,
+                                char *scopes)
 {
     json_t *c = json_loads(payload, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(c)) {
@@ -103,14 +139,18 @@ static const char *check_claims(const struct config *cfg, const char *payload, i
             goto out;
         }
     }
-    if (*cfg->jwt_audience && !aud_has(json_object_get(c, "aud"), cfg->jwt_audience))
+    if (*cfg->jwt_audience && !aud_has(json_object_get(c, "aud"), cfg->jwt_audience)) {
         why = "JWT aud does not contain --jwt-audience";
+        goto out;
+    }
+    why = claim_scopes(cfg, c, scopes);
 out:
     json_decref(c);
     return why;
 }
 
-const char *auth_jwt_verify(const struct config *cfg, const char *tok, size_t len, int64_t now)
+const char *auth_jwt_verify(const struct config *cfg, const char *tok, size_t len, int64_t now,
+                            char scopes[AUTH_SCOPES_MAX])
 {
     /* 24 KiB of decoded parts: too big for a loop's hot struct, fine on the
      * stack of the one request being authenticated. */
@@ -129,5 +169,5 @@ const char *auth_jwt_verify(const struct config *cfg, const char *tok, size_t le
     if (p.sig_len != siglen || !ct_equal(mac, p.sig, siglen))
         return "JWT signature does not verify";
     /* Claims only after the signature: unsigned input is not parsed further. */
-    return check_claims(cfg, p.payload, now);
+    return check_claims(cfg, p.payload, now, scopes);
 }

@@ -117,3 +117,42 @@ def test_without_secret_a_jwt_is_just_a_wrong_key(trireme, db):
     srv = web(trireme, db)
     token = jwt.encode(supabase_claims(), SECRET, algorithm="HS256")
     assert http(srv.port, "GET", "/v1/jobs", key=token).status == 403
+
+
+def forbidden(r, scope):
+    assert r.status == 403, (r.status, r.body)
+    assert r.json["error"] == "insufficient_scope" and scope in r.json["message"], r.json
+    assert r.header("WWW-Authenticate") == f'Bearer error="insufficient_scope", scope="{scope}"'
+
+
+SCHED = {"name": "s1", "kind": "noop", "cron": "0 3 * * *"}
+
+
+def test_scopes_jwt_and_api_keys(trireme, db):
+    keys = f"{API_KEY},reader-key:jobs:read,writer-key:jobs:read+jobs:write,sched-key:schedules:write"
+    srv = web(trireme, db, SUPABASE_JWT_SECRET=SECRET, TRIREME_API_KEYS=keys)
+    p = srv.port
+    reader = jwt.encode(supabase_claims(scope="jobs:read"), SECRET, algorithm="HS256")
+    arr = jwt.encode(supabase_claims(scopes=["jobs:read", "jobs:write"]), SECRET, algorithm="HS256")
+    default = jwt.encode(supabase_claims(), SECRET, algorithm="HS256")
+    service = jwt.encode(supabase_claims(role="service_role"), SECRET, algorithm="HS256")
+
+    for cred in (reader, "reader-key"):
+        assert http(p, "GET", "/v1/jobs", key=cred).status == 200
+        assert http(p, "GET", "/v1/schedules", key=cred).status == 200
+        forbidden(http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=cred), "jobs:write")
+        forbidden(http(p, "POST", "/v1/schedules", SCHED, key=cred), "schedules:write")
+    for cred in (arr, default, "writer-key"):
+        r = http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=cred)
+        assert r.status in (200, 201, 202), (r.status, r.body)
+        forbidden(http(p, "POST", "/v1/schedules", SCHED, key=cred), "schedules:write")
+    # schedules:write alone cannot read jobs.
+    forbidden(http(p, "GET", "/v1/jobs", key="sched-key"), "jobs:read")
+    # A plain key (today's syntax) and a service_role token are admin.
+    for i, cred in enumerate((API_KEY, service, "sched-key")):
+        r = http(p, "POST", "/v1/schedules", dict(SCHED, name=f"s{i}"), key=cred)
+        assert r.status in (200, 201), (cred, r.status, r.body)
+    # The scope part is not the key: "reader-key:jobs:read" as a key is wrong.
+    assert http(p, "GET", "/v1/jobs", key="reader-key:jobs:read").status == 403
+    srv.stop()
+    assert "insufficient scope" in srv.log
