@@ -66,6 +66,8 @@ struct config {
     char jwt_issuer[256];          /* required "iss" when set */
     char jwt_audience[256];        /* required in "aud" when set */
     char jwt_default_scopes[256];  /* scopes of a JWT without scope claims */
+    char cors_origins[1024];       /* comma-separated exact origins, or "*" */
+    unsigned cors_max_age;         /* seconds a browser may cache a preflight */
     /* worker */
     char queues[512];      /* comma-separated */
     unsigned concurrency;

@@ -9,6 +9,7 @@ the secret; API keys keep working beside JWTs.
 import base64
 import json
 import time
+import uuid
 
 import jwt
 import pytest
@@ -150,7 +151,7 @@ def test_scopes_jwt_and_api_keys(trireme, db):
     forbidden(http(p, "GET", "/v1/jobs", key="sched-key"), "jobs:read")
     # A plain key (today's syntax) and a service_role token are admin.
     for i, cred in enumerate((API_KEY, service, "sched-key")):
-        r = http(p, "POST", "/v1/schedules", dict(SCHED, name=f"s{i}"), key=cred)
+        r = http(p, "POST", "/v1/schedules", dict(SCHED, name=f"jwt-{uuid.uuid4().hex[:12]}"), key=cred)
         assert r.status in (200, 201), (cred, r.status, r.body)
     # The scope part is not the key: "reader-key:jobs:read" as a key is wrong.
     assert http(p, "GET", "/v1/jobs", key="reader-key:jobs:read").status == 403
