@@ -67,3 +67,65 @@ def test_star_and_off(trireme, db):
     assert r.header("Access-Control-Allow-Origin") is None and r.header("Vary") is None
     # Without CORS configured, OPTIONS is not a preflight: no route.
     assert preflight(srv.port, GOOD).status in (404, 405)
+
+
+PAGE = b"""<!doctype html><html><body><pre id="out">waiting</pre><script>
+const [api, token, id] = decodeURIComponent(location.hash.slice(1)).split("|");
+fetch(api + "/v1/jobs/" + id, {headers: {"Authorization": "Bearer " + token}})
+  .then(r => r.json())
+  .then(j => { document.getElementById("out").textContent = "job " + j.id + " " + j.kind; })
+  .catch(e => { document.getElementById("out").textContent = "refused " + e.name; });
+</script></body></html>"""
+
+
+def test_chromium_cross_origin(trireme, db, tmp_path):
+    """A page on one loopback port fetches the API on another with a JWT:
+    allowed from the listed origin, refused by the browser from another."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    import shutil
+    import threading
+    import time
+    import jwt
+    if not shutil.which("chromium") or not shutil.which("chromedriver"):
+        pytest.skip("chromium/chromium-driver not installed (tools/deps.sh test)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    (tmp_path / "index.html").write_bytes(PAGE)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    pages = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(2)]
+    for s in pages:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    allowed = f"http://127.0.0.1:{pages[0].server_address[1]}"
+    other = f"http://127.0.0.1:{pages[1].server_address[1]}"
+    secret = "cors-test-secret-0123456789abcdef0123456789"
+    srv = web(trireme, db, CORS_ORIGINS=allowed, SUPABASE_JWT_SECRET=secret)
+    token = jwt.encode({"sub": "u1", "role": "authenticated", "exp": int(time.time()) + 600},
+                       secret, algorithm="HS256")
+    r = http(srv.port, "POST", "/v1/jobs", {"kind": "noop"}, key=token)
+    assert r.status in (200, 201, 202), r.body
+    job = r.json["id"]
+
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        opts.add_argument(a)
+    opts.binary_location = shutil.which("chromium")
+    drv = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    try:
+        drv.set_page_load_timeout(20)
+        seen = {}
+        for origin in (allowed, other):
+            drv.get(f"{origin}/index.html#http://127.0.0.1:{srv.port}|{token}|{job}")
+            deadline = time.monotonic() + 15
+            text = "waiting"
+            while text == "waiting" and time.monotonic() < deadline:
+                time.sleep(0.1)
+                text = drv.find_element("id", "out").text
+            seen[origin] = text
+        assert seen[allowed] == f"job {job} noop", seen
+        assert seen[other].startswith("refused TypeError"), seen
+    finally:
+        drv.quit()
+        for s in pages:
+            s.shutdown()
