@@ -64,6 +64,14 @@ struct config {
     char api_keys[2048]; /* comma-separated */
     char master_api_key[256];
     bool insecure_no_auth;
+    char jwt_secret[512];          /* HMAC key for HS256/HS512, used as-is */
+    char supabase_jwt_secret[512]; /* same, under Supabase's variable name */
+    unsigned jwt_leeway;           /* seconds of clock skew allowed on exp/nbf */
+    char jwt_issuer[256];          /* required "iss" when set */
+    char jwt_audience[256];        /* required in "aud" when set */
+    char jwt_default_scopes[256];  /* scopes of a JWT without scope claims */
+    char cors_origins[1024];       /* comma-separated exact origins, or "*" */
+    unsigned cors_max_age;         /* seconds a browser may cache a preflight */
     /* worker */
     char queues[512]; /* comma-separated */
     unsigned concurrency;

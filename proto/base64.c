@@ -77,6 +77,43 @@ long base64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
     return (long)o;
 }
 
+static int url_sextet(char c)
+{
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    if (c == '+' || c == '/')
+        return -1;
+    return sextet(c);
+}
+
+long base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+    if (len % 4 == 1)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int s = url_sextet(in[i]);
+        if (s < 0)
+            return -1;
+        acc = (acc << 6 | (uint32_t)s) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap)
+                return -1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    /* Leftover bits must be zero: one encoding per byte string. */
+    if (bits && (acc & ((1u << bits) - 1)))
+        return -1;
+    return (long)o;
+}
+
 void hex_encode(const void *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";

@@ -22,6 +22,14 @@ void base64_encode(const void *in, size_t n, char *out);
  */
 long base64_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
+/*
+ * RFC 4648 section 5 base64url as JWS uses it (RFC 7515 section 2): '-' and
+ * '_' for '+' and '/', no padding. Returns the byte count, or -1 on a
+ * character outside that alphabet, '=' anywhere, an impossible length
+ * (len % 4 == 1), non-zero trailing bits, or too little room.
+ */
+long base64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
+
 /* Writes 2n lower-case hex digits and a NUL into out. */
 void hex_encode(const void *in, size_t n, char *out);
 

@@ -14,7 +14,7 @@ ZIG_VERSION=0.14.1
 
 build_pkgs=(liburing-dev libjansson-dev libpq-dev libhiredis-dev libbearssl-dev libc-ares-dev pkg-config ca-certificates tzdata)
 dev_pkgs=(postgresql postgresql-client redis-server)
-test_pkgs=(systemd libcmocka-dev clang-14 libclang-rt-14-dev curl openssl postgresql postgresql-client pgbouncer redis-server python3-psycopg prometheus python3-prometheus-client)
+test_pkgs=(systemd libcmocka-dev clang-14 libclang-rt-14-dev curl openssl postgresql postgresql-client pgbouncer redis-server python3-psycopg prometheus python3-prometheus-client chromium chromium-driver)
 bench_pkgs=(nginx-light wrk)
 
 want=("${build_pkgs[@]}")
@@ -48,4 +48,9 @@ if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     # test_deploy.py: YAML recipes, and libseccomp (Debian's libseccomp2) from Python
     $py -c 'import yaml, pyseccomp' 2>/dev/null ||
         $py -m pip install -q --root-user-action=ignore pyyaml pyseccomp
+    # test_jwt.py: tokens made with PyJWT, RSA/EC keys with cryptography
+    $py -c 'import jwt, cryptography' 2>/dev/null ||
+        $py -m pip install -q --root-user-action=ignore "pyjwt[crypto]>=2.6"
+    # test_cors.py: drives Debian's chromium through chromedriver
+    $py -c 'import selenium' 2>/dev/null || $py -m pip install -q --root-user-action=ignore selenium
 fi

@@ -34,6 +34,7 @@
 #include "kernel/log.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
+#include "modules/web/cors.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -255,6 +256,14 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
         head_point(hc); /* the access log reads method and path */
     /* A half-closed peer is still answered; process() closes once all are. */
     bool keep = hc->req.keep_alive && !hc->wl->draining;
+    /* CORS headers join the handler's own (cors.c). */
+    const struct config *cfg = hc->c.loop->srv->cfg;
+    char both[CORS_HEADERS_MAX + 512];
+    if (*cfg->cors_origins) {
+        size_t n = cors_headers(cfg, &hc->req, cors_is_preflight(cfg, &hc->req), both);
+        snprintf(both + n, sizeof(both) - n, "%s", extra ? extra : "");
+        extra = both;
+    }
     write_response(hc, status, content_type, body, len, extra, keep);
     access_log(hc, status, len);
     web_metrics_done(r, hc->route, status);
@@ -435,6 +444,12 @@ static void dispatch(struct http_conn *hc, const char *data)
                                       (unsigned long long)loop_random(hc->c.loop));
     conn_deadline(&hc->c, 0);
 
+    /* A CORS preflight carries no credentials by design: answered here,
+     * before routing and authentication. */
+    if (cors_is_preflight(hc->c.loop->srv->cfg, h)) {
+        web_respond(r, 204, "text/plain", "", 0, NULL);
+        return;
+    }
     int status = 0;
     char allow[128];
     const struct web_route *rt = web_route_match(h->method, h->method_len, h->path, h->path_len, r,
