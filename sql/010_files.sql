@@ -2,7 +2,8 @@
 --
 -- A file is one trireme.job_files row (its name in the form, the client's
 -- filename and content type, its size) and its content as numbered bytea
--- rows in trireme.job_file_chunks, one per chunk of --upload-chunk bytes.
+-- rows in trireme.job_file_chunks, one per chunk of the writer's chunk size
+-- (bounded: the memory an upload takes in the web role).
 --
 -- Why bytea chunks and not a large object: the web role writes a file as
 -- its bytes arrive, each chunk one parameterised INSERT queued in libpq's
@@ -18,9 +19,9 @@
 -- backends. On the PostgreSQL backend the job row and its files are
 -- written in one transaction: the job is never visible without its files.
 -- On the Redis backend the files are written first with job_id NULL, the
--- job is enqueued on Redis, then job_id is set; rows still NULL after
--- --upload-orphan-age belong to an upload whose enqueue never happened and
--- are deleted by the web role.
+-- job is enqueued on Redis, then job_id is set; rows still NULL after a
+-- while belong to an upload whose enqueue never happened and are for the
+-- orphan sweep to delete (job_files_orphans finds them).
 --
 -- Files go with their job: a statement-level trigger on trireme.jobs
 -- deletes the files of every deleted job (retention, a cancelled job's

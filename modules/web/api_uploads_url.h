@@ -10,12 +10,13 @@
  * sig is HMAC-SHA256 under --upload-url-secret of
  * "GET\n/v1/jobs/{id}/files/{name}\n<expires>", in lower-case hex. The
  * method and path are signed so a signature for one file opens no other;
- * the expiry is signed so it cannot be stretched. The web role answers such
- * a request without an API key when the signature matches (compared in
- * constant time) and expires is not past; otherwise 403.
+ * the expiry is signed so it cannot be stretched. upload_check_signature()
+ * is the file route's side: it accepts such a request without an API key
+ * when the signature matches (compared in constant time) and expires is
+ * not past.
  *
  * Job ids and file names are restricted to [A-Za-z0-9._-] (1..128 bytes,
- * not "." or ".."; the upload route refuses other names with a 400), so
+ * not "." or ".."; uploads must refuse other names), so
  * they need no escaping in a URL or in a file path.
  */
 #ifndef TRIREME_MODULES_WEB_API_UPLOADS_URL_H
