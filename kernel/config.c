@@ -121,6 +121,18 @@ static const struct opt opts[] = {
     {NULL, "MASTER_API_KEY", "", T_STR, OFF(master_api_key),
      sizeof(((struct config *)0)->master_api_key), 0, 0,
      "Compatibility: one more accepted API key."},
+    {"upload-max-file", "TRIREME_UPLOAD_MAX_FILE", "100m", T_SIZE, OFF(upload_max_file), 0, 1,
+     4095LL * 1024 * 1024,
+     "One file uploaded with a job (multipart POST /v1/jobs); larger gets 413, nothing stored."},
+    {"upload-max-request", "TRIREME_UPLOAD_MAX_REQUEST", "256m", T_SIZE, OFF(upload_max_request), 0,
+     1, 4095LL * 1024 * 1024,
+     "A whole multipart POST /v1/jobs body; larger gets 413 and nothing is stored."},
+    {"upload-max-files", "TRIREME_UPLOAD_MAX_FILES", "16", T_UINT, OFF(upload_max_files), 0, 1,
+     1000, "File parts in one multipart POST /v1/jobs; more gets 413."},
+    {"upload-chunk", "TRIREME_UPLOAD_CHUNK", "256k", T_SIZE, OFF(upload_chunk), 0, 4096,
+     16 * 1024 * 1024,
+     "Uploads are stored in chunks of this size, written as they arrive: about three chunks is "
+     "the memory one upload takes."},
     {"upload-url-secret", "TRIREME_UPLOAD_URL_SECRET", "", T_STR, OFF(upload_url_secret),
      sizeof(((struct config *)0)->upload_url_secret), 0, 0,
      "HMAC-SHA256 key that signs uploaded files' URLs (/v1/jobs/{id}/files/{name}?expires=&sig=) "

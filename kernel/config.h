@@ -60,7 +60,11 @@ struct config {
     char api_keys[2048];   /* comma-separated */
     char master_api_key[256];
     bool insecure_no_auth;
-    /* signed file URLs (modules/web/api_uploads_url.h) */
+    /* uploads (multipart POST /v1/jobs: modules/web/api_uploads.c) */
+    unsigned upload_max_file;    /* --upload-max-file: one file's bytes; larger gets 413 */
+    unsigned upload_max_request; /* --upload-max-request: a multipart body's bytes */
+    unsigned upload_max_files;   /* --upload-max-files: file parts per request */
+    unsigned upload_chunk;       /* --upload-chunk: bytes per stored chunk */
     char upload_url_secret[256]; /* --upload-url-secret: HMAC key of signed file URLs */
     uint64_t upload_url_ttl_ms;  /* --upload-url-ttl: lifetime of a signed file URL */
     /* worker */

@@ -46,7 +46,9 @@ static int web_start(struct loop *l)
         .max_head = cfg->max_head,
         .max_uri = cfg->max_uri,
         .max_headers = cfg->max_headers,
-        .max_body = cfg->max_body,
+        /* the larger limit; http_conn.c holds unstreamed bodies to max_body */
+        .max_body = cfg->max_body > cfg->upload_max_request ? cfg->max_body
+                                                            : cfg->upload_max_request,
     };
     l->modules[MODULE_WEB] = wl;
     const char *step = "";
