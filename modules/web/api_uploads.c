@@ -493,9 +493,8 @@ static void take_data(struct upload *u, const char *p, size_t n)
     u->fill->len += n;
 }
 
-static size_t on_body(struct web_request *r, const char *data, size_t len, bool last)
+static size_t feed(struct upload *u, const char *data, size_t len, bool last)
 {
-    struct upload *u = r->async;
     size_t off = 0;
 
     while (u->r) {
@@ -569,6 +568,15 @@ out:
         maybe_finish(u);
     }
     return off;
+}
+
+static size_t on_body(struct web_request *r, const char *data, size_t len, bool last)
+{
+    struct upload *u = r->async;
+    u->refs++; /* a refusal inside must not free u under feed() */
+    size_t took = feed(u, data, len, last);
+    unref(u);
+    return took;
 }
 
 static void on_peer_eof(struct web_request *r)
