@@ -381,7 +381,8 @@ enum multipart_event multipart_feed(struct multipart *m, const char *in, size_t 
             else if (*p == '\r')
                 m->state = S_PAD_LF;
             else
-                return (*consumed = used, fail(m, "multipart: bytes after a delimiter on its line"));
+                return (*consumed = used,
+                        fail(m, "multipart: bytes after a delimiter on its line"));
             continue;
         case S_HEADERS:
             while (used < n) {

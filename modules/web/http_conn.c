@@ -14,6 +14,13 @@
  * *_off members and hc->fields, a block of wl->field_pool), and
  * head_point() / head_view() rebuild the pointers when it is touched again.
  *
+ * A multipart/form-data body for a stream route (web.h) is the exception:
+ * its handler runs once the head is in, and stream_feed() hands it the
+ * body's bytes as they arrive, cutting them out of c->in after the head;
+ * when the handler takes less, reading pauses (conn_recv_pause) until it
+ * calls web_stream_more(). Bodies as large as --upload-max-request thus
+ * never sit in memory.
+ *
  * process() is the only reader of c->in and never runs inside itself: an
  * asynchronous answer arms the `next` timer, and the loop runs process()
  * for what queued up behind it.
