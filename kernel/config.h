@@ -72,6 +72,13 @@ struct config {
     char jwt_default_scopes[256];  /* scopes of a JWT without scope claims */
     char cors_origins[1024];       /* comma-separated exact origins, or "*" */
     unsigned cors_max_age;         /* seconds a browser may cache a preflight */
+    /* uploads (multipart POST /v1/jobs: modules/web/api_uploads.c) */
+    unsigned upload_max_file;    /* --upload-max-file: one file's bytes; larger gets 413 */
+    unsigned upload_max_request; /* --upload-max-request: a multipart body's bytes */
+    unsigned upload_max_files;   /* --upload-max-files: file parts per request */
+    unsigned upload_chunk;       /* --upload-chunk: bytes per stored chunk */
+    char upload_url_secret[256]; /* --upload-url-secret: HMAC key of signed file URLs */
+    uint64_t upload_url_ttl_ms;  /* --upload-url-ttl: lifetime of a signed file URL */
     /* worker */
     char queues[512]; /* comma-separated */
     unsigned concurrency;

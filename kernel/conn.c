@@ -52,6 +52,11 @@ static void start_linger(struct conn *c)
      * peer still sends until it closes too or the linger deadline passes. */
     shutdown(c->fd, SHUT_WR);
     c->flags |= CONN_LINGER;
+    if (c->flags & CONN_RECV_PAUSED) { /* drain what the peer still sends */
+        c->flags &= ~CONN_RECV_PAUSED;
+        if (!(c->flags & (CONN_RECV_ARMED | CONN_EOF)))
+            arm_recv(c);
+    }
     buf_release(c->loop->pool, &c->in);
     if (!(c->flags & CONN_RECV_ARMED) || (c->flags & CONN_EOF)) {
         conn_close(c, 0);
@@ -150,16 +155,18 @@ static void on_recv(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
             c->h->on_read(c);
         else if (records)
             tls_run(c);
-        if (!more && !(c->flags & CONN_CLOSING))
+        if (!more && !(c->flags & (CONN_CLOSING | CONN_RECV_PAUSED)))
             arm_recv(c); /* the kernel ended the multishot (buffer ring ran dry) */
     } else if (res == 0) {
         peer_eof(c);
     } else if (res == -ENOBUFS) {
-        if (!more && !(c->flags & CONN_CLOSING))
+        if (!more && !(c->flags & (CONN_CLOSING | CONN_RECV_PAUSED)))
             arm_recv(c);
     } else if (res < 0 && !more) {
         if (res != -ECANCELED)
             conn_close(c, res);
+        else if (!(c->flags & (CONN_CLOSING | CONN_RECV_PAUSED | CONN_EOF)))
+            arm_recv(c); /* paused and resumed before the cancel landed */
     }
     if (!more)
         c->ops--;
@@ -199,6 +206,35 @@ static void on_cancel(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
     maybe_finish(c);
 }
 
+static void on_pause(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
+{
+    struct conn *c = container_of(op, struct conn, pause_op);
+    c->ops--;
+    maybe_finish(c);
+}
+
+void conn_recv_pause(struct conn *c)
+{
+    if (c->flags & (CONN_RECV_PAUSED | CONN_CLOSING | CONN_LINGER))
+        return;
+    c->flags |= CONN_RECV_PAUSED;
+    if (c->flags & CONN_RECV_ARMED) {
+        struct io_uring_sqe *sqe = loop_sqe(c->loop, &c->pause_op);
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->recv_op, 0);
+        c->ops++;
+    }
+}
+
+void conn_recv_resume(struct conn *c)
+{
+    if (!(c->flags & CONN_RECV_PAUSED))
+        return;
+    c->flags &= ~CONN_RECV_PAUSED;
+    /* Still armed: the cancel has not landed yet; on_recv re-arms then. */
+    if (!(c->flags & (CONN_RECV_ARMED | CONN_CLOSING | CONN_EOF)))
+        arm_recv(c);
+}
+
 static void on_timer(struct loop *l, struct timer *t)
 {
     struct conn *c = container_of(t, struct conn, timer);
@@ -218,6 +254,7 @@ void conn_init(struct conn *c, struct loop *l, int fd, const struct conn_handler
     c->recv_op.fn = on_recv;
     c->send_op.fn = on_send;
     c->cancel_op.fn = on_cancel;
+    c->pause_op.fn = on_pause;
     c->timer.fn = on_timer;
     c->loop = l;
     c->h = h;

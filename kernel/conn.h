@@ -51,12 +51,14 @@ enum {
     CONN_CLOSE_AFTER_SEND = 1 << 4,
     CONN_LINGER = 1 << 5,
     CONN_CANCELING = 1 << 6,
+    CONN_RECV_PAUSED = 1 << 7,
 };
 
 struct conn {
     struct op recv_op;
     struct op send_op;
     struct op cancel_op;
+    struct op pause_op; /* cancels the multishot recv for conn_recv_pause */
     struct timer timer;
     struct loop *loop;
     const struct conn_handler *h;
@@ -87,6 +89,12 @@ void conn_close(struct conn *c, int err);
  * this conn still open: close its fd and release its buffers without
  * touching the ring. on_close is not called; the caller frees the struct. */
 void conn_abandon(struct conn *c);
+/* Flow control: stop reading from the socket (the peer's sends then wait
+ * in the kernel's socket buffer and TCP window) until conn_recv_resume().
+ * Bytes already in flight may still arrive in c->in. A lingering close
+ * resumes reading by itself. */
+void conn_recv_pause(struct conn *c);
+void conn_recv_resume(struct conn *c);
 /* Arm (ms > 0) or clear (ms == 0) the conn's single deadline. */
 void conn_deadline(struct conn *c, uint64_t ms);
 

@@ -14,6 +14,13 @@
  * *_off members and hc->fields, a block of wl->field_pool), and
  * head_point() / head_view() rebuild the pointers when it is touched again.
  *
+ * A multipart/form-data body for a stream route (web.h) is the exception:
+ * its handler runs once the head is in, and stream_feed() hands it the
+ * body's bytes as they arrive, cutting them out of c->in after the head;
+ * when the handler takes less, reading pauses (conn_recv_pause) until it
+ * calls web_stream_more(). Bodies as large as --upload-max-request thus
+ * never sit in memory.
+ *
  * process() is the only reader of c->in and never runs inside itself: an
  * asynchronous answer arms the `next` timer, and the loop runs process()
  * for what queued up behind it.
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -69,6 +77,8 @@ struct http_conn {
     bool in_process;    /* process() runs: an answer needs no on_next */
     bool peer_eof;
     bool head_kept;                /* the head is in the offsets: it outlived its pass */
+    bool stream_paused;            /* a streamed body's handler took less: recv paused */
+    uint64_t stream_left;          /* a streamed body's bytes not yet taken by on_body */
     struct buf fields;             /* req.num_headers struct head_field */
     const struct web_route *route; /* matched, for the metrics' route label; NULL: none */
 };
@@ -108,6 +118,13 @@ static void reset_request(struct http_conn *hc)
     hc->r.on_abort = NULL;
     hc->r.on_peer_eof = NULL;
     hc->r.async = NULL;
+    hc->r.on_body = NULL;
+    hc->r.streaming = false;
+    hc->stream_left = 0;
+    if (hc->stream_paused) {
+        hc->stream_paused = false;
+        conn_recv_resume(&hc->c);
+    }
     if (hc->head_kept) {
         buf_release(&hc->wl->field_pool, &hc->fields);
         hc->head_kept = false;
@@ -256,6 +273,15 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
         head_point(hc); /* the access log reads method and path */
     /* A half-closed peer is still answered; process() closes once all are. */
     bool keep = hc->req.keep_alive && !hc->wl->draining;
+    uint32_t used = hc->req.body_kind == HTTP1_BODY_CHUNKED
+                        ? hc->body_raw
+                        : hc->req.head_len + (uint32_t)hc->req.content_length;
+    if (r->streaming) { /* taken pieces are gone from c->in already */
+        uint32_t have = buf_size(&hc->c.in) - hc->req.head_len;
+        used = hc->req.head_len + (have < hc->stream_left ? have : (uint32_t)hc->stream_left);
+        if (have < hc->stream_left)
+            keep = false; /* answered before the body's end: the rest is never read */
+    }
     /* CORS headers join the handler's own (cors.c). */
     const struct config *cfg = hc->c.loop->srv->cfg;
     char both[CORS_HEADERS_MAX + 512];
@@ -267,9 +293,6 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
     write_response(hc, status, content_type, body, len, extra, keep);
     access_log(hc, status, len);
     web_metrics_done(r, hc->route, status);
-    uint32_t used = hc->req.body_kind == HTTP1_BODY_CHUNKED
-                        ? hc->body_raw
-                        : hc->req.head_len + (uint32_t)hc->req.content_length;
     buf_consume(hc->c.loop->pool, &hc->c.in, used);
     reset_request(hc);
     if (!keep) {
@@ -468,6 +491,106 @@ static void dispatch(struct http_conn *hc, const char *data)
     web_respond_error_h(r, status, NULL, msg, status == 405 ? extra : NULL);
 }
 
+/* --- streamed bodies (web.h: web_stream_route) ----------------------------- */
+
+static void send_continue(struct http_conn *hc);
+
+/* Hand the body bytes in c->in to on_body; taken ones are cut out of c->in
+ * (after the head, which stays for the answer), so a streamed body holds
+ * at most what arrived since on_body last ran. */
+static void stream_feed(struct http_conn *hc)
+{
+    struct web_request *r = &hc->r;
+    const struct config *cfg = cfg_of(hc);
+
+    while (!r->answered && !conn_closing(&hc->c) && hc->stream_left > 0) {
+        uint32_t have = buf_size(&hc->c.in) - hc->req.head_len;
+        size_t n = have < hc->stream_left ? have : (size_t)hc->stream_left;
+        if (n == 0) {
+            send_continue(hc);
+            return;
+        }
+        size_t took =
+            r->on_body(r, buf_head(&hc->c.in) + hc->req.head_len, n, n == hc->stream_left);
+        if (r->answered || conn_closing(&hc->c))
+            return;
+        if (took) {
+            buf_cut(hc->c.loop->pool, &hc->c.in, hc->req.head_len, took);
+            hc->stream_left -= took;
+            conn_deadline(&hc->c, cfg->body_timeout_ms);
+        }
+        if (took < n) {
+            if (!hc->stream_paused) {
+                hc->stream_paused = true;
+                conn_recv_pause(&hc->c);
+            }
+            return;
+        }
+    }
+    if (hc->stream_left == 0)
+        conn_deadline(&hc->c, 0); /* the whole body is in: the handler answers */
+}
+
+void web_stream_more(struct web_request *r)
+{
+    struct http_conn *hc = r->conn;
+    if (hc->state != ST_HANDLING || !r->streaming || r->answered)
+        return;
+    if (hc->stream_paused) {
+        hc->stream_paused = false;
+        conn_recv_resume(&hc->c);
+    }
+    if (!timer_armed(&hc->next))
+        loop_timer_in(hc->c.loop, &hc->next, 0); /* on_next feeds what is buffered */
+}
+
+static bool is_multipart(const struct http1_request *h)
+{
+    static const char mp[] = "multipart/form-data";
+    const struct http1_header *ct = http1_find_header(h, "content-type");
+    return ct && ct->value_len >= sizeof(mp) - 1 && !strncasecmp(ct->value, mp, sizeof(mp) - 1);
+}
+
+/* A multipart body for a stream route: its handler runs now, before the
+ * body. Returns false when the request is not one (buffered as usual). */
+static bool stream_start(struct http_conn *hc)
+{
+    struct web_request *r = &hc->r;
+    struct http1_request *h = &hc->req;
+    const struct web_stream_route *rt;
+
+    if (!is_multipart(h))
+        return false;
+    r->nparams = 0;
+    rt = web_stream_match(h->method, h->method_len, h->path, h->path_len, r);
+    if (!rt)
+        return false;
+    if (h->body_kind != HTTP1_BODY_LENGTH) {
+        reject(hc, 411, "a multipart/form-data body needs a Content-Length");
+        return true;
+    }
+    hc->state = ST_HANDLING;
+    r->http = h;
+    r->answered = false;
+    r->head = false;
+    r->body = NULL;
+    r->body_len = 0;
+    r->streaming = true;
+    hc->stream_left = h->content_length;
+    if (!take_request_id(hc))
+        r->id_len = (uint8_t)snprintf(r->id, sizeof(r->id), "%016llx",
+                                      (unsigned long long)loop_random(hc->c.loop));
+    conn_deadline(&hc->c, cfg_of(hc)->body_timeout_ms);
+    rt->handler(r);
+    if (r->answered || conn_closing(&hc->c) || !r->on_body)
+        return true;
+    if (hc->stream_left == 0)
+        r->on_body(r, "", 0, true);
+    else
+        stream_feed(hc);
+    return true;
+}
+
 /* --- reading ------------------------------------------------------------ */
 
 static void send_continue(struct http_conn *hc)
@@ -518,6 +641,14 @@ static void process(struct http_conn *hc)
                 break;
             }
             use_origin_path(&hc->req);
+            if (hc->req.body_kind != HTTP1_BODY_NONE && stream_start(hc))
+                break;
+            /* The head parser's limit is the larger of the two body limits
+             * (see web.c); a body that is not streamed has the smaller. */
+            if (hc->req.body_kind == HTTP1_BODY_LENGTH && hc->req.content_length > cfg->max_body) {
+                reject(hc, 413, "request body larger than --max-body-bytes");
+                break;
+            }
             if (hc->req.body_kind == HTTP1_BODY_NONE) {
                 dispatch(hc, data);
                 continue;
@@ -570,8 +701,12 @@ static void process(struct http_conn *hc)
 static void on_read(struct conn *c)
 {
     struct http_conn *hc = hc_of(c);
-    if (hc->state == ST_HANDLING)
+    if (hc->state == ST_HANDLING) {
+        if (hc->r.streaming)
+            stream_feed(hc);
+        conn_flush(c);
         return; /* queued; process() runs again after the answer */
+    }
     process(hc);
     conn_flush(c);
 }
@@ -580,7 +715,10 @@ static void on_read(struct conn *c)
 static void on_next(struct loop *l, struct timer *t)
 {
     struct http_conn *hc = container_of(t, struct http_conn, next);
-    process(hc);
+    if (hc->state == ST_HANDLING && hc->r.streaming)
+        stream_feed(hc);
+    else
+        process(hc);
     conn_flush(&hc->c);
 }
 
@@ -603,6 +741,10 @@ static void on_eof(struct conn *c)
 static void on_timeout(struct conn *c)
 {
     struct http_conn *hc = hc_of(c);
+    if (hc->state == ST_HANDLING && hc->r.streaming && !hc->r.answered) {
+        conn_close(c, -ETIMEDOUT); /* a streamed body stalled: on_abort cleans up */
+        return;
+    }
     if (hc->state == ST_HANDLING)
         return;
     if (hc->started)

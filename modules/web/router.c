@@ -37,6 +37,7 @@ void api_schedule_delete(struct web_request *r);
 void api_webhook_post(struct web_request *r);
 void api_webhook_handshake(struct web_request *r);
 void web_metrics(struct web_request *r);
+void api_upload_enqueue(struct web_request *r);
 
 static const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
@@ -62,6 +63,11 @@ static const struct web_route web_routes[] = {
     {"GET", "/v1/webhooks/{source}", api_webhook_handshake},
 };
 static const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
+
+/* Routes whose multipart/form-data bodies are streamed (web.h). */
+static const struct web_stream_route web_stream_routes[] = {
+    {"POST", "/v1/jobs", api_upload_enqueue},
+};
 
 /* Match path against pattern; fills params when r != NULL. */
 static bool match(const char *pattern, const char *path, size_t path_len, struct web_request *r)
@@ -139,6 +145,18 @@ const struct web_route *web_route_match(const char *method, size_t method_len, c
                 m = "HEAD";
             }
         }
+    }
+    return NULL;
+}
+
+const struct web_stream_route *web_stream_match(const char *method, size_t method_len,
+                                                const char *path, size_t path_len,
+                                                struct web_request *r)
+{
+    for (size_t i = 0; i < sizeof(web_stream_routes) / sizeof(web_stream_routes[0]); i++) {
+        const struct web_stream_route *rt = &web_stream_routes[i];
+        if (method_is(rt->method, method, method_len) && match(rt->pattern, path, path_len, r))
+            return rt;
     }
     return NULL;
 }

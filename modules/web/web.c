@@ -46,7 +46,11 @@ static int web_start(struct loop *l)
         .max_head = cfg->max_head,
         .max_uri = cfg->max_uri,
         .max_headers = cfg->max_headers,
-        .max_body = cfg->max_body,
+        /* Body limits are checked once the head is complete, where the
+         * request's kind is known: http_conn.c holds a buffered body to
+         * --max-body-bytes, the upload handler a streamed one to
+         * --upload-max-request, each 413 naming its own limit. */
+        .max_body = UINT64_MAX,
     };
     l->modules[MODULE_WEB] = wl;
     const char *step = "";

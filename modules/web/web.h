@@ -51,6 +51,11 @@ struct web_request {
      * takes it as its client gone and answers at once. */
     void (*on_peer_eof)(struct web_request *r);
     void *async; /* the asynchronous handler's own state */
+    /* Streamed bodies only (see web_stream_route): each piece of the body
+     * as it arrives; returns the bytes taken (fewer: reading pauses until
+     * web_stream_more). last: the piece reaches the body's end. */
+    size_t (*on_body)(struct web_request *r, const char *data, size_t len, bool last);
+    bool streaming;
 };
 
 typedef void (*web_handler_fn)(struct web_request *r);
@@ -60,6 +65,24 @@ struct web_route {
     const char *pattern; /* "/v1/jobs/{id}": {name} matches one segment */
     web_handler_fn handler;
 };
+
+/*
+ * Streamed request bodies (uploads). A route in router.c's stream table is
+ * matched when a request's head is complete and its Content-Type is
+ * multipart/form-data: its handler runs at once with r->body NULL and
+ * r->streaming set, and sets r->on_body to take the body in pieces, so the
+ * body is never held whole. The handler answers with web_respond* at any
+ * time; an answer before the body's end closes the connection after it.
+ */
+struct web_stream_route {
+    const char *method, *pattern;
+    web_handler_fn handler;
+};
+const struct web_stream_route *web_stream_match(const char *method, size_t method_len,
+                                                const char *path, size_t path_len,
+                                                struct web_request *r);
+/* on_body took less than it was given: call this when it can take more. */
+void web_stream_more(struct web_request *r);
 
 /* Answer. extra: verbatim "Name: value\r\n" lines, or NULL. */
 void web_respond(struct web_request *r, int status, const char *content_type, const char *body,
