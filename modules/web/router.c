@@ -34,6 +34,7 @@ void api_schedule_get(struct web_request *r);
 void api_schedule_put(struct web_request *r);
 void api_schedule_patch(struct web_request *r);
 void api_schedule_delete(struct web_request *r);
+void web_openapi(struct web_request *r);
 
 static const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
@@ -54,6 +55,7 @@ static const struct web_route web_routes[] = {
     {"PUT", "/v1/schedules/{name}", api_schedule_put},
     {"PATCH", "/v1/schedules/{name}", api_schedule_patch},
     {"DELETE", "/v1/schedules/{name}", api_schedule_delete},
+    {"GET", "/v1/openapi.json", web_openapi},
 };
 static const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 
