@@ -45,4 +45,9 @@ if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     # test_deploy.py: YAML recipes, and libseccomp (Debian's libseccomp2) from Python
     $py -c 'import yaml, pyseccomp' 2>/dev/null ||
         $py -m pip install -q --root-user-action=ignore pyyaml pyseccomp
+    # test_openapi.py: the document's validity, answers against its schemas
+    # (date-time formats need rfc3339-validator), and a bounded fuzz run
+    $py -c 'import jsonschema, openapi_spec_validator, rfc3339_validator, schemathesis' \
+        2>/dev/null || $py -m pip install -q --root-user-action=ignore "jsonschema>=4.18" \
+        "openapi-spec-validator==0.9.0" "rfc3339-validator==0.1.4" "schemathesis==4.32.5"
 fi

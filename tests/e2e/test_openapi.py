@@ -45,6 +45,9 @@ DOC = json.loads(DOC_PATH.read_text())
 DOC_URI = "urn:trireme:openapi"
 REGISTRY = Registry().with_resource(DOC_URI, Resource.from_contents(
     DOC, default_specification=DRAFT202012))
+# Without rfc3339-validator jsonschema would skip date-time silently.
+assert "date-time" in Draft202012Validator.FORMAT_CHECKER.checkers, \
+    "pip install rfc3339-validator (tools/deps.sh test)"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 # Schemathesis: a fixed number of examples per operation, a seed, and a
