@@ -55,6 +55,9 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 ST_MAX_EXAMPLES = 8
 ST_SEED = 20261206
 ST_MAX_TIME = 45
+# One worker: with two, hypothesis describing a filter lambda (ast.parse) in
+# two threads at once trips CPython 3.11's "AST constructor recursion depth
+# mismatch" SystemError inside schemathesis, a tool bug, not the server's.
 
 
 def router_table() -> set[tuple[str, str]]:
@@ -377,7 +380,7 @@ def test_schemathesis_finds_nothing(trireme, backend, tmp_path):
            "--header", f"Authorization: Bearer {API_KEY}",
            "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance",
            "--max-examples", str(ST_MAX_EXAMPLES), "--seed", str(ST_SEED),
-           "--max-time", str(ST_MAX_TIME), "--workers", "2", "--request-timeout", "10",
+           "--max-time", str(ST_MAX_TIME), "--workers", "1", "--request-timeout", "10",
            "--no-shrink"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=ST_MAX_TIME + 60,
                        cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"})
