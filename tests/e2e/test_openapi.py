@@ -61,11 +61,14 @@ ST_MAX_TIME = 45
 
 
 def router_table() -> set[tuple[str, str]]:
-    """(method, pattern) of every line of web_routes[] in router.c."""
+    """(method, pattern) of every line of router.c's route tables
+    (web_routes[], and any other struct web_*route table)."""
     text = (REPO_ROOT / "modules" / "web" / "router.c").read_text()
-    m = re.search(r"web_routes\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
-    assert m, "router.c lost its web_routes[] table"
-    routes = set(re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*\}', m.group(1)))
+    tables = re.findall(r"struct web_\w*route \w+\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
+    assert tables, "router.c lost its web_routes[] table"
+    routes = set()
+    for t in tables:
+        routes |= set(re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*\}', t))
     assert len(routes) >= 19
     return routes
 
