@@ -1,5 +1,6 @@
 /*
- * urlquery.c - query-string lookup and percent-decoding (see urlquery.h).
+ * urlquery.c - query-string lookup and percent-decoding of query values and
+ * path segments (see urlquery.h).
  */
 #include "proto/urlquery.h"
 
@@ -16,13 +17,14 @@ static int hexval(char c)
     return -1;
 }
 
-long urlquery_decode(const char *s, size_t n, char *out, size_t cap)
+/* plus_space: '+' is a space (a query value) or itself (a path segment). */
+static long decode(const char *s, size_t n, char *out, size_t cap, int plus_space)
 {
     const char *end = s + n;
     size_t o = 0;
     for (const char *v = s; v < end; v++) {
         char c = *v;
-        if (c == '+') {
+        if (c == '+' && plus_space) {
             c = ' ';
         } else if (c == '%') {
             if (end - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0)
@@ -38,6 +40,16 @@ long urlquery_decode(const char *s, size_t n, char *out, size_t cap)
         return -1;
     out[o] = 0;
     return (long)o;
+}
+
+long urlquery_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    return decode(s, n, out, cap, 1);
+}
+
+long urlpath_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    return decode(s, n, out, cap, 0);
 }
 
 int urlquery_get(const char *q, size_t qn, const char *name, char *out, size_t cap)

@@ -15,6 +15,9 @@
 /* Decode s[0..n) into out (NUL-terminated). Returns the decoded length, or
  * -1 when malformed or when it does not fit in cap (NUL included). */
 long urlquery_decode(const char *s, size_t n, char *out, size_t cap);
+/* The same for a path segment (RFC 3986 3.3), where '+' is itself: clients
+ * percent-encode a path parameter's reserved characters (":" "@" "+"). */
+long urlpath_decode(const char *s, size_t n, char *out, size_t cap);
 
 /* The first parameter called name in q[0..qn) (q may be NULL), decoded
  * into out. Returns 1 when present, 0 when absent, -1 when its value is

@@ -53,4 +53,9 @@ if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
         $py -m pip install -q --root-user-action=ignore "pyjwt[crypto]>=2.6"
     # test_cors.py: drives Debian's chromium through chromedriver
     $py -c 'import selenium' 2>/dev/null || $py -m pip install -q --root-user-action=ignore selenium
+    # test_openapi.py: the document's validity, answers against its schemas
+    # (date-time formats need rfc3339-validator), and a bounded fuzz run
+    $py -c 'import jsonschema, openapi_spec_validator, rfc3339_validator, schemathesis' \
+        2>/dev/null || $py -m pip install -q --root-user-action=ignore "jsonschema>=4.18" \
+        "openapi-spec-validator==0.9.0" "rfc3339-validator==0.1.4" "schemathesis==4.32.5"
 fi

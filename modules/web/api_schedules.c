@@ -29,6 +29,7 @@
 #include "modules/web/api_jobs.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
+#include "proto/urlquery.h"
 
 #define API_QUERY_TIMEOUT_MS 10000
 
@@ -111,18 +112,17 @@ static bool ready(struct web_request *r)
     return false;
 }
 
-/* The {name} path parameter into out; false after a 400. */
+/* The {name} path parameter, percent-decoded, into out; false after a 400. */
 static bool name_param(struct web_request *r, char *out)
 {
     size_t n;
     const char *v = web_param(r, "name", &n);
-    if (!v || !sched_name_valid(v, n)) {
+    long dn = v ? urlpath_decode(v, n, out, SCHED_NAME_MAX + 1) : -1;
+    if (dn < 0 || !sched_name_valid(out, (size_t)dn)) {
         web_respond_error(r, 400, "invalid_name",
                           "name must be 1 to 200 characters of A-Z a-z 0-9 . _ - : @ +");
         return false;
     }
-    memcpy(out, v, n);
-    out[n] = 0;
     return true;
 }
 

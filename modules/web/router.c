@@ -38,6 +38,7 @@ void api_webhook_post(struct web_request *r);
 void api_webhook_handshake(struct web_request *r);
 void web_metrics(struct web_request *r);
 void api_upload_enqueue(struct web_request *r);
+void web_openapi(struct web_request *r);
 
 static const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
@@ -61,6 +62,7 @@ static const struct web_route web_routes[] = {
     {"DELETE", "/v1/schedules/{name}", api_schedule_delete},
     {"POST", "/v1/webhooks/{source}", api_webhook_post},
     {"GET", "/v1/webhooks/{source}", api_webhook_handshake},
+    {"GET", "/v1/openapi.json", web_openapi},
 };
 static const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 

@@ -86,6 +86,16 @@ static void decode_alone(void **state)
     assert_int_equal(urlquery_decode("%41", 2, out, sizeof(out)), -1);
 }
 
+static void path_segment_keeps_plus(void **state)
+{
+    char out[16];
+    assert_int_equal(urlpath_decode("a%3Ab+c%40", 10, out, sizeof(out)), 6);
+    assert_string_equal(out, "a:b+c@");
+    assert_int_equal(urlpath_decode("a%2", 3, out, sizeof(out)), -1);
+    assert_int_equal(urlpath_decode("%00", 3, out, sizeof(out)), -1);
+    assert_int_equal(urlpath_decode("abcd", 4, out, 4), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -95,6 +105,7 @@ int main(void)
         cmocka_unit_test(malformed_percent_is_refused),
         cmocka_unit_test(capacity_counts_the_nul),
         cmocka_unit_test(decode_alone),
+        cmocka_unit_test(path_segment_keeps_plus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

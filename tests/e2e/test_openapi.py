@@ -1,0 +1,395 @@
+"""
+test_openapi.py - docs/openapi.json is the contract of the HTTP API, checked
+against the real binary on both queue backends (real PostgreSQL and Redis):
+
+- GET /v1/openapi.json serves exactly docs/openapi.json (no API key, JSON,
+  ETag and Cache-Control, 304 on If-None-Match), and it is a valid
+  OpenAPI 3.1 document (openapi-spec-validator);
+- every route of the router table (web_routes[] in modules/web/router.c)
+  is documented, and every documented path and method is routed (a
+  request to it is not "no route" 404 nor 405);
+- real requests over every operation and most of their statuses (success
+  and error cases, 401/403, 413, 429 with Retry-After, 503 with a store
+  down) are validated against the document: the status must be documented
+  for that operation and the body must match its schema (jsonschema,
+  Draft 2020-12, formats checked, #/components refs resolved);
+- a bounded, seeded schemathesis run per backend finds no 5xx and no
+  answer outside the document.
+Needs TRIREME_TEST_DATABASE_URL and TRIREME_TEST_REDIS_URL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from conftest import HOST, REPO_ROOT, free_port
+
+pytest.register_assert_rewrite("pgtools")
+from pgtools import API_KEY, http  # noqa: E402
+
+pytest_plugins = ["pgtools"]
+
+DOC_PATH = REPO_ROOT / "docs" / "openapi.json"
+DOC = json.loads(DOC_PATH.read_text())
+DOC_URI = "urn:trireme:openapi"
+REGISTRY = Registry().with_resource(DOC_URI, Resource.from_contents(
+    DOC, default_specification=DRAFT202012))
+# Without rfc3339-validator jsonschema would skip date-time silently.
+assert "date-time" in Draft202012Validator.FORMAT_CHECKER.checkers, \
+    "pip install rfc3339-validator (tools/deps.sh test)"
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+# Schemathesis: a fixed number of examples per operation, a seed, and a
+# time budget per backend, so the suite stays bounded on 2 cores.
+ST_MAX_EXAMPLES = 8
+ST_SEED = 20261206
+ST_MAX_TIME = 45
+# One worker: with two, hypothesis describing a filter lambda (ast.parse) in
+# two threads at once trips CPython 3.11's "AST constructor recursion depth
+# mismatch" SystemError inside schemathesis, a tool bug, not the server's.
+
+
+def router_table() -> set[tuple[str, str]]:
+    """(method, pattern) of every line of router.c's route tables
+    (web_routes[], and any other struct web_*route table)."""
+    text = (REPO_ROOT / "modules" / "web" / "router.c").read_text()
+    tables = re.findall(r"struct web_\w*route \w+\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
+    assert tables, "router.c lost its web_routes[] table"
+    routes = set()
+    for t in tables:
+        routes |= set(re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*\}', t))
+    assert len(routes) >= 19
+    return routes
+
+
+def documented() -> set[tuple[str, str]]:
+    return {(m.upper(), p) for p, item in DOC["paths"].items() for m in item if m in METHODS}
+
+
+def pointer(*parts: str) -> str:
+    return "#/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def response_of(method: str, template: str, status: int):
+    """The documented response object (its $ref followed) and its JSON
+    pointer, or (None, None) when the status is not documented."""
+    op = DOC["paths"][template][method.lower()]
+    r = op["responses"].get(str(status))
+    if r is None:
+        return None, None
+    ptr = pointer("paths", template, method.lower(), "responses", str(status))
+    while "$ref" in r:
+        ptr = r["$ref"]
+        r = DOC
+        for part in ptr[2:].split("/"):
+            r = r[part.replace("~1", "/").replace("~0", "~")]
+    return r, ptr
+
+
+def check(method: str, template: str, resp, seen: dict | None = None):
+    """resp (a pgtools.ApiResponse) conforms to the document's operation."""
+    r, ptr = response_of(method, template, resp.status)
+    assert r is not None, (f"{method} {template} answered {resp.status}, which the document "
+                           f"does not list: {resp}")
+    for name, h in r.get("headers", {}).items():
+        if "$ref" in h:
+            h = DOC["components"]["headers"][h["$ref"].rsplit("/", 1)[1]]
+        v = resp.header(name)
+        if v is not None:
+            errs = list(Draft202012Validator(h["schema"]).iter_errors(v))
+            assert not errs, f"{method} {template} {resp.status} header {name}: {errs[0].message}"
+    content = r.get("content")
+    if content is None:
+        assert resp.body == b"", f"{method} {template} {resp.status} has a body: {resp}"
+    else:
+        assert resp.header("Content-Type") == "application/json", resp.headers
+        v = Draft202012Validator({"$ref": DOC_URI + ptr + "/content/application~1json/schema"},
+                                 registry=REGISTRY,
+                                 format_checker=Draft202012Validator.FORMAT_CHECKER)
+        errs = sorted(v.iter_errors(resp.json), key=lambda e: e.path)
+        assert not errs, (f"{method} {template} {resp.status}: {errs[0].message} at "
+                          f"{list(errs[0].absolute_path)}: {resp}")
+        if resp.status >= 400 and "request_id" in resp.json:  # an Error
+            assert resp.json["status"] == resp.status
+            assert resp.json["request_id"] == resp.header("X-Request-Id")
+    if seen is not None:
+        seen.setdefault((method, template), set()).add(resp.status)
+    return resp
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def backend(request, db):
+    redis_url = os.environ.get("TRIREME_TEST_REDIS_URL")
+    if not redis_url:
+        pytest.fail("TRIREME_TEST_REDIS_URL is not set (tools/test.sh starts the servers)")
+    env = db.env(REDIS_URL=redis_url)
+    if request.param == "redis":
+        env["QUEUE_BACKEND"] = "redis"
+    return request.param, env
+
+
+def start(trireme, env, *flags):
+    tag = uuid.uuid4().hex[:8]
+    srv = trireme("--roles=web,worker", f"--pull-kinds=pk_{tag}", f"--queues=q{tag},default",
+                  "--max-body-bytes=16k", "--rate-limits=GET /healthz header:X-Tenant 1/1m",
+                  *flags, threads=1, env=env)
+    srv.wait_log(r"worker listening for new jobs", timeout=15)
+    srv.tag, srv.kind, srv.queue = tag, f"pk_{tag}", f"q{tag}"
+    return srv
+
+
+# --- the document ------------------------------------------------------------
+
+def test_served_document_is_the_file_and_valid(trireme, backend):
+    from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+    srv = start(trireme, backend[1])
+    r = check("GET", "/v1/openapi.json", http(srv.port, "GET", "/v1/openapi.json", key=None))
+    assert r.status == 200
+    assert r.json == DOC
+    validate(r.json, cls=OpenAPIV31SpecValidator)
+    etag = r.header("ETag")
+    assert re.fullmatch(r'"[0-9a-f]{16}"', etag) and "max-age" in r.header("Cache-Control")
+    again = http(srv.port, "GET", "/v1/openapi.json", key=None,
+                 headers={"If-None-Match": f'"0000000000000000", W/{etag}'})
+    assert check("GET", "/v1/openapi.json", again).status == 304
+    assert again.header("ETag") == etag
+    other = http(srv.port, "GET", "/v1/openapi.json", key=None,
+                 headers={"If-None-Match": '"0000000000000000"'})
+    assert other.status == 200 and other.json == DOC
+
+
+def test_router_table_and_document_agree(trireme, backend):
+    routes, doc = router_table(), documented()
+    assert routes - doc == set(), f"routes missing from docs/openapi.json: {routes - doc}"
+    assert doc - routes == set(), f"documented but not routed: {doc - routes}"
+    srv = start(trireme, backend[1])
+    for method, template in sorted(doc):
+        path = template.replace("{id}", "1").replace("{name}", "n1")
+        r = http(srv.port, method, path, body={} if method in ("POST", "PUT", "PATCH") else None)
+        assert r.status != 405, f"{method} {path}: {r}"
+        assert not (r.status == 404 and r.json["message"].startswith("no route")), \
+            f"{method} {path}: {r}"
+
+
+# --- real answers against the document ---------------------------------------
+
+def drive(srv, seen: dict):
+    """Requests over every operation; each answer is checked as it comes."""
+    port = srv.port
+
+    def call(method, template, path=None, body=None, key=API_KEY, headers=None, expect=None):
+        r = check(method, template,
+                  http(port, method, path or template, body=body, key=key, headers=headers), seen)
+        if expect is not None:
+            assert r.status == expect, f"{method} {path or template}: {r}"
+        return r
+
+    # one request per minute and X-Tenant: a fresh tenant passes once
+    call("GET", "/healthz", key=None, headers={"X-Tenant": uuid.uuid4().hex}, expect=200)
+    tenant = {"X-Tenant": uuid.uuid4().hex}
+    call("GET", "/healthz", key=None, headers=tenant, expect=200)
+    limited = call("GET", "/healthz", key=None, headers=tenant, expect=429)
+    assert limited.header("Retry-After")
+    call("GET", "/readyz", key=None, expect=200)
+    etag = call("GET", "/v1/openapi.json", key=None, expect=200).header("ETag")
+    call("GET", "/v1/openapi.json", key=None, headers={"If-None-Match": etag}, expect=304)
+
+    # enqueue: single, batch, unique_key again (200), bad input, auth, size
+    one = call("POST", "/v1/jobs", body={"kind": "noop", "payload": {"a": [1, None]},
+                                         "priority": 3, "timeout": "30s"}, expect=201).json
+    call("POST", "/v1/jobs", body=[{"kind": "noop", "queue": srv.queue, "delay": 3600},
+                                   {"kind": "noop",
+                                    "run_at": "2030-01-01T00:00:00Z"}], expect=201)
+    ukey = {"kind": "noop", "unique_key": f"u-{srv.tag}", "delay": "1h"}
+    first = call("POST", "/v1/jobs", body=ukey, expect=201).json
+    dup = call("POST", "/v1/jobs", body=[ukey], expect=200).json
+    assert dup["jobs"][0] == {"id": first["id"], "status": "pending", "created": False}
+    call("POST", "/v1/jobs", body={"kind": "noop", "colour": 1}, expect=400)
+    call("POST", "/v1/jobs", body="{nope", expect=400)
+    call("POST", "/v1/jobs", body=[], expect=400)
+    call("POST", "/v1/jobs", body={"kind": "noop", "max_attempts": 1001}, expect=400)
+    unauth = call("POST", "/v1/jobs", body={"kind": "noop"}, key=None, expect=401)
+    assert unauth.header("WWW-Authenticate") == "Bearer"
+    call("POST", "/v1/jobs", body={"kind": "noop"}, key="not-a-key", expect=403)
+    call("POST", "/v1/jobs", body={"kind": "noop", "payload": "x" * 20000}, expect=413)
+
+    # list, one, cancel, retry
+    page = call("GET", "/v1/jobs", "/v1/jobs?limit=1", expect=200).json
+    assert page["next_cursor"]
+    call("GET", "/v1/jobs", f"/v1/jobs?limit=2&cursor={page['next_cursor']}", expect=200)
+    call("GET", "/v1/jobs", f"/v1/jobs?status=pending&queue={srv.queue}&kind=noop", expect=200)
+    call("GET", "/v1/jobs", "/v1/jobs?kind=nothing-of-this-kind", expect=200)
+    call("GET", "/v1/jobs", "/v1/jobs?status=lost", expect=400)
+    call("GET", "/v1/jobs", "/v1/jobs?limit=501", expect=400)
+    call("GET", "/v1/jobs", "/v1/jobs?cursor=abc", expect=400)
+    call("GET", "/v1/jobs", key=None, expect=401)
+    call("GET", "/v1/jobs/{id}", f"/v1/jobs/{one['id']}", expect=200)
+    call("GET", "/v1/jobs/{id}", "/v1/jobs/12345", expect=404)
+    call("GET", "/v1/jobs/{id}", "/v1/jobs/x1", expect=400)
+    call("GET", "/v1/jobs/{id}", "/v1/jobs/1", key="not-a-key", expect=403)
+    call("POST", "/v1/jobs/{id}/cancel", f"/v1/jobs/{first['id']}/cancel", expect=200)
+    call("POST", "/v1/jobs/{id}/cancel", f"/v1/jobs/{first['id']}/cancel", expect=409)
+    call("POST", "/v1/jobs/{id}/cancel", "/v1/jobs/12345/cancel", expect=404)
+    call("POST", "/v1/jobs/{id}/cancel", "/v1/jobs/-1/cancel", expect=400)
+    call("POST", "/v1/jobs/{id}/retry", f"/v1/jobs/{first['id']}/retry", expect=200)
+    call("POST", "/v1/jobs/{id}/retry", f"/v1/jobs/{first['id']}/retry", expect=409)
+    call("POST", "/v1/jobs/{id}/retry", "/v1/jobs/12345/retry", expect=404)
+    call("POST", "/v1/jobs/{id}/retry", "/v1/jobs/1/retry", key=None, expect=401)
+
+    # pull: claim (200, long-poll 204, 400), the four callbacks
+    claim = {"kinds": [srv.kind], "queues": [srv.queue], "max": 2, "lease": 30}
+    call("POST", "/v1/claim", body=claim, expect=204)
+    call("POST", "/v1/claim", body={**claim, "wait": 0.2}, expect=204)
+    call("POST", "/v1/claim", body={"kinds": ["noop"]}, expect=400)
+    call("POST", "/v1/claim", body={"kinds": [srv.kind], "max": 0}, expect=400)
+    call("POST", "/v1/claim", body={"kinds": [srv.kind], "extra": 1}, expect=400)
+    call("POST", "/v1/claim", body=claim, key=None, expect=401)
+    call("POST", "/v1/jobs", body=[{"kind": srv.kind, "queue": srv.queue, "payload": {"n": i}}
+                                   for i in range(2)], expect=201)
+    jobs = call("POST", "/v1/claim", body=claim, expect=200).json["jobs"]
+    assert len(jobs) == 2
+    (a, b) = jobs
+    ta, tb = {"token": a["token"]}, {"token": b["token"]}
+    ida, idb = a["id"], b["id"]
+    cb = "/v1/jobs/{id}/"
+    call("POST", cb + "progress", f"/v1/jobs/{ida}/progress", {**ta, "percent": 40, "step": "s"},
+         expect=200)
+    call("POST", cb + "progress", f"/v1/jobs/{ida}/progress", {"percent": 40}, expect=400)
+    call("POST", cb + "progress", f"/v1/jobs/{ida}/progress", {**ta, "percent": 101}, expect=400)
+    call("POST", cb + "heartbeat", f"/v1/jobs/{ida}/heartbeat", {**ta, "lease": 60}, expect=200)
+    call("POST", cb + "heartbeat", f"/v1/jobs/{ida}/heartbeat", {**ta, "lease": 0}, expect=400)
+    call("POST", cb + "heartbeat", "/v1/jobs/12345/heartbeat", ta, expect=404)
+    call("POST", cb + "complete", f"/v1/jobs/{ida}/complete", {**ta, "result": {"ok": [1]}},
+         expect=200)
+    call("POST", cb + "complete", f"/v1/jobs/{ida}/complete", ta, expect=409)
+    call("POST", cb + "complete", f"/v1/jobs/{ida}/complete", {**ta, "x": 1}, expect=400)
+    call("POST", cb + "progress", f"/v1/jobs/{ida}/progress", ta, expect=409)
+    call("POST", cb + "heartbeat", f"/v1/jobs/{ida}/heartbeat", ta, expect=409)
+    call("POST", cb + "fail", f"/v1/jobs/{ida}/fail", ta, expect=409)
+    call("POST", cb + "fail", f"/v1/jobs/{idb}/fail", {**tb, "retry": "no"}, expect=400)
+    call("POST", cb + "fail", f"/v1/jobs/{idb}/fail", {**tb, "error": "boom", "retry": False},
+         expect=200)
+    call("POST", cb + "fail", "/v1/jobs/12345/fail", tb, expect=404)
+    call("POST", cb + "complete", "/v1/jobs/12345/complete", tb, expect=404)
+    call("POST", cb + "progress", "/v1/jobs/12345/progress", tb, expect=404)
+    call("POST", cb + "complete", f"/v1/jobs/{ida}/complete", ta, key="bad", expect=403)
+    call("GET", "/v1/jobs/{id}", f"/v1/jobs/{ida}", expect=200)
+    call("GET", "/v1/jobs/{id}", f"/v1/jobs/{idb}", expect=200)
+    call("POST", "/v1/jobs/{id}/retry", f"/v1/jobs/{idb}/retry", expect=200)
+
+    # schedules
+    name = f"oa-{srv.tag}:x@y+z"
+    enc = name.replace(":", "%3A").replace("@", "%40").replace("+", "%2B")
+    sched = {"name": name, "every": 3600, "kind": "noop", "enabled": False}
+    call("GET", "/v1/schedules", expect=200)
+    call("POST", "/v1/schedules", body=sched, expect=201)
+    call("POST", "/v1/schedules", body=sched, expect=409)
+    call("POST", "/v1/schedules", body={**sched, "name": "b", "cron": "0 0 30 2 *"}, expect=400)
+    call("POST", "/v1/schedules", body={"name": "c", "every": 60}, expect=400)
+    call("POST", "/v1/schedules", body=sched, key=None, expect=401)
+    got = call("GET", "/v1/schedules/{name}", f"/v1/schedules/{enc}", expect=200).json
+    call("GET", "/v1/schedules/{name}", f"/v1/schedules/no-{srv.tag}", expect=404)
+    call("GET", "/v1/schedules/{name}", "/v1/schedules/bad%20name", expect=400)
+    ro = {k: got[k] for k in ("id", "source", "last_fire", "next_fire", "last_job_id",
+                              "created_at", "updated_at")}  # accepted, ignored
+    call("PUT", "/v1/schedules/{name}", f"/v1/schedules/{name}",
+         {**ro, "name": name, "cron": got["cron"], "kind": "noop", "enabled": False}, expect=200)
+    call("PUT", "/v1/schedules/{name}", f"/v1/schedules/p-{srv.tag}",
+         {"cron": "*/5 * * * *", "kind": "noop", "timezone": "Europe/Paris", "enabled": False},
+         expect=201)
+    call("PUT", "/v1/schedules/{name}", f"/v1/schedules/p-{srv.tag}",
+         {"name": "other", "cron": "@daily", "kind": "noop"}, expect=400)
+    call("PATCH", "/v1/schedules/{name}", f"/v1/schedules/{enc}",
+         {"timeout": "10s", "misfire": "skip", "jitter": 1}, expect=200)
+    call("PATCH", "/v1/schedules/{name}", f"/v1/schedules/{name}", {"misfire": "often"},
+         expect=400)
+    call("PATCH", "/v1/schedules/{name}", f"/v1/schedules/no-{srv.tag}", {"enabled": True},
+         expect=404)
+    call("DELETE", "/v1/schedules/{name}", f"/v1/schedules/{enc}", expect=200)
+    call("DELETE", "/v1/schedules/{name}", f"/v1/schedules/p-{srv.tag}", expect=200)
+    call("DELETE", "/v1/schedules/{name}", f"/v1/schedules/{enc}", expect=404)
+    call("DELETE", "/v1/schedules/{name}", "/v1/schedules/p", key="bad", expect=403)
+    call("GET", "/v1/schedules", expect=200)
+
+
+def test_real_answers_conform(trireme, backend):
+    srv = start(trireme, backend[1])
+    seen: dict = {}
+    drive(srv, seen)
+    assert set(seen) == documented(), f"not driven: {documented() - set(seen)}"
+    statuses = set().union(*seen.values())
+    assert {200, 201, 204, 304, 400, 401, 403, 404, 409, 413, 429} <= statuses, statuses
+
+
+def test_unavailable_and_missing_pull_conform(trireme, db):
+    """503 with Retry-After while the store is down (on both backends'
+    paths: the jobs API and schedules), and 404 for /v1/claim and the
+    callbacks on a server without pull kinds."""
+    dead_pg = f"postgresql://trireme@{HOST}:{free_port()}/trireme?connect_timeout=1"
+    dead_redis = f"redis://{HOST}:{free_port()}/0"
+    for env in ({"DATABASE_URL": dead_pg},
+                {"DATABASE_URL": dead_pg, "QUEUE_BACKEND": "redis", "REDIS_URL": dead_redis}):
+        srv = trireme("--roles=web", "--migrate=off", threads=1,
+                      env={**env, "TRIREME_API_KEYS": API_KEY})
+        for method, template, path, body in [
+                ("GET", "/readyz", "/readyz", None),
+                ("POST", "/v1/jobs", "/v1/jobs", {"kind": "noop"}),
+                ("GET", "/v1/jobs", "/v1/jobs", None),
+                ("GET", "/v1/jobs/{id}", "/v1/jobs/1", None),
+                ("POST", "/v1/jobs/{id}/retry", "/v1/jobs/1/retry", None),
+                ("GET", "/v1/schedules", "/v1/schedules", None),
+                ("POST", "/v1/schedules", "/v1/schedules",
+                 {"name": "n", "every": 60, "kind": "noop"}),
+                ("DELETE", "/v1/schedules/{name}", "/v1/schedules/n", None)]:
+            r = None
+            for _ in range(20):  # until the pool learned the store is down (bounded)
+                r = check(method, template, http(srv.port, method, path, body=body))
+                if r.status == 503:
+                    break
+                time.sleep(0.1)
+            assert r.status == 503, f"{env} {method} {path}: {r}"
+            assert r.header("Retry-After") == "1"
+    live = trireme("--roles=web", threads=1, env=db.env())
+    for template in ("/v1/claim", "/v1/jobs/{id}/complete", "/v1/jobs/{id}/progress"):
+        r = check("POST", template, http(live.port, "POST", template.replace("{id}", "1"),
+                                         body={"kinds": ["x"]} if "claim" in template
+                                         else {"token": "1.x"}))
+        assert r.status == 404, r
+
+
+# --- schemathesis ------------------------------------------------------------
+
+def test_schemathesis_finds_nothing(trireme, backend, tmp_path):
+    """A bounded, seeded property-based run: no 5xx, every status documented,
+    every body in its documented shape."""
+    exe = shutil.which("schemathesis") or shutil.which("st")
+    assert exe, "schemathesis is not installed (tools/deps.sh test installs it)"
+    srv = start(trireme, backend[1])
+    spec = tmp_path / "openapi.json"
+    spec.write_bytes(http(srv.port, "GET", "/v1/openapi.json", key=None).body)
+    cmd = [exe, "run", str(spec), "--url", f"http://{HOST}:{srv.port}",
+           "--header", f"Authorization: Bearer {API_KEY}",
+           "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance",
+           "--max-examples", str(ST_MAX_EXAMPLES), "--seed", str(ST_SEED),
+           "--max-time", str(ST_MAX_TIME), "--workers", "1", "--request-timeout", "10",
+           "--no-shrink"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=ST_MAX_TIME + 60,
+                       cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"})
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, f"schemathesis found problems ({backend[0]}):\n{out[-8000:]}"
+    m = re.search(r"(\d+) generated, (\d+) passed", out)
+    assert m and int(m.group(1)) > 100 and m.group(1) == m.group(2), out[-3000:]
+    assert not re.search(r"Tested: *0\b", out), out[-3000:]
+    sys.stdout.write(f"schemathesis {backend[0]}: {m.group(0)}\n")
