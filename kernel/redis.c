@@ -12,6 +12,7 @@
 #include "kernel/conn.h"
 #include "kernel/log.h"
 #include "kernel/metrics.h"
+#include "kernel/redis_reader.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "proto/resp.h"
@@ -34,20 +35,6 @@ struct redis_sock {
 };
 
 static void connect_now(struct redis_client *cl);
-
-/* hiredis allocates with plain malloc; its reader follows the xalloc
- * policy here: out of memory aborts. */
-static redisReader *reader_create(void)
-{
-    redisReader *r = redisReaderCreate();
-    if (!r) {
-        static const char msg[] = "trireme: out of memory creating a Redis reader\n";
-        if (write(2, msg, sizeof(msg) - 1) < 0)
-            abort();
-        abort();
-    }
-    return r;
-}
 
 /* --- URL ---------------------------------------------------------------- */
 
@@ -284,7 +271,7 @@ static void sock_read(struct conn *c)
         void *reply = NULL;
         if (redisReaderGetReply(s->reader, &reply) != REDIS_OK) {
             LOG(LOG_ERROR, "redis: protocol error", L_STR("client", cl->name),
-                L_STR("error", s->reader->errstr));
+                L_STR("error", redis_reader_error(s->reader)));
             conn_close(c, -EPROTO);
             return;
         }
@@ -303,7 +290,7 @@ static void sock_closed(struct conn *c, int err)
 {
     struct redis_sock *s = container_of(c, struct redis_sock, c);
     struct redis_client *cl = s->cl;
-    redisReaderFree(s->reader);
+    redis_reader_free(s->reader);
     if (cl && cl->sock == s)
         drop_connection(cl, err ? strerror(-err) : "closed by server");
     free(s);
@@ -528,8 +515,7 @@ static void on_connected(struct tcp_connect *tc, int fd)
     }
     struct redis_sock *s = xcalloc(1, sizeof(*s));
     s->cl = cl;
-    s->reader = reader_create();
-    s->reader->maxbuf = REDIS_READER_MAXBUF;
+    s->reader = redis_reader_new();
     conn_init(&s->c, cl->loop, fd, &sock_handler);
     if (cl->url.tls) {
         /* Commands written before the handshake ends wait in the engine. */
@@ -712,7 +698,7 @@ void redis_client_free(struct redis_client *cl)
     struct redis_sock *s = cl->sock;
     cl->sock = NULL;
     if (s) {
-        redisReaderFree(s->reader);
+        redis_reader_free(s->reader);
         conn_abandon(&s->c);
         free(s);
     }

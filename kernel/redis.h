@@ -135,7 +135,6 @@ void redis_submit_end(struct redis_client *cl, struct redis_cmd *c, char *room);
 /* Convenience: printf-free argv of C strings. */
 void redis_submitv(struct redis_client *cl, struct redis_cmd *c, int argc, const char **argv);
 
-#define REDIS_READER_MAXBUF (1024 * 1024)
 /* Redis' own default proto-max-bulk-len is 512 MB; one command stays below. */
 #define REDIS_COMMAND_MAX (512u * 1024 * 1024)
 

@@ -62,7 +62,8 @@ def free_port() -> int:
 
 
 def psql(url: str, sql: str) -> str:
-    r = subprocess.run(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+    # On stdin: the end checks name every accepted id, far past ARG_MAX.
+    r = subprocess.run(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1"], input=sql,
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise RuntimeError(f"psql: {r.stderr.strip()}")

@@ -1,8 +1,8 @@
 /*
  * fuzz_redis_reply.c - libFuzzer target for the Redis reply path: bytes a
- * server (or anything on that port) sends, through hiredis' reader as the
- * ring client feeds it, into modules/rqueue's job view (what GET
- * /v1/jobs/{id} and `trireme jobs` show on the Redis backend). Built by
+ * server (or anything on that port) sends, through the ring client's
+ * reader (kernel/redis_reader: hiredis' with an array budget) as it is fed, into modules/rqueue's
+ * job view (what GET /v1/jobs/{id} and `trireme jobs` show on the Redis backend). Built by
  * tests/fuzz/run.sh against the instrumented kernel and modules libraries.
  *
  * Input: one byte (the split step, 1..32), then the bytes, fed to the
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "kernel/redis_reader.h"
 #include "modules/rqueue/rqueue.h"
 
 #define CHECK(cond)                                                                                \
@@ -57,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     size_t step = 1 + data[0] % 32;
     data++, size--;
-    redisReader *rd = redisReaderCreate();
+    redisReader *rd = redis_reader_new();
     CHECK(rd);
     size_t replies = 0;
     for (size_t off = 0; off < size;) {
@@ -76,6 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != REDIS_OK)
             break;
     }
-    redisReaderFree(rd);
+    redis_reader_free(rd);
     return 0;
 }
