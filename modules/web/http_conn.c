@@ -566,6 +566,7 @@ static bool stream_start(struct http_conn *hc)
     if (!rt)
         return false;
     if (h->body_kind != HTTP1_BODY_LENGTH) {
+        take_request_id(hc);
         reject(hc, 411, "a multipart/form-data body needs a Content-Length");
         return true;
     }
@@ -646,6 +647,7 @@ static void process(struct http_conn *hc)
             /* The head parser's limit is the larger of the two body limits
              * (see web.c); a body that is not streamed has the smaller. */
             if (hc->req.body_kind == HTTP1_BODY_LENGTH && hc->req.content_length > cfg->max_body) {
+                take_request_id(hc);
                 reject(hc, 413, "request body larger than --max-body-bytes");
                 break;
             }
