@@ -208,7 +208,8 @@ static void refuse(struct upload *u, int status, const char *code, const char *m
     r->on_peer_eof = NULL;
     LOG(LOG_INFO, "upload refused", L_INT("status", status), L_STR("reason", msg),
         L_STRN("request_id", r->id, r->id_len));
-    web_respond_error(r, status, code, msg);
+    /* a 503 says when to try again, as every 503 of the API does */
+    web_respond_error_h(r, status, code, msg, status == 503 ? API_RETRY_AFTER_HDR : NULL);
     drop_files(u);
     unref(u);
 }
@@ -256,8 +257,9 @@ static void on_attached(struct pg_query *q, PGresult *res, const char *err)
                                                f->filename, "content_type", f->content_type, "size",
                                                (json_int_t)f->size));
     }
-    json_t *body = json_pack("{s:s,s:s,s:b,s:o}", "id", id, "status", "pending", "created", created,
-                             "files", files);
+    /* the id is a number, as in every other enqueue answer */
+    json_t *body = json_pack("{s:I,s:s,s:b,s:o}", "id", (json_int_t)strtoll(id, NULL, 10), "status",
+                             "pending", "created", created, "files", files);
     char *text = json_dumps(body, JSON_COMPACT);
     LOG(LOG_INFO, "upload stored", L_STR("job_id", id), L_INT("files", u->nfiles),
         L_INT("bytes", (int64_t)u->total), L_STRN("request_id", r->id, r->id_len));
@@ -595,6 +597,14 @@ void api_upload_enqueue(struct web_request *r)
 
     if (!web_authorized(r))
         return;
+    /* a malformed request is 400 whatever the backend */
+    ct = http1_find_header(r->http, "content-type");
+    bl = multipart_boundary(ct->value, ct->value_len, boundary, sizeof(boundary));
+    if (bl <= 0) {
+        web_respond_error(r, 400, "invalid_upload",
+                          "Content-Type multipart/form-data needs a valid boundary parameter");
+        return;
+    }
     if (cfg->queue_backend != QUEUE_POSTGRES) {
         web_respond_error(r, 501, "not_implemented",
                           "uploads are stored with the PostgreSQL queue backend only for now");
@@ -609,13 +619,6 @@ void api_upload_enqueue(struct web_request *r)
         snprintf(msg, sizeof(msg), "upload larger than --upload-max-request (%u bytes)",
                  cfg->upload_max_request);
         web_respond_error(r, 413, "payload_too_large", msg);
-        return;
-    }
-    ct = http1_find_header(r->http, "content-type");
-    bl = multipart_boundary(ct->value, ct->value_len, boundary, sizeof(boundary));
-    if (bl <= 0) {
-        web_respond_error(r, 400, "invalid_upload",
-                          "Content-Type multipart/form-data needs a valid boundary parameter");
         return;
     }
     struct upload *u = xcalloc(1, sizeof(*u));
