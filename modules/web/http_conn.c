@@ -76,11 +76,12 @@ struct http_conn {
     bool continue_sent; /* 100 Continue already written */
     bool in_process;    /* process() runs: an answer needs no on_next */
     bool peer_eof;
-    bool head_kept;                /* the head is in the offsets: it outlived its pass */
-    bool stream_paused;            /* a streamed body's handler took less: recv paused */
-    uint64_t stream_left;          /* a streamed body's bytes not yet taken by on_body */
-    struct buf fields;             /* req.num_headers struct head_field */
-    const struct web_route *route; /* matched, for the metrics' route label; NULL: none */
+    bool head_kept;            /* the head is in the offsets: it outlived its pass */
+    bool stream_paused;        /* a streamed body's handler took less: recv paused */
+    uint64_t stream_left;      /* a streamed body's bytes not yet taken by on_body */
+    struct buf fields;         /* req.num_headers struct head_field */
+    const char *route_pattern; /* matched, for the metrics' labels; NULL: none */
+    const char *route_method;
 };
 
 static struct http_conn *hc_of(struct conn *c)
@@ -121,6 +122,7 @@ static void reset_request(struct http_conn *hc)
     hc->r.on_body = NULL;
     hc->r.streaming = false;
     hc->stream_left = 0;
+    hc->route_pattern = hc->route_method = NULL;
     if (hc->stream_paused) {
         hc->stream_paused = false;
         conn_recv_resume(&hc->c);
@@ -292,7 +294,7 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
     }
     write_response(hc, status, content_type, body, len, extra, keep);
     access_log(hc, status, len);
-    web_metrics_done(r, hc->route, status);
+    web_metrics_done(r, hc->route_pattern, hc->route_method, status);
     buf_consume(hc->c.loop->pool, &hc->c.in, used);
     reset_request(hc);
     if (!keep) {
@@ -378,6 +380,7 @@ static void reject(struct http_conn *hc, int status, const char *message)
     r->head = false;
     hc->req.minor_version = 1;
     write_response(hc, status, "application/json", body, n, NULL, false);
+    web_metrics_done(r, hc->route_pattern, hc->route_method, status);
     if (cfg_of(hc)->access_log && log_enabled(LOG_INFO))
         LOG(LOG_INFO, "request rejected", L_INT("status", status), L_STR("reason", message),
             L_STRN("request_id", r->id, r->id_len), L_INT("fd", hc->c.fd));
@@ -477,7 +480,8 @@ static void dispatch(struct http_conn *hc, const char *data)
     char allow[128];
     const struct web_route *rt = web_route_match(h->method, h->method_len, h->path, h->path_len, r,
                                                  &status, allow, sizeof(allow));
-    hc->route = rt;
+    hc->route_pattern = rt ? rt->pattern : NULL;
+    hc->route_method = rt ? rt->method : NULL;
     if (rt) {
         if (!hc->wl->gate || !hc->wl->gate(r, rt))
             rt->handler(r);
@@ -565,6 +569,8 @@ static bool stream_start(struct http_conn *hc)
     rt = web_stream_match(h->method, h->method_len, h->path, h->path_len, r);
     if (!rt)
         return false;
+    hc->route_pattern = rt->pattern;
+    hc->route_method = rt->method;
     if (h->body_kind != HTTP1_BODY_LENGTH) {
         take_request_id(hc);
         reject(hc, 411, "a multipart/form-data body needs a Content-Length");

@@ -22,14 +22,15 @@
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-void web_metrics_done(const struct web_request *r, const struct web_route *rt, int status)
+void web_metrics_done(const struct web_request *r, const char *pattern, const char *method,
+                      int status)
 {
     struct metrics *m = r->loop->metrics;
     if (!m || !r->loop->srv->cfg->metrics)
         return;
     /* The route pattern, never the raw path: label values stay bounded. */
-    const char *route = rt ? rt->pattern : "unmatched";
-    const char *method = !rt ? "other" : r->head ? "HEAD" : rt->method;
+    const char *route = pattern ? pattern : "unmatched";
+    method = !pattern ? "other" : r->head ? "HEAD" : method;
     metrics_http_done(m, route, method, status, r->loop->now_ns - r->start_ns);
 }
 

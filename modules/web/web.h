@@ -119,7 +119,8 @@ bool web_authorized(struct web_request *r);
 
 /* metrics.c: count an answered request under its route pattern (NULL:
  * no route matched), method and status. */
-void web_metrics_done(const struct web_request *r, const struct web_route *rt, int status);
+void web_metrics_done(const struct web_request *r, const char *pattern, const char *method,
+                      int status);
 
 /* JSON string escaping into dst (NUL-terminated, truncated to fit). */
 size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n);

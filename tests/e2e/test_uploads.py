@@ -247,3 +247,31 @@ def test_redis_backend_answers_501(trireme):
     body, ctype = multipart([job_part(), ("f", "f", None, b"1")])
     status, ans = post(srv.port, body, ctype)
     assert status == 501 and ans["error"] == "not_implemented", ans
+
+
+def test_uploads_are_counted_under_their_route(web, db):
+    """A streamed request is labelled with the route it matched in
+    trireme_http_requests_total, like a buffered one; a refusal before any
+    route matched is "unmatched", never the previous request's route."""
+    from test_metrics import scrape, value
+    srv = web()
+    body, ctype = multipart([job_part(), ("f", "f", None, b"m" * 1000)])
+    for _ in range(2):
+        status, _ans = post(srv.port, body, ctype)
+        assert status == 201
+    _text, fam = scrape(srv.port)
+    assert value(fam, "trireme_http_requests", "trireme_http_requests_total", route="/v1/jobs",
+                 method="POST", status="201") == 2
+    # One keep-alive connection: a routed GET, then a head refused on its
+    # Content-Length before routing.
+    conn = httpclient.HTTPConnection(HOST, srv.port, timeout=10)
+    conn.request("GET", "/v1/jobs/999999", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert conn.getresponse().read() and True
+    conn.putrequest("POST", "/v1/jobs")
+    conn.putheader("Content-Length", str(1 << 40))
+    conn.endheaders()
+    assert conn.getresponse().status == 413
+    conn.close()
+    _text, fam = scrape(srv.port)
+    assert value(fam, "trireme_http_requests", "trireme_http_requests_total",
+                 route="unmatched", method="other", status="413") == 1
