@@ -17,23 +17,31 @@
 -- own writes believing the job is done: the error aborts its transaction.
 
 -- $1 kinds jsonb, $2 queues jsonb, $3 limit, $4 lease ms. The ids come from
--- a LIMITed subquery, so the UPDATE joins them by primary key.
+-- a LIMITed, materialized pick, and the UPDATE finds them through the
+-- primary key (= ANY of the picked ids): the body is planned with its
+-- parameters unknown, so the planner expects up to 10% of the table from
+-- the pick and would otherwise hash-join a scan of all of trireme.jobs.
+-- Those same estimates put the plan's cost past jit_above_cost, and JIT
+-- compiling it took 300+ ms per claim of a few milliseconds: jit is off
+-- for this function.
 CREATE OR REPLACE FUNCTION trireme.pull_claim(kinds jsonb, queues jsonb, lim int, lease_ms bigint)
 RETURNS TABLE (job jsonb, id bigint, attempt int, secret text)
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE sql VOLATILE SET jit = off AS $$
+    WITH picked AS MATERIALIZED (
+        SELECT x.id, gen_random_uuid()::text AS secret
+        FROM jsonb_array_elements_text($1) AS k(name)
+        CROSS JOIN jsonb_array_elements_text($2) AS q(name) CROSS JOIN LATERAL (
+            SELECT t.id, t.priority, t.run_at FROM trireme.jobs t
+            WHERE t.status = 'pending' AND t.pull AND t.kind = k.name AND t.queue = q.name
+            AND t.run_at <= now()
+            ORDER BY t.priority DESC, t.run_at, t.id LIMIT $3 FOR UPDATE SKIP LOCKED) x
+        ORDER BY x.priority DESC, x.run_at, x.id LIMIT $3)
     UPDATE trireme.jobs j SET status = 'running', attempts = j.attempts + 1,
         worker_id = 'pull:' || encode(sha256(convert_to(s.secret, 'UTF8')), 'hex'),
         lease_until = now() + $4 * interval '1 ms', started_at = now(),
         updated_at = now(), progress_percent = NULL, current_step = NULL
-    FROM (SELECT x.id, gen_random_uuid()::text AS secret
-          FROM jsonb_array_elements_text($1) AS k(name)
-          CROSS JOIN jsonb_array_elements_text($2) AS q(name) CROSS JOIN LATERAL (
-              SELECT t.id, t.priority, t.run_at FROM trireme.jobs t
-              WHERE t.status = 'pending' AND t.pull AND t.kind = k.name AND t.queue = q.name
-              AND t.run_at <= now()
-              ORDER BY t.priority DESC, t.run_at, t.id LIMIT $3 FOR UPDATE SKIP LOCKED) x
-          ORDER BY x.priority DESC, x.run_at, x.id LIMIT $3) s
-    WHERE j.id = s.id
+    FROM picked s
+    WHERE j.id = ANY (ARRAY(SELECT p.id FROM picked p)) AND j.id = s.id
     RETURNING jsonb_build_object('id', j.id, 'kind', j.kind, 'queue', j.queue,
         'attempt', j.attempts, 'max_attempts', j.max_attempts, 'payload', j.payload,
         'token', j.attempts || '.' || s.secret, 'lease_expires_at', j.lease_until),
