@@ -184,3 +184,43 @@ def test_20mib_upload_processed_with_bounded_rss(trireme, db, tmp_path):
     print(f"VmRSS before {before} KiB, peak {peak} KiB, growth {growth / MIB:.2f} MiB")
     assert growth < 8 * MIB, f"RSS grew {growth / MIB:.1f} MiB for a 20 MiB upload and its job"
     assert list(server.tmp.iterdir()) == []
+
+
+def test_directory_goes_when_the_time_limit_kills_the_program(trireme, db, tmp_path):
+    prog = tmp_path / "stuck.py"
+    prog.write_text("import json, os, sys, time\njob = json.load(sys.stdin)\n"
+                    "open(os.path.join(os.environ['TRIREME_FILES_DIR'], 'mine.tmp'), 'w')"
+                    ".write('left behind')\ntime.sleep(60)\n")
+    kinds = tmp_path / "stuck.json"
+    kinds.write_text(json.dumps({"kinds": {"pdf": {"type": "exec", "argv": [PY, str(prog)],
+                                                   "timeout": "1s", "kill_after": "1s"}}}))
+    tmp = tmp_path / "jobfiles"
+    tmp.mkdir()
+    queue = "q" + uuid.uuid4().hex[:8]
+    srv = trireme("--roles=web,worker", f"--kinds={kinds}", f"--queues={queue}",
+                  f"--upload-tmp-dir={tmp}", threads=1, env=db.env())
+    srv.wait_log(r"worker listening for new jobs", timeout=15)
+    srv.queue = queue
+    jid = upload(srv, b"%PDF-1.4 x", {})
+    wait_until(lambda: any(tmp.iterdir()), 15, what="the files' directory while it runs")
+    job = wait_until(lambda: (lambda j: j if j["status"] != "running" and j["attempts"] >= 1
+                              and j.get("last_error") else None)(get_job(srv.port, jid)), 20,
+                     what="the time limit to end the attempt")
+    assert "time limit" in job["last_error"] or "stopped" in job["last_error"], job
+    wait_until(lambda: not any(tmp.iterdir()), 5, what="the directory (and the program's own "
+               "file in it) removed after the killed attempt")
+
+
+def test_unwritable_tmp_dir_fails_the_attempt_with_a_retry(trireme, db, tmp_path):
+    queue = "q" + uuid.uuid4().hex[:8]
+    srv = trireme("--roles=web,worker", f"--kinds={kinds_file(tmp_path)}", f"--queues={queue}",
+                  f"--upload-tmp-dir={tmp_path}/no/such/dir", threads=1, env=db.env())
+    srv.wait_log(r"worker listening for new jobs", timeout=15)
+    srv.queue = queue
+    body, ctype = multipart([job_part({"kind": "pdf", "queue": queue, "max_attempts": 2}),
+                             ("document", "r.pdf", "application/pdf", b"%PDF")])
+    status, ans = post(srv.port, body, ctype)
+    assert status == 201, ans
+    job = wait_done(srv.port, ans["id"])
+    assert job["status"] == "dead" and job["attempts"] == 2, job
+    assert "cannot create a directory in" in job["last_error"], job
