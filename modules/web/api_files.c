@@ -182,12 +182,9 @@ static void on_file(struct pg_query *q, PGresult *res, const char *err)
              "Content-Security-Policy: sandbox\r\n"
              "Cache-Control: private, no-store\r\n",
              d->name);
-    bool whole = r->head || d->size == 0;
-    if (!whole)
-        r->on_drained = on_drained;
-    web_respond_begin(r, 200, safe_ctype(PQgetvalue(res, 0, 1)), d->size, extra);
-    if (whole) {
-        free(d); /* answered with the head alone */
+    r->on_drained = on_drained;
+    if (!web_respond_begin(r, 200, safe_ctype(PQgetvalue(res, 0, 1)), d->size, extra)) {
+        free(d); /* answered with the head alone (HEAD, an empty file), or the client is gone */
         return;
     }
     next_chunk(d);

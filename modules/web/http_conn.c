@@ -337,22 +337,22 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
     answered(hc, status, len, keep, used);
 }
 
-void web_respond_begin(struct web_request *r, int status, const char *content_type, uint64_t len,
+bool web_respond_begin(struct web_request *r, int status, const char *content_type, uint64_t len,
                        const char *extra)
 {
     struct http_conn *hc = r->conn;
     bool keep;
     uint32_t used;
     if (r->answered || hc->state != ST_HANDLING || hc->resp_streaming)
-        return;
+        return false;
     if (!respond_start(r, status, content_type, NULL, len, extra, &keep, &used)) {
         r->answered = true;
-        return;
+        return false;
     }
     if (!len || r->head) { /* nothing more to send */
         answered(hc, status, len, keep, used);
         conn_flush(&hc->c);
-        return;
+        return false;
     }
     hc->resp_streaming = true;
     hc->resp_keep = keep;
@@ -360,6 +360,7 @@ void web_respond_begin(struct web_request *r, int status, const char *content_ty
     hc->resp_status = status;
     hc->resp_len = hc->resp_left = len;
     conn_flush(&hc->c);
+    return true;
 }
 
 int web_respond_write(struct web_request *r, const char *data, size_t n)

@@ -98,14 +98,16 @@ void web_respond_error(struct web_request *r, int status, const char *code, cons
  * Streamed answers (files): web_respond_begin() sends the status line and
  * headers with Content-Length len, then the handler writes exactly len
  * bytes with web_respond_write(), in pieces, as it gets them; the answer is
- * complete with the last byte (a HEAD request or len 0: at once). Until
+ * complete with the last byte (a HEAD request or len 0: at once; then,
+ * or when the connection is closing, web_respond_begin returns false and
+ * the request is no longer the handler's, on_abort included). Until
  * then on_abort is called if the connection dies. A handler bounds its
  * memory by writing the next piece only while web_respond_pending() is
  * small, else from r->on_drained. web_respond_write: 0, -EINVAL (more than
  * len, or no streamed answer), -EPIPE or -ENOMEM (the connection is
  * closing; on_abort follows).
  */
-void web_respond_begin(struct web_request *r, int status, const char *content_type, uint64_t len,
+bool web_respond_begin(struct web_request *r, int status, const char *content_type, uint64_t len,
                        const char *extra);
 int web_respond_write(struct web_request *r, const char *data, size_t n);
 /* Bytes written and not yet sent. */
