@@ -585,26 +585,19 @@ static void on_files(struct exec_files *f, const char *err)
     spawn_program(p);
 }
 
-/* Uploaded files live in PostgreSQL, with PostgreSQL-backend jobs only. */
-static bool may_have_files(const struct exec_proc *p)
-{
-    const struct loop *l = p->el->loop;
-    return p->run->pg && l->srv && l->srv->cfg->queue_backend == QUEUE_POSTGRES;
-}
-
 static void spawn(struct exec_proc *p)
 {
     slot_of(p)->running++;
     p->counted = true;
     list_append(&p->el->live, &p->node);
-    if (!may_have_files(p)) {
+    if (!exec_files_possible(p->el->loop, p->run)) {
         spawn_program(p);
         return;
     }
     p->fetching = true;
     p->files.fn = on_files;
     p->files.data = p;
-    exec_files_fetch(&p->files, p->run->pg, p->el->loop->srv->cfg->upload_tmp_dir, p->run->id);
+    exec_files_fetch(&p->files, p->run->pg, exec_files_root(p->el->loop), p->run->id);
 }
 
 static void start_waiting(struct exec_slot *s)

@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "kernel/log.h"
+#include "kernel/server.h"
 #include "kernel/xalloc.h"
+#include "modules/kinds/job.h"
 
 #define FILES_TIMEOUT_MS 30000 /* each statement */
 
@@ -201,6 +203,16 @@ static void on_list(struct pg_query *q, PGresult *res, const char *err)
     f->cur = f->seq = 0;
     f->written = 0;
     next_chunk(f);
+}
+
+bool exec_files_possible(struct loop *l, const struct job_run *r)
+{
+    return r->pg && l->srv && l->srv->cfg->queue_backend == QUEUE_POSTGRES;
+}
+
+const char *exec_files_root(struct loop *l)
+{
+    return l->srv ? l->srv->cfg->upload_tmp_dir : "";
 }
 
 void exec_files_fetch(struct exec_files *f, struct pg_pool *pg, const char *root, int64_t job_id)

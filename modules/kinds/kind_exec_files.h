@@ -52,6 +52,14 @@ struct exec_files {
     int fd;
 };
 
+struct job_run;
+struct loop;
+/* Whether r may have uploaded files: they live in PostgreSQL, with
+ * PostgreSQL-backend jobs only (the Redis backend refuses uploads). */
+bool exec_files_possible(struct loop *l, const struct job_run *r);
+/* The directory root of exec_files_fetch: --upload-tmp-dir. */
+const char *exec_files_root(struct loop *l);
+
 /* Start fetching the files of job `job_id` into a directory under root
  * ("" for $TMPDIR, else /tmp). f->fn runs later, exactly once, unless
  * exec_files_cancel() is called first. */

@@ -224,3 +224,50 @@ def test_unwritable_tmp_dir_fails_the_attempt_with_a_retry(trireme, db, tmp_path
     job = wait_done(srv.port, ans["id"])
     assert job["status"] == "dead" and job["attempts"] == 2, job
     assert "cannot create a directory in" in job["last_error"], job
+
+
+POOL_PROG = r'''
+import hashlib, json, os, stat, sys
+for line in sys.stdin:
+    job = json.loads(line)
+    out = {"files": [], "dir": job.get("files_dir")}
+    if out["dir"]:
+        out["dir_mode"] = oct(stat.S_IMODE(os.stat(out["dir"]).st_mode))
+    for f in job.get("files") or []:
+        with open(f["path"], "rb") as fh:
+            data = fh.read()
+        out["files"].append({"name": f["name"], "size": f["size"], "bytes": len(data),
+                             "sha256": hashlib.sha256(data).hexdigest()})
+    print(json.dumps({"id": job["id"], "progress": 50, "step": "half"}), flush=True)
+    print(json.dumps({"id": job["id"], "ok": True, "result": out}), flush=True)
+'''
+
+
+def test_pool_mode_programs_get_the_files_too(trireme, db, tmp_path):
+    prog = tmp_path / "pool.py"
+    prog.write_text(POOL_PROG)
+    kinds = tmp_path / "pool.json"
+    kinds.write_text(json.dumps({"kinds": {"pdf": {"type": "exec", "mode": "pool",
+                                                   "processes": 1, "argv": [PY, str(prog)]}}}))
+    tmp = tmp_path / "jobfiles"
+    tmp.mkdir()
+    queue = "q" + uuid.uuid4().hex[:8]
+    srv = trireme("--roles=web,worker", f"--kinds={kinds}", f"--queues={queue}",
+                  f"--upload-tmp-dir={tmp}", "--upload-chunk=64k", threads=1, env=db.env())
+    srv.wait_log(r"worker listening for new jobs", timeout=15)
+    srv.queue = queue
+    jobs = {}
+    for i in range(3):
+        data = pdf_like(100 * 1024 + i)
+        jobs[upload(srv, data)] = data
+    plain = enqueue(srv.port, {"kind": "pdf", "queue": queue})["id"]
+    for jid, data in jobs.items():
+        job = wait_done(srv.port, jid)
+        assert job["status"] == "succeeded", job
+        res = job["result"]
+        assert res["dir_mode"] == "0o700" and res["dir"].startswith(str(tmp) + "/"), res
+        assert res["files"] == [{"name": "document", "size": len(data), "bytes": len(data),
+                                 "sha256": hashlib.sha256(data).hexdigest()}], res
+    job = wait_done(srv.port, plain)
+    assert job["status"] == "succeeded" and job["result"] == {"files": [], "dir": None}, job
+    wait_until(lambda: not any(tmp.iterdir()), 5, what="every job's directory removed")
