@@ -149,6 +149,10 @@ static const struct opt opts[] = {
      "for HTTP-push kinds; empty: no signed URLs."},
     {"upload-url-ttl", "TRIREME_UPLOAD_URL_TTL", "15m", T_DUR, OFF(upload_url_ttl_ms), 0, 1000,
      7 * 24 * 3600 * 1000LL, "Lifetime of a signed file URL handed to HTTP-push kinds."},
+    {"upload-tmp-dir", "TRIREME_UPLOAD_TMP_DIR", "", T_STR, OFF(upload_tmp_dir),
+     sizeof(((struct config *)0)->upload_tmp_dir), 0, 0,
+     "Where exec kinds get a job's uploaded files: a private directory (0700) per attempt, "
+     "removed after it; empty: $TMPDIR, else /tmp."},
     {"insecure-no-auth", "TRIREME_INSECURE_NO_AUTH", "false", T_BOOL, OFF(insecure_no_auth), 0, 0,
      0, "Local development only: /v1 without an API key (logged as a warning at start)."},
     {"jwt-secret", "JWT_SECRET", "", T_STR, OFF(jwt_secret),

@@ -36,6 +36,7 @@
     X(PQftype)                                                                                     \
     X(PQgetResult)                                                                                 \
     X(PQgetisnull)                                                                                 \
+    X(PQgetlength)                                                                                 \
     X(PQgetvalue)                                                                                  \
     X(PQisBusy)                                                                                    \
     X(PQnfields)                                                                                   \
@@ -88,6 +89,7 @@ int pq_load(const char **err);
 #define PQftype              pq_api.PQftype
 #define PQgetResult          pq_api.PQgetResult
 #define PQgetisnull          pq_api.PQgetisnull
+#define PQgetlength          pq_api.PQgetlength
 #define PQgetvalue           pq_api.PQgetvalue
 #define PQisBusy             pq_api.PQisBusy
 #define PQnfields            pq_api.PQnfields

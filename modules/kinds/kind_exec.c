@@ -16,6 +16,7 @@
 #include "modules/kinds/kind_exec.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,14 +32,17 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
+#include "modules/kinds/kind_exec_files.h"
 #include "modules/kinds/kind_exec_pool.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
 #include "modules/registry.h"
 
-#define EXEC_JOB_ENV      5 /* TRIREME_PROGRESS_FD, _JOB_ID, _JOB_KIND, _JOB_QUEUE, _JOB_ATTEMPT */
-#define EXEC_MSG_EXTRA    400 /* an error's words around the stderr tail */
-#define JOB_ENV_VALUE_MAX 320 /* NAME=value of one of them (names and queues are short) */
+#define EXEC_JOB_ENV                                                                               \
+    6 /* TRIREME_PROGRESS_FD, _JOB_ID, _JOB_KIND, _JOB_QUEUE, _JOB_ATTEMPT,                        \
+       * _FILES_DIR (only when the job has files) */
+#define EXEC_MSG_EXTRA    400             /* an error's words around the stderr tail */
+#define JOB_ENV_VALUE_MAX (PATH_MAX + 32) /* NAME=value of one of them */
 /* Progress reports of one job reach the queue at most this often; the
  * latest one wins. Bounds the writes a chatty program causes, and keeps two
  * reports from racing each other to the store. */
@@ -71,6 +75,8 @@ struct exec_proc {
     bool watched[NW];
     unsigned watching;                                  /* watches started and not yet stopped */
     bool waiting, counted, stop_sent, reaped, finished; /* counted: holds a program slot */
+    bool fetching;           /* the job's files are being written out (before the spawn) */
+    struct exec_files files; /* the job's uploaded files, in their directory */
     int status;
     struct timer kill_timer;
     struct timer progress_timer;
@@ -161,6 +167,10 @@ static struct exec_proc *proc_get(struct exec_loop *el, const struct declared_ki
     }
     p->watching = 0;
     p->waiting = p->counted = p->stop_sent = p->reaped = p->finished = false;
+    p->fetching = false;
+    p->files.list = NULL;
+    p->files.dir[0] = '\0';
+    p->files.fd = -1;
     p->out_over = p->prog_skip = false;
     p->c = (struct exec_child){.pidfd = -1, .in = -1, .out = -1, .err = -1, .prog = -1};
     p->status = 0;
@@ -388,6 +398,7 @@ static void finish(struct exec_proc *p, json_t *result, const char *error, bool 
     struct job_run *r = p->run;
     p->run = NULL;
     p->finished = true;
+    exec_files_remove(&p->files); /* the program has ended (or never started) */
     loop_timer_cancel(p->el->loop, &p->progress_timer);
     r->ctx = NULL;
     if (p->counted) {
@@ -511,6 +522,8 @@ static bool job_json(struct exec_proc *p)
                           r->max_attempts, "payload", r->payload);
     if (!j)
         return false;
+    if (p->files.list)
+        json_object_set(j, "files", p->files.list);
     size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
     if (n + 1 > p->in_cap) {
         p->in_cap = n + 1;
@@ -524,18 +537,17 @@ static bool job_json(struct exec_proc *p)
     return true;
 }
 
-static void spawn(struct exec_proc *p)
+static void spawn_program(struct exec_proc *p)
 {
     struct job_run *r = p->run;
     const struct exec_spec *e = &p->dk->exec;
-    slot_of(p)->running++;
-    p->counted = true;
-    list_append(&p->el->live, &p->node);
     snprintf(p->envbuf[0], JOB_ENV_VALUE_MAX, "TRIREME_PROGRESS_FD=%d", EXEC_PROGRESS_FD);
     snprintf(p->envbuf[1], JOB_ENV_VALUE_MAX, "TRIREME_JOB_ID=%lld", (long long)r->id);
     snprintf(p->envbuf[2], JOB_ENV_VALUE_MAX, "TRIREME_JOB_KIND=%s", p->dk->name);
     snprintf(p->envbuf[3], JOB_ENV_VALUE_MAX, "TRIREME_JOB_QUEUE=%s", r->queue ? r->queue : "");
     snprintf(p->envbuf[4], JOB_ENV_VALUE_MAX, "TRIREME_JOB_ATTEMPT=%d", r->attempt);
+    snprintf(p->envbuf[5], JOB_ENV_VALUE_MAX, "TRIREME_FILES_DIR=%s", p->files.dir);
+    p->envp[e->nenv + 5] = p->files.list ? p->envbuf[5] : NULL;
     int rc = job_json(p) ? exec_spawn(e, p->envp, &p->c) : -EINVAL;
     if (rc < 0) {
         char msg[600];
@@ -558,6 +570,34 @@ static void spawn(struct exec_proc *p)
     watch(p, W_ERR, POLLIN);
     watch(p, W_PROG, POLLIN);
     stdin_write(p);
+}
+
+static void on_files(struct exec_files *f, const char *err)
+{
+    struct exec_proc *p = f->data;
+    p->fetching = false;
+    if (err) {
+        LOG(LOG_WARN, "exec: cannot write out the job's files", L_INT("job_id", p->run->id),
+            L_STR("kind", p->dk->name), L_STR("error", err));
+        finish(p, NULL, err, false);
+        return;
+    }
+    spawn_program(p);
+}
+
+static void spawn(struct exec_proc *p)
+{
+    slot_of(p)->running++;
+    p->counted = true;
+    list_append(&p->el->live, &p->node);
+    if (!exec_files_possible(p->el->loop, p->run)) {
+        spawn_program(p);
+        return;
+    }
+    p->fetching = true;
+    p->files.fn = on_files;
+    p->files.data = p;
+    exec_files_fetch(&p->files, p->run->pg, exec_files_root(p->el->loop), p->run->id);
 }
 
 static void start_waiting(struct exec_slot *s)
@@ -611,6 +651,15 @@ void exec_stop(struct job_run *r)
         list_remove(&p->node);
         list_append(&p->el->live, &p->node);
         finish(p, NULL, "stopped before its program started (time limit, cancellation or shutdown)",
+               false);
+        return;
+    }
+    if (p->fetching) {
+        p->fetching = false;
+        exec_files_cancel(&p->files);
+        finish(p, NULL,
+               "stopped while its files were being written out (time limit, cancellation or "
+               "shutdown)",
                false);
         return;
     }
@@ -680,6 +729,9 @@ void exec_loop_free(void *arg)
         for (int i = 0; i < NW; i++)
             if (p->fd[i] >= 0)
                 close(p->fd[i]);
+        if (p->fetching)
+            exec_files_cancel(&p->files);
+        exec_files_remove(&p->files);
         list_remove(n);
         proc_free(p);
     }

@@ -26,15 +26,19 @@
 #include "kernel/loop.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
+#include "modules/kinds/kind_exec_files.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
 
 enum { PW_PID, PW_IN, PW_OUT, PW_ERR, PNW };
 
 struct pool_ticket {  /* one job handed to the pool */
-    struct list node; /* exec_pool.waiting, pool_proc.jobs or exec_pool.spare */
+    struct list node; /* exec_pool.fetching, .waiting, pool_proc.jobs or exec_pool.spare */
     struct job_run *run;
     struct pool_proc *proc; /* NULL while waiting */
+    struct exec_pool *pool;
+    bool fetching;           /* its files are being written out (exec_pool.fetching) */
+    struct exec_files files; /* the job's uploaded files, removed when it ends */
 };
 
 struct pool_proc {
@@ -64,7 +68,7 @@ struct exec_pool {
     struct loop *loop;
     const struct declared_kind *dk;
     bool draining;
-    struct list waiting, spare;
+    struct list fetching, waiting, spare;
     char **envp;
     char kind_env[KINDS_NAME_MAX + 32];
     unsigned nprocs;
@@ -159,6 +163,7 @@ static void finish_ticket(struct pool_ticket *t, json_t *result, const char *err
     t->run = NULL;
     t->proc = NULL;
     r->ctx = NULL;
+    exec_files_remove(&t->files);
     pp->inflight--;
     if (!error)
         pp->backoff_ms = EXEC_POOL_BACKOFF_MIN_MS; /* it works: a later crash restarts fast */
@@ -430,6 +435,10 @@ static void give(struct pool_proc *pp, struct pool_ticket *t)
     json_t *j = json_pack("{sI ss ss si si sO}", "id", (json_int_t)r->id, "kind",
                           pp->pool->dk->name, "queue", r->queue ? r->queue : "", "attempt",
                           r->attempt, "max_attempts", r->max_attempts, "payload", r->payload);
+    if (t->files.list) {
+        json_object_set(j, "files", t->files.list);
+        json_object_set_new(j, "files_dir", json_string(t->files.dir));
+    }
     size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
     if (pp->in_len + n + 1 > pp->in_cap) {
         pp->in_cap = (pp->in_len + n + 1) * 2;
@@ -469,6 +478,27 @@ static void dispatch(struct exec_pool *p)
         give(pp, list_entry(p->waiting.next, struct pool_ticket, node));
 }
 
+static void on_files(struct exec_files *f, const char *err)
+{
+    struct pool_ticket *t = f->data;
+    struct exec_pool *p = t->pool;
+    struct job_run *r = t->run;
+    t->fetching = false;
+    list_remove(&t->node);
+    if (err) {
+        LOG(LOG_WARN, "exec pool: cannot write out the job's files", L_INT("job_id", r->id),
+            L_STR("kind", p->dk->name), L_STR("error", err));
+        exec_files_remove(&t->files);
+        list_append(&p->spare, &t->node);
+        t->run = NULL;
+        r->ctx = NULL;
+        job_finish(r, NULL, err, false);
+        return;
+    }
+    list_append(&p->waiting, &t->node);
+    dispatch(p);
+}
+
 void exec_pool_start(struct exec_pool *p, struct job_run *r)
 {
     struct pool_ticket *t;
@@ -481,7 +511,19 @@ void exec_pool_start(struct exec_pool *p, struct job_run *r)
     }
     t->run = r;
     t->proc = NULL;
+    t->pool = p;
+    t->files.list = NULL;
+    t->files.dir[0] = '\0';
+    t->files.fd = -1;
     r->ctx = t;
+    if (exec_files_possible(p->loop, r)) {
+        t->fetching = true;
+        t->files.fn = on_files;
+        t->files.data = t;
+        list_append(&p->fetching, &t->node);
+        exec_files_fetch(&t->files, r->pg, exec_files_root(p->loop), r->id);
+        return;
+    }
     list_append(&p->waiting, &t->node);
     dispatch(p);
 }
@@ -492,6 +534,11 @@ void exec_pool_stop(struct exec_pool *p, struct job_run *r)
     if (!t)
         return;
     if (!t->proc) {
+        if (t->fetching) {
+            t->fetching = false;
+            exec_files_cancel(&t->files);
+        }
+        exec_files_remove(&t->files);
         list_remove(&t->node);
         list_append(&p->spare, &t->node);
         t->run = NULL;
@@ -530,6 +577,7 @@ struct exec_pool *exec_pool_new(struct loop *l, const struct declared_kind *dk, 
     p->loop = l;
     p->dk = dk;
     p->nprocs = nprocs;
+    list_init(&p->fetching);
     list_init(&p->waiting);
     list_init(&p->spare);
     const struct exec_spec *e = &dk->exec;
@@ -573,18 +621,23 @@ void exec_pool_free(struct exec_pool *p)
         list_for_each_safe(n, t, &pp->jobs)
         {
             list_remove(n);
+            exec_files_remove(&list_entry(n, struct pool_ticket, node)->files);
             free(list_entry(n, struct pool_ticket, node));
         }
         free(pp->in);
         free(pp->line);
         free(pp->tail);
     }
-    struct list *heads[2] = {&p->waiting, &p->spare}, *n, *t;
-    for (int h = 0; h < 2; h++)
+    struct list *heads[3] = {&p->fetching, &p->waiting, &p->spare}, *n, *t;
+    for (int h = 0; h < 3; h++)
         list_for_each_safe(n, t, heads[h])
         {
+            struct pool_ticket *tk = list_entry(n, struct pool_ticket, node);
             list_remove(n);
-            free(list_entry(n, struct pool_ticket, node));
+            if (tk->fetching)
+                exec_files_cancel(&tk->files);
+            exec_files_remove(&tk->files);
+            free(tk);
         }
     free(p->envp);
     free(p);

@@ -82,6 +82,11 @@ struct http_conn {
     struct buf fields;         /* req.num_headers struct head_field */
     const char *route_pattern; /* matched, for the metrics' labels; NULL: none */
     const char *route_method;
+    /* a streamed answer (web_respond_begin) in progress */
+    bool resp_streaming, resp_keep;
+    int resp_status;
+    uint64_t resp_left, resp_len;
+    uint32_t resp_used;
 };
 
 static struct http_conn *hc_of(struct conn *c)
@@ -120,7 +125,9 @@ static void reset_request(struct http_conn *hc)
     hc->r.on_peer_eof = NULL;
     hc->r.async = NULL;
     hc->r.on_body = NULL;
+    hc->r.on_drained = NULL;
     hc->r.streaming = false;
+    hc->resp_streaming = false;
     hc->stream_left = 0;
     hc->route_pattern = hc->route_method = NULL;
     if (hc->stream_paused) {
@@ -256,33 +263,33 @@ static void write_response(struct http_conn *hc, int status, const char *ctype, 
         return;
     }
     conn_write_commit(&hc->c, n);
-    if (len && !hc->r.head && conn_write(&hc->c, body, len))
+    if (body && len && !hc->r.head && conn_write(&hc->c, body, len))
         conn_close(&hc->c, -ENOMEM);
 }
 
-void web_respond(struct web_request *r, int status, const char *content_type, const char *body,
-                 size_t len, const char *extra)
+/* The head (and body, unless streamed) of an answer: returns false when it
+ * cannot be sent (the connection is closing). *keep, *used: for answered(). */
+static bool respond_start(struct web_request *r, int status, const char *content_type,
+                          const char *body, size_t len, const char *extra, bool *keep,
+                          uint32_t *used)
 {
     struct http_conn *hc = r->conn;
-    if (r->answered || hc->state != ST_HANDLING)
-        return;
-    r->answered = true;
     /* A closing connection has released c->in, which holds the request,
      * and can send nothing: the answer is dropped. */
     if (hc->c.flags & CONN_CLOSING)
-        return;
+        return false;
     if (hc->head_kept)
         head_point(hc); /* the access log reads method and path */
     /* A half-closed peer is still answered; process() closes once all are. */
-    bool keep = hc->req.keep_alive && !hc->wl->draining;
-    uint32_t used = hc->req.body_kind == HTTP1_BODY_CHUNKED
-                        ? hc->body_raw
-                        : hc->req.head_len + (uint32_t)hc->req.content_length;
+    *keep = hc->req.keep_alive && !hc->wl->draining;
+    *used = hc->req.body_kind == HTTP1_BODY_CHUNKED
+                ? hc->body_raw
+                : hc->req.head_len + (uint32_t)hc->req.content_length;
     if (r->streaming) { /* taken pieces are gone from c->in already */
         uint32_t have = buf_size(&hc->c.in) - hc->req.head_len;
-        used = hc->req.head_len + (have < hc->stream_left ? have : (uint32_t)hc->stream_left);
+        *used = hc->req.head_len + (have < hc->stream_left ? have : (uint32_t)hc->stream_left);
         if (have < hc->stream_left)
-            keep = false; /* answered before the body's end: the rest is never read */
+            *keep = false; /* answered before the body's end: the rest is never read */
     }
     /* CORS headers join the handler's own (cors.c). */
     const struct config *cfg = hc->c.loop->srv->cfg;
@@ -292,7 +299,15 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
         snprintf(both + n, sizeof(both) - n, "%s", extra ? extra : "");
         extra = both;
     }
-    write_response(hc, status, content_type, body, len, extra, keep);
+    write_response(hc, status, content_type, body, len, extra, *keep);
+    return true;
+}
+
+/* The answer is all written: log, count, and go on to the next request. */
+static void answered(struct http_conn *hc, int status, uint64_t len, bool keep, uint32_t used)
+{
+    struct web_request *r = &hc->r;
+    r->answered = true;
     access_log(hc, status, len);
     web_metrics_done(r, hc->route_pattern, hc->route_method, status);
     buf_consume(hc->c.loop->pool, &hc->c.in, used);
@@ -305,6 +320,77 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
      * loop runs it (on_next) once this completion is done. */
     if (!hc->in_process)
         loop_timer_in(hc->c.loop, &hc->next, 0);
+}
+
+void web_respond(struct web_request *r, int status, const char *content_type, const char *body,
+                 size_t len, const char *extra)
+{
+    struct http_conn *hc = r->conn;
+    bool keep;
+    uint32_t used;
+    if (r->answered || hc->state != ST_HANDLING || hc->resp_streaming)
+        return;
+    if (!respond_start(r, status, content_type, body, len, extra, &keep, &used)) {
+        r->answered = true;
+        return;
+    }
+    answered(hc, status, len, keep, used);
+}
+
+bool web_respond_begin(struct web_request *r, int status, const char *content_type, uint64_t len,
+                       const char *extra)
+{
+    struct http_conn *hc = r->conn;
+    bool keep;
+    uint32_t used;
+    if (r->answered || hc->state != ST_HANDLING || hc->resp_streaming)
+        return false;
+    if (!respond_start(r, status, content_type, NULL, len, extra, &keep, &used)) {
+        r->answered = true;
+        return false;
+    }
+    if (!len || r->head) { /* nothing more to send */
+        answered(hc, status, len, keep, used);
+        conn_flush(&hc->c);
+        return false;
+    }
+    hc->resp_streaming = true;
+    hc->resp_keep = keep;
+    hc->resp_used = used;
+    hc->resp_status = status;
+    hc->resp_len = hc->resp_left = len;
+    conn_flush(&hc->c);
+    return true;
+}
+
+int web_respond_write(struct web_request *r, const char *data, size_t n)
+{
+    struct http_conn *hc = r->conn;
+    if (!hc->resp_streaming || r->answered || n > hc->resp_left)
+        return -EINVAL;
+    if (hc->c.flags & CONN_CLOSING)
+        return -EPIPE;
+    if (conn_write(&hc->c, data, n)) {
+        conn_close(&hc->c, -ENOMEM); /* on_abort follows */
+        return -ENOMEM;
+    }
+    hc->resp_left -= n;
+    if (!hc->resp_left)
+        answered(hc, hc->resp_status, hc->resp_len, hc->resp_keep, hc->resp_used);
+    conn_flush(&hc->c);
+    return 0;
+}
+
+void web_respond_abort(struct web_request *r)
+{
+    struct http_conn *hc = r->conn;
+    conn_close(&hc->c, -EIO);
+}
+
+size_t web_respond_pending(const struct web_request *r)
+{
+    const struct http_conn *hc = r->conn;
+    return buf_size(&hc->c.out) + buf_size(&hc->c.wire);
 }
 
 void web_respond_json(struct web_request *r, int status, const char *json, size_t len)
@@ -746,6 +832,14 @@ static void on_eof(struct conn *c)
     conn_close_after_send(c);
 }
 
+/* Everything written is sent: a streamed answer may write more. */
+static void on_drained(struct conn *c)
+{
+    struct http_conn *hc = hc_of(c);
+    if (hc->state == ST_HANDLING && hc->resp_streaming && !hc->r.answered && hc->r.on_drained)
+        hc->r.on_drained(&hc->r);
+}
+
 static void on_timeout(struct conn *c)
 {
     struct http_conn *hc = hc_of(c);
@@ -788,6 +882,7 @@ static void on_close(struct conn *c, int err)
 static const struct conn_handler http_handler = {
     .on_read = on_read,
     .on_eof = on_eof,
+    .on_drained = on_drained,
     .on_timeout = on_timeout,
     .on_close = on_close,
 };

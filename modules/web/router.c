@@ -38,6 +38,7 @@ void api_webhook_post(struct web_request *r);
 void api_webhook_handshake(struct web_request *r);
 void web_metrics(struct web_request *r);
 void api_upload_enqueue(struct web_request *r);
+void api_job_file(struct web_request *r);
 void web_openapi(struct web_request *r);
 
 static const struct web_route web_routes[] = {
@@ -53,6 +54,7 @@ static const struct web_route web_routes[] = {
     {"POST", "/v1/jobs/{id}/heartbeat", api_job_heartbeat},
     {"POST", "/v1/jobs/{id}/complete", api_job_complete},
     {"POST", "/v1/jobs/{id}/fail", api_job_fail},
+    {"GET", "/v1/jobs/{id}/files/{name}", api_job_file},
     {"POST", "/v1/claim", api_claim},
     {"GET", "/v1/schedules", api_schedule_list},
     {"POST", "/v1/schedules", api_schedule_create},

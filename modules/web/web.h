@@ -56,6 +56,9 @@ struct web_request {
      * web_stream_more). last: the piece reaches the body's end. */
     size_t (*on_body)(struct web_request *r, const char *data, size_t len, bool last);
     bool streaming;
+    /* Streamed answers only (web_respond_begin): everything written so far
+     * has been sent; write more. Optional. */
+    void (*on_drained)(struct web_request *r);
 };
 
 typedef void (*web_handler_fn)(struct web_request *r);
@@ -90,6 +93,28 @@ void web_respond(struct web_request *r, int status, const char *content_type, co
 void web_respond_json(struct web_request *r, int status, const char *json, size_t len);
 /* {"error":code,"message":message,"status":N,"request_id":id} */
 void web_respond_error(struct web_request *r, int status, const char *code, const char *message);
+
+/*
+ * Streamed answers (files): web_respond_begin() sends the status line and
+ * headers with Content-Length len, then the handler writes exactly len
+ * bytes with web_respond_write(), in pieces, as it gets them; the answer is
+ * complete with the last byte (a HEAD request or len 0: at once; then,
+ * or when the connection is closing, web_respond_begin returns false and
+ * the request is no longer the handler's, on_abort included). Until
+ * then on_abort is called if the connection dies. A handler bounds its
+ * memory by writing the next piece only while web_respond_pending() is
+ * small, else from r->on_drained. web_respond_write: 0, -EINVAL (more than
+ * len, or no streamed answer), -EPIPE or -ENOMEM (the connection is
+ * closing; on_abort follows).
+ */
+bool web_respond_begin(struct web_request *r, int status, const char *content_type, uint64_t len,
+                       const char *extra);
+int web_respond_write(struct web_request *r, const char *data, size_t n);
+/* Bytes written and not yet sent. */
+size_t web_respond_pending(const struct web_request *r);
+/* A streamed answer cannot be completed: close the connection (the client
+ * sees fewer bytes than Content-Length said); on_abort follows. */
+void web_respond_abort(struct web_request *r);
 
 void web_respond_error_h(struct web_request *r, int status, const char *code, const char *message,
                          const char *extra);

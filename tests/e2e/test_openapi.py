@@ -48,6 +48,7 @@ from pgtools import API_KEY, http  # noqa: E402
 pytest_plugins = ["pgtools"]
 
 DOC_PATH = REPO_ROOT / "docs" / "openapi.json"
+UPLOAD_URL_SECRET = "openapi-upload-url-secret"
 DOC = json.loads(DOC_PATH.read_text())
 DOC_URI = "urn:trireme:openapi"
 REGISTRY = Registry().with_resource(DOC_URI, Resource.from_contents(
@@ -178,7 +179,8 @@ def start(trireme, env, *flags):
     tag = uuid.uuid4().hex[:8]
     srv = trireme("--roles=web,worker", f"--pull-kinds=pk_{tag}", f"--queues=q{tag},default",
                   "--max-body-bytes=16k", "--rate-limits=GET /healthz header:X-Tenant 1/1m",
-                  f"--kinds={kinds_file(tag)}", *flags, threads=1,
+                  f"--kinds={kinds_file(tag)}", f"--upload-url-secret={UPLOAD_URL_SECRET}",
+                  *flags, threads=1,
                   env={**env, **WH_SECRETS, "JWT_SECRET": JWT_SECRET})
     srv.wait_log(r"worker listening for new jobs", timeout=15)
     srv.tag, srv.kind, srv.queue = tag, f"pk_{tag}", f"q{tag}"
@@ -319,6 +321,21 @@ def drive(srv, seen: dict):
         again = call("POST", "/v1/jobs", body=body, headers=up, expect=200).json
         assert again == {"id": made["id"], "status": "pending", "created": False, "files": []}
         call("GET", "/v1/jobs/{id}", f"/v1/jobs/{made['id']}", expect=200)
+        # its files: with the key, through a signed URL, and the refusals
+        fpath = f"/v1/jobs/{made['id']}/files/notes"
+        got = call("GET", "/v1/jobs/{id}/files/{name}", fpath, expect=200)
+        assert got.body == b"hello" and got.header("Content-Type") == "application/octet-stream"
+        exp = str(int(time.time()) + 600)
+        sig = hmac.new(UPLOAD_URL_SECRET.encode(), f"GET\n{fpath}\n{exp}".encode(),
+                       hashlib.sha256).hexdigest()
+        got = call("GET", "/v1/jobs/{id}/files/{name}", f"{fpath}?expires={exp}&sig={sig}",
+                   key=None, expect=200)
+        assert got.body == b"hello", got
+        r = call("GET", "/v1/jobs/{id}/files/{name}", f"{fpath}?expires={exp}&sig={'0' * 64}",
+                 key=None, expect=403)
+        assert r.json["error"] == "invalid_signature", r
+        call("GET", "/v1/jobs/{id}/files/{name}", f"/v1/jobs/{made['id']}/files/nope", expect=404)
+        call("GET", "/v1/jobs/{id}/files/{name}", fpath, key=None, expect=401)
         nojob, nctype = multipart([("f", "f.bin", None, b"1")])
         call("POST", "/v1/jobs", body=nojob, headers={"Content-Type": nctype}, expect=400)
         badname, bctype = multipart([("job", None, None, b'{"kind":"noop"}'),
@@ -327,6 +344,8 @@ def drive(srv, seen: dict):
     else:
         r = call("POST", "/v1/jobs", body=body, headers=up, expect=501)
         assert r.json["error"] == "not_implemented", r
+    # no such job (on Redis no job ever has files)
+    call("GET", "/v1/jobs/{id}/files/{name}", "/v1/jobs/999999999/files/doc", expect=404)
     call("POST", "/v1/jobs", body=body, headers={"Content-Type": "multipart/form-data"}, expect=400)
     call("POST", "/v1/jobs", body=body, headers=up, key=None, expect=401)
 

@@ -1,0 +1,72 @@
+/*
+ * kind_exec_files.h - a job's uploaded files (sql/010_files.sql) as real
+ * files for an exec kind's program.
+ *
+ * Before a one-shot program starts, exec_files_fetch() looks up the job's
+ * files and, when it has any, creates a private directory (mkdtemp, mode
+ * 0700) under --upload-tmp-dir ($TMPDIR, else /tmp, when empty) and writes
+ * each file there as <dir>/<name> (names are [A-Za-z0-9._-], never "." or
+ * ".."), mode 0600. Everything goes through the loop's PostgreSQL pool:
+ * one query for the list, then one query per stored chunk, one at a time,
+ * so no more than one chunk (--upload-chunk) is in memory whatever the
+ * file's size. The chunk is written to the file with a plain write(): a
+ * local file, not a socket.
+ *
+ * exec_files_remove() deletes the directory and what is in it; the caller
+ * calls it after the attempt, whatever its outcome.
+ */
+#ifndef TRIREME_MODULES_KINDS_KIND_EXEC_FILES_H
+#define TRIREME_MODULES_KINDS_KIND_EXEC_FILES_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/pg.h"
+
+struct exec_files;
+/* err: NULL when every file is in place (or the job has none). */
+typedef void (*exec_files_fn)(struct exec_files *f, const char *err);
+
+struct exec_file_row {
+    int64_t id, size;
+    char *name; /* into the json list */
+};
+
+struct exec_files {
+    exec_files_fn fn;
+    void *data;
+    /* the outcome, valid after fn (until exec_files_remove) */
+    char dir[PATH_MAX]; /* "" when none was made */
+    json_t *list;       /* [{name, filename, content_type, size, path}] or NULL */
+    /* internal */
+    struct pg_pool *pg;
+    struct pg_query q;
+    bool busy;
+    const char *vals[2];
+    char p0[24], p1[16];
+    struct exec_file_row *rows;
+    unsigned nrows, cur, seq;
+    int64_t written;
+    int fd;
+};
+
+struct job_run;
+struct loop;
+/* Whether r may have uploaded files: they live in PostgreSQL, with
+ * PostgreSQL-backend jobs only (the Redis backend refuses uploads). */
+bool exec_files_possible(struct loop *l, const struct job_run *r);
+/* The directory root of exec_files_fetch: --upload-tmp-dir. */
+const char *exec_files_root(struct loop *l);
+
+/* Start fetching the files of job `job_id` into a directory under root
+ * ("" for $TMPDIR, else /tmp). f->fn runs later, exactly once, unless
+ * exec_files_cancel() is called first. */
+void exec_files_fetch(struct exec_files *f, struct pg_pool *pg, const char *root, int64_t job_id);
+/* Stop a fetch in progress (its callback will not run). */
+void exec_files_cancel(struct exec_files *f);
+/* Remove the directory and its files, forget the list. Idempotent. */
+void exec_files_remove(struct exec_files *f);
+
+#endif
