@@ -51,6 +51,14 @@ from qbench import (E, PROCS, CpuMeter, any_open, dist, env_int, freeport, log, 
                     out, pg, q1, tmp, wait_listen)
 
 KIND = "deliver"
+COUNT_IDS_LUA = """
+local n, bad = 0, 0
+for _, id in ipairs(ARGV) do
+  local h = redis.call('HMGET', 'trireme:job:' .. id, 'status', 'attempts')
+  if h[1] == 'succeeded' and h[2] == '1' then n = n + 1 else bad = bad + 1 end
+end
+return {n, bad}
+"""
 CELERY_QUEUE = "bench_http"
 
 
@@ -95,6 +103,7 @@ http {
     server {
         listen 127.0.0.1:%d reuseport backlog=4096;
         listen 127.0.0.1:%d ssl reuseport backlog=4096;
+        location = /nginx_status { stub_status; }
 %s    }
 }
 """ % ("user root;" if os.getuid() == 0 else "", workers, d, d, d, d, d, d, d, E["HJ_CERT"],
@@ -108,6 +117,16 @@ http {
     return p, p_plain, p_tls
 
 
+def nginx_status(port):
+    """(connections accepted, requests) so far, from stub_status."""
+    h = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    h.request("GET", "/nginx_status")
+    txt = h.getresponse().read().decode()
+    h.close()
+    m = re.search(r"\n\s*(\d+)\s+(\d+)\s+(\d+)", txt)
+    return (int(m.group(1)), int(m.group(3))) if m else (None, None)
+
+
 def nginx_version():
     r = subprocess.run(["nginx", "-v"], capture_output=True, text=True, timeout=10)
     return (r.stderr or r.stdout).strip().replace("nginx version: ", "")
@@ -115,11 +134,11 @@ def nginx_version():
 
 # ----------------------------------------------------------------- Trireme
 
-def kinds_file(url, conc):
+def kinds_file(name, url, conc):
     k = {"type": "http", "url": url}
     if conc:
         k["concurrency"] = conc
-    path = tmp("kinds-%d.json" % os.getpid())
+    path = tmp("kinds-%s.json" % name)
     with open(path, "w") as f:
         json.dump({"kinds": {KIND: k}}, f)
     return path, k
@@ -134,10 +153,10 @@ def tr_env(backend):
 
 def tr_worker_cmd(kinds, variant):
     cmd = [E["QB_TR_BIN"], "run", "--roles=worker", "--threads=%d" % env_int("HJ_THREADS", 1),
-           "--migrate=off", "--log-level=warn", "--kinds=" + kinds, "--tls-ca-file=" + E["HJ_CA"]]
+           "--migrate=off", "--log-level=warn"]
     if variant == "tuned":
         cmd += E.get("HJ_TUNED_FLAGS", "").split()
-    return cmd
+    return cmd + ["--kinds=" + kinds, "--tls-ca-file=" + E["HJ_CA"]]
 
 
 def shown(cmd):
@@ -150,14 +169,14 @@ def shown(cmd):
 def preload_redis(n, batch):
     """N jobs through POST /v1/jobs of a web role (batches of `batch`)."""
     port = freeport()
-    kinds, _ = kinds_file("http://127.0.0.1:1/job", 0)
+    kinds, _ = kinds_file("preload", "http://127.0.0.1:1/job", 0)
     web = PROCS.spawn("trireme-web", [E["QB_TR_BIN"], "run", "--roles=web", "--threads=1",
                                       "--host=127.0.0.1", "--port=%d" % port, "--kinds=" + kinds],
                       env=tr_env("redis"))
     if not wait_listen(port, 15):
         raise RuntimeError("web role did not listen")
     h = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    t0, sent = time.monotonic(), 0
+    t0, sent, ids = time.monotonic(), 0, []
     while sent < n:
         k = min(batch, n - sent)
         body = json.dumps([{"kind": KIND, "payload": {"n": sent + i}} for i in range(k)])
@@ -166,11 +185,14 @@ def preload_redis(n, batch):
         data = resp.read()
         if resp.status != 201:
             raise RuntimeError("preload: %d %s" % (resp.status, data[:200]))
+        ids += [int(x) for x in re.findall(rb'"id"\s*:\s*(\d+)', data)]
         sent += k
     h.close()
     dt = time.monotonic() - t0
     PROCS.stop(web)
-    return round(n / dt)
+    if len(ids) != n:
+        raise RuntimeError("preload: %d ids in the answers for %d jobs" % (len(ids), n))
+    return round(n / dt), ids
 
 
 def burndown_trireme(backend, scheme, variant):
@@ -181,7 +203,7 @@ def burndown_trireme(backend, scheme, variant):
     log("trireme burn-down %s %s %s: %d jobs" % (backend, scheme, variant, n))
     ng, p_plain, p_tls = start_nginx("recv-nginx", env_int("HJ_RECV_WORKERS", 1), {"/job": "{}"})
     url = host_url(scheme, p_tls if scheme == "https" else p_plain, "/job")
-    kinds, kdecl = kinds_file(url, conc)
+    kinds, kdecl = kinds_file("worker", url, conc)
     rec["kind"] = dict(kdecl, url=re.sub(r":\d+/", ":<port>/", url))
     cmd = tr_worker_cmd(kinds, variant)
     rec["command"] = shown(cmd)
@@ -202,7 +224,7 @@ def burndown_trireme(backend, scheme, variant):
         r = redis.Redis.from_url(E["QB_REDIS_URL"])
         r.flushdb()
         batch = env_int("HJ_PRELOAD_BATCH", 1000)
-        rec["enqueue_per_s"] = preload_redis(n, batch)
+        rec["enqueue_per_s"], ids = preload_redis(n, batch)
         rec["preload"] = "POST /v1/jobs, %d jobs per request" % batch
     procs = []
     meter = CpuMeter({"worker": lambda: [p.pid for p in procs], "nginx": lambda: [ng.pid],
@@ -214,6 +236,7 @@ def burndown_trireme(backend, scheme, variant):
         v = rbench.left(r)
         return n if v < 0 else v
 
+    s0 = nginx_status(p_plain)
     c0 = meter.sample()
     t_spawn = time.time()
     t0 = time.monotonic()
@@ -255,7 +278,10 @@ def burndown_trireme(backend, scheme, variant):
                 rec["wall_s"] = round(lastf - t_spawn, 3)
                 rec["busy_s"] = round(lastf - first, 3)
         else:
-            good, bad = r.register_script(rbench.COUNT_LUA)(args=[1, n])
+            good = bad = 0
+            for i in range(0, n, 5000):
+                g, b = r.register_script(COUNT_IDS_LUA)(args=ids[i:i + 5000])
+                good, bad = good + g, bad + b
             rec["succeeded_attempt_1"] = good
             if good != n or bad:
                 err = "%d of %d succeeded with one attempt" % (good, n)
@@ -264,6 +290,9 @@ def burndown_trireme(backend, scheme, variant):
         rec["jobs_per_s"] = round(n / rec["wall_s"])
     if rec.get("busy_s"):
         rec["busy_jobs_per_s"] = round(n / max(rec["busy_s"], 1e-6))
+    s1 = nginx_status(p_plain)
+    if None not in s0 + s1:  # minus this status request itself
+        rec["recv_conns"], rec["recv_requests"] = s1[0] - s0[0] - 1, s1[1] - s0[1] - 1
     rec["error"], rec["ok"] = err, err is None
     PROCS.stop(ng)
     out(rec)
@@ -310,6 +339,7 @@ def burndown_celery(scheme, conc):
                       "store": lambda: [env_int("QB_REDIS_PID", 0)]})
     cmd = celery_cmd(conc)
     rec["command"] = shown(cmd) + "  (in bench/peers)"
+    s0 = nginx_status(p_plain)
     c0 = meter.sample()
     t_spawn = time.time()
     t0 = time.monotonic()
@@ -347,6 +377,9 @@ def burndown_celery(scheme, conc):
         rec["busy_jobs_per_s"] = round(n / max(rec["busy_s"], 1e-6))
     elif err is None:
         err = "no completion marks in Redis"
+    s1 = nginx_status(p_plain)
+    if None not in s0 + s1:  # minus this status request itself
+        rec["recv_conns"], rec["recv_requests"] = s1[0] - s0[0] - 1, s1[1] - s0[1] - 1
     rec["error"], rec["ok"] = err, err is None
     PROCS.stop(ng)
     out(rec)
@@ -370,7 +403,7 @@ def latency(system, scheme):
         raise RuntimeError("latency receiver did not listen")
     url = host_url(scheme, port, "/job")
     if system == "trireme":
-        kinds, _ = kinds_file(url, 0)
+        kinds, _ = kinds_file("latency", url, 0)
         wport = freeport()
         cmd = [E["QB_TR_BIN"], "run", "--roles=web,worker", "--threads=%d" % env_int("HJ_THREADS", 1),
                "--migrate=off", "--log-level=warn", "--host=127.0.0.1", "--port=%d" % wport,
@@ -468,7 +501,8 @@ def wrk(name, url, conns, dur, close):
     with open(tmp("wrk-%s.txt" % name), "w") as f:
         f.write(p.stdout + p.stderr)
     res = qbench.parse_wrk(p.stdout)
-    res["command"] = " ".join(cmd).replace(url, re.sub(r":\d+/", ":<port>/", url))
+    res["command"] = " ".join("'%s'" % a if " " in a else a for a in cmd).replace(
+        url, re.sub(r":\d+/", ":<port>/", url))
     return res
 
 
@@ -552,8 +586,8 @@ def report():
     L.append("### Delivery burn-down (jobs enqueued first, then the worker starts)")
     L.append("")
     L.append("| system | queue | scheme | settings | jobs | s to last | jobs/s | busy jobs/s | "
-             "worker CPU s | nginx CPU s | store CPU s | notes |")
-    L.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+             "worker CPU s | nginx CPU s | store CPU s | receiver conns / requests | notes |")
+    L.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     bd = [x for x in recs if x["test"] == "burndown"]
     for x in bd:
         if x["system"] == "trireme":
@@ -567,17 +601,21 @@ def report():
             settings = "concurrency %s" % ("default (%s)" % E["QB_NPROC"] if x["variant"] == "default"
                                            else x["variant"])
             queue = "Redis"
-        L.append("| %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s / %s | %s |" % (
             sys_, queue, x["scheme"], settings, fmt(x["n"]), fmt(x.get("wall_s")),
             fmt(x.get("jobs_per_s")), fmt(x.get("busy_jobs_per_s")), fmt(x.get("worker_cpu_s")),
-            fmt(x.get("nginx_cpu_s")), fmt(x.get("store_cpu_s")),
+            fmt(x.get("nginx_cpu_s")), fmt(x.get("store_cpu_s")), fmt(x.get("recv_conns")),
+            fmt(x.get("recv_requests")),
             "ok" if x.get("ok") else "FAILED: %s" % x.get("error")))
     L.append("")
     L.append("- s to last / jobs/s: from spawning the worker to the last job finished (Trireme: "
              "`max(finished_at)` on PostgreSQL, the consumer group empty on Redis; Celery: the last "
              "task's completion mark), so the worker's start-up is included; busy jobs/s: from the "
              "first job started to the last finished. Every Trireme job was checked: succeeded, "
-             "attempts 1. Celery's task also does one Redis INCR (the completion count).")
+             "attempts 1. Celery's task also does one Redis INCR (the completion count). "
+             "Receiver conns / requests: connections nginx accepted and requests it answered "
+             "during the run (stub_status), so keep-alive reuse shows; busy jobs/s is not known on "
+             "Redis (no per-job timestamps read).")
     lat = [x for x in recs if x["test"] == "latency"]
     if lat:
         L += ["", "### Enqueue → delivery latency (one job at a time, idle queue)", "",

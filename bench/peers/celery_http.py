@@ -2,8 +2,9 @@
 bench/http-jobs/run.sh: the peer of Trireme's `http` job kinds.
 
 Broker: Redis at $BENCH_REDIS_URL; results are ignored. Each prefork child
-keeps one `requests.Session` (keep-alive, its own connection pool) to
-$BENCH_URL, verified against $BENCH_CA (a PEM file) for https://. The body
+keeps one `requests.Session` (keep-alive, its own connection pool,
+trust_env off) to $BENCH_URL, verified against $BENCH_CA (a PEM file) for
+https://. The body
 is what Trireme sends for a job: {"id","kind","queue","attempt",
 "max_attempts","payload"} as JSON, Content-Type application/json. A non-2xx
 answer raises (the task fails, as the Trireme job would be retried).
@@ -48,7 +49,7 @@ def _clients():
     if _r is None:  # per process: prefork children connect after the fork
         _r = redis.Redis.from_url(REDIS_URL)
         _s = requests.Session()
-        _s.verify = CA
+        _s.trust_env = False  # REQUESTS_CA_BUNDLE and proxies from the environment do not apply
     return _r, _s
 
 
@@ -57,7 +58,8 @@ def deliver(self, job_id, payload):
     r, s = _clients()
     body = json.dumps({"id": job_id, "kind": "deliver", "queue": QUEUE, "attempt": 1,
                        "max_attempts": 1, "payload": payload})
-    resp = s.post(URL, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    resp = s.post(URL, data=body, headers={"Content-Type": "application/json"}, timeout=30,
+               verify=CA)
     resp.content  # read the whole answer, so the connection goes back to the pool
     if resp.status_code // 100 != 2:
         raise RuntimeError("HTTP %d" % resp.status_code)
