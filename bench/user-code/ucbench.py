@@ -270,8 +270,9 @@ def direct_runs(argv, n, c):
     running = []
 
     def finish(p):
-        o, _ = p.communicate(timeout=60)
-        if p.returncode != 0:
+        p.stdout.read()
+        p.stdout.close()
+        if p.wait(timeout=60) != 0:
             raise RuntimeError("%s exited %d" % (argv, p.returncode))
 
     t0 = time.monotonic()
@@ -279,8 +280,11 @@ def direct_runs(argv, n, c):
         if len(running) >= c:
             finish(running.pop(0))
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        p.stdin.write(job)
-        p.stdin.close()
+        try:  # /bin/true does not read its stdin
+            p.stdin.write(job)
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
         running.append(p)
         if time.monotonic() - t0 > qbench.TIMEOUT:
             raise RuntimeError("direct runs: timeout")
@@ -325,7 +329,8 @@ def pull(system):
     procs = []
     groups = {"workers": lambda: [p.pid for p in procs], "pg": lambda: [qbench.pg_pid()]}
     if system == "trireme":
-        fill_pg(conn, "hash", n, pull=True)
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE trireme.jobs RESTART IDENTITY")
         port = freeport()
         kinds = kinds_file("pull", {"hash": {"type": "pull"}})
         wcmd = [E["QB_TR_BIN"], "run", "--roles=web", "--threads=%d" % env_int("UC_PULL_THREADS", 1),
@@ -335,6 +340,27 @@ def pull(system):
         if not wait_listen(port, 15):
             raise RuntimeError("web role did not listen")
         groups["trireme"] = lambda: [web.pid]
+        # enqueued through the API, as a client would (it marks them pull)
+        h = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        sent, batch_e = 0, env_int("UC_PRELOAD_BATCH", 1000)
+        while sent < n:
+            m = min(batch_e, n - sent)
+            h.request("POST", "/v1/jobs", json.dumps([{"kind": "hash", "payload": payload(sent + i + 1)}
+                                                      for i in range(m)]),
+                      {"Content-Type": "application/json"})
+            resp = h.getresponse()
+            data = resp.read()
+            if resp.status != 201:
+                raise RuntimeError("enqueue: %d %s" % (resp.status, data[:200]))
+            sent += m
+        h.close()
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE trireme.jobs")
+            cur.execute("CHECKPOINT")
+            cur.execute("SELECT count(*) FILTER (WHERE pull), count(*) FROM trireme.jobs")
+            npull, nall = cur.fetchone()
+        if npull != n or nall != n:
+            raise RuntimeError("after the enqueue: %d pull jobs of %d rows, %d expected" % (npull, nall, n))
         rec["command"] = shown(wcmd)
         cmd = [E["QB_PY"], os.path.join(HERE, "pullworker.py"), "http", "http://127.0.0.1:%d" % port,
                "hash", str(batch), str(max_s)]
@@ -362,6 +388,8 @@ def pull(system):
             return q1(conn, "SELECT count(*) FROM bench.jobs WHERE status <> 'succeeded'")[0]
     rec["worker_command"] = shown(cmd) + "  (%d processes)" % k
     meter = CpuMeter(groups)
+    if qbench.has_pgss(conn):
+        q1(conn, "SELECT pg_stat_statements_reset()")
     c0 = meter.sample()
     t_spawn = time.time()
     for i in range(k):
@@ -369,7 +397,10 @@ def pull(system):
     err = wait_done(left, procs, n, stop_when_exited=True)
     for p in procs:
         PROCS.wait(p, 30)
-    rec.update(CpuMeter.delta(c0, meter.sample()))
+    # the workers have exited (and were reaped): their CPU time comes from wait4
+    rec.update(CpuMeter.delta(c0, meter.sample(),
+                              extra={"workers": sum(PROCS.cpu_s.get(p.pid, 0) for p in procs)}))
+    rec["pgss"], rec["pgss_total_ms"] = qbench.pgss_top(conn, 4)
     rec["exit_codes"] = [PROCS.stop(p) for p in procs]
     rec["worker_out"] = []
     for i in range(k):
@@ -500,6 +531,12 @@ def report():
             L.append("- Trireme: `%s` (kind `{\"type\": \"pull\"}`); workers: `%s`, one keep-alive "
                      "connection each, `wait: 0`, stop at the first empty claim." % (
                          t.get("command"), t.get("worker_command")))
+        for x in pulls:
+            if x.get("pgss"):
+                L.append("- PostgreSQL time, %s (pg_stat_statements, %s ms in all): %s." % (
+                    names.get(x["system"], x["system"]), fmt(x.get("pgss_total_ms")), "; ".join(
+                        "`%s` %s calls %s ms" % (q["query"][:160].replace("`", "'"), fmt(q["calls"]),
+                                                fmt(q["total_ms"])) for q in x["pgss"][:3])))
         s = next((x for x in pulls if x["system"] != "trireme"), None)
         if s:
             L.append("- Plain SQL: the same two processes (`%s`) on `%s`; synchronous_commit as the "
