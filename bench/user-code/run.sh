@@ -28,7 +28,9 @@
 #   PARTS="a b c"
 #   N=20000 CELERY_N=5000 POOL_PROCS=2 BACKENDS="pg redis"   (a)
 #   ONESHOT_N=1000 ONESHOT_C=2 ONESHOT_PROGRAMS="python true"  (b)
-#   PULL_N=50000 PULL_PROCS=2 PULL_BATCH=100 PULL_SQL="sql-each sql-batch"  (c)
+#   PULL_N=30000 PULL_PROCS=2 PULL_BATCH=100 PULL_SQL="sql-each sql-batch"  (c)
+#   PULL_TIMEOUT=120    limit of one pull run in (c), seconds: a system still
+#                       draining then is recorded as failed, with its rate so far
 #   THREADS=1           trireme --threads of the worker (a, b)
 #   PULL_THREADS=1      trireme --threads of the web role (c)
 #   POLL_MS=50 TIMEOUT=600 STALL=30   limits of one burn-down
@@ -49,7 +51,8 @@ BACKENDS=${BACKENDS:-pg redis}
 ONESHOT_N=${ONESHOT_N:-1000}
 ONESHOT_C=${ONESHOT_C:-2}
 ONESHOT_PROGRAMS=${ONESHOT_PROGRAMS:-python true}
-PULL_N=${PULL_N:-50000}
+PULL_N=${PULL_N:-30000}
+PULL_TIMEOUT=${PULL_TIMEOUT:-120}
 PULL_PROCS=${PULL_PROCS:-2}
 PULL_BATCH=${PULL_BATCH:-100}
 PULL_SQL=${PULL_SQL:-sql-each sql-batch}
@@ -70,8 +73,8 @@ die() {
     exit 1
 }
 posint() { case $2 in '' | *[!0-9]* | 0) die "$1 must be a positive integer" ;; esac; }
-for v in N CELERY_N POOL_PROCS ONESHOT_N ONESHOT_C PULL_N PULL_PROCS PULL_BATCH THREADS \
-    PULL_THREADS POLL_MS TIMEOUT STALL; do
+for v in N CELERY_N POOL_PROCS ONESHOT_N ONESHOT_C PULL_N PULL_PROCS PULL_BATCH PULL_TIMEOUT \
+    THREADS PULL_THREADS POLL_MS TIMEOUT STALL; do
     eval "posint $v \"\$$v\""
 done
 [ "$PULL_BATCH" -le 1000 ] || die "PULL_BATCH must be at most 1000 (POST /v1/claim's max)"
@@ -190,7 +193,8 @@ export QB_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" QB_REDIS_PID=$REDIS_PID QB
     QB_PEERS="$ROOT/bench/peers" QB_SRC="$SRC" QB_TIMEOUT="$TIMEOUT" QB_STALL="$STALL" \
     QB_POLL_MS="$POLL_MS" UC_N="$N" UC_CELERY_N="$CELERY_N" UC_POOL_PROCS="$POOL_PROCS" \
     UC_THREADS="$THREADS" UC_ONESHOT_N="$ONESHOT_N" UC_ONESHOT_C="$ONESHOT_C" UC_PULL_N="$PULL_N" \
-    UC_PULL_PROCS="$PULL_PROCS" UC_PULL_BATCH="$PULL_BATCH" UC_PULL_THREADS="$PULL_THREADS"
+    UC_PULL_PROCS="$PULL_PROCS" UC_PULL_BATCH="$PULL_BATCH" UC_PULL_THREADS="$PULL_THREADS" \
+    UC_PULL_TIMEOUT="$PULL_TIMEOUT"
 : >"$QB_OUT"
 uc versions >"$TMP/versions.json" || die "cannot read versions"
 
@@ -222,7 +226,7 @@ GIT_REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$SRC" status --porcelain 2>/dev/null | head -n1)" ] || GIT_REV="$GIT_REV + local changes"
 knobs=
 for v in PARTS N CELERY_N POOL_PROCS BACKENDS ONESHOT_N ONESHOT_C ONESHOT_PROGRAMS PULL_N PULL_PROCS \
-    PULL_BATCH PULL_SQL THREADS PULL_THREADS; do
+    PULL_BATCH PULL_SQL PULL_TIMEOUT THREADS PULL_THREADS; do
     eval "val=\$$v"
     case $val in *' '* | '') val="\"$val\"" ;; esac
     knobs="$knobs$v=$val "

@@ -112,9 +112,11 @@ def preload_redis(kinds, kind, n, batch):
     return ids
 
 
-def wait_done(left, procs, n, stop_when_exited=False):
+def wait_done(left, procs, n, stop_when_exited=False, timeout=None):
     """Polls left() until 0; returns an error or None. Bounded by TIMEOUT
-    and STALL. stop_when_exited: the processes exiting ends the wait too."""
+    (or timeout) and STALL. stop_when_exited: the processes exiting ends the
+    wait too."""
+    timeout = timeout or qbench.TIMEOUT
     t0 = time.monotonic()
     last, last_change = n, t0
     while True:
@@ -129,12 +131,12 @@ def wait_done(left, procs, n, stop_when_exited=False):
         if dead and (not stop_when_exited or len(dead) == len(procs)):
             if stop_when_exited:
                 v = left()
-                return None if v == 0 else "workers exited with %d jobs left" % v
+                return None if v == 0 else "workers exited (at their time limit or on an error) with %d jobs left" % v
             return "process exited (code %s) with %d jobs left" % (dead[0].returncode, v)
         if now - last_change > qbench.STALL:
             return "stuck at %d jobs left for %.0f s" % (v, qbench.STALL)
-        if now - t0 > qbench.TIMEOUT:
-            return "timeout: %d jobs left after %.0f s" % (v, qbench.TIMEOUT)
+        if now - t0 > timeout:
+            return "timeout: %d jobs left after %.0f s" % (v, timeout)
 
 
 def pg_verify(conn, n, rec, t_spawn):
@@ -322,7 +324,7 @@ def oneshot(program):
 
 def pull(system):
     n, k, batch = env_int("UC_PULL_N", 20000), env_int("UC_PULL_PROCS", 2), env_int("UC_PULL_BATCH", 100)
-    max_s = qbench.TIMEOUT
+    max_s = env_int("UC_PULL_TIMEOUT", 120)
     rec = {"test": "pull", "system": system, "n": n, "processes": k, "batch": batch, "ok": False}
     log("pull %s: %d jobs, %d processes, batch %d" % (system, n, k, batch))
     conn = pg()
@@ -394,7 +396,7 @@ def pull(system):
     t_spawn = time.time()
     for i in range(k):
         procs.append(PROCS.spawn("pullworker%d" % i, cmd, stdout_path=tmp("pullworker%d.out" % i)))
-    err = wait_done(left, procs, n, stop_when_exited=True)
+    err = wait_done(left, procs, n, stop_when_exited=True, timeout=max_s + 5)
     for p in procs:
         PROCS.wait(p, 30)
     # the workers have exited (and were reaped): their CPU time comes from wait4
@@ -409,8 +411,14 @@ def pull(system):
         except (OSError, ValueError, IndexError):
             rec["worker_out"].append(None)
     rec["log"] = qbench.log_summary(tmp("pullworker0.log"))
+    table = "trireme.jobs" if system == "trireme" else "bench.jobs"
+    if err is not None:  # the rate so far, so a slow system still shows a number
+        done, lastf = q1(conn, "SELECT count(*), extract(epoch FROM max(finished_at)) FROM %s "
+                               "WHERE status = 'succeeded'" % table)
+        if done and lastf:
+            rec["partial_done"] = done
+            rec["partial_jobs_per_s"] = round(done / (float(lastf) - t_spawn))
     if err is None:
-        table = "trireme.jobs" if system == "trireme" else "bench.jobs"
         succ, rows, first, lastf = q1(conn, """
             SELECT count(*) FILTER (WHERE status = 'succeeded' AND attempts = 1), count(*),
                    extract(epoch FROM min(started_at)), extract(epoch FROM max(finished_at))
@@ -446,7 +454,12 @@ def verdict(ok):
 
 
 def note(x):
-    return "ok" if x.get("ok") else "FAILED: %s" % x.get("error")
+    if x.get("ok"):
+        return "ok"
+    if x.get("partial_jobs_per_s"):
+        return "FAILED: %s (%s jobs done, %s jobs/s until then)" % (
+            x.get("error"), fmt(x["partial_done"]), fmt(x["partial_jobs_per_s"]))
+    return "FAILED: %s" % x.get("error")
 
 
 def report():
@@ -555,10 +568,13 @@ def report():
         if x.get("ok"):
             L.append("| one-shot overhead ≤ 2 ms beyond start-up (`%s`) | %s ms | %s |" % (
                 x["argv"], fmt(x["overhead_ms"]), verdict(x["overhead_ms"] <= 2)))
-    t = next((x for x in pulls if x["system"] == "trireme" and x.get("ok")), None)
-    if t:
-        L.append("| pull ≥ 15,000 jobs/s (%d processes, claims of %d) | %s jobs/s | %s |" % (
-            t["processes"], t["batch"], fmt(t["jobs_per_s"]), verdict(t["jobs_per_s"] >= 15000)))
+    t = next((x for x in pulls if x["system"] == "trireme"), None)
+    if t and (t.get("ok") or t.get("partial_jobs_per_s")):
+        rate = t.get("jobs_per_s") if t.get("ok") else t["partial_jobs_per_s"]
+        L.append("| pull ≥ 15,000 jobs/s (%d processes, claims of %d) | %s jobs/s%s | %s |" % (
+            t["processes"], t["batch"], fmt(rate), "" if t.get("ok") else
+            " (timed out after %s of %s jobs)" % (fmt(t["partial_done"]), fmt(t["n"])),
+            verdict(rate >= 15000)))
     L.append("")
     print("\n".join(L))
 
