@@ -649,8 +649,8 @@ def report():
                   t.get("trireme_handshake", {}).get("command"), t.get("trireme_keepalive", {}).get("command"),
                   t.get("duration_s"), t.get("command"))]
     # targets
-    def best(pred):
-        vals = [x.get("jobs_per_s") or 0 for x in bd if pred(x) and x.get("ok")]
+    def best(pred, key="jobs_per_s"):
+        vals = [x.get(key) or x.get("jobs_per_s") or 0 for x in bd if pred(x) and x.get("ok")]
         return max(vals) if vals else None
 
     L += ["", "### Targets (issue 10 item 7)", "", "| target | measured | verdict |", "|---|---|---|"]
@@ -661,10 +661,11 @@ def report():
                 fmt(goal), "plain HTTP" if scheme == "http" else "TLS", fmt(b), verdict(b >= goal)))
     for scheme in ("http", "https"):
         b = best(lambda x, s=scheme: x["system"] == "trireme" and x["scheme"] == s)
-        c = best(lambda x, s=scheme: x["system"] == "celery" and x["scheme"] == s)
+        # conservative: Trireme's rate includes its start-up, Celery's busy rate does not
+        c = best(lambda x, s=scheme: x["system"] == "celery" and x["scheme"] == s, "busy_jobs_per_s")
         if b and c:
-            L.append("| ≥ 20× Celery (%s) | best Trireme %s vs best Celery %s jobs/s = %.1f× | %s |" % (
-                scheme, fmt(b), fmt(c), b / c, verdict(b >= 20 * c)))
+            L.append("| ≥ 20× Celery (%s) | best Trireme %s jobs/s (start-up included) vs best Celery "
+                     "busy %s jobs/s = %.1f× | %s |" % (scheme, fmt(b), fmt(c), b / c, verdict(b >= 20 * c)))
     if t and t.get("ok"):
         a = t["trireme_handshake"]["http_req_per_s"]
         b = t["nginx_handshake"]["http_req_per_s"]

@@ -572,10 +572,13 @@ def report():
     ce = next((x for x in pools if x["system"] == "celery" and x.get("ok")), None)
     for x in pools:
         if x["system"] == "trireme" and x.get("ok") and ce:
-            ratio = x["jobs_per_s"] / ce["jobs_per_s"]
-            L.append("| pool ≥ 3× Celery prefork (%s processes), Trireme on %s | %s vs %s jobs/s = %.1f× | %s |" % (
-                x["processes"], x["backend"], fmt(x["jobs_per_s"]), fmt(ce["jobs_per_s"]), ratio,
-                verdict(ratio >= 3)))
+            # conservative: Trireme's rate includes its start-up, Celery's busy rate does not
+            cr = ce.get("busy_jobs_per_s") or ce["jobs_per_s"]
+            ratio = x["jobs_per_s"] / cr
+            L.append("| pool ≥ 3× Celery prefork (%s processes), Trireme on %s | Trireme %s jobs/s "
+                     "(start-up included) vs Celery busy %s jobs/s = %.1f× | %s |" % (
+                         x["processes"], x["backend"], fmt(x["jobs_per_s"]), fmt(cr), ratio,
+                         verdict(ratio >= 3)))
     for x in ones:
         if x.get("ok"):
             L.append("| one-shot overhead ≤ 2 ms beyond start-up (`%s`) | %s ms | %s |" % (
