@@ -4,7 +4,7 @@
 #   tools/deps.sh          build + run dependencies
 #   tools/deps.sh dev      also a local PostgreSQL server (tools/dev.sh)
 #   tools/deps.sh test     also the test tools (cmocka, clang for ASan/libFuzzer, pytest, PostgreSQL, PgBouncer)
-#   tools/deps.sh bench    also the benchmark peers (nginx, wrk)
+#   tools/deps.sh bench    also the benchmark peers (nginx, wrk, Celery, requests, psycopg2)
 #
 # Idempotent and quiet when everything is present. Needs root for apt-get
 # (the README's commands run as root on a fresh machine).
@@ -15,7 +15,7 @@ ZIG_VERSION=0.14.1
 build_pkgs=(liburing-dev libjansson-dev libpq-dev libhiredis-dev libbearssl-dev libc-ares-dev pkg-config ca-certificates tzdata)
 dev_pkgs=(postgresql postgresql-client redis-server)
 test_pkgs=(systemd libcmocka-dev clang-14 libclang-rt-14-dev curl openssl postgresql postgresql-client pgbouncer redis-server python3-psycopg prometheus python3-prometheus-client chromium chromium-driver)
-bench_pkgs=(nginx-light wrk)
+bench_pkgs=(nginx-light wrk python3-celery python3-redis python3-psycopg2 python3-requests)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
