@@ -11,7 +11,8 @@ real binary, a real store and Python receivers on loopback:
   ends, like any lost lease;
 - after a forced take-over the old attempt's token gets 409 and changes
   nothing, the new attempt's token finishes the job;
-- Trireme-Previous-Response says 503 on the retry of a 503 (0 first);
+- Trireme-Previous-Response says 503 on the retry of a 503 (0 first), both
+  backends;
 - on Redis (no hand-off) no token is sent and a 202 is a 2xx like the others;
 - the seed flow: a Standard-Webhooks-signed inbound webhook stored as a job
   of an http kind, delivered over HTTPS (a throw-away CA) to a receiver that
@@ -249,13 +250,15 @@ def test_stale_token_after_forced_takeover(trireme, db, tmp_path):
         rx.close()
 
 
-def test_previous_response_header(trireme, db, tmp_path):
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+def test_previous_response_header(trireme, db, tmp_path, backend):
     def handler(path, h, body):
         return (503, b"busy") if json.loads(body)["attempt"] == 1 else (200, b"{}")
 
     rx = Receiver(handler)
     try:
-        srv = start(trireme, db.env(), tmp_path, {
+        env = db.env() if backend == "postgres" else redis_env()
+        srv = start(trireme, env, tmp_path, {
             "prev": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/prev"}}, threads=1)
         jid = enqueue(srv.port, {"kind": "prev", "queue": srv.queue, "max_attempts": 3})["id"]
         assert settled(srv, jid, "succeeded")["attempts"] == 2
@@ -330,7 +333,6 @@ def test_seed_signed_webhook_delivered_over_https(trireme, db, tmp_path, backend
         assert len(hits) == 2, hits
         assert [h["trireme-job-attempt"] for _, h, _ in hits] == ["1", "2"]
         assert json.loads(hits[1][2])["payload"] == {"type": "order.created", "order": 1042}
-        if backend == "postgres":
-            assert [h["trireme-previous-response"] for _, h, _ in hits] == ["0", "503"]
+        assert [h["trireme-previous-response"] for _, h, _ in hits] == ["0", "503"]
     finally:
         rx.close()
