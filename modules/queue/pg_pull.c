@@ -29,11 +29,6 @@
 
 #define PG_PULL_TIMEOUT_MS  10000 /* every statement */
 #define PG_PULL_SPARE_CALLS 64    /* finished calls kept per loop for reuse */
-/* A callback for an attempt an http kind's endpoint answered 202 may come
- * before the worker wrote the hand-off: it is tried again every
- * HANDOFF_RECHECK_MS for at most HANDOFF_WAIT_MS before the 409. */
-#define HANDOFF_RECHECK_MS 100
-#define HANDOFF_WAIT_MS    5000
 
 /* The claim and the fenced callbacks are SQL functions (sql/009): one copy
  * shared with the trireme.claim()/complete()/... that workers call in
@@ -329,12 +324,12 @@ static void on_reported(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pp_call *c = q->data;
     if (!err && PQntuples(res) == 1 && PQgetisnull(res, 0, 0) && !PQgetisnull(res, 0, 1) &&
-        PQgetvalue(res, 0, 1)[0] == 'w' && c->waited_ms < HANDOFF_WAIT_MS && c->head.head.fn &&
+        PQgetvalue(res, 0, 1)[0] == 'w' && c->waited_ms < PULL_HANDOFF_WAIT_MS && c->head.head.fn &&
         !c->p->stopped) {
-        c->waited_ms += HANDOFF_RECHECK_MS;
+        c->waited_ms += PULL_HANDOFF_RECHECK_MS;
         c->again.fn = on_again;
         list_append(&c->p->waiting, &c->node);
-        loop_timer_in(c->p->loop, &c->again, HANDOFF_RECHECK_MS);
+        loop_timer_in(c->p->loop, &c->again, PULL_HANDOFF_RECHECK_MS);
         return;
     }
     if (err)

@@ -37,6 +37,11 @@ struct config;
 #define PULL_TOKEN_MAX       96   /* a token's length */
 #define PULL_STEP_MAX        500  /* a progress step's length */
 #define PULL_RECHECK_MS      1000 /* waiting claims: the shared check for due jobs */
+/* A callback for an attempt an http kind's endpoint answered 202 may come
+ * before the worker wrote the hand-off: it is tried again every
+ * PULL_HANDOFF_RECHECK_MS for at most PULL_HANDOFF_WAIT_MS before the 409. */
+#define PULL_HANDOFF_RECHECK_MS 100
+#define PULL_HANDOFF_WAIT_MS    5000
 
 /* kinds and queues: JSON arrays of strings (the call keeps no reference). */
 struct pull_claim_req {

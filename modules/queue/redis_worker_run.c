@@ -200,8 +200,9 @@ void rqw_record(struct worker *w, struct worker_run *wr, const struct worker_out
         /* Spend the delivery, unless it is someone else's now. */
         add_done(q, r, "drop", "", 0, 0);
         break;
-    case OUTCOME_HANDOFF:
-        break; /* never: this backend does not hand jobs over (can_hand_off) */
+    case OUTCOME_HANDOFF: /* data: the token's secret; delay: the lease */
+        add_done(q, r, "handoff", o->secret, strlen(o->secret), o->delay_ms);
+        break;
     }
 }
 

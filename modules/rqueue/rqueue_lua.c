@@ -212,7 +212,10 @@ static const char lua_mark[] = LUA_NOW LUA_FENCE
  * no retry), back (handed back: pending again at once, attempt not
  * counted), defer (--kind-limits: pending again after delay_ms, attempt not
  * counted), drop (a run this worker lost, to cancellation or a takeover:
- * its entry is acknowledged unless someone runs the job under it).
+ * its entry is acknowledged unless someone runs the job under it), handoff
+ * (an http kind's 202: data = the token's secret, delay_ms = the lease; the
+ * job stays running, fenced like a pulled job by worker_id = 'pull:' ..
+ * SHA-1 of the secret and leased in pull-leases, redis_pull_lua.c).
  * Returns the ids whose completion was refused (not held any more). The
  * common case (ok, fresh) is one HGET, one HSET and one PEXPIRE (and one
  * for uniq: when the job has a unique key). */
@@ -264,6 +267,11 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DEL
     "        'worker_id', '', 'run_at', now, 'updated_at', now, 'fence', '',\n"
     "        'last_error', 'handed back: worker shut down before the job finished')\n"
     "      deliver(id, q)\n"
+    "    elseif how == 'handoff' then\n" /* a 202: the endpoint's token fences it now */
+    "      redis.call('HSET', k, 'status', 'running', 'worker_id', 'pull:' .. "
+    "redis.sha1hex(data),\n"
+    "        'updated_at', now, 'fence', '')\n"
+    "      redis.call('ZADD', P .. 'pull-leases', now + tonumber(ARGV[b + 7]), id)\n"
     "    elseif how == 'defer' then\n"
     "      local due = now + tonumber(ARGV[b + 7])\n"
     "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"

@@ -11,12 +11,11 @@ real binary, a real store and Python receivers on loopback:
   ends, like any lost lease;
 - after a forced take-over the old attempt's token gets 409 and changes
   nothing, the new attempt's token finishes the job;
-- Trireme-Previous-Response says 503 on the retry of a 503 (0 first), both
-  backends;
-- on Redis (no hand-off) no token is sent and a 202 is a 2xx like the others;
+- Trireme-Previous-Response says 503 on the retry of a 503 (0 first);
 - the seed flow: a Standard-Webhooks-signed inbound webhook stored as a job
   of an http kind, delivered over HTTPS (a throw-away CA) to a receiver that
   answers 503 then 200: succeeded on attempt 2.
+Both queue backends.
 """
 from __future__ import annotations
 
@@ -27,8 +26,10 @@ import http.server as httpserver
 import json
 import os
 import ssl
+import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -117,7 +118,26 @@ def redis_env():
     return {"REDIS_URL": url, "QUEUE_BACKEND": "redis", "TRIREME_API_KEYS": API_KEY}
 
 
-def test_202_progress_then_complete(trireme, db, tmp_path):
+@pytest.fixture(params=["postgres", "redis"])
+def backend(request):
+    """(name, environment) of a queue backend."""
+    if request.param == "postgres":
+        return "postgres", request.getfixturevalue("db").env()
+    return "redis", redis_env()
+
+
+def expire_lease(backend, db, jid):
+    """Force the handed-off attempt's lease to end now (a take-over)."""
+    if backend == "postgres":
+        db.exec(f"UPDATE trireme.jobs SET lease_until = now() - interval '1 s' WHERE id = {jid}")
+        return
+    url = urllib.parse.urlparse(os.environ["TRIREME_TEST_REDIS_URL"])
+    subprocess.run(["redis-cli", "-h", url.hostname, "-p", str(url.port), "-n",
+                    (url.path or "/0")[1:] or "0", "ZADD", "trireme:pull-leases", "0", str(jid)],
+                   check=True, capture_output=True, timeout=10)
+
+
+def test_202_progress_then_complete(trireme, backend, tmp_path):
     """The long job reports progress and completes through the callbacks;
     while it is handed off its slot is free (--concurrency=1 runs another
     job meanwhile); a complete sent right after the 202 is not refused."""
@@ -137,7 +157,7 @@ def test_202_progress_then_complete(trireme, db, tmp_path):
 
     rx = Receiver(handler)
     try:
-        srv = start(trireme, db.env(), tmp_path, {
+        srv = start(trireme, backend[1], tmp_path, {
             "long": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/long", "lease": "1m"},
             "fast": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/fast"},
             "quick": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/quick"}},
@@ -177,7 +197,7 @@ def test_202_progress_then_complete(trireme, db, tmp_path):
         rx.close()
 
 
-def test_202_without_callback_is_retried_after_the_lease(trireme, db, tmp_path):
+def test_202_without_callback_is_retried_after_the_lease(trireme, backend, tmp_path):
     """Nobody calls back: the lease (the kind's "lease", 2 s) expires, the
     reaper returns the job, the next attempt is delivered."""
     def handler(path, h, body):
@@ -185,7 +205,7 @@ def test_202_without_callback_is_retried_after_the_lease(trireme, db, tmp_path):
 
     rx = Receiver(handler)
     try:
-        srv = start(trireme, db.env(), tmp_path, {
+        srv = start(trireme, backend[1], tmp_path, {
             "lost": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/lost", "lease": "2s"}},
             "--lease=2s", threads=1)
         t0 = time.monotonic()
@@ -204,7 +224,7 @@ def test_202_without_callback_is_retried_after_the_lease(trireme, db, tmp_path):
         rx.close()
 
 
-def test_stale_token_after_forced_takeover(trireme, db, tmp_path):
+def test_stale_token_after_forced_takeover(trireme, db, backend, tmp_path):
     """The lease is forced to expire; the reaper re-queues the job and the
     second attempt is handed off with a new token. The first token's
     callbacks get 409 and change nothing; the second's finish the job."""
@@ -216,7 +236,7 @@ def test_stale_token_after_forced_takeover(trireme, db, tmp_path):
 
     rx = Receiver(handler)
     try:
-        srv = start(trireme, db.env(), tmp_path, {
+        srv = start(trireme, backend[1], tmp_path, {
             "take": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/take", "lease": "10m"}},
             "--lease=2s", threads=1)
         jid = enqueue(srv.port, {"kind": "take", "queue": srv.queue, "max_attempts": 3})["id"]
@@ -225,7 +245,7 @@ def test_stale_token_after_forced_takeover(trireme, db, tmp_path):
                    what="the hand-off")
         old = tokens[0]
         assert callback(srv, jid, "progress", {"token": old, "percent": 10}).status == 200
-        db.exec(f"UPDATE trireme.jobs SET lease_until = now() - interval '1 s' WHERE id = {jid}")
+        expire_lease(backend[0], db, jid)
         wait_until(lambda: len(tokens) == 2, 20, what="the second delivery")
         new = tokens[1]
         assert new.startswith("2.") and old.startswith("1."), tokens
@@ -250,15 +270,13 @@ def test_stale_token_after_forced_takeover(trireme, db, tmp_path):
         rx.close()
 
 
-@pytest.mark.parametrize("backend", ["postgres", "redis"])
-def test_previous_response_header(trireme, db, tmp_path, backend):
+def test_previous_response_header(trireme, backend, tmp_path):
     def handler(path, h, body):
         return (503, b"busy") if json.loads(body)["attempt"] == 1 else (200, b"{}")
 
     rx = Receiver(handler)
     try:
-        env = db.env() if backend == "postgres" else redis_env()
-        srv = start(trireme, env, tmp_path, {
+        srv = start(trireme, backend[1], tmp_path, {
             "prev": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/prev"}}, threads=1)
         jid = enqueue(srv.port, {"kind": "prev", "queue": srv.queue, "max_attempts": 3})["id"]
         assert settled(srv, jid, "succeeded")["attempts"] == 2
@@ -269,27 +287,12 @@ def test_previous_response_header(trireme, db, tmp_path, backend):
         rx.close()
 
 
-def test_redis_sends_no_token_and_202_is_a_2xx(trireme, tmp_path):
-    """The Redis backend cannot hand a job over: no token is sent, so the
-    endpoint knows a 202 ends the job like any 2xx."""
-    rx = Receiver(lambda path, h, body: (202, b'{"queued": true}'))
-    try:
-        srv = start(trireme, redis_env(), tmp_path, {
-            "r202": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/r"}}, threads=1)
-        jid = enqueue(srv.port, {"kind": "r202", "queue": srv.queue})["id"]
-        assert settled(srv, jid, "succeeded")["result"] == {"queued": True}
-        h = rx.hits("/r")[0][1]
-        assert "trireme-job-token" not in h and h["trireme-previous-response"] == "0", h
-    finally:
-        rx.close()
-
-
 WH_KEY = b"trireme-seed-000-webhook-key-0123"
 WH_SECRET = "whsec_" + base64.b64encode(WH_KEY).decode()
 
 
-@pytest.mark.parametrize("backend", ["postgres", "redis"])
-def test_seed_signed_webhook_delivered_over_https(trireme, db, tmp_path, backend):
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+def test_seed_signed_webhook_delivered_over_https(trireme, db, tmp_path, store):
     """Seed 000: a Standard-Webhooks-signed delivery to POST
     /v1/webhooks/{source} is verified and stored as a job of an http kind;
     the worker delivers it over HTTPS (throw-away CA) to a receiver that
@@ -306,7 +309,7 @@ def test_seed_signed_webhook_delivered_over_https(trireme, db, tmp_path, backend
 
     rx = Receiver(handler, ctx)
     try:
-        env = db.env(SHOP_WH_SECRET=WH_SECRET) if backend == "postgres" \
+        env = db.env(SHOP_WH_SECRET=WH_SECRET) if store == "postgres" \
             else dict(redis_env(), SHOP_WH_SECRET=WH_SECRET)
         queue = f"shop{uuid.uuid4().hex[:8]}"
         srv = start(trireme, env, tmp_path, {
