@@ -1,7 +1,7 @@
 // A receiver of Trireme http job kinds: Node standard library only.
 // TRIREME_SECRET is the kind's secret_env value (whsec_<base64>); PORT the port.
 // Long jobs (payload {"long": true}): answered 202 and finished through the job
-// callbacks at TRIREME_URL with TRIREME_API_KEY (PostgreSQL backend: a token is sent).
+// callbacks at TRIREME_URL with TRIREME_API_KEY, using the token each delivery carries.
 const http = require("http"), crypto = require("crypto");
 const key = Buffer.from(process.env.TRIREME_SECRET.replace(/^whsec_/, ""), "base64");
 const base = new URL(process.env.TRIREME_URL || "http://127.0.0.1:8080");
@@ -26,7 +26,7 @@ http.createServer((req, res) => {
       s.startsWith("v1,") && s.length - 3 === want.length &&
       crypto.timingSafeEqual(Buffer.from(s.slice(3)), Buffer.from(want)));
     const job = ok ? JSON.parse(body) : null;
-    const token = h["trireme-job-token"]; // absent on the Redis backend: no hand-off there
+    const token = h["trireme-job-token"]; // this attempt's, for the callbacks after a 202
     if (ok && token && job.payload && job.payload.long) { // hand off: 202 now, report later
       res.writeHead(202, { "Content-Type": "application/json" });
       res.end(JSON.stringify({ accepted: true }));

@@ -1,7 +1,7 @@
 # A receiver of Trireme http job kinds: Python standard library only.
 # TRIREME_SECRET is the kind's secret_env value (whsec_<base64>); PORT the port.
 # Long jobs (payload {"long": true}): answered 202 and finished through the job
-# callbacks at TRIREME_URL with TRIREME_API_KEY (PostgreSQL backend: a token is sent).
+# callbacks at TRIREME_URL with TRIREME_API_KEY, using the token each delivery carries.
 import base64, hashlib, hmac, json, os, threading, time, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KEY = base64.b64decode(os.environ["TRIREME_SECRET"].removeprefix("whsec_"))
@@ -25,7 +25,7 @@ class Receiver(BaseHTTPRequestHandler):
         ok = any(hmac.compare_digest(want, s[3:]) for s in (h["webhook-signature"] or "").split()
                  if s.startswith("v1,")) and abs(time.time() - int(h["webhook-timestamp"] or 0)) < 300
         job = json.loads(body) if ok else None
-        token = h["Trireme-Job-Token"]  # absent on the Redis backend: no hand-off there
+        token = h["Trireme-Job-Token"]  # this attempt's, for the callbacks after a 202
         long = ok and token and isinstance(job["payload"], dict) and job["payload"].get("long")
         status, out = (202, {"accepted": True}) if long else \
             (200, {"echo": job["payload"], "attempt": job["attempt"]}) if ok \

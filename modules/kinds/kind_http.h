@@ -20,9 +20,9 @@
  * time-out errors are retried with the job's backoff; 3xx and other 4xx
  * fail without retry; `Trireme-No-Retry: true` makes any failure final.
  * Every request also says the previous attempt's HTTP status
- * (Trireme-Previous-Response, 0 when there was none) and, where the queue
- * backend can hand a job over (PostgreSQL), carries the attempt's job token
- * (Trireme-Job-Token): a 202 then hands the job to the endpoint, which
+ * (Trireme-Previous-Response, 0 when there was none) and carries the
+ * attempt's job token (Trireme-Job-Token) where the queue backend can hand
+ * a job over (both can): a 202 then hands the job to the endpoint, which
  * finishes it through the job callbacks (modules/web/api_callbacks.c)
  * within `lease` (heartbeats extend it), or it is retried like any lost
  * lease.

@@ -15,6 +15,12 @@
  * lease expired and the reaper or another claim moved on, or the job
  * finished, the token no longer matches and the call changes nothing (409).
  *
+ * The callbacks also finish jobs of http kinds whose endpoint answered 202:
+ * the worker writes the hand-off (the row's worker_id becomes the hash of
+ * the token it sent with the request, under the kind's lease), and from
+ * then on such a job is fenced exactly as a pulled one; failed with a retry
+ * or reaped, it goes back to the built-in worker's queue.
+ *
  * Calls answer once through their fn, as queue_api.h's do. A claim whose
  * caller forgot it (the client went away) hands its jobs straight back.
  */
