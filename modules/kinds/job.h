@@ -26,6 +26,7 @@ struct job_run {
     int64_t id;
     const char *queue; /* the queue it was taken from (the worker's copy) */
     int attempt, max_attempts;
+    int prev_status; /* the previous attempt's HTTP status (http kinds), 0: none */
     json_t *payload;
     uint64_t timeout_ms;
     struct loop *loop;
@@ -41,6 +42,14 @@ void job_finish(struct job_run *r, json_t *result, const char *error, bool perma
 /* End the attempt as failed and retried, but no sooner than not_before_ms
  * from now (an HTTP Retry-After): the job's backoff when that is later. */
 void job_retry_after(struct job_run *r, const char *error, uint64_t not_before_ms);
+/* Whether this backend can hand a running attempt over (job_hand_off). */
+bool job_can_hand_off(struct job_run *r);
+/* End the attempt here, not the job: the job stays running under a lease
+ * of lease_ms, fenced by the token "<attempt>.<secret>" (modules/queue/
+ * pull.h), and whoever holds the token finishes it through the job
+ * callbacks; if nobody does before the lease ends, it is retried like any
+ * lost lease. The slot is freed. Only when job_can_hand_off(). */
+void job_hand_off(struct job_run *r, const char *secret, uint64_t lease_ms);
 /* Record progress (0..100) and the current step (or NULL). */
 void job_progress(struct job_run *r, int percent, const char *step);
 /* The `sql` kind's statement named in --sql-jobs, or NULL. */

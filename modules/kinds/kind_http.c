@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "kernel/hmac.h"
 #include "kernel/http_client.h"
@@ -28,7 +29,8 @@
 #include "proto/base64.h"
 #include "proto/http_url.h"
 
-#define HTTP_KIND_HEAD_MAX 1024 /* the Trireme-* and webhook-* lines of one request */
+#define HTTP_KIND_HEAD_MAX   1200 /* the Trireme-* and webhook-* lines of one request */
+#define HTTP_KIND_SECRET_HEX 32   /* a hand-off token's secret: 128 random bits in hex */
 
 struct http_loop {
     struct loop *loop;
@@ -53,6 +55,7 @@ struct http_req {
     char *head;
     size_t head_cap, head_len;
     char url[HTTP_KIND_URL_MAX + 1];
+    char secret[HTTP_KIND_SECRET_HEX + 1]; /* this attempt's token's, or "" (no hand-off) */
 };
 
 static struct kinds_loop *kl_of(struct loop *l)
@@ -117,9 +120,13 @@ static void build_head(struct http_req *q)
                      "Content-Type: application/json\r\nTrireme-Job-Id: %lld\r\n"
                      "Trireme-Job-Kind: %s\r\nTrireme-Job-Queue: %s\r\nTrireme-Job-Attempt: %d\r\n"
                      "Trireme-Job-Max-Attempts: %d\r\nTrireme-Retry-Count: %d\r\n"
-                     "Trireme-Job-Deadline: %lld\r\n",
+                     "Trireme-Previous-Response: %d\r\nTrireme-Job-Deadline: %lld\r\n",
                      (long long)r->id, r->kind->name, r->queue ? r->queue : "", r->attempt,
-                     r->max_attempts, r->attempt - 1, (long long)(now + (int64_t)(tmo / 1000) + 1));
+                     r->max_attempts, r->attempt - 1, r->attempt > 1 ? r->prev_status : 0,
+                     (long long)(now + (int64_t)(tmo / 1000) + 1));
+    if (q->secret[0])
+        n +=
+            snprintf(o + n, cap - (size_t)n, "Trireme-Job-Token: %d.%s\r\n", r->attempt, q->secret);
     if (s->secret_len) {
         char id[32], ts[24];
         int il = snprintf(id, sizeof(id), "job_%lld", (long long)r->id);
@@ -205,6 +212,17 @@ static void on_done(struct http_call *call, int err, const struct http_reply *a)
     }
     const struct http1_header *nr = header(a, "trireme-no-retry");
     bool no_retry = nr && nr->value_len == 4 && !strncasecmp(nr->value, "true", 4);
+    if (a->status == 202 && q->secret[0]) {
+        /* The endpoint took the job over: it reports through the job
+         * callbacks with the token it was sent, within the kind's lease. */
+        struct job_run *r = q->run;
+        char secret[sizeof(q->secret)];
+        memcpy(secret, q->secret, sizeof(secret));
+        r->ctx = NULL;
+        req_put(q);
+        job_hand_off(r, secret, s->lease_ms);
+        return;
+    }
     if (a->status >= 200 && a->status < 300) {
         json_t *res = NULL;
         if (a->body_len && a->body_len <= s->max_result) {
@@ -349,6 +367,14 @@ void http_kind_start(struct job_run *r)
         snprintf(q->url, sizeof(q->url), "%s", dk->http.url);
     }
     r->ctx = q;
+    q->secret[0] = 0;
+    if (job_can_hand_off(r)) {
+        unsigned char raw[HTTP_KIND_SECRET_HEX / 2];
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+            abort(); /* the kernel's CSPRNG never fails once booted */
+        for (size_t b = 0; b < sizeof(raw); b++)
+            snprintf(q->secret + 2 * b, 3, "%02x", raw[b]);
+    }
     if (build_body(q, payload)) {
         end(q, NULL, "cannot encode the request body", true, 0);
         return;

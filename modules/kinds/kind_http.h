@@ -19,8 +19,13 @@
  * are retried no sooner than Retry-After; other 5xx, connect, TLS and
  * time-out errors are retried with the job's backoff; 3xx and other 4xx
  * fail without retry; `Trireme-No-Retry: true` makes any failure final.
- * (A 202 is a 2xx like the others: handing long jobs over to the job
- * callbacks is not built yet.)
+ * Every request also says the previous attempt's HTTP status
+ * (Trireme-Previous-Response, 0 when there was none) and carries the
+ * attempt's job token (Trireme-Job-Token) where the queue backend can hand
+ * a job over (both can): a 202 then hands the job to the endpoint, which
+ * finishes it through the job callbacks (modules/web/api_callbacks.c)
+ * within `lease` (heartbeats extend it), or it is retried like any lost
+ * lease.
  *
  * Connections are pooled per kind and loop (one kernel/http_client each),
  * at most `concurrency` per origin across the worker's loops; requests
@@ -37,6 +42,7 @@
 #define HTTP_KIND_TIMEOUT_MS      30000u       /* "timeout": one request, to its whole answer */
 #define HTTP_KIND_MAX_RESULT      (256u << 10) /* "max_result": a 2xx body kept as the result */
 #define HTTP_KIND_CONCURRENCY     64u          /* "concurrency": connections per origin */
+#define HTTP_KIND_LEASE_MS        300000u      /* "lease": a job handed over by a 202 */
 #define HTTP_KIND_CONCURRENCY_MAX 10000u
 #define HTTP_KIND_ERROR_BODY      200u  /* body bytes quoted in last_error */
 #define HTTP_KIND_HEADERS_MAX     32u   /* "headers": fields one kind adds */
@@ -54,6 +60,7 @@ struct http_spec {
     char *headers;      /* the kind's "Name: value\r\n" lines, or NULL */
     size_t headers_len;
     uint64_t timeout_ms, max_result;
+    uint64_t lease_ms; /* after a 202: the endpoint's to call back within */
     unsigned concurrency;
     uint8_t secret[HTTP_KIND_SECRET_MAX];
     size_t secret_len; /* 0: requests are not signed */

@@ -116,6 +116,7 @@ static void spec_defaults(struct http_spec *s)
     s->method = "POST";
     s->timeout_ms = HTTP_KIND_TIMEOUT_MS;
     s->max_result = HTTP_KIND_MAX_RESULT;
+    s->lease_ms = HTTP_KIND_LEASE_MS;
     s->concurrency = HTTP_KIND_CONCURRENCY;
 }
 
@@ -128,8 +129,9 @@ static void set_kind_timeout(struct declared_kind *d)
 
 int http_kind_parse(json_t *e, struct declared_kind *d, const char **field, char *msg, size_t cap)
 {
-    static const char *const known[] = {"type",    "url",         "method",     "headers",
-                                        "timeout", "concurrency", "secret_env", "max_result"};
+    static const char *const known[] = {"type",       "url",        "method",
+                                        "headers",    "timeout",    "concurrency",
+                                        "secret_env", "max_result", "lease"};
     struct http_spec *s = &d->http;
     memset(s, 0, sizeof(*s));
     spec_defaults(s);
@@ -144,7 +146,7 @@ int http_kind_parse(json_t *e, struct declared_kind *d, const char **field, char
             *field = key;
             snprintf(msg, cap,
                      "is not a field of an http kind (url, method, headers, timeout, "
-                     "concurrency, secret_env, max_result)");
+                     "concurrency, secret_env, max_result, lease)");
             return -1;
         }
     }
@@ -184,7 +186,8 @@ int http_kind_parse(json_t *e, struct declared_kind *d, const char **field, char
     s->concurrency = (unsigned)conc;
     if (kinds_field_duration(e, "timeout", &s->timeout_ms, 10, 24 * 3600 * 1000ULL, field, msg,
                              cap) ||
-        kinds_field_size(e, "max_result", &s->max_result, 0, 64 << 20, field, msg, cap))
+        kinds_field_size(e, "max_result", &s->max_result, 0, 64 << 20, field, msg, cap) ||
+        kinds_field_duration(e, "lease", &s->lease_ms, 1000, 24 * 3600 * 1000ULL, field, msg, cap))
         return -1;
     json_t *h = json_object_get(e, "headers");
     if (h) {

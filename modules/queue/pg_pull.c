@@ -48,10 +48,13 @@
     " AND j.worker_id = 'pull:' || encode(sha256(convert_to(v.secret, 'UTF8')), 'hex')"
 
 /* A callback: $1 id, $2 secret, $3 attempt, then fn's own; the answer, or
- * NULL when the fence did not hold, and whether the job exists at all (409
- * or 404). */
+ * NULL when the fence did not hold, and then what the job is: NULL (no
+ * such job: 404), 'w' (this attempt still runs under the built-in worker:
+ * an http kind's 202 hand-off may not be written yet) or 'x' (409). */
 #define REPORT(fn, args)                                                                           \
-    "SELECT r::text, EXISTS (SELECT 1 FROM trireme.jobs WHERE id = $1::bigint)"                    \
+    "SELECT r::text, (SELECT CASE WHEN status = 'running' AND attempts = $3::int"                  \
+    "  AND worker_id NOT LIKE 'pull:%' THEN 'w' ELSE 'x' END"                                      \
+    "  FROM trireme.jobs WHERE id = $1::bigint)"                                                   \
     " FROM trireme." fn "($1::bigint, $2, $3::int, " args ") r"
 
 /* $4 percent or NULL, $5 step or NULL. */
@@ -80,6 +83,7 @@ struct pg_pull {
     struct timer recheck;
     struct list spare;
     unsigned nspare;
+    struct list waiting; /* callbacks waiting for a hand-off */
 };
 
 struct pp_call {
@@ -88,6 +92,10 @@ struct pp_call {
     struct list node;
     struct pg_query q;
     bool claim;
+    const char *sql;
+    int nparams;
+    struct timer again; /* waiting for a hand-off (on p->waiting) */
+    unsigned waited_ms;
     const char *vals[6];
     char *own[6]; /* what vals point to that this call allocated */
     char num[3][24];
@@ -125,6 +133,8 @@ static void call_put(struct pp_call *c)
 
 static void submit(struct pp_call *c, const char *sql, int nparams, pg_query_fn fn)
 {
+    c->sql = sql;
+    c->nparams = nparams;
     c->q = (struct pg_query){
         .fn = fn,
         .data = c,
@@ -284,23 +294,52 @@ static struct pull_call *pp_claim(void *st, const struct pull_claim_req *req, qu
 
 /* --- callbacks -------------------------------------------------------------- */
 
+static void answer_stale(struct pp_call *c)
+{
+    queue_call_answer(&c->head.head,
+                      &(struct queue_answer){
+                          .status = 409,
+                          .code = "stale_token",
+                          .message = "the token does not hold this job's current attempt "
+                                     "(its lease expired and it moved on, or it finished)",
+                      });
+}
+
+static void on_reported(struct pg_query *q, PGresult *res, const char *err);
+
+static void on_again(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct pp_call *c = container_of(t, struct pp_call, again);
+    list_remove(&c->node);
+    list_init(&c->node);
+    if (!c->head.head.fn) { /* the caller went away */
+        call_put(c);
+        return;
+    }
+    submit(c, c->sql, c->nparams, on_reported);
+}
+
 static void on_reported(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pp_call *c = q->data;
+    if (!err && PQntuples(res) == 1 && PQgetisnull(res, 0, 0) && !PQgetisnull(res, 0, 1) &&
+        PQgetvalue(res, 0, 1)[0] == 'w' && c->waited_ms < PULL_HANDOFF_WAIT_MS && c->head.head.fn &&
+        !c->p->stopped) {
+        c->waited_ms += PULL_HANDOFF_RECHECK_MS;
+        c->again.fn = on_again;
+        list_append(&c->p->waiting, &c->node);
+        loop_timer_in(c->p->loop, &c->again, PULL_HANDOFF_RECHECK_MS);
+        return;
+    }
     if (err)
         queue_answer_failed(&c->head.head, queue_fault_pg(res), "database", err);
     else if (PQntuples(res) != 1)
         queue_answer_failed(&c->head.head, QUEUE_INTERNAL, "database", "short callback result");
     else if (!PQgetisnull(res, 0, 0))
         queue_answer_json(&c->head.head, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)));
-    else if (PQgetvalue(res, 0, 1)[0] == 't')
-        queue_call_answer(&c->head.head,
-                          &(struct queue_answer){
-                              .status = 409,
-                              .code = "stale_token",
-                              .message = "the token does not hold this job's current attempt "
-                                         "(its lease expired and it moved on, or it finished)",
-                          });
+    else if (!PQgetisnull(res, 0, 1))
+        answer_stale(c);
     else
         queue_answer_not_found(&c->head.head, "no job with this id");
     call_put(c);
@@ -385,6 +424,7 @@ static void *pp_open(const struct queue_api_conns *conns, const struct config *c
     p->wake_data = data;
     p->recheck.fn = on_recheck;
     list_init(&p->spare);
+    list_init(&p->waiting);
     struct pg_pool_config pc = {
         .conninfo = direct_url,
         .listen_conninfo = direct_url,
@@ -407,6 +447,13 @@ static void pp_stop(void *st)
     p->stopped = true;
     p->watching = false;
     loop_timer_cancel(p->loop, &p->recheck);
+    while (!list_empty(&p->waiting)) { /* no more waiting for hand-offs */
+        struct pp_call *c = list_entry(p->waiting.next, struct pp_call, node);
+        list_remove(&c->node);
+        loop_timer_cancel(p->loop, &c->again);
+        answer_stale(c);
+        call_put(c);
+    }
     if (p->has_own)
         pg_pool_close(&p->own);
 }

@@ -296,6 +296,49 @@ static void defer(struct pgw *p, int64_t id, uint64_t delay_ms)
     pg_query_submit(&p->pg, &d->q);
 }
 
+/* A 202: the attempt is the endpoint's now (SQL_HAND_OFF). */
+struct handoff {
+    struct pg_query q;
+    struct pgw *p;
+    const char *vals[5];
+    char id[24], attempt[12], lease[24], secret[HANDOFF_SECRET_MAX + 1];
+};
+
+static void on_handed_off(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct handoff *h = container_of(q, struct handoff, q);
+    if (err)
+        LOG(LOG_WARN, "worker: handing a job off failed; its lease returns it",
+            L_STR("job_id", h->id), L_STR("error", err));
+    else if (PQntuples(res) != 1)
+        LOG(LOG_WARN, "hand-off refused: job no longer held by this worker",
+            L_STR("job_id", h->id));
+    worker_op_end(&h->p->w);
+    free(h);
+}
+
+static void hand_off(struct pgw *p, const struct job_run *j, const char *secret, uint64_t lease_ms)
+{
+    struct handoff *h = xcalloc(1, sizeof(*h));
+    h->p = p;
+    snprintf(h->id, sizeof(h->id), "%lld", (long long)j->id);
+    snprintf(h->attempt, sizeof(h->attempt), "%d", j->attempt);
+    snprintf(h->lease, sizeof(h->lease), "%llu", (unsigned long long)lease_ms);
+    snprintf(h->secret, sizeof(h->secret), "%s", secret);
+    h->vals[0] = h->id;
+    h->vals[1] = p->w.id;
+    h->vals[2] = h->attempt;
+    h->vals[3] = h->secret;
+    h->vals[4] = h->lease;
+    h->q = (struct pg_query){.fn = on_handed_off,
+                             .sql = SQL_HAND_OFF,
+                             .nparams = 5,
+                             .values = h->vals,
+                             .retry_safe = true};
+    worker_op_begin(&p->w);
+    pg_query_submit(&p->pg, &h->q);
+}
+
 static void pg_record(struct worker *w, struct worker_run *r, const struct worker_outcome *o)
 {
     struct pgw *p = pgw_of(w);
@@ -320,6 +363,9 @@ static void pg_record(struct worker *w, struct worker_run *r, const struct worke
         break;
     case OUTCOME_DROP:
         break; /* the row already says it is not ours (cancelled or taken over) */
+    case OUTCOME_HANDOFF:
+        hand_off(p, j, o->secret, o->delay_ms);
+        break;
     }
 }
 
@@ -380,6 +426,7 @@ static void start_row(struct pgw *p, PGresult *res, int row)
     r->job.attempt = atoi(PQgetvalue(res, row, 3));
     r->job.max_attempts = atoi(PQgetvalue(res, row, 4));
     r->job.timeout_ms = PQgetisnull(res, row, 5) ? 0 : (uint64_t)atoll(PQgetvalue(res, row, 5));
+    r->job.prev_status = atoi(PQgetvalue(res, row, 7));
     for (unsigned q = 0; p->w.nqueues > 1 && q < p->w.nqueues; q++) /* the job's queue name */
         if (!strcmp(p->w.queue[q], PQgetvalue(res, row, 6)))
             r->queue_ix = q;
@@ -711,6 +758,7 @@ static struct pg_pool *pg_conn(struct worker *w)
 const struct queue_worker_ops pg_worker_ops = {
     .worker_size = sizeof(struct pgw),
     .run_size = sizeof(struct worker_run),
+    .can_hand_off = true,
     .unmet = pg_unmet,
     .open = pg_open,
     .fetch = pg_fetch,

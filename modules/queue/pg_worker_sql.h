@@ -24,7 +24,8 @@
     "   WHERE status = 'pending' AND NOT pull AND queue = q.name AND run_at <= now()"              \
     "   ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED) x"                \
     "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $2::int))"                                   \
-    " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms, j.queue"
+    " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms, j.queue," \
+    "  CASE WHEN j.last_error ~ '^HTTP [0-9]{3} ' THEN substr(j.last_error, 6, 3)::int ELSE 0 END"
 
 /* Milliseconds until the next pending job of our queues is due, or NULL
  * when none is pending: one step down jobs_due_push (sql/008) per queue. NULL
@@ -100,6 +101,17 @@
     "  worker_id = NULL, lease_until = NULL, run_at = now() + $3::bigint * interval '1 ms',"       \
     "  updated_at = now()"                                                                         \
     " WHERE id = $1::bigint AND status = 'running' AND worker_id = $2"
+
+/* A 202 of an http kind: the attempt stays running, now fenced by the
+ * endpoint's token (as a pulled job's, sql/008) under a lease of its own;
+ * the job callbacks finish it, the reaper retries it when the lease ends.
+ * $1 id, $2 worker id, $3 attempt, $4 the token's secret, $5 lease ms. */
+#define SQL_HAND_OFF                                                                               \
+    "UPDATE trireme.jobs SET worker_id = 'pull:' || encode(sha256(convert_to($4, 'UTF8')), "       \
+    "'hex'),"                                                                                      \
+    "  lease_until = now() + $5::bigint * interval '1 ms', updated_at = now()"                     \
+    " WHERE id = $1::bigint AND status = 'running' AND worker_id = $2 AND attempts = $3::int"      \
+    " RETURNING id"
 
 /* $1 id, $2 percent, $3 step, $4 worker id, $5 attempt. */
 #define SQL_PROGRESS                                                                               \

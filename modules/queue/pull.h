@@ -15,6 +15,12 @@
  * lease expired and the reaper or another claim moved on, or the job
  * finished, the token no longer matches and the call changes nothing (409).
  *
+ * The callbacks also finish jobs of http kinds whose endpoint answered 202:
+ * the worker writes the hand-off (the row's worker_id becomes the hash of
+ * the token it sent with the request, under the kind's lease), and from
+ * then on such a job is fenced exactly as a pulled one; failed with a retry
+ * or reaped, it goes back to the built-in worker's queue.
+ *
  * Calls answer once through their fn, as queue_api.h's do. A claim whose
  * caller forgot it (the client went away) hands its jobs straight back.
  */
@@ -37,6 +43,11 @@ struct config;
 #define PULL_TOKEN_MAX       96   /* a token's length */
 #define PULL_STEP_MAX        500  /* a progress step's length */
 #define PULL_RECHECK_MS      1000 /* waiting claims: the shared check for due jobs */
+/* A callback for an attempt an http kind's endpoint answered 202 may come
+ * before the worker wrote the hand-off: it is tried again every
+ * PULL_HANDOFF_RECHECK_MS for at most PULL_HANDOFF_WAIT_MS before the 409. */
+#define PULL_HANDOFF_RECHECK_MS 100
+#define PULL_HANDOFF_WAIT_MS    5000
 
 /* kinds and queues: JSON arrays of strings (the call keeps no reference). */
 struct pull_claim_req {

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define HANDOFF_SECRET_MAX 64 /* a hand-off token's secret (pull.h's tokens) */
+
 struct config;
 struct pg_pool;
 struct redis_client;
@@ -36,17 +38,21 @@ enum worker_verdict {
     OUTCOME_DEFER,     /* not run: its kind's rate limit; again in delay_ms, attempt not spent */
     OUTCOME_BACK,      /* not finished at shutdown: straight back, attempt not spent */
     OUTCOME_DROP,      /* lost (cancelled, taken over): spend the delivery, write nothing */
+    OUTCOME_HANDOFF,   /* still running, fenced by secret's token for delay_ms (a lease) */
 };
 
 struct worker_outcome {
     enum worker_verdict verdict;
-    json_t *result;    /* OUTCOME_OK: borrowed, may be NULL */
-    const char *error; /* OUTCOME_FAIL, OUTCOME_PERMANENT */
-    uint64_t delay_ms; /* OUTCOME_FAIL, OUTCOME_DEFER */
+    json_t *result;     /* OUTCOME_OK: borrowed, may be NULL */
+    const char *error;  /* OUTCOME_FAIL, OUTCOME_PERMANENT */
+    uint64_t delay_ms;  /* OUTCOME_FAIL, OUTCOME_DEFER; OUTCOME_HANDOFF: the lease */
+    const char *secret; /* OUTCOME_HANDOFF: the token's secret */
 };
 
 struct queue_worker_ops {
     size_t worker_size, run_size;
+    /* record() takes OUTCOME_HANDOFF (the job callbacks can finish the job). */
+    bool can_hand_off;
     /* Why this backend cannot run with cfg (a missing URL), or NULL. */
     const char *(*unmet)(const struct config *cfg);
     /* Connections and timers; fetching starts when they are ready.

@@ -49,13 +49,17 @@ struct redis_pull {
     uint64_t reap_ms; /* its period */
     struct rq_call due;
     struct timer recheck;
+    struct list waiting; /* callbacks waiting for a hand-off */
 };
 
 struct rp_call {
     struct pull_call head; /* first */
     struct redis_pull *p;
     struct rq_call rq;
-    int64_t id; /* a callback's job */
+    int64_t id;         /* a callback's job */
+    struct timer again; /* a callback waiting for a 202's hand-off (on p->waiting) */
+    struct list node;
+    unsigned waited_ms;
 };
 
 static struct rp_call *call_new(struct redis_pull *p, queue_answer_fn fn, void *data)
@@ -253,10 +257,47 @@ static struct pull_call *rp_claim(void *st, const struct pull_claim_req *req, qu
 
 /* --- callbacks ------------------------------------------------------------------ */
 
+static void answer_stale(struct queue_call *qc)
+{
+    queue_call_answer(qc, &(struct queue_answer){
+                              .status = 409,
+                              .code = "stale_token",
+                              .message = "the token does not hold this job's current attempt "
+                                         "(its lease expired and it moved on, or it finished)",
+                          });
+}
+
+static void on_reported(struct rq_call *rq, redisReply *reply, const char *err);
+
+static void on_again(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct rp_call *c = container_of(t, struct rp_call, again);
+    list_remove(&c->node);
+    if (!c->head.head.fn) { /* the caller went away */
+        rq_args_free(&c->rq.args);
+        free(c);
+        return;
+    }
+    rq_eval(c->p->cl, &c->rq, &c->p->shas, RQ_PULL_REPORT, on_reported);
+}
+
 static void on_reported(struct rq_call *rq, redisReply *reply, const char *err)
 {
     struct rp_call *c = container_of(rq, struct rp_call, rq);
     struct queue_call *qc = &c->head.head;
+    /* An http kind's 202 may be answered before its hand-off is written:
+     * try again for a while (pg_pull.c does the same). */
+    if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer == -2 &&
+        c->waited_ms < PULL_HANDOFF_WAIT_MS && qc->fn && !c->p->stopped) {
+        c->waited_ms += PULL_HANDOFF_RECHECK_MS;
+        c->again.fn = on_again;
+        list_append(&c->p->waiting, &c->node);
+        loop_timer_in(c->p->loop, &c->again, PULL_HANDOFF_RECHECK_MS);
+        return;
+    }
+    rq_args_free(&c->rq.args);
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || !reply->elements ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
         queue_answer_failed(qc, err ? queue_fault_redis(reply, err) : QUEUE_INTERNAL, "redis",
@@ -273,13 +314,8 @@ static void on_reported(struct rq_call *rq, redisReply *reply, const char *err)
         json_decref(j);
         queue_answer_json(qc, body, strlen(body));
         free(body);
-    } else if (reply->element[0]->integer == 0) {
-        queue_call_answer(qc, &(struct queue_answer){
-                                  .status = 409,
-                                  .code = "stale_token",
-                                  .message = "the token does not hold this job's current attempt "
-                                             "(its lease expired and it moved on, or it finished)",
-                              });
+    } else if (reply->element[0]->integer == 0 || reply->element[0]->integer == -2) {
+        answer_stale(qc);
     } else {
         queue_answer_not_found(qc, "no job with this id (or its result expired)");
     }
@@ -294,6 +330,7 @@ static struct queue_call *rp_report(void *st, const struct pull_report *rep, que
     struct rq_args *a = &c->rq.args;
     const char *dot = strchr(rep->token, '.');
     c->id = rep->id;
+    c->rq.keep_args = true; /* sent again while a hand-off is on its way */
     rq_args_addll(a, (long long)rep->id);
     rq_args_adds(a, dot ? dot + 1 : "");
     if (dot)
@@ -346,6 +383,7 @@ static void *rp_open(const struct queue_api_conns *conns, const struct config *c
     }
     struct redis_pull *p = xcalloc(1, sizeof(*p));
     p->loop = conns->loop;
+    list_init(&p->waiting);
     p->cl = conns->redis;
     p->wake = wake;
     p->wake_data = data;
@@ -376,6 +414,14 @@ static void rp_stop(void *st)
     p->stopped = true;
     p->watching = false;
     loop_timer_cancel(p->loop, &p->recheck);
+    while (!list_empty(&p->waiting)) { /* no more waiting for hand-offs */
+        struct rp_call *c = list_entry(p->waiting.next, struct rp_call, node);
+        list_remove(&c->node);
+        loop_timer_cancel(p->loop, &c->again);
+        answer_stale(&c->head.head);
+        rq_args_free(&c->rq.args);
+        free(c);
+    }
     if (p->has_sub)
         redis_client_close(&p->sub);
 }

@@ -32,6 +32,14 @@
     "  local z = P .. 'pull:' .. kind .. ':' .. q\n"                                               \
     "  redis.call('SADD', P .. 'pull-lanes', z)\n"                                                 \
     "  return z\n"                                                                                 \
+    "end\n" /* pending again: a pull kind's job to its lane, an http kind's (handed                \
+             * off by a 202) to its queue's delayed: set, for the built-in worker */               \
+    "local function back(id, kind, q, at)\n"                                                       \
+    "  if redis.call('HGET', P .. 'job:' .. id, 'pull') == '1' then\n"                             \
+    "    redis.call('ZADD', lane(kind, q), at, id)\n"                                              \
+    "  else\n"                                                                                     \
+    "    redis.call('ZADD', P .. 'delayed:' .. q, at, id)\n"                                       \
+    "  end\n"                                                                                      \
     "end\n"                                                                                        \
     "local function reap(ttl)\n"                                                                   \
     "  local ids = redis.call('ZRANGEBYSCORE', P .. 'pull-leases', '-inf', now, 'LIMIT', 0, "      \
@@ -50,7 +58,7 @@
     "      else\n"                                                                                 \
     "        redis.call('HSET', k, 'status', 'pending', 'run_at', now, 'updated_at', now,\n"       \
     "          'last_error', err, 'worker_id', '')\n"                                              \
-    "        redis.call('ZADD', lane(h[4], h[5]), now, id)\n"                                      \
+    "        back(id, h[4], h[5], now)\n"                                                          \
     "      end\n"                                                                                  \
     "    end\n"                                                                                    \
     "  end\n"                                                                                      \
@@ -124,7 +132,11 @@ const char rq_lua_pull_back[] = LUA_PULL_HEAD
  * a2, a3, ttl ms. progress: a1 percent ('' keep), a2 step ('' keep);
  * heartbeat: a1 lease ms; complete: a1 result JSON ('' none); fail: a1
  * error, a2 retry '1'/'0', a3 delay ms ('' the worker's backoff).
- * Returns {1, status, lease ms or ''}, {0} (stale token), {-1} (no job). */
+ * Returns {1, status, lease ms or ''}, {0} (stale token), {-1} (no job),
+ * {-2} (stale, but this attempt still runs under a built-in worker: an
+ * http kind's 202 whose hand-off is not written yet). A job of an http kind
+ * handed off by a 202 is fenced here like a pulled one; failed or reaped,
+ * it goes back to its queue's delayed: set, not to a lane. */
 const char rq_lua_pull_report[] = LUA_PULL_HEAD
     "local id, what, a1, a2, a3, ttl = ARGV[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]\n"
     "local k = P .. 'job:' .. id\n"
@@ -133,6 +145,10 @@ const char rq_lua_pull_report[] = LUA_PULL_HEAD
     "  'queue', 'unique_key')\n"
     "if not h[1] then return {-1} end\n"
     "if h[1] ~= 'running' or h[2] ~= 'pull:' .. redis.sha1hex(ARGV[2]) or h[3] ~= ARGV[3] then\n"
+    /* this attempt still runs under the built-in worker: a 202's hand-off on its way */
+    "  if h[1] == 'running' and h[3] == ARGV[3] and string.sub(h[2] or '', 1, 5) ~= 'pull:' then\n"
+    "    return {-2}\n"
+    "  end\n"
     "  return {0}\n"
     "end\n"
     "local L = P .. 'pull-leases'\n"
@@ -162,7 +178,7 @@ const char rq_lua_pull_report[] = LUA_PULL_HEAD
     "  local d = a3 ~= '' and tonumber(a3) or math.min(1000 * 2 ^ (att - 1), 3600000)\n"
     "  redis.call('HSET', k, 'status', 'pending', 'last_error', a1, 'worker_id', '',\n"
     "    'run_at', now + d, 'updated_at', now)\n"
-    "  redis.call('ZADD', lane(h[5], h[6]), now + d, id)\n"
+    "  back(id, h[5], h[6], now + d)\n"
     "  if d <= 0 then redis.call('PUBLISH', P .. 'pull', '') end\n"
     "else\n"
     "  redis.call('HSET', k, 'status', st, 'last_error', a1, 'worker_id', '', 'finished_at', now,\n"

@@ -583,6 +583,7 @@ static struct redis_client *rqw_redis(struct worker *w)
 const struct queue_worker_ops redis_worker_ops = {
     .worker_size = sizeof(struct rqw),
     .run_size = sizeof(struct rrun),
+    .can_hand_off = true,
     .unmet = rqw_unmet,
     .open = rqw_open,
     .fetch = rqw_fetch,

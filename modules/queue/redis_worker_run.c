@@ -200,6 +200,9 @@ void rqw_record(struct worker *w, struct worker_run *wr, const struct worker_out
         /* Spend the delivery, unless it is someone else's now. */
         add_done(q, r, "drop", "", 0, 0);
         break;
+    case OUTCOME_HANDOFF: /* data: the token's secret; delay: the lease */
+        add_done(q, r, "handoff", o->secret, strlen(o->secret), o->delay_ms);
+        break;
     }
 }
 
@@ -230,6 +233,7 @@ struct delivery {
     const char *kind, *payload, *timeout;
     size_t kind_len, payload_len, timeout_len;
     int attempt, max_attempts;
+    int prev_status; /* field s: the previous attempt's HTTP status */
     bool recorded;
 };
 
@@ -242,6 +246,7 @@ static void run_delivery(struct rqw *q, const struct delivery *d)
     snprintf(r->ref, sizeof(r->ref), "%s", d->entry);
     r->base.job.attempt = d->attempt;
     r->base.job.max_attempts = d->max_attempts;
+    r->base.job.prev_status = d->prev_status;
     char tmo[24] = "";
     if (d->timeout_len && d->timeout_len < sizeof(tmo))
         memcpy(tmo, d->timeout, d->timeout_len);
@@ -326,6 +331,9 @@ void rqw_run_fresh(struct rqw *q, unsigned qix, const redisReply *e)
             break;
         case 't':
             d.timeout = v->str, d.timeout_len = v->len;
+            break;
+        case 's':
+            d.prev_status = atoi(v->str);
             break;
         }
     }

@@ -18,7 +18,9 @@
  *                     delivery, carrying what a worker needs to run it: id,
  *                     and j = "<attempts so far> <max_attempts> <timeout_ms>
  *                     <kind> <payload>" (one field: each costs Redis per
- *                     entry read); XACKed when done, trimmed by PROMOTE
+ *                     entry read), and s = the previous attempt's HTTP
+ *                     status when its last_error was one (http kinds' retries
+ *                     only); XACKed when done, trimmed by PROMOTE
  *   delayed:<queue>   sorted set by due time (ms): run_at/delay and retries
  *   jobs              sorted set of every id (for listing; expired ids are
  *                     trimmed lazily)
@@ -102,7 +104,7 @@
     "local function deliver(id, q)\n"                                                              \
     "  local k = P .. 'job:' .. id\n"                                                              \
     "  local h = redis.call('HMGET', k, 'kind', 'payload', 'attempts', 'max_attempts',\n"          \
-    "                       'timeout_ms', 'unique_key', 'pull')\n"                                 \
+    "                       'timeout_ms', 'unique_key', 'pull', 'last_error')\n"                   \
     "  if not h[1] then return end\n"                                                              \
     "  if h[7] == '1' then\n" /* a pull kind's: its lane (redis_pull_lua.c) */                     \
     "    local z = P .. 'pull:' .. h[1] .. ':' .. q\n"                                             \
@@ -111,8 +113,14 @@
     "    redis.call('PUBLISH', P .. 'pull', '')\n"                                                 \
     "    return\n"                                                                                 \
     "  end\n"                                                                                      \
-    "  local e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j',\n"                         \
-    "    h[3] .. ' ' .. h[4] .. ' ' .. (h[5] or '') .. ' ' .. h[1] .. ' ' .. h[2])\n"              \
+    "  local j = h[3] .. ' ' .. h[4] .. ' ' .. (h[5] or '') .. ' ' .. h[1] .. ' ' .. h[2]\n"       \
+    "  local ps = h[8] and string.match(h[8], '^HTTP (%d%d%d) ')\n"                                \
+    "  local e\n"                                                                                  \
+    "  if ps then\n" /* the previous attempt's HTTP status (http kinds) */                         \
+    "    e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', j, 's', ps)\n"                 \
+    "  else\n"                                                                                     \
+    "    e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', j)\n"                          \
+    "  end\n"                                                                                      \
     "  redis.call('HSET', k, 'fence', fence('p', h[6] and h[6] ~= '', e))\n"                       \
     "end\n"
 
@@ -204,7 +212,10 @@ static const char lua_mark[] = LUA_NOW LUA_FENCE
  * no retry), back (handed back: pending again at once, attempt not
  * counted), defer (--kind-limits: pending again after delay_ms, attempt not
  * counted), drop (a run this worker lost, to cancellation or a takeover:
- * its entry is acknowledged unless someone runs the job under it).
+ * its entry is acknowledged unless someone runs the job under it), handoff
+ * (an http kind's 202: data = the token's secret, delay_ms = the lease; the
+ * job stays running, fenced like a pulled job by worker_id = 'pull:' ..
+ * SHA-1 of the secret and leased in pull-leases, redis_pull_lua.c).
  * Returns the ids whose completion was refused (not held any more). The
  * common case (ok, fresh) is one HGET, one HSET and one PEXPIRE (and one
  * for uniq: when the job has a unique key). */
@@ -256,6 +267,11 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DEL
     "        'worker_id', '', 'run_at', now, 'updated_at', now, 'fence', '',\n"
     "        'last_error', 'handed back: worker shut down before the job finished')\n"
     "      deliver(id, q)\n"
+    "    elseif how == 'handoff' then\n" /* a 202: the endpoint's token fences it now */
+    "      redis.call('HSET', k, 'status', 'running', 'worker_id', 'pull:' .. "
+    "redis.sha1hex(data),\n"
+    "        'updated_at', now, 'fence', '')\n"
+    "      redis.call('ZADD', P .. 'pull-leases', now + tonumber(ARGV[b + 7]), id)\n"
     "    elseif how == 'defer' then\n"
     "      local due = now + tonumber(ARGV[b + 7])\n"
     "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"

@@ -24,9 +24,11 @@
 #include "kernel/xalloc.h"
 #include "modules/jobs/job_input.h"
 #include "modules/kinds/kind.h"
+#include "modules/kinds/kind_http.h"
 #include "modules/kinds/kinds_file.h"
 #include "modules/queue/pull.h"
 #include "modules/queue/queue.h"
+#include "modules/queue/queue_worker.h"
 #include "modules/web/api_jobs.h"
 #include "modules/web/api_pull.h"
 #include "modules/web/web.h"
@@ -54,9 +56,13 @@ void api_pull_open(struct web_loop *wl)
         a->why = "pull workers are not available on this queue backend";
         return;
     }
+    /* The job callbacks serve pull kinds, and http kinds' jobs handed off
+     * by a 202 where the backend can hand them off. */
     bool any = false;
-    for (unsigned i = 0; i < job_kinds_count(); i++)
-        any |= job_kind_is_pull(job_kind_at(i));
+    for (unsigned i = 0; i < job_kinds_count(); i++) {
+        const struct job_kind *k = job_kind_at(i);
+        any |= job_kind_is_pull(k) || (b->worker->can_hand_off && k->start == http_kind_start);
+    }
     if (!any) {
         a->why = "no pull kinds are declared (--pull-kinds, or \"type\": \"pull\" in --kinds)";
         return;

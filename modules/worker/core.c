@@ -103,12 +103,12 @@ static void count_outcome(struct worker *w, struct worker_run *r, enum worker_ve
     metrics_observe(&m->run, &metrics_buckets_job, w->loop->now_ns - r->started_ns);
 }
 
-static void record(struct worker *w, struct worker_run *r, enum worker_verdict v, json_t *result,
-                   const char *error, uint64_t delay_ms)
+static void record_secret(struct worker *w, struct worker_run *r, enum worker_verdict v,
+                          json_t *result, const char *error, uint64_t delay_ms, const char *secret)
 {
     count_outcome(w, r, v);
     struct worker_outcome o = {
-        .verdict = v, .result = result, .error = error, .delay_ms = delay_ms};
+        .verdict = v, .result = result, .error = error, .delay_ms = delay_ms, .secret = secret};
     if (v == OUTCOME_FAIL) { /* delay_ms: a floor the kind asked for (job_retry_after) */
         uint64_t backoff = retry_delay_ms(w, r->job.attempt);
         if (backoff > o.delay_ms)
@@ -117,6 +117,12 @@ static void record(struct worker *w, struct worker_run *r, enum worker_verdict v
     w->ops->record(w, r, &o);
     if (!w->handing_back)
         worker_flush_soon(w);
+}
+
+static void record(struct worker *w, struct worker_run *r, enum worker_verdict v, json_t *result,
+                   const char *error, uint64_t delay_ms)
+{
+    record_secret(w, r, v, result, error, delay_ms, NULL);
 }
 
 static void log_outcome(const struct worker_run *r, const char *error, bool permanent,
@@ -164,6 +170,27 @@ void job_finish(struct job_run *j, json_t *result, const char *error, bool perma
 void job_retry_after(struct job_run *j, const char *error, uint64_t not_before_ms)
 {
     finish(j, NULL, error, false, not_before_ms);
+}
+
+bool job_can_hand_off(struct job_run *j)
+{
+    return worker_run_of(j)->w->ops->can_hand_off;
+}
+
+void job_hand_off(struct job_run *j, const char *secret, uint64_t lease_ms)
+{
+    struct worker_run *r = worker_run_of(j);
+    struct worker *w = r->w;
+    if (!r->lost) {
+        record_secret(w, r, OUTCOME_HANDOFF, NULL, NULL, lease_ms, secret);
+        LOG(LOG_INFO, "job handed off to its endpoint", L_INT("job_id", j->id),
+            L_STR("kind", j->kind->name), L_INT("attempt", j->attempt), L_INT("lease_ms", lease_ms),
+            L_INT("duration_ms", (w->loop->now_ns - r->started_ns) / 1000000));
+    }
+    free_slot(w, r);
+    run_release(w, r);
+    worker_want(w);
+    maybe_finish_drain(w);
 }
 
 void job_progress(struct job_run *j, int percent, const char *step)

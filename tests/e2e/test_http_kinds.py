@@ -284,17 +284,25 @@ def test_documented_receivers(trireme, db, tmp_path, example):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    srv = start(trireme, db.env(), tmp_path, {
+        "signed": {"type": "http", "url": f"http://127.0.0.1:{port}/", "secret_env": "SEND_SECRET"},
+        "unsigned": {"type": "http", "url": f"http://127.0.0.1:{port}/"}})
     p = subprocess.Popen(cmd + [str(REPO_ROOT / "docs" / "examples" / example)],
-                         env=dict(os.environ, TRIREME_SECRET=SECRET, PORT=str(port)))
+                         env=dict(os.environ, TRIREME_SECRET=SECRET, PORT=str(port),
+                                  TRIREME_URL=f"http://127.0.0.1:{srv.port}",
+                                  TRIREME_API_KEY=API_KEY))
     try:
         wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 15)
-        srv = start(trireme, db.env(), tmp_path, {
-            "signed": {"type": "http", "url": f"http://127.0.0.1:{port}/", "secret_env": "SEND_SECRET"},
-            "unsigned": {"type": "http", "url": f"http://127.0.0.1:{port}/"}})
         a, b = job(srv, "signed", {"n": 7}), job(srv, "unsigned", max_attempts=3)
         assert settled(srv, a, "succeeded")["result"] == {"echo": {"n": 7}, "attempt": 1}
         jb = settled(srv, b, "failed")
         assert "HTTP 401" in jb["last_error"] and jb["attempts"] == 1
+        # a long job: answered 202, then progress and complete through the callbacks
+        c = job(srv, "signed", {"long": True})
+        jc = settled(srv, c, "succeeded")
+        assert jc["result"] == {"echo": {"long": True}, "attempt": 1, "long": True}, jc
+        assert jc["attempts"] == 1 and jc["worker_id"].startswith("pull:"), jc
+        srv.wait_log(r"job handed off to its endpoint", timeout=5)
     finally:
         p.kill()
         p.wait(timeout=10)
