@@ -7,6 +7,13 @@
 #                                 or before a release
 #   FUZZ_JOBS=8 sh tests/fuzz/run.sh 3600
 #                                 the same with 8 parallel workers per target
+#   FUZZ_TARGETS="redis_reply http1" sh tests/fuzz/run.sh 600
+#                                 only these targets (names without fuzz_)
+#   FUZZ_MERGE=1 sh tests/fuzz/run.sh 600
+#                                 after a clean run, merge what the fuzzer found
+#                                 into tests/fuzz/corpus/<name>/ (libFuzzer's
+#                                 -merge=1 keeps only inputs that add coverage),
+#                                 to commit as the kept corpus
 #
 # Run from anywhere; paths are relative to the repository root. Each target
 # fuzz_<name>.c is built with
@@ -28,6 +35,8 @@ set -u
 
 secs=${1:-20}
 jobs=${FUZZ_JOBS:-1}
+only=${FUZZ_TARGETS:-}
+merge=${FUZZ_MERGE:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
 
@@ -65,6 +74,9 @@ for src in tests/fuzz/fuzz_*.c; do
     [ -e "$src" ] || continue
     target=$(basename "$src" .c)
     name=${target#fuzz_}
+    if [ -n "$only" ]; then
+        case " $only " in *" $name "*) ;; *) continue ;; esac
+    fi
     bin="$work/$target"
     log="$work/$target.log"
     corpus="$work/corpus-$name"
@@ -111,6 +123,13 @@ for src in tests/fuzz/fuzz_*.c; do
 
     if [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ]; then
         echo "$target: ok, ${execs:-?} execs in ${secs}s, cov ${cov:-?}, corpus $seeds -> $now"
+        if [ "$merge" = 1 ]; then
+            mkdir -p "tests/fuzz/corpus/$name"
+            before=$(ls "tests/fuzz/corpus/$name" | wc -l)
+            "$bin" -merge=1 -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+                "tests/fuzz/corpus/$name" "$corpus" >>"$log" 2>&1 || status=1
+            echo "$target: kept corpus $before -> $(ls "tests/fuzz/corpus/$name" | wc -l)"
+        fi
     else
         mkdir -p tests/fuzz/findings
         for f in "$artifacts"*; do
