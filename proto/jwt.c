@@ -63,7 +63,7 @@ enum jwt_alg jwt_alg_from_name(const char *name)
 enum jwt_time_result jwt_check_time(bool has_exp, int64_t exp, bool has_nbf, int64_t nbf,
                                     int64_t now, int64_t leeway)
 {
-    if (has_exp && now >= exp + leeway)
+    if (has_exp && now - leeway >= exp) /* exp may be near INT64_MAX: no exp + leeway */
         return JWT_TIME_EXPIRED;
     if (has_nbf && now + leeway < nbf)
         return JWT_TIME_NOT_YET;

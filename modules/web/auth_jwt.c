@@ -107,6 +107,20 @@ static const char *claim_scopes(const struct config *cfg, json_t *c, char *out)
     return NULL;
 }
 
+/* A NumericDate as whole seconds, clamped to int64_t: a token may carry
+ * 1e300, and converting an out-of-range double is undefined. */
+static int64_t claim_seconds(const json_t *v)
+{
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    double d = json_number_value(v);
+    if (d >= 9.2e18)
+        return INT64_MAX;
+    if (d <= -9.2e18)
+        return INT64_MIN;
+    return (int64_t)d;
+}
+
 static const char *check_claims(const struct config *cfg, const char *payload, int64_t now,
                                 char *scopes)
 {
@@ -121,8 +135,8 @@ static const char *check_claims(const struct config *cfg, const char *payload, i
         why = "JWT exp or nbf is not a number";
         goto out;
     }
-    switch (jwt_check_time(exp != NULL, exp ? (int64_t)json_number_value(exp) : 0, nbf != NULL,
-                           nbf ? (int64_t)json_number_value(nbf) : 0, now, cfg->jwt_leeway)) {
+    switch (jwt_check_time(exp != NULL, exp ? claim_seconds(exp) : 0, nbf != NULL,
+                           nbf ? claim_seconds(nbf) : 0, now, cfg->jwt_leeway)) {
     case JWT_TIME_EXPIRED:
         why = "JWT expired";
         goto out;

@@ -7,6 +7,8 @@ invalid_token; every refusal logged with its reason and never the token or
 the secret; API keys keep working beside JWTs.
 """
 import base64
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -88,6 +90,19 @@ def test_hs256_supabase_and_refusals(trireme, db):
     bad["does not match"] = jwt.encode(supabase_claims(), rsa_key, algorithm="RS256")
     for reason, token in bad.items():
         refused(srv.port, token, reason)
+    # Out-of-range NumericDates (signed, so past the signature check) are
+    # clamped, never converted with undefined behaviour: exp far away is
+    # valid, nbf far away is not yet.
+    def raw(claims):
+        head = b64u(b'{"alg":"HS256","typ":"JWT"}') + "." + b64u(claims.encode())
+        sig = hmac.new(SECRET.encode(), head.encode(), hashlib.sha256).digest()
+        return head + "." + b64u(sig)
+    base = json.dumps(supabase_claims(exp=None))[:-1]
+    assert http(srv.port, "GET", "/v1/jobs", key=raw(base + ', "exp": 1e300}')).status == 200
+    assert http(srv.port, "GET", "/v1/jobs",
+                key=raw(base + ', "exp": 9223372036854775807}')).status == 200
+    refused(srv.port, raw(base + ', "nbf": 1e300}'), "nbf")
+    refused(srv.port, raw(base + ', "exp": -1e300}'), "JWT expired")
     # Missing exp is allowed (RFC 7519: optional), claims still checked.
     noexp = jwt.encode(supabase_claims(exp=None), SECRET, algorithm="HS256")
     assert http(srv.port, "GET", "/v1/jobs", key=noexp).status == 200

@@ -128,6 +128,10 @@ static void time_checks(void **state)
     assert_int_equal(jwt_check_time(false, 0, true, 1000, 939, 60), JWT_TIME_NOT_YET);
     /* Absent claims are not checked. */
     assert_int_equal(jwt_check_time(false, 0, false, 0, 1, 0), JWT_TIME_OK);
+    /* Extremes neither overflow nor wrap (UBSan traps on both). */
+    assert_int_equal(jwt_check_time(true, INT64_MAX, false, 0, 1700000000, 3600), JWT_TIME_OK);
+    assert_int_equal(jwt_check_time(true, INT64_MIN, false, 0, 1700000000, 3600), JWT_TIME_EXPIRED);
+    assert_int_equal(jwt_check_time(false, 0, true, INT64_MAX, 1700000000, 3600), JWT_TIME_NOT_YET);
     /* RFC 7515 A.1's exp is in 2011. */
     assert_int_equal(jwt_check_time(true, 1300819380, false, 0, 1700000000, 60), JWT_TIME_EXPIRED);
 }
