@@ -73,7 +73,9 @@ static const struct opt opts[] = {
     {"header-timeout", "TRIREME_HEADER_TIMEOUT", "10s", T_DUR, OFF(header_timeout_ms), 0, 1,
      3600 * 1000LL, "Time for a request's headers to arrive once it started (slowloris guard)."},
     {"body-timeout", "TRIREME_BODY_TIMEOUT", "30s", T_DUR, OFF(body_timeout_ms), 0, 1,
-     3600 * 1000LL, "Time for a request body to arrive once its headers did."},
+     3600 * 1000LL,
+     "Time for a request body to arrive once its headers did (a streamed upload: between two "
+     "pieces the client sends; not while the server is storing)."},
     {"idle-timeout", "TRIREME_IDLE_TIMEOUT", "60s", T_DUR, OFF(idle_timeout_ms), 0, 1,
      24 * 3600 * 1000LL, "Keep-alive: an idle connection is closed after this."},
     {"access-log", "TRIREME_ACCESS_LOG", "true", T_BOOL, OFF(access_log), 0, 0, 0,
@@ -201,6 +203,10 @@ static const struct opt opts[] = {
      "Dead jobs are deleted this long after they failed for good (0: kept)."},
     {"retention-cancelled", "TRIREME_RETENTION_CANCELLED", "7d", T_DUR, OFF(retention_cancelled_ms),
      0, 0, 3650 * 24 * 3600 * 1000LL, "Cancelled jobs are deleted this long after (0: kept)."},
+    {"retention-upload-orphans", "TRIREME_RETENTION_UPLOAD_ORPHANS", "1d", T_DUR,
+     OFF(retention_orphans_ms), 0, 0, 3650 * 24 * 3600 * 1000LL,
+     "Files of an upload that never became a job (its server stopped mid-upload) are deleted "
+     "this long after they were written (0: kept). PostgreSQL, elected by an advisory lock."},
     {"retention-fires", "TRIREME_RETENTION_FIRES", "30d", T_DUR, OFF(retention_fires_ms), 0, 0,
      3650 * 24 * 3600 * 1000LL,
      "Beat's record of fired slots (trireme.schedule_fires) is deleted after this (0: kept); "

@@ -610,9 +610,13 @@ static void stream_feed(struct http_conn *hc)
             conn_deadline(&hc->c, cfg->body_timeout_ms);
         }
         if (took < n) {
+            /* The handler's store is behind, not the client: no body
+             * deadline runs while recv is paused (the handler bounds its
+             * own statements); web_stream_more arms it again. */
             if (!hc->stream_paused) {
                 hc->stream_paused = true;
                 conn_recv_pause(&hc->c);
+                conn_deadline(&hc->c, 0);
             }
             return;
         }
@@ -629,6 +633,7 @@ void web_stream_more(struct web_request *r)
     if (hc->stream_paused) {
         hc->stream_paused = false;
         conn_recv_resume(&hc->c);
+        conn_deadline(&hc->c, cfg_of(hc)->body_timeout_ms);
     }
     if (!timer_armed(&hc->next))
         loop_timer_in(hc->c.loop, &hc->next, 0); /* on_next feeds what is buffered */

@@ -16,6 +16,7 @@ import hashlib
 import http.client as httpclient
 import json
 import os
+import threading
 import time
 import uuid
 
@@ -275,3 +276,24 @@ def test_uploads_are_counted_under_their_route(web, db):
     _text, fam = scrape(srv.port)
     assert value(fam, "trireme_http_requests", "trireme_http_requests_total",
                  route="unmatched", method="other", status="413") == 1
+
+
+def test_a_slow_store_does_not_time_out_a_healthy_upload(web, db):
+    """While the store is behind (recv paused), --body-timeout does not run:
+    it bounds the client, not the database. Chunk writes are held by a lock
+    for three times the body timeout; the upload then completes."""
+    srv = web("--body-timeout=1s", "--upload-chunk=64k")
+    holder = db.session()
+    holder.execute("BEGIN; LOCK TABLE trireme.job_file_chunks IN ACCESS EXCLUSIVE MODE;")
+    body, ctype = multipart([job_part(), ("f", "f", None, os.urandom(2 * MIB))])
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=post(srv.port, body, ctype)))
+    t.start()
+    time.sleep(3)
+    assert t.is_alive(), f"answered while the store was locked: {out}"
+    holder.execute("COMMIT;")
+    holder.close()
+    t.join(timeout=30)
+    status, ans = out["r"]
+    assert status == 201, ans
+    assert ans["files"][0]["size"] == 2 * MIB
