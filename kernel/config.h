@@ -93,6 +93,7 @@ struct config {
     uint64_t retention_dead_ms;
     uint64_t retention_cancelled_ms;
     uint64_t retention_fires_ms;
+    uint64_t retention_orphans_ms; /* --retention-upload-orphans */
     uint64_t retention_interval_ms;
     unsigned retention_batch;
     /* redis and leader election */

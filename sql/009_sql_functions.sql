@@ -22,8 +22,8 @@
 -- parameters unknown, so the planner expects up to 10% of the table from
 -- the pick and would otherwise hash-join a scan of all of trireme.jobs.
 -- Those same estimates put the plan's cost past jit_above_cost, and JIT
--- compiling it took 300+ ms per claim of a few milliseconds: jit is off
--- for this function.
+-- compilation costs a hundred times what the claim does: jit is off for
+-- this function.
 CREATE OR REPLACE FUNCTION trireme.pull_claim(kinds jsonb, queues jsonb, lim int, lease_ms bigint)
 RETURNS TABLE (job jsonb, id bigint, attempt int, secret text)
 LANGUAGE sql VOLATILE SET jit = off AS $$

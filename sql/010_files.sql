@@ -16,19 +16,19 @@
 -- ON DELETE CASCADE. Reading back is one ordered index range scan.
 --
 -- job_id is text, the id the API shows, so one table serves both queue
--- backends. On the PostgreSQL backend the job row and its files are
--- written in one transaction: the job is never visible without its files.
--- On the Redis backend the files are written first with job_id NULL, the
--- job is enqueued on Redis, then job_id is set; rows still NULL after a
--- while belong to an upload whose enqueue never happened and are for the
--- orphan sweep to delete (job_files_orphans finds them).
+-- backends. A file's rows are written as the upload arrives, with job_id
+-- NULL; one statement then enqueues the job and attaches its files, so the
+-- job is never visible without them. Rows still NULL after a while belong
+-- to an upload whose enqueue never happened (the server stopped, or its
+-- clean-up failed) and are for the orphan sweep to delete
+-- (job_files_orphans finds them). Uploads on the Redis backend answer 501
+-- for now (docs/operations.md, Uploads).
 --
 -- Files go with their job: a statement-level trigger on trireme.jobs
 -- deletes the files of every deleted job (retention, a cancelled job's
 -- removal, a manual DELETE), one join per statement, not a trigger call
--- per row. A foreign key cannot do it: the column is text and, on the
--- Redis backend, the job is not in trireme.jobs at all (the Redis
--- backend's retention deletes its jobs' files itself).
+-- per row. A foreign key cannot do it: the column is text, and a Redis
+-- backend's job is not in trireme.jobs at all.
 
 CREATE TABLE IF NOT EXISTS trireme.job_files (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS trireme.job_files (
     created_at   timestamptz NOT NULL DEFAULT now(),
     UNIQUE (job_id, name)
 );
--- Orphan sweep (Redis backend): uploads never attached to a job.
+-- Orphan sweep (modules/jobs/retention.c): uploads never attached to a job.
 CREATE INDEX IF NOT EXISTS job_files_orphans ON trireme.job_files (created_at)
     WHERE job_id IS NULL;
 

@@ -15,6 +15,7 @@
  * differ from migrate.c's). */
 #define RETENTION_LOCK_KEY         "7306029601412348418"
 #define RETENTION_EFFECTS_LOCK_KEY "7306029601412348419"
+#define RETENTION_ORPHANS_LOCK_KEY "7306029601412348420"
 
 /* One batch of one status: the next `batch` rows by id after the cursor
  * (jobs_status_id), deleting those finished before the period. $1 status,
@@ -57,6 +58,18 @@ static const char SQL_EFFECTS[] =
     "   FROM trireme.sql_effects WHERE (SELECT got FROM lk)"
     "   AND applied_at < now() - $1::bigint * interval '1 millisecond'"
     "   ORDER BY applied_at LIMIT $2::int) RETURNING 1)"
+    " SELECT (SELECT got FROM lk), (SELECT count(*) FROM gone)";
+
+/* $1: the period in ms; $2: the batch. Upload files never attached to a
+ * job (job_id NULL: sql/010), oldest first (job_files_orphans); their
+ * chunks cascade. */
+static const char SQL_ORPHANS[] =
+    "WITH lk AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(" RETENTION_ORPHANS_LOCK_KEY
+    ") AS got),"
+    " gone AS (DELETE FROM trireme.job_files f WHERE f.id IN (SELECT id"
+    "   FROM trireme.job_files WHERE (SELECT got FROM lk) AND job_id IS NULL"
+    "   AND created_at < now() - $1::bigint * interval '1 millisecond'"
+    "   ORDER BY created_at LIMIT $2::int) AND f.job_id IS NULL RETURNING 1)"
     " SELECT (SELECT got FROM lk), (SELECT count(*) FROM gone)";
 
 static const char *const STATUS[RETENTION_STATUSES] = {"succeeded", "dead", "cancelled"};
@@ -123,7 +136,7 @@ static void on_batch(struct pg_query *q, PGresult *res, const char *err)
     r->inflight = false;
     if (!r->running)
         return;
-    static const char *const table[] = {"jobs", "schedule_fires", "sql_effects"};
+    static const char *const table[] = {"jobs", "schedule_fires", "sql_effects", "job_files"};
     const char *what = table[r->table];
     if (err) {
         LOG(LOG_WARN, "retention: deleting old rows failed; trying again next pass",
@@ -155,8 +168,9 @@ void retention_start(struct retention *r, struct loop *l, struct pg_pool *pg,
         r->period_ms[1] = cfg->retention_dead_ms;
         r->period_ms[2] = cfg->retention_cancelled_ms;
     } else {
-        r->period_ms[0] =
-            table == RETENTION_FIRES ? cfg->retention_fires_ms : cfg->retention_succeeded_ms;
+        r->period_ms[0] = table == RETENTION_FIRES     ? cfg->retention_fires_ms
+                          : table == RETENTION_ORPHANS ? cfg->retention_orphans_ms
+                                                       : cfg->retention_succeeded_ms;
     }
     if (!r->period_ms[0] && !r->period_ms[1] && !r->period_ms[2])
         return;
@@ -166,9 +180,10 @@ void retention_start(struct retention *r, struct loop *l, struct pg_pool *pg,
     r->status = 0;
     r->cursor = 0;
     r->q = (struct pg_query){.fn = on_batch,
-                             .sql = table == RETENTION_JOBS    ? SQL_JOBS
-                                    : table == RETENTION_FIRES ? SQL_FIRES
-                                                               : SQL_EFFECTS,
+                             .sql = table == RETENTION_JOBS      ? SQL_JOBS
+                                    : table == RETENTION_FIRES   ? SQL_FIRES
+                                    : table == RETENTION_ORPHANS ? SQL_ORPHANS
+                                                                 : SQL_EFFECTS,
                              .nparams = table == RETENTION_JOBS ? 4 : 2,
                              .values = r->vals,
                              .retry_safe = true};

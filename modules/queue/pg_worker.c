@@ -94,6 +94,7 @@ struct pgw {
     bool back_inflight;
 
     struct retention retention; /* loop 0 only */
+    struct retention orphans;   /* loop 0 only: unattached upload files */
 };
 
 /* One batch of outcomes on its way. */
@@ -623,6 +624,7 @@ static void pg_drain(struct worker *w)
     struct pgw *p = pgw_of(w);
     loop_timer_cancel(w->loop, &p->poll_timer);
     retention_stop(&p->retention);
+    retention_stop(&p->orphans);
     if (p->pg.ready)
         return;
     for (int i = 0; i < PG_CLAIMS_INFLIGHT; i++) {
@@ -645,6 +647,7 @@ static void pg_close(struct worker *w)
     loop_timer_cancel(w->loop, &p->reap_timer);
     loop_timer_cancel(w->loop, &p->poll_timer);
     retention_stop(&p->retention);
+    retention_stop(&p->orphans);
     pg_pool_close(&p->pg);
 }
 
@@ -652,6 +655,7 @@ static void pg_free(struct worker *w)
 {
     struct pgw *p = pgw_of(w);
     retention_stop(&p->retention);
+    retention_stop(&p->orphans);
     if (p->pg_open)
         pg_pool_free(&p->pg);
     batch_free(&p->done_ok);
@@ -739,8 +743,10 @@ static int pg_open(struct worker *w)
     }
     loop_timer_in(l, &p->hb_timer, cfg->lease_ms / 3);
     loop_timer_in(l, &p->reap_timer, 1000 + loop_random(l) % 1000);
-    if (l->id == 0)
+    if (l->id == 0) {
         retention_start(&p->retention, l, &p->pg, RETENTION_JOBS);
+        retention_start(&p->orphans, l, &p->pg, RETENTION_ORPHANS);
+    }
     LOG(LOG_INFO, "worker started", L_STR("worker_id", w->id), L_STR("queues", cfg->queues),
         L_INT("concurrency", w->limit), L_INT("batch_size", cfg->batch_size),
         L_INT("lease_ms", cfg->lease_ms));

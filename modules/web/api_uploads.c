@@ -18,8 +18,9 @@
  * files commit together, so no worker ever sees the job without them. An
  * upload refused on the way (413 over a limit, 400 malformed) or cut off
  * by its client deletes the rows it wrote, chunks cascading: nothing is
- * kept. If that delete itself fails, the rows stay unattached (job_id
- * NULL), which the job_files_orphans index finds for a sweep.
+ * kept. If that delete itself fails, or the server stops mid-upload, the
+ * rows stay unattached (job_id NULL) until --retention-upload-orphans
+ * deletes them (modules/jobs/retention.c).
  *
  * PostgreSQL backend only for now: on the Redis backend the route answers
  * 501 (see docs/operations.md, Uploads).

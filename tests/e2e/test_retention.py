@@ -119,3 +119,33 @@ def test_days_are_a_duration_unit_and_bad_periods_are_refused(trireme, db):
                   env=db.env())
     wait_worker_ready(srv, 1)
     srv.check_clean_output()
+
+
+def test_upload_files_never_attached_to_a_job_are_deleted(trireme, db):
+    """Files an upload wrote before its server stopped stay unattached
+    (job_id NULL): deleted, chunks too, after --retention-upload-orphans;
+    recent ones (an upload still running) and attached ones stay."""
+    def add_file(job_id, hours_ago):
+        jid = "NULL" if job_id is None else f"'{job_id}'"
+        fid = db.scalar(f"INSERT INTO trireme.job_files (job_id, name, created_at) VALUES "
+                        f"({jid}, 'f{time.monotonic_ns()}', now() - interval '{hours_ago} hours') "
+                        "RETURNING id")
+        db.exec(f"INSERT INTO trireme.job_file_chunks (file_id, seq, data) "
+                f"VALUES ({fid}, 0, '\\x00'::bytea), ({fid}, 1, '\\x01'::bytea)")
+        return int(fid)
+    old = [add_file(None, 3) for _ in range(5)]
+    recent = add_file(None, 0.1)
+    attached = add_file("424242", 3)
+    srv = trireme("--roles=worker", FAST, "--retention-upload-orphans=1h", "--queues=e2e_none",
+                  threads=1, env=db.env())
+    wait_worker_ready(srv, 1)
+    ids = ",".join(str(i) for i in old)
+    wait_until(lambda: int(db.scalar(f"SELECT count(*) FROM trireme.job_files WHERE id IN ({ids})"))
+               == 0, 20, what="orphaned upload files deleted")
+    assert int(db.scalar(f"SELECT count(*) FROM trireme.job_file_chunks WHERE file_id IN ({ids})")) == 0
+    left = {int(r) for r in db.scalar(
+        f"SELECT string_agg(id::text, ',') FROM trireme.job_files WHERE id IN ({recent}, {attached})"
+    ).split(",")}
+    assert left == {recent, attached}
+    srv.wait_log(r"retention: old rows deleted table=job_files", timeout=5)
+    srv.check_clean_output()
