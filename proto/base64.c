@@ -133,3 +133,12 @@ bool ct_equal(const void *a, const void *b, size_t n)
         d |= x[i] ^ y[i];
     return d == 0;
 }
+
+bool ct_equal_len(const void *a, size_t an, const void *b, size_t bn)
+{
+    const volatile uint8_t *x = a, *y = b;
+    uint8_t d = (uint8_t)(an != bn);
+    for (size_t i = 0; i < bn; i++)
+        d |= y[i] ^ (i < an ? x[i] : 0);
+    return d == 0;
+}

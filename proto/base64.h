@@ -35,5 +35,9 @@ void hex_encode(const void *in, size_t n, char *out);
 
 /* True when the n bytes at a and b are equal; time depends on n only. */
 bool ct_equal(const void *a, const void *b, size_t n);
+/* True when a (an bytes, the guess) equals b (bn bytes, the secret); time
+ * depends on bn only, so neither the guess's length nor where it differs
+ * tells anything about the secret but its length. */
+bool ct_equal_len(const void *a, size_t an, const void *b, size_t bn);
 
 #endif

@@ -29,15 +29,8 @@
 #include "kernel/server.h"
 #include "modules/web/auth_jwt.h"
 #include "modules/web/web.h"
+#include "proto/base64.h"
 #include "proto/jwt.h"
-
-static bool ct_equal_len(const char *a, size_t an, const char *b, size_t bn)
-{
-    unsigned char diff = (unsigned char)(an != bn);
-    for (size_t i = 0; i < bn; i++)
-        diff |= (unsigned char)(b[i] ^ (i < an ? a[i] : 0));
-    return diff == 0;
-}
 
 /* Finds key in list; on a match writes the entry's scopes, space-separated,
  * into scopes ("admin" for an entry without any). */

@@ -443,6 +443,9 @@ void web_respond_error_h(struct web_request *r, int status, const char *code, co
     char body[1024];
     size_t n = error_json(body, sizeof(body), status, code ? code : code_for(status), message,
                           r->id, r->id_len);
+    /* Every 503 says when to try again. */
+    if (status == 503 && !extra)
+        extra = "Retry-After: 1\r\n";
     web_respond(r, status, "application/json", body, n, extra);
 }
 

@@ -69,6 +69,13 @@ static void hex_and_compare(void **state)
     assert_true(ct_equal("abcd", "abcd", 4));
     assert_false(ct_equal("abcd", "abce", 4));
     assert_true(ct_equal("x", "y", 0));
+    /* ct_equal_len: lengths differ, or one is a prefix of the other. */
+    assert_true(ct_equal_len("key", 3, "key", 3));
+    assert_false(ct_equal_len("ke", 2, "key", 3));
+    assert_false(ct_equal_len("keys", 4, "key", 3));
+    assert_false(ct_equal_len("kex", 3, "key", 3));
+    assert_false(ct_equal_len("", 0, "key", 3));
+    assert_true(ct_equal_len("", 0, "", 0));
 }
 
 int main(void)
