@@ -26,6 +26,7 @@
 #include "modules/kinds/job.h"
 #include "modules/kinds/kinds_file.h"
 #include "modules/registry.h"
+#include "modules/webhooks/standard.h"
 #include "proto/base64.h"
 #include "proto/http_url.h"
 
@@ -131,12 +132,9 @@ static void build_head(struct http_req *q)
         char id[32], ts[24];
         int il = snprintf(id, sizeof(id), "job_%lld", (long long)r->id);
         int tl = snprintf(ts, sizeof(ts), "%lld", (long long)now);
-        struct hmac_piece pieces[] = {
-            {id, (size_t)il}, {".", 1}, {ts, (size_t)tl}, {".", 1}, {q->body, q->body_len}};
-        uint8_t mac[HMAC_MAX_OUT];
-        size_t ml = hmac(HMAC_SHA256, s->secret, s->secret_len, pieces, 5, mac);
-        char sig[BASE64_LEN(HMAC_MAX_OUT) + 1];
-        base64_encode(mac, ml, sig);
+        char sig[STDWH_SIG_MAX];
+        stdwh_sign(s->secret, s->secret_len, id, (size_t)il, ts, (size_t)tl, q->body, q->body_len,
+                   sig);
         n += snprintf(o + n, cap - (size_t)n,
                       "webhook-id: %s\r\nwebhook-timestamp: %s\r\nwebhook-signature: v1,%s\r\n", id,
                       ts, sig);

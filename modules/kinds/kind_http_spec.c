@@ -17,6 +17,7 @@
 
 #include "kernel/xalloc.h"
 #include "modules/kinds/kinds_file.h"
+#include "modules/webhooks/standard.h"
 #include "proto/base64.h"
 #include "proto/http_url.h"
 
@@ -97,10 +98,8 @@ static int load_secret(const char *env_name, struct http_spec *s, char *msg, siz
         snprintf(msg, cap, "the environment variable %.100s is not set or empty", env_name);
         return -1;
     }
-    if (!strncmp(v, "whsec_", 6))
-        v += 6;
-    long n = base64_decode(v, strlen(v), s->secret, sizeof(s->secret));
-    if (n <= 0) {
+    long n = stdwh_secret(v, s->secret, sizeof(s->secret));
+    if (n < 0) {
         snprintf(msg, cap,
                  "the environment variable %.100s is not a Standard Webhooks secret "
                  "(whsec_ and base64 of at most %u bytes)",

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernel/xalloc.h"
+#include "modules/webhooks/standard.h"
 #include "modules/webhooks/webhooks.h"
 #include "proto/base64.h"
 
@@ -115,9 +116,8 @@ static int parse_one(json_t *e, struct webhook_source *w, webhook_kind_known_fn 
     size_t sl = strlen(secret);
     if (w->scheme == WEBHOOK_STANDARD) {
         /* "whsec_<base64>": the key is the decoded bytes. */
-        const char *b = !strncmp(secret, "whsec_", 6) ? secret + 6 : secret;
-        long n = base64_decode(b, strlen(b), w->secret, sizeof(w->secret));
-        if (n <= 0) {
+        long n = stdwh_secret(secret, w->secret, sizeof(w->secret));
+        if (n < 0) {
             rc = FAIL("secret_env", "%.60s is not whsec_<base64> (at most %d bytes)", senv,
                       WEBHOOK_SECRET_MAX);
             goto out;

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "modules/webhooks/standard.h"
 #include "modules/webhooks/webhooks.h"
 #include "proto/base64.h"
 
@@ -79,9 +80,8 @@ static enum webhook_verdict standard(const struct webhook_source *s,
         return *why = "webhook-timestamp is not Unix seconds", WEBHOOK_MALFORMED;
     if (!fresh(s, t, d->now_s))
         return *why = "webhook-timestamp outside the tolerance (replay?)", WEBHOOK_STALE;
-    struct hmac_piece p[] = {{id, idn}, {".", 1}, {ts, tsn}, {".", 1}, {d->body, d->body_len}};
-    char want[SIG_TEXT_MAX];
-    sign(s, HMAC_SHA256, true, p, 5, want);
+    char want[STDWH_SIG_MAX];
+    stdwh_sign(s->secret, s->secret_len, id, idn, ts, tsn, d->body, d->body_len, want);
     /* Space-separated "v1,<base64>" entries: several during a key rotation. */
     bool ok = false;
     for (const char *c = sig, *end = sig + sn; c < end;) {
