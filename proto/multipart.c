@@ -413,3 +413,18 @@ int multipart_finish(struct multipart *m)
         fail(m, "multipart: body ends before the closing delimiter");
     return -1;
 }
+
+bool multipart_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > MULTIPART_MAX_NAME)
+        return false;
+    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}

@@ -22,6 +22,7 @@
 #ifndef TRIREME_PROTO_MULTIPART_H
 #define TRIREME_PROTO_MULTIPART_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define MULTIPART_MAX_BOUNDARY 70   /* RFC 2046 */
@@ -80,5 +81,10 @@ enum multipart_event multipart_feed(struct multipart *m, const char *in, size_t 
 /* At the end of the body: 0 when the closing delimiter was seen, else -1
  * with m->error set. */
 int multipart_finish(struct multipart *m);
+
+/* Whether s[0..n) may name a stored file part (or a job id beside it):
+ * 1 to MULTIPART_MAX_NAME letters, digits, '.', '_' or '-', and not "." or
+ * "..", so it needs no escaping in a URL or in a file path. */
+bool multipart_name_ok(const char *s, size_t n);
 
 #endif

@@ -17,6 +17,7 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
+#include "proto/multipart.h"
 
 #define FILES_TIMEOUT_MS 30000 /* each statement */
 
@@ -135,20 +136,6 @@ static void next_chunk(struct exec_files *f)
     submit(f, SQL_CHUNK, 2, 1, on_chunk);
 }
 
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 128 || !strcmp(s, ".") || !strcmp(s, ".."))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static void on_list(struct pg_query *q, PGresult *res, const char *err)
 {
     struct exec_files *f = q->data;
@@ -184,7 +171,7 @@ static void on_list(struct pg_query *q, PGresult *res, const char *err)
     for (int i = 0; i < n; i++) {
         const char *name = PQgetvalue(res, i, 1);
         char path[PATH_MAX];
-        if (!name_ok(name)) {
+        if (!multipart_name_ok(name, strlen(name))) {
             snprintf(msg, sizeof(msg), "job files: stored name \"%.128s\" is not a safe file name",
                      name);
             done(f, msg);

@@ -231,7 +231,7 @@ void api_job_file(struct web_request *r)
     char jbuf[UPLOAD_NAME_MAX + 1], nbuf[UPLOAD_NAME_MAX + 1];
     bool signed_ok;
 
-    if (!job || !name || !upload_name_ok(job, jl) || !upload_name_ok(name, nl)) {
+    if (!job || !name || !multipart_name_ok(job, jl) || !multipart_name_ok(name, nl)) {
         web_respond_error(r, 404, "not_found", "no such file");
         return;
     }

@@ -423,7 +423,7 @@ static void start_part(struct upload *u)
         u->part = P_JOB;
         return;
     }
-    if (!upload_name_ok(p->name, strlen(p->name))) {
+    if (!multipart_name_ok(p->name, strlen(p->name))) {
         snprintf(msg, sizeof(msg),
                  "file field name \"%.128s\" must be 1 to %d of A-Z a-z 0-9 . _ - (not . or ..)",
                  p->name, UPLOAD_NAME_MAX);

@@ -10,21 +10,6 @@
 #include "kernel/hmac.h"
 #include "proto/base64.h"
 
-bool upload_name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > UPLOAD_NAME_MAX)
-        return false;
-    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* hex HMAC of "GET\n<path>\n<expires>" into hex[UPLOAD_SIG_HEX + 1] */
 static void sign(const char *secret, size_t secret_len, const char *path, size_t path_len,
                  const char *expires, size_t expires_len, char *hex)
@@ -43,7 +28,7 @@ static size_t file_path(const char *job_id, const char *name, char *out, size_t 
 {
     int n;
 
-    if (!upload_name_ok(job_id, strlen(job_id)) || !upload_name_ok(name, strlen(name)))
+    if (!multipart_name_ok(job_id, strlen(job_id)) || !multipart_name_ok(name, strlen(name)))
         return 0;
     n = snprintf(out, cap, "/v1/jobs/%s/files/%s", job_id, name);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;

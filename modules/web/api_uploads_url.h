@@ -26,14 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UPLOAD_NAME_MAX 128
+#include "proto/multipart.h"
+
+#define UPLOAD_NAME_MAX MULTIPART_MAX_NAME
 #define UPLOAD_SIG_HEX  64 /* HMAC-SHA256, hex */
 /* Longest path+query upload_signed_path writes, NUL included. */
 #define UPLOAD_URL_MAX                                                                             \
     (sizeof("/v1/jobs//files/?expires=&sig=") + 2 * UPLOAD_NAME_MAX + 20 + UPLOAD_SIG_HEX)
-
-/* Whether s[0..n) is a valid job id or file name for these URLs. */
-bool upload_name_ok(const char *s, size_t n);
 
 /*
  * Writes the signed path and query of file `name` of job `job_id`, valid

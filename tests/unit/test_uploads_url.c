@@ -17,15 +17,15 @@
 static void names(void **state)
 {
     (void)state;
-    assert_true(upload_name_ok("doc", 3));
-    assert_true(upload_name_ok("a.b-c_D9", 8));
-    assert_false(upload_name_ok("", 0));
-    assert_false(upload_name_ok(".", 1));
-    assert_false(upload_name_ok("..", 2));
-    assert_false(upload_name_ok("a/b", 3));
-    assert_false(upload_name_ok("a b", 3));
-    assert_false(upload_name_ok("a%2f", 4));
-    assert_false(upload_name_ok("a?b", 3));
+    assert_true(multipart_name_ok("doc", 3));
+    assert_true(multipart_name_ok("a.b-c_D9", 8));
+    assert_false(multipart_name_ok("", 0));
+    assert_false(multipart_name_ok(".", 1));
+    assert_false(multipart_name_ok("..", 2));
+    assert_false(multipart_name_ok("a/b", 3));
+    assert_false(multipart_name_ok("a b", 3));
+    assert_false(multipart_name_ok("a%2f", 4));
+    assert_false(multipart_name_ok("a?b", 3));
 }
 
 /* Splits out "...?expires=E&sig=S" and checks it. */
