@@ -147,10 +147,10 @@ static const struct opt opts[] = {
      "the memory one upload takes."},
     {"upload-url-secret", "TRIREME_UPLOAD_URL_SECRET", "", T_STR, OFF(upload_url_secret),
      sizeof(((struct config *)0)->upload_url_secret), 0, 0,
-     "HMAC-SHA256 key that signs uploaded files' URLs (/v1/jobs/{id}/files/{name}?expires=&sig=) "
-     "for HTTP-push kinds; empty: no signed URLs."},
+     "HMAC-SHA256 key that signs uploaded files' URLs (/v1/jobs/{id}/files/{name}?expires=&sig=, "
+     "given in the upload's answer, fetched without an API key); empty: no signed URLs."},
     {"upload-url-ttl", "TRIREME_UPLOAD_URL_TTL", "15m", T_DUR, OFF(upload_url_ttl_ms), 0, 1000,
-     7 * 24 * 3600 * 1000LL, "Lifetime of a signed file URL handed to HTTP-push kinds."},
+     7 * 24 * 3600 * 1000LL, "Lifetime of a signed file URL."},
     {"upload-tmp-dir", "TRIREME_UPLOAD_TMP_DIR", "", T_STR, OFF(upload_tmp_dir),
      sizeof(((struct config *)0)->upload_tmp_dir), 0, 0,
      "Where exec kinds get a job's uploaded files: a private directory (0700) per attempt, "

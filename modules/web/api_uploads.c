@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernel/log.h"
 #include "kernel/pg.h"
@@ -252,11 +253,19 @@ static void on_attached(struct pg_query *q, PGresult *res, const char *err)
     if (!created)
         drop_files(u); /* unique_key matched an existing job: it keeps its own files */
     json_t *files = json_array();
+    const char *secret = u->cfg->upload_url_secret;
+    int64_t expires = (int64_t)time(NULL) + (int64_t)(u->cfg->upload_url_ttl_ms / 1000);
     for (unsigned i = 0; created && i < u->nfiles; i++) {
         const struct up_file *f = &u->files[i];
-        json_array_append_new(files, json_pack("{s:s,s:s,s:s,s:I}", "name", f->name, "filename",
-                                               f->filename, "content_type", f->content_type, "size",
-                                               (json_int_t)f->size));
+        json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "name", f->name, "filename", f->filename,
+                              "content_type", f->content_type, "size", (json_int_t)f->size);
+        /* With --upload-url-secret, a link that needs no API key until the
+         * --upload-url-ttl is over: for whoever the client hands it to. */
+        char url[UPLOAD_URL_MAX];
+        if (*secret &&
+            upload_signed_path(secret, strlen(secret), id, f->name, expires, url, sizeof(url)))
+            json_object_set_new(o, "url", json_string(url));
+        json_array_append_new(files, o);
     }
     /* the id is a number, as in every other enqueue answer */
     json_t *body = json_pack("{s:I,s:s,s:b,s:o}", "id", (json_int_t)strtoll(id, NULL, 10), "status",

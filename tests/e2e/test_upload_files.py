@@ -161,6 +161,28 @@ def test_signed_urls(web):
     assert r.status == 404 and r.json["error"] == "not_found", r
 
 
+def test_the_upload_answer_carries_signed_urls_that_expire(trireme, db):
+    web = trireme("--roles=web", f"--upload-url-secret={SECRET}", "--upload-url-ttl=2s",
+                  threads=1, env=db.env(TRIREME_API_KEYS=KEYS))
+    body, ctype = multipart([job_part({"kind": "noop", "delay": 3600}),
+                             ("doc", "d.txt", "text/plain", b"shared by link")])
+    status, ans = post(web.port, body, ctype)
+    assert status == 201, ans
+    url = ans["files"][0]["url"]
+    assert url.startswith(f"/v1/jobs/{ans['id']}/files/doc?expires="), url
+    expires = int(url.split("expires=")[1].split("&")[0])
+    assert time.time() < expires <= time.time() + 3
+    r = http(web.port, "GET", url, key=None)
+    assert r.status == 200 and r.body == b"shared by link", r
+    time.sleep(max(0.0, expires - time.time()) + 1.1)
+    r = http(web.port, "GET", url, key=None)
+    assert r.status == 403 and r.json["error"] == "expired_signature", r
+    # Without a secret there is no link to give.
+    plain = trireme("--roles=web", threads=1, env=db.env(TRIREME_API_KEYS=KEYS))
+    status, ans = post(plain.port, body, ctype)
+    assert status == 201 and "url" not in ans["files"][0], ans
+
+
 def test_retention_deletes_the_files_of_the_jobs_it_deletes(web, trireme, db):
     old = upload(web.port, [("a", "a.bin", None, os.urandom(600 * 1024))])
     new = upload(web.port, [("b", "b.bin", None, os.urandom(300 * 1024))])
