@@ -128,7 +128,7 @@ enum {
 /* Jobs by queue and kind. */
 struct metrics_job {
     metrics_u64 n[MJ_COUNT];
-    struct metrics_hist run, wait; /* attempt run time; due -> start */
+    struct metrics_hist run; /* attempt run time */
 };
 
 enum metrics_counter {

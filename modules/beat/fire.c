@@ -20,6 +20,8 @@
 #include "kernel/config.h"
 #include "kernel/container_of.h"
 #include "kernel/log.h"
+#include "kernel/loop.h"
+#include "kernel/metrics.h"
 #include "kernel/xalloc.h"
 #include "modules/beat/beat.h"
 #include "modules/queue/queue.h"
@@ -160,10 +162,30 @@ static void requeue(struct beat *b, const char *err, const char *what)
     loop_timer_in(b->loop, &f->retry_timer, QUEUE_BEAT_RETRY_MS);
 }
 
+/* Counted per loop, merged at scrape (GET /metrics). Lateness: from the
+ * slot's time to its job's write (jitter delays the job's run, not the
+ * write), on-time slots only (a catch-up slot is late by design). */
+static void count_outcome(struct beat *b, const struct queue_beat_slot *v)
+{
+    struct metrics *m = b->loop->metrics;
+    if (!m)
+        return;
+    if (v->outcome != QUEUE_BEAT_FIRED) {
+        metrics_count(m, MC_BEAT_SKIPPED);
+        return;
+    }
+    metrics_count(m, MC_BEAT_FIRED);
+    uint64_t now = beat_wall_ms(), at = (uint64_t)v->slot * 1000;
+    if (!v->catchup)
+        metrics_observe(&m->beat_lateness, &metrics_buckets_beat,
+                        now > at ? (now - at) * 1000000 : 0);
+}
+
 static void log_outcome(struct beat *b, const struct queue_beat_slot *v)
 {
     struct beat_sched *s = beat_set_find(&b->set, v->schedule_id);
     char when[32], id[24], msg[SCHED_NAME_MAX + 40];
+    count_outcome(b, v);
     rfc3339_format_s(v->slot, when, sizeof(when));
     if (v->outcome == QUEUE_BEAT_FIRED) {
         if (s && v->job_id > s->last_job)

@@ -133,6 +133,10 @@ static void render_scalars(FILE *f, struct server *s, const struct metrics *m)
          "Ready Redis connections lost (each is reconnected)."},
         {MC_REDIS_CONNECT_FAILURES, "trireme_redis_connect_failures_total", "counter",
          "Redis connection attempts that failed."},
+        {MC_BEAT_FIRED, "trireme_beat_fired_total", "counter",
+         "Schedule slots this process's beat fired (a job written)."},
+        {MC_BEAT_SKIPPED, "trireme_beat_skipped_total", "counter",
+         "Schedule slots skipped: the schedule's previous job was still pending or running."},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         metrics_text_family(f, rows[i].name, rows[i].type, rows[i].help);
@@ -151,6 +155,11 @@ static void render_scalars(FILE *f, struct server *s, const struct metrics *m)
         metrics_text_family(f, gauges[i].name, "gauge", gauges[i].help);
         metrics_text_i64(f, gauges[i].name, "", (int64_t)metrics_get(&m->gauge[gauges[i].ix]));
     }
+    metrics_text_family(
+        f, "trireme_beat_lateness_seconds", "histogram",
+        "From a schedule slot's time to its job's write (catch-up slots excluded).");
+    metrics_text_hist(f, "trireme_beat_lateness_seconds", "", &m->beat_lateness,
+                      &metrics_buckets_beat);
     static const char *const election[ELECTION_COUNT] = {"worker", "beat"};
     metrics_text_family(f, "trireme_leader", "gauge",
                         "1 while this process leads the election, 0 while it stands by.");

@@ -16,6 +16,7 @@ except ImportError:  # Debian's python3-prometheus-client, from a non-Debian int
     from prometheus_client.parser import text_string_to_metric_families
 
 from pgtools import API_KEY, db, enqueue, http, pg_url, wait_until, wait_worker_ready  # noqa: F401
+from beattools import beat_db  # noqa: F401  (fixture)
 from test_redis_queue import redis  # noqa: F401  (fixture)
 from test_redis_queue import start as redis_start
 
@@ -158,3 +159,22 @@ def test_label_cardinality_is_bounded(trireme, db):
     assert any(s.labels["route"] == "other" for s in samples)
     assert sum(s.value for s in samples) == 50  # nothing lost: the rest is under "other"
     assert not any(s.labels["route"].startswith("/nope") for s in samples)
+
+
+def test_beat_fires_and_lateness(trireme, beat_db):  # noqa: F811
+    from beattools import add_schedule
+    add_schedule(beat_db, "metrics-tick", "@every 1s")
+    srv = trireme("--roles=web,beat", threads=1, env=beat_db.env())
+    srv.wait_log(r"beat: schedules loaded", timeout=15)
+    wait_until(lambda: value(scrape(srv.port)[1], "trireme_beat_fired",
+                             "trireme_beat_fired_total") >= 2, timeout=15, what="two fires")
+    text, fam = scrape(srv.port)
+    promtool(text)
+    check_histograms(fam)
+    fired = value(fam, "trireme_beat_fired", "trireme_beat_fired_total")
+    late = value(fam, "trireme_beat_lateness_seconds", "trireme_beat_lateness_seconds_count")
+    assert 1 <= late <= fired
+    # Fired on time: well under a second late (the 10 s bucket holds them all).
+    assert value(fam, "trireme_beat_lateness_seconds", "trireme_beat_lateness_seconds_bucket",
+                 le="10") == late
+    assert value(fam, "trireme_beat_skipped", "trireme_beat_skipped_total") == 0
