@@ -36,6 +36,9 @@ struct module {
     bool is_role;
     /* Can this role run with this config? NULL or a static reason why not. */
     const char *(*unmet)(const struct config *cfg);
+    /* Does this module verify TLS servers with this config? The trust
+     * anchors are then loaded once at start (kernel/tls_store). */
+    bool (*verifies_servers)(const struct config *cfg);
     int (*init)(struct server *s);
     int (*start)(struct loop *l);
     void (*stop)(struct loop *l);

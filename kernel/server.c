@@ -239,12 +239,11 @@ int server_run(const struct config *cfg)
     unsigned inited = 0;
     s->tls = xcalloc(1, sizeof(*s->tls));
     char why[768];
-    /* Clients that verify servers: rediss://, and http job kinds (declared
-     * in --kinds, by TRIREME_HTTP_KIND_*, or the generic one). */
-    bool need_anchors =
-        !strncmp(cfg->redis_url, "rediss://", 9) || *cfg->kinds_file || *cfg->http_allow_hosts;
-    for (char **e = environ; !need_anchors && *e; e++)
-        need_anchors = !strncmp(*e, "TRIREME_HTTP_KIND_", 18);
+    /* Clients that verify servers: rediss://, and whatever a module says. */
+    bool need_anchors = !strncmp(cfg->redis_url, "rediss://", 9);
+    for (unsigned i = 0; !need_anchors && i < modules_builtin_count; i++)
+        need_anchors = (cfg->role_mask & (1u << i)) && modules_builtin[i]->verifies_servers &&
+                       modules_builtin[i]->verifies_servers(cfg);
     if (tls_store_load(s->tls, cfg->tls_cert, cfg->tls_key, cfg->tls_ca_file, need_anchors,
                        s->nloops, (size_t)cfg->tls_session_cache, why, sizeof(why)) < 0) {
         LOG(LOG_ERROR, "tls: cannot load", L_STR("error", why));

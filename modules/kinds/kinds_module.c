@@ -6,6 +6,7 @@
  * runs.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kernel/config.h"
@@ -84,9 +85,22 @@ static void kinds_cleanup(struct server *s)
     s->module_state[MODULE_KINDS] = NULL;
 }
 
+/* http kinds call HTTPS endpoints: declared in --kinds, by
+ * TRIREME_HTTP_KIND_*, or the generic kind's --http-allow-hosts. */
+static bool kinds_verifies_servers(const struct config *cfg)
+{
+    if (*cfg->kinds_file || *cfg->http_allow_hosts)
+        return true;
+    for (char **e = environ; *e; e++)
+        if (!strncmp(*e, "TRIREME_HTTP_KIND_", 18))
+            return true;
+    return false;
+}
+
 const struct module kinds_module = {
     .name = "kinds",
     .summary = "job kinds declared by the operator (--kinds): exec programs",
+    .verifies_servers = kinds_verifies_servers,
     .init = kinds_init,
     .start = kinds_start,
     .stop = kinds_stop,
