@@ -45,6 +45,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 say "building ReleaseFast"
+# The revision built, not whatever HEAD is when a long run ends.
+REV=$(git -C "$ROOT" rev-parse --short HEAD)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ]; then REV="$REV+changes"; fi
 (cd "$ROOT" && python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline --prefix "$TMP/out" >/dev/null)
 rm -rf "$PG_DIR"
 URL=$("$ROOT/tools/pg-local.sh" start "$PG_DIR" "$PG_PORT")
@@ -64,7 +67,7 @@ LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
     printf -- '- machine: %s, %s cores, %s; %s\n' "$(uname -m)" "$(nproc)" \
         "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$(uname -r)"
     printf -- '- trireme %s (ReleaseFast, baseline CPU), PostgreSQL %s\n' \
-        "$(git -C "$ROOT" rev-parse --short HEAD)" "$(psql "$URL" -XAtc 'SHOW server_version')"
+        "$REV" "$(psql "$URL" -XAtc 'SHOW server_version')"
     printf -- '- command: `%s`\n' "$CMD"
     printf -- '- load average at start %s, at end %s%s\n\n' "$LOADAVG_START" "$LOADAVG_END" \
         "${NOTE:+; $NOTE}"
