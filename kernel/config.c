@@ -182,9 +182,12 @@ static const struct opt opts[] = {
      sizeof(((struct config *)0)->queues), 0, 0,
      "Worker: comma-separated queues to take jobs from."},
     {"concurrency", "TRIREME_CONCURRENCY", "64", T_UINT, OFF(concurrency), 0, 1, 100000,
-     "Worker: jobs in flight per process."},
-    {"batch-size", "TRIREME_BATCH_SIZE", "100", T_UINT, OFF(batch_size), 0, 1, 10000,
-     "Worker: jobs claimed per query (FOR UPDATE SKIP LOCKED)."},
+     "Worker: jobs running at once per process, split across its loops."},
+    {"batch-size", "TRIREME_BATCH_SIZE", "512", T_UINT, OFF(batch_size), 0, 1, 10000,
+     "Worker: most jobs one claim takes, per loop. A claim asks for the free slots of "
+     "--concurrency; while jobs finish within their own start (noop), for a whole batch. A "
+     "claimed job that finds no slot waits in the worker, leased but not started (its time "
+     "limit not counting), and is handed back at a drain."},
     {"poll-interval", "TRIREME_POLL_INTERVAL", "2s", T_DUR, OFF(poll_interval_ms), 0, 10,
      3600 * 1000LL, "Worker: fallback poll when no NOTIFY arrives (plain numbers are seconds)."},
     {"lease", "TRIREME_LEASE", "30s", T_DUR, OFF(lease_ms), 0, 1000, 3600 * 1000LL,

@@ -48,6 +48,7 @@ static void run_release(struct worker *w, struct worker_run *r)
     list_remove(&r->node);
     json_decref(r->job.payload);
     r->job.payload = NULL;
+    r->released = true;
     list_append(&w->spare, &r->node);
 }
 
@@ -57,7 +58,18 @@ static void free_slot(struct worker *w, struct worker_run *r)
         r->slot_freed = true;
         w->running--;
         metrics_gauge_add(w->loop->metrics, MG_SLOTS_BUSY, -1);
+        /* Parked runs start at the end of the turn, never from inside
+         * another run's finish (its caller may be walking w->runs). */
+        if (w->nparked)
+            loop_timer_in(w->loop, &w->unpark_timer, 0);
     }
+}
+
+static void unpark(struct worker *w, struct worker_run *r)
+{
+    list_remove(&r->wait);
+    w->nparked--;
+    r->parked = false;
 }
 
 /* --- outcomes ------------------------------------------------------------ */
@@ -218,6 +230,11 @@ void worker_run_lose(struct worker *w, struct worker_run *r, const char *why, bo
     record(w, r, OUTCOME_DROP, NULL, NULL, 0);
     r->lost = true;
     r->cancelled = cancelled;
+    if (r->parked) { /* never started: nothing to stop */
+        unpark(w, r);
+        job_finish(&r->job, NULL, NULL, false);
+        return;
+    }
     free_slot(w, r);
     request_stop(r);
 }
@@ -277,6 +294,10 @@ struct worker_run *worker_run_new(struct worker *w)
     r->soft.fn = on_soft_limit;
     r->hard.fn = on_hard_limit;
     list_insert(&w->runs, &r->node);
+    if (w->running >= w->limit) {
+        r->parked = r->slot_freed = true; /* worker_run_start parks it */
+        return r;
+    }
     w->running++;
     metrics_gauge_add(w->loop->metrics, MG_SLOTS_BUSY, 1);
     return r;
@@ -288,6 +309,9 @@ static void run_kind(struct worker *w, struct worker_run *r)
     metrics_add(&run_metrics(w, r)->n[MJ_STARTED], 1);
     loop_timer_in(w->loop, &r->soft, r->job.timeout_ms);
     r->job.kind->start(&r->job);
+    /* r is not reused before this returns: runs are only made by fetches,
+     * whose answers come in later turns. */
+    w->last_instant = r->released;
 }
 
 /* --kind-limits: the shared GCRA script; over the limit the job goes back
@@ -332,6 +356,17 @@ static void check_kind_limit(struct worker *w, struct worker_run *r, const struc
     redis_submitv(w->limits_redis, &r->limit_cmd, 6, argv);
 }
 
+/* A run with a slot: its kind's limit checked (--kind-limits), then started. */
+static void run_begin(struct worker *w, struct worker_run *r)
+{
+    const struct kind_limit *kl =
+        w->limits && w->limits_redis ? kind_limit_find(w->limits, r->job.kind->name) : NULL;
+    if (kl)
+        check_kind_limit(w, r, kl);
+    else
+        run_kind(w, r);
+}
+
 void worker_run_start(struct worker *w, struct worker_run *r, const char *kind, size_t kind_len,
                       const char *payload, size_t payload_len)
 {
@@ -350,20 +385,36 @@ void worker_run_start(struct worker *w, struct worker_run *r, const char *kind, 
         char msg[300];
         snprintf(msg, sizeof(msg), "unknown job kind '%.*s' (not built into this worker)",
                  kind ? (int)(kind_len > 200 ? 200 : kind_len) : 0, kind ? kind : "");
+        w->last_instant = true;
         job_finish(&r->job, NULL, msg, true);
         return;
     }
     if (!r->job.payload) {
+        w->last_instant = true;
         job_finish(&r->job, NULL, "payload is not valid JSON", true);
         return;
     }
-    const struct kind_limit *kl =
-        w->limits && w->limits_redis ? kind_limit_find(w->limits, r->job.kind->name) : NULL;
-    if (kl) {
-        check_kind_limit(w, r, kl);
+    if (r->parked) {
+        list_append(&w->parked, &r->wait);
+        w->nparked++;
         return;
     }
-    run_kind(w, r);
+    run_begin(w, r);
+}
+
+/* End of a turn in which slots were freed: parked runs take them, oldest
+ * first. */
+static void on_unpark_timer(struct loop *l, struct timer *t)
+{
+    struct worker *w = container_of(t, struct worker, unpark_timer);
+    while (w->nparked && w->running < w->limit && !w->draining) {
+        struct worker_run *r = list_entry(w->parked.next, struct worker_run, wait);
+        unpark(w, r);
+        r->slot_freed = false;
+        w->running++;
+        metrics_gauge_add(w->loop->metrics, MG_SLOTS_BUSY, 1);
+        run_begin(w, r);
+    }
 }
 
 /* --- fetching ------------------------------------------------------------ */
@@ -379,6 +430,10 @@ unsigned worker_fetch_size(const struct worker *w, unsigned pending)
     unsigned busy = w->running + pending;
     unsigned free_slots = worker_free_slots(w, pending);
     unsigned batch = w->cfg->batch_size;
+    /* Jobs that finish within their start hold no slot (core.h): a whole
+     * batch, and no more in flight, so at most a batch can end up parked. */
+    if (w->last_instant && !w->running && !w->nparked)
+        return pending < batch ? batch - pending : 0;
     unsigned want = free_slots < batch ? free_slots : batch;
     /* Refill in chunks, not a round trip per job, unless nothing runs. */
     unsigned chunk = w->limit / 4 ? w->limit / 4 : 1;
@@ -421,6 +476,7 @@ static void close_worker(struct worker *w)
     w->closed = true;
     loop_timer_cancel(w->loop, &w->drain_timer);
     loop_timer_cancel(w->loop, &w->flush_timer);
+    loop_timer_cancel(w->loop, &w->unpark_timer);
     w->ops->close(w);
     if (w->has_own_redis)
         redis_client_close(&w->own_redis);
@@ -475,6 +531,26 @@ static void on_drain_deadline(struct loop *l, struct timer *t)
     maybe_finish_drain(w);
 }
 
+/* Parked runs never started: at a drain they go straight back, all in one
+ * write, for the next worker to start at once. */
+static void hand_back_parked(struct worker *w)
+{
+    if (!w->nparked)
+        return;
+    LOG(LOG_INFO, "jobs waiting for a slot handed back to the queue", L_INT("jobs", w->nparked),
+        L_INT("loop", w->loop->id));
+    w->handing_back = true; /* one flush for all, after the loop */
+    while (w->nparked) {
+        struct worker_run *r = list_entry(w->parked.next, struct worker_run, wait);
+        unpark(w, r);
+        record(w, r, OUTCOME_BACK, NULL, NULL, 0);
+        r->lost = true;
+        job_finish(&r->job, NULL, NULL, false);
+    }
+    w->handing_back = false;
+    w->ops->flush(w);
+}
+
 void worker_drain(struct worker *w)
 {
     if (!w || w->draining)
@@ -484,6 +560,7 @@ void worker_drain(struct worker *w)
     LOG(LOG_INFO, "worker draining: no new jobs, waiting for running ones",
         L_INT("running", w->running), L_INT("loop", w->loop->id));
     w->ops->drain(w);
+    hand_back_parked(w);
     uint64_t grace = w->cfg->grace_ms, margin = grace / 10 < 1000 ? grace / 10 : 1000;
     loop_timer_in(w->loop, &w->drain_timer, grace - margin);
     maybe_finish_drain(w);
@@ -534,6 +611,7 @@ int worker_open(struct loop *l, const struct queue_worker_ops *ops,
     w->ops = ops;
     list_init(&w->runs);
     list_init(&w->spare);
+    list_init(&w->parked);
     unsigned loops = (unsigned)l->srv->nloops;
     w->limit = cfg->concurrency / loops + (cfg->concurrency % loops > (unsigned)l->id);
     if (!w->limit)
@@ -544,6 +622,7 @@ int worker_open(struct loop *l, const struct queue_worker_ops *ops,
              (unsigned long long)(loop_random(l) & 0xffffffffu));
     w->flush_timer.fn = on_flush_timer;
     w->drain_timer.fn = on_drain_deadline;
+    w->unpark_timer.fn = on_unpark_timer;
     w->limits = limits && limits->n ? limits : NULL;
     if (parse_queues(w, cfg->queues)) {
         worker_free(w);

@@ -12,6 +12,16 @@
  * it is lost (cancelled, lease taken over, hard limit passed, handed back):
  * a lost run may still be stopping, but its outcome is no longer written,
  * so it no longer counts against --concurrency.
+ *
+ * Batches beyond the free slots: a job that finishes within its own start
+ * (noop, an unknown kind, a bad payload) never holds a slot, so while the
+ * last job started did and nothing runs or waits, a fetch asks for a whole
+ * --batch-size instead of the free slots (a noop burn-down is not capped by
+ * a --concurrency sized for slow jobs). Should such a batch bring slow
+ * jobs, those that find no slot are parked: claimed and leased, but not
+ * started and their time limit not counting, until a slot frees (in claim
+ * order); a drain hands them straight back. So at most --concurrency jobs
+ * run, and at most --batch-size wait per loop.
  */
 #ifndef TRIREME_MODULES_WORKER_CORE_H
 #define TRIREME_MODULES_WORKER_CORE_H
@@ -40,6 +50,7 @@ struct worker;
 struct worker_run {
     struct job_run job; /* first: what the kinds see */
     struct list node;   /* on worker.runs */
+    struct list wait;   /* on worker.parked while it waits for a slot */
     struct worker *w;
     struct timer soft, hard;
     struct redis_cmd limit_cmd; /* the --kind-limits check */
@@ -48,6 +59,8 @@ struct worker_run {
     uint64_t hb_gen;   /* the lease renewal that last included it */
     unsigned queue_ix; /* index into worker.queue */
     bool stop_requested, slot_freed, lost, cancelled;
+    bool parked;   /* fetched beyond the free slots: waits, unstarted, for one */
+    bool released; /* finished and back in the pool (read right after a start) */
 };
 
 struct worker {
@@ -59,12 +72,14 @@ struct worker {
     unsigned nqueues;
     unsigned limit;   /* this loop's share of --concurrency */
     unsigned running; /* runs holding a slot */
-    struct list runs, spare;
+    unsigned nparked; /* runs on parked */
+    struct list runs, spare, parked;
+    bool last_instant; /* the last job started finished within its start */
     unsigned inflight; /* the backend's operations in flight */
     const struct kind_limits *limits;
     struct redis_client *limits_redis, own_redis;
     bool has_own_redis;
-    struct timer flush_timer, drain_timer;
+    struct timer flush_timer, drain_timer, unpark_timer;
     struct retention effects; /* the sql kind's once-rows; loop 0 with a database */
     bool opened, draining, handing_back, closed;
 };
@@ -74,12 +89,14 @@ static inline struct worker_run *worker_run_of(struct job_run *j)
     return container_of(j, struct worker_run, job);
 }
 
-/* A blank run (the backend's run_size bytes, zeroed) holding a slot:
- * the backend fills id, attempt, max_attempts, timeout_ms (0: the default),
- * queue_ix and its own fields, then calls worker_run_start. */
+/* A blank run (the backend's run_size bytes, zeroed) holding a slot, or
+ * parked when none is free (it takes one when it starts): the backend
+ * fills id, attempt, max_attempts, timeout_ms (0: the default), queue_ix
+ * and its own fields, then calls worker_run_start. */
 struct worker_run *worker_run_new(struct worker *w);
-/* Find the kind, parse the payload, check the kind's limit, start it. A
- * run that cannot start finishes at once (unknown kind, bad payload). */
+/* Find the kind, parse the payload, check the kind's limit, start it (a
+ * parked run: once it has a slot). A run that cannot start finishes at
+ * once (unknown kind, bad payload). */
 void worker_run_start(struct worker *w, struct worker_run *r, const char *kind, size_t kind_len,
                       const char *payload, size_t payload_len);
 /* The run was cancelled or its lease lost: log why, write nothing more for
@@ -88,9 +105,10 @@ void worker_run_lose(struct worker *w, struct worker_run *r, const char *why, bo
 /* The running run with this id, or NULL. */
 struct worker_run *worker_run_find(struct worker *w, int64_t id);
 
-/* Free slots for a fetch: 0 when none, or when so few are free that a
- * fetch would cost a round trip per job (refill in chunks). pending: jobs
- * already asked for and not yet delivered. */
+/* Jobs to ask for: the free slots, or a whole batch while jobs finish
+ * within their start (see above); 0 when none are free, or when so few are
+ * that a fetch would cost a round trip per job (refill in chunks).
+ * pending: jobs already asked for and not yet delivered. */
 unsigned worker_fetch_size(const struct worker *w, unsigned pending);
 /* Slots free now (for take-overs, which come in whatever size). */
 unsigned worker_free_slots(const struct worker *w, unsigned pending);

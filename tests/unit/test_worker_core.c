@@ -2,8 +2,10 @@
  * test_worker_core.c - the worker core on a fake, in-memory queue backend:
  * fetching within the slots, outcomes and retry delays, unknown kinds and
  * bad payloads, the soft time limit, a lost lease, the drain (waiting for
- * runs and for the backend's operations) and the hand-back at the end of
- * the grace period. Real ring, real timers, real built-in kinds.
+ * runs and for the backend's operations), the hand-back at the end of
+ * the grace period, and batches beyond the free slots (instant jobs; slow
+ * ones parked, started in order, cancelled, handed back at a drain). Real
+ * ring, real timers, real built-in kinds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +33,7 @@ struct fake_job {
 
 struct fake_outcome {
     int64_t id;
+    uint64_t at_ns; /* when it was recorded */
     enum worker_verdict verdict;
     char error[160];
     char result[64];
@@ -44,8 +47,9 @@ struct fake {
     unsigned njobs, next;
     struct fake_outcome out[FAKE_MAX];
     unsigned nout, buffered, flushes, closes, fetches;
-    unsigned max_running;
-    bool hold_flush; /* a flush stays "in flight" until released */
+    unsigned max_running, max_parked;
+    unsigned sizes[FAKE_MAX], nsizes; /* jobs delivered per fetch */
+    bool hold_flush;                  /* a flush stays "in flight" until released */
     unsigned held;
     struct timer deliver, release;
     int64_t lose_id; /* worker_run_lose this job once it runs */
@@ -58,8 +62,8 @@ static struct fake *fake_of(struct worker *w)
 
 static void stop_when_idle(struct fake *f)
 {
-    if (f->w.closed ||
-        (!f->w.draining && f->next == f->njobs && !f->w.running && !f->held && !f->w.inflight))
+    if (f->w.closed || (!f->w.draining && f->next == f->njobs && !f->w.running && !f->w.nparked &&
+                        !f->held && !f->w.inflight))
         f->w.loop->stop_now = true;
 }
 
@@ -69,6 +73,8 @@ static void on_deliver(struct loop *l, struct timer *t)
     struct worker *w = &f->w;
     unsigned n = worker_fetch_size(w, 0);
     worker_op_end(w);
+    if (f->nsizes < FAKE_MAX)
+        f->sizes[f->nsizes++] = n < f->njobs - f->next ? n : f->njobs - f->next;
     for (unsigned i = 0; i < n && f->next < f->njobs; i++) {
         const struct fake_job *j = &f->jobs[f->next++];
         struct worker_run *r = worker_run_new(w);
@@ -79,6 +85,8 @@ static void on_deliver(struct loop *l, struct timer *t)
         if (w->running > f->max_running)
             f->max_running = w->running;
         worker_run_start(w, r, j->kind, strlen(j->kind), j->payload, strlen(j->payload));
+        if (w->nparked > f->max_parked)
+            f->max_parked = w->nparked;
     }
     if (f->lose_id) {
         struct worker_run *r = worker_run_find(w, f->lose_id);
@@ -113,6 +121,7 @@ static void fake_record(struct worker *w, struct worker_run *r, const struct wor
     assert_true(f->nout < FAKE_MAX);
     struct fake_outcome *x = &f->out[f->nout++];
     x->id = r->job.id;
+    x->at_ns = w->loop->now_ns;
     x->verdict = o->verdict;
     x->delay_ms = o->delay_ms;
     if (o->error)
@@ -364,6 +373,92 @@ static void the_grace_period_hands_back_what_still_runs(void **state)
     rig_down(&g);
 }
 
+static void instant_jobs_are_fetched_a_batch_at_a_time(void **state)
+{
+    struct rig g;
+    rig_up(&g, 2, 30000);
+    g.cfg.batch_size = 8;
+    for (int i = 0; i < 20; i++)
+        rig_add(&g, "noop", "{}", 1, 0);
+    rig_run(&g);
+    assert_int_equal(g.f->nout, 20);
+    for (unsigned i = 0; i < g.f->nout; i++)
+        assert_int_equal(g.f->out[i].verdict, OUTCOME_OK);
+    /* The first fetch knows nothing of the jobs: the free slots. Then each
+     * job finished within its start, so a whole batch each time. */
+    assert_true(g.f->nsizes >= 3);
+    assert_int_equal(g.f->sizes[0], 2);
+    assert_int_equal(g.f->sizes[1], 8);
+    assert_int_equal(g.f->sizes[2], 8);
+    assert_int_equal(g.f->max_parked, 0);
+    assert_true(g.f->max_running <= 2);
+    rig_down(&g);
+}
+
+static void slow_jobs_beyond_the_slots_wait_parked_in_order(void **state)
+{
+    struct rig g;
+    rig_up(&g, 2, 30000);
+    g.cfg.batch_size = 8;
+    rig_add(&g, "noop", "{}", 1, 0);
+    rig_add(&g, "noop", "{}", 1, 0);
+    /* A time limit of 60 ms each, while the last pair waits ~60 ms for a
+     * slot: parked jobs' limits do not count, so none is stopped. */
+    for (int i = 0; i < 6; i++)
+        rig_add(&g, "sleep", "{\"ms\": 30}", 1, 60);
+    rig_run(&g);
+    assert_int_equal(g.f->sizes[1], 6); /* the batch took all six */
+    assert_int_equal(g.f->max_parked, 4);
+    assert_true(g.f->max_running <= 2);
+    assert_int_equal(g.f->nout, 8);
+    for (unsigned i = 0; i < g.f->nout; i++)
+        assert_int_equal(g.f->out[i].verdict, OUTCOME_OK);
+    /* Started in claim order: the last pair finished last. */
+    assert_true(g.f->out[6].id >= 7 && g.f->out[7].id >= 7);
+    assert_int_equal(g.f->w.nparked, 0);
+    assert_int_equal(g.f->w.running, 0);
+    rig_down(&g);
+}
+
+static void a_parked_job_lost_is_never_started(void **state)
+{
+    struct rig g;
+    rig_up(&g, 1, 30000);
+    rig_add(&g, "noop", "{}", 1, 0);
+    rig_add(&g, "sleep", "{\"ms\": 30}", 1, 0);
+    rig_add(&g, "sleep", "{\"ms\": 30}", 1, 0);
+    g.f->lose_id = 3; /* parked behind job 2 when it is lost */
+    rig_run(&g);
+    assert_int_equal(g.f->nout, 3);
+    assert_int_equal(outcome_of(g.f, 2)->verdict, OUTCOME_OK);
+    assert_int_equal(outcome_of(g.f, 3)->verdict, OUTCOME_DROP);
+    assert_int_equal(g.f->w.nparked, 0);
+    rig_down(&g);
+}
+
+static void a_drain_hands_parked_jobs_straight_back(void **state)
+{
+    struct rig g;
+    rig_up(&g, 1, 400);
+    rig_add(&g, "noop", "{}", 1, 0);
+    for (int i = 0; i < 3; i++)
+        rig_add(&g, "sleep", "{\"ms\": 10000}", 1, 0);
+    uint64_t start = g.l.now_ns;
+    rig_run_and_drain(&g, 20);
+    assert_int_equal(g.f->closes, 1);
+    assert_int_equal(g.f->nout, 4);
+    /* Jobs 3 and 4 waited for the slot job 2 held: back at the drain's
+     * start; job 2 at the end of the grace period. */
+    assert_int_equal(outcome_of(g.f, 3)->verdict, OUTCOME_BACK);
+    assert_int_equal(outcome_of(g.f, 4)->verdict, OUTCOME_BACK);
+    assert_true(outcome_of(g.f, 3)->at_ns - start < 200ull * 1000000);
+    assert_int_equal(outcome_of(g.f, 2)->verdict, OUTCOME_BACK);
+    assert_true(outcome_of(g.f, 2)->at_ns - start >= 300ull * 1000000);
+    assert_int_equal(g.f->w.running, 0);
+    assert_int_equal(g.f->w.nparked, 0);
+    rig_down(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +468,10 @@ int main(void)
         cmocka_unit_test(a_lost_run_writes_nothing_more_and_frees_its_slot),
         cmocka_unit_test(the_drain_waits_for_runs_and_operations),
         cmocka_unit_test(the_grace_period_hands_back_what_still_runs),
+        cmocka_unit_test(instant_jobs_are_fetched_a_batch_at_a_time),
+        cmocka_unit_test(slow_jobs_beyond_the_slots_wait_parked_in_order),
+        cmocka_unit_test(a_parked_job_lost_is_never_started),
+        cmocka_unit_test(a_drain_hands_parked_jobs_straight_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
