@@ -27,11 +27,14 @@
 #   LAT_N=1000          latency samples per system in (c), after LAT_WARMUP=20
 #   LAT_GAP_MS=10       pause between two latency samples
 #   PARTS="a b c"       which parts to run
-#   SYSTEMS="trireme python1 python2 celery"   which systems (a system a part
-#                       does not measure is skipped there: (b) runs trireme and
-#                       python2, (c) trireme, python1 and celery)
+#   SYSTEMS="trireme trireme-tuned python1 python2 celery"   which systems (a
+#                       system a part does not measure is skipped there: (a) runs
+#                       all, trireme-tuned only there; (b) trireme and python2,
+#                       (c) trireme, python1 and celery)
 #   THREADS=<nproc>     trireme --threads
 #   TR_FLAGS=           more `trireme run` flags, e.g. "--concurrency=256 --batch-size=200"
+#   TUNED_FLAGS="--concurrency=1024 --batch-size=512"   added for trireme-tuned in (a):
+#                       the defaults (trireme) and tuned settings side by side
 #   PY_BATCH=20         jobs per claim transaction of the Python worker
 #   PY_PRODUCERS=2      producer processes of the Python peer in (b)
 #   CELERY_CONCURRENCY=2  celery worker --concurrency
@@ -60,7 +63,8 @@ LAT_N=${LAT_N:-1000}
 LAT_WARMUP=${LAT_WARMUP:-20}
 LAT_GAP_MS=${LAT_GAP_MS:-10}
 PARTS=${PARTS:-a b c}
-SYSTEMS=${SYSTEMS:-trireme python1 python2 celery}
+SYSTEMS=${SYSTEMS:-trireme trireme-tuned python1 python2 celery}
+TUNED_FLAGS=${TUNED_FLAGS:---concurrency=1024 --batch-size=512}
 THREADS=${THREADS:-$NPROC}
 TR_FLAGS=${TR_FLAGS:-}
 PY_BATCH=${PY_BATCH:-20}
@@ -96,7 +100,7 @@ case $LAT_GAP_MS in '' | *[!0-9]*) die "LAT_GAP_MS must be a number" ;; esac
 [ "$WRK_CONNS" -ge "$WRK_THREADS" ] || die "WRK_CONNS must be >= WRK_THREADS"
 for p in $PARTS; do case $p in a | b | c) ;; *) die "PARTS: unknown part '$p' (a, b, c)" ;; esac; done
 for s in $SYSTEMS; do
-    case $s in trireme | python1 | python2 | celery) ;; *) die "SYSTEMS: unknown system '$s'" ;; esac
+    case $s in trireme | trireme-tuned | python1 | python2 | celery) ;; *) die "SYSTEMS: unknown system '$s'" ;; esac
 done
 case $PG_DIR in /*) ;; *) die "PG_DIR must be an absolute path" ;; esac
 [ -f "$SRC/build.zig" ] || die "no build.zig in $SRC"
@@ -248,7 +252,7 @@ fi
 
 # ---------------------------------------------------------------- measurements
 export QB_SRC="$SRC" QB_PGDATA="$PG_DIR/data" QB_OUT="$TMP/results.jsonl" QB_TMP="$TMP" QB_TR_BIN="$BIN" \
-    QB_THREADS="$THREADS" QB_TR_FLAGS="$TR_FLAGS" QB_PY="$PY" QB_PEERS="$PEERS" QB_N="$N" \
+    QB_THREADS="$THREADS" QB_TR_FLAGS="$TR_FLAGS" QB_TUNED_FLAGS="$TUNED_FLAGS" QB_PY="$PY" QB_PEERS="$PEERS" QB_N="$N" \
     QB_CELERY_N="$CELERY_N" QB_DURATION="$DURATION" QB_LAT_N="$LAT_N" QB_LAT_WARMUP="$LAT_WARMUP" \
     QB_LAT_GAP_MS="$LAT_GAP_MS" QB_POLL_MS="$POLL_MS" QB_TIMEOUT="$TIMEOUT" QB_STALL="$STALL" \
     QB_PY_BATCH="$PY_BATCH" QB_PY_PRODUCERS="$PY_PRODUCERS" QB_WRK_CONNS="$WRK_CONNS" \
@@ -256,7 +260,7 @@ export QB_SRC="$SRC" QB_PGDATA="$PG_DIR/data" QB_OUT="$TMP/results.jsonl" QB_TMP
 : >"$QB_OUT"
 qb versions >"$TMP/versions.json" || die "cannot read versions"
 
-for s in trireme python1 python2 celery; do
+for s in trireme trireme-tuned python1 python2 celery; do
     if want a "$s"; then
         say "(a) burn-down: $s"
         qb burndown "$s" || die "qbench burndown $s failed (see above)"
@@ -285,7 +289,7 @@ if [ -n "$(git -C "$SRC" status --porcelain 2>/dev/null | head -n1)" ]; then
     GIT_REV="$GIT_REV + local changes"
 fi
 knobs=
-for v in N CELERY_N DURATION LAT_N LAT_WARMUP LAT_GAP_MS PARTS SYSTEMS THREADS TR_FLAGS PY_BATCH \
+for v in N CELERY_N DURATION LAT_N LAT_WARMUP LAT_GAP_MS PARTS SYSTEMS THREADS TR_FLAGS TUNED_FLAGS PY_BATCH \
     PY_PRODUCERS CELERY_CONCURRENCY WRK_CONNS WRK_THREADS POLL_MS; do
     eval "val=\$$v"
     case $val in *' '* | '') val="\"$val\"" ;; esac

@@ -18,11 +18,12 @@
 # Environment knobs (defaults):
 #   N=200000              Trireme jobs
 #   CELERY_N=20000        Celery tasks
-#   THREADS=1             trireme --threads of the worker
-#   TR_FLAGS="--concurrency=4096 --batch-size=1000"   more worker flags
+#   THREADS=1             trireme --threads of the tuned worker
+#   TR_FLAGS="--concurrency=4096 --batch-size=1000"   the tuned worker's flags
+#                         (system trireme runs with no flags at all: the defaults)
 #   PRELOAD_BATCH=1000 PRELOAD_CONNS=4                the HTTP preload
 #   CELERY_CONCURRENCY=2  celery worker --concurrency
-#   SYSTEMS="trireme celery"
+#   SYSTEMS="trireme trireme-tuned celery"
 #   TIMEOUT=900 STALL=30 POLL_MS=100   limits of one burn-down (Celery's poll)
 #   NOTE=                 one line printed in bold at the top of the section
 #   RESULTS=bench/RESULTS.md ("-" = print only)   KEEP_TMP=0
@@ -39,7 +40,7 @@ TR_FLAGS=${TR_FLAGS:---concurrency=4096 --batch-size=1000}
 PRELOAD_BATCH=${PRELOAD_BATCH:-1000}
 PRELOAD_CONNS=${PRELOAD_CONNS:-4}
 CELERY_CONCURRENCY=${CELERY_CONCURRENCY:-2}
-SYSTEMS=${SYSTEMS:-trireme celery}
+SYSTEMS=${SYSTEMS:-trireme trireme-tuned celery}
 TIMEOUT=${TIMEOUT:-900}
 STALL=${STALL:-30}
 POLL_MS=${POLL_MS:-100}
@@ -58,7 +59,7 @@ for v in N CELERY_N THREADS PRELOAD_BATCH PRELOAD_CONNS CELERY_CONCURRENCY TIMEO
     case $val in '' | *[!0-9]* | 0) die "$v must be a positive integer" ;; esac
 done
 [ $((N % PRELOAD_BATCH)) -eq 0 ] || die "N must be a multiple of PRELOAD_BATCH"
-for s in $SYSTEMS; do case $s in trireme | celery) ;; *) die "SYSTEMS: unknown '$s'" ;; esac; done
+for s in $SYSTEMS; do case $s in trireme | trireme-tuned | celery) ;; *) die "SYSTEMS: unknown '$s'" ;; esac; done
 for tool in python3 redis-server redis-cli timeout "$PY"; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
 done
@@ -136,11 +137,13 @@ export QB_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" QB_REDIS_PID=$REDIS_PID QB
     RB_PRELOAD_BATCH="$PRELOAD_BATCH" RB_PRELOAD_CONNS="$PRELOAD_CONNS"
 : >"$QB_OUT"
 rb versions >"$TMP/versions.json" || die "cannot read versions"
-case " $SYSTEMS " in *" trireme "*)
-    say "Trireme burn-down: $N jobs"
-    rb burndown || die "trireme burn-down failed"
-    ;;
-esac
+for s in trireme trireme-tuned; do
+    case " $SYSTEMS " in *" $s "*)
+        say "Trireme burn-down ($s): $N jobs"
+        rb burndown "$s" || die "$s burn-down failed"
+        ;;
+    esac
+done
 case " $SYSTEMS " in *" celery "*)
     say "Celery burn-down: $CELERY_N tasks"
     rb celery || die "celery burn-down failed"
