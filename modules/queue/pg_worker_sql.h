@@ -75,23 +75,27 @@
 
 /* Leases that expired (their worker died or hung): back to pending, the
  * lost attempt counted; dead when it was the last. Judged by now() on the
- * database, never by a worker's clock. */
+ * database, never by a worker's clock. run_at stays: the job keeps its
+ * place, ahead of the backlog that came in while it was held (a run_at of
+ * now() queued it behind all of it: 16 s to recover a killed worker's
+ * jobs with a 3 s lease in the chaos suite). */
 #define SQL_REAP                                                                                   \
     "UPDATE trireme.jobs j SET"                                                                    \
     "  status = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'pending' END,"            \
     "  finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,"                       \
     "  last_error = 'lease expired: worker ' || coalesce(j.worker_id, '?') || ' stopped "          \
     "renewing',"                                                                                   \
-    "  worker_id = NULL, lease_until = NULL, run_at = now(), updated_at = now()"                   \
+    "  worker_id = NULL, lease_until = NULL, updated_at = now()"                                   \
     " WHERE j.id IN (SELECT id FROM trireme.jobs WHERE status = 'running' AND lease_until < now()" \
     "  ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED)"                                    \
     " RETURNING j.id, j.status"
 
 /* Shutdown: unfinished jobs go straight back to pending (the interrupted
- * attempt is not counted: a deploy is not the job's failure). */
+ * attempt is not counted: a deploy is not the job's failure), in their
+ * place (run_at stays), so the next worker starts them first. */
 #define SQL_HAND_BACK                                                                              \
     "UPDATE trireme.jobs SET status = 'pending', attempts = greatest(attempts - 1, 0),"            \
-    "  worker_id = NULL, lease_until = NULL, run_at = now(), updated_at = now(),"                  \
+    "  worker_id = NULL, lease_until = NULL, updated_at = now(),"                                  \
     "  last_error = 'handed back: worker shut down before the job finished'"                       \
     " WHERE id = ANY($1::bigint[]) AND status = 'running' AND worker_id = $2 RETURNING id"
 
