@@ -10,8 +10,11 @@
  * wait (the last claim came back full), on NOTIFY trireme_jobs, when the
  * next delayed job falls due, and on a fallback poll. Every write is fenced
  * by worker id and attempt (pg_worker_sql.h), so a worker whose lease was
- * taken over never overwrites the rerun. The outcomes of one loop turn go
- * out together in one UPDATE per verdict.
+ * taken over never overwrites the rerun. Outcomes go out in one UPDATE per
+ * verdict, one such UPDATE in flight at a time: those that finish while it
+ * is out wait for its answer and go together in the next (jobs that end a
+ * few at a time, as HTTP deliveries do, cost one statement per round trip,
+ * not one per loop turn).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +91,7 @@ struct pgw {
     bool reap_inflight;
 
     struct batch done_ok, done_fail; /* outcomes waiting for the flush */
+    bool ok_inflight, fail_inflight; /* their UPDATE is out */
     struct pg_array back_ids;        /* handed back, waiting for the flush */
     struct pg_query back_q;
     const char *back_vals[2];
@@ -175,10 +179,13 @@ static void batch_free(struct batch *b)
     free(b->who);
 }
 
+static void flush_batch(struct pgw *p, struct batch *b, const char *sql);
+
 static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
 {
     struct flush *f = container_of(q, struct flush, q);
     struct pgw *p = f->p;
+    *(f->failures ? &p->fail_inflight : &p->ok_inflight) = false;
     unsigned sent = f->b.n;
     if (err) {
         LOG(LOG_ERROR,
@@ -206,6 +213,12 @@ static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
     if (!err && f->failures && PQntuples(res) > 0 && !p->w.draining && !p->due_inflight &&
         !p->claims_inflight)
         claim_due_check(p);
+    /* What finished meanwhile goes now, before this operation ends (a
+     * drain waits for it). */
+    if (f->failures)
+        flush_batch(p, &p->done_fail, SQL_FAIL);
+    else
+        flush_batch(p, &p->done_ok, SQL_COMPLETE);
     batch_free(&f->b);
     free(f);
     worker_op_end(&p->w);
@@ -213,8 +226,10 @@ static void on_flushed(struct pg_query *q, PGresult *res, const char *err)
 
 static void flush_batch(struct pgw *p, struct batch *b, const char *sql)
 {
-    if (!b->n)
+    bool *out = b == &p->done_fail ? &p->fail_inflight : &p->ok_inflight;
+    if (!b->n || *out || p->w.closed)
         return;
+    *out = true;
     struct flush *f = xcalloc(1, sizeof(*f));
     f->p = p;
     batch_reserve(b, 2);
