@@ -43,6 +43,8 @@ static void usage(FILE *out)
     module_commands_usage(out);
     fprintf(out, "\nflags of `trireme run` (flag, environment variable, default):\n");
     config_help(out);
+    fprintf(out, "\ncompiled-in limits (name, value, what it bounds; a rebuild changes them):\n");
+    module_limits_help(out);
     fprintf(out, "\nflags of `trireme health`:\n");
     cli_health_help(out);
 }

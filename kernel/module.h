@@ -30,6 +30,15 @@ struct module_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command; exit code */
 };
 
+/* A compiled-in limit a module enforces: `trireme --help` lists them all,
+ * so an operator learns every bound without reading the source. */
+struct module_limit {
+    const char *name; /* the macro's name */
+    long long value;
+    const char *unit; /* "", "ms", "s", "bytes" */
+    const char *what;
+};
+
 struct module {
     const char *name;
     const char *summary;
@@ -47,7 +56,12 @@ struct module {
     int (*health)(struct server *s, json_t *details);
     void (*cleanup)(struct server *s);
     const struct module_command *commands; /* NULL-name terminated, or NULL */
+    const struct module_limit *limits;     /* NULL-name terminated, or NULL */
 };
+
+/* `trireme --help`'s list of compiled-in limits: the kernel's, then each
+ * built-in module's (kernel/limits.c). */
+void module_limits_help(FILE *out);
 
 /* Defined in modules/registry.c. */
 extern const struct module *const modules_builtin[];

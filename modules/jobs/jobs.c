@@ -11,8 +11,10 @@
 #include "kernel/log.h"
 #include "kernel/module.h"
 #include "kernel/server.h"
+#include "modules/jobs/job_input.h"
 #include "modules/jobs/migrate.h"
 #include "modules/queue/queue.h"
+#include "modules/schedules/schedules.h"
 
 int jobs_cli_migrate(int argc, char **argv);
 int jobs_cli_enqueue(int argc, char **argv);
@@ -54,10 +56,24 @@ static const struct module_command jobs_commands[] = {
     {NULL, NULL, NULL},
 };
 
+static const struct module_limit jobs_limits[] = {
+    {"JOB_NAME_MAX", JOB_NAME_MAX, "bytes", "a job's kind, queue or unique_key"},
+    {"JOB_MAX_ATTEMPTS", JOB_MAX_ATTEMPTS, "", "a job's max_attempts"},
+    {"JOB_BATCH_MAX", JOB_BATCH_MAX, "", "jobs in one POST /v1/jobs array"},
+    {"JOB_DELAY_MAX_MS", JOB_DELAY_MAX_MS, "ms", "a job's delay (10 years)"},
+    {"SCHED_NAME_MAX", SCHED_NAME_MAX, "bytes", "a schedule's name"},
+    {"SCHED_CRON_MAX", SCHED_CRON_MAX, "bytes", "a cron expression"},
+    {"SCHED_ZONE_NAME_MAX", SCHED_ZONE_NAME_MAX, "bytes", "a schedule's time zone name"},
+    {"SCHED_CATCHUP_MAX_MS", SCHED_CATCHUP_MAX_MS, "ms", "a schedule's catchup_window"},
+    {"SCHED_JITTER_MAX_MS", SCHED_JITTER_MAX_MS, "ms", "a schedule's jitter"},
+    {NULL, 0, NULL, NULL},
+};
+
 const struct module jobs_module = {
     .name = "jobs",
     .summary = "the PostgreSQL job store: schema, enqueue, status",
     .is_role = false,
     .init = jobs_init,
     .commands = jobs_commands,
+    .limits = jobs_limits,
 };

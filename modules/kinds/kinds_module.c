@@ -14,6 +14,9 @@
 #include "kernel/module.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
+#include "modules/kinds/kind_exec.h"
+#include "modules/kinds/kind_http.h"
+#include "modules/kinds/kind_limits.h"
 #include "modules/kinds/kinds_file.h"
 #include "modules/registry.h"
 
@@ -97,6 +100,26 @@ static bool kinds_verifies_servers(const struct config *cfg)
     return false;
 }
 
+static const struct module_limit kinds_limits[] = {
+    {"KINDS_FILE_MAX", KINDS_FILE_MAX, "", "kinds declared in --kinds"},
+    {"KINDS_NAME_MAX", KINDS_NAME_MAX, "bytes", "a declared kind's name"},
+    {"KIND_LIMITS_MAX", KIND_LIMITS_MAX, "", "--kind-limits rules"},
+    {"EXEC_MAX_ARGS", EXEC_MAX_ARGS, "", "an exec kind's argv entries"},
+    {"EXEC_MAX_ENV", EXEC_MAX_ENV, "", "an exec kind's environment entries"},
+    {"EXEC_CONCURRENCY_MAX", EXEC_CONCURRENCY_MAX, "", "an exec kind's \"concurrency\""},
+    {"EXEC_POOL_MAX_PROCS", EXEC_POOL_MAX_PROCS, "", "a pool kind's \"processes\""},
+    {"EXEC_POOL_MAX_JOBS", EXEC_POOL_MAX_JOBS, "", "a pool kind's \"jobs_per_process\""},
+    {"EXEC_STDERR_LINE_MAX", EXEC_STDERR_LINE_MAX, "bytes", "a stderr line logged whole"},
+    {"HTTP_KIND_CONCURRENCY_MAX", HTTP_KIND_CONCURRENCY_MAX, "", "an http kind's \"concurrency\""},
+    {"HTTP_KIND_HEADERS_MAX", HTTP_KIND_HEADERS_MAX, "", "headers one http kind adds"},
+    {"HTTP_KIND_HEADER_MAX", HTTP_KIND_HEADER_MAX, "bytes", "one such \"Name: value\""},
+    {"HTTP_KIND_URL_MAX", HTTP_KIND_URL_MAX, "bytes", "an http kind's url, or a generic job's"},
+    {"HTTP_KIND_SECRET_MAX", HTTP_KIND_SECRET_MAX, "bytes", "a signing secret, decoded"},
+    {"HTTP_KIND_ALLOW_MAX", HTTP_KIND_ALLOW_MAX, "", "--http-allow-hosts entries"},
+    {"HTTP_KIND_ERROR_BODY", HTTP_KIND_ERROR_BODY, "bytes", "response body quoted in last_error"},
+    {NULL, 0, NULL, NULL},
+};
+
 const struct module kinds_module = {
     .name = "kinds",
     .summary = "job kinds declared by the operator (--kinds): exec programs",
@@ -105,4 +128,5 @@ const struct module kinds_module = {
     .start = kinds_start,
     .stop = kinds_stop,
     .cleanup = kinds_cleanup,
+    .limits = kinds_limits,
 };

@@ -14,7 +14,7 @@
  * one anyway (a data or integrity error: say an operator's CHECK), each
  * of its calls is retried alone, so only the guilty one fails. Only that
  * failure path builds per-call statements. A call waits for an INSERT in
- * flight at most until its own deadline (PG_API_TIMEOUT_MS after the first
+ * flight at most until its own deadline (QUEUE_API_TIMEOUT_MS after the first
  * call of its batch arrived), and every statement is fail_fast: while the
  * pool knows the database is down, calls are answered 503 at once.
  *
@@ -36,9 +36,8 @@
 #include "modules/queue/faults.h"
 #include "modules/queue/queue_api.h"
 
-#define PG_API_TIMEOUT_MS  10000 /* every API statement, enqueue included */
-#define PG_API_SPARE_CALLS 64    /* finished calls kept per loop for reuse */
-#define PG_API_PARAM_MAX   256   /* one list filter's text, NUL included */
+#define PG_API_SPARE_CALLS 64  /* finished calls kept per loop for reuse */
+#define PG_API_PARAM_MAX   256 /* one list filter's text, NUL included */
 
 enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY };
 
@@ -50,7 +49,7 @@ struct pg_batch {
     char *text;
     const char *vals[1];
     struct list calls;
-    uint64_t deadline_ns; /* first call + PG_API_TIMEOUT_MS: none of its calls waits past it */
+    uint64_t deadline_ns; /* first call + QUEUE_API_TIMEOUT_MS: none of its calls waits past it */
 };
 
 struct pg_api {
@@ -268,7 +267,7 @@ static struct queue_call *pg_enqueue(void *api, json_t *jobs, bool array, queue_
     struct pg_batch *b = a->filling;
     if (!b->jobs) {
         b->jobs = json_array();
-        b->deadline_ns = a->loop->now_ns + PG_API_TIMEOUT_MS * 1000000ull;
+        b->deadline_ns = a->loop->now_ns + QUEUE_API_TIMEOUT_MS * 1000000ull;
         loop_timer_in(a->loop, &a->flush, 0);
     }
     struct pg_call *c = call_get(a, PG_ENQUEUE, fn, data);
@@ -331,7 +330,7 @@ static struct pg_call *query_new(struct pg_api *a, enum pg_call_kind kind, const
         .sql = sql,
         .nparams = nparams,
         .values = c->vals,
-        .timeout_ms = PG_API_TIMEOUT_MS,
+        .timeout_ms = QUEUE_API_TIMEOUT_MS,
         .retry_safe = kind == PG_GET || kind == PG_LIST,
         .fail_fast = true,
     };

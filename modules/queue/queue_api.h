@@ -19,6 +19,10 @@
 #include <stdio.h>
 #include <stdint.h>
 
+/* Every API statement (PostgreSQL) or command (Redis), enqueue included:
+ * past it the call is answered 503. */
+#define QUEUE_API_TIMEOUT_MS 10000
+
 struct loop;
 struct pg_pool;
 struct redis_client;

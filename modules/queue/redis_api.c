@@ -23,8 +23,6 @@
 #include "modules/queue/queue_api.h"
 #include "modules/rqueue/rqueue.h"
 
-#define REDIS_API_TIMEOUT_MS 10000 /* every API command */
-
 static const char NOT_FOUND[] = "no job with this id (or its result expired)";
 
 struct redis_api {
@@ -51,7 +49,7 @@ static struct redis_call *call_new(struct redis_api *a, enum redis_call_kind kin
     struct redis_call *c = xcalloc(1, sizeof(*c));
     c->head = (struct queue_call){.fn = fn, .data = data};
     c->kind = kind;
-    c->rq.cmd.timeout_ms = REDIS_API_TIMEOUT_MS;
+    c->rq.cmd.timeout_ms = QUEUE_API_TIMEOUT_MS;
     c->rq.cmd.fail_fast = true;
     list_insert(&a->live, &c->node);
     return c;

@@ -22,9 +22,6 @@
 #include "modules/web/web_loop.h"
 #include "proto/utf8.h"
 
-#define LIST_DEFAULT 50  /* GET /v1/jobs without limit= */
-#define LIST_MAX     500 /* the largest limit= */
-
 /* The queue backend's API on one loop. */
 struct api_jobs {
     const struct queue_api_ops *ops;

@@ -12,6 +12,9 @@
 #include "modules/queue/queue_api.h"
 #include "modules/web/web.h"
 
+#define LIST_DEFAULT 50  /* GET /v1/jobs without limit= */
+#define LIST_MAX     500 /* the largest limit= */
+
 struct web_loop;
 
 /* Every 503 of the API says when to try again: about when a reconnection

@@ -43,9 +43,7 @@
 #include "proto/multipart.h"
 #include "proto/utf8.h"
 
-#define UPLOAD_INFLIGHT   2     /* chunk INSERTs in flight per upload */
-#define UPLOAD_TIMEOUT_MS 30000 /* each statement of an upload */
-#define UPLOAD_JOB_PART   "job"
+#define UPLOAD_JOB_PART "job"
 
 #define SQL_FILE_ROW                                                                               \
     "INSERT INTO trireme.job_files (name, filename, content_type) VALUES ($1, $2, $3) RETURNING "  \

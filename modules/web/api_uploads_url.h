@@ -28,6 +28,9 @@
 
 #include "proto/multipart.h"
 
+#define UPLOAD_INFLIGHT   2     /* chunk INSERTs in flight per upload */
+#define UPLOAD_TIMEOUT_MS 30000 /* each statement of an upload */
+
 #define UPLOAD_NAME_MAX MULTIPART_MAX_NAME
 #define UPLOAD_SIG_HEX  64 /* HMAC-SHA256, hex */
 /* Longest path+query upload_signed_path writes, NUL included. */

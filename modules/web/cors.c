@@ -48,7 +48,7 @@ size_t cors_headers(const struct config *cfg, const struct http1_request *h, boo
     const struct http1_header *o = http1_find_header(h, "origin");
     bool star;
     /* Vary always: a cache must not serve one origin's answer to another. */
-    if (!o || o->value_len > 200 ||
+    if (!o || o->value_len > CORS_ORIGIN_MAX ||
         !origin_allowed(cfg->cors_origins, o->value, o->value_len, &star))
         return (size_t)snprintf(out, CORS_HEADERS_MAX, "Vary: Origin\r\n");
     int n = snprintf(out, CORS_HEADERS_MAX, "Vary: Origin\r\nAccess-Control-Allow-Origin: %.*s\r\n",

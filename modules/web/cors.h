@@ -12,6 +12,8 @@
 
 /* Room cors_headers needs at most. */
 #define CORS_HEADERS_MAX 512
+/* A longer Origin is never allowed (its answer still says Vary). */
+#define CORS_ORIGIN_MAX 200
 
 /*
  * Writes the CORS response headers for request h into out (NUL-terminated,

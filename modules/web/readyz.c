@@ -28,8 +28,6 @@
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
-#define READYZ_TIMEOUT_MS 5000
-
 struct readyz {
     struct pg_query q;
     struct redis_cmd ping;

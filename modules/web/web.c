@@ -12,9 +12,13 @@
 #include "kernel/xalloc.h"
 #include "modules/web/api_jobs.h"
 #include "modules/web/api_pull.h"
+#include "modules/web/api_uploads_url.h"
+#include "modules/web/auth_jwt.h"
+#include "modules/web/cors.h"
 #include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
+#include "modules/webhooks/webhooks.h"
 
 static void on_accept(struct listener *ls, int fd)
 {
@@ -129,6 +133,31 @@ static void web_cleanup(struct server *s)
     }
 }
 
+static const struct module_limit web_limits[] = {
+    {"QUEUE_API_TIMEOUT_MS", QUEUE_API_TIMEOUT_MS, "ms",
+     "one store call of the job API (past it: 503)"},
+    {"READYZ_TIMEOUT_MS", READYZ_TIMEOUT_MS, "ms",
+     "/readyz's probe of a store in an unknown state"},
+    {"LIST_MAX", LIST_MAX, "", "the largest limit= of GET /v1/jobs"},
+    {"PULL_CLAIM_MAX", PULL_CLAIM_MAX, "", "jobs one POST /v1/claim takes (\"max\")"},
+    {"PULL_LEASE_MAX_S", PULL_LEASE_MAX_S, "s", "the longest claim or heartbeat \"lease\""},
+    {"PULL_WAIT_MAX_S", PULL_WAIT_MAX_S, "s", "the longest long-poll \"wait\" of a claim"},
+    {"PULL_NAMES_MAX", PULL_NAMES_MAX, "", "kinds, and queues, named in one claim"},
+    {"PULL_STEP_MAX", PULL_STEP_MAX, "bytes", "a progress callback's \"step\""},
+    {"PULL_HANDOFF_WAIT_MS", PULL_HANDOFF_WAIT_MS, "ms",
+     "a callback racing its 202 hand-off waits at most this for it (then 409)"},
+    {"UPLOAD_INFLIGHT", UPLOAD_INFLIGHT, "", "chunk INSERTs in flight per multipart upload"},
+    {"UPLOAD_TIMEOUT_MS", UPLOAD_TIMEOUT_MS, "ms", "each statement of an upload"},
+    {"AUTH_SCOPES_MAX", AUTH_SCOPES_MAX, "bytes", "a JWT's scopes"},
+    {"CORS_ORIGIN_MAX", CORS_ORIGIN_MAX, "bytes", "an Origin header that can be allowed"},
+    {"RATELIMIT_MAX_RULES", RATELIMIT_MAX_RULES, "", "--rate-limits rules"},
+    {"WEBHOOK_SOURCES_MAX", WEBHOOK_SOURCES_MAX, "", "inbound webhook sources in --kinds"},
+    {"WEBHOOK_SECRET_MAX", WEBHOOK_SECRET_MAX, "bytes", "a webhook secret, decoded"},
+    {"WEBHOOK_SIG_MAX", WEBHOOK_SIG_MAX, "bytes", "a webhook's signature header"},
+    {"WEB_REQUEST_ID_MAX", WEB_REQUEST_ID_MAX, "bytes", "an X-Request-Id kept from the client"},
+    {NULL, 0, NULL, NULL},
+};
+
 const struct module web_module = {
     .name = "web",
     .summary = "HTTP API: /healthz, /v1/...",
@@ -136,4 +165,5 @@ const struct module web_module = {
     .start = web_start,
     .stop = web_stop,
     .cleanup = web_cleanup,
+    .limits = web_limits,
 };

@@ -24,6 +24,7 @@ struct http_conn;
 
 #define WEB_MAX_PARAMS     8
 #define WEB_REQUEST_ID_MAX 64
+#define READYZ_TIMEOUT_MS  5000 /* /readyz's probe of a store whose state is unknown */
 #define WEB_SERVER_NAME    "trireme"
 
 struct web_param {

@@ -78,6 +78,17 @@ static void worker_cleanup(struct server *s)
     s->module_state[MODULE_WORKER] = NULL;
 }
 
+static const struct module_limit worker_limits[] = {
+    {"WORKER_MAX_QUEUES", WORKER_MAX_QUEUES, "", "queues in --queues"},
+    {"WORKER_RETRY_BASE_MS", WORKER_RETRY_BASE_MS, "ms",
+     "a failed attempt's first retry delay, doubled per attempt (+-25%)"},
+    {"WORKER_RETRY_MAX_MS", WORKER_RETRY_MAX_MS, "ms", "the retry delay's ceiling"},
+    {"WORKER_HARD_EXTRA_MS", WORKER_HARD_EXTRA_MS, "ms",
+     "after a job's time limit, until its attempt fails and its slot is freed"},
+    {"WORKER_LIMIT_CHECK_MS", WORKER_LIMIT_CHECK_MS, "ms", "a --kind-limits check in Redis"},
+    {NULL, 0, NULL, NULL},
+};
+
 const struct module worker_module = {
     .name = "worker",
     .summary = "runs jobs from PostgreSQL (FOR UPDATE SKIP LOCKED) or Redis Streams: leases, "
@@ -89,4 +100,5 @@ const struct module worker_module = {
     .stop = worker_stop,
     .wake = worker_wake,
     .cleanup = worker_cleanup,
+    .limits = worker_limits,
 };

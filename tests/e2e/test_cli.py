@@ -267,3 +267,29 @@ def test_health_silent_peer_times_out():
                                         (["--timeout=abc"], "abc")])
 def test_health_bad_flag(argv, named):
     one_line_error(run_cli("health", *argv), named)
+
+
+def test_help_lists_the_compiled_in_limits():
+    """Every limit the code enforces without a flag is named in --help with
+    its value: each name is a #define of the source, and its value is the
+    one the source gives."""
+    out = run_cli("--help").stdout
+    section = out.split("compiled-in limits", 1)[1].split("\n\n", 1)[0]
+    limits = dict(re.findall(r"^  ([A-Z][A-Z0-9_]+)\s+(\d+)", section, re.M))
+    assert len(limits) >= 60, limits
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    src = ""
+    for d in ("kernel", "modules", "proto"):
+        for dirpath, _, files in os.walk(os.path.join(root, d)):
+            for f in files:
+                if f.endswith(".h"):
+                    with open(os.path.join(dirpath, f)) as fh:
+                        src += fh.read()
+    for name in limits:
+        assert re.search(rf"#define {name}\b", src), f"{name} is not a #define in a header"
+    for name, value in (("JOB_BATCH_MAX", "1000"), ("LIST_MAX", "500"),
+                        ("PULL_HANDOFF_WAIT_MS", "5000"), ("UPLOAD_TIMEOUT_MS", "30000"),
+                        ("UPLOAD_INFLIGHT", "2"), ("JWT_MAX_TOKEN", "8192"),
+                        ("CORS_ORIGIN_MAX", "200"), ("REDIS_REPLY_MAX_ELEMENTS", "1048576"),
+                        ("QUEUE_API_TIMEOUT_MS", "10000")):
+        assert limits.get(name) == value, (name, limits.get(name))
