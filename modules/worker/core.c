@@ -20,6 +20,7 @@
 #include "modules/limits/gcra.h"
 
 static void maybe_finish_drain(struct worker *w);
+static void hand_back_parked(struct worker *w);
 
 /* --- the run pool -------------------------------------------------------- */
 
@@ -397,6 +398,8 @@ void worker_run_start(struct worker *w, struct worker_run *r, const char *kind, 
     if (r->parked) {
         list_append(&w->parked, &r->wait);
         w->nparked++;
+        if (w->draining) /* a claim answered after the drain began */
+            hand_back_parked(w);
         return;
     }
     run_begin(w, r);

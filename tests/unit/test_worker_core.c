@@ -52,7 +52,8 @@ struct fake {
     bool hold_flush;                  /* a flush stays "in flight" until released */
     unsigned held;
     struct timer deliver, release;
-    int64_t lose_id; /* worker_run_lose this job once it runs */
+    int64_t lose_id;   /* worker_run_lose this job once it runs */
+    uint64_t delay_ms; /* each delivery comes this much after its fetch */
 };
 
 static struct fake *fake_of(struct worker *w)
@@ -72,7 +73,6 @@ static void on_deliver(struct loop *l, struct timer *t)
     struct fake *f = container_of(t, struct fake, deliver);
     struct worker *w = &f->w;
     unsigned n = worker_fetch_size(w, 0);
-    worker_op_end(w);
     if (f->nsizes < FAKE_MAX)
         f->sizes[f->nsizes++] = n < f->njobs - f->next ? n : f->njobs - f->next;
     for (unsigned i = 0; i < n && f->next < f->njobs; i++) {
@@ -88,6 +88,7 @@ static void on_deliver(struct loop *l, struct timer *t)
         if (w->nparked > f->max_parked)
             f->max_parked = w->nparked;
     }
+    worker_op_end(w); /* after the runs started, as a backend's answer does */
     if (f->lose_id) {
         struct worker_run *r = worker_run_find(w, f->lose_id);
         if (r) {
@@ -112,7 +113,7 @@ static void fake_fetch(struct worker *w)
     if (f->next == f->njobs || timer_armed(&f->deliver) || !worker_fetch_size(w, 0))
         return;
     worker_op_begin(w);
-    loop_timer_in(w->loop, &f->deliver, 0);
+    loop_timer_in(w->loop, &f->deliver, f->delay_ms);
 }
 
 static void fake_record(struct worker *w, struct worker_run *r, const struct worker_outcome *o)
@@ -459,6 +460,29 @@ static void a_drain_hands_parked_jobs_straight_back(void **state)
     rig_down(&g);
 }
 
+static void a_batch_answered_after_the_drain_began_goes_straight_back(void **state)
+{
+    struct rig g;
+    rig_up(&g, 1, 400);
+    g.f->delay_ms = 50;
+    rig_add(&g, "noop", "{}", 1, 0);
+    for (int i = 0; i < 4; i++)
+        rig_add(&g, "sleep", "{\"ms\": 10000}", 1, 0);
+    uint64_t start = g.l.now_ns;
+    /* Delivery 1 (the noop) at 50 ms, delivery 2 asked for then and
+     * answered at 100 ms, after the drain began at 75 ms. */
+    rig_run_and_drain(&g, 75);
+    assert_int_equal(g.f->closes, 1);
+    assert_int_equal(g.f->nout, 5);
+    for (int64_t id = 3; id <= 5; id++) { /* parked: back as they arrived */
+        assert_int_equal(outcome_of(g.f, id)->verdict, OUTCOME_BACK);
+        assert_true(outcome_of(g.f, id)->at_ns - start < 250ull * 1000000);
+    }
+    assert_int_equal(outcome_of(g.f, 2)->verdict, OUTCOME_BACK); /* ran: back at grace end */
+    assert_int_equal(g.f->w.nparked, 0);
+    rig_down(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +496,7 @@ int main(void)
         cmocka_unit_test(slow_jobs_beyond_the_slots_wait_parked_in_order),
         cmocka_unit_test(a_parked_job_lost_is_never_started),
         cmocka_unit_test(a_drain_hands_parked_jobs_straight_back),
+        cmocka_unit_test(a_batch_answered_after_the_drain_began_goes_straight_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
