@@ -5,12 +5,14 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "modules/queue/queue_api.h"
 
-void queue_enqueued_begin(struct queue_enqueued *e, bool array)
+void queue_enqueued_begin(struct queue_enqueued *e, bool array, struct metrics *m,
+                          const json_t *jobs, size_t first)
 {
-    *e = (struct queue_enqueued){.array = array};
+    *e = (struct queue_enqueued){.array = array, .m = m, .jobs = jobs, .first = first};
     e->f = open_memstream(&e->out, &e->len);
     if (array)
         fputs("{\"jobs\":[", e->f);
@@ -18,9 +20,18 @@ void queue_enqueued_begin(struct queue_enqueued *e, bool array)
 
 void queue_enqueued_add(struct queue_enqueued *e, const char *id, bool created)
 {
+    const json_t *j = e->jobs ? json_array_get(e->jobs, e->first + e->n) : NULL;
     fprintf(e->f, "%s{\"id\":%s,\"status\":\"pending\",\"created\":%s}", e->n++ ? "," : "", id,
             created ? "true" : "false");
     e->any_created |= created;
+    const char *kind = json_string_value(json_object_get(j, "kind"));
+    if (created && e->m && kind) {
+        const char *queue = json_string_value(json_object_get(j, "queue"));
+        if (!queue)
+            queue = "default"; /* what the store fills in */
+        metrics_add(&metrics_job(e->m, queue, strlen(queue), kind, strlen(kind))->n[MJ_ENQUEUED],
+                    1);
+    }
 }
 
 void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c)

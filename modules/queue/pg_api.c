@@ -73,7 +73,8 @@ struct pg_call {
     /* PG_ENQUEUE */
     unsigned first, count;
     bool array;
-    char *text; /* its own jobs, when retried alone */
+    char *text;   /* its own jobs, when retried alone */
+    json_t *mine; /* and as JSON (the metrics read their queue and kind) */
     /* one-query calls */
     struct pg_query q;
     int limit;
@@ -96,6 +97,7 @@ static struct pg_call *call_get(struct pg_api *a, enum pg_call_kind kind, queue_
     c->api = a;
     c->kind = kind;
     c->text = NULL;
+    c->mine = NULL;
     list_init(&c->node);
     return c;
 }
@@ -106,6 +108,8 @@ static void call_put(struct pg_call *c)
     list_remove(&c->node);
     free(c->text);
     c->text = NULL;
+    json_decref(c->mine);
+    c->mine = NULL;
     if (a->nspare >= PG_API_SPARE_CALLS) {
         free(c);
         return;
@@ -131,7 +135,7 @@ static void batch_reset(struct pg_batch *b)
 }
 
 /* One call's rows of the INSERT's result as its answer. */
-static void answer_enqueued(struct pg_call *c, PGresult *res)
+static void answer_enqueued(struct pg_call *c, PGresult *res, const json_t *jobs)
 {
     if (PQntuples(res) < (int)(c->first + c->count)) {
         queue_answer_failed(&c->head, QUEUE_INTERNAL, "database", "short enqueue result");
@@ -144,7 +148,7 @@ static void answer_enqueued(struct pg_call *c, PGresult *res)
             return;
         }
     struct queue_enqueued e;
-    queue_enqueued_begin(&e, c->array);
+    queue_enqueued_begin(&e, c->array, c->api->loop->metrics, jobs, c->first);
     for (unsigned k = 0; k < c->count; k++) {
         int row = (int)(c->first + k);
         queue_enqueued_add(&e, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2)[0] == 't');
@@ -158,7 +162,7 @@ static void on_enqueued_alone(struct pg_query *q, PGresult *res, const char *err
     if (err)
         queue_answer_failed(&c->head, queue_fault_pg(res), "database", err);
     else if (c->head.fn)
-        answer_enqueued(c, res);
+        answer_enqueued(c, res, c->mine);
     call_put(c);
 }
 
@@ -171,7 +175,7 @@ static void retry_alone(struct pg_api *a, struct pg_batch *b, struct pg_call *c)
     for (unsigned k = 0; k < c->count; k++)
         json_array_append(mine, json_array_get(b->jobs, c->first + k));
     c->text = json_dumps(mine, JSON_COMPACT);
-    json_decref(mine);
+    c->mine = mine;
     c->first = 0;
     c->vals[0] = c->text;
     c->q = (struct pg_query){
@@ -208,7 +212,7 @@ static void on_enqueued(struct pg_query *q, PGresult *res, const char *err)
         if (err)
             queue_answer_failed(&c->head, queue_fault_pg(res), "database", err);
         else if (c->head.fn)
-            answer_enqueued(c, res);
+            answer_enqueued(c, res, b->jobs);
         call_put(c);
     }
     batch_reset(b);

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "kernel/metrics.h"
+
 /* Every API statement (PostgreSQL) or command (Redis), enqueue included:
  * past it the call is answered 503. */
 #define QUEUE_API_TIMEOUT_MS 10000
@@ -103,15 +105,22 @@ struct queue_api_ops {
 /* --- api_answer.c: answers worded the same on every backend ----------- */
 
 /* An enqueue's body, one job at a time: {"id","status","created"} for one
- * job, {"jobs":[...]} for an array; 201 when any was created, else 200. */
+ * job, {"jobs":[...]} for an array; 201 when any was created, else 200.
+ * Each job created counts in trireme_jobs_enqueued_total by its queue and
+ * kind, read from jobs[first + i] (the normalized input; NULL: not
+ * counted). */
 struct queue_enqueued {
     FILE *f;
     char *out;
     size_t len;
     unsigned n;
     bool array, any_created;
+    struct metrics *m;
+    const json_t *jobs;
+    size_t first;
 };
-void queue_enqueued_begin(struct queue_enqueued *e, bool array);
+void queue_enqueued_begin(struct queue_enqueued *e, bool array, struct metrics *m,
+                          const json_t *jobs, size_t first);
 void queue_enqueued_add(struct queue_enqueued *e, const char *id, bool created);
 void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c);
 

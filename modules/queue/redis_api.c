@@ -39,8 +39,10 @@ struct redis_call {
     struct rq_call rq;
     struct timer refuse; /* Redis known down: the 503 goes out from here */
     struct list node;    /* on api->live */
+    struct redis_api *api;
     enum redis_call_kind kind;
     bool array;
+    json_t *jobs; /* an enqueue's, until its answer (the metrics read them) */
 };
 
 static struct redis_call *call_new(struct redis_api *a, enum redis_call_kind kind,
@@ -48,6 +50,7 @@ static struct redis_call *call_new(struct redis_api *a, enum redis_call_kind kin
 {
     struct redis_call *c = xcalloc(1, sizeof(*c));
     c->head = (struct queue_call){.fn = fn, .data = data};
+    c->api = a;
     c->kind = kind;
     c->rq.cmd.timeout_ms = QUEUE_API_TIMEOUT_MS;
     c->rq.cmd.fail_fast = true;
@@ -59,6 +62,7 @@ static void call_free(struct redis_call *c)
 {
     list_remove(&c->node);
     rq_args_free(&c->rq.args);
+    json_decref(c->jobs);
     free(c);
 }
 
@@ -116,7 +120,7 @@ static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
         return;
     }
     struct queue_enqueued e;
-    queue_enqueued_begin(&e, c->array);
+    queue_enqueued_begin(&e, c->array, c->api->cl->loop->metrics, c->jobs, 0);
     for (size_t k = 0; k < reply->elements / 2; k++) {
         char id[24];
         snprintf(id, sizeof(id), "%lld", reply->element[2 * k]->integer);
@@ -147,7 +151,7 @@ static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, que
         if (pull)
             rq_args_adds(&c->rq.args, json_is_true(json_object_get(j, "pull")) ? "1" : "");
     }
-    json_decref(jobs);
+    c->jobs = jobs;
     rq_eval(a->cl, &c->rq, &a->shas, pull ? RQ_PULL_ENQUEUE : RQ_ENQUEUE, on_enqueued);
     return &c->head;
 }

@@ -74,7 +74,9 @@ static void render_jobs(FILE *f, const struct metrics_table *t)
     static const struct {
         const char *name, *help;
     } counters[MJ_COUNT] = {
-        [MJ_ENQUEUED] = {"trireme_jobs_enqueued_total", "Jobs created by this process."},
+        [MJ_ENQUEUED] = {"trireme_jobs_enqueued_total",
+                         "Jobs created by this process's job API (POST /v1/jobs, webhooks); not by "
+                         "uploads, beat or SQL."},
         [MJ_STARTED] = {"trireme_jobs_started_total", "Job attempts started by this worker."},
         [MJ_SUCCEEDED] = {"trireme_jobs_succeeded_total", "Job attempts that succeeded."},
         [MJ_FAILED] = {"trireme_jobs_failed_total", "Job attempts that failed (retried or not)."},
@@ -88,9 +90,7 @@ static void render_jobs(FILE *f, const struct metrics_table *t)
     char labels[1024];
     const char *vals[2];
     size_t lens[2];
-    /* MJ_ENQUEUED is not counted yet (the enqueue answers carry no queue
-     * and kind per job): it is not rendered rather than shown as 0. */
-    for (int c = MJ_STARTED; c < MJ_COUNT; c++) {
+    for (int c = 0; c < MJ_COUNT; c++) {
         metrics_text_family(f, counters[c].name, "counter", counters[c].help);
         for (unsigned i = 0; i <= n; i++) {
             unsigned s = i < n ? i : t->cap;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -67,12 +68,18 @@ def check_histograms(families: dict):
 def job_counts(families, queue, kind) -> dict:
     return {n: value(families, f"trireme_jobs_{n}", f"trireme_jobs_{n}_total", queue=queue,
                      kind=kind)
-            for n in ("started", "succeeded", "failed", "retried", "dead")}
+            for n in ("enqueued", "started", "succeeded", "failed", "retried", "dead")}
 
 
 def run_jobs(port: int):
     for _ in range(3):
         enqueue(port, {"kind": "noop", "payload": {}})
+    # The same unique_key twice: one job created, one counted.
+    key = f"metrics-{time.monotonic_ns()}"
+    enqueue(port, {"kind": "noop", "unique_key": key}, expect=201)
+    assert enqueue(port, {"kind": "noop", "unique_key": key}, expect=200)["created"] is False
+    # An array: each job counted under its own queue.
+    enqueue(port, [{"kind": "noop", "queue": "metrics_q"}, {"kind": "noop", "queue": "metrics_q"}])
     # Fails twice: one retry, then dead.
     enqueue(port, {"kind": "sleep", "payload": {"ms": 1, "fail": "boom"}, "max_attempts": 2})
     # A bad payload at run time fails for good at once.
@@ -88,17 +95,20 @@ def check_backend(port: int):
 
     def done():
         _, f = scrape(port)
-        return (job_counts(f, "default", "noop")["succeeded"] >= before["succeeded"] + 3
+        return (job_counts(f, "default", "noop")["succeeded"] >= before["succeeded"] + 4
                 and job_counts(f, "default", "sleep")["dead"] >= 1)
     wait_until(done, timeout=20, what="jobs to finish")
     text, fam = scrape(port)
     promtool(text)
     check_histograms(fam)
     noop = job_counts(fam, "default", "noop")
-    assert noop["succeeded"] - before["succeeded"] == 3
-    assert noop["started"] - before["started"] == 3
+    assert noop["succeeded"] - before["succeeded"] == 4
+    assert noop["started"] - before["started"] == 4
+    assert noop["enqueued"] - before["enqueued"] == 4
+    assert job_counts(fam, "metrics_q", "noop")["enqueued"] == 2
     assert noop["failed"] == noop["dead"] == noop["retried"] == 0
     sleep = job_counts(fam, "default", "sleep")
+    assert sleep["enqueued"] == 1  # the bad payload was refused at enqueue (400)
     assert sleep["retried"] == 1
     assert sleep["dead"] >= 1
     assert sleep["failed"] == sleep["retried"] + sleep["dead"]
