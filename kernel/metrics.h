@@ -64,6 +64,7 @@ struct metrics_buckets {
 extern const struct metrics_buckets metrics_buckets_http; /* 0.5 ms .. 10 s */
 extern const struct metrics_buckets metrics_buckets_job;  /* 5 ms .. 1 h */
 extern const struct metrics_buckets metrics_buckets_beat; /* 10 ms .. 60 s */
+extern const struct metrics_buckets metrics_buckets_wait; /* 1 ms .. 1 h */
 
 /* Observations per bucket (not cumulative; [n] is above the last bound). */
 struct metrics_hist {
@@ -128,7 +129,8 @@ enum {
 /* Jobs by queue and kind. */
 struct metrics_job {
     metrics_u64 n[MJ_COUNT];
-    struct metrics_hist run; /* attempt run time */
+    struct metrics_hist run;  /* attempt run time */
+    struct metrics_hist wait; /* from due (enqueued, or its retry due) to start */
 };
 
 enum metrics_counter {

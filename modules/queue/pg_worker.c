@@ -443,6 +443,11 @@ static void start_row(struct pgw *p, PGresult *res, int row)
     r->job.max_attempts = atoi(PQgetvalue(res, row, 4));
     r->job.timeout_ms = PQgetisnull(res, row, 5) ? 0 : (uint64_t)atoll(PQgetvalue(res, row, 5));
     r->job.prev_status = atoi(PQgetvalue(res, row, 7));
+    /* due: now less how long it had been due at the claim (the database's
+     * clock: run_at, set at enqueue or when its retry fell due) */
+    long long due_us = atoll(PQgetvalue(res, row, 8));
+    uint64_t waited_ns = due_us > 0 ? (uint64_t)due_us * 1000 : 0;
+    r->due_ns = p->w.loop->now_ns > waited_ns ? p->w.loop->now_ns - waited_ns : 1;
     for (unsigned q = 0; p->w.nqueues > 1 && q < p->w.nqueues; q++) /* the job's queue name */
         if (!strcmp(p->w.queue[q], PQgetvalue(res, row, 6)))
             r->queue_ix = q;

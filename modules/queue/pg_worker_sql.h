@@ -25,7 +25,9 @@
     "   ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED) x"                \
     "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $2::int))"                                   \
     " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms, j.queue," \
-    "  CASE WHEN j.last_error ~ '^HTTP [0-9]{3} ' THEN substr(j.last_error, 6, 3)::int ELSE 0 END"
+    "  CASE WHEN j.last_error ~ '^HTTP [0-9]{3} ' THEN substr(j.last_error, 6, 3)::int ELSE 0 "    \
+    "END,"                                                                                         \
+    "  (extract(epoch FROM now() - j.run_at) * 1000000)::bigint"
 
 /* Milliseconds until the next pending job of our queues is due, or NULL
  * when none is pending: one step down jobs_due_push (sql/008) per queue. NULL

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernel/log.h"
 #include "kernel/xalloc.h"
@@ -237,6 +238,22 @@ struct delivery {
     bool recorded;
 };
 
+/* When a delivery fell due, on the loop's clock: its Stream entry id
+ * starts with the Redis server's time (ms) of the XADD, which is the
+ * enqueue, or the promotion of a delayed or retried job when it fell due.
+ * 0 when the id says nothing usable. */
+static uint64_t due_ns(const struct worker *w, const char *entry)
+{
+    char *end;
+    unsigned long long ms = strtoull(entry, &end, 10);
+    struct timespec ts;
+    if (end == entry || *end != '-' || clock_gettime(CLOCK_REALTIME, &ts))
+        return 0;
+    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t waited_ns = now_ms > ms ? (now_ms - ms) * 1000000 : 0;
+    return w->loop->now_ns > waited_ns ? w->loop->now_ns - waited_ns : 1;
+}
+
 static void run_delivery(struct rqw *q, const struct delivery *d)
 {
     struct rrun *r = rrun_of(worker_run_new(&q->w));
@@ -247,6 +264,7 @@ static void run_delivery(struct rqw *q, const struct delivery *d)
     r->base.job.attempt = d->attempt;
     r->base.job.max_attempts = d->max_attempts;
     r->base.job.prev_status = d->prev_status;
+    r->base.due_ns = due_ns(&q->w, d->entry);
     char tmo[24] = "";
     if (d->timeout_len && d->timeout_len < sizeof(tmo))
         memcpy(tmo, d->timeout, d->timeout_len);

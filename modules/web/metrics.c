@@ -9,6 +9,7 @@
  * increment. Authentication is the /v1 API key unless --metrics-public.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,16 +103,29 @@ static void render_jobs(FILE *f, const struct metrics_table *t)
             metrics_text_u64(f, counters[c].name, labels, metrics_get(&j->n[c]));
         }
     }
-    metrics_text_family(f, "trireme_job_run_seconds", "histogram",
-                        "Run time of finished job attempts, by queue and kind.");
-    for (unsigned i = 0; i <= n; i++) {
-        unsigned s = i < n ? i : t->cap;
-        if (i == n && !over)
-            break;
-        metrics_table_labels(t, s, vals, lens);
-        metrics_text_labels(labels, sizeof(labels), names, vals, lens, 2);
-        const struct metrics_job *j = metrics_table_values(t, s);
-        metrics_text_hist(f, "trireme_job_run_seconds", labels, &j->run, &metrics_buckets_job);
+    static const struct {
+        const char *name, *help;
+        size_t off; /* of the struct metrics_hist in struct metrics_job */
+        const struct metrics_buckets *b;
+    } hists[] = {
+        {"trireme_job_run_seconds", "Run time of finished job attempts, by queue and kind.",
+         offsetof(struct metrics_job, run), &metrics_buckets_job},
+        {"trireme_job_wait_seconds",
+         "Time from due (enqueued, or its retry due) to start of job attempts, by queue and kind.",
+         offsetof(struct metrics_job, wait), &metrics_buckets_wait},
+    };
+    for (size_t h = 0; h < sizeof(hists) / sizeof(hists[0]); h++) {
+        metrics_text_family(f, hists[h].name, "histogram", hists[h].help);
+        for (unsigned i = 0; i <= n; i++) {
+            unsigned s = i < n ? i : t->cap;
+            if (i == n && !over)
+                break;
+            metrics_table_labels(t, s, vals, lens);
+            metrics_text_labels(labels, sizeof(labels), names, vals, lens, 2);
+            const char *j = metrics_table_values(t, s);
+            metrics_text_hist(f, hists[h].name, labels,
+                              (const struct metrics_hist *)(j + hists[h].off), hists[h].b);
+        }
     }
 }
 

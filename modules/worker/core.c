@@ -307,7 +307,11 @@ struct worker_run *worker_run_new(struct worker *w)
 static void run_kind(struct worker *w, struct worker_run *r)
 {
     r->started_ns = w->loop->now_ns;
-    metrics_add(&run_metrics(w, r)->n[MJ_STARTED], 1);
+    struct metrics_job *m = run_metrics(w, r);
+    metrics_add(&m->n[MJ_STARTED], 1);
+    if (r->due_ns) /* parked time included: the wait is enqueue to start */
+        metrics_observe(&m->wait, &metrics_buckets_wait,
+                        r->started_ns > r->due_ns ? r->started_ns - r->due_ns : 0);
     loop_timer_in(w->loop, &r->soft, r->job.timeout_ms);
     r->job.kind->start(&r->job);
     /* r is not reused before this returns: runs are only made by fetches,

@@ -55,6 +55,7 @@ struct worker_run {
     struct timer soft, hard;
     struct redis_cmd limit_cmd; /* the --kind-limits check */
     uint64_t started_ns;
+    uint64_t due_ns;   /* loop clock when the job fell due (0: unknown); the backend sets it */
     long long token;   /* the leader token it was fetched under (0: compete mode) */
     uint64_t hb_gen;   /* the lease renewal that last included it */
     unsigned queue_ix; /* index into worker.queue */

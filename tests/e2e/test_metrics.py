@@ -115,6 +115,13 @@ def check_backend(port: int):
     # Run time observed once per finished attempt.
     assert value(fam, "trireme_job_run_seconds", "trireme_job_run_seconds_count",
                  kind="noop") == noop["succeeded"]
+    # The wait (due to start) observed once per started attempt, and short
+    # on an idle worker: the bulk under a second.
+    waits = value(fam, "trireme_job_wait_seconds", "trireme_job_wait_seconds_count", kind="noop")
+    assert waits == noop["started"], (waits, noop)
+    under_1s = value(fam, "trireme_job_wait_seconds", "trireme_job_wait_seconds_bucket",
+                     kind="noop", queue="default", le="1")
+    assert under_1s >= noop["started"] - before["started"] - 1, under_1s
     # HTTP by route pattern, never the raw path.
     assert value(fam, "trireme_http_requests", "trireme_http_requests_total", route="/v1/jobs",
                  method="POST", status="201") >= 4

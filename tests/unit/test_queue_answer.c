@@ -42,14 +42,14 @@ static void enqueue_one(void **state)
     struct heard h = {0};
     struct queue_call c = {.fn = on_answer, .data = &h};
     struct queue_enqueued e;
-    queue_enqueued_begin(&e, false);
+    queue_enqueued_begin(&e, false, NULL, NULL, 0);
     queue_enqueued_add(&e, "42", true);
     queue_enqueued_answer(&e, &c);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.status, 201);
     assert_string_equal(h.body, "{\"id\":42,\"status\":\"pending\",\"created\":true}");
 
-    queue_enqueued_begin(&e, false);
+    queue_enqueued_begin(&e, false, NULL, NULL, 0);
     queue_enqueued_add(&e, "42", false); /* unique_key: already there */
     queue_enqueued_answer(&e, &c);
     assert_int_equal(h.status, 200);
@@ -61,7 +61,7 @@ static void enqueue_array(void **state)
     struct heard h = {0};
     struct queue_call c = {.fn = on_answer, .data = &h};
     struct queue_enqueued e;
-    queue_enqueued_begin(&e, true);
+    queue_enqueued_begin(&e, true, NULL, NULL, 0);
     queue_enqueued_add(&e, "7", false);
     queue_enqueued_add(&e, "8", true);
     queue_enqueued_answer(&e, &c);
@@ -69,7 +69,7 @@ static void enqueue_array(void **state)
     assert_string_equal(h.body, "{\"jobs\":[{\"id\":7,\"status\":\"pending\",\"created\":false},"
                                 "{\"id\":8,\"status\":\"pending\",\"created\":true}]}");
 
-    queue_enqueued_begin(&e, true);
+    queue_enqueued_begin(&e, true, NULL, NULL, 0);
     queue_enqueued_add(&e, "7", false);
     queue_enqueued_answer(&e, &c);
     assert_int_equal(h.status, 200);
@@ -124,7 +124,7 @@ static void forgotten(void **state)
     queue_call_forget(&c);
     queue_answer_not_found(&c, "no job with this id");
     struct queue_enqueued e;
-    queue_enqueued_begin(&e, false);
+    queue_enqueued_begin(&e, false, NULL, NULL, 0);
     queue_enqueued_add(&e, "1", true);
     queue_enqueued_answer(&e, &c); /* still frees its body (ASan checks) */
     assert_int_equal(h.n, 0);
