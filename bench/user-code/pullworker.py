@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """pullworker.py - an external worker for bench/user-code/run.sh, two ways:
 
-  pullworker.py http URL KIND BATCH MAX_SECONDS
+  pullworker.py http URL KIND each|batch BATCH MAX_SECONDS
       Trireme's pull protocol: POST /v1/claim {"kinds": [KIND], "max": BATCH,
       "lease": 60, "wait": 0}, then for each job hashjob.handle(payload) and
-      POST /v1/jobs/{id}/complete {"token", "result"}; one keep-alive
-      connection (http.client). Stops when a claim comes back empty.
+      its result reported by POST /v1/jobs/{id}/complete {"token", "result"}
+      ("each": a request per job), or all of the batch's by one POST
+      /v1/outcomes ("batch"); one keep-alive connection (http.client). Stops
+      when a claim comes back empty.
   pullworker.py sql DSN each|batch BATCH MAX_SECONDS
       The same work on a plain table (bench.jobs, made by ucbench.py) with
       psycopg2: one transaction claims BATCH pending rows with
@@ -45,7 +47,7 @@ FROM (VALUES %s) AS v(id, result) WHERE j.id = v.id AND j.status = 'running'
 """
 
 
-def run_http(url, kind, batch, max_s):
+def run_http(url, kind, mode, batch, max_s):
     u = urlparse(url)
     h = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     hdr = {"Content-Type": "application/json"}
@@ -64,6 +66,18 @@ def run_http(url, kind, batch, max_s):
         got = json.loads(body)["jobs"]
         if not got:
             break
+        if mode == "batch":
+            outs = [{"id": job["id"], "token": job["token"], "ok": True,
+                     "result": handle(job["payload"])} for job in got]
+            h.request("POST", "/v1/outcomes", json.dumps({"outcomes": outs}), hdr)
+            r = h.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise SystemExit("outcomes answered %d: %s" % (r.status, body[:200]))
+            ok = sum(o.get("status") == "succeeded" for o in json.loads(body)["outcomes"])
+            jobs += ok
+            errors += len(outs) - ok
+            continue
         for job in got:
             res = handle(job["payload"])
             h.request("POST", "/v1/jobs/%d/complete" % job["id"],
@@ -109,10 +123,12 @@ def run_sql(dsn, mode, batch, max_s):
 
 
 def main():
-    how, where, arg, batch, max_s = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+    how, where, arg = sys.argv[1], sys.argv[2], sys.argv[3]
     if how == "http":
-        jobs, claims, errors, secs = run_http(where, arg, batch, max_s)
+        mode, batch, max_s = sys.argv[4], int(sys.argv[5]), float(sys.argv[6])
+        jobs, claims, errors, secs = run_http(where, arg, mode, batch, max_s)
     else:
+        batch, max_s = int(sys.argv[4]), float(sys.argv[5])
         jobs, claims, errors, secs = run_sql(where, arg, batch, max_s)
     print(json.dumps({"jobs": jobs, "claims": claims, "errors": errors, "seconds": round(secs, 3)}),
           flush=True)

@@ -18,8 +18,9 @@
 #       start-up), and ONESHOT_N noop jobs (the queue alone): the overhead per
 #       job beyond the program's start-up.
 #   (c) pull: PULL_PROCS (2) Python processes (pullworker.py) claiming
-#       PULL_BATCH jobs per POST /v1/claim and completing each with a callback,
-#       PULL_N jobs; the same processes on an equivalent plain table with
+#       PULL_BATCH jobs per POST /v1/claim and completing each with a callback
+#       (PULL_TRIREME "each"), or the whole claim with one POST /v1/outcomes
+#       ("batch"), PULL_N jobs; the same processes on an equivalent plain table with
 #       SELECT ... FOR UPDATE SKIP LOCKED (an UPDATE per job, and one per batch).
 # Builds ReleaseFast into a temporary prefix, prints the section and appends
 # it to bench/RESULTS.md. Every process it starts is stopped on exit.
@@ -28,7 +29,8 @@
 #   PARTS="a b c"
 #   N=20000 CELERY_N=5000 POOL_PROCS=2 BACKENDS="pg redis"   (a)
 #   ONESHOT_N=1000 ONESHOT_C=2 ONESHOT_PROGRAMS="python true"  (b)
-#   PULL_N=30000 PULL_PROCS=2 PULL_BATCH=100 PULL_SQL="sql-each sql-batch"  (c)
+#   PULL_N=30000 PULL_PROCS=2 PULL_BATCH=100 PULL_TRIREME="each batch"
+#   PULL_SQL="sql-each sql-batch"  (c)
 #   PULL_TIMEOUT=120    limit of one pull run in (c), seconds: a system still
 #                       draining then is recorded as failed, with its rate so far
 #   THREADS=1           trireme --threads of the worker (a, b)
@@ -56,6 +58,7 @@ PULL_TIMEOUT=${PULL_TIMEOUT:-120}
 PULL_PROCS=${PULL_PROCS:-2}
 PULL_BATCH=${PULL_BATCH:-100}
 PULL_SQL=${PULL_SQL:-sql-each sql-batch}
+PULL_TRIREME=${PULL_TRIREME:-each batch}
 THREADS=${THREADS:-1}
 PULL_THREADS=${PULL_THREADS:-1}
 POLL_MS=${POLL_MS:-50}
@@ -82,6 +85,7 @@ for p in $PARTS; do case $p in a | b | c) ;; *) die "PARTS: unknown part '$p' (a
 for b in $BACKENDS; do case $b in pg | redis) ;; *) die "BACKENDS: unknown '$b'" ;; esac; done
 for p in $ONESHOT_PROGRAMS; do case $p in python | true) ;; *) die "ONESHOT_PROGRAMS: unknown '$p'" ;; esac; done
 for p in $PULL_SQL; do case $p in sql-each | sql-batch) ;; *) die "PULL_SQL: unknown '$p'" ;; esac; done
+for p in $PULL_TRIREME; do case $p in each | batch) ;; *) die "PULL_TRIREME: unknown '$p'" ;; esac; done
 [ -f "$SRC/build.zig" ] || die "no build.zig in $SRC"
 for tool in python3 timeout psql redis-server redis-cli runuser "$PY"; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (tools/deps.sh bench)"
@@ -213,7 +217,7 @@ if has "$PARTS" b; then
     done
 fi
 if has "$PARTS" c; then
-    for s in trireme $PULL_SQL; do
+    for s in $(for m in $PULL_TRIREME; do echo "trireme-$m"; done) $PULL_SQL; do
         say "(c) pull: $s, $PULL_N jobs, $PULL_PROCS processes, batch $PULL_BATCH"
         uc pull "$s" || die "pull $s failed"
     done
@@ -226,7 +230,7 @@ GIT_REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$SRC" status --porcelain 2>/dev/null | head -n1)" ] || GIT_REV="$GIT_REV + local changes"
 knobs=
 for v in PARTS N CELERY_N POOL_PROCS BACKENDS ONESHOT_N ONESHOT_C ONESHOT_PROGRAMS PULL_N PULL_PROCS \
-    PULL_BATCH PULL_SQL PULL_TIMEOUT THREADS PULL_THREADS; do
+    PULL_BATCH PULL_TRIREME PULL_SQL PULL_TIMEOUT THREADS PULL_THREADS; do
     eval "val=\$$v"
     case $val in *' '* | '') val="\"$val\"" ;; esac
     knobs="$knobs$v=$val "

@@ -13,8 +13,10 @@ returns, also on SIGTERM. The job everywhere is hashjob.py's handle()
   ucbench.py oneshot python|true     one-shot exec kind (concurrency ONESHOT_C) vs the
                                      same program run directly as many times, and the
                                      same number of noop jobs (the queue alone)
-  ucbench.py pull trireme            2 processes (PULL_PROCS) claiming PULL_BATCH via
+  ucbench.py pull trireme-each|trireme-batch
+                                     2 processes (PULL_PROCS) claiming PULL_BATCH via
                                      POST /v1/claim + a complete callback per job
+                                     (each), or one POST /v1/outcomes per claim (batch)
   ucbench.py pull sql-each|sql-batch the same processes on a plain table with SKIP LOCKED
   ucbench.py versions | report
 
@@ -338,7 +340,7 @@ def pull(system):
     conn = pg()
     procs = []
     groups = {"workers": lambda: [p.pid for p in procs], "pg": lambda: [qbench.pg_pid()]}
-    if system == "trireme":
+    if system.startswith("trireme"):
         with conn.cursor() as cur:
             cur.execute("TRUNCATE trireme.jobs RESTART IDENTITY")
         port = freeport()
@@ -373,7 +375,7 @@ def pull(system):
             raise RuntimeError("after the enqueue: %d pull jobs of %d rows, %d expected" % (npull, nall, n))
         rec["command"] = shown(wcmd)
         cmd = [E["QB_PY"], os.path.join(HERE, "pullworker.py"), "http", "http://127.0.0.1:%d" % port,
-               "hash", str(batch), str(max_s)]
+               "hash", system.split("-")[1], str(batch), str(max_s)]
 
         def left():
             return open_count(conn) if any_open(conn) else 0
@@ -419,7 +421,7 @@ def pull(system):
         except (OSError, ValueError, IndexError):
             rec["worker_out"].append(None)
     rec["log"] = qbench.log_summary(tmp("pullworker0.log"))
-    table = "trireme.jobs" if system == "trireme" else "bench.jobs"
+    table = "trireme.jobs" if system.startswith("trireme") else "bench.jobs"
     if err is not None:  # the rate so far, so a slow system still shows a number
         done, lastf = q1(conn, "SELECT count(*), extract(epoch FROM max(finished_at)) FROM %s "
                                "WHERE status = 'succeeded'" % table)
@@ -542,7 +544,8 @@ def report():
               "| system | processes | claim size | jobs | s to last | jobs/s | busy jobs/s | workers CPU s "
               "| Trireme CPU s | PostgreSQL CPU s | notes |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-        names = {"trireme": "Trireme POST /v1/claim + a complete callback per job",
+        names = {"trireme-each": "Trireme POST /v1/claim + a complete callback per job",
+                 "trireme-batch": "Trireme POST /v1/claim + one POST /v1/outcomes per batch",
                  "sql-each": "plain SQL: SKIP LOCKED claim, an UPDATE per job",
                  "sql-batch": "plain SQL: SKIP LOCKED claim, one UPDATE per batch"}
         for x in pulls:
@@ -550,7 +553,7 @@ def report():
                 names.get(x["system"], x["system"]), x.get("processes"), x.get("batch"), fmt(x["n"]),
                 fmt(x.get("wall_s")), fmt(x.get("jobs_per_s")), fmt(x.get("busy_jobs_per_s")),
                 fmt(x.get("workers_cpu_s")), fmt(x.get("trireme_cpu_s")), fmt(x.get("pg_cpu_s")), note(x)))
-        t = next((x for x in pulls if x["system"] == "trireme"), None)
+        t = next((x for x in pulls if x["system"].startswith("trireme")), None)
         L.append("")
         if t:
             L.append("- Trireme: `%s` (kind `{\"type\": \"pull\"}`); workers: `%s`, one keep-alive "
@@ -562,7 +565,7 @@ def report():
                     names.get(x["system"], x["system"]), fmt(x.get("pgss_total_ms")), "; ".join(
                         "`%s` %s calls %s ms" % (q["query"][:160].replace("`", "'"), fmt(q["calls"]),
                                                 fmt(q["total_ms"])) for q in x["pgss"][:3])))
-        s = next((x for x in pulls if x["system"] != "trireme"), None)
+        s = next((x for x in pulls if not x["system"].startswith("trireme")), None)
         if s:
             L.append("- Plain SQL: the same two processes (`%s`) on `%s`; synchronous_commit as the "
                      "server has it (on). jobs/s from spawning the processes to the last "
@@ -583,11 +586,13 @@ def report():
         if x.get("ok"):
             L.append("| one-shot overhead ≤ 2 ms beyond start-up (`%s`) | %s ms | %s |" % (
                 x["argv"], fmt(x["overhead_ms"]), verdict(x["overhead_ms"] <= 2)))
-    t = next((x for x in pulls if x["system"] == "trireme"), None)
-    if t and (t.get("ok") or t.get("partial_jobs_per_s")):
+    for t in (x for x in pulls if x["system"].startswith("trireme")):
+        if not (t.get("ok") or t.get("partial_jobs_per_s")):
+            continue
         rate = t.get("jobs_per_s") if t.get("ok") else t["partial_jobs_per_s"]
-        L.append("| pull ≥ 15,000 jobs/s (%d processes, claims of %d) | %s jobs/s%s | %s |" % (
-            t["processes"], t["batch"], fmt(rate), "" if t.get("ok") else
+        L.append("| pull ≥ 15,000 jobs/s (%d processes, claims of %d), %s | %s jobs/s%s | %s |" % (
+            t["processes"], t["batch"], "outcomes per batch" if t["system"] == "trireme-batch"
+            else "a callback per job", fmt(rate), "" if t.get("ok") else
             " (timed out after %s of %s jobs)" % (fmt(t["partial_done"]), fmt(t["n"])),
             verdict(rate >= 15000)))
     L.append("")

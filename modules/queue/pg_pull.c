@@ -57,6 +57,9 @@
     "  FROM trireme.jobs WHERE id = $1::bigint)"                                                   \
     " FROM trireme." fn "($1::bigint, $2, $3::int, " args ") r"
 
+/* Many outcomes (sql/011): $1 [{"id","token","ok",...}]. */
+#define SQL_PULL_FINISH "SELECT id, answer::text, held FROM trireme.pull_finish($1::jsonb)"
+
 /* $4 percent or NULL, $5 step or NULL. */
 #define SQL_PULL_PROGRESS REPORT("pull_progress", "$4::int, $5")
 /* $4 lease ms. */
@@ -83,7 +86,6 @@ struct pg_pull {
     struct timer recheck;
     struct list spare;
     unsigned nspare;
-    struct list waiting; /* callbacks waiting for a hand-off */
 };
 
 struct pp_call {
@@ -92,10 +94,6 @@ struct pp_call {
     struct list node;
     struct pg_query q;
     bool claim;
-    const char *sql;
-    int nparams;
-    struct timer again; /* waiting for a hand-off (on p->waiting) */
-    unsigned waited_ms;
     const char *vals[6];
     char *own[6]; /* what vals point to that this call allocated */
     char num[3][24];
@@ -133,8 +131,6 @@ static void call_put(struct pp_call *c)
 
 static void submit(struct pp_call *c, const char *sql, int nparams, pg_query_fn fn)
 {
-    c->sql = sql;
-    c->nparams = nparams;
     c->q = (struct pg_query){
         .fn = fn,
         .data = c,
@@ -294,44 +290,36 @@ static struct pull_call *pp_claim(void *st, const struct pull_claim_req *req, qu
 
 /* --- callbacks -------------------------------------------------------------- */
 
-static void answer_stale(struct pp_call *c)
+/* What a token says: its attempt (-1 when it is not "<attempt>.<secret>",
+ * which matches no attempt: 409) and where its secret starts. */
+static long token_attempt(const char *token, const char **secret)
+{
+    const char *dot = strchr(token, '.');
+    long attempt = 0;
+    if (dot && dot > token && dot - token <= 9) {
+        for (const char *s = token; s < dot && attempt >= 0; s++)
+            attempt = *s >= '0' && *s <= '9' ? attempt * 10 + (*s - '0') : -1;
+    } else {
+        attempt = -1;
+    }
+    *secret = dot ? dot + 1 : "";
+    return attempt;
+}
+
+static void answer_stale(struct pp_call *c, bool handoff)
 {
     queue_call_answer(&c->head.head,
                       &(struct queue_answer){
                           .status = 409,
-                          .code = "stale_token",
+                          .code = handoff ? "handoff_pending" : "stale_token",
                           .message = "the token does not hold this job's current attempt "
                                      "(its lease expired and it moved on, or it finished)",
                       });
 }
 
-static void on_reported(struct pg_query *q, PGresult *res, const char *err);
-
-static void on_again(struct loop *l, struct timer *t)
-{
-    (void)l;
-    struct pp_call *c = container_of(t, struct pp_call, again);
-    list_remove(&c->node);
-    list_init(&c->node);
-    if (!c->head.head.fn) { /* the caller went away */
-        call_put(c);
-        return;
-    }
-    submit(c, c->sql, c->nparams, on_reported);
-}
-
 static void on_reported(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pp_call *c = q->data;
-    if (!err && PQntuples(res) == 1 && PQgetisnull(res, 0, 0) && !PQgetisnull(res, 0, 1) &&
-        PQgetvalue(res, 0, 1)[0] == 'w' && c->waited_ms < PULL_HANDOFF_WAIT_MS && c->head.head.fn &&
-        !c->p->stopped) {
-        c->waited_ms += PULL_HANDOFF_RECHECK_MS;
-        c->again.fn = on_again;
-        list_append(&c->p->waiting, &c->node);
-        loop_timer_in(c->p->loop, &c->again, PULL_HANDOFF_RECHECK_MS);
-        return;
-    }
     if (err)
         queue_answer_failed(&c->head.head, queue_fault_pg(res), "database", err);
     else if (PQntuples(res) != 1)
@@ -339,7 +327,7 @@ static void on_reported(struct pg_query *q, PGresult *res, const char *err)
     else if (!PQgetisnull(res, 0, 0))
         queue_answer_json(&c->head.head, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)));
     else if (!PQgetisnull(res, 0, 1))
-        answer_stale(c);
+        answer_stale(c, PQgetvalue(res, 0, 1)[0] == 'w');
     else
         queue_answer_not_found(&c->head.head, "no job with this id");
     call_put(c);
@@ -350,19 +338,12 @@ static struct queue_call *pp_report(void *st, const struct pull_report *rep, que
 {
     struct pg_pull *p = st;
     struct pp_call *c = call_get(p, fn, data);
-    /* token: "<attempt>.<secret>"; anything else matches no attempt (409). */
-    const char *dot = strchr(rep->token, '.');
-    long attempt = 0;
-    if (dot && dot > rep->token && dot - rep->token <= 9) {
-        for (const char *s = rep->token; s < dot && attempt >= 0; s++)
-            attempt = *s >= '0' && *s <= '9' ? attempt * 10 + (*s - '0') : -1;
-    } else {
-        attempt = -1;
-    }
+    const char *secret;
+    long attempt = token_attempt(rep->token, &secret);
     snprintf(c->num[0], sizeof(c->num[0]), "%lld", (long long)rep->id);
     snprintf(c->num[1], sizeof(c->num[1]), "%ld", attempt);
     c->vals[0] = c->num[0];
-    c->own[0] = xstrdup(dot ? dot + 1 : "");
+    c->own[0] = xstrdup(secret);
     c->vals[1] = c->own[0];
     c->vals[2] = c->num[1];
     const char *sql = NULL;
@@ -405,6 +386,91 @@ static struct queue_call *pp_report(void *st, const struct pull_report *rep, que
     return &c->head.head;
 }
 
+static void on_finished(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct pp_call *c = q->data;
+    if (err) {
+        queue_answer_failed(&c->head.head, queue_fault_pg(res), "database", err);
+        call_put(c);
+        return;
+    }
+    int n = PQntuples(res);
+    size_t len = sizeof("{\"outcomes\":[]}");
+    for (int i = 0; i < n; i++)
+        len += 64 + (size_t)PQgetlength(res, i, 1);
+    char *body = xmalloc(len), *o = body;
+    o += sprintf(o, "{\"outcomes\":[");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        if (!PQgetisnull(res, i, 1)) {
+            memcpy(o, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
+            o += PQgetlength(res, i, 1);
+            continue;
+        }
+        const char *why = PQgetisnull(res, i, 2)            ? "not_found"
+                          : PQgetvalue(res, i, 2)[0] == 'w' ? "handoff_pending"
+                                                            : "stale_token";
+        o += sprintf(o, "{\"id\":%s,\"error\":\"%s\"}", PQgetvalue(res, i, 0), why);
+    }
+    o += sprintf(o, "]}");
+    queue_answer_json(&c->head.head, body, (size_t)(o - body));
+    free(body);
+    call_put(c);
+}
+
+/* s (valid UTF-8: it came out of a JSON body) as a JSON string literal at
+ * o, which has room for 6 bytes per byte of s and 2; returns its end. */
+static char *put_str(char *o, const char *s)
+{
+    *o++ = '"';
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            *o++ = '\\';
+            *o++ = (char)ch;
+        } else if (ch < 0x20) {
+            o += sprintf(o, "\\u%04x", ch);
+        } else {
+            *o++ = (char)ch;
+        }
+    }
+    *o++ = '"';
+    return o;
+}
+
+static struct queue_call *pp_finish(void *st, const struct pull_report *reps, unsigned n,
+                                    queue_answer_fn fn, void *data)
+{
+    struct pg_pull *p = st;
+    struct pp_call *c = call_get(p, fn, data);
+    size_t len = 3;
+    for (unsigned i = 0; i < n; i++)
+        len += 128 + 6 * strlen(reps[i].token) + (reps[i].result ? strlen(reps[i].result) : 0) +
+               (reps[i].error ? 6 * strlen(reps[i].error) : 0);
+    char *o = c->own[0] = xmalloc(len);
+    *o++ = '[';
+    for (unsigned i = 0; i < n; i++) {
+        const struct pull_report *r = &reps[i];
+        o += sprintf(o, "%s{\"id\":%lld,\"token\":", i ? "," : "", (long long)r->id);
+        o = put_str(o, r->token);
+        if (r->what == PULL_COMPLETE) {
+            o += sprintf(o, ",\"ok\":true,\"result\":%s", r->result ? r->result : "null");
+        } else {
+            o += sprintf(o, ",\"ok\":false,\"retry\":%s,\"error\":", r->retry ? "true" : "false");
+            o = put_str(o, r->error ? r->error : "failed by its worker");
+            if (r->retry_in_ms >= 0)
+                o += sprintf(o, ",\"retry_in_ms\":%lld", (long long)r->retry_in_ms);
+        }
+        *o++ = '}';
+    }
+    *o++ = ']';
+    *o = 0;
+    c->vals[0] = c->own[0];
+    submit(c, SQL_PULL_FINISH, 1, on_finished);
+    return &c->head.head;
+}
+
 /* --- per loop ----------------------------------------------------------------- */
 
 static void *pp_open(const struct queue_api_conns *conns, const struct config *cfg,
@@ -424,7 +490,6 @@ static void *pp_open(const struct queue_api_conns *conns, const struct config *c
     p->wake_data = data;
     p->recheck.fn = on_recheck;
     list_init(&p->spare);
-    list_init(&p->waiting);
     struct pg_pool_config pc = {
         .conninfo = direct_url,
         .listen_conninfo = direct_url,
@@ -447,13 +512,6 @@ static void pp_stop(void *st)
     p->stopped = true;
     p->watching = false;
     loop_timer_cancel(p->loop, &p->recheck);
-    while (!list_empty(&p->waiting)) { /* no more waiting for hand-offs */
-        struct pp_call *c = list_entry(p->waiting.next, struct pp_call, node);
-        list_remove(&c->node);
-        loop_timer_cancel(p->loop, &c->again);
-        answer_stale(c);
-        call_put(c);
-    }
     if (p->has_own)
         pg_pool_close(&p->own);
 }
@@ -480,4 +538,5 @@ const struct queue_pull_ops pg_pull_ops = {
     .watch = pp_watch,
     .claim = pp_claim,
     .report = pp_report,
+    .finish = pp_finish,
 };

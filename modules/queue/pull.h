@@ -19,7 +19,9 @@
  * the worker writes the hand-off (the row's worker_id becomes the hash of
  * the token it sent with the request, under the kind's lease), and from
  * then on such a job is fenced exactly as a pulled one; failed with a retry
- * or reaped, it goes back to the built-in worker's queue.
+ * or reaped, it goes back to the built-in worker's queue. A callback may
+ * come before the hand-off is written: the backend then answers
+ * "handoff_pending" and the caller asks again (api_callbacks.c).
  *
  * Calls answer once through their fn, as queue_api.h's do. A claim whose
  * caller forgot it (the client went away) hands its jobs straight back.
@@ -43,6 +45,7 @@ struct config;
 #define PULL_TOKEN_MAX       96   /* a token's length */
 #define PULL_STEP_MAX        500  /* a progress step's length */
 #define PULL_RECHECK_MS      1000 /* waiting claims: the shared check for due jobs */
+#define PULL_OUTCOMES_MAX    1000 /* outcomes in one POST /v1/outcomes */
 /* A callback for an attempt an http kind's endpoint answered 202 may come
  * before the worker wrote the hand-off: it is tried again every
  * PULL_HANDOFF_RECHECK_MS for at most PULL_HANDOFF_WAIT_MS before the 409. */
@@ -88,9 +91,18 @@ struct queue_pull_ops {
     /* 200 {"jobs":[...]} (possibly empty: njobs 0) or an error. */
     struct pull_call *(*claim)(void *st, const struct pull_claim_req *req, queue_answer_fn fn,
                                void *data);
-    /* 200 {"id","status"[,"lease_expires_at"]}; 409 stale token; 404 no job. */
+    /* 200 {"id","status"[,"lease_expires_at"]}; 409 stale token ("stale_token",
+     * or "handoff_pending": this attempt still runs under the built-in
+     * worker, its 202's hand-off not written yet); 404 no job. */
     struct queue_call *(*report)(void *st, const struct pull_report *rep, queue_answer_fn fn,
                                  void *data);
+    /* Many PULL_COMPLETE/PULL_FAIL reports of distinct jobs at once, in one
+     * statement or script: 200 {"outcomes":[...]}, one per report in order,
+     * {"id","status"} or {"id","error"} with error "stale_token",
+     * "handoff_pending" or "not_found"; an error status only when none was
+     * applied. */
+    struct queue_call *(*finish)(void *st, const struct pull_report *reps, unsigned n,
+                                 queue_answer_fn fn, void *data);
 };
 
 extern const struct queue_pull_ops pg_pull_ops;

@@ -49,17 +49,15 @@ struct redis_pull {
     uint64_t reap_ms; /* its period */
     struct rq_call due;
     struct timer recheck;
-    struct list waiting; /* callbacks waiting for a hand-off */
 };
 
 struct rp_call {
     struct pull_call head; /* first */
     struct redis_pull *p;
     struct rq_call rq;
-    int64_t id;         /* a callback's job */
-    struct timer again; /* a callback waiting for a 202's hand-off (on p->waiting) */
-    struct list node;
-    unsigned waited_ms;
+    int64_t id;   /* a callback's job */
+    int64_t *ids; /* finish: its jobs */
+    unsigned nids;
 };
 
 static struct rp_call *call_new(struct redis_pull *p, queue_answer_fn fn, void *data)
@@ -257,47 +255,20 @@ static struct pull_call *rp_claim(void *st, const struct pull_claim_req *req, qu
 
 /* --- callbacks ------------------------------------------------------------------ */
 
-static void answer_stale(struct queue_call *qc)
+static void answer_stale(struct queue_call *qc, bool handoff)
 {
     queue_call_answer(qc, &(struct queue_answer){
                               .status = 409,
-                              .code = "stale_token",
+                              .code = handoff ? "handoff_pending" : "stale_token",
                               .message = "the token does not hold this job's current attempt "
                                          "(its lease expired and it moved on, or it finished)",
                           });
-}
-
-static void on_reported(struct rq_call *rq, redisReply *reply, const char *err);
-
-static void on_again(struct loop *l, struct timer *t)
-{
-    (void)l;
-    struct rp_call *c = container_of(t, struct rp_call, again);
-    list_remove(&c->node);
-    if (!c->head.head.fn) { /* the caller went away */
-        rq_args_free(&c->rq.args);
-        free(c);
-        return;
-    }
-    rq_eval(c->p->cl, &c->rq, &c->p->shas, RQ_PULL_REPORT, on_reported);
 }
 
 static void on_reported(struct rq_call *rq, redisReply *reply, const char *err)
 {
     struct rp_call *c = container_of(rq, struct rp_call, rq);
     struct queue_call *qc = &c->head.head;
-    /* An http kind's 202 may be answered before its hand-off is written:
-     * try again for a while (pg_pull.c does the same). */
-    if (!err && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements &&
-        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer == -2 &&
-        c->waited_ms < PULL_HANDOFF_WAIT_MS && qc->fn && !c->p->stopped) {
-        c->waited_ms += PULL_HANDOFF_RECHECK_MS;
-        c->again.fn = on_again;
-        list_append(&c->p->waiting, &c->node);
-        loop_timer_in(c->p->loop, &c->again, PULL_HANDOFF_RECHECK_MS);
-        return;
-    }
-    rq_args_free(&c->rq.args);
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || !reply->elements ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
         queue_answer_failed(qc, err ? queue_fault_redis(reply, err) : QUEUE_INTERNAL, "redis",
@@ -315,11 +286,25 @@ static void on_reported(struct rq_call *rq, redisReply *reply, const char *err)
         queue_answer_json(qc, body, strlen(body));
         free(body);
     } else if (reply->element[0]->integer == 0 || reply->element[0]->integer == -2) {
-        answer_stale(qc);
+        answer_stale(qc, reply->element[0]->integer == -2);
     } else {
         queue_answer_not_found(qc, "no job with this id (or its result expired)");
     }
     free(c);
+}
+
+/* The script's arguments after the first: id, secret, attempt, what. */
+static void add_head(struct rq_args *a, const struct pull_report *rep)
+{
+    static const char *const what[] = {"progress", "heartbeat", "complete", "fail"};
+    const char *dot = strchr(rep->token, '.');
+    rq_args_addll(a, (long long)rep->id);
+    rq_args_adds(a, dot ? dot + 1 : "");
+    if (dot)
+        rq_args_add(a, rep->token, (size_t)(dot - rep->token));
+    else
+        rq_args_adds(a, "-");
+    rq_args_adds(a, what[rep->what]);
 }
 
 static struct queue_call *rp_report(void *st, const struct pull_report *rep, queue_answer_fn fn,
@@ -328,17 +313,8 @@ static struct queue_call *rp_report(void *st, const struct pull_report *rep, que
     struct redis_pull *p = st;
     struct rp_call *c = call_new(p, fn, data);
     struct rq_args *a = &c->rq.args;
-    const char *dot = strchr(rep->token, '.');
     c->id = rep->id;
-    c->rq.keep_args = true; /* sent again while a hand-off is on its way */
-    rq_args_addll(a, (long long)rep->id);
-    rq_args_adds(a, dot ? dot + 1 : "");
-    if (dot)
-        rq_args_add(a, rep->token, (size_t)(dot - rep->token));
-    else
-        rq_args_adds(a, "-");
-    static const char *const what[] = {"progress", "heartbeat", "complete", "fail"};
-    rq_args_adds(a, what[rep->what]);
+    add_head(a, rep);
     switch (rep->what) {
     case PULL_PROGRESS:
         if (rep->percent >= 0)
@@ -372,6 +348,69 @@ static struct queue_call *rp_report(void *st, const struct pull_report *rep, que
     return &c->head.head;
 }
 
+static void on_finished(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct rp_call *c = container_of(rq, struct rp_call, rq);
+    struct queue_call *qc = &c->head.head;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 * c->nids) {
+        queue_answer_failed(qc, err ? queue_fault_redis(reply, err) : QUEUE_INTERNAL, "redis",
+                            err ? err : "unexpected answer to many outcomes");
+    } else {
+        json_t *out = json_array();
+        for (unsigned i = 0; i < c->nids; i++) {
+            const redisReply *code = reply->element[2 * i];
+            char tmp[32];
+            long long v = code->type == REDIS_REPLY_INTEGER ? code->integer : -1;
+            json_array_append_new(
+                out, v == 1 ? json_pack("{s:I, s:s, s:n}", "id", (json_int_t)c->ids[i], "status",
+                                        str_of(reply->element[2 * i + 1], tmp, sizeof(tmp)),
+                                        "lease_expires_at")
+                            : json_pack("{s:I, s:s}", "id", (json_int_t)c->ids[i], "error",
+                                        v == 0    ? "stale_token"
+                                        : v == -2 ? "handoff_pending"
+                                                  : "not_found"));
+        }
+        json_t *j = json_pack("{s:o}", "outcomes", out);
+        char *body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        queue_answer_json(qc, body, strlen(body));
+        free(body);
+    }
+    free(c->ids);
+    free(c);
+}
+
+static struct queue_call *rp_finish(void *st, const struct pull_report *reps, unsigned n,
+                                    queue_answer_fn fn, void *data)
+{
+    struct redis_pull *p = st;
+    struct rp_call *c = call_new(p, fn, data);
+    struct rq_args *a = &c->rq.args;
+    c->ids = xmalloc(n * sizeof(*c->ids));
+    c->nids = n;
+    rq_args_addll(a, (long long)p->ttl_ms);
+    rq_args_addll(a, n);
+    for (unsigned i = 0; i < n; i++) {
+        const struct pull_report *r = &reps[i];
+        c->ids[i] = r->id;
+        add_head(a, r);
+        if (r->what == PULL_COMPLETE) {
+            rq_args_adds(a, r->result ? r->result : "");
+            rq_args_adds(a, "");
+            rq_args_adds(a, "");
+        } else {
+            rq_args_adds(a, r->error ? r->error : "failed by its worker");
+            rq_args_adds(a, r->retry ? "1" : "0");
+            if (r->retry_in_ms >= 0)
+                rq_args_addll(a, (long long)r->retry_in_ms);
+            else
+                rq_args_adds(a, "");
+        }
+    }
+    rq_eval(p->cl, &c->rq, &p->shas, RQ_PULL_FINISH, on_finished);
+    return &c->head.head;
+}
+
 /* --- per loop ----------------------------------------------------------------------- */
 
 static void *rp_open(const struct queue_api_conns *conns, const struct config *cfg,
@@ -383,7 +422,6 @@ static void *rp_open(const struct queue_api_conns *conns, const struct config *c
     }
     struct redis_pull *p = xcalloc(1, sizeof(*p));
     p->loop = conns->loop;
-    list_init(&p->waiting);
     p->cl = conns->redis;
     p->wake = wake;
     p->wake_data = data;
@@ -414,14 +452,6 @@ static void rp_stop(void *st)
     p->stopped = true;
     p->watching = false;
     loop_timer_cancel(p->loop, &p->recheck);
-    while (!list_empty(&p->waiting)) { /* no more waiting for hand-offs */
-        struct rp_call *c = list_entry(p->waiting.next, struct rp_call, node);
-        list_remove(&c->node);
-        loop_timer_cancel(p->loop, &c->again);
-        answer_stale(&c->head.head);
-        rq_args_free(&c->rq.args);
-        free(c);
-    }
     if (p->has_sub)
         redis_client_close(&p->sub);
 }
@@ -443,4 +473,5 @@ const struct queue_pull_ops redis_pull_ops = {
     .watch = rp_watch,
     .claim = rp_claim,
     .report = rp_report,
+    .finish = rp_finish,
 };

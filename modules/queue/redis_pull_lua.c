@@ -128,64 +128,86 @@ const char rq_lua_pull_back[] = LUA_PULL_HEAD
     "redis.call('PUBLISH', P .. 'pull', '')\n"
     "return 1\n";
 
-/* ARGV: id, secret, attempt, what (progress heartbeat complete fail), a1,
- * a2, a3, ttl ms. progress: a1 percent ('' keep), a2 step ('' keep);
- * heartbeat: a1 lease ms; complete: a1 result JSON ('' none); fail: a1
- * error, a2 retry '1'/'0', a3 delay ms ('' the worker's backoff).
+/* One callback: id, secret, attempt, what (progress heartbeat complete
+ * fail), a1, a2, a3, ttl ms. progress: a1 percent ('' keep), a2 step (''
+ * keep); heartbeat: a1 lease ms; complete: a1 result JSON ('' none); fail:
+ * a1 error, a2 retry '1'/'0', a3 delay ms ('' the worker's backoff).
  * Returns {1, status, lease ms or ''}, {0} (stale token), {-1} (no job),
  * {-2} (stale, but this attempt still runs under a built-in worker: an
  * http kind's 202 whose hand-off is not written yet). A job of an http kind
  * handed off by a 202 is fenced here like a pulled one; failed or reaped,
- * it goes back to its queue's delayed: set, not to a lane. */
-const char rq_lua_pull_report[] = LUA_PULL_HEAD
-    "local id, what, a1, a2, a3, ttl = ARGV[1], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]\n"
-    "local k = P .. 'job:' .. id\n"
-    "local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts', "
-    "'kind',\n"
-    "  'queue', 'unique_key')\n"
-    "if not h[1] then return {-1} end\n"
-    "if h[1] ~= 'running' or h[2] ~= 'pull:' .. redis.sha1hex(ARGV[2]) or h[3] ~= ARGV[3] then\n"
-    /* this attempt still runs under the built-in worker: a 202's hand-off on its way */
-    "  if h[1] == 'running' and h[3] == ARGV[3] and string.sub(h[2] or '', 1, 5) ~= 'pull:' then\n"
-    "    return {-2}\n"
-    "  end\n"
-    "  return {0}\n"
+ * it goes back to its queue's delayed: set, not to a lane. A retry due at
+ * once sets woke: the script PUBLISHes once for all. */
+#define LUA_PULL_REPORT1                                                                           \
+    "local woke = false\n"                                                                         \
+    "local function report1(id, secret, attv, what, a1, a2, a3, ttl)\n"                            \
+    "  local k = P .. 'job:' .. id\n"                                                              \
+    "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'max_attempts',\n"      \
+    "    'kind', 'queue', 'unique_key')\n"                                                         \
+    "  if not h[1] then return {-1} end\n"                                                         \
+    "  if h[1] ~= 'running' or h[2] ~= 'pull:' .. redis.sha1hex(secret) or h[3] ~= attv then\n"    \
+    "    if h[1] == 'running' and h[3] == attv and string.sub(h[2] or '', 1, 5) ~= 'pull:' then\n" \
+    "      return {-2}\n"                                                                          \
+    "    end\n"                                                                                    \
+    "    return {0}\n"                                                                             \
+    "  end\n"                                                                                      \
+    "  local L = P .. 'pull-leases'\n"                                                             \
+    "  local att, maxa = tonumber(h[3]), tonumber(h[4])\n"                                         \
+    "  if what == 'progress' then\n"                                                               \
+    "    if a1 ~= '' then redis.call('HSET', k, 'progress_percent', a1) end\n"                     \
+    "    if a2 ~= '' then redis.call('HSET', k, 'current_step', a2) end\n"                         \
+    "    redis.call('HSET', k, 'updated_at', now)\n"                                               \
+    "    return {1, 'running', redis.call('ZSCORE', L, id) or ''}\n"                               \
+    "  elseif what == 'heartbeat' then\n"                                                          \
+    "    local until_ms = now + tonumber(a1)\n"                                                    \
+    "    redis.call('ZADD', L, until_ms, id)\n"                                                    \
+    "    redis.call('HSET', k, 'updated_at', now)\n"                                               \
+    "    return {1, 'running', tostring(until_ms)}\n"                                              \
+    "  end\n"                                                                                      \
+    "  redis.call('ZREM', L, id)\n"                                                                \
+    "  if what == 'complete' then\n"                                                               \
+    "    redis.call('HSET', k, 'status', 'succeeded', 'progress_percent', 100, 'finished_at',\n"   \
+    "      now, 'updated_at', now)\n"                                                              \
+    "    if a1 ~= '' then redis.call('HSET', k, 'result', a1) end\n"                               \
+    "    expire(k, ttl, h[7])\n"                                                                   \
+    "    return {1, 'succeeded', ''}\n"                                                            \
+    "  end\n"                                                                                      \
+    "  local st = 'pending'\n"                                                                     \
+    "  if a2 ~= '1' then st = 'failed' elseif att >= maxa then st = 'dead' end\n"                  \
+    "  if st == 'pending' then\n"                                                                  \
+    "    local d = a3 ~= '' and tonumber(a3) or math.min(1000 * 2 ^ (att - 1), 3600000)\n"         \
+    "    redis.call('HSET', k, 'status', 'pending', 'last_error', a1, 'worker_id', '',\n"          \
+    "      'run_at', now + d, 'updated_at', now)\n"                                                \
+    "    back(id, h[5], h[6], now + d)\n"                                                          \
+    "    woke = woke or d <= 0\n"                                                                  \
+    "  else\n"                                                                                     \
+    "    redis.call('HSET', k, 'status', st, 'last_error', a1, 'worker_id', '', 'finished_at',\n"  \
+    "      now, 'updated_at', now)\n"                                                              \
+    "    expire(k, ttl, h[7])\n"                                                                   \
+    "  end\n"                                                                                      \
+    "  return {1, st, ''}\n"                                                                       \
     "end\n"
-    "local L = P .. 'pull-leases'\n"
-    "local att, maxa = tonumber(h[3]), tonumber(h[4])\n"
-    "if what == 'progress' then\n"
-    "  if a1 ~= '' then redis.call('HSET', k, 'progress_percent', a1) end\n"
-    "  if a2 ~= '' then redis.call('HSET', k, 'current_step', a2) end\n"
-    "  redis.call('HSET', k, 'updated_at', now)\n"
-    "  return {1, 'running', redis.call('ZSCORE', L, id) or ''}\n"
-    "elseif what == 'heartbeat' then\n"
-    "  local until_ms = now + tonumber(a1)\n"
-    "  redis.call('ZADD', L, until_ms, id)\n"
-    "  redis.call('HSET', k, 'updated_at', now)\n"
-    "  return {1, 'running', tostring(until_ms)}\n"
+
+/* ARGV: report1's, in its order. Returns report1's answer. */
+const char rq_lua_pull_report[] = LUA_PULL_HEAD LUA_PULL_REPORT1
+    "local r = report1(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])\n"
+    "if woke then redis.call('PUBLISH', P .. 'pull', '') end\n"
+    "return r\n";
+
+/* Many complete/fail reports (POST /v1/outcomes). ARGV: ttl ms, n, then per
+ * report id, secret, attempt, what, a1, a2, a3. Returns per report its
+ * answer's code and status ('' unless the code is 1). */
+const char rq_lua_pull_finish[] = LUA_PULL_HEAD LUA_PULL_REPORT1
+    "local ttl, out = ARGV[1], {}\n"
+    "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+    "  local b = 3 + i * 7\n"
+    "  local r = report1(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],\n"
+    "    ARGV[b + 5], ARGV[b + 6], ttl)\n"
+    "  out[i * 2 + 1] = r[1]\n"
+    "  out[i * 2 + 2] = r[2] or ''\n"
     "end\n"
-    "redis.call('ZREM', L, id)\n"
-    "if what == 'complete' then\n"
-    "  redis.call('HSET', k, 'status', 'succeeded', 'progress_percent', 100, 'finished_at', now,\n"
-    "    'updated_at', now)\n"
-    "  if a1 ~= '' then redis.call('HSET', k, 'result', a1) end\n"
-    "  expire(k, ttl, h[7])\n"
-    "  return {1, 'succeeded', ''}\n"
-    "end\n"
-    "local st = 'pending'\n"
-    "if a2 ~= '1' then st = 'failed' elseif att >= maxa then st = 'dead' end\n"
-    "if st == 'pending' then\n"
-    "  local d = a3 ~= '' and tonumber(a3) or math.min(1000 * 2 ^ (att - 1), 3600000)\n"
-    "  redis.call('HSET', k, 'status', 'pending', 'last_error', a1, 'worker_id', '',\n"
-    "    'run_at', now + d, 'updated_at', now)\n"
-    "  back(id, h[5], h[6], now + d)\n"
-    "  if d <= 0 then redis.call('PUBLISH', P .. 'pull', '') end\n"
-    "else\n"
-    "  redis.call('HSET', k, 'status', st, 'last_error', a1, 'worker_id', '', 'finished_at', now,\n"
-    "    'updated_at', now)\n"
-    "  expire(k, ttl, h[7])\n"
-    "end\n"
-    "return {1, st, ''}\n";
+    "if woke then redis.call('PUBLISH', P .. 'pull', '') end\n"
+    "return out\n";
 
 /* Waiting claims: reap expired leases, then say whether any pull job is
  * due. ARGV: ttl ms. Returns 1 or 0. */

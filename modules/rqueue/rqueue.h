@@ -33,13 +33,14 @@ enum {
     RQ_PULL_CLAIM,
     RQ_PULL_BACK,
     RQ_PULL_REPORT,
+    RQ_PULL_FINISH,
     RQ_PULL_DUE,
     RQ_NSCRIPTS
 };
 
 extern const char *const rq_scripts[RQ_NSCRIPTS];
 extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[],
-    rq_lua_pull_report[], rq_lua_pull_due[];
+    rq_lua_pull_report[], rq_lua_pull_finish[], rq_lua_pull_due[];
 
 #define RQ_GROUP       "trireme"
 #define RQ_PREFIX      "trireme:"

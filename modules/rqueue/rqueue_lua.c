@@ -478,5 +478,6 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_PULL_CLAIM] = rq_lua_pull_claim,
     [RQ_PULL_BACK] = rq_lua_pull_back,
     [RQ_PULL_REPORT] = rq_lua_pull_report,
+    [RQ_PULL_FINISH] = rq_lua_pull_finish,
     [RQ_PULL_DUE] = rq_lua_pull_due,
 };

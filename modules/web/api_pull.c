@@ -50,6 +50,7 @@ void api_pull_open(struct web_loop *wl)
 {
     struct api_pull *a = xcalloc(1, sizeof(*a));
     list_init(&a->waiting);
+    list_init(&a->handoffs);
     wl->pull = a;
     const struct queue_backend *b = queue_backend_of(wl->srv->cfg);
     if (!b->pull) {
@@ -199,6 +200,7 @@ void api_pull_stop(struct web_loop *wl)
         }
         respond_204(c);
     }
+    api_callbacks_stop(a);
     if (a->state)
         a->ops->stop(a->state);
 }

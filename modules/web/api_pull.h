@@ -18,7 +18,8 @@ struct api_pull {
     const struct queue_pull_ops *ops; /* NULL: this backend has no pull part */
     void *state;
     const char *why;
-    struct list waiting; /* struct claim.node */
+    struct list waiting;  /* struct claim.node */
+    struct list handoffs; /* api_callbacks.c: reports waiting for a 202's hand-off */
     bool stopped;
 };
 
@@ -27,6 +28,8 @@ void api_pull_open(struct web_loop *wl);
 /* The loop drains: waiting claims are answered 204, the backend's own
  * connections close. */
 void api_pull_stop(struct web_loop *wl);
+/* The loop drains: reports waiting for a hand-off are refused as stale. */
+void api_callbacks_stop(struct api_pull *a);
 /* At cleanup, after the loop ended. */
 void api_pull_close(struct web_loop *wl);
 

@@ -153,6 +153,12 @@ def test_202_progress_then_complete(trireme, backend, tmp_path):
                 tokens[job["id"]] = callback(srv, job["id"], "complete", {
                     "token": h["trireme-job-token"], "result": {"fast": True}})
             return 202, b"", done
+        if path == "/fastmany":  # the same race through POST /v1/outcomes
+            def done():
+                tokens[job["id"]] = http(srv.port, "POST", "/v1/outcomes", {"outcomes": [{
+                    "id": job["id"], "token": h["trireme-job-token"], "ok": True,
+                    "result": {"fastmany": True}}]})
+            return 202, b"", done
         return 200, b'{"quick": true}'
 
     rx = Receiver(handler)
@@ -160,6 +166,7 @@ def test_202_progress_then_complete(trireme, backend, tmp_path):
         srv = start(trireme, backend[1], tmp_path, {
             "long": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/long", "lease": "1m"},
             "fast": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/fast"},
+            "fastmany": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/fastmany"},
             "quick": {"type": "http", "url": f"http://127.0.0.1:{rx.port}/quick"}},
             "--concurrency=1", threads=1)
         jid = enqueue(srv.port, {"kind": "long", "queue": srv.queue, "payload": {"n": 1}})["id"]
@@ -167,6 +174,9 @@ def test_202_progress_then_complete(trireme, backend, tmp_path):
         token = tokens[jid]
         assert token.startswith("1.") and len(token) > 20, token
         srv.wait_log(r"job handed off to its endpoint", timeout=10)
+        # the log line comes as the hand-off is sent; its write lands a moment later
+        wait_until(lambda: get_job(srv.port, jid)["worker_id"].startswith("pull:"), 10,
+                   what=lambda: get_job(srv.port, jid))
         j = get_job(srv.port, jid)
         assert j["status"] == "running" and j["attempts"] == 1, j
         assert j["worker_id"].startswith("pull:") and token[2:] not in json.dumps(j), j
@@ -193,6 +203,12 @@ def test_202_progress_then_complete(trireme, backend, tmp_path):
                    what="the fast receiver's callback")
         assert tokens[f].status == 200, tokens[f]
         assert settled(srv, f, "succeeded")["result"] == {"fast": True}
+        f = enqueue(srv.port, {"kind": "fastmany", "queue": srv.queue})["id"]
+        wait_until(lambda: not isinstance(tokens.get(f), (str, type(None))), 20,
+                   what="the fastmany receiver's callback")
+        assert tokens[f].status == 200, tokens[f]
+        assert tokens[f].json["outcomes"][0]["status"] == "succeeded", tokens[f]
+        assert settled(srv, f, "succeeded")["result"] == {"fastmany": True}
     finally:
         rx.close()
 

@@ -456,6 +456,20 @@ def drive(srv, seen: dict):
     call("GET", "/v1/jobs/{id}", f"/v1/jobs/{ida}", expect=200)
     call("GET", "/v1/jobs/{id}", f"/v1/jobs/{idb}", expect=200)
     call("POST", "/v1/jobs/{id}/retry", f"/v1/jobs/{idb}/retry", expect=200)
+    # many outcomes at once: applied, stale, not found; 400; 401
+    call("POST", "/v1/jobs", body=[{"kind": srv.kind, "queue": srv.queue} for _ in range(2)],
+         expect=201)
+    (c, d) = call("POST", "/v1/claim", body=claim, expect=200).json["jobs"]
+    r = call("POST", "/v1/outcomes", body={"outcomes": [
+        {"id": c["id"], "token": c["token"], "ok": True, "result": [1]},
+        {"id": d["id"], "token": d["token"], "ok": False, "error": "e", "retry": False},
+        {"id": ida, "token": a["token"], "ok": True},
+        {"id": 12345, "token": a["token"], "ok": False}]}, expect=200)
+    assert [o.get("error") for o in r.json["outcomes"]] == [None, None, "stale_token", "not_found"]
+    call("POST", "/v1/outcomes", body={"outcomes": []}, expect=400)
+    call("POST", "/v1/outcomes", body={"outcomes": [{"id": 1, "ok": True}]}, expect=400)
+    call("POST", "/v1/outcomes", body={"outcomes": [{"id": 1, "token": "1.x", "ok": True}]},
+         key=None, expect=401)
 
     # schedules
     name = f"oa-{srv.tag}:x@y+z"
@@ -541,10 +555,13 @@ def test_unavailable_and_missing_pull_conform(trireme, db):
             assert r.status == 503, f"{env} {method} {path}: {r}"
             assert r.header("Retry-After") == "1"
     live = trireme("--roles=web", threads=1, env=db.env())
-    for template in ("/v1/claim", "/v1/jobs/{id}/complete", "/v1/jobs/{id}/progress"):
+    for template in ("/v1/claim", "/v1/jobs/{id}/complete", "/v1/jobs/{id}/progress",
+                     "/v1/outcomes"):
+        body = ({"kinds": ["x"]} if "claim" in template else
+                {"outcomes": [{"id": 1, "token": "1.x", "ok": True}]} if "outcomes" in template
+                else {"token": "1.x"})
         r = check("POST", template, http(live.port, "POST", template.replace("{id}", "1"),
-                                         body={"kinds": ["x"]} if "claim" in template
-                                         else {"token": "1.x"}))
+                                         body=body))
         assert r.status == 404, r
 
 

@@ -212,6 +212,9 @@ def test_two_workers_2000_jobs_one_killed_mid_lease(trireme, backend, tmp_path):
         assert r.status == 409, r
         assert r.json["error"] == "stale_token"
         assert get_job(srv.port, j["id"])["result"]["attempt"] == 2
+    r = outcomes(srv.port, {"outcomes": [{"id": j["id"], "token": j["token"], "ok": True,
+                                          "result": {"late": True}} for j in stale[10:]]})
+    assert r.status == 200 and all(a.get("error") == "stale_token" for a in r.json["outcomes"]), r
     print(f"{n} jobs through two pullers in {took:.1f}s")
 
 
@@ -346,3 +349,93 @@ def test_a_drain_answers_waiting_claims_at_once(trireme, backend):
     assert box["r"].status == 204
     assert box["end"] - t0 < 10, box["end"] - t0  # not the 60 s wait
     assert srv.wait(30) == 0
+
+
+def outcomes(port, body):
+    return http(port, "POST", "/v1/outcomes", body)
+
+
+def test_many_outcomes_at_once(trireme, backend):
+    """POST /v1/outcomes: 300 jobs claimed in three claims, finished in one
+    request; each outcome is fenced by its own token and answered in order;
+    the same outcomes again change nothing."""
+    srv = start(trireme, backend)
+    r = http(srv.port, "POST", "/v1/jobs",
+             [{"kind": srv.kind, "payload": {"i": i}, "max_attempts": 2} for i in range(300)])
+    assert r.status == 201
+    jobs = []
+    for _ in range(3):
+        jobs += claim(srv.port, {"kinds": [srv.kind], "max": 100}).json["jobs"]
+    assert len(jobs) == 300 and len({j["id"] for j in jobs}) == 300
+    outs = []
+    for n, j in enumerate(jobs):
+        o = {"id": j["id"], "token": j["token"]}
+        if n % 10 == 1:
+            o.update(ok=False, error=f"boom é {n}", retry_in=0)
+        elif n % 10 == 2:
+            o.update(ok=False, error="bad input", retry=False)
+        elif n % 10 == 3:
+            o.update(ok=True, token="1.not-the-secret")
+        else:
+            o.update(ok=True, result={"n": n, "text": "ünïcode \"quoted\""})
+        outs.append(o)
+    outs.append({"id": 987654321, "token": jobs[0]["token"], "ok": True})
+    r = outcomes(srv.port, {"outcomes": outs})
+    assert r.status == 200, r
+    got = r.json["outcomes"]
+    assert [a["id"] for a in got] == [o["id"] for o in outs]
+    for n, (o, a) in enumerate(zip(outs[:300], got)):
+        want = {1: "pending", 2: "failed"}.get(n % 10, "succeeded")
+        if n % 10 == 3:
+            assert a == {"id": o["id"], "error": "stale_token"}, a
+        else:
+            assert a["status"] == want, (n, a)
+    assert got[300] == {"id": 987654321, "error": "not_found"}
+    for n in (0, 1, 2, 3, 4):
+        j = get_job(srv.port, outs[n]["id"])
+        if n == 0 or n == 4:
+            assert j["status"] == "succeeded" and j["result"] == outs[n]["result"], j
+            assert j["progress_percent"] == 100
+        elif n == 1:
+            assert j["status"] == "pending" and j["last_error"] == "boom é 1", j
+        elif n == 2:
+            assert j["status"] == "failed" and j["last_error"] == "bad input", j
+        else:
+            assert j["status"] == "running", j
+    # the same outcomes again: every token is spent
+    r = outcomes(srv.port, {"outcomes": outs[:300]})
+    assert r.status == 200 and all(a.get("error") == "stale_token" for a in r.json["outcomes"]), r
+    assert len(jobs_of(srv.port, srv.kind, "succeeded")) == 210
+    # the retried ones come back with a new attempt, and a fail then makes them dead
+    again = claim(srv.port, {"kinds": [srv.kind], "max": 100, "wait": 5}).json["jobs"]
+    assert len(again) == 30 and all(j["attempt"] == 2 for j in again)
+    r = outcomes(srv.port, {"outcomes": [{"id": j["id"], "token": j["token"], "ok": False}
+                                         for j in again]})
+    assert r.status == 200 and {a["status"] for a in r.json["outcomes"]} == {"dead"}, r
+    assert get_job(srv.port, again[0]["id"])["last_error"] == "failed by its worker"
+
+
+def test_many_outcomes_bad_input_applies_none(trireme, backend):
+    srv = start(trireme, backend)
+    jid = enqueue(srv.port, {"kind": srv.kind})["id"]
+    j = claim(srv.port, {"kinds": [srv.kind]}).json["jobs"][0]
+    good = {"id": jid, "token": j["token"], "ok": True}
+    for body, says in (
+            ({}, "outcomes"), ({"outcomes": []}, "1 to 1000"),
+            ({"outcomes": [good], "extra": 1}, "outcomes"),
+            ({"outcomes": [good] * 1001}, "1 to 1000"),
+            ({"outcomes": [good, dict(good)]}, f"job {jid} has more than one outcome"),
+            ({"outcomes": [good, {"id": 5, "ok": True}]}, "outcomes[1]: token is required"),
+            ({"outcomes": [good, {"id": 0, "token": "1.x", "ok": True}]}, "outcomes[1]: id"),
+            ({"outcomes": [good, {"id": 5, "token": "1.x"}]}, "outcomes[1]: ok must be"),
+            ({"outcomes": [good, {"id": 5, "token": "1.x", "ok": True, "retry": True}]},
+             "outcomes[1]: retry is not a field"),
+            ({"outcomes": [good, {"id": 5, "token": "1.x", "ok": False, "retry_in": -1}]},
+             "outcomes[1]: retry_in must be"),
+            ({"outcomes": [good, "x"]}, "outcomes[1]: must be an object")):
+        r = outcomes(srv.port, body)
+        assert r.status == 400 and says in r.json["message"], (body, r)
+    assert get_job(srv.port, jid)["status"] == "running"  # none was applied
+    assert http(srv.port, "POST", "/v1/outcomes", {"outcomes": [good]}, key=None).status == 401
+    r = outcomes(srv.port, {"outcomes": [good]})
+    assert r.status == 200 and r.json["outcomes"][0]["status"] == "succeeded", r
