@@ -58,7 +58,7 @@
     " FROM trireme." fn "($1::bigint, $2, $3::int, " args ") r"
 
 /* Many outcomes (sql/011): $1 [{"id","token","ok",...}]. */
-#define SQL_PULL_FINISH "SELECT id, answer::text, held FROM trireme.pull_finish($1::jsonb)"
+#define SQL_PULL_FINISH "SELECT id, status, held FROM trireme.pull_finish($1::jsonb)"
 
 /* $4 percent or NULL, $5 step or NULL. */
 #define SQL_PULL_PROGRESS REPORT("pull_progress", "$4::int, $5")
@@ -397,15 +397,15 @@ static void on_finished(struct pg_query *q, PGresult *res, const char *err)
     int n = PQntuples(res);
     size_t len = sizeof("{\"outcomes\":[]}");
     for (int i = 0; i < n; i++)
-        len += 64 + (size_t)PQgetlength(res, i, 1);
+        len += 64 + (size_t)PQgetlength(res, i, 0) + (size_t)PQgetlength(res, i, 1);
     char *body = xmalloc(len), *o = body;
     o += sprintf(o, "{\"outcomes\":[");
     for (int i = 0; i < n; i++) {
         if (i)
             *o++ = ',';
-        if (!PQgetisnull(res, i, 1)) {
-            memcpy(o, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
-            o += PQgetlength(res, i, 1);
+        if (!PQgetisnull(res, i, 1)) { /* the attempt ended: no lease */
+            o += sprintf(o, "{\"id\":%s,\"status\":\"%s\",\"lease_expires_at\":null}",
+                         PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
             continue;
         }
         const char *why = PQgetisnull(res, i, 2)            ? "not_found"
