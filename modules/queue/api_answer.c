@@ -44,6 +44,30 @@ void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c)
     free(e->out);
 }
 
+const char *const queue_statuses[QUEUE_NSTATUS] = {"pending", "running", "succeeded",
+                                                   "failed",  "dead",    "cancelled"};
+
+void queue_answer_counts(struct queue_call *c, const struct queue_count *q, unsigned n,
+                         unsigned capped)
+{
+    json_t *qs = json_array(), *caps = json_array();
+    for (unsigned i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s}", "queue", q[i].queue);
+        for (unsigned s = 0; s < QUEUE_NSTATUS; s++)
+            if (q[i].n[s] >= 0)
+                json_object_set_new(o, queue_statuses[s], json_integer(q[i].n[s]));
+        json_array_append_new(qs, o);
+    }
+    for (unsigned s = 0; s < QUEUE_NSTATUS; s++)
+        if (capped & (1u << s))
+            json_array_append_new(caps, json_string(queue_statuses[s]));
+    json_t *all = json_pack("{s:o, s:o}", "queues", qs, "capped", caps);
+    char *body = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(all);
+    queue_answer_json(c, body, strlen(body));
+    free(body);
+}
+
 void queue_answer_json(struct queue_call *c, const char *body, size_t len)
 {
     queue_call_answer(c, &(struct queue_answer){.status = 200, .body = body, .len = len});

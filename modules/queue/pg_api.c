@@ -39,7 +39,20 @@
 #define PG_API_SPARE_CALLS 64  /* finished calls kept per loop for reuse */
 #define PG_API_PARAM_MAX   256 /* one list filter's text, NUL included */
 
-enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY };
+enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY, PG_COUNTS };
+
+/* Jobs by queue and status, each status read through the (status, id)
+ * index and cut at $1 rows: a sample costs at most QUEUE_COUNT_CAP rows per
+ * status, whatever the table holds. Rows by queue. */
+#define SQL_COUNTS                                                                                 \
+    "SELECT queue, status, count(*) FROM ("                                                        \
+    "(SELECT queue, status FROM trireme.jobs WHERE status = 'pending' LIMIT $1) UNION ALL "        \
+    "(SELECT queue, status FROM trireme.jobs WHERE status = 'running' LIMIT $1) UNION ALL "        \
+    "(SELECT queue, status FROM trireme.jobs WHERE status = 'succeeded' LIMIT $1) UNION ALL "      \
+    "(SELECT queue, status FROM trireme.jobs WHERE status = 'failed' LIMIT $1) UNION ALL "         \
+    "(SELECT queue, status FROM trireme.jobs WHERE status = 'dead' LIMIT $1) UNION ALL "           \
+    "(SELECT queue, status FROM trireme.jobs WHERE status = 'cancelled' LIMIT $1)"                 \
+    ") s GROUP BY queue, status ORDER BY queue"
 
 /* Enqueues bound for one INSERT: jobs holds the rows of every call on
  * calls, in order; a call's rows are [first, first + count). */
@@ -304,6 +317,33 @@ static void answer_list(struct pg_call *c, PGresult *res)
     free(out);
 }
 
+static void answer_counts(struct pg_call *c, PGresult *res)
+{
+    int rows = PQntuples(res);
+    struct queue_count *qs = xcalloc((size_t)rows + 1, sizeof(*qs));
+    unsigned n = 0;
+    int64_t total[QUEUE_NSTATUS] = {0};
+    for (int i = 0; i < rows; i++) {
+        const char *queue = PQgetvalue(res, i, 0);
+        if (!n || strcmp(qs[n - 1].queue, queue)) {
+            qs[n].queue = queue;
+            memset(qs[n].n, 0, sizeof(qs[n].n));
+            n++;
+        }
+        for (unsigned s = 0; s < QUEUE_NSTATUS; s++)
+            if (!strcmp(PQgetvalue(res, i, 1), queue_statuses[s])) {
+                qs[n - 1].n[s] = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+                total[s] += qs[n - 1].n[s];
+            }
+    }
+    unsigned capped = 0;
+    for (unsigned s = 0; s < QUEUE_NSTATUS; s++)
+        if (total[s] >= QUEUE_COUNT_CAP)
+            capped |= 1u << s;
+    queue_answer_counts(&c->head, qs, n, capped);
+    free(qs);
+}
+
 static void on_done(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pg_call *c = container_of(q, struct pg_call, q);
@@ -314,6 +354,8 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
         queue_answer_failed(&c->head, queue_fault_pg(res), "database", err);
     } else if (c->kind == PG_LIST) {
         answer_list(c, res);
+    } else if (c->kind == PG_COUNTS) {
+        answer_counts(c, res);
     } else if (PQntuples(res) == 0) {
         queue_answer_not_found(&c->head, "no job with this id");
     } else if (changes && PQgetvalue(res, 0, 1)[0] != 't') {
@@ -335,7 +377,7 @@ static struct pg_call *query_new(struct pg_api *a, enum pg_call_kind kind, const
         .nparams = nparams,
         .values = c->vals,
         .timeout_ms = QUEUE_API_TIMEOUT_MS,
-        .retry_safe = kind == PG_GET || kind == PG_LIST,
+        .retry_safe = kind == PG_GET || kind == PG_LIST || kind == PG_COUNTS,
         .fail_fast = true,
     };
     list_insert(&a->live, &c->node);
@@ -383,6 +425,16 @@ static struct queue_call *pg_list(void *api, const struct queue_list_query *lq, 
             snprintf(c->buf[i], sizeof(c->buf[i]), "%s", given[i]);
         c->vals[i] = i == 3 || given[i] ? c->buf[i] : NULL;
     }
+    pg_query_submit(a->pool, &c->q);
+    return &c->head;
+}
+
+static struct queue_call *pg_counts(void *api, queue_answer_fn fn, void *data)
+{
+    struct pg_api *a = api;
+    struct pg_call *c = query_new(a, PG_COUNTS, SQL_COUNTS, 1, fn, data);
+    snprintf(c->buf[0], sizeof(c->buf[0]), "%d", QUEUE_COUNT_CAP);
+    c->vals[0] = c->buf[0];
     pg_query_submit(a->pool, &c->q);
     return &c->head;
 }
@@ -442,4 +494,5 @@ const struct queue_api_ops pg_api_ops = {
     .list = pg_list,
     .cancel = pg_cancel,
     .retry = pg_retry,
+    .counts = pg_counts,
 };

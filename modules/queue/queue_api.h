@@ -100,6 +100,11 @@ struct queue_api_ops {
      * does not allow it. */
     struct queue_call *(*cancel)(void *api, int64_t id, queue_answer_fn fn, void *data);
     struct queue_call *(*retry)(void *api, int64_t id, queue_answer_fn fn, void *data);
+    /* Body: {"queues":[{"queue", "<status>": n, ...}], "capped":[...]} by
+     * queue_answer_counts: jobs by queue and status, each status counted
+     * up to QUEUE_COUNT_CAP jobs, so a sample never reads a whole large
+     * table; a status the backend cannot count cheaply is left out. */
+    struct queue_call *(*counts)(void *api, queue_answer_fn fn, void *data);
 };
 
 /* --- api_answer.c: answers worded the same on every backend ----------- */
@@ -123,6 +128,21 @@ void queue_enqueued_begin(struct queue_enqueued *e, bool array, struct metrics *
                           const json_t *jobs, size_t first);
 void queue_enqueued_add(struct queue_enqueued *e, const char *id, bool created);
 void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c);
+
+/* Jobs counted per status (over all queues) by a counts call, at most. */
+#define QUEUE_COUNT_CAP 100000
+#define QUEUE_NSTATUS   6
+/* pending running succeeded failed dead cancelled: a job's statuses. */
+extern const char *const queue_statuses[QUEUE_NSTATUS];
+/* One queue's jobs by status (queue_statuses' order); -1: not counted. */
+struct queue_count {
+    const char *queue;
+    int64_t n[QUEUE_NSTATUS];
+};
+/* 200 with the counts body (see counts); capped: bit s set when status s
+ * reached QUEUE_COUNT_CAP, so its counts are lower bounds. */
+void queue_answer_counts(struct queue_call *c, const struct queue_count *q, unsigned n,
+                         unsigned capped);
 
 void queue_answer_json(struct queue_call *c, const char *body, size_t len); /* 200 */
 void queue_answer_not_found(struct queue_call *c, const char *message);     /* 404 */

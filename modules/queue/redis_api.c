@@ -32,7 +32,7 @@ struct redis_api {
     struct list live;       /* calls in flight */
 };
 
-enum redis_call_kind { RC_ENQUEUE, RC_GET, RC_LIST, RC_CANCEL, RC_RETRY };
+enum redis_call_kind { RC_ENQUEUE, RC_GET, RC_LIST, RC_CANCEL, RC_RETRY, RC_COUNTS };
 
 struct redis_call {
     struct queue_call head; /* first */
@@ -284,6 +284,50 @@ static struct queue_call *redis_list(void *api, const struct queue_list_query *l
     return &c->head;
 }
 
+/* --- counts -------------------------------------------------------------- */
+
+static void on_counted(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (!wants_result(c, reply, err)) {
+        call_free(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 3) {
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected counts answer");
+        call_free(c);
+        return;
+    }
+    unsigned n = (unsigned)(reply->elements / 3);
+    struct queue_count *qs = xcalloc((size_t)n + 1, sizeof(*qs));
+    unsigned m = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const redisReply *name = reply->element[3 * i];
+        if (name->type != REDIS_REPLY_STRING)
+            continue;
+        qs[m].queue = name->str; /* NUL-terminated by hiredis */
+        for (unsigned s = 0; s < QUEUE_NSTATUS; s++)
+            qs[m].n[s] = -1; /* finished jobs are hashes with a TTL: not counted */
+        qs[m].n[0] = reply->element[3 * i + 1]->integer;
+        qs[m].n[1] = reply->element[3 * i + 2]->integer;
+        m++;
+    }
+    queue_answer_counts(&c->head, qs, m, 0);
+    free(qs);
+    call_free(c);
+}
+
+static struct queue_call *redis_counts(void *api, queue_answer_fn fn, void *data)
+{
+    struct redis_api *a = api;
+    struct redis_call *c = call_new(a, RC_COUNTS, fn, data);
+    if (refused(a, c))
+        return &c->head;
+    rq_args_addll(&c->rq.args, QUEUE_COUNT_CAP);
+    rq_eval(a->cl, &c->rq, &a->shas, RQ_COUNTS, on_counted);
+    return &c->head;
+}
+
 /* --- per loop ------------------------------------------------------------- */
 
 static void *redis_open(const struct queue_api_conns *conns, const char **why)
@@ -322,4 +366,5 @@ const struct queue_api_ops redis_api_ops = {
     .list = redis_list,
     .cancel = redis_cancel,
     .retry = redis_retry,
+    .counts = redis_counts,
 };

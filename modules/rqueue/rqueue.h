@@ -29,6 +29,7 @@ enum {
     RQ_PROGRESS,
     RQ_MARK,
     RQ_CONSUMERS,
+    RQ_COUNTS,
     RQ_PULL_ENQUEUE, /* pull kinds: modules/queue/redis_pull_lua.c */
     RQ_PULL_CLAIM,
     RQ_PULL_BACK,
@@ -62,6 +63,7 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
  */
 #define RQ_LUA_ENQUEUE(stride, pull_decl, route_pull, mark_pull)                                   \
     "local out, woke, seq, floor = {}, false, P .. 'seq', now * " RQ_ID_PER_MS "\n"                \
+    "local named = {}\n"                                                                           \
     "for i = 0, tonumber(ARGV[1]) - 1 do\n"                                                        \
     "  local b = 1 + i * " stride "\n"                                                             \
     "  local q, uk, at = ARGV[b + 1], ARGV[b + 8], ARGV[b + 7]\n" pull_decl                        \
@@ -93,6 +95,7 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
     "      'unique_key', uk, 'created_at', now, 'updated_at', now)\n" mark_pull                    \
     "    if uk ~= '' then redis.call('SET', P .. 'uniq:' .. uk, id) end\n"                         \
     "    redis.call('ZADD', P .. 'jobs', id, id)\n"                                                \
+    "    if not named[q] then named[q] = true; redis.call('SADD', P .. 'queues', q) end\n"         \
     "  end\n"                                                                                      \
     "  out[#out + 1] = tonumber(id)\n"                                                             \
     "  out[#out + 1] = created\n"                                                                  \

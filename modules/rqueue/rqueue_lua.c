@@ -25,6 +25,7 @@
  *   jobs              sorted set of every id (for listing; expired ids are
  *                     trimmed lazily)
  *   uniq:<key>        unique_key -> id, while that job's hash exists
+ *   queues            set of every queue a job was enqueued to (counts)
  *
  * The hash's `fence` names who may change the job, in one field so a
  * fenced write costs one HGET (an HMGET of the fields it sums up cost the
@@ -462,6 +463,49 @@ static const char lua_list[] =
     "end\n"
     "return {out, last}\n";
 
+/* Jobs by queue, for GET /v1/queues: what Redis can count without reading
+ * every job hash. ARGV: cap. Returns per queue of queues: name, pending
+ * (the group's undelivered entries, or every entry while no worker has
+ * made the group, the delayed: set and the queue's pull lanes) and running
+ * (the group's delivered, unacknowledged entries). A stream whose lag
+ * Redis does not know (deleted entries past the group's last delivery) is
+ * read up to cap entries instead. */
+static const char lua_counts[] = LUA_NOW
+    "local cap, out = tonumber(ARGV[1]), {}\n"
+    "local lanes = redis.call('SMEMBERS', P .. 'pull-lanes')\n"
+    "local names = redis.call('SMEMBERS', P .. 'queues')\n"
+    "table.sort(names)\n"
+    "for _, q in ipairs(names) do\n"
+    "  local k = P .. 'q:' .. q\n"
+    "  local pend, run = redis.call('ZCARD', P .. 'delayed:' .. q), 0\n"
+    "  if redis.call('EXISTS', k) == 1 then\n"
+    "    local grouped = false\n"
+    "    for _, g in ipairs(redis.call('XINFO', 'GROUPS', k)) do\n"
+    "      local f = {}\n"
+    "      for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"
+    "      if f['name'] == '" RQ_GROUP "' then\n"
+    "        run = tonumber(f['pending']) or 0\n"
+    "        local lag = f['lag']\n"
+    "        if not lag then\n"
+    "          lag = #redis.call('XRANGE', k, '(' .. f['last-delivered-id'], '+', 'COUNT', cap)\n"
+    "        end\n"
+    "        pend = pend + tonumber(lag)\n"
+    "        grouped = true\n"
+    "      end\n"
+    "    end\n"
+    /* no worker has read this queue yet: every entry waits */
+    "    if not grouped then pend = pend + redis.call('XLEN', k) end\n"
+    "  end\n"
+    "  local tail = ':' .. q\n"
+    "  for _, z in ipairs(lanes) do\n"
+    "    if string.sub(z, -#tail) == tail then pend = pend + redis.call('ZCARD', z) end\n"
+    "  end\n"
+    "  out[#out + 1] = q\n"
+    "  out[#out + 1] = pend\n"
+    "  out[#out + 1] = run\n"
+    "end\n"
+    "return out\n";
+
 const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_ENQUEUE] = lua_enqueue,
     [RQ_START] = lua_start,
@@ -474,6 +518,7 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_PROGRESS] = lua_progress,
     [RQ_MARK] = lua_mark,
     [RQ_CONSUMERS] = lua_consumers,
+    [RQ_COUNTS] = lua_counts,
     [RQ_PULL_ENQUEUE] = rq_lua_pull_enqueue,
     [RQ_PULL_CLAIM] = rq_lua_pull_claim,
     [RQ_PULL_BACK] = rq_lua_pull_back,

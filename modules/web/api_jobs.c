@@ -52,6 +52,17 @@ void api_jobs_close(struct web_loop *wl)
     wl->api = NULL;
 }
 
+struct queue_call *api_jobs_counts(struct web_loop *wl, queue_answer_fn fn, void *data,
+                                   const char **why)
+{
+    struct api_jobs *a = wl->api;
+    if (!a || !a->state) {
+        *why = a ? a->why : "the job API is not open on this loop";
+        return NULL;
+    }
+    return a->ops->counts(a->state, fn, data);
+}
+
 void api_respond_unavailable(struct web_request *r, const char *message)
 {
     web_respond_error_h(r, 503, "unavailable", message, API_RETRY_AFTER_HDR);

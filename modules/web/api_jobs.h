@@ -37,6 +37,10 @@ json_t *api_jobs_parse(struct web_request *r, bool *array);
  * request its handler has authenticated its own way; fn answers r. False
  * after answering 503 (no store on this loop). */
 bool api_jobs_submit(struct web_request *r, json_t *jobs, queue_answer_fn fn);
+/* A counts call of the backend on this loop (queue_api.h); NULL with *why
+ * when the loop has no store. */
+struct queue_call *api_jobs_counts(struct web_loop *wl, queue_answer_fn fn, void *data,
+                                   const char **why);
 /* The {id} path parameter, or false after answering 400. */
 bool api_job_id_param(struct web_request *r, int64_t *id);
 

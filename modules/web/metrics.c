@@ -19,6 +19,8 @@
 #include "kernel/metrics.h"
 #include "kernel/server.h"
 #include "modules/leader/leader.h"
+#include "modules/queue/queue_api.h"
+#include "modules/web/queue_counts.h"
 #include "modules/web/web.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -185,6 +187,52 @@ static void render_scalars(FILE *f, struct server *s, const struct metrics *m)
     }
 }
 
+/* trireme_queue_jobs from the loop's sample (queue_counts.h); nothing
+ * when there is none (no store, or the store failed: the log says). */
+static void render_queue_counts(FILE *f, const json_t *sample)
+{
+    json_t *qs = json_object_get(sample, "queues");
+    if (!json_array_size(qs))
+        return;
+    char help[300];
+    snprintf(help, sizeof(help),
+             "Jobs by queue and status, from a sample at most %d ms old; each status counted up "
+             "to %d jobs (trireme_queue_jobs_capped says which reached it). On Redis, pending "
+             "and running only.",
+             QUEUE_COUNTS_TTL_MS, QUEUE_COUNT_CAP);
+    metrics_text_family(f, "trireme_queue_jobs", "gauge", help);
+    static const char *const names[] = {"queue", "status"};
+    char labels[600];
+    size_t i;
+    json_t *q;
+    json_array_foreach(qs, i, q)
+    {
+        const char *queue = json_string_value(json_object_get(q, "queue"));
+        for (unsigned s = 0; queue && s < QUEUE_NSTATUS; s++) {
+            json_t *n = json_object_get(q, queue_statuses[s]);
+            if (!json_is_integer(n))
+                continue;
+            const char *vals[2] = {queue, queue_statuses[s]};
+            size_t lens[2] = {strlen(queue), strlen(queue_statuses[s])};
+            metrics_text_labels(labels, sizeof(labels), names, vals, lens, 2);
+            metrics_text_u64(f, "trireme_queue_jobs", labels,
+                             (unsigned long long)json_integer_value(n));
+        }
+    }
+    metrics_text_family(f, "trireme_queue_jobs_capped", "gauge",
+                        "1 for a status whose jobs reached the sample's cap: its counts are "
+                        "lower bounds.");
+    static const char *const sname[] = {"status"};
+    for (unsigned s = 0; s < QUEUE_NSTATUS; s++) {
+        bool capped = false;
+        json_array_foreach(json_object_get(sample, "capped"), i, q) capped |=
+            !strcmp(json_string_value(q) ? json_string_value(q) : "", queue_statuses[s]);
+        size_t len = strlen(queue_statuses[s]);
+        metrics_text_labels(labels, sizeof(labels), sname, &queue_statuses[s], &len, 1);
+        metrics_text_u64(f, "trireme_queue_jobs_capped", labels, capped);
+    }
+}
+
 /* process_* as the Prometheus client libraries export them. */
 static void render_process(FILE *f)
 {
@@ -238,16 +286,11 @@ static void render_process(FILE *f)
     }
 }
 
-void web_metrics(struct web_request *r)
+static void answer(struct web_request *r, const json_t *sample, const struct queue_answer *failed)
 {
+    (void)failed; /* then the gauge is left out: a scrape still answers */
     struct server *s = r->loop->srv;
     const struct config *cfg = s->cfg;
-    if (!cfg->metrics) {
-        web_respond_error(r, 404, "not_found", "metrics are off (--metrics=false)");
-        return;
-    }
-    if (!cfg->metrics_public && !web_authorized(r))
-        return;
     struct metrics *m = metrics_new(cfg->metrics_max_series);
     struct metrics **src = calloc((size_t)s->nloops, sizeof(*src));
     if (!m || !src) {
@@ -271,9 +314,22 @@ void web_metrics(struct web_request *r)
     render_http(f, &m->http);
     render_jobs(f, &m->jobs);
     render_scalars(f, s, m);
+    render_queue_counts(f, sample);
     render_process(f);
     fclose(f);
     metrics_free(m);
     web_respond(r, 200, CONTENT_TYPE, out, len, NULL);
     free(out);
+}
+
+void web_metrics(struct web_request *r)
+{
+    const struct config *cfg = r->loop->srv->cfg;
+    if (!cfg->metrics) {
+        web_respond_error(r, 404, "not_found", "metrics are off (--metrics=false)");
+        return;
+    }
+    if (!cfg->metrics_public && !web_authorized(r))
+        return;
+    queue_counts_get(r, answer);
 }

@@ -29,6 +29,7 @@ void api_job_heartbeat(struct web_request *r);
 void api_job_complete(struct web_request *r);
 void api_job_fail(struct web_request *r);
 void api_outcomes(struct web_request *r);
+void api_queues(struct web_request *r);
 void api_schedule_list(struct web_request *r);
 void api_schedule_create(struct web_request *r);
 void api_schedule_get(struct web_request *r);
@@ -58,6 +59,7 @@ static const struct web_route web_routes[] = {
     {"GET", "/v1/jobs/{id}/files/{name}", api_job_file},
     {"POST", "/v1/claim", api_claim},
     {"POST", "/v1/outcomes", api_outcomes},
+    {"GET", "/v1/queues", api_queues},
     {"GET", "/v1/schedules", api_schedule_list},
     {"POST", "/v1/schedules", api_schedule_create},
     {"GET", "/v1/schedules/{name}", api_schedule_get},

@@ -15,6 +15,7 @@
 #include "modules/web/api_uploads_url.h"
 #include "modules/web/auth_jwt.h"
 #include "modules/web/cors.h"
+#include "modules/web/queue_counts.h"
 #include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
@@ -124,6 +125,7 @@ static void web_cleanup(struct server *s)
             pg_pool_free(&wl->pg);
         if (wl->has_redis)
             redis_client_free(&wl->redis);
+        queue_counts_close(wl);
         api_jobs_close(wl);
         api_pull_close(wl);
         free(wl->view);
@@ -146,6 +148,11 @@ static const struct module_limit web_limits[] = {
     {"PULL_STEP_MAX", PULL_STEP_MAX, "bytes", "a progress callback's \"step\""},
     {"PULL_HANDOFF_WAIT_MS", PULL_HANDOFF_WAIT_MS, "ms",
      "a callback racing its 202 hand-off waits at most this for it (then 409)"},
+    {"PULL_OUTCOMES_MAX", PULL_OUTCOMES_MAX, "", "outcomes in one POST /v1/outcomes"},
+    {"QUEUE_COUNTS_TTL_MS", QUEUE_COUNTS_TTL_MS, "ms",
+     "a sample of job counts (GET /v1/queues, trireme_queue_jobs) serves this long"},
+    {"QUEUE_COUNT_CAP", QUEUE_COUNT_CAP, "",
+     "jobs of one status a sample counts at most (more: listed in \"capped\")"},
     {"UPLOAD_INFLIGHT", UPLOAD_INFLIGHT, "", "chunk INSERTs in flight per multipart upload"},
     {"UPLOAD_TIMEOUT_MS", UPLOAD_TIMEOUT_MS, "ms", "each statement of an upload"},
     {"AUTH_SCOPES_MAX", AUTH_SCOPES_MAX, "bytes", "a JWT's scopes"},

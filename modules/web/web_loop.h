@@ -53,8 +53,9 @@ struct web_loop {
     bool has_redis;
     struct ratelimit_rules rules;
     uint64_t last_rl_warn_ns;
-    struct api_jobs *api; /* the queue backend's API state (api_jobs.c) */
-    struct api_pull *pull; /* claims and job callbacks (api_pull.c) */
+    struct api_jobs *api;        /* the queue backend's API state (api_jobs.c) */
+    struct api_pull *pull;       /* claims and job callbacks (api_pull.c) */
+    struct queue_counts *counts; /* the sample of job counts (queue_counts.c) */
 };
 
 #include "modules/registry.h"

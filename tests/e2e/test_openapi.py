@@ -467,6 +467,9 @@ def drive(srv, seen: dict):
         {"id": 12345, "token": a["token"], "ok": False}]}, expect=200)
     assert [o.get("error") for o in r.json["outcomes"]] == [None, None, "stale_token", "not_found"]
     call("POST", "/v1/outcomes", body={"outcomes": []}, expect=400)
+    r = call("GET", "/v1/queues", expect=200)
+    assert any(q["queue"] == srv.queue for q in r.json["queues"]), r.json
+    call("GET", "/v1/queues", key=None, expect=401)
     call("POST", "/v1/outcomes", body={"outcomes": [{"id": 1, "ok": True}]}, expect=400)
     call("POST", "/v1/outcomes", body={"outcomes": [{"id": 1, "token": "1.x", "ok": True}]},
          key=None, expect=401)
