@@ -151,6 +151,10 @@ static const struct opt opts[] = {
      "given in the upload's answer, fetched without an API key); empty: no signed URLs."},
     {"upload-url-ttl", "TRIREME_UPLOAD_URL_TTL", "15m", T_DUR, OFF(upload_url_ttl_ms), 0, 1000,
      7 * 24 * 3600 * 1000LL, "Lifetime of a signed file URL."},
+    {"public-url", "TRIREME_PUBLIC_URL", "", T_STR, OFF(public_url),
+     sizeof(((struct config *)0)->public_url), 0, 0,
+     "The URL clients reach the web role at (https://api.example.com): the base of the signed "
+     "file URLs http kinds with \"files\": true send their endpoints."},
     {"upload-tmp-dir", "TRIREME_UPLOAD_TMP_DIR", "", T_STR, OFF(upload_tmp_dir),
      sizeof(((struct config *)0)->upload_tmp_dir), 0, 0,
      "Where exec kinds get a job's uploaded files: a private directory (0700) per attempt, "

@@ -79,6 +79,7 @@ struct config {
     unsigned upload_chunk;       /* --upload-chunk: bytes per stored chunk */
     char upload_url_secret[256]; /* --upload-url-secret: HMAC key of signed file URLs */
     uint64_t upload_url_ttl_ms;  /* --upload-url-ttl: lifetime of a signed file URL */
+    char public_url[512];        /* --public-url: where clients reach the web role */
     char upload_tmp_dir[256]; /* --upload-tmp-dir: exec kinds' job file directories; "": $TMPDIR */
     /* worker */
     char queues[512]; /* comma-separated */

@@ -22,16 +22,25 @@
 #include "kernel/log.h"
 #include "kernel/loop.h"
 #include "kernel/server.h"
+#include "kernel/pg.h"
 #include "kernel/xalloc.h"
+#include "modules/jobs/upload_url.h"
 #include "modules/kinds/job.h"
+#include "modules/kinds/kind_exec_files.h"
 #include "modules/kinds/kinds_file.h"
 #include "modules/registry.h"
 #include "modules/webhooks/standard.h"
 #include "proto/base64.h"
 #include "proto/http_url.h"
+#include "proto/rfc3339.h"
 
-#define HTTP_KIND_HEAD_MAX   1200 /* the Trireme-* and webhook-* lines of one request */
-#define HTTP_KIND_SECRET_HEX 32   /* a hand-off token's secret: 128 random bits in hex */
+#define HTTP_KIND_HEAD_MAX   1200  /* the Trireme-* and webhook-* lines of one request */
+#define HTTP_KIND_SECRET_HEX 32    /* a hand-off token's secret: 128 random bits in hex */
+#define HTTP_KIND_FILES_MS   10000 /* the lookup of a job's files ("files": true) */
+
+#define SQL_JOB_FILES                                                                              \
+    "SELECT name, filename, content_type, size FROM trireme.job_files WHERE job_id = $1"           \
+    " ORDER BY name"
 
 struct http_loop {
     struct loop *loop;
@@ -57,6 +66,9 @@ struct http_req {
     size_t head_cap, head_len;
     char url[HTTP_KIND_URL_MAX + 1];
     char secret[HTTP_KIND_SECRET_HEX + 1]; /* this attempt's token's, or "" (no hand-off) */
+    struct pg_query fq;                    /* "files": the lookup of the job's files */
+    const char *fvals[1];
+    char fid[24];
 };
 
 static struct kinds_loop *kl_of(struct loop *l)
@@ -77,7 +89,9 @@ static void grow(char **p, size_t *cap, size_t need)
     *cap = c;
 }
 
-static int build_body(struct http_req *q, json_t *payload)
+/* files: the job's [{name, filename, content_type, size, url, expires_at}],
+ * or NULL for none. */
+static int build_body(struct http_req *q, json_t *payload, json_t *files)
 {
     struct job_run *r = q->run;
     char pre[256 + 2 * KINDS_NAME_MAX + 2 * 256];
@@ -96,15 +110,22 @@ static int build_body(struct http_req *q, json_t *payload)
     size_t pl = json_dumpb(payload, NULL, 0, JSON_ENCODE_ANY | JSON_COMPACT);
     if (!pl)
         pl = 4; /* null */
-    grow(&q->body, &q->body_cap, (size_t)n + pl + 2);
+    size_t fl = files ? json_dumpb(files, NULL, 0, JSON_COMPACT) : 0;
+    grow(&q->body, &q->body_cap, (size_t)n + pl + fl + sizeof(",\"files\":") + 2);
     memcpy(q->body, pre, (size_t)n);
     size_t w = payload ? json_dumpb(payload, q->body + n, pl, JSON_ENCODE_ANY | JSON_COMPACT) : 0;
     if (!w) {
         memcpy(q->body + n, "null", 4);
         w = 4;
     }
-    q->body[n + w] = '}';
-    q->body_len = (size_t)n + w + 1;
+    w += (size_t)n;
+    if (fl) {
+        memcpy(q->body + w, ",\"files\":", sizeof(",\"files\":") - 1);
+        w += sizeof(",\"files\":") - 1;
+        w += json_dumpb(files, q->body + w, fl, JSON_COMPACT);
+    }
+    q->body[w] = '}';
+    q->body_len = w + 1;
     return 0;
 }
 
@@ -329,6 +350,78 @@ int http_generic_validate(json_t *payload, char *msg, size_t cap)
     return generic_url(payload, &declared_kind_of(k)->http, &u, msg, cap);
 }
 
+/* The job's files as the body lists them, each with its signed URL. */
+static json_t *files_json(struct http_req *q, PGresult *res)
+{
+    const struct config *cfg = q->hl->loop->srv->cfg;
+    int64_t expires = q->hl->loop->wall_s + (int64_t)(cfg->upload_url_ttl_ms / 1000);
+    char id[24], path[UPLOAD_URL_MAX], when[40];
+    snprintf(id, sizeof(id), "%lld", (long long)q->run->id);
+    rfc3339_format_s(expires, when, sizeof(when));
+    size_t base = strlen(cfg->public_url);
+    while (base && cfg->public_url[base - 1] == '/')
+        base--;
+    json_t *list = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        if (!upload_signed_path(cfg->upload_url_secret, strlen(cfg->upload_url_secret), id, name,
+                                expires, path, sizeof(path)))
+            continue; /* a name uploads never accept: not stored */
+        size_t pl = strlen(path);
+        char *url = xmalloc(base + pl + 1);
+        memcpy(url, cfg->public_url, base);
+        memcpy(url + base, path, pl + 1);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "name", name,
+                                              "filename", PQgetvalue(res, i, 1), "content_type",
+                                              PQgetvalue(res, i, 2), "size",
+                                              (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                                              "url", url, "expires_at", when));
+        free(url);
+    }
+    return list;
+}
+
+static void on_files(struct pg_query *pq, PGresult *res, const char *err)
+{
+    struct http_req *q = container_of(pq, struct http_req, fq);
+    if (!q->run) {
+        req_put(q);
+        return;
+    }
+    if (err) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot list the job's files: %s", err);
+        end(q, NULL, msg, false, 0);
+        return;
+    }
+    json_t *files = PQntuples(res) ? files_json(q, res) : NULL;
+    int bad = build_body(q, q->run->payload, files);
+    json_decref(files);
+    if (bad) {
+        end(q, NULL, "cannot encode the request body", true, 0);
+        return;
+    }
+    build_head(q);
+    send_req(q);
+}
+
+/* "files": true: one indexed lookup of the job's files before the request
+ * (kinds parse guarantees such a kind has its own url). */
+static void list_files(struct http_req *q)
+{
+    snprintf(q->fid, sizeof(q->fid), "%lld", (long long)q->run->id);
+    q->fvals[0] = q->fid;
+    q->fq = (struct pg_query){
+        .fn = on_files,
+        .sql = SQL_JOB_FILES,
+        .nparams = 1,
+        .values = q->fvals,
+        .timeout_ms = HTTP_KIND_FILES_MS,
+        .retry_safe = true,
+    };
+    pg_query_submit(q->run->pg, &q->fq);
+}
+
 void http_kind_start(struct job_run *r)
 {
     struct kinds_loop *kl = kl_of(r->loop);
@@ -373,7 +466,11 @@ void http_kind_start(struct job_run *r)
         for (size_t b = 0; b < sizeof(raw); b++)
             snprintf(q->secret + 2 * b, 3, "%02x", raw[b]);
     }
-    if (build_body(q, payload)) {
+    if (dk->http.files && exec_files_possible(r->loop, r)) {
+        list_files(q);
+        return;
+    }
+    if (build_body(q, payload, NULL)) {
         end(q, NULL, "cannot encode the request body", true, 0);
         return;
     }

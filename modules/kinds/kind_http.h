@@ -10,11 +10,14 @@
  * listed as addresses: the check is on what the name resolved to).
  *
  * The request: a JSON body {"id","kind","queue","attempt","max_attempts",
- * "payload"}, Trireme-* headers (job id, kind, queue, attempt, retry count,
- * deadline), the kind's own headers, and a Standard Webhooks signature
- * (webhook-id job_<id>, the same on every attempt; webhook-timestamp;
- * webhook-signature v1,<base64 HMAC-SHA256 of id.timestamp.body>) when
- * the kind names a secret. The answer: 2xx succeeds (a JSON body up to
+ * "payload"} (and "files", [{"name","filename","content_type","size","url",
+ * "expires_at"}], for a job with uploaded files when the kind says
+ * "files": true: one indexed lookup per attempt, so only such kinds pay
+ * it; each url is --public-url plus the file route signed with
+ * --upload-url-secret, valid --upload-url-ttl), Trireme-* headers (job id, kind, queue, attempt,
+ * retry count, deadline), the kind's own headers, and a Standard Webhooks signature (webhook-id
+ * job_<id>, the same on every attempt; webhook-timestamp; webhook-signature v1,<base64 HMAC-SHA256
+ * of id.timestamp.body>) when the kind names a secret. The answer: 2xx succeeds (a JSON body up to
  * max_result is the result, other bodies are stored as text); 429 and 503
  * are retried no sooner than Retry-After; other 5xx, connect, TLS and
  * time-out errors are retried with the job's backoff; 3xx and other 4xx
@@ -62,6 +65,7 @@ struct http_spec {
     uint64_t timeout_ms, max_result;
     uint64_t lease_ms; /* after a 202: the endpoint's to call back within */
     unsigned concurrency;
+    bool files; /* "files": the body lists the job's uploaded files, with signed URLs */
     uint8_t secret[HTTP_KIND_SECRET_MAX];
     size_t secret_len; /* 0: requests are not signed */
     /* the generic kind: --http-allow-hosts, names and address literals */

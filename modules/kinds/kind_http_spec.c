@@ -128,9 +128,9 @@ static void set_kind_timeout(struct declared_kind *d)
 
 int http_kind_parse(json_t *e, struct declared_kind *d, const char **field, char *msg, size_t cap)
 {
-    static const char *const known[] = {"type",       "url",        "method",
-                                        "headers",    "timeout",    "concurrency",
-                                        "secret_env", "max_result", "lease"};
+    static const char *const known[] = {"type",    "url",         "method",     "headers",
+                                        "timeout", "concurrency", "secret_env", "max_result",
+                                        "lease",   "files"};
     struct http_spec *s = &d->http;
     memset(s, 0, sizeof(*s));
     spec_defaults(s);
@@ -145,7 +145,7 @@ int http_kind_parse(json_t *e, struct declared_kind *d, const char **field, char
             *field = key;
             snprintf(msg, cap,
                      "is not a field of an http kind (url, method, headers, timeout, "
-                     "concurrency, secret_env, max_result, lease)");
+                     "concurrency, secret_env, max_result, lease, files)");
             return -1;
         }
     }
@@ -188,6 +188,13 @@ int http_kind_parse(json_t *e, struct declared_kind *d, const char **field, char
         kinds_field_size(e, "max_result", &s->max_result, 0, 64 << 20, field, msg, cap) ||
         kinds_field_duration(e, "lease", &s->lease_ms, 1000, 24 * 3600 * 1000ULL, field, msg, cap))
         return -1;
+    json_t *files = json_object_get(e, "files");
+    if (files && !json_is_boolean(files)) {
+        *field = "files";
+        snprintf(msg, cap, "must be true (send the job's uploaded files as signed URLs) or false");
+        return -1;
+    }
+    s->files = json_is_true(files);
     json_t *h = json_object_get(e, "headers");
     if (h) {
         *field = "headers";

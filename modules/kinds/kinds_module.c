@@ -41,6 +41,25 @@ static int kinds_init(struct server *s)
         free(f);
         return -1;
     }
+    for (unsigned i = 0; i < f->n; i++) {
+        const struct declared_kind *d = &f->v[i];
+        if (d->type != KIND_TYPE_HTTP || !d->http.files ||
+            !(s->cfg->role_mask & (1u << MODULE_WORKER)))
+            continue;
+        const char *miss = !*s->cfg->upload_url_secret ? "--upload-url-secret"
+                           : !*s->cfg->public_url      ? "--public-url"
+                                                       : NULL;
+        if (miss) {
+            snprintf(msg, sizeof(msg),
+                     "kind '%s' has \"files\": true, which needs %s (its endpoint gets signed "
+                     "URLs of the job's files)",
+                     d->name, miss);
+            LOG(LOG_ERROR, "--kinds: invalid kinds file", L_STR("error", msg));
+            kinds_file_free(f);
+            free(f);
+            return -1;
+        }
+    }
     s->module_state[MODULE_KINDS] = f;
     job_kinds_declare(f);
     if (*s->cfg->kinds_file)

@@ -4,7 +4,7 @@
  *
  * Either credential opens it: an API key (or JWT) with jobs:read, as every
  * GET of the API (pull workers fetch their jobs' files this way), or a
- * signed, expiring URL made by api_uploads_url.c (?expires=&sig=), which
+ * signed, expiring URL made by modules/jobs/upload_url.c (?expires=&sig=), which
  * needs no key; a bad signature or one past its expiry is 403, whatever
  * the job. An unknown job or file is 404.
  *
@@ -27,7 +27,7 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/web/api_jobs.h"
-#include "modules/web/api_uploads_url.h"
+#include "modules/jobs/upload_url.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 

@@ -37,7 +37,7 @@
 #include "kernel/xalloc.h"
 #include "modules/jobs/job_input.h"
 #include "modules/web/api_jobs.h"
-#include "modules/web/api_uploads_url.h"
+#include "modules/jobs/upload_url.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 #include "proto/multipart.h"

@@ -12,7 +12,7 @@
 #include "kernel/xalloc.h"
 #include "modules/web/api_jobs.h"
 #include "modules/web/api_pull.h"
-#include "modules/web/api_uploads_url.h"
+#include "modules/jobs/upload_url.h"
 #include "modules/web/auth_jwt.h"
 #include "modules/web/cors.h"
 #include "modules/web/queue_counts.h"

@@ -1,5 +1,5 @@
 /*
- * test_uploads_url.c - modules/web/api_uploads_url: names allowed in file
+ * test_uploads_url.c - modules/jobs/upload_url: names allowed in file
  * URLs, a signed path checked back, and expired, tampered, re-targeted and
  * malformed signatures refused.
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "modules/web/api_uploads_url.h"
+#include "modules/jobs/upload_url.h"
 
 #define SECRET "s3cret"
 

@@ -1,7 +1,7 @@
 /*
- * api_uploads_url.c - signing and checking file URLs (see api_uploads_url.h).
+ * upload_url.c - signing and checking file URLs (see upload_url.h).
  */
-#include "modules/web/api_uploads_url.h"
+#include "modules/jobs/upload_url.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * api_uploads_url.h - signed, expiring URLs of uploaded files, for kinds
+ * upload_url.h - signed, expiring URLs of uploaded files, for kinds
  * that hand a job's files to someone without an API key (HTTP-push kinds
  * put the URL in the request they send; the receiver GETs it).
  *
@@ -19,8 +19,8 @@
  * not "." or ".."; uploads must refuse other names), so
  * they need no escaping in a URL or in a file path.
  */
-#ifndef TRIREME_MODULES_WEB_API_UPLOADS_URL_H
-#define TRIREME_MODULES_WEB_API_UPLOADS_URL_H
+#ifndef TRIREME_MODULES_JOBS_UPLOAD_URL_H
+#define TRIREME_MODULES_JOBS_UPLOAD_URL_H
 
 #include <stdbool.h>
 #include <stddef.h>
