@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kernel/log.h"
+#include "kernel/loop.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
@@ -27,6 +28,19 @@
 #define SQL_CHUNK "SELECT data FROM trireme.job_file_chunks WHERE file_id = $1 AND seq = $2"
 
 static void next_chunk(struct exec_files *f);
+
+/* A chunk on its way to its file through the ring: its own allocation, so
+ * a fetch cancelled meanwhile (its owner may then free it) leaves the
+ * write to finish and free itself. */
+struct chunk_write {
+    struct op op;         /* first: the loop's completion */
+    struct exec_files *f; /* NULL once the fetch was cancelled */
+    struct loop *loop;
+    int fd;
+    int64_t at; /* the chunk's offset in the file */
+    size_t len, off;
+    char data[];
+};
 
 static void submit(struct exec_files *f, const char *sql, int nparams, int result_format,
                    pg_query_fn fn)
@@ -68,6 +82,47 @@ static void fail_errno(struct exec_files *f, const char *what, const char *path)
     done(f, msg);
 }
 
+static void write_more(struct chunk_write *w);
+
+static void on_written(struct loop *l, struct op *op, struct io_uring_cqe *cqe)
+{
+    (void)l;
+    struct chunk_write *w = (struct chunk_write *)op;
+    struct exec_files *f = w->f;
+    if (!f) {
+        free(w);
+        return;
+    }
+    if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
+        write_more(w);
+        return;
+    }
+    if (cqe->res <= 0) { /* 0: nothing written, as a full disk can say */
+        f->w = NULL;
+        free(w);
+        errno = cqe->res < 0 ? -cqe->res : ENOSPC;
+        fail_errno(f, "cannot write", f->rows[f->cur].name);
+        return;
+    }
+    w->off += (size_t)cqe->res;
+    if (w->off < w->len) {
+        write_more(w);
+        return;
+    }
+    f->w = NULL;
+    f->written += (int64_t)w->len;
+    f->seq++;
+    free(w);
+    next_chunk(f);
+}
+
+static void write_more(struct chunk_write *w)
+{
+    struct io_uring_sqe *sqe = loop_sqe(w->loop, &w->op);
+    io_uring_prep_write(sqe, w->fd, w->data + w->off, (unsigned)(w->len - w->off),
+                        (uint64_t)(w->at + (int64_t)w->off));
+}
+
 static void on_chunk(struct pg_query *q, PGresult *res, const char *err)
 {
     struct exec_files *f = q->data;
@@ -95,21 +150,24 @@ static void on_chunk(struct pg_query *q, PGresult *res, const char *err)
         next_chunk(f);
         return;
     }
-    const char *data = PQgetvalue(res, 0, 0);
-    size_t len = (size_t)PQgetlength(res, 0, 0), off = 0;
-    while (off < len) {
-        ssize_t n = write(f->fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fail_errno(f, "cannot write", row->name);
-            return;
-        }
-        off += (size_t)n;
+    /* Written through the ring: a slow disk never stalls the loop. The
+     * chunk is copied out of the result, which is gone after this call. */
+    size_t len = (size_t)PQgetlength(res, 0, 0);
+    if (!len) {
+        f->seq++;
+        next_chunk(f);
+        return;
     }
-    f->written += (int64_t)len;
-    f->seq++;
-    next_chunk(f);
+    struct chunk_write *w = xmalloc(sizeof(*w) + len);
+    *w = (struct chunk_write){.op.fn = on_written,
+                              .f = f,
+                              .loop = f->pg->loop,
+                              .fd = f->fd,
+                              .at = f->written,
+                              .len = len};
+    memcpy(w->data, PQgetvalue(res, 0, 0), len);
+    f->w = w;
+    write_more(w);
 }
 
 /* Ask for the current file's next chunk, opening the file at its first. */
@@ -212,6 +270,7 @@ void exec_files_fetch(struct exec_files *f, struct pg_pool *pg, const char *root
     f->rows = NULL;
     f->nrows = f->cur = f->seq = 0;
     f->fd = -1;
+    f->w = NULL;
     f->pg = pg;
     snprintf(f->p0, sizeof(f->p0), "%" PRId64, job_id);
     f->vals[0] = f->p0;
@@ -223,6 +282,10 @@ void exec_files_cancel(struct exec_files *f)
     if (f->busy) {
         pg_query_abandon(f->pg, &f->q);
         f->busy = false;
+    }
+    if (f->w) { /* finishes on its own: its file is closed and removed */
+        f->w->f = NULL;
+        f->w = NULL;
     }
     close_fd(f);
     free(f->rows);

@@ -9,8 +9,9 @@
  * ".."), mode 0600. Everything goes through the loop's PostgreSQL pool:
  * one query for the list, then one query per stored chunk, one at a time,
  * so no more than one chunk (--upload-chunk) is in memory whatever the
- * file's size. The chunk is written to the file with a plain write(): a
- * local file, not a socket.
+ * file's size. Each chunk is written to its file through the loop's ring
+ * (IORING_OP_WRITE), so a slow disk delays that job's start, never the
+ * loop.
  *
  * exec_files_remove() deletes the directory and what is in it; the caller
  * calls it after the attempt, whatever its outcome.
@@ -26,6 +27,7 @@
 #include "kernel/pg.h"
 
 struct exec_files;
+struct chunk_write;
 /* err: NULL when every file is in place (or the job has none). */
 typedef void (*exec_files_fn)(struct exec_files *f, const char *err);
 
@@ -50,6 +52,7 @@ struct exec_files {
     unsigned nrows, cur, seq;
     int64_t written;
     int fd;
+    struct chunk_write *w; /* a chunk being written, or NULL */
 };
 
 struct job_run;
