@@ -1012,12 +1012,12 @@ size_t http1_response_head(char *dst, size_t cap, const struct http1_response *r
     }
     /* RFC 9110 8.6: never on 1xx or 204; on 304 it would describe the
      * representation, not this (empty) body, so it is left out too. */
-    if (st >= 200 && st != 204 && st != 304) {
+    if (st >= 200 && st != 204 && st != 304 && !r->until_close) {
         PUT_LIT(&w, "Content-Length: ");
         put_u64(&w, r->content_length);
         PUT_LIT(&w, "\r\n");
     }
-    if (!r->keep_alive)
+    if (!r->keep_alive || r->until_close)
         PUT_LIT(&w, "Connection: close\r\n");
     else if (r->minor_version == 0)
         PUT_LIT(&w, "Connection: keep-alive\r\n");

@@ -48,7 +48,7 @@ struct http1_limits {
 };
 
 struct http1_header {
-    const char *name; /* not NUL-terminated; points into the caller's buffer */
+    const char *name;  /* not NUL-terminated; points into the caller's buffer */
     const char *value; /* leading/trailing OWS stripped */
     uint32_t name_len;
     uint32_t value_len;
@@ -131,8 +131,7 @@ void http1_chunked_init(struct http1_chunked *d);
  * (error set to a static message) or HTTP1_E_BODY_LARGE past max_body.
  */
 int http1_chunked_decode(struct http1_chunked *d, const char *src, size_t src_len, char *dst,
-                         size_t *consumed, size_t *produced, uint64_t max_body,
-                         const char **error);
+                         size_t *consumed, size_t *produced, uint64_t max_body, const char **error);
 
 /* Reason phrase for a status code ("Not Found"); "Unknown" if unknown. */
 const char *http1_reason(int status);
@@ -145,14 +144,17 @@ struct http1_response {
     int status;
     uint8_t minor_version; /* of the request: 1.0 clients get keep-alive spelled out */
     bool keep_alive;
-    bool head_only;             /* HEAD: Content-Length stays, body is not sent */
-    const char *date;           /* HTTP1_DATE_LEN chars, cached by the caller */
-    const char *server;         /* Server: value, or NULL */
-    const char *content_type;   /* or NULL */
+    bool head_only;           /* HEAD: Content-Length stays, body is not sent */
+    const char *date;         /* HTTP1_DATE_LEN chars, cached by the caller */
+    const char *server;       /* Server: value, or NULL */
+    const char *content_type; /* or NULL */
     uint64_t content_length;
-    const char *request_id;     /* X-Request-Id value, or NULL */
+    /* No Content-Length: the body runs until the connection closes (event
+     * streams); keep_alive must then be false. */
+    bool until_close;
+    const char *request_id; /* X-Request-Id value, or NULL */
     uint32_t request_id_len;
-    const char *extra;          /* extra "Name: value\r\n" lines verbatim, or NULL */
+    const char *extra; /* extra "Name: value\r\n" lines verbatim, or NULL */
     uint32_t extra_len;
 };
 

@@ -30,6 +30,7 @@
 #include "kernel/log.h"
 #include "kernel/loop.h"
 #include "kernel/pg.h"
+#include "kernel/pg_array.h"
 #include "kernel/xalloc.h"
 #include "modules/jobs/sql.h"
 #include "modules/queue/queue.h"
@@ -39,7 +40,10 @@
 #define PG_API_SPARE_CALLS 64  /* finished calls kept per loop for reuse */
 #define PG_API_PARAM_MAX   256 /* one list filter's text, NUL included */
 
-enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY, PG_COUNTS };
+enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY, PG_COUNTS, PG_GET_MANY };
+
+#define SQL_JOB_GET_MANY                                                                           \
+    "SELECT " JOB_JSON "::text FROM trireme.jobs j WHERE j.id = ANY($1::bigint[])"
 
 /* Jobs by queue and status, each status read through the (status, id)
  * index and cut at $1 rows: a sample costs at most QUEUE_COUNT_CAP rows per
@@ -76,6 +80,7 @@ struct pg_api {
     struct list live;  /* one-query calls in flight */
     struct list spare; /* finished calls, at most PG_API_SPARE_CALLS */
     unsigned nspare;
+    struct pg_array ids; /* get_many's literal, rebuilt per call */
 };
 
 struct pg_call {
@@ -308,7 +313,9 @@ static void answer_list(struct pg_call *c, PGresult *res)
     fputs("{\"jobs\":[", f);
     for (int i = 0; i < rows; i++)
         fprintf(f, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
-    if (rows == c->limit && rows > 0)
+    if (c->limit < 0)
+        fputs("]}", f);
+    else if (rows == c->limit && rows > 0)
         fprintf(f, "],\"next_cursor\":\"%s\"}", PQgetvalue(res, rows - 1, 1));
     else
         fputs("],\"next_cursor\":null}", f);
@@ -356,6 +363,9 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
         answer_list(c, res);
     } else if (c->kind == PG_COUNTS) {
         answer_counts(c, res);
+    } else if (c->kind == PG_GET_MANY) {
+        c->limit = -1; /* no cursor */
+        answer_list(c, res);
     } else if (PQntuples(res) == 0) {
         queue_answer_not_found(&c->head, "no job with this id");
     } else if (changes && PQgetvalue(res, 0, 1)[0] != 't') {
@@ -377,7 +387,7 @@ static struct pg_call *query_new(struct pg_api *a, enum pg_call_kind kind, const
         .nparams = nparams,
         .values = c->vals,
         .timeout_ms = QUEUE_API_TIMEOUT_MS,
-        .retry_safe = kind == PG_GET || kind == PG_LIST || kind == PG_COUNTS,
+        .retry_safe = kind == PG_GET || kind == PG_LIST || kind == PG_COUNTS || kind == PG_GET_MANY,
         .fail_fast = true,
     };
     list_insert(&a->live, &c->node);
@@ -425,6 +435,20 @@ static struct queue_call *pg_list(void *api, const struct queue_list_query *lq, 
             snprintf(c->buf[i], sizeof(c->buf[i]), "%s", given[i]);
         c->vals[i] = i == 3 || given[i] ? c->buf[i] : NULL;
     }
+    pg_query_submit(a->pool, &c->q);
+    return &c->head;
+}
+
+static struct queue_call *pg_get_many(void *api, const int64_t *ids, unsigned n, queue_answer_fn fn,
+                                      void *data)
+{
+    struct pg_api *a = api;
+    struct pg_call *c = query_new(a, PG_GET_MANY, SQL_JOB_GET_MANY, 1, fn, data);
+    pg_array_begin(&a->ids);
+    for (unsigned i = 0; i < n; i++)
+        pg_array_int(&a->ids, ids[i]);
+    c->text = xstrdup(pg_array_end(&a->ids));
+    c->vals[0] = c->text;
     pg_query_submit(a->pool, &c->q);
     return &c->head;
 }
@@ -483,6 +507,7 @@ static void pg_close(void *api)
     }
     free_calls(&a->live);
     free_calls(&a->spare);
+    pg_array_free(&a->ids);
     free(a);
 }
 
@@ -495,4 +520,5 @@ const struct queue_api_ops pg_api_ops = {
     .cancel = pg_cancel,
     .retry = pg_retry,
     .counts = pg_counts,
+    .get_many = pg_get_many,
 };

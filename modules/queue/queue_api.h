@@ -93,6 +93,10 @@ struct queue_api_ops {
                                   void *data);
     /* Body: the job as GET /v1/jobs/{id} shows it; 404 when none. */
     struct queue_call *(*get)(void *api, int64_t id, queue_answer_fn fn, void *data);
+    /* Body: {"jobs":[...]}: the jobs of ids (at most QUEUE_GET_MANY_MAX)
+     * that exist, as get shows them, in no particular order. */
+    struct queue_call *(*get_many)(void *api, const int64_t *ids, unsigned n, queue_answer_fn fn,
+                                   void *data);
     /* Body: {"jobs":[...],"next_cursor":...}. */
     struct queue_call *(*list)(void *api, const struct queue_list_query *q, queue_answer_fn fn,
                                void *data);
@@ -129,6 +133,7 @@ void queue_enqueued_begin(struct queue_enqueued *e, bool array, struct metrics *
 void queue_enqueued_add(struct queue_enqueued *e, const char *id, bool created);
 void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c);
 
+#define QUEUE_GET_MANY_MAX 4096 /* ids in one get_many */
 /* Jobs counted per status (over all queues) by a counts call, at most. */
 #define QUEUE_COUNT_CAP 100000
 #define QUEUE_NSTATUS   6

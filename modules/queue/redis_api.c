@@ -32,7 +32,7 @@ struct redis_api {
     struct list live;       /* calls in flight */
 };
 
-enum redis_call_kind { RC_ENQUEUE, RC_GET, RC_LIST, RC_CANCEL, RC_RETRY, RC_COUNTS };
+enum redis_call_kind { RC_ENQUEUE, RC_GET, RC_LIST, RC_CANCEL, RC_RETRY, RC_COUNTS, RC_GET_MANY };
 
 struct redis_call {
     struct queue_call head; /* first */
@@ -284,6 +284,43 @@ static struct queue_call *redis_list(void *api, const struct queue_list_query *l
     return &c->head;
 }
 
+/* --- many jobs ------------------------------------------------------------ */
+
+static void on_got_many(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (!wants_result(c, reply, err)) {
+        call_free(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected answer for many jobs");
+        call_free(c);
+        return;
+    }
+    json_t *jobs = json_array();
+    for (size_t i = 0; i < reply->elements; i++) {
+        json_t *j = reply->element[i]->elements ? rq_job_json_reply(reply->element[i]) : NULL;
+        if (j)
+            json_array_append_new(jobs, j);
+    }
+    answer_object(&c->head, json_pack("{s:o}", "jobs", jobs));
+    call_free(c);
+}
+
+static struct queue_call *redis_get_many(void *api, const int64_t *ids, unsigned n,
+                                         queue_answer_fn fn, void *data)
+{
+    struct redis_api *a = api;
+    struct redis_call *c = call_new(a, RC_GET_MANY, fn, data);
+    if (refused(a, c))
+        return &c->head;
+    for (unsigned i = 0; i < n; i++)
+        rq_args_addll(&c->rq.args, (long long)ids[i]);
+    rq_eval(a->cl, &c->rq, &a->shas, RQ_GET_MANY, on_got_many);
+    return &c->head;
+}
+
 /* --- counts -------------------------------------------------------------- */
 
 static void on_counted(struct rq_call *rq, redisReply *reply, const char *err)
@@ -367,4 +404,5 @@ const struct queue_api_ops redis_api_ops = {
     .cancel = redis_cancel,
     .retry = redis_retry,
     .counts = redis_counts,
+    .get_many = redis_get_many,
 };

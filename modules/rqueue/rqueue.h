@@ -30,6 +30,7 @@ enum {
     RQ_MARK,
     RQ_CONSUMERS,
     RQ_COUNTS,
+    RQ_GET_MANY,
     RQ_PULL_ENQUEUE, /* pull kinds: modules/queue/redis_pull_lua.c */
     RQ_PULL_CLAIM,
     RQ_PULL_BACK,

@@ -506,6 +506,13 @@ static const char lua_counts[] = LUA_NOW
     "end\n"
     "return out\n";
 
+/* Many jobs at once (event streams): ARGV ids; returns each one's HGETALL
+ * (empty for a job that is gone). */
+static const char lua_get_many[] =
+    "local out = {}\n"
+    "for i = 1, #ARGV do out[i] = redis.call('HGETALL', 'trireme:job:' .. ARGV[i]) end\n"
+    "return out\n";
+
 const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_ENQUEUE] = lua_enqueue,
     [RQ_START] = lua_start,
@@ -519,6 +526,7 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_MARK] = lua_mark,
     [RQ_CONSUMERS] = lua_consumers,
     [RQ_COUNTS] = lua_counts,
+    [RQ_GET_MANY] = lua_get_many,
     [RQ_PULL_ENQUEUE] = rq_lua_pull_enqueue,
     [RQ_PULL_CLAIM] = rq_lua_pull_claim,
     [RQ_PULL_BACK] = rq_lua_pull_back,

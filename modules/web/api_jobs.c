@@ -55,12 +55,28 @@ void api_jobs_close(struct web_loop *wl)
 struct queue_call *api_jobs_counts(struct web_loop *wl, queue_answer_fn fn, void *data,
                                    const char **why)
 {
-    struct api_jobs *a = wl->api;
-    if (!a || !a->state) {
-        *why = a ? a->why : "the job API is not open on this loop";
+    if (!api_jobs_ready(wl, why))
         return NULL;
-    }
+    struct api_jobs *a = wl->api;
     return a->ops->counts(a->state, fn, data);
+}
+
+bool api_jobs_ready(struct web_loop *wl, const char **why)
+{
+    struct api_jobs *a = wl->api;
+    if (a && a->state)
+        return true;
+    *why = a ? a->why : "the job API is not open on this loop";
+    return false;
+}
+
+struct queue_call *api_jobs_get_many(struct web_loop *wl, const int64_t *ids, unsigned n,
+                                     queue_answer_fn fn, void *data, const char **why)
+{
+    if (!api_jobs_ready(wl, why))
+        return NULL;
+    struct api_jobs *a = wl->api;
+    return a->ops->get_many(a->state, ids, n, fn, data);
 }
 
 void api_respond_unavailable(struct web_request *r, const char *message)

@@ -41,6 +41,11 @@ bool api_jobs_submit(struct web_request *r, json_t *jobs, queue_answer_fn fn);
  * when the loop has no store. */
 struct queue_call *api_jobs_counts(struct web_loop *wl, queue_answer_fn fn, void *data,
                                    const char **why);
+/* get_many of the backend on this loop; NULL with *why without a store. */
+struct queue_call *api_jobs_get_many(struct web_loop *wl, const int64_t *ids, unsigned n,
+                                     queue_answer_fn fn, void *data, const char **why);
+/* Whether this loop has its store; false with *why (for a 503). */
+bool api_jobs_ready(struct web_loop *wl, const char **why);
 /* The {id} path parameter, or false after answering 400. */
 bool api_job_id_param(struct web_request *r, int64_t *id);
 

@@ -85,7 +85,7 @@ struct http_conn {
     /* a streamed answer (web_respond_begin) in progress */
     bool resp_streaming, resp_keep;
     int resp_status;
-    uint64_t resp_left, resp_len;
+    uint64_t resp_left, resp_len, resp_sent;
     uint32_t resp_used;
 };
 
@@ -239,7 +239,7 @@ uint32_t http_conn_fields_size(unsigned max_headers)
 
 /* Write status line, headers and body to c->out. */
 static void write_response(struct http_conn *hc, int status, const char *ctype, const char *body,
-                           size_t len, const char *extra, bool keep_alive)
+                           uint64_t len, const char *extra, bool keep_alive)
 {
     struct http1_response resp = {
         .status = status,
@@ -250,6 +250,7 @@ static void write_response(struct http_conn *hc, int status, const char *ctype, 
         .server = WEB_SERVER_NAME,
         .content_type = ctype,
         .content_length = len,
+        .until_close = len == WEB_LEN_UNTIL_CLOSE,
         .request_id = hc->r.id_len ? hc->r.id : NULL,
         .request_id_len = hc->r.id_len,
         .extra = extra,
@@ -270,7 +271,7 @@ static void write_response(struct http_conn *hc, int status, const char *ctype, 
 /* The head (and body, unless streamed) of an answer: returns false when it
  * cannot be sent (the connection is closing). *keep, *used: for answered(). */
 static bool respond_start(struct web_request *r, int status, const char *content_type,
-                          const char *body, size_t len, const char *extra, bool *keep,
+                          const char *body, uint64_t len, const char *extra, bool *keep,
                           uint32_t *used)
 {
     struct http_conn *hc = r->conn;
@@ -281,7 +282,7 @@ static bool respond_start(struct web_request *r, int status, const char *content
     if (hc->head_kept)
         head_point(hc); /* the access log reads method and path */
     /* A half-closed peer is still answered; process() closes once all are. */
-    *keep = hc->req.keep_alive && !hc->wl->draining;
+    *keep = hc->req.keep_alive && !hc->wl->draining && len != WEB_LEN_UNTIL_CLOSE;
     *used = hc->req.body_kind == HTTP1_BODY_CHUNKED
                 ? hc->body_raw
                 : hc->req.head_len + (uint32_t)hc->req.content_length;
@@ -359,8 +360,18 @@ bool web_respond_begin(struct web_request *r, int status, const char *content_ty
     hc->resp_used = used;
     hc->resp_status = status;
     hc->resp_len = hc->resp_left = len;
+    hc->resp_sent = 0;
     conn_flush(&hc->c);
     return true;
+}
+
+void web_respond_end(struct web_request *r)
+{
+    struct http_conn *hc = r->conn;
+    if (!hc->resp_streaming || r->answered || hc->resp_len != WEB_LEN_UNTIL_CLOSE)
+        return;
+    answered(hc, hc->resp_status, hc->resp_sent, false, hc->resp_used);
+    conn_flush(&hc->c);
 }
 
 int web_respond_write(struct web_request *r, const char *data, size_t n)
@@ -374,7 +385,9 @@ int web_respond_write(struct web_request *r, const char *data, size_t n)
         conn_close(&hc->c, -ENOMEM); /* on_abort follows */
         return -ENOMEM;
     }
-    hc->resp_left -= n;
+    hc->resp_sent += n;
+    if (hc->resp_len != WEB_LEN_UNTIL_CLOSE)
+        hc->resp_left -= n;
     if (!hc->resp_left)
         answered(hc, hc->resp_status, hc->resp_len, hc->resp_keep, hc->resp_used);
     conn_flush(&hc->c);

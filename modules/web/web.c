@@ -15,6 +15,7 @@
 #include "modules/jobs/upload_url.h"
 #include "modules/web/auth_jwt.h"
 #include "modules/web/cors.h"
+#include "modules/web/job_events.h"
 #include "modules/web/queue_counts.h"
 #include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
@@ -109,6 +110,7 @@ static void web_stop(struct loop *l)
     wl->draining = true;
     listener_close(&wl->listener);
     api_pull_stop(wl);
+    job_events_stop(wl);
     http_conn_drain(wl);
     if (!wl->nconns)
         web_drained(wl);
@@ -126,6 +128,7 @@ static void web_cleanup(struct server *s)
         if (wl->has_redis)
             redis_client_free(&wl->redis);
         queue_counts_close(wl);
+        job_events_close(wl);
         api_jobs_close(wl);
         api_pull_close(wl);
         free(wl->view);
@@ -149,6 +152,14 @@ static const struct module_limit web_limits[] = {
     {"PULL_HANDOFF_WAIT_MS", PULL_HANDOFF_WAIT_MS, "ms",
      "a callback racing its 202 hand-off waits at most this for it (then 409)"},
     {"PULL_OUTCOMES_MAX", PULL_OUTCOMES_MAX, "", "outcomes in one POST /v1/outcomes"},
+    {"JOB_EVENTS_POLL_MS", JOB_EVENTS_POLL_MS, "ms",
+     "job event streams: how often a web thread reads the watched jobs"},
+    {"JOB_EVENTS_HEARTBEAT_MS", JOB_EVENTS_HEARTBEAT_MS, "ms",
+     "job event streams: a comment line this often keeps them open"},
+    {"JOB_EVENTS_MAX_PENDING", JOB_EVENTS_MAX_PENDING, "bytes",
+     "job event streams: unsent bytes past which a slow client's events are skipped"},
+    {"JOB_EVENTS_MAX_STREAMS", JOB_EVENTS_MAX_STREAMS, "",
+     "job event streams open per web thread (more: 503)"},
     {"QUEUE_COUNTS_TTL_MS", QUEUE_COUNTS_TTL_MS, "ms",
      "a sample of job counts (GET /v1/queues, trireme_queue_jobs) serves this long"},
     {"QUEUE_COUNT_CAP", QUEUE_COUNT_CAP, "",

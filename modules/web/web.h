@@ -110,6 +110,11 @@ void web_respond_error(struct web_request *r, int status, const char *code, cons
  */
 bool web_respond_begin(struct web_request *r, int status, const char *content_type, uint64_t len,
                        const char *extra);
+/* len for an answer whose end is the connection's close (an event
+ * stream): written piece by piece like the others, ended by
+ * web_respond_end(), which closes the connection once all is sent. */
+#define WEB_LEN_UNTIL_CLOSE UINT64_MAX
+void web_respond_end(struct web_request *r);
 int web_respond_write(struct web_request *r, const char *data, size_t n);
 /* Bytes written and not yet sent. */
 size_t web_respond_pending(const struct web_request *r);

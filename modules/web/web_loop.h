@@ -56,6 +56,7 @@ struct web_loop {
     struct api_jobs *api;        /* the queue backend's API state (api_jobs.c) */
     struct api_pull *pull;       /* claims and job callbacks (api_pull.c) */
     struct queue_counts *counts; /* the sample of job counts (queue_counts.c) */
+    struct job_events *events;   /* job event streams (job_events.c) */
 };
 
 #include "modules/registry.h"

@@ -470,6 +470,12 @@ def drive(srv, seen: dict):
     r = call("GET", "/v1/queues", expect=200)
     assert any(q["queue"] == srv.queue for q in r.json["queues"]), r.json
     call("GET", "/v1/queues", key=None, expect=401)
+    # a finished job's event stream: its one event, then the end
+    r = call("GET", "/v1/jobs/{id}/events", f"/v1/jobs/{ida}/events", expect=200)
+    assert b"event: job" in r.body and b'"succeeded"' in r.body, r.body[:300]
+    call("GET", "/v1/jobs/{id}/events", "/v1/jobs/12345/events", expect=404)
+    call("GET", "/v1/jobs/{id}/events", "/v1/jobs/x/events", expect=400)
+    call("GET", "/v1/jobs/{id}/events", f"/v1/jobs/{ida}/events", key=None, expect=401)
     call("POST", "/v1/outcomes", body={"outcomes": [{"id": 1, "ok": True}]}, expect=400)
     call("POST", "/v1/outcomes", body={"outcomes": [{"id": 1, "token": "1.x", "ok": True}]},
          key=None, expect=401)

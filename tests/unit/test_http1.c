@@ -1435,6 +1435,21 @@ static void test_response_head_only(void **state)
     assert_head(&r, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
 }
 
+static void test_response_until_close(void **state)
+{
+    (void)state;
+    /* an event stream: no length, the close ends it, whatever keep_alive said */
+    struct http1_response r = {.status = 200,
+                               .minor_version = 1,
+                               .keep_alive = true,
+                               .content_type = "text/event-stream",
+                               .content_length = 5,
+                               .until_close = true};
+
+    assert_head(&r, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    "Connection: close\r\n\r\n");
+}
+
 static void test_response_request_id_and_extra(void **state)
 {
     (void)state;
@@ -1707,6 +1722,7 @@ int main(void)
         cmocka_unit_test(test_response_http10_keep_alive),
         cmocka_unit_test(test_response_no_content_length),
         cmocka_unit_test(test_response_head_only),
+        cmocka_unit_test(test_response_until_close),
         cmocka_unit_test(test_response_request_id_and_extra),
         cmocka_unit_test(test_response_large_length),
         cmocka_unit_test(test_response_cap_too_small),

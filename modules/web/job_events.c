@@ -1,0 +1,368 @@
+/*
+ * job_events.c - GET /v1/jobs/{id}/events: a job's state and progress as
+ * Server-Sent Events, from the moment of the request until the job ends.
+ *
+ * One watcher per web loop. While any stream is open it asks the store for
+ * every watched job at once, each JOB_EVENTS_POLL_MS (one get_many call
+ * however many streams: a thousand clients watching cost what one does),
+ * and writes an event to each stream whose job changed. With no stream
+ * open there is no timer and no call: the queues pay nothing for the
+ * feature. Both backends answer get_many, so both stream the same events.
+ *
+ * The stream: `id: <updated_at>`, `event: job`, `data: <the job as GET
+ * /v1/jobs/{id} shows it>`; a comment line every JOB_EVENTS_HEARTBEAT_MS so
+ * proxies keep the connection; the answer ends (the connection closes)
+ * after the event of a finished job (succeeded, failed, dead, cancelled),
+ * with `event: gone` when the job disappears (deleted, or its Redis hash
+ * expired). A client reconnecting with Last-Event-ID equal to the job's
+ * current updated_at gets no repeat of the event it has. A client that
+ * reads slower than events come gets fewer of them: past
+ * JOB_EVENTS_MAX_PENDING bytes unsent, events are skipped until it catches
+ * up, and the next one carries the latest state. The first poll decides
+ * the status: an unknown job is 404 as GET /v1/jobs/{id} would say.
+ */
+#include "modules/web/job_events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/container_of.h"
+#include "kernel/list.h"
+#include "kernel/log.h"
+#include "kernel/loop.h"
+#include "kernel/xalloc.h"
+#include "modules/web/api_jobs.h"
+#include "modules/web/web.h"
+#include "modules/web/web_loop.h"
+
+#define EVENT_ID_MAX 64 /* a Last-Event-ID kept from the client */
+
+struct job_events {
+    struct web_loop *wl;
+    struct list streams; /* struct job_stream.node */
+    unsigned nstreams;
+    struct timer tick;
+    bool ticking, stopped;
+    struct queue_call *inflight;
+    int64_t *ids; /* the distinct jobs of the poll in flight */
+    unsigned nids;
+    uint64_t beat_ns; /* the last heartbeat */
+};
+
+struct job_stream {
+    struct web_request *r;
+    struct job_events *je;
+    struct list node;
+    int64_t id;
+    bool started;                /* the head went out */
+    char *last;                  /* the job as last sent, to tell a change */
+    char seen[EVENT_ID_MAX + 1]; /* Last-Event-ID given, until the first event */
+};
+
+static void on_tick(struct loop *l, struct timer *t);
+
+static struct job_events *events_of(struct web_loop *wl)
+{
+    if (!wl->events) {
+        struct job_events *je = xcalloc(1, sizeof(*je));
+        je->wl = wl;
+        list_init(&je->streams);
+        je->tick.fn = on_tick;
+        wl->events = je;
+    }
+    return wl->events;
+}
+
+static void stream_free(struct job_stream *s)
+{
+    list_remove(&s->node);
+    s->je->nstreams--;
+    free(s->last);
+    free(s);
+}
+
+/* The request is answered or gone: forget the stream. */
+static void stream_done(struct job_stream *s)
+{
+    s->r->on_abort = NULL;
+    s->r->async = NULL;
+    stream_free(s);
+}
+
+static void on_abort(struct web_request *r)
+{
+    stream_free(r->async);
+}
+
+static void stream_end(struct job_stream *s)
+{
+    struct web_request *r = s->r;
+    stream_done(s);
+    web_respond_end(r);
+}
+
+static int stream_write(struct job_stream *s, const char *text, size_t n)
+{
+    return web_respond_write(s->r, text, n);
+}
+
+static void poll_now(struct job_events *je);
+
+static void arm(struct job_events *je)
+{
+    if (!je->ticking && je->nstreams && !je->stopped) {
+        je->ticking = true;
+        loop_timer_in(je->wl->loop, &je->tick, JOB_EVENTS_POLL_MS);
+    }
+}
+
+static void on_tick(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct job_events *je = container_of(t, struct job_events, tick);
+    je->ticking = false;
+    poll_now(je);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_job_id(const void *a, const void *b)
+{
+    int64_t x = json_integer_value(json_object_get(*(json_t *const *)a, "id"));
+    int64_t y = json_integer_value(json_object_get(*(json_t *const *)b, "id"));
+    return (x > y) - (x < y);
+}
+
+static json_t *find(json_t **sorted, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int64_t v = json_integer_value(json_object_get(sorted[mid], "id"));
+        if (v == id)
+            return sorted[mid];
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static bool finished(const json_t *job)
+{
+    const char *st = json_string_value(json_object_get(job, "status"));
+    return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "dead") ||
+                  !strcmp(st, "cancelled"));
+}
+
+/* One stream against the job's state now (NULL: no such job). */
+static void deliver(struct job_stream *s, json_t *job)
+{
+    if (!s->started) {
+        if (!job) {
+            struct web_request *r = s->r;
+            stream_done(s);
+            web_respond_error(r, 404, "not_found", "no job with this id");
+            return;
+        }
+        struct web_request *r = s->r;
+        if (!web_respond_begin(r, 200, "text/event-stream", WEB_LEN_UNTIL_CLOSE,
+                               "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n")) {
+            stream_done(s); /* the connection is closing: the request is gone */
+            return;
+        }
+        s->started = true;
+        /* the browser's EventSource reconnects after this long */
+        if (stream_write(s, "retry: 2000\n\n", 13))
+            return; /* on_abort follows */
+    }
+    if (!job) {
+        static const char gone[] = "event: gone\ndata: {}\n\n";
+        if (!stream_write(s, gone, sizeof(gone) - 1))
+            stream_end(s);
+        return;
+    }
+    char *text = json_dumps(job, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    const char *version = json_string_value(json_object_get(job, "updated_at"));
+    if (!version)
+        version = "";
+    bool same = s->last ? !strcmp(s->last, text) : (*s->seen && !strcmp(s->seen, version));
+    if (same || web_respond_pending(s->r) > JOB_EVENTS_MAX_PENDING) {
+        free(text);
+        if (same && finished(job))
+            stream_end(s);
+        return;
+    }
+    char head[EVENT_ID_MAX + 32];
+    int hn = snprintf(head, sizeof(head), "id: %.*s\nevent: job\ndata: ", EVENT_ID_MAX, version);
+    if (stream_write(s, head, (size_t)hn) || stream_write(s, text, strlen(text)) ||
+        stream_write(s, "\n\n", 2)) {
+        free(text);
+        return; /* on_abort follows */
+    }
+    free(s->last);
+    s->last = text;
+    if (finished(job))
+        stream_end(s);
+}
+
+static void on_polled(struct queue_call *qc, const struct queue_answer *ans)
+{
+    struct job_events *je = qc->data;
+    je->inflight = NULL;
+    json_t *got = ans->status == 200 ? json_loadb(ans->body, ans->len, 0, NULL) : NULL;
+    json_t *jobs = json_object_get(got, "jobs");
+    if (!jobs) {
+        /* The store failed this time: the streams wait for the next poll;
+         * new ones whose job is not known yet get the store's answer. */
+        LOG(LOG_WARN, "job events: the store did not answer",
+            L_STR("error", ans->detail ? ans->detail : ans->message));
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, &je->streams)
+        {
+            struct job_stream *s = list_entry(pos, struct job_stream, node);
+            if (s->started)
+                continue;
+            struct web_request *r = s->r;
+            stream_done(s);
+            if (ans->status == 503)
+                api_respond_unavailable(r, ans->message);
+            else
+                web_respond_error(r, ans->status >= 400 ? ans->status : 500,
+                                  ans->code ? ans->code : "internal", ans->message);
+        }
+        json_decref(got);
+        arm(je);
+        return;
+    }
+    size_t n = json_array_size(jobs);
+    json_t **sorted = xcalloc(n + 1, sizeof(*sorted));
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = json_array_get(jobs, i);
+    qsort(sorted, n, sizeof(*sorted), cmp_job_id);
+    /* Only the jobs this poll asked for: a stream opened meanwhile waits
+     * for the next one rather than reading its job as missing. */
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &je->streams)
+    {
+        struct job_stream *s = list_entry(pos, struct job_stream, node);
+        if (bsearch(&s->id, je->ids, je->nids, sizeof(*je->ids), cmp_id))
+            deliver(s, find(sorted, n, s->id));
+    }
+    free(sorted);
+    json_decref(got);
+    uint64_t now = je->wl->loop->now_ns;
+    if (now - je->beat_ns >= (uint64_t)JOB_EVENTS_HEARTBEAT_MS * 1000000) {
+        je->beat_ns = now;
+        list_for_each_safe(pos, tmp, &je->streams)
+        {
+            struct job_stream *s = list_entry(pos, struct job_stream, node);
+            if (s->started && web_respond_pending(s->r) < JOB_EVENTS_MAX_PENDING)
+                stream_write(s, ": keep-alive\n\n", 14);
+        }
+    }
+    arm(je);
+}
+
+/* Ask for every watched job once. */
+static void poll_now(struct job_events *je)
+{
+    if (je->inflight || je->stopped || !je->nstreams)
+        return;
+    je->ids = xrealloc(je->ids, (size_t)je->nstreams * sizeof(*je->ids));
+    unsigned n = 0;
+    struct list *pos;
+    list_for_each(pos, &je->streams)
+    {
+        je->ids[n++] = list_entry(pos, struct job_stream, node)->id;
+    }
+    qsort(je->ids, n, sizeof(*je->ids), cmp_id);
+    je->nids = 0;
+    for (unsigned i = 0; i < n; i++) /* distinct: several clients may watch one job */
+        if (!je->nids || je->ids[je->nids - 1] != je->ids[i])
+            je->ids[je->nids++] = je->ids[i];
+    const char *why = NULL;
+    je->inflight = api_jobs_get_many(je->wl, je->ids, je->nids, on_polled, je, &why);
+    if (!je->inflight) { /* no store on this loop: answered at open, never here */
+        LOG(LOG_WARN, "job events: no store", L_STR("error", why));
+        arm(je);
+    }
+}
+
+/* GET /v1/jobs/{id}/events */
+void api_job_events(struct web_request *r)
+{
+    int64_t id;
+    if (!web_authorized(r) || !api_job_id_param(r, &id))
+        return;
+    struct web_loop *wl = web_loop_of(r->loop);
+    struct job_events *je = events_of(wl);
+    const char *why = NULL;
+    if (!api_jobs_ready(wl, &why)) {
+        api_respond_unavailable(r, why);
+        return;
+    }
+    if (je->stopped || wl->draining) {
+        api_respond_unavailable(r, "the server is shutting down");
+        return;
+    }
+    if (je->nstreams >= JOB_EVENTS_MAX_STREAMS) {
+        api_respond_unavailable(r, "too many job event streams on this server thread");
+        return;
+    }
+    struct job_stream *s = xcalloc(1, sizeof(*s));
+    s->r = r;
+    s->je = je;
+    s->id = id;
+    const struct http1_header *h = http1_find_header(r->http, "last-event-id");
+    if (h && h->value_len <= EVENT_ID_MAX)
+        snprintf(s->seen, sizeof(s->seen), "%.*s", (int)h->value_len, h->value);
+    list_append(&je->streams, &s->node);
+    je->nstreams++;
+    r->async = s;
+    r->on_abort = on_abort;
+    if (!je->beat_ns)
+        je->beat_ns = r->loop->now_ns;
+    poll_now(je); /* the first answer at once, not a poll period later */
+}
+
+void job_events_stop(struct web_loop *wl)
+{
+    struct job_events *je = wl->events;
+    if (!je || je->stopped)
+        return;
+    je->stopped = true;
+    if (je->ticking)
+        loop_timer_cancel(wl->loop, &je->tick);
+    je->ticking = false;
+    while (!list_empty(&je->streams)) {
+        struct job_stream *s = list_entry(je->streams.next, struct job_stream, node);
+        if (s->started) {
+            stream_end(s); /* the client reconnects elsewhere, with Last-Event-ID */
+        } else {
+            struct web_request *r = s->r;
+            stream_done(s);
+            api_respond_unavailable(r, "the server is shutting down");
+        }
+    }
+}
+
+void job_events_close(struct web_loop *wl)
+{
+    struct job_events *je = wl->events;
+    if (!je)
+        return;
+    if (je->inflight)
+        queue_call_forget(je->inflight);
+    while (!list_empty(&je->streams))
+        stream_free(list_entry(je->streams.next, struct job_stream, node));
+    free(je->ids);
+    free(je);
+    wl->events = NULL;
+}

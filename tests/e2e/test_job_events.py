@@ -1,0 +1,182 @@
+"""
+test_job_events.py - GET /v1/jobs/{id}/events: a job's changes as
+Server-Sent Events, on both queue backends, against the real binary.
+
+A stream opened on a pending pull job sees it claimed, its progress move
+(40, then 80 with its step) and its completion, in order, and then ends
+(the connection closes); Last-Event-ID equal to the job's current version
+skips the repeat; 50 clients on one job all get its events; an unknown job
+is 404, no credential 401; a draining server ends its streams at once and
+exits cleanly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+import uuid
+
+import pytest
+
+pytest.register_assert_rewrite("pgtools")
+from conftest import HOST  # noqa: E402
+from pgtools import API_KEY, enqueue, http  # noqa: E402
+
+pytest_plugins = ["pgtools"]
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def backend(request):
+    if request.param == "postgres":
+        return request.getfixturevalue("db").env()
+    url = os.environ.get("TRIREME_TEST_REDIS_URL")
+    if not url:
+        pytest.fail("TRIREME_TEST_REDIS_URL is not set (tools/test.sh starts the servers)")
+    return {"REDIS_URL": url, "QUEUE_BACKEND": "redis", "TRIREME_API_KEYS": API_KEY}
+
+
+class Stream:
+    """One event stream on a raw socket: the head, then events as parsed."""
+
+    def __init__(self, port, jid, last_id=None):
+        self.s = socket.create_connection((HOST, port), timeout=10)
+        extra = f"Last-Event-ID: {last_id}\r\n" if last_id else ""
+        self.s.sendall(f"GET /v1/jobs/{jid}/events HTTP/1.1\r\nHost: x\r\n"
+                       f"Authorization: Bearer {API_KEY}\r\nAccept: text/event-stream\r\n"
+                       f"{extra}\r\n".encode())
+        self.buf, self.closed, self.events = b"", False, []
+        while b"\r\n\r\n" not in self.buf:
+            self._read()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.head = head.decode()
+
+    def _read(self):
+        data = self.s.recv(65536)
+        if not data:
+            self.closed = True
+            raise EOFError
+        self.buf += data
+
+    def next_event(self, timeout=10.0):
+        """The next event as (id, event, data), or None when the stream ended."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n\n" in self.buf:
+                block, self.buf = self.buf.split(b"\n\n", 1)
+                fields = {}
+                for line in block.decode().split("\n"):
+                    if line.startswith(":") or ":" not in line:
+                        continue
+                    k, v = line.split(":", 1)
+                    fields[k] = v[1:] if v.startswith(" ") else v
+                if "event" in fields:
+                    ev = (fields.get("id"), fields["event"], json.loads(fields["data"]))
+                    self.events.append(ev)
+                    return ev
+            if self.closed:
+                return None
+            self.s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                self._read()
+            except EOFError:
+                continue
+            except socket.timeout:
+                raise AssertionError(f"no event within {timeout}s; have {self.events}")
+
+    def close(self):
+        self.s.close()
+
+
+def start(trireme, backend):
+    kind = "render_" + uuid.uuid4().hex[:8]
+    srv = trireme("--roles=web", f"--pull-kinds={kind}", threads=1, env=backend)
+    srv.kind = kind
+    return srv
+
+
+def claim(srv):
+    r = http(srv.port, "POST", "/v1/claim", {"kinds": [srv.kind]})
+    assert r.status == 200, r
+    return r.json["jobs"][0]
+
+
+def cb(srv, jid, what, body):
+    r = http(srv.port, "POST", f"/v1/jobs/{jid}/{what}", body)
+    assert r.status == 200, r
+
+
+def test_a_job_from_pending_to_succeeded(trireme, backend):
+    srv = start(trireme, backend)
+    jid = enqueue(srv.port, {"kind": srv.kind, "payload": {"doc": 1}})["id"]
+    st = Stream(srv.port, jid)
+    try:
+        assert st.head.startswith("HTTP/1.1 200") and "text/event-stream" in st.head, st.head
+        assert "Content-Length" not in st.head and "Connection: close" in st.head
+        _, ev, job = st.next_event()
+        assert ev == "job" and job["id"] == jid and job["status"] == "pending"
+        j = claim(srv)
+        assert st.next_event()[2]["status"] == "running"
+        cb(srv, jid, "progress", {"token": j["token"], "percent": 40})
+        assert st.next_event()[2]["progress_percent"] == 40
+        cb(srv, jid, "progress", {"token": j["token"], "percent": 80, "step": "pages"})
+        job = st.next_event()[2]
+        assert job["progress_percent"] == 80 and job["current_step"] == "pages"
+        cb(srv, jid, "complete", {"token": j["token"], "result": {"pages": 3}})
+        last = st.next_event()
+        assert last[2]["status"] == "succeeded" and last[2]["result"] == {"pages": 3}
+        assert st.next_event(timeout=5) is None  # ended: the connection closed
+        ids = [e[0] for e in st.events]
+        assert all(ids) and len(set(ids)) == len(ids)  # each event has its own version
+    finally:
+        st.close()
+
+
+def test_last_event_id_skips_the_repeat_and_many_clients(trireme, backend):
+    srv = start(trireme, backend)
+    jid = enqueue(srv.port, {"kind": srv.kind})["id"]
+    first = Stream(srv.port, jid)
+    version = first.next_event()[0]
+    first.close()
+    again = Stream(srv.port, jid, last_id=version)
+    many = [Stream(srv.port, jid) for _ in range(50)]
+    try:
+        for s in many:
+            assert s.next_event()[2]["status"] == "pending"
+        j = claim(srv)
+        ev = again.next_event()  # not the pending state it had: the next one
+        assert ev[2]["status"] == "running" and ev[0] != version, ev
+        for s in many:
+            assert s.next_event()[2]["status"] == "running"
+        cb(srv, jid, "fail", {"token": j["token"], "error": "bad input", "retry": False})
+        for s in [again] + many:
+            assert s.next_event()[2]["status"] == "failed"
+            assert s.next_event(timeout=5) is None
+    finally:
+        for s in [again] + many:
+            s.close()
+
+
+def test_unknown_job_and_no_credential(trireme, backend):
+    srv = start(trireme, backend)
+    r = http(srv.port, "GET", "/v1/jobs/987654321/events")
+    assert r.status == 404 and r.json["error"] == "not_found", r
+    jid = enqueue(srv.port, {"kind": srv.kind})["id"]
+    assert http(srv.port, "GET", f"/v1/jobs/{jid}/events", key=None).status == 401
+    assert http(srv.port, "GET", "/v1/jobs/x/events").status == 400
+
+
+def test_a_drain_ends_the_streams(trireme, backend):
+    srv = start(trireme, backend)
+    jid = enqueue(srv.port, {"kind": srv.kind})["id"]
+    st = Stream(srv.port, jid)
+    try:
+        assert st.next_event()[2]["status"] == "pending"
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        assert st.next_event(timeout=10) is None
+        assert time.monotonic() - t0 < 5
+        assert srv.proc.wait(timeout=15) == 0
+    finally:
+        st.close()
