@@ -14,7 +14,8 @@ driven in real headless Chromium against the real binary on PostgreSQL:
 - a read-only key (jobs:read) sees no action button;
 - a wrong API key (403) and a refused JWT (401) show the server's message;
 - the overview shows counts from GET /v1/queues, or says they are not
-  available where that endpoint answers 404.
+  available where that endpoint answers 404; a job that does not exist
+  shows the API's 404.
 
 Each test saves a screenshot of the page as it ends into its pytest tmp
 dir (<test name>.png). Every wait is bounded.
@@ -115,6 +116,14 @@ def sign_in(drv, srv, key, page="#/jobs"):
     drv.get(f"{srv.base}/ui/{page}")
     wait_for(drv, "credential").send_keys(key)
     by_id(drv, "signin-submit").click()
+
+
+def selected_text(drv, selector) -> str | None:
+    """The text of the first element matching a CSS selector, in one call
+    (tables are rebuilt when they reload)."""
+    return drv.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
+        selector)
 
 
 def bar(drv):
@@ -295,10 +304,10 @@ def test_disable_a_schedule(srv, browser):
         shown = row.find_element("css selector", "td." + cell).text
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", shown), (cell, shown)
     row.find_element("css selector", "button.toggle").click()
-    wait_until(lambda: browser.find_element("css selector", sel).get_attribute("data-enabled")
-               == "false", WAIT, interval=0.1, what="the row shows it disabled")
+    wait_until(lambda: selected_text(browser, sel + " td.enabled") == "disabled", WAIT,
+               interval=0.1, what="the row shows it disabled")
     assert schedule(srv, name)["enabled"] is False
-    assert browser.find_element("css selector", sel + " button.toggle").text == "Enable"
+    assert selected_text(browser, sel + " button.toggle") == "Enable"
     assert csp_violations(browser) == []
 
 
@@ -365,6 +374,9 @@ def test_overview(srv, browser):
                    WAIT, interval=0.2, what="the ui-q row")
     by_id(browser, "nav").find_element("css selector", 'a[data-page="jobs"]').click()
     wait_for(browser, "job-filters")
+    # an API error is shown as the server said it, not swallowed
+    browser.get(f"{srv.base}/ui/#/jobs/987654321")
+    wait_text(browser, "error", lambda t: t.startswith("404 not_found: "))
     by_id(browser, "signout").click()
     wait_for(browser, "credential")
     assert browser.execute_script("return sessionStorage.length") == 0

@@ -138,7 +138,10 @@
   }
 
   /* Call fn now and then every ms while this view stays the current one;
-   * fn resolves to false to stop. */
+   * fn resolves to false to stop. An error is shown; polling goes on
+   * after a failure that may pass (5xx, 429, the network) and stops after
+   * a refusal that will not (other 4xx: a credential refused, no such
+   * job). */
   function poll(view, ms, fn) {
     const tick = async () => {
       if (view !== state.view) return;
@@ -147,6 +150,7 @@
         again = (await fn()) !== false;
       } catch (err) {
         if (view === state.view) showError(err);
+        again = !(err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429);
       }
       if (again && view === state.view) state.timer = setTimeout(tick, ms);
     };
@@ -260,11 +264,10 @@
 
   /* --- jobs ------------------------------------------------------------- */
 
-  function jobsHash(filters, cursor, back) {
+  function jobsHash(filters, cursor) {
     const q = new URLSearchParams();
     for (const k of ['status', 'queue', 'kind']) if (filters[k]) q.set(k, filters[k]);
     if (cursor) q.set('cursor', cursor);
-    if (back) q.set('back', back);
     const s = q.toString();
     return '#/jobs' + (s ? '?' + s : '');
   }
