@@ -41,12 +41,14 @@ JWT_SECRET = "ui-test-jwt-secret-" + "0123456789abcdef" * 3
 PULL_KIND = "ui_pull"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
 WAIT = 15.0  # seconds for anything the page must show
 
 
 @pytest.fixture
 def srv(trireme, beat_db):
-    """web + beat (it computes the schedules' next fire) + a pull kind; the full key, a read-only key and JWTs accepted."""
+    """web + beat (it fires the schedules) + a pull kind; the full key, a
+    read-only key and JWTs accepted."""
     s = trireme("--roles=web,beat", f"--pull-kinds={PULL_KIND}",
                 env=beat_db.env(TRIREME_API_KEYS=f"{API_KEY},{RO_KEY}:jobs:read",
                            JWT_SECRET=JWT_SECRET))
@@ -302,7 +304,7 @@ def test_disable_a_schedule(srv, browser):
     assert "@every 2s" in row.text
     for cell in ("next-fire", "last-fire"):
         shown = row.find_element("css selector", "td." + cell).text
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", shown), (cell, shown)
+        assert re.fullmatch(RFC3339, shown), (cell, shown)
     row.find_element("css selector", "button.toggle").click()
     wait_until(lambda: selected_text(browser, sel + " td.enabled") == "disabled", WAIT,
                interval=0.1, what="the row shows it disabled")
