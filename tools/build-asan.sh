@@ -5,8 +5,8 @@
 # across threads (it holds its lock through io_uring_enter), so the memory
 # checker build uses Debian's clang-14. `zig build asan` runs this script;
 # the result is zig-out/asan/trireme, which `zig build e2e-asan` tests.
-# It needs zig-out/gen/migrations_gen.c and openapi_gen.c, which `zig build`
-# writes.
+# It needs zig-out/gen/migrations_gen.c, openapi_gen.c and ui_gen.c, which
+# `zig build` writes.
 #
 # Layered like build.zig (read its header): every source is compiled once
 # into zig-out/asan/obj/, archived as libproto.a, libkernel.a (kernel/ but
@@ -35,7 +35,7 @@ export FLAGS
 # shellcheck disable=SC2016 # expanded by the inner sh
 compile='o="$out/obj/$(echo "$1" | tr / _ | sed "s/\.c\$//").o"; $CC $FLAGS -c "$1" -o "$o"'
 srcs=$(find proto kernel modules -name '*.c' | sort)
-printf '%s\n' $srcs zig-out/gen/migrations_gen.c zig-out/gen/openapi_gen.c | xargs -P "$JOBS" -n 1 sh -c "$compile" sh
+printf '%s\n' $srcs zig-out/gen/migrations_gen.c zig-out/gen/openapi_gen.c zig-out/gen/ui_gen.c | xargs -P "$JOBS" -n 1 sh -c "$compile" sh
 
 obj() { for f in "$@"; do echo "$out/obj/$(echo "$f" | tr / _ | sed 's/\.c$//').o"; done; }
 rm -f "$out"/lib*.a
@@ -44,7 +44,7 @@ ar rcs "$out/libproto.a" $(obj $(find proto -name '*.c' | sort))
 # shellcheck disable=SC2046
 ar rcs "$out/libkernel.a" $(obj $(find kernel -name '*.c' ! -path kernel/main.c | sort))
 # shellcheck disable=SC2046
-ar rcs "$out/libmodules.a" $(obj $(find modules -name '*.c' | sort) zig-out/gen/migrations_gen.c zig-out/gen/openapi_gen.c)
+ar rcs "$out/libmodules.a" $(obj $(find modules -name '*.c' | sort) zig-out/gen/migrations_gen.c zig-out/gen/openapi_gen.c zig-out/gen/ui_gen.c)
 
 SYSLIBS="-luring -ljansson -lhiredis -lbearssl -lcares -lpthread"
 # shellcheck disable=SC2086

@@ -29,6 +29,7 @@ export PORT="${PORT:-8000}" LOG_FORMAT="${LOG_FORMAT:-text}" TRIREME_MIGRATE=aut
 cat >&2 <<MSG
 trireme: serving on http://127.0.0.1:$PORT   database: $DATABASE_URL   redis: $REDIS_URL
 trireme: API key: $TRIREME_API_KEYS
+trireme: dashboard: http://127.0.0.1:$PORT/ui (sign in with the API key)
   curl -s -H "Authorization: Bearer $TRIREME_API_KEYS" -d '{"kind":"sleep","payload":{"ms":500}}' http://127.0.0.1:$PORT/v1/jobs
   curl -s -H "Authorization: Bearer $TRIREME_API_KEYS" http://127.0.0.1:$PORT/v1/jobs
   curl -s -H "Authorization: Bearer $TRIREME_API_KEYS" -d '{"name":"tick","cron":"@every 10s","kind":"noop"}' http://127.0.0.1:$PORT/v1/schedules

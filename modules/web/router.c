@@ -43,6 +43,8 @@ void web_metrics(struct web_request *r);
 void api_upload_enqueue(struct web_request *r);
 void api_job_file(struct web_request *r);
 void web_openapi(struct web_request *r);
+void api_me(struct web_request *r);
+void web_ui(struct web_request *r);
 
 static const struct web_route web_routes[] = {
     {"GET", "/healthz", web_healthz},
@@ -71,6 +73,10 @@ static const struct web_route web_routes[] = {
     {"POST", "/v1/webhooks/{source}", api_webhook_post},
     {"GET", "/v1/webhooks/{source}", api_webhook_handshake},
     {"GET", "/v1/openapi.json", web_openapi},
+    {"GET", "/v1/me", api_me},
+    {"GET", "/ui", web_ui},
+    {"GET", "/ui/", web_ui},
+    {"GET", "/ui/{file}", web_ui},
 };
 static const unsigned web_routes_count = sizeof(web_routes) / sizeof(web_routes[0]);
 

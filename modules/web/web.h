@@ -147,6 +147,15 @@ int web_peer_ip(const struct web_request *r, char *out, size_t cap);
 /* auth.c: true when the request carries a valid API key; otherwise the
  * 401/403 answer has been sent. */
 bool web_authorized(struct web_request *r);
+/* auth.c: true when the request carries a valid credential, whatever its
+ * scopes, which are written space-separated into scopes (AUTH_SCOPES_MAX
+ * bytes, auth_jwt.h; "admin" for a key without scopes or with
+ * --insecure-no-auth); otherwise the 401/403 answer has been sent. */
+bool web_credential(struct web_request *r, char *scopes);
+
+/* etag.c: the request's If-None-Match names etag (a quoted strong ETag),
+ * so a 304 may answer it. */
+bool web_etag_matches(const struct web_request *r, const char *etag);
 
 /* metrics.c: count an answered request under its route pattern (NULL:
  * no route matched), method and status. */

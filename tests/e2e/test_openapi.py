@@ -81,13 +81,17 @@ WH_SOURCES = {
 
 def router_table() -> set[tuple[str, str]]:
     """(method, pattern) of every line of router.c's route tables
-    (web_routes[], and any other struct web_*route table)."""
+    (web_routes[], and any other struct web_*route table), but the
+    dashboard's /ui files: pages and scripts, not part of the API
+    (test_ui.py checks them)."""
     text = (REPO_ROOT / "modules" / "web" / "router.c").read_text()
     tables = re.findall(r"struct web_\w*route \w+\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
     assert tables, "router.c lost its web_routes[] table"
     routes = set()
     for t in tables:
         routes |= set(re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*\w+\s*\}', t))
+    assert ("GET", "/ui") in routes, "router.c lost the dashboard's /ui route"
+    routes = {(m, p) for m, p in routes if p != "/ui" and not p.startswith("/ui/")}
     assert len(routes) >= 19
     return routes
 
@@ -306,6 +310,13 @@ def drive(srv, seen: dict):
         'Bearer error="insufficient_scope", scope="jobs:write"', r.headers
     r = call("DELETE", "/v1/schedules/{name}", "/v1/schedules/n", key=token(), expect=403)
     assert 'scope="schedules:write"' in r.header("WWW-Authenticate"), r.headers
+
+    # the credential's scopes: any valid one may ask
+    assert call("GET", "/v1/me", expect=200).json == {"scopes": ["admin"]}
+    me = call("GET", "/v1/me", key=token(scope="jobs:read schedules:write"), expect=200).json
+    assert me == {"scopes": ["jobs:read", "schedules:write"]}, me
+    call("GET", "/v1/me", key=None, expect=401)
+    call("GET", "/v1/me", key="not-a-key", expect=403)
 
     # multipart enqueue: the job with its files on PostgreSQL, 501 on Redis
     ukey_mp = f"mp-{srv.tag}"

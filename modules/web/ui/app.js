@@ -1,0 +1,491 @@
+/*
+ * app.js - Trireme's dashboard: sign-in, overview, jobs, job detail and
+ * schedules over the /v1 API, with hash routing (#/overview, #/jobs,
+ * #/jobs/<id>, #/schedules).
+ *
+ * Served by the binary under a strict Content-Security-Policy (ui.c):
+ * nothing inline, no other origin. Everything is built with DOM calls and
+ * textContent, never innerHTML: payloads, results and errors are anyone's
+ * data. The credential lives in sessionStorage only (gone with the tab)
+ * and goes out as Authorization: Bearer on every call; what the page
+ * offers follows from GET /v1/me (the credential's scopes), and the server
+ * checks every call again anyway.
+ */
+'use strict';
+
+(function () {
+  const TOKEN_KEY = 'trireme.credential';
+  const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
+  const OVERVIEW_EVERY_MS = 2000;
+  const JOB_EVERY_MS = 1000;
+
+  /* The page's whole state: one object, reset on sign-out. `view` counts
+   * renders so a poll or an answer of a page left behind does nothing. */
+  const state = { scopes: [], view: 0, timer: 0 };
+
+  /* --- DOM helpers ------------------------------------------------------ */
+
+  /* el('td', {class: 'n', id: 'x'}, child, 'text', ...): children are
+   * nodes or strings (as text nodes), null skipped. */
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      e.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+    }
+    return e;
+  }
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function json(v) {
+    return v === null || v === undefined ? '' : JSON.stringify(v, null, 2);
+  }
+
+  function text(v) {
+    return v === null || v === undefined ? '-' : String(v);
+  }
+
+  /* --- errors ----------------------------------------------------------- */
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  /* An API answer's error shown above the page, as the server said it. */
+  function showError(err) {
+    const box = $('error');
+    if (err instanceof ApiError) {
+      box.textContent = `${err.status} ${err.code}: ${err.message}`;
+    } else {
+      box.textContent = `request failed: ${err && err.message ? err.message : err}`;
+    }
+    box.hidden = false;
+  }
+
+  function clearError() {
+    const box = $('error');
+    box.textContent = '';
+    box.hidden = true;
+  }
+
+  /* --- the API ---------------------------------------------------------- */
+
+  function credential() {
+    return sessionStorage.getItem(TOKEN_KEY) || '';
+  }
+
+  /* One /v1 call; resolves to the parsed JSON answer (null without a
+   * body), rejects with an ApiError carrying the server's error and
+   * message. */
+  async function api(method, path, body) {
+    const headers = { Authorization: 'Bearer ' + credential() };
+    const init = { method, headers, cache: 'no-store' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const r = await fetch(path, init);
+    const raw = await r.text();
+    let data = null;
+    if (raw) {
+      try {
+        data = JSON.parse(raw);
+      } catch (e) {
+        data = null;
+      }
+    }
+    if (!r.ok) {
+      const code = data && data.error ? data.error : 'http_' + r.status;
+      const msg = data && data.message ? data.message : raw || r.statusText;
+      throw new ApiError(r.status, code, msg);
+    }
+    return data;
+  }
+
+  function can(scope) {
+    return state.scopes.includes('admin') || state.scopes.includes(scope);
+  }
+
+  /* --- routing ---------------------------------------------------------- */
+
+  /* "#/jobs/12?status=dead" -> {parts: ['jobs', '12'], query} */
+  function route() {
+    const h = location.hash.replace(/^#\/?/, '');
+    const q = h.indexOf('?');
+    const path = q < 0 ? h : h.slice(0, q);
+    return {
+      parts: path.split('/').filter(Boolean).map(decodeURIComponent),
+      query: new URLSearchParams(q < 0 ? '' : h.slice(q + 1)),
+    };
+  }
+
+  function stopPolling() {
+    clearTimeout(state.timer);
+    state.timer = 0;
+  }
+
+  /* Call fn now and then every ms while this view stays the current one;
+   * fn resolves to false to stop. An error is shown; polling goes on
+   * after a failure that may pass (5xx, 429, the network) and stops after
+   * a refusal that will not (other 4xx: a credential refused, no such
+   * job). */
+  function poll(view, ms, fn) {
+    const tick = async () => {
+      if (view !== state.view) return;
+      let again = true;
+      try {
+        again = (await fn()) !== false;
+      } catch (err) {
+        if (view === state.view) showError(err);
+        again = !(err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429);
+      }
+      if (again && view === state.view) state.timer = setTimeout(tick, ms);
+    };
+    tick();
+  }
+
+  function render() {
+    stopPolling();
+    state.view++;
+    clearError();
+    const main = $('main');
+    main.replaceChildren();
+    const signedIn = credential() !== '';
+    $('nav').hidden = !signedIn;
+    if (!signedIn) {
+      renderSignIn(main);
+      return;
+    }
+    const { parts, query } = route();
+    for (const a of document.querySelectorAll('#nav a[data-page]')) {
+      a.classList.toggle('current', a.dataset.page === (parts[0] || 'overview'));
+    }
+    const view = state.view;
+    if (parts[0] === 'jobs' && parts[1]) renderJob(main, view, parts[1]);
+    else if (parts[0] === 'jobs') renderJobs(main, view, query);
+    else if (parts[0] === 'schedules') renderSchedules(main, view);
+    else renderOverview(main, view);
+  }
+
+  /* --- sign-in ---------------------------------------------------------- */
+
+  function renderSignIn(main, message) {
+    const input = el('input', {
+      id: 'credential', type: 'password', autocomplete: 'off', required: true,
+      placeholder: 'API key or JWT',
+    });
+    const form = el('form', { id: 'signin' },
+      el('h1', { text: 'Sign in' }),
+      el('label', { for: 'credential', text: 'API key or JWT' }),
+      input,
+      el('button', { type: 'submit', id: 'signin-submit', text: 'Sign in' }),
+      el('p', { class: 'hint', text: 'Kept in this tab only (sessionStorage) and sent as Authorization: Bearer to /v1.' }));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      signIn(input.value.trim());
+    });
+    main.append(form);
+    if (message) showError(message);
+    input.focus();
+  }
+
+  async function signIn(value) {
+    if (!value) return;
+    sessionStorage.setItem(TOKEN_KEY, value);
+    try {
+      const me = await api('GET', '/v1/me');
+      state.scopes = me.scopes || [];
+    } catch (err) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      state.scopes = [];
+      render();
+      showError(err);
+      return;
+    }
+    if (!location.hash || location.hash === '#' || location.hash === '#/') {
+      location.hash = '#/overview'; /* hashchange renders */
+    } else {
+      render();
+    }
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.scopes = [];
+    render();
+  }
+
+  /* --- overview --------------------------------------------------------- */
+
+  function renderOverview(main, view) {
+    const body = el('div', { id: 'overview-body', text: 'loading' });
+    const sampled = el('p', { id: 'overview-sampled', class: 'hint' });
+    main.append(el('h1', { text: 'Overview' }), sampled, body);
+    poll(view, OVERVIEW_EVERY_MS, async () => {
+      let data;
+      try {
+        data = await api('GET', '/v1/queues');
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) {
+          /* A server without the endpoint: it will not appear before an
+           * upgrade, so stop asking. */
+          body.textContent = 'queue counts not available';
+          return false;
+        }
+        throw err;
+      }
+      if (view !== state.view) return false;
+      const head = el('tr', null, el('th', { text: 'queue' }),
+        ...STATUSES.map((s) => el('th', { class: 'n', text: s })));
+      const rows = (data.queues || []).map((q) => el('tr', { 'data-queue': q.queue },
+        el('td', null, el('a', { href: '#/jobs?queue=' + encodeURIComponent(q.queue), text: q.queue })),
+        ...STATUSES.map((s) => el('td', { class: 'n status-' + s, text: text(q[s]) }))));
+      body.replaceChildren(rows.length
+        ? el('table', { id: 'queues' }, el('thead', null, head), el('tbody', null, ...rows))
+        : el('p', { text: 'no queues yet' }));
+      sampled.textContent = data.sampled_at ? 'sampled at ' + data.sampled_at : '';
+      clearError();
+      return true;
+    });
+  }
+
+  /* --- jobs ------------------------------------------------------------- */
+
+  function jobsHash(filters, cursor) {
+    const q = new URLSearchParams();
+    for (const k of ['status', 'queue', 'kind']) if (filters[k]) q.set(k, filters[k]);
+    if (cursor) q.set('cursor', cursor);
+    const s = q.toString();
+    return '#/jobs' + (s ? '?' + s : '');
+  }
+
+  function renderJobs(main, view, query) {
+    const filters = {
+      status: query.get('status') || '', queue: query.get('queue') || '', kind: query.get('kind') || '',
+    };
+    const status = el('select', { id: 'filter-status', name: 'status' },
+      el('option', { value: '', text: 'any status' }),
+      ...STATUSES.map((s) => el('option', { value: s, text: s, selected: s === filters.status })));
+    const queue = el('input', { id: 'filter-queue', name: 'queue', placeholder: 'queue', value: filters.queue });
+    const kind = el('input', { id: 'filter-kind', name: 'kind', placeholder: 'kind', value: filters.kind });
+    const form = el('form', { id: 'job-filters', class: 'filters' }, status, queue, kind,
+      el('button', { type: 'submit', id: 'filter-apply', text: 'Filter' }));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      location.hash = jobsHash({ status: status.value, queue: queue.value.trim(), kind: kind.value.trim() });
+    });
+    status.addEventListener('change', () => form.requestSubmit());
+    const list = el('div', { id: 'jobs-body', text: 'loading' });
+    const pager = el('div', { class: 'pager' });
+    main.append(el('h1', { text: 'Jobs' }), form, list, pager);
+
+    const q = new URLSearchParams({ limit: '50' });
+    for (const k of ['status', 'queue', 'kind']) if (filters[k]) q.set(k, filters[k]);
+    const cursor = query.get('cursor') || '';
+    if (cursor) q.set('cursor', cursor);
+    api('GET', '/v1/jobs?' + q.toString()).then((data) => {
+      if (view !== state.view) return;
+      const rows = data.jobs.map((j) => el('tr', { class: 'job', 'data-id': j.id, 'data-status': j.status },
+        el('td', null, el('a', { href: '#/jobs/' + j.id, text: String(j.id) })),
+        el('td', { text: j.queue }),
+        el('td', { text: j.kind }),
+        el('td', null, el('span', { class: 'status status-' + j.status, text: j.status })),
+        el('td', { class: 'n', text: j.attempts + '/' + j.max_attempts }),
+        el('td', { text: j.created_at })));
+      list.replaceChildren(rows.length
+        ? el('table', { id: 'jobs' },
+          el('thead', null, el('tr', null, ...['id', 'queue', 'kind', 'status', 'attempts', 'created']
+            .map((h) => el('th', { text: h })))),
+          el('tbody', null, ...rows))
+        : el('p', { id: 'jobs-empty', text: 'no jobs match' }));
+      /* Cursors only go forward: "first page" goes back to the start. */
+      if (cursor) pager.append(el('a', { id: 'jobs-first', href: jobsHash(filters), text: 'first page' }));
+      if (data.next_cursor !== null && data.next_cursor !== undefined) {
+        pager.append(el('a', { id: 'jobs-next', href: jobsHash(filters, String(data.next_cursor)), text: 'next' }));
+      }
+    }).catch((err) => {
+      if (view !== state.view) return;
+      list.textContent = '';
+      showError(err);
+    });
+  }
+
+  /* --- one job ---------------------------------------------------------- */
+
+  function field(name, value, id) {
+    return [el('dt', { text: name }), el('dd', { id: id || null, text: text(value) })];
+  }
+
+  function renderJob(main, view, id) {
+    if (!/^[0-9]+$/.test(id)) {
+      main.append(el('p', { text: 'no such job: ' + id }));
+      return;
+    }
+    const title = el('h1', { text: 'Job ' + id });
+    const body = el('div', { id: 'job-body', text: 'loading' });
+    main.append(el('p', null, el('a', { href: '#/jobs', text: '\u2190 jobs' })), title, body);
+
+    const fields = el('dl', { id: 'job-fields' });
+    const bar = el('progress', { id: 'job-progress', max: '100', value: '0' });
+    const pct = el('span', { id: 'job-percent' });
+    const step = el('span', { id: 'job-step', class: 'hint' });
+    const actions = el('div', { id: 'job-actions', class: 'actions' });
+    const payload = el('pre', { id: 'job-payload' });
+    const result = el('pre', { id: 'job-result' });
+    const lastError = el('pre', { id: 'job-error' });
+    let built = false;
+
+    const show = (j) => {
+      if (!built) {
+        body.replaceChildren(fields, el('div', { class: 'progress' }, bar, pct, step), actions,
+          el('h2', { text: 'Payload' }), payload, el('h2', { text: 'Result' }), result,
+          el('h2', { text: 'Last error' }), lastError);
+        built = true;
+      }
+      fields.replaceChildren(
+        ...field('status', j.status, 'job-status'),
+        ...field('kind', j.kind), ...field('queue', j.queue),
+        ...field('attempts', j.attempts + ' / ' + j.max_attempts, 'job-attempts'),
+        ...field('priority', j.priority), ...field('run at', j.run_at),
+        ...field('created', j.created_at), ...field('started', j.started_at),
+        ...field('finished', j.finished_at), ...field('worker', j.worker_id),
+        ...field('unique key', j.unique_key));
+      const p = j.progress_percent === null || j.progress_percent === undefined ? null : j.progress_percent;
+      if (p === null) bar.removeAttribute('value'); /* indeterminate */
+      else bar.value = p;
+      pct.textContent = p === null ? 'no progress reported' : p + '%';
+      step.textContent = j.current_step || '';
+      payload.textContent = json(j.payload);
+      result.textContent = json(j.result) || '-';
+      lastError.textContent = j.last_error || '-';
+      actions.replaceChildren();
+      if (can('jobs:write')) {
+        if (['dead', 'failed', 'cancelled'].includes(j.status)) {
+          actions.append(actionButton('job-retry', 'Retry', 'POST', '/v1/jobs/' + id + '/retry'));
+        }
+        if (['pending', 'running'].includes(j.status)) {
+          actions.append(actionButton('job-cancel', 'Cancel', 'POST', '/v1/jobs/' + id + '/cancel'));
+        }
+      }
+    };
+
+    /* An action answers the job as it is now: show it, and poll again if
+     * it is live once more (a retried job is pending). */
+    const actionButton = (bid, label, method, path) => {
+      const b = el('button', { type: 'button', id: bid, text: label });
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try {
+          const j = await api(method, path);
+          if (view !== state.view) return;
+          clearError();
+          show(j);
+          if (['pending', 'running'].includes(j.status)) {
+            stopPolling();
+            start();
+          }
+        } catch (err) {
+          if (view === state.view) showError(err);
+        } finally {
+          b.disabled = false;
+        }
+      });
+      return b;
+    };
+
+    /* Every second while the job may still move; once it is finished its
+     * page no longer changes by itself. */
+    const start = () => poll(view, JOB_EVERY_MS, async () => {
+      const j = await api('GET', '/v1/jobs/' + id);
+      if (view !== state.view) return false;
+      show(j);
+      return ['pending', 'running'].includes(j.status);
+    });
+    start();
+  }
+
+  /* --- schedules -------------------------------------------------------- */
+
+  function renderSchedules(main, view) {
+    const body = el('div', { id: 'schedules-body', text: 'loading' });
+    main.append(el('h1', { text: 'Schedules' }), body);
+    const load = () => api('GET', '/v1/schedules').then((data) => {
+      if (view !== state.view) return;
+      const write = can('schedules:write');
+      const rows = data.schedules.map((s) => {
+        const toggle = write ? el('button', {
+          type: 'button', class: 'toggle', 'data-name': s.name, text: s.enabled ? 'Disable' : 'Enable',
+        }) : null;
+        if (toggle) {
+          toggle.addEventListener('click', async () => {
+            toggle.disabled = true;
+            try {
+              await api('PATCH', '/v1/schedules/' + encodeURIComponent(s.name), { enabled: !s.enabled });
+              clearError();
+              await load();
+            } catch (err) {
+              if (view === state.view) showError(err);
+              toggle.disabled = false;
+            }
+          });
+        }
+        return el('tr', { class: 'schedule', 'data-name': s.name, 'data-enabled': String(s.enabled) },
+          el('td', { text: s.name }),
+          el('td', null, el('code', { text: s.cron })),
+          el('td', { text: s.timezone }),
+          el('td', { text: s.kind }),
+          el('td', { text: s.queue }),
+          el('td', { class: 'enabled', text: s.enabled ? 'enabled' : 'disabled' }),
+          el('td', { class: 'next-fire', text: text(s.next_fire) }),
+          el('td', { class: 'last-fire', text: text(s.last_fire) }),
+          el('td', null, s.last_job_id ? el('a', { href: '#/jobs/' + s.last_job_id, text: String(s.last_job_id) }) : '-'),
+          el('td', null, toggle));
+      });
+      body.replaceChildren(rows.length
+        ? el('table', { id: 'schedules' },
+          el('thead', null, el('tr', null, ...['name', 'cron', 'timezone', 'kind', 'queue', 'state',
+            'next fire', 'last fire', 'last job', ''].map((h) => el('th', { text: h })))),
+          el('tbody', null, ...rows))
+        : el('p', { text: 'no schedules' }));
+    }).catch((err) => {
+      if (view !== state.view) return;
+      body.textContent = '';
+      showError(err);
+    });
+    load();
+  }
+
+  /* --- start ------------------------------------------------------------ */
+
+  async function boot() {
+    $('signout').addEventListener('click', signOut);
+    window.addEventListener('hashchange', render);
+    if (credential()) {
+      /* A reload: learn the scopes again before showing anything. */
+      try {
+        state.scopes = (await api('GET', '/v1/me')).scopes || [];
+      } catch (err) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        render();
+        showError(err);
+        return;
+      }
+    }
+    render();
+  }
+
+  document.addEventListener('DOMContentLoaded', boot);
+})();
