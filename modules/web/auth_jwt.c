@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "kernel/hmac.h"
-#include "proto/base64.h"
 #include "modules/web/jwt_keys.h"
+#include "proto/base64.h"
 #include "proto/jwt.h"
 
 static const char *secret_of(const struct config *cfg)
