@@ -2,12 +2,14 @@
  * jwt_keys.h - the public keys RS256 and ES256 JWTs are verified with
  * (RFC 7518 3.3, 3.4): read once at start from --jwt-public-key-file (PEM)
  * and --jwt-jwks-file (a JWK Set, RFC 7517 5), then read-only, shared by
- * every loop. A key is restarted to rotate, never re-read behind a
- * running server's back.
+ * every loop. Rotating keys takes a restart: the files are never re-read
+ * behind a running server's back.
  *
- * Verification picks keys by the token header's "kid" when a key carries
- * that kid, else tries every key of the algorithm's type; an algorithm no
- * configured key serves is refused, never verified some other way.
+ * Verification picks the key by the token header's "kid" when a key of
+ * the algorithm's type carries that kid; a token with another kid is tried
+ * against the keys without one, a token without kid against every key of
+ * the type. An algorithm no configured key serves is refused, never
+ * verified some other way.
  */
 #ifndef TRIREME_MODULES_WEB_JWT_KEYS_H
 #define TRIREME_MODULES_WEB_JWT_KEYS_H
