@@ -167,6 +167,15 @@ static const struct opt opts[] = {
     {NULL, "SUPABASE_JWT_SECRET", "", T_STR, OFF(supabase_jwt_secret),
      sizeof(((struct config *)0)->supabase_jwt_secret), 0, 0,
      "Compatibility: the --jwt-secret under Supabase's name."},
+    {"jwt-public-key-file", "TRIREME_JWT_PUBLIC_KEY_FILE", "", T_STR, OFF(jwt_public_key_file),
+     sizeof(((struct config *)0)->jwt_public_key_file), 0, 0,
+     "Accept RS256/ES256 JWT bearer tokens signed by this PEM public key (BEGIN PUBLIC KEY: RSA "
+     "2048-4096 bits or EC P-256; also BEGIN RSA PUBLIC KEY or a CERTIFICATE's key); read once "
+     "at start (restart to rotate)."},
+    {"jwt-jwks-file", "TRIREME_JWT_JWKS_FILE", "", T_STR, OFF(jwt_jwks_file),
+     sizeof(((struct config *)0)->jwt_jwks_file), 0, 0,
+     "Accept RS256/ES256 JWT bearer tokens signed by a key of this JWK Set file (kty RSA, or EC "
+     "with crv P-256); a token's kid picks the key with that kid; read once at start."},
     {"jwt-leeway", "TRIREME_JWT_LEEWAY", "60", T_UINT, OFF(jwt_leeway), 0, 0, 3600,
      "Seconds of clock skew allowed on a JWT's exp and nbf."},
     {"jwt-issuer", "TRIREME_JWT_ISSUER", "", T_STR, OFF(jwt_issuer),

@@ -66,6 +66,8 @@ struct config {
     bool insecure_no_auth;
     char jwt_secret[512];          /* HMAC key for HS256/HS512, used as-is */
     char supabase_jwt_secret[512]; /* same, under Supabase's variable name */
+    char jwt_public_key_file[512]; /* PEM public key(s) for RS256/ES256 */
+    char jwt_jwks_file[512];       /* JWK Set of public keys for RS256/ES256 */
     unsigned jwt_leeway;           /* seconds of clock skew allowed on exp/nbf */
     char jwt_issuer[256];          /* required "iss" when set */
     char jwt_audience[256];        /* required in "aud" when set */

@@ -112,6 +112,14 @@ int tls_store_reload(struct tls_store *st, char *why, size_t whylen);
 int tls_cert_file_validity(const char *path, int64_t *not_before, int64_t *not_after, char *why,
                            size_t whylen);
 
+/* Reads the PEM file at path (at most TLS_PEM_MAX bytes) and calls fn for
+ * each object in it, in order, with the object's name ("PUBLIC KEY") and
+ * decoded bytes. Returns 0, fn's first error, -EFBIG, -EINVAL when the
+ * PEM does not decode, or open/read's error. For other modules' PEM files
+ * (JWT public keys): one PEM reader for the process. */
+typedef int (*tls_pem_fn)(void *ctx, const char *name, const unsigned char *der, size_t len);
+int tls_pem_file_each(const char *path, tls_pem_fn fn, void *ctx);
+
 /* Make c the server side of a handshake with st's chain and key. */
 int conn_tls_server(struct conn *c, const struct tls_store *st);
 /* Make c the client side, verifying the server against st's anchors and

@@ -77,11 +77,9 @@ static int read_file(const char *path, struct bytes *out)
     return 0;
 }
 
-typedef int (*pem_fn)(void *ctx, const char *name, const unsigned char *der, size_t len);
-
 /* Calls fn for each PEM object of data, in order. 0, fn's error, or
  * -EINVAL for PEM that does not decode. */
-static int pem_each(const unsigned char *data, size_t len, pem_fn fn, void *ctx)
+static int pem_each(const unsigned char *data, size_t len, tls_pem_fn fn, void *ctx)
 {
     br_pem_decoder_context pc;
     br_pem_decoder_init(&pc);
@@ -122,6 +120,16 @@ static int pem_each(const unsigned char *data, size_t len, pem_fn fn, void *ctx)
     }
     free(obj.p);
     return ret ? ret : in_obj ? -EINVAL : 0;
+}
+
+int tls_pem_file_each(const char *path, tls_pem_fn fn, void *ctx)
+{
+    struct bytes data = {0};
+    int ret = read_file(path, &data);
+    if (ret == 0)
+        ret = pem_each(data.p, data.len, fn, ctx);
+    free(data.p);
+    return ret;
 }
 
 static bool is_cert(const char *name)
@@ -204,7 +212,7 @@ static int add_key(void *vctx, const char *name, const unsigned char *der, size_
     return st->key_type == BR_KEYTYPE_RSA || st->key_type == BR_KEYTYPE_EC ? 0 : -EINVAL;
 }
 
-static int load_pem(const char *path, pem_fn fn, void *ctx, const char *what, char *why,
+static int load_pem(const char *path, tls_pem_fn fn, void *ctx, const char *what, char *why,
                     size_t whylen)
 {
     struct bytes data = {0};

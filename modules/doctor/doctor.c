@@ -30,6 +30,7 @@
 #include "kernel/xalloc.h"
 #include "modules/jobs/migrate.h"
 #include "modules/queue/queue.h"
+#include "modules/web/jwt_keys.h"
 #include "proto/rfc3339.h"
 
 #define DOCTOR_TIMEOUT_S     5     /* each connection attempt */
@@ -112,6 +113,32 @@ static void check_tls(struct doctor *d)
                 c->tls_cert, until, (long long)days);
     }
     tls_store_free(&st);
+}
+
+/* --- JWT keys ------------------------------------------------------------- */
+
+/* --jwt-public-key-file and --jwt-jwks-file load as the web role's start
+ * would load them (a bad file stops that start). */
+static void check_jwt(struct doctor *d)
+{
+    const struct config *c = &d->cfg;
+    if (!*c->jwt_public_key_file && !*c->jwt_jwks_file) {
+        say(d, V_SKIP, "jwt", NULL, "no --jwt-public-key-file and no --jwt-jwks-file");
+        return;
+    }
+    struct jwt_keys *ks = xmalloc(sizeof(*ks));
+    char why[900];
+    if (jwt_keys_load(ks, c->jwt_public_key_file, c->jwt_jwks_file, why, sizeof(why)) < 0)
+        say(d, V_FAIL, "jwt",
+            "give a PEM public key (RSA 2048-4096 bits or EC P-256) or a JWK Set of them", "%s",
+            why);
+    else
+        say(d, V_OK, "jwt", NULL,
+            "%zu public key%s (RS256: %s, ES256: %s), %zu JWKS entr%s skipped", ks->n,
+            ks->n == 1 ? "" : "s", jwt_keys_serve(ks, JWT_RS256) ? "yes" : "no",
+            jwt_keys_serve(ks, JWT_ES256) ? "yes" : "no", ks->skipped,
+            ks->skipped == 1 ? "y" : "ies");
+    free(ks);
 }
 
 /* --- the process ---------------------------------------------------------- */
@@ -478,10 +505,10 @@ static int doctor_run(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: trireme doctor [flags of trireme run]\n"
                    "Checks what `trireme run` with the same flags and environment needs: roles,\n"
-                   "io_uring, open files, TLS (certificate, key, expiry, CA bundle), PostgreSQL "
-                   "(reachable, schema, clock, pooler), Redis\n"
-                   "(reachable, version, durability). Exit 0 when no check failed, 1 when one\n"
-                   "did, 2 on a bad flag.\n");
+                   "io_uring, open files, TLS (certificate, key, expiry, CA bundle), JWT key\n"
+                   "files, PostgreSQL (reachable, schema, clock, pooler), Redis (reachable,\n"
+                   "version, durability). Exit 0 when no check failed, 1 when one did, 2 on a\n"
+                   "bad flag.\n");
             free(d);
             return 0;
         }
@@ -496,6 +523,7 @@ static int doctor_run(int argc, char **argv)
     check_io_uring(d);
     check_fds(d);
     check_tls(d);
+    check_jwt(d);
     check_postgres(d);
     check_redis(d);
     printf("%u failed, %u warning%s\n", d->failed, d->warned, d->warned == 1 ? "" : "s");

@@ -8,7 +8,7 @@
  * all of them are always compared, so timing tells nothing about which key
  * or prefix matched.
  *
- * When a JWT secret is configured, a bearer value shaped like a JWS (two
+ * When a JWT secret or public key is configured, a bearer value shaped like a JWS (two
  * dots; API keys never contain one) is verified as a JWT instead
  * (auth_jwt.c); a bad one is 401 invalid_token as RFC 6750 3.1 says.
  *
@@ -29,6 +29,7 @@
 #include "kernel/log.h"
 #include "kernel/server.h"
 #include "modules/web/auth_jwt.h"
+#include "modules/registry.h"
 #include "modules/web/web.h"
 #include "proto/base64.h"
 #include "proto/jwt.h"
@@ -104,7 +105,8 @@ bool web_credential(struct web_request *r, char *scopes)
     scopes[0] = '\0';
     const char *d1 = memchr(key, '.', klen);
     if (jwt && d1 && memchr(d1 + 1, '.', klen - (size_t)(d1 + 1 - key))) {
-        const char *why = auth_jwt_verify(cfg, key, klen, (int64_t)time(NULL), scopes);
+        const struct jwt_keys *keys = r->loop->srv->module_state[MODULE_WEB];
+        const char *why = auth_jwt_verify(cfg, keys, key, klen, (int64_t)time(NULL), scopes);
         if (why) {
             LOG(LOG_INFO, "JWT refused", L_STR("reason", why),
                 L_STRN("request_id", r->id, r->id_len));

@@ -1,12 +1,16 @@
 /*
- * auth_jwt.c - verifies JWT bearer tokens signed with HMAC (RFC 7518 3.2).
+ * auth_jwt.c - verifies JWT bearer tokens: HS256/HS512 with a shared secret
+ * (RFC 7518 3.2), RS256 and ES256 with public keys (3.3, 3.4).
  *
  * proto/jwt cuts the token; this file parses the header and claims with
- * jansson, checks the signature with kernel/hmac and the claims against the
- * configuration. The algorithm comes from the token's header, so it is
- * checked against what the key can do before anything else: "none" and any
- * algorithm this key type does not serve are refused (the classic
- * algorithm-confusion attacks), never "verified" some other way.
+ * jansson, checks an HMAC signature with kernel/hmac or hands an RSA/EC one
+ * to jwt_keys, then checks the claims against the configuration, the same
+ * way for every algorithm. The algorithm comes from the token's header, so
+ * it is checked against what the configured keys can do before anything
+ * else: "none" and any algorithm no configured key type serves are refused
+ * (the classic algorithm-confusion attacks), never "verified" some other
+ * way: an HS token is checked only with the HMAC secret, an RS or ES token
+ * only with public keys of its own type.
  */
 #include "modules/web/auth_jwt.h"
 
@@ -15,6 +19,7 @@
 #include <string.h>
 
 #include "kernel/hmac.h"
+#include "modules/web/jwt_keys.h"
 #include "proto/base64.h"
 #include "proto/jwt.h"
 
@@ -25,10 +30,11 @@ static const char *secret_of(const struct config *cfg)
 
 bool auth_jwt_enabled(const struct config *cfg)
 {
-    return *secret_of(cfg) != '\0';
+    return *secret_of(cfg) || *cfg->jwt_public_key_file || *cfg->jwt_jwks_file;
 }
 
-static const char *check_alg(const char *header, enum hmac_alg *halg, size_t *siglen)
+/* What the header says: the algorithm, and the key id ("" without). */
+static const char *check_header(const char *header, enum jwt_alg *alg, char kid[JWT_KID_MAX])
 {
     json_t *h = json_loads(header, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(h)) {
@@ -36,30 +42,52 @@ static const char *check_alg(const char *header, enum hmac_alg *halg, size_t *si
         return "JWT header is not a JSON object";
     }
     const char *name = json_string_value(json_object_get(h, "alg"));
-    enum jwt_alg alg = name ? jwt_alg_from_name(name) : JWT_ALG_UNKNOWN;
+    *alg = name ? jwt_alg_from_name(name) : JWT_ALG_UNKNOWN;
     /* RFC 7515 4.1.11: an extension we must understand but do not. */
     bool crit = json_object_get(h, "crit") != NULL;
-    json_decref(h);
+    json_t *k = json_object_get(h, "kid");
+    const char *why = NULL;
     if (crit)
-        return "JWT header has crit extensions, none supported";
-    switch (alg) {
+        why = "JWT header has crit extensions, none supported";
+    else if (k && (!json_is_string(k) || json_string_length(k) >= JWT_KID_MAX))
+        why = "JWT kid is not a string of at most 255 bytes";
+    else
+        snprintf(kid, JWT_KID_MAX, "%s", k ? json_string_value(k) : "");
+    json_decref(h);
+    if (why)
+        return why;
+    switch (*alg) {
     case JWT_HS256:
-        *halg = HMAC_SHA256, *siglen = 32;
-        return NULL;
     case JWT_HS512:
-        *halg = HMAC_SHA512, *siglen = 64;
+    case JWT_RS256:
+    case JWT_ES256:
         return NULL;
     case JWT_ALG_NONE:
         return "JWT alg none is refused";
     case JWT_HS384:
         return "JWT alg HS384 is not supported";
-    case JWT_RS256:
-    case JWT_ES256:
-        return "JWT alg does not match the configured key (an HMAC secret)";
     case JWT_ALG_UNKNOWN:
         break;
     }
     return "JWT alg missing or not supported";
+}
+
+/* HS256/HS512 with the shared secret. Only an HMAC secret verifies them:
+ * a public key is never used as one (the classic confusion, where the
+ * attacker signs with the published key's bytes). */
+static const char *check_hmac(const struct config *cfg, enum jwt_alg alg, const struct jwt_parts *p)
+{
+    const char *key = secret_of(cfg);
+    if (!*key)
+        return "JWT alg does not match the configured keys (no HMAC secret)";
+    enum hmac_alg halg = alg == JWT_HS256 ? HMAC_SHA256 : HMAC_SHA512;
+    size_t siglen = alg == JWT_HS256 ? 32 : 64;
+    uint8_t mac[HMAC_MAX_OUT];
+    struct hmac_piece pc = {p->signing_input, p->signing_input_len};
+    hmac(halg, key, strlen(key), &pc, 1, mac);
+    if (p->sig_len != siglen || !ct_equal(mac, p->sig, siglen))
+        return "JWT signature does not verify";
+    return NULL;
 }
 
 static bool aud_has(json_t *aud, const char *want)
@@ -163,8 +191,8 @@ out:
     return why;
 }
 
-const char *auth_jwt_verify(const struct config *cfg, const char *tok, size_t len, int64_t now,
-                            char scopes[AUTH_SCOPES_MAX])
+const char *auth_jwt_verify(const struct config *cfg, const struct jwt_keys *keys, const char *tok,
+                            size_t len, int64_t now, char scopes[AUTH_SCOPES_MAX])
 {
     /* 24 KiB of decoded parts: too big for a loop's hot struct, fine on the
      * stack of the one request being authenticated. */
@@ -172,16 +200,22 @@ const char *auth_jwt_verify(const struct config *cfg, const char *tok, size_t le
     const char *why = jwt_split(tok, len, &p);
     if (why)
         return why;
-    enum hmac_alg halg;
-    size_t siglen;
-    if ((why = check_alg(p.header, &halg, &siglen)))
+    enum jwt_alg alg;
+    char kid[JWT_KID_MAX];
+    if ((why = check_header(p.header, &alg, kid)))
         return why;
-    const char *key = secret_of(cfg);
-    uint8_t mac[HMAC_MAX_OUT];
-    struct hmac_piece pc = {p.signing_input, p.signing_input_len};
-    hmac(halg, key, strlen(key), &pc, 1, mac);
-    if (p.sig_len != siglen || !ct_equal(mac, p.sig, siglen))
-        return "JWT signature does not verify";
-    /* Claims only after the signature: unsigned input is not parsed further. */
+    if (alg == JWT_HS256 || alg == JWT_HS512)
+        why = check_hmac(cfg, alg, &p);
+    else if (!keys || !jwt_keys_serve(keys, alg))
+        why = *secret_of(cfg) && !(keys && keys->n)
+                  ? "JWT alg does not match the configured key (an HMAC secret)"
+                  : "JWT alg does not match the configured keys";
+    else
+        why =
+            jwt_keys_verify(keys, alg, kid, p.signing_input, p.signing_input_len, p.sig, p.sig_len);
+    if (why)
+        return why;
+    /* Claims only after the signature: unsigned input is not parsed further.
+     * One path for every algorithm: exp/nbf, iss, aud and scopes alike. */
     return check_claims(cfg, p.payload, now, scopes);
 }

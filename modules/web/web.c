@@ -16,6 +16,7 @@
 #include "modules/web/auth_jwt.h"
 #include "modules/web/cors.h"
 #include "modules/web/job_events.h"
+#include "modules/web/jwt_keys.h"
 #include "modules/web/queue_counts.h"
 #include "modules/web/ratelimit.h"
 #include "modules/web/web.h"
@@ -35,6 +36,26 @@ static void web_drained(struct web_loop *wl)
         pg_pool_close(&wl->pg);
     if (wl->has_redis)
         redis_client_close(&wl->redis);
+}
+
+/* Once per process: the JWT public keys, read-only for every loop after. */
+static int web_init(struct server *s)
+{
+    const struct config *cfg = s->cfg;
+    if (!*cfg->jwt_public_key_file && !*cfg->jwt_jwks_file)
+        return 0;
+    struct jwt_keys *ks = xmalloc(sizeof(*ks));
+    char why[900];
+    if (jwt_keys_load(ks, cfg->jwt_public_key_file, cfg->jwt_jwks_file, why, sizeof(why)) < 0) {
+        LOG(LOG_ERROR, "web: cannot load the JWT keys", L_STR("error", why));
+        free(ks);
+        return -EINVAL;
+    }
+    s->module_state[MODULE_WEB] = ks;
+    LOG(LOG_INFO, "JWT public keys loaded", L_INT("keys", (int64_t)ks->n),
+        L_BOOL("rs256", jwt_keys_serve(ks, JWT_RS256)),
+        L_BOOL("es256", jwt_keys_serve(ks, JWT_ES256)), L_INT("skipped", (int64_t)ks->skipped));
+    return 0;
 }
 
 static int web_start(struct loop *l)
@@ -136,6 +157,8 @@ static void web_cleanup(struct server *s)
         free(wl);
         s->loops[i].modules[MODULE_WEB] = NULL;
     }
+    free(s->module_state[MODULE_WEB]);
+    s->module_state[MODULE_WEB] = NULL;
 }
 
 static const struct module_limit web_limits[] = {
@@ -167,6 +190,9 @@ static const struct module_limit web_limits[] = {
     {"UPLOAD_INFLIGHT", UPLOAD_INFLIGHT, "", "chunk INSERTs in flight per multipart upload"},
     {"UPLOAD_TIMEOUT_MS", UPLOAD_TIMEOUT_MS, "ms", "each statement of an upload"},
     {"AUTH_SCOPES_MAX", AUTH_SCOPES_MAX, "bytes", "a JWT's scopes"},
+    {"JWT_KEYS_MAX", JWT_KEYS_MAX, "", "keys from --jwt-public-key-file and --jwt-jwks-file"},
+    {"JWT_KID_MAX", JWT_KID_MAX - 1, "bytes", "a JWT key id (kid)"},
+    {"JWT_JWKS_FILE_MAX", JWT_JWKS_FILE_MAX, "bytes", "a --jwt-jwks-file"},
     {"CORS_ORIGIN_MAX", CORS_ORIGIN_MAX, "bytes", "an Origin header that can be allowed"},
     {"RATELIMIT_MAX_RULES", RATELIMIT_MAX_RULES, "", "--rate-limits rules"},
     {"WEBHOOK_SOURCES_MAX", WEBHOOK_SOURCES_MAX, "", "inbound webhook sources in --kinds"},
@@ -180,6 +206,7 @@ const struct module web_module = {
     .name = "web",
     .summary = "HTTP API: /healthz, /v1/...",
     .is_role = true,
+    .init = web_init,
     .start = web_start,
     .stop = web_stop,
     .cleanup = web_cleanup,

@@ -186,6 +186,26 @@ def test_tls_certificate_key_and_expiry(tmp_path):
     assert p.returncode == 1
 
 
+def test_jwt_key_files(tmp_path):
+    """SKIP without key files, OK with what loaded, FAIL naming the file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    assert checks(doctor().stdout)["jwt"][0][0] == "SKIP"
+    pem = tmp_path / "ec.pem"
+    pem.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    p = doctor(f"--jwt-public-key-file={pem}")
+    assert checks(p.stdout)["jwt"] == [
+        ("OK", "1 public key (RS256: no, ES256: yes), 0 JWKS entries skipped")], p.stdout
+    bad = tmp_path / "jwks.json"
+    bad.write_text('{"keys": []}')
+    p = doctor(f"--jwt-public-key-file={pem}", env={"TRIREME_JWT_JWKS_FILE": str(bad)})
+    (verdict, text), = checks(p.stdout)["jwt"]
+    assert verdict == "FAIL" and str(bad) in text and "no RS256 or ES256" in text, p.stdout
+    assert p.returncode == 1
+
+
 def test_rediss_needs_a_loadable_ca_bundle(tmp_path):
     bad = tmp_path / "empty.pem"
     bad.write_text("")

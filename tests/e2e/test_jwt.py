@@ -5,6 +5,14 @@ accepted; expired, not-yet-valid (nbf), wrong iss/aud, alg none, a wrong
 secret, a tampered payload and an RS256 token refused with 401
 invalid_token; every refusal logged with its reason and never the token or
 the secret; API keys keep working beside JWTs.
+
+RS256 and ES256 (keys made here with cryptography, tokens with PyJWT)
+through --jwt-public-key-file (PEM: SubjectPublicKeyInfo and PKCS#1) and
+--jwt-jwks-file (a JWK Set; kid picks the key): accepted, and refused when
+tampered, expired, alg none, an HS256 token whose HMAC key is the public
+key's PEM (the algorithm-confusion attack), an RS256 token when only an EC
+key is configured, and a DER-encoded ECDSA signature; scopes as for HMAC
+tokens; a bad key file stops `trireme run` with the file named.
 """
 import base64
 import hashlib
@@ -15,9 +23,11 @@ import uuid
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 pytest.register_assert_rewrite("pgtools")
+from conftest import free_port, run_cli  # noqa: E402
 from pgtools import API_KEY, http  # noqa: E402
 
 pytest_plugins = ["pgtools"]
@@ -172,3 +182,214 @@ def test_scopes_jwt_and_api_keys(trireme, db):
     assert http(p, "GET", "/v1/jobs", key="reader-key:jobs:read").status == 403
     srv.stop()
     assert "insufficient scope" in srv.log
+
+
+# --- RS256 and ES256 ---------------------------------------------------------
+
+def pem_public(key, fmt=serialization.PublicFormat.SubjectPublicKeyInfo) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM, fmt)
+
+
+def hs256_raw(claims: dict, secret: bytes, header=None) -> str:
+    """HS256 by hand: PyJWT refuses a PEM public key as an HMAC secret,
+    which is exactly the token an attacker would make."""
+    head = (b64u(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode()) + "."
+            + b64u(json.dumps(claims).encode()))
+    return head + "." + b64u(hmac.new(secret, head.encode(), hashlib.sha256).digest())
+
+
+def tamper(token: str) -> str:
+    h, p, s = token.split(".")
+    sig = bytearray(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+    sig[len(sig) // 2] ^= 0x01
+    return ".".join([h, p, b64u(bytes(sig))])
+
+
+def claims(**over):
+    now = int(time.time())
+    c = {"sub": "u-1", "iat": now, "exp": now + 600}
+    c.update(over)
+    return c
+
+
+def test_rs256_pem_file(trireme, db, tmp_path):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "rsa.pem"
+    pem.write_bytes(pem_public(key))
+    srv = web(trireme, db, f"--jwt-public-key-file={pem}", "--jwt-issuer=idp.example")
+    srv.wait_log(r"JWT public keys loaded.*keys=1.*rs256=true.*es256=false")
+    p = srv.port
+    good = jwt.encode(claims(iss="idp.example"), key, algorithm="RS256")
+    r = http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=good)
+    assert r.status in (200, 201, 202), (r.status, r.body)
+    assert http(p, "GET", f"/v1/jobs/{r.json['id']}", key=good).status == 200
+    # Scopes come from the claims as for HMAC tokens.
+    reader = jwt.encode(claims(iss="idp.example", scope="jobs:read"), key, algorithm="RS256")
+    assert http(p, "GET", "/v1/jobs", key=reader).status == 200
+    forbidden(http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=reader), "jobs:write")
+    listed = jwt.encode(claims(iss="idp.example", scopes=["jobs:read"]), key, algorithm="RS256")
+    forbidden(http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=listed), "jobs:write")
+    # API keys keep working beside public keys.
+    assert http(p, "GET", "/v1/jobs", key=API_KEY).status == 200
+
+    now = int(time.time())
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    h, _, s = good.split(".")
+    bad = {
+        "signature does not verify": tamper(good),
+        "JWT expired": jwt.encode(claims(iss="idp.example", exp=now - 120), key, algorithm="RS256"),
+        "iss": jwt.encode(claims(iss="elsewhere"), key, algorithm="RS256"),
+        "alg none": (b64u(b'{"alg":"none","typ":"JWT"}') + "."
+                     + b64u(json.dumps(claims(iss="idp.example")).encode()) + "."),
+        # The classic confusion: HS256 keyed with the public key's PEM.
+        "does not match": hs256_raw(claims(iss="idp.example"), pem.read_bytes()),
+        "crit": jwt.encode(claims(iss="idp.example"), key, algorithm="RS256",
+                           headers={"crit": ["exp"]}),
+    }
+    for reason, token in bad.items():
+        refused(p, token, reason)
+    # A payload swapped under a valid signature (scope escalation).
+    refused(p, ".".join([h, b64u(json.dumps(claims(iss="idp.example", scope="admin")).encode()),
+                         s]), "signature does not verify")
+    refused(p, jwt.encode(claims(iss="idp.example"), other, algorithm="RS256"),
+            "signature does not verify")
+    # ES256 with only an RSA key configured: no key of its type.
+    refused(p, jwt.encode(claims(iss="idp.example"), ec_key, algorithm="ES256"), "does not match")
+    # A signature of the wrong length never reaches the RSA code.
+    refused(p, h + "." + good.split(".")[1] + "." + b64u(b"\x01" * 255), "length")
+    srv.stop()
+    assert "JWT refused" in srv.log
+    assert good not in srv.log
+
+    # The same key as PKCS#1 (BEGIN RSA PUBLIC KEY).
+    pkcs1 = tmp_path / "rsa1.pem"
+    pkcs1.write_bytes(pem_public(key, serialization.PublicFormat.PKCS1))
+    assert b"BEGIN RSA PUBLIC KEY" in pkcs1.read_bytes()
+    srv = web(trireme, db, f"--jwt-public-key-file={pkcs1}")
+    assert http(srv.port, "GET", "/v1/jobs", key=good).status == 200
+    srv.stop()
+
+
+def test_es256_pem_only_ec(trireme, db, tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "ec.pem"
+    pem.write_bytes(pem_public(key))
+    # The environment variable as well as the flag.
+    srv = web(trireme, db, TRIREME_JWT_PUBLIC_KEY_FILE=str(pem))
+    p = srv.port
+    good = jwt.encode(claims(), key, algorithm="ES256")
+    r = http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=good)
+    assert r.status in (200, 201, 202), (r.status, r.body)
+    reader = jwt.encode(claims(scope="jobs:read"), key, algorithm="ES256")
+    assert http(p, "GET", "/v1/jobs", key=reader).status == 200
+    forbidden(http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=reader), "jobs:write")
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    refused(p, jwt.encode(claims(), rsa_key, algorithm="RS256"), "does not match")
+    refused(p, hs256_raw(claims(), pem.read_bytes()), "does not match")
+    refused(p, tamper(good), "signature does not verify")
+    refused(p, jwt.encode(claims(exp=int(time.time()) - 300), key, algorithm="ES256"),
+            "JWT expired")
+    refused(p, jwt.encode(claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256"),
+            "signature does not verify")
+    # JWS wants r||s (64 bytes), not the DER ECDSA-Sig-Value some
+    # libraries produce.
+    h, pl, _ = good.split(".")
+    from cryptography.hazmat.primitives import hashes
+    der = key.sign(f"{h}.{pl}".encode(), ec.ECDSA(hashes.SHA256()))
+    refused(p, f"{h}.{pl}.{b64u(der)}", "64 bytes")
+    srv.stop()
+
+
+def jwk(key, kid=None, **extra):
+    d = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())
+                   if isinstance(key, rsa.RSAPrivateKey)
+                   else jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    if kid:
+        d["kid"] = kid
+    d.update(extra)
+    return d
+
+
+def test_jwks_file_kid_selection(trireme, db, tmp_path):
+    r1 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    r2 = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    r3 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    e1 = ec.generate_private_key(ec.SECP256R1())
+    enc = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [
+        jwk(r1, "r1", use="sig", alg="RS256"), jwk(r2, "r2"), jwk(r3, "r3"), jwk(e1, "e1", alg="ES256"),
+        jwk(enc, "enc-1", use="enc", alg="RSA-OAEP")]}))
+    # With an HMAC secret beside the keys: both kinds of token work.
+    srv = web(trireme, db, f"--jwt-jwks-file={jwks}", SUPABASE_JWT_SECRET=SECRET)
+    srv.wait_log(r"JWT public keys loaded.*keys=4.*rs256=true.*es256=true.*skipped=1")
+    p = srv.port
+
+    def tok(key, kid, alg="RS256", **c):
+        return jwt.encode(claims(**c), key, algorithm=alg, headers={"kid": kid} if kid else None)
+
+    for good in (tok(r1, "r1"), tok(r2, "r2"), tok(e1, "e1", "ES256"),
+                 tok(r2, None),  # no kid: every RSA key is tried
+                 jwt.encode(supabase_claims(), SECRET, algorithm="HS256")):
+        r = http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=good)
+        assert r.status in (200, 201, 202), (r.status, r.body)
+    # The kid names the key: signed by r1 but naming r3 does not verify
+    # (naming r2, a 3072-bit key, the signature's length is already wrong).
+    refused(p, tok(r1, "r3"), "signature does not verify")
+    refused(p, tok(r1, "r2"), "signature length does not match the key")
+    refused(p, tok(r1, "unknown-kid"), "kid matches no configured key")
+    refused(p, tok(enc, "enc-1"), "kid matches no configured key")
+    refused(p, tok(e1, "r1", "ES256"), "kid matches no configured key")
+    refused(p, tamper(tok(r2, "r2")), "signature does not verify")
+    refused(p, tok(r1, "r1", exp=int(time.time()) - 300), "JWT expired")
+    # The JWKS's public values as an HMAC secret: HMAC tokens are checked
+    # with the configured secret only.
+    refused(p, hs256_raw(claims(), jwks.read_bytes()), "signature does not verify")
+    forbidden(http(p, "POST", "/v1/jobs", {"kind": "noop"}, key=tok(e1, "e1", "ES256",
+                                                                   scope="jobs:read")),
+              "jobs:write")
+    srv.stop()
+
+    # A JWKS whose keys have no kid: a token's kid is only a hint.
+    jwks.write_text(json.dumps({"keys": [jwk(e1)]}))
+    srv = web(trireme, db, f"--jwt-jwks-file={jwks}")
+    assert http(srv.port, "GET", "/v1/jobs", key=tok(e1, "whatever", "ES256")).status == 200
+    refused(srv.port, tok(r1, "r1"), "does not match")
+    refused(srv.port, jwt.encode(supabase_claims(), SECRET, algorithm="HS256"), "no HMAC secret")
+    srv.stop()
+
+
+def test_bad_key_files_stop_the_start(db, tmp_path):
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    priv = ec.generate_private_key(ec.SECP256R1())
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    good_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cases = [
+        ("--jwt-public-key-file", "missing.pem", None, "No such file"),
+        ("--jwt-public-key-file", "text.pem", b"hello\n", "no PEM object"),
+        ("--jwt-public-key-file", "priv.pem", priv.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()), "PRIVATE KEY"),
+        ("--jwt-public-key-file", "small.pem", pem_public(small), "2048"),
+        ("--jwt-public-key-file", "p384.pem", pem_public(p384), "P-256"),
+        ("--jwt-jwks-file", "notjson.json", b"{nope", "not a readable JSON file"),
+        ("--jwt-jwks-file", "empty.json", b'{"keys": []}', "no RS256 or ES256"),
+        ("--jwt-jwks-file", "badn.json",
+         json.dumps({"keys": [dict(jwk(good_rsa, "a"), n="***")]}).encode(), "key 0"),
+        ("--jwt-jwks-file", "mismatch.json",
+         json.dumps({"keys": [jwk(good_rsa, "a"), jwk(priv, "b", alg="RS256")]}).encode(),
+         "key 1: a key's"),  # "alg" does not fit its "kty" (the log escapes quotes)
+        ("--jwt-jwks-file", "offcurve.json",
+         json.dumps({"keys": [dict(jwk(priv, "c"), y=b64u(b"\x01" * 32))]}).encode(),
+         "not a point on P-256"),
+    ]
+    for flag, name, content, why in cases:
+        f = tmp_path / name
+        if content is not None:
+            f.write_bytes(content)
+        r = run_cli("run", "--roles=web", "--host=127.0.0.1", f"--port={free_port()}",
+                    "--threads=1", f"{flag}={f}", env=db.env(), timeout=20)
+        assert r.returncode != 0, (name, r.returncode, r.stderr[-2000:])
+        assert str(f) in r.stderr and why in r.stderr, (name, r.stderr[-2000:])
