@@ -263,6 +263,11 @@ def test_progress_moves_live(srv, browser):
     assert browser.execute_script("return window.__same_page") is True
     assert by_id(browser, "job-retry") is None and by_id(browser, "job-cancel") is None
     assert csp_violations(browser) == []
+    # the page followed the job's event stream, and did not poll it
+    urls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert any(u.endswith(f"/v1/jobs/{jid}/events") for u in urls), urls
+    assert not any(u.endswith(f"/v1/jobs/{jid}") for u in urls), urls
 
 
 def test_retry_a_dead_job_then_cancel_it(srv, browser):

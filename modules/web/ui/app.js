@@ -21,7 +21,7 @@
 
   /* The page's whole state: one object, reset on sign-out. `view` counts
    * renders so a poll or an answer of a page left behind does nothing. */
-  const state = { scopes: [], view: 0, timer: 0 };
+  const state = { scopes: [], view: 0, timer: 0, stream: null };
 
   /* --- DOM helpers ------------------------------------------------------ */
 
@@ -135,6 +135,53 @@
   function stopPolling() {
     clearTimeout(state.timer);
     state.timer = 0;
+    if (state.stream) state.stream.abort();
+    state.stream = null;
+  }
+
+  /* Follow GET /v1/jobs/{id}/events, read with fetch (an EventSource
+   * cannot send the Authorization header): onJob(job) for each `job`
+   * event. Resolves when the stream ends (the job finished, the server
+   * drained, or the view changed); rejects with an ApiError when the
+   * server refuses it, or on a network error. */
+  async function follow(view, id, onJob) {
+    const ctl = new AbortController();
+    state.stream = ctl;
+    const r = await fetch('/v1/jobs/' + id + '/events', {
+      headers: { Authorization: 'Bearer ' + credential(), Accept: 'text/event-stream' },
+      cache: 'no-store',
+      signal: ctl.signal,
+    });
+    if (!r.ok || !r.body) {
+      let data = null;
+      try {
+        data = await r.json();
+      } catch (e) {
+        data = null;
+      }
+      throw new ApiError(r.status, data && data.error ? data.error : 'http_' + r.status,
+        data && data.message ? data.message : r.statusText);
+    }
+    const reader = r.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || view !== state.view) return;
+      buf += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let event = 'message';
+        const data = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event:')) event = line.slice(6).trim();
+          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        }
+        if (event === 'job' && data.length) onJob(JSON.parse(data.join('\n')));
+      }
+    }
   }
 
   /* Call fn now and then every ms while this view stays the current one;
@@ -406,14 +453,34 @@
       return b;
     };
 
-    /* Every second while the job may still move; once it is finished its
-     * page no longer changes by itself. */
-    const start = () => poll(view, JOB_EVERY_MS, async () => {
+    /* Live from the job's event stream while it may still move; once it
+     * is finished its page no longer changes by itself. When the stream
+     * cannot be had, or ends while the job is still live (a draining
+     * server), every second by GET instead. */
+    const pollJob = () => poll(view, JOB_EVERY_MS, async () => {
       const j = await api('GET', '/v1/jobs/' + id);
       if (view !== state.view) return false;
       show(j);
       return ['pending', 'running'].includes(j.status);
     });
+    const start = async () => {
+      let last = null;
+      try {
+        await follow(view, id, (j) => {
+          if (view !== state.view) return;
+          clearError();
+          last = j;
+          show(j);
+        });
+      } catch (err) {
+        if (view !== state.view || (err && err.name === 'AbortError')) return;
+        if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+          showError(err);
+          return;
+        }
+      }
+      if (view === state.view && (!last || ['pending', 'running'].includes(last.status))) pollJob();
+    };
     start();
   }
 
