@@ -374,11 +374,15 @@ def test_wrong_credentials_show_the_servers_message(srv, browser):
 def test_overview(srv, browser):
     enqueue(srv, {"kind": "noop", "queue": "ui-q", "delay": 3600})
     sign_in(browser, srv, API_KEY, "#/overview")
-    if http(srv.port, "GET", "/v1/queues").status == 404:
-        wait_text(browser, "overview-body", lambda t: t == "queue counts not available")
-    else:  # the endpoint exists: a row per queue with its counts
-        wait_until(lambda: browser.find_elements("css selector", '#queues tr[data-queue="ui-q"]'),
-                   WAIT, interval=0.2, what="the ui-q row")
+    # a row per queue with its counts (GET /v1/queues), and the server's state
+    wait_until(lambda: browser.find_elements("css selector", '#queues tr[data-queue="ui-q"]'),
+               WAIT, interval=0.2, what="the ui-q row")
+    row = browser.find_element("css selector", '#queues tr[data-queue="ui-q"]')
+    assert row.find_element("css selector", "td.status-pending").text == "1"
+    wait_text(browser, "server-database", lambda t: t == "ok")
+    assert "web" in text_of(browser, "server-roles")
+    assert text_of(browser, "server-ready") == "ok"
+    browser.save_screenshot(str(srv.tmp_path / "overview.png"))
     by_id(browser, "nav").find_element("css selector", 'a[data-page="jobs"]').click()
     wait_for(browser, "job-filters")
     # an API error is shown as the server said it, not swallowed

@@ -277,11 +277,39 @@
 
   /* --- overview --------------------------------------------------------- */
 
+  /* /healthz and /readyz (no credential needed): this server's roles and
+   * version, and its stores and leaders as readiness sees them. */
+  async function probe(path) {
+    const r = await fetch(path, { cache: 'no-store' });
+    return r.json();
+  }
+
+  function renderServer(box, health, ready) {
+    const leaders = ready.leaders || {};
+    const names = Object.keys(leaders);
+    box.replaceChildren(el('dl', { id: 'server' },
+      ...field('server', (health.roles || []).join(', ') + ' \u00b7 version ' + health.version +
+        ' \u00b7 up ' + health.uptime_seconds + ' s', 'server-roles'),
+      ...field('ready', ready.status, 'server-ready'),
+      ...field('database', ready.database || 'not configured', 'server-database'),
+      ...field('redis', ready.redis || 'not configured', 'server-redis'),
+      ...field('leaders', names.length
+        ? names.map((n) => n + ': ' + (leaders[n] === null ? 'none' : leaders[n])).join(' \u00b7 ')
+        : 'no elections', 'server-leaders')));
+  }
+
   function renderOverview(main, view) {
+    const server = el('div', { id: 'overview-server' });
     const body = el('div', { id: 'overview-body', text: 'loading' });
     const sampled = el('p', { id: 'overview-sampled', class: 'hint' });
-    main.append(el('h1', { text: 'Overview' }), sampled, body);
+    const rate = el('p', { id: 'overview-rate', class: 'hint' });
+    main.append(el('h1', { text: 'Overview' }), server, el('h2', { text: 'Queues' }), sampled,
+      rate, body);
+    let before = null; /* the previous sample, for the throughput */
     poll(view, OVERVIEW_EVERY_MS, async () => {
+      const [health, ready] = await Promise.all([probe('/healthz'), probe('/readyz')]);
+      if (view !== state.view) return false;
+      renderServer(server, health, ready);
       let data;
       try {
         data = await api('GET', '/v1/queues');
@@ -304,6 +332,16 @@
         ? el('table', { id: 'queues' }, el('thead', null, head), el('tbody', null, ...rows))
         : el('p', { text: 'no queues yet' }));
       sampled.textContent = data.sampled_at ? 'sampled at ' + data.sampled_at : '';
+      /* finished jobs per second between two samples (where the backend
+       * counts them: PostgreSQL) */
+      const done = (data.queues || []).reduce((n, q) => n + (q.succeeded || 0) + (q.failed || 0) +
+        (q.dead || 0), 0);
+      const at = Date.parse(data.sampled_at);
+      if (before && at > before.at && (data.queues || []).some((q) => 'succeeded' in q)) {
+        rate.textContent = 'finished: ' + Math.max(0, Math.round((done - before.done) * 1000 /
+          (at - before.at))) + ' jobs/s';
+      }
+      if (!before || at > before.at) before = { done, at };
       clearError();
       return true;
     });
