@@ -7,6 +7,9 @@
  *   PUT    /v1/schedules/{name}   create or replace (201 or 200)
  *   PATCH  /v1/schedules/{name}   change the fields given
  *   DELETE /v1/schedules/{name}   remove (its fire records go with it)
+ *   POST   /v1/schedules/{name}/run   enqueue its job now, outside its slots
+ *                                     (the job API's enqueue, on either queue
+ *                                     backend; the schedule is not touched)
  *
  * Bodies are validated by modules/schedules (the CLI's and --schedules' own
  * check): a bad cron expression, time zone or policy is a 400 naming the
@@ -24,6 +27,7 @@
 #include "kernel/log.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
+#include "modules/jobs/job_input.h"
 #include "modules/schedules/schedules.h"
 #include "modules/schedules/sql.h"
 #include "modules/web/api_jobs.h"
@@ -33,7 +37,7 @@
 
 #define API_QUERY_TIMEOUT_MS 10000
 
-enum sched_call { SC_LIST, SC_GET, SC_CREATE, SC_PUT, SC_PATCH, SC_DELETE };
+enum sched_call { SC_LIST, SC_GET, SC_CREATE, SC_PUT, SC_PATCH, SC_DELETE, SC_RUN };
 
 struct sched_call_state {
     struct pg_query q;
@@ -47,6 +51,57 @@ struct sched_call_state {
 static void call_abort(struct web_request *r)
 {
     ((struct sched_call_state *)r->async)->r = NULL;
+}
+
+static void on_run_answer(struct queue_call *qc, const struct queue_answer *ans)
+{
+    struct web_request *r = qc->data;
+    r->on_abort = NULL;
+    if (ans->status < 300) {
+        web_respond_json(r, 201, ans->body, ans->len);
+        return;
+    }
+    if (ans->status >= 500)
+        LOG(LOG_WARN, "schedule run: job store call failed",
+            L_STR("error", ans->detail ? ans->detail : ans->message),
+            L_STRN("request_id", r->id, r->id_len));
+    if (ans->status == 503)
+        api_respond_unavailable(r, ans->message);
+    else
+        web_respond_error(r, ans->status, ans->code, ans->message);
+}
+
+/* Run now: the schedule's job, as its beat would make it (no unique key:
+ * a manual run is not a slot, so it never stands in for one). */
+static void run_now(struct web_request *r, const char *name, const char *sched)
+{
+    json_t *s = json_loads(sched, 0, NULL), *job = json_object();
+    static const char *const keep[] = {"queue", "kind", "payload", "priority", "max_attempts"};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        json_t *v = json_object_get(s, keep[i]);
+        if (v && !json_is_null(v))
+            json_object_set(job, keep[i], v);
+    }
+    json_t *tmo = json_object_get(s, "timeout_ms"); /* the job input takes seconds */
+    if (json_is_integer(tmo))
+        json_object_set_new(job, "timeout", json_real((double)json_integer_value(tmo) / 1000));
+    json_decref(s);
+    const char *field = NULL;
+    char msg[300];
+    json_t *norm = job_input_normalize(job, &field, msg, sizeof(msg));
+    json_decref(job);
+    if (!norm) { /* e.g. a kind this server does not know */
+        char out[400];
+        snprintf(out, sizeof(out), "the schedule's job is not valid here: %s: %s",
+                 field ? field : "job", msg);
+        web_respond_error(r, 409, "conflict", out);
+        return;
+    }
+    LOG(LOG_INFO, "schedule run now through the API", L_STR("name", name),
+        L_STRN("request_id", r->id, r->id_len));
+    json_t *jobs = json_array();
+    json_array_append_new(jobs, norm);
+    api_jobs_submit(r, jobs, on_run_answer);
 }
 
 static void on_done(struct pg_query *q, PGresult *res, const char *err)
@@ -85,6 +140,8 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
                 web_respond_error(r, 409, "conflict", "a schedule with this name exists");
             else
                 web_respond_error(r, 404, "not_found", "no schedule with this name");
+        } else if (c->kind == SC_RUN) {
+            run_now(r, c->name, PQgetvalue(res, 0, 0));
         } else {
             const char *j = PQgetvalue(res, 0, 0);
             bool created =
@@ -224,8 +281,8 @@ static void by_name(struct web_request *r, enum sched_call kind)
     char name[SCHED_NAME_MAX + 1];
     if (!ready(r) || !name_param(r, name))
         return;
-    if (kind == SC_GET || kind == SC_DELETE) {
-        submit(r, kind, kind == SC_GET ? SQL_SCHED_GET : SQL_SCHED_DELETE, 1, name, NULL);
+    if (kind == SC_GET || kind == SC_DELETE || kind == SC_RUN) {
+        submit(r, kind, kind == SC_DELETE ? SQL_SCHED_DELETE : SQL_SCHED_GET, 1, name, NULL);
         return;
     }
     char *text = body_schedule(r, name, kind == SC_PATCH);
@@ -251,4 +308,9 @@ void api_schedule_patch(struct web_request *r)
 void api_schedule_delete(struct web_request *r)
 {
     by_name(r, SC_DELETE);
+}
+
+void api_schedule_run(struct web_request *r)
+{
+    by_name(r, SC_RUN);
 }

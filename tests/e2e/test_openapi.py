@@ -519,6 +519,11 @@ def drive(srv, seen: dict):
          expect=400)
     call("PATCH", "/v1/schedules/{name}", f"/v1/schedules/no-{srv.tag}", {"enabled": True},
          expect=404)
+    r = call("POST", "/v1/schedules/{name}/run", f"/v1/schedules/{enc}/run", expect=201)
+    assert r.json["status"] == "pending" and r.json["created"] is True, r.json
+    call("POST", "/v1/schedules/{name}/run", f"/v1/schedules/no-{srv.tag}/run", expect=404)
+    call("POST", "/v1/schedules/{name}/run", "/v1/schedules/bad%20name/run", expect=400)
+    call("POST", "/v1/schedules/{name}/run", f"/v1/schedules/{enc}/run", key=None, expect=401)
     call("DELETE", "/v1/schedules/{name}", f"/v1/schedules/{enc}", expect=200)
     call("DELETE", "/v1/schedules/{name}", f"/v1/schedules/p-{srv.tag}", expect=200)
     call("DELETE", "/v1/schedules/{name}", f"/v1/schedules/{enc}", expect=404)

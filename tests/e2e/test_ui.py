@@ -315,6 +315,14 @@ def test_disable_a_schedule(srv, browser):
                interval=0.1, what="the row shows it disabled")
     assert schedule(srv, name)["enabled"] is False
     assert selected_text(browser, sel + " button.toggle") == "Enable"
+    # Run now, disabled or not: its job is enqueued and its page opens
+    browser.find_element("css selector", sel + " button.run").click()
+    wait_until(lambda: re.fullmatch(r".*#/jobs/\d+", browser.current_url), WAIT, interval=0.1,
+               what=lambda: browser.current_url)
+    jid = int(browser.current_url.rsplit("/", 1)[1])
+    wait_text(browser, "job-status", lambda t: t == "pending")  # no worker role here
+    job = http(srv.port, "GET", f"/v1/jobs/{jid}").json
+    assert job["kind"] == "noop" and job["queue"] == "ui-ticks", job
     assert csp_violations(browser) == []
 
 

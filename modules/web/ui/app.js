@@ -547,6 +547,23 @@
             }
           });
         }
+        /* Run now: the schedule's job at once; its page follows it. */
+        const run = write ? el('button', {
+          type: 'button', class: 'run', 'data-name': s.name, text: 'Run now',
+        }) : null;
+        if (run) {
+          run.addEventListener('click', async () => {
+            run.disabled = true;
+            try {
+              const j = await api('POST', '/v1/schedules/' + encodeURIComponent(s.name) + '/run');
+              clearError();
+              if (view === state.view) location.hash = '#/jobs/' + j.id;
+            } catch (err) {
+              if (view === state.view) showError(err);
+              run.disabled = false;
+            }
+          });
+        }
         return el('tr', { class: 'schedule', 'data-name': s.name, 'data-enabled': String(s.enabled) },
           el('td', { text: s.name }),
           el('td', null, el('code', { text: s.cron })),
@@ -557,7 +574,7 @@
           el('td', { class: 'next-fire', text: text(s.next_fire) }),
           el('td', { class: 'last-fire', text: text(s.last_fire) }),
           el('td', null, s.last_job_id ? el('a', { href: '#/jobs/' + s.last_job_id, text: String(s.last_job_id) }) : '-'),
-          el('td', null, toggle));
+          el('td', { class: 'actions' }, toggle, run));
       });
       body.replaceChildren(rows.length
         ? el('table', { id: 'schedules' },
