@@ -61,6 +61,14 @@ struct queue_call *api_jobs_counts(struct web_loop *wl, queue_answer_fn fn, void
     return a->ops->counts(a->state, fn, data);
 }
 
+const struct queue_api_ops *api_jobs_ops(struct web_loop *wl, void **state, const char **why)
+{
+    if (!api_jobs_ready(wl, why))
+        return NULL;
+    *state = wl->api->state;
+    return wl->api->ops;
+}
+
 bool api_jobs_ready(struct web_loop *wl, const char **why)
 {
     struct api_jobs *a = wl->api;

@@ -44,6 +44,8 @@ struct queue_call *api_jobs_counts(struct web_loop *wl, queue_answer_fn fn, void
 /* get_many of the backend on this loop; NULL with *why without a store. */
 struct queue_call *api_jobs_get_many(struct web_loop *wl, const int64_t *ids, unsigned n,
                                      queue_answer_fn fn, void *data, const char **why);
+/* This loop's backend calls and their state; NULL with *why (a 503). */
+const struct queue_api_ops *api_jobs_ops(struct web_loop *wl, void **state, const char **why);
 /* Whether this loop has its store; false with *why (for a 503). */
 bool api_jobs_ready(struct web_loop *wl, const char **why);
 /* The {id} path parameter, or false after answering 400. */

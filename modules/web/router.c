@@ -23,6 +23,7 @@ void api_job_list(struct web_request *r);
 void api_job_get(struct web_request *r);
 void api_job_cancel(struct web_request *r);
 void api_job_retry(struct web_request *r);
+void api_jobs_retry_many(struct web_request *r);
 void api_claim(struct web_request *r);
 void api_job_progress(struct web_request *r);
 void api_job_heartbeat(struct web_request *r);
@@ -53,6 +54,7 @@ static const struct web_route web_routes[] = {
     {"GET", "/metrics", web_metrics},
     {"POST", "/v1/jobs", api_enqueue},
     {"GET", "/v1/jobs", api_job_list},
+    {"POST", "/v1/jobs/retry", api_jobs_retry_many},
     {"GET", "/v1/jobs/{id}", api_job_get},
     {"POST", "/v1/jobs/{id}/cancel", api_job_cancel},
     {"POST", "/v1/jobs/{id}/retry", api_job_retry},

@@ -467,6 +467,10 @@ def drive(srv, seen: dict):
     call("GET", "/v1/jobs/{id}", f"/v1/jobs/{ida}", expect=200)
     call("GET", "/v1/jobs/{id}", f"/v1/jobs/{idb}", expect=200)
     call("POST", "/v1/jobs/{id}/retry", f"/v1/jobs/{idb}/retry", expect=200)
+    r = call("POST", "/v1/jobs/retry", body={"kind": srv.kind, "status": "failed"}, expect=200)
+    assert r.json["more"] is False, r.json
+    call("POST", "/v1/jobs/retry", body={"status": "running"}, expect=400)
+    call("POST", "/v1/jobs/retry", body={}, key=None, expect=401)
     # many outcomes at once: applied, stale, not found; 400; 401
     call("POST", "/v1/jobs", body=[{"kind": srv.kind, "queue": srv.queue} for _ in range(2)],
          expect=201)

@@ -293,6 +293,22 @@ def test_retry_a_dead_job_then_cancel_it(srv, browser):
     assert csp_violations(browser) == []
 
 
+def test_retry_all_dead_jobs_of_a_kind(srv, browser):
+    ids = [enqueue(srv, {"kind": PULL_KIND, "max_attempts": 1})["id"] for _ in range(3)]
+    for jid in ids:
+        tok = claimed(srv, jid)["token"]
+        r = http(srv.port, "POST", f"/v1/jobs/{jid}/fail", {"token": tok, "error": "boom"})
+        assert r.status == 200 and r.json["status"] == "dead", r
+    sign_in(browser, srv, API_KEY, f"#/jobs?status=dead&kind={PULL_KIND}")
+    wait_until(lambda: len(browser.find_elements("css selector", "#jobs tr.job")) == 3, WAIT,
+               interval=0.1, what="the three dead jobs")
+    wait_for(browser, "jobs-retry-all").click()
+    wait_for(browser, "jobs-empty")  # the list again: none dead any more
+    assert {job(srv, jid)["status"] for jid in ids} == {"pending"}
+    assert text_of(browser, "error") == ""
+    assert csp_violations(browser) == []
+
+
 def test_disable_a_schedule(srv, browser):
     name = f"ui-tick-{uuid.uuid4().hex[:6]}"
     r = http(srv.port, "POST", "/v1/schedules",

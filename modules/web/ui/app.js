@@ -375,7 +375,32 @@
     status.addEventListener('change', () => form.requestSubmit());
     const list = el('div', { id: 'jobs-body', text: 'loading' });
     const pager = el('div', { class: 'pager' });
-    main.append(el('h1', { text: 'Jobs' }), form, list, pager);
+    /* Retry all: the finished jobs this filter shows, in batches of 500
+     * (POST /v1/jobs/retry), until none is left. */
+    const bulk = el('div', { class: 'actions' });
+    if (can('jobs:write') && ['dead', 'failed', 'cancelled'].includes(filters.status)) {
+      const all = el('button', { type: 'button', id: 'jobs-retry-all',
+        text: 'Retry all ' + filters.status + (filters.kind ? ' ' + filters.kind : '') + ' jobs' });
+      all.addEventListener('click', async () => {
+        all.disabled = true;
+        try {
+          const body = { status: filters.status, limit: 500 };
+          if (filters.kind) body.kind = filters.kind;
+          if (filters.queue) body.queue = filters.queue;
+          for (;;) {
+            const r = await api('POST', '/v1/jobs/retry', body);
+            if (!r.more || !r.retried || view !== state.view) break;
+          }
+          clearError();
+          if (view === state.view) render(); /* the list as it is now */
+        } catch (err) {
+          if (view === state.view) showError(err);
+          all.disabled = false;
+        }
+      });
+      bulk.append(all);
+    }
+    main.append(el('h1', { text: 'Jobs' }), form, bulk, list, pager);
 
     const q = new URLSearchParams({ limit: '50' });
     for (const k of ['status', 'queue', 'kind']) if (filters[k]) q.set(k, filters[k]);
