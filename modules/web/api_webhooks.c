@@ -9,6 +9,7 @@
  * are logged with the request id and source, never the secret.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -142,6 +143,32 @@ void api_webhook_post(struct web_request *r)
     json_t *jobs = json_array();
     json_array_append_new(jobs, norm);
     api_jobs_submit(r, jobs, on_answer);
+}
+
+/* GET /v1/webhooks: the declared sources as a dashboard shows them (what
+ * each enqueues, how it is verified), never a secret or a verify token. */
+void api_webhook_list(struct web_request *r)
+{
+    if (!web_authorized(r))
+        return;
+    const struct kinds_file *f = r->loop->srv->module_state[MODULE_KINDS];
+    json_t *list = json_array();
+    for (unsigned i = 0; f && i < f->webhooks.n; i++) {
+        const struct webhook_source *s = &f->webhooks.v[i];
+        char url[300];
+        snprintf(url, sizeof(url), "/v1/webhooks/%s", s->name);
+        const char *id = s->id_header ? s->id_header : s->id_field;
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s?, s:s?, s:b}", "name", s->name, "url",
+                            url, "kind", s->kind, "queue", s->queue, "tolerance_s",
+                            (json_int_t)s->tolerance_s, "scheme", webhook_scheme_name(s->scheme),
+                            "delivery_id", id, "handshake", s->verify_token != NULL));
+    }
+    json_t *out = json_pack("{s:o}", "sources", list);
+    char *body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(out);
+    web_respond_json(r, 200, body, strlen(body));
+    free(body);
 }
 
 /* Meta's subscription handshake: echo hub.challenge when hub.mode is

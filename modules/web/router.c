@@ -40,6 +40,7 @@ void api_schedule_patch(struct web_request *r);
 void api_schedule_delete(struct web_request *r);
 void api_schedule_run(struct web_request *r);
 void api_webhook_post(struct web_request *r);
+void api_webhook_list(struct web_request *r);
 void api_webhook_handshake(struct web_request *r);
 void web_metrics(struct web_request *r);
 void api_upload_enqueue(struct web_request *r);
@@ -74,6 +75,7 @@ static const struct web_route web_routes[] = {
     {"PATCH", "/v1/schedules/{name}", api_schedule_patch},
     {"DELETE", "/v1/schedules/{name}", api_schedule_delete},
     {"POST", "/v1/schedules/{name}/run", api_schedule_run},
+    {"GET", "/v1/webhooks", api_webhook_list},
     {"POST", "/v1/webhooks/{source}", api_webhook_post},
     {"GET", "/v1/webhooks/{source}", api_webhook_handshake},
     {"GET", "/v1/openapi.json", web_openapi},

@@ -485,6 +485,11 @@ def drive(srv, seen: dict):
     r = call("GET", "/v1/queues", expect=200)
     assert any(q["queue"] == srv.queue for q in r.json["queues"]), r.json
     call("GET", "/v1/queues", key=None, expect=401)
+    r = call("GET", "/v1/webhooks", expect=200)
+    assert {x["name"]: x["scheme"] for x in r.json["sources"]} == {"gh": "github", "meta": "github"}
+    assert {x["name"]: x["handshake"] for x in r.json["sources"]} == {"gh": False, "meta": True}
+    assert "SECRET" not in r.body.decode() and "TOKEN" not in r.body.decode()
+    call("GET", "/v1/webhooks", key=None, expect=401)
     # a finished job's event stream: its one event, then the end
     r = call("GET", "/v1/jobs/{id}/events", f"/v1/jobs/{ida}/events", expect=200)
     assert b"event: job" in r.body and b'"succeeded"' in r.body, r.body[:300]

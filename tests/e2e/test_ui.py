@@ -415,3 +415,26 @@ def test_overview(srv, browser):
     by_id(browser, "signout").click()
     wait_for(browser, "credential")
     assert browser.execute_script("return sessionStorage.length") == 0
+
+
+def test_webhook_sources(trireme, beat_db, browser, tmp_path):
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps({"kinds": {}, "webhooks": {
+        "stripe": {"scheme": "stripe", "secret_env": "UI_STRIPE_SECRET", "kind": "noop",
+                   "queue": "payments"},
+        "gh": {"scheme": "github", "secret_env": "UI_GH_SECRET", "kind": "noop",
+               "id_header": "X-GitHub-Delivery"}}}))
+    s = trireme("--roles=web", f"--kinds={kinds}", env=beat_db.env(
+        TRIREME_API_KEYS=API_KEY, UI_STRIPE_SECRET="whsec_ui-stripe-secret",
+        UI_GH_SECRET="ui-gh-secret"))
+    s.base = f"http://127.0.0.1:{s.port}"
+    sign_in(browser, s, API_KEY, "#/webhooks")
+    rows = wait_until(lambda: browser.find_elements("css selector", "#webhooks tr.source"), WAIT,
+                      interval=0.1, what=lambda: f"the sources; error {text_of(browser, 'error')!r}")
+    assert len(rows) == 2
+    text = browser.find_element("css selector", "#webhooks").text
+    assert "POST /v1/webhooks/stripe" in text and "payments" in text
+    assert "x-github-delivery" in text.lower()
+    page = browser.page_source.lower()
+    assert "secret" not in page  # neither the secrets nor the names of their variables
+    assert csp_violations(browser) == []

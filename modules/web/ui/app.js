@@ -224,6 +224,7 @@
     if (parts[0] === 'jobs' && parts[1]) renderJob(main, view, parts[1]);
     else if (parts[0] === 'jobs') renderJobs(main, view, query);
     else if (parts[0] === 'schedules') renderSchedules(main, view);
+    else if (parts[0] === 'webhooks') renderWebhooks(main, view);
     else renderOverview(main, view);
   }
 
@@ -613,6 +614,36 @@
       showError(err);
     });
     load();
+  }
+
+  /* --- webhook sources -------------------------------------------------- */
+
+  /* GET /v1/webhooks: each declared source, what it enqueues and how its
+   * deliveries are verified (no secret ever leaves the server). */
+  function renderWebhooks(main, view) {
+    const body = el('div', { id: 'webhooks-body', text: 'loading' });
+    main.append(el('h1', { text: 'Webhook sources' }), body);
+    api('GET', '/v1/webhooks').then((data) => {
+      if (view !== state.view) return;
+      const rows = data.sources.map((s) => el('tr', { class: 'source', 'data-name': s.name },
+        el('td', { text: s.name }),
+        el('td', null, el('code', { text: 'POST ' + s.url })),
+        el('td', { class: 'scheme', text: s.scheme }),
+        el('td', null, el('a', { href: jobsHash({ kind: s.kind }), text: s.kind })),
+        el('td', { text: s.queue || 'default' }),
+        el('td', { text: s.delivery_id || '-' }),
+        el('td', { text: s.handshake ? 'yes' : 'no' })));
+      body.replaceChildren(rows.length
+        ? el('table', { id: 'webhooks' },
+          el('thead', null, el('tr', null, ...['source', 'endpoint', 'signature', 'kind', 'queue',
+            'delivery id', 'GET handshake'].map((h) => el('th', { text: h })))),
+          el('tbody', null, ...rows))
+        : el('p', { id: 'webhooks-none', text: 'no webhook sources are declared (--kinds)' }));
+    }).catch((err) => {
+      if (view !== state.view) return;
+      body.textContent = '';
+      showError(err);
+    });
   }
 
   /* --- start ------------------------------------------------------------ */
