@@ -116,11 +116,7 @@ static void on_listed(struct queue_call *qc, const struct queue_answer *ans)
     if (!jobs) {
         json_decref(got);
         bulk_free(b);
-        if (ans->status == 503)
-            api_respond_unavailable(r, ans->message);
-        else
-            web_respond_error(r, ans->status >= 400 ? ans->status : 500,
-                              ans->code ? ans->code : "internal", ans->message);
+        api_respond_failed(r, ans);
         return;
     }
     b->more = json_is_string(json_object_get(got, "next_cursor"));

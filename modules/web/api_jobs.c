@@ -110,6 +110,11 @@ static void on_answer(struct queue_call *c, const struct queue_answer *ans)
         web_respond_json(r, ans->status, ans->body, ans->len);
         return;
     }
+    api_respond_failed(r, ans);
+}
+
+void api_respond_failed(struct web_request *r, const struct queue_answer *ans)
+{
     /* The store's own words go to the log only, tied to the request. */
     if (ans->detail)
         LOG(ans->status == 400 ? LOG_INFO : LOG_WARN, "api job store call failed",
@@ -118,7 +123,9 @@ static void on_answer(struct queue_call *c, const struct queue_answer *ans)
     if (ans->status == 503)
         api_respond_unavailable(r, ans->message);
     else
-        web_respond_error(r, ans->status, ans->code, ans->message);
+        web_respond_error(
+            r, ans->status >= 400 ? ans->status : 500, ans->code ? ans->code : "internal",
+            ans->message ? ans->message : "the job store's answer was not understood");
 }
 
 static void on_abort(struct web_request *r)

@@ -24,6 +24,10 @@ struct web_loop;
 
 /* 503 unavailable with Retry-After. */
 void api_respond_unavailable(struct web_request *r, const char *message);
+/* A store call's failure (ans->status >= 300), as every route answers it:
+ * the store's own words (detail) logged with the request id, never sent;
+ * 503 with Retry-After. */
+void api_respond_failed(struct web_request *r, const struct queue_answer *ans);
 
 /* At web start, once the loop's connections are set up: the backend's
  * per-loop state (wl->api). Closed at cleanup, after the connections. */

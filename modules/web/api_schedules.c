@@ -61,14 +61,7 @@ static void on_run_answer(struct queue_call *qc, const struct queue_answer *ans)
         web_respond_json(r, 201, ans->body, ans->len);
         return;
     }
-    if (ans->status >= 500)
-        LOG(LOG_WARN, "schedule run: job store call failed",
-            L_STR("error", ans->detail ? ans->detail : ans->message),
-            L_STRN("request_id", r->id, r->id_len));
-    if (ans->status == 503)
-        api_respond_unavailable(r, ans->message);
-    else
-        web_respond_error(r, ans->status, ans->code, ans->message);
+    api_respond_failed(r, ans);
 }
 
 /* Run now: the schedule's job, as its beat would make it (no unique key:

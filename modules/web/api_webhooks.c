@@ -68,13 +68,7 @@ static void on_answer(struct queue_call *c, const struct queue_answer *ans)
         web_respond_json(r, 200, ans->body, ans->len);
         return;
     }
-    LOG(LOG_WARN, "webhook: job store call failed", L_INT("status", ans->status),
-        L_STR("error", ans->detail ? ans->detail : ans->message),
-        L_STRN("request_id", r->id, r->id_len));
-    if (ans->status == 503)
-        api_respond_unavailable(r, ans->message);
-    else
-        web_respond_error(r, ans->status, ans->code, ans->message);
+    api_respond_failed(r, ans);
 }
 
 /* The delivery id, from its header or a top-level string of the JSON body;

@@ -222,7 +222,9 @@ static void on_polled(struct queue_call *qc, const struct queue_answer *ans)
         /* The store failed this time: the streams wait for the next poll;
          * new ones whose job is not known yet get the store's answer. */
         LOG(LOG_WARN, "job events: the store did not answer",
-            L_STR("error", ans->detail ? ans->detail : ans->message));
+            L_STR("error", ans->detail    ? ans->detail
+                           : ans->message ? ans->message
+                                          : "an answer that is not the jobs"));
         struct list *pos, *tmp;
         list_for_each_safe(pos, tmp, &je->streams)
         {
@@ -231,11 +233,7 @@ static void on_polled(struct queue_call *qc, const struct queue_answer *ans)
                 continue;
             struct web_request *r = s->r;
             stream_done(s);
-            if (ans->status == 503)
-                api_respond_unavailable(r, ans->message);
-            else
-                web_respond_error(r, ans->status >= 400 ? ans->status : 500,
-                                  ans->code ? ans->code : "internal", ans->message);
+            api_respond_failed(r, ans);
         }
         json_decref(got);
         arm(je);

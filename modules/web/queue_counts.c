@@ -122,10 +122,7 @@ void queue_counts_close(struct web_loop *wl)
 static void answer(struct web_request *r, const json_t *sample, const struct queue_answer *failed)
 {
     if (!sample) {
-        if (failed->status == 503)
-            api_respond_unavailable(r, failed->message);
-        else
-            web_respond_error(r, failed->status, failed->code, failed->message);
+        api_respond_failed(r, failed);
         return;
     }
     char *body = json_dumps(sample, JSON_COMPACT | JSON_PRESERVE_ORDER);

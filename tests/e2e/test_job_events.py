@@ -12,7 +12,6 @@ exits cleanly.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import time
@@ -23,18 +22,9 @@ import pytest
 pytest.register_assert_rewrite("pgtools")
 from conftest import HOST  # noqa: E402
 from pgtools import API_KEY, enqueue, http  # noqa: E402
+from test_pull_workers import backend  # noqa: E402,F401  (fixture: both queue backends)
 
 pytest_plugins = ["pgtools"]
-
-
-@pytest.fixture(params=["postgres", "redis"])
-def backend(request):
-    if request.param == "postgres":
-        return request.getfixturevalue("db").env()
-    url = os.environ.get("TRIREME_TEST_REDIS_URL")
-    if not url:
-        pytest.fail("TRIREME_TEST_REDIS_URL is not set (tools/test.sh starts the servers)")
-    return {"REDIS_URL": url, "QUEUE_BACKEND": "redis", "TRIREME_API_KEYS": API_KEY}
 
 
 class Stream:

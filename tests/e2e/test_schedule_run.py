@@ -8,23 +8,15 @@ change; an unknown schedule is 404, a credential without schedules:write
 """
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
 pytest.register_assert_rewrite("pgtools")
-from pgtools import API_KEY, get_job, http, wait_until  # noqa: E402
+from pgtools import get_job, http, wait_until  # noqa: E402
+from test_bulk_retry import env  # noqa: E402,F401  (fixture: both queue backends, a reader key)
 
 pytest_plugins = ["pgtools"]
-
-
-@pytest.fixture(params=["postgres", "redis"])
-def env(request, db):
-    e = db.env(TRIREME_API_KEYS=f"{API_KEY},reader:jobs:read")
-    if request.param == "redis":
-        e.update(REDIS_URL=os.environ["TRIREME_TEST_REDIS_URL"], QUEUE_BACKEND="redis")
-    return e
 
 
 def test_run_now(trireme, env):
