@@ -37,35 +37,54 @@ void web_metrics_done(const struct web_request *r, const char *pattern, const ch
     metrics_http_done(m, route, method, status, r->loop->now_ns - r->start_ns);
 }
 
+/* A table's series in slot order, then its overflow series (labels
+ * "other") when it has one: each step renders the labels into labels and
+ * says the slot; false past the last. */
+struct series {
+    const struct metrics_table *t;
+    unsigned i, n;
+    bool over;
+};
+
+static struct series series_of(const struct metrics_table *t)
+{
+    return (struct series){.t = t,
+                           .n = atomic_load(&((struct metrics_table *)t)->n),
+                           .over = metrics_table_overflowed(t)};
+}
+
+static bool series_next(struct series *it, const char *const *names, unsigned nnames, char *labels,
+                        size_t cap, unsigned *slot)
+{
+    if (it->i > it->n || (it->i == it->n && !it->over))
+        return false;
+    *slot = it->i < it->n ? it->i : it->t->cap;
+    it->i++;
+    const char *vals[4];
+    size_t lens[4];
+    metrics_table_labels(it->t, *slot, vals, lens);
+    metrics_text_labels(labels, cap, names, vals, lens, nnames);
+    return true;
+}
+
 static void render_http(FILE *f, const struct metrics_table *t)
 {
     static const char *const names[] = {"route", "method", "status"};
-    unsigned n = atomic_load(&((struct metrics_table *)t)->n);
-    bool over = metrics_table_overflowed(t);
     metrics_text_family(f, "trireme_http_requests_total", "counter",
                         "HTTP requests answered, by route pattern, method and status.");
     char labels[600];
-    const char *vals[3];
-    size_t lens[3];
-    for (unsigned i = 0; i <= n; i++) {
-        unsigned s = i < n ? i : t->cap;
-        if (i == n && !over)
-            break;
-        metrics_table_labels(t, s, vals, lens);
-        metrics_text_labels(labels, sizeof(labels), names, vals, lens, 3);
-        const struct metrics_http *h = metrics_table_values(t, s);
+    unsigned slot;
+    for (struct series it = series_of(t);
+         series_next(&it, names, 3, labels, sizeof(labels), &slot);) {
+        const struct metrics_http *h = metrics_table_values(t, slot);
         metrics_text_u64(f, "trireme_http_requests_total", labels, metrics_get(&h->requests));
     }
     metrics_text_family(f, "trireme_http_request_duration_seconds", "histogram",
                         "Time from a request's first byte to its answer, by route pattern, "
                         "method and status.");
-    for (unsigned i = 0; i <= n; i++) {
-        unsigned s = i < n ? i : t->cap;
-        if (i == n && !over)
-            break;
-        metrics_table_labels(t, s, vals, lens);
-        metrics_text_labels(labels, sizeof(labels), names, vals, lens, 3);
-        const struct metrics_http *h = metrics_table_values(t, s);
+    for (struct series it = series_of(t);
+         series_next(&it, names, 3, labels, sizeof(labels), &slot);) {
+        const struct metrics_http *h = metrics_table_values(t, slot);
         metrics_text_hist(f, "trireme_http_request_duration_seconds", labels, &h->seconds,
                           &metrics_buckets_http);
     }
@@ -88,20 +107,13 @@ static void render_jobs(FILE *f, const struct metrics_table *t)
         [MJ_DEAD] = {"trireme_jobs_dead_total",
                      "Jobs that failed for good (no attempt left, or a permanent failure)."},
     };
-    unsigned n = atomic_load(&((struct metrics_table *)t)->n);
-    bool over = metrics_table_overflowed(t);
     char labels[1024];
-    const char *vals[2];
-    size_t lens[2];
+    unsigned slot;
     for (int c = 0; c < MJ_COUNT; c++) {
         metrics_text_family(f, counters[c].name, "counter", counters[c].help);
-        for (unsigned i = 0; i <= n; i++) {
-            unsigned s = i < n ? i : t->cap;
-            if (i == n && !over)
-                break;
-            metrics_table_labels(t, s, vals, lens);
-            metrics_text_labels(labels, sizeof(labels), names, vals, lens, 2);
-            const struct metrics_job *j = metrics_table_values(t, s);
+        for (struct series it = series_of(t);
+             series_next(&it, names, 2, labels, sizeof(labels), &slot);) {
+            const struct metrics_job *j = metrics_table_values(t, slot);
             metrics_text_u64(f, counters[c].name, labels, metrics_get(&j->n[c]));
         }
     }
@@ -118,13 +130,9 @@ static void render_jobs(FILE *f, const struct metrics_table *t)
     };
     for (size_t h = 0; h < sizeof(hists) / sizeof(hists[0]); h++) {
         metrics_text_family(f, hists[h].name, "histogram", hists[h].help);
-        for (unsigned i = 0; i <= n; i++) {
-            unsigned s = i < n ? i : t->cap;
-            if (i == n && !over)
-                break;
-            metrics_table_labels(t, s, vals, lens);
-            metrics_text_labels(labels, sizeof(labels), names, vals, lens, 2);
-            const char *j = metrics_table_values(t, s);
+        for (struct series it = series_of(t);
+             series_next(&it, names, 2, labels, sizeof(labels), &slot);) {
+            const char *j = metrics_table_values(t, slot);
             metrics_text_hist(f, hists[h].name, labels,
                               (const struct metrics_hist *)(j + hists[h].off), hists[h].b);
         }
