@@ -22,9 +22,6 @@
 
 #define FILES_TIMEOUT_MS 30000 /* each statement */
 
-#define SQL_FILES                                                                                  \
-    "SELECT id, name, filename, content_type, size FROM trireme.job_files WHERE job_id = $1"       \
-    " ORDER BY name"
 #define SQL_CHUNK "SELECT data FROM trireme.job_file_chunks WHERE file_id = $1 AND seq = $2"
 
 static void next_chunk(struct exec_files *f);
@@ -274,7 +271,7 @@ void exec_files_fetch(struct exec_files *f, struct pg_pool *pg, const char *root
     f->pg = pg;
     snprintf(f->p0, sizeof(f->p0), "%" PRId64, job_id);
     f->vals[0] = f->p0;
-    submit(f, SQL_FILES, 1, 0, on_list);
+    submit(f, SQL_JOB_FILES, 1, 0, on_list);
 }
 
 void exec_files_cancel(struct exec_files *f)

@@ -26,6 +26,12 @@
 
 #include "kernel/pg.h"
 
+/* A job's files ($1: its id as text), by name: id, name, filename,
+ * content_type, size. Also what http kinds list ("files": true). */
+#define SQL_JOB_FILES                                                                              \
+    "SELECT id, name, filename, content_type, size FROM trireme.job_files WHERE job_id = $1"       \
+    " ORDER BY name"
+
 struct exec_files;
 struct chunk_write;
 /* err: NULL when every file is in place (or the job has none). */

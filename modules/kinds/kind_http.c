@@ -38,10 +38,6 @@
 #define HTTP_KIND_SECRET_HEX 32    /* a hand-off token's secret: 128 random bits in hex */
 #define HTTP_KIND_FILES_MS   10000 /* the lookup of a job's files ("files": true) */
 
-#define SQL_JOB_FILES                                                                              \
-    "SELECT name, filename, content_type, size FROM trireme.job_files WHERE job_id = $1"           \
-    " ORDER BY name"
-
 struct http_loop {
     struct loop *loop;
     const struct kinds_file *f;
@@ -363,7 +359,7 @@ static json_t *files_json(struct http_req *q, PGresult *res)
         base--;
     json_t *list = json_array();
     for (int i = 0; i < PQntuples(res); i++) {
-        const char *name = PQgetvalue(res, i, 0);
+        const char *name = PQgetvalue(res, i, 1); /* SQL_JOB_FILES' columns */
         if (!upload_signed_path(cfg->upload_url_secret, strlen(cfg->upload_url_secret), id, name,
                                 expires, path, sizeof(path)))
             continue; /* a name uploads never accept: not stored */
@@ -372,9 +368,9 @@ static json_t *files_json(struct http_req *q, PGresult *res)
         memcpy(url, cfg->public_url, base);
         memcpy(url + base, path, pl + 1);
         json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "name", name,
-                                              "filename", PQgetvalue(res, i, 1), "content_type",
-                                              PQgetvalue(res, i, 2), "size",
-                                              (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                                              "filename", PQgetvalue(res, i, 2), "content_type",
+                                              PQgetvalue(res, i, 3), "size",
+                                              (json_int_t)strtoll(PQgetvalue(res, i, 4), NULL, 10),
                                               "url", url, "expires_at", when));
         free(url);
     }

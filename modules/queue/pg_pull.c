@@ -419,23 +419,13 @@ static void on_finished(struct pg_query *q, PGresult *res, const char *err)
     call_put(c);
 }
 
-/* s (valid UTF-8: it came out of a JSON body) as a JSON string literal at
- * o, which has room for 6 bytes per byte of s and 2; returns its end. */
+/* s as a JSON string literal at o (jansson's encoder; s came out of a
+ * JSON body), which has room for 6 bytes per byte of s and 2. */
 static char *put_str(char *o, const char *s)
 {
-    *o++ = '"';
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            *o++ = '\\';
-            *o++ = (char)ch;
-        } else if (ch < 0x20) {
-            o += sprintf(o, "\\u%04x", ch);
-        } else {
-            *o++ = (char)ch;
-        }
-    }
-    *o++ = '"';
+    json_t *v = json_string(s);
+    o += json_dumpb(v, o, strlen(s) * 6 + 2, JSON_ENCODE_ANY);
+    json_decref(v);
     return o;
 }
 

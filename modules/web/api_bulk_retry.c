@@ -29,7 +29,9 @@
 struct bulk;
 struct one { /* one job's retry */
     struct bulk *b;
-    unsigned i;
+    int64_t id;
+    struct queue_call *call; /* in flight, or NULL once answered */
+    bool answered, done;     /* done: retried */
 };
 
 struct bulk {
@@ -38,11 +40,8 @@ struct bulk {
     void *state;
     json_t *in; /* the body: the filter's strings point into it */
     struct queue_call *list;
-    struct queue_call **calls; /* the retries in flight (NULL: answered) */
-    int64_t *ids;
     struct one *ones;
     unsigned n, left, retried;
-    bool *done;
     bool more;
 };
 
@@ -53,10 +52,7 @@ static void bulk_free(struct bulk *b)
         b->r->on_abort = NULL;
     }
     json_decref(b->in);
-    free(b->calls);
     free(b->ones);
-    free(b->ids);
-    free(b->done);
     free(b);
 }
 
@@ -66,8 +62,8 @@ static void on_abort(struct web_request *r)
     if (b->list)
         queue_call_forget(b->list);
     for (unsigned i = 0; i < b->n; i++)
-        if (b->calls[i])
-            queue_call_forget(b->calls[i]);
+        if (b->ones[i].call)
+            queue_call_forget(b->ones[i].call);
     bulk_free(b);
 }
 
@@ -76,8 +72,8 @@ static void answer(struct bulk *b)
     struct web_request *r = b->r;
     json_t *ids = json_array();
     for (unsigned i = 0; i < b->n; i++)
-        if (b->done[i])
-            json_array_append_new(ids, json_integer(b->ids[i]));
+        if (b->ones[i].done)
+            json_array_append_new(ids, json_integer(b->ones[i].id));
     json_t *out = json_pack("{s:I, s:o, s:b}", "retried", (json_int_t)b->retried, "ids", ids,
                             "more", b->more);
     char *body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -93,14 +89,14 @@ static void on_retried(struct queue_call *qc, const struct queue_answer *ans)
 {
     struct one *o = qc->data;
     struct bulk *b = o->b;
-    unsigned i = o->i;
-    b->calls[i] = NULL;
+    o->call = NULL;
+    o->answered = true;
     /* 409: no longer finished (retried or cancelled meanwhile); 404:
      * deleted; others: the store failed this one. */
-    b->done[i] = ans->status == 200;
-    b->retried += b->done[i];
+    o->done = ans->status == 200;
+    b->retried += o->done;
     if (ans->status >= 500)
-        LOG(LOG_WARN, "bulk retry: one job's retry failed", L_INT("job_id", b->ids[i]),
+        LOG(LOG_WARN, "bulk retry: one job's retry failed", L_INT("job_id", o->id),
             L_STR("error", ans->detail ? ans->detail : ans->message));
     if (--b->left == 0)
         answer(b);
@@ -121,12 +117,10 @@ static void on_listed(struct queue_call *qc, const struct queue_answer *ans)
     }
     b->more = json_is_string(json_object_get(got, "next_cursor"));
     b->n = (unsigned)json_array_size(jobs);
-    b->ids = xcalloc(b->n + 1, sizeof(*b->ids));
-    b->calls = xcalloc(b->n + 1, sizeof(*b->calls));
-    b->done = xcalloc(b->n + 1, sizeof(*b->done));
     b->ones = xcalloc(b->n + 1, sizeof(*b->ones));
     for (unsigned i = 0; i < b->n; i++)
-        b->ids[i] = json_integer_value(json_object_get(json_array_get(jobs, i), "id"));
+        b->ones[i] = (struct one){
+            .b = b, .id = json_integer_value(json_object_get(json_array_get(jobs, i), "id"))};
     json_decref(got);
     if (!b->n) {
         answer(b);
@@ -136,8 +130,9 @@ static void on_listed(struct queue_call *qc, const struct queue_answer *ans)
      * from inside its call cannot end the request mid-loop. */
     b->left = b->n + 1;
     for (unsigned i = 0; i < b->n; i++) {
-        b->ones[i] = (struct one){b, i};
-        b->calls[i] = b->ops->retry(b->state, b->ids[i], on_retried, &b->ones[i]);
+        struct queue_call *c = b->ops->retry(b->state, b->ones[i].id, on_retried, &b->ones[i]);
+        if (!b->ones[i].answered) /* not answered from inside the call */
+            b->ones[i].call = c;
     }
     if (--b->left == 0)
         answer(b);
