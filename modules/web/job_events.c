@@ -2,7 +2,9 @@
  * job_events.c - GET /v1/jobs/{id}/events: a job's state and progress as
  * Server-Sent Events, from the moment of the request until the job ends.
  *
- * One watcher per web loop. While any stream is open it asks the store for
+ * One watcher per web loop (an sse_hub, sse.c: timer, framing, heartbeats
+ * and drain are shared with GET /v1/events). While any stream is open it
+ * asks the store for
  * every watched job at once, each JOB_EVENTS_POLL_MS (one get_many call
  * however many streams: a thousand clients watching cost what one does),
  * and writes an event to each stream whose job changed. With no stream
@@ -33,96 +35,48 @@
 #include "kernel/loop.h"
 #include "kernel/xalloc.h"
 #include "modules/web/api_jobs.h"
+#include "modules/web/sse.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
-#define EVENT_ID_MAX 64 /* a Last-Event-ID kept from the client */
-
 struct job_events {
+    struct sse_hub hub;
     struct web_loop *wl;
-    struct list streams; /* struct job_stream.node */
-    unsigned nstreams;
-    struct timer tick;
-    bool ticking, stopped;
     struct queue_call *inflight;
     int64_t *ids; /* the distinct jobs of the poll in flight */
     unsigned nids;
-    uint64_t beat_ns; /* the last heartbeat */
 };
 
 struct job_stream {
-    struct web_request *r;
-    struct job_events *je;
-    struct list node;
+    struct sse_stream sse; /* first */
     int64_t id;
-    bool started;                /* the head went out */
-    char *last;                  /* the job as last sent, to tell a change */
-    char seen[EVENT_ID_MAX + 1]; /* Last-Event-ID given, until the first event */
+    char *last;                /* the job as last sent, to tell a change */
+    char seen[SSE_ID_MAX + 1]; /* Last-Event-ID given, until the first event */
 };
 
-static void on_tick(struct loop *l, struct timer *t);
+static void poll_now(struct sse_hub *h);
+
+static void free_stream(struct sse_stream *ss)
+{
+    struct job_stream *s = (struct job_stream *)ss;
+    free(s->last);
+    free(s);
+}
 
 static struct job_events *events_of(struct web_loop *wl)
 {
     if (!wl->events) {
         struct job_events *je = xcalloc(1, sizeof(*je));
         je->wl = wl;
-        list_init(&je->streams);
-        je->tick.fn = on_tick;
+        sse_hub_init(&je->hub, wl->loop);
+        je->hub.poll_ms = JOB_EVENTS_POLL_MS;
+        je->hub.heartbeat_ms = JOB_EVENTS_HEARTBEAT_MS;
+        je->hub.max_pending = JOB_EVENTS_MAX_PENDING;
+        je->hub.poll = poll_now;
+        je->hub.free_stream = free_stream;
         wl->events = je;
     }
     return wl->events;
-}
-
-static void stream_free(struct job_stream *s)
-{
-    list_remove(&s->node);
-    s->je->nstreams--;
-    free(s->last);
-    free(s);
-}
-
-/* The request is answered or gone: forget the stream. */
-static void stream_done(struct job_stream *s)
-{
-    s->r->on_abort = NULL;
-    s->r->async = NULL;
-    stream_free(s);
-}
-
-static void on_abort(struct web_request *r)
-{
-    stream_free(r->async);
-}
-
-static void stream_end(struct job_stream *s)
-{
-    struct web_request *r = s->r;
-    stream_done(s);
-    web_respond_end(r);
-}
-
-static int stream_write(struct job_stream *s, const char *text, size_t n)
-{
-    return web_respond_write(s->r, text, n);
-}
-
-static void poll_now(struct job_events *je);
-
-static void arm(struct job_events *je)
-{
-    if (!je->ticking && je->nstreams && !je->stopped) {
-        je->ticking = true;
-        loop_timer_in(je->wl->loop, &je->tick, JOB_EVENTS_POLL_MS);
-    }
-}
-
-static void on_tick(struct loop *l, struct timer *t)
-{
-    (void)l;
-    struct job_events *je = container_of(t, struct job_events, tick);
-    je->ticking = false;
-    poll_now(je);
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -154,7 +108,7 @@ static json_t *find(json_t **sorted, size_t n, int64_t id)
     return NULL;
 }
 
-static bool finished(const json_t *job)
+bool job_events_finished(const json_t *job)
 {
     const char *st = json_string_value(json_object_get(job, "status"));
     return st && (!strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "dead") ||
@@ -164,28 +118,18 @@ static bool finished(const json_t *job)
 /* One stream against the job's state now (NULL: no such job). */
 static void deliver(struct job_stream *s, json_t *job)
 {
-    if (!s->started) {
-        if (!job) {
-            struct web_request *r = s->r;
-            stream_done(s);
-            web_respond_error(r, 404, "not_found", "no job with this id");
-            return;
-        }
-        struct web_request *r = s->r;
-        if (!web_respond_begin(r, 200, "text/event-stream", WEB_LEN_UNTIL_CLOSE,
-                               "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n")) {
-            stream_done(s); /* the connection is closing: the request is gone */
-            return;
-        }
-        s->started = true;
-        /* the browser's EventSource reconnects after this long */
-        if (stream_write(s, "retry: 2000\n\n", 13))
-            return; /* on_abort follows */
+    if (!s->sse.started && !job) {
+        struct web_request *r = s->sse.r;
+        sse_done(&s->sse);
+        web_respond_error(r, 404, "not_found", "no job with this id");
+        return;
     }
+    if (!sse_start(&s->sse))
+        return;
     if (!job) {
-        static const char gone[] = "event: gone\ndata: {}\n\n";
-        if (!stream_write(s, gone, sizeof(gone) - 1))
-            stream_end(s);
+        static const char empty[] = "{}";
+        if (!sse_send(&s->sse, NULL, "gone", empty, sizeof(empty) - 1))
+            sse_end(&s->sse);
         return;
     }
     char *text = json_dumps(job, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -193,23 +137,20 @@ static void deliver(struct job_stream *s, json_t *job)
     if (!version)
         version = "";
     bool same = s->last ? !strcmp(s->last, text) : (*s->seen && !strcmp(s->seen, version));
-    if (same || web_respond_pending(s->r) > JOB_EVENTS_MAX_PENDING) {
+    if (same || sse_slow(&s->sse)) {
         free(text);
-        if (same && finished(job))
-            stream_end(s);
+        if (same && job_events_finished(job))
+            sse_end(&s->sse);
         return;
     }
-    char head[EVENT_ID_MAX + 32];
-    int hn = snprintf(head, sizeof(head), "id: %.*s\nevent: job\ndata: ", EVENT_ID_MAX, version);
-    if (stream_write(s, head, (size_t)hn) || stream_write(s, text, strlen(text)) ||
-        stream_write(s, "\n\n", 2)) {
+    if (sse_send(&s->sse, version, "job", text, strlen(text))) {
         free(text);
         return; /* on_abort follows */
     }
     free(s->last);
     s->last = text;
-    if (finished(job))
-        stream_end(s);
+    if (job_events_finished(job))
+        sse_end(&s->sse);
 }
 
 static void on_polled(struct queue_call *qc, const struct queue_answer *ans)
@@ -218,6 +159,7 @@ static void on_polled(struct queue_call *qc, const struct queue_answer *ans)
     je->inflight = NULL;
     json_t *got = ans->status == 200 ? json_loadb(ans->body, ans->len, 0, NULL) : NULL;
     json_t *jobs = json_object_get(got, "jobs");
+    struct list *pos, *tmp;
     if (!jobs) {
         /* The store failed this time: the streams wait for the next poll;
          * new ones whose job is not known yet get the store's answer. */
@@ -225,18 +167,17 @@ static void on_polled(struct queue_call *qc, const struct queue_answer *ans)
             L_STR("error", ans->detail    ? ans->detail
                            : ans->message ? ans->message
                                           : "an answer that is not the jobs"));
-        struct list *pos, *tmp;
-        list_for_each_safe(pos, tmp, &je->streams)
+        list_for_each_safe(pos, tmp, &je->hub.streams)
         {
-            struct job_stream *s = list_entry(pos, struct job_stream, node);
+            struct sse_stream *s = list_entry(pos, struct sse_stream, node);
             if (s->started)
                 continue;
             struct web_request *r = s->r;
-            stream_done(s);
+            sse_done(s);
             api_respond_failed(r, ans);
         }
         json_decref(got);
-        arm(je);
+        sse_arm(&je->hub, JOB_EVENTS_POLL_MS);
         return;
     }
     size_t n = json_array_size(jobs);
@@ -246,39 +187,30 @@ static void on_polled(struct queue_call *qc, const struct queue_answer *ans)
     qsort(sorted, n, sizeof(*sorted), cmp_job_id);
     /* Only the jobs this poll asked for: a stream opened meanwhile waits
      * for the next one rather than reading its job as missing. */
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &je->streams)
+    list_for_each_safe(pos, tmp, &je->hub.streams)
     {
-        struct job_stream *s = list_entry(pos, struct job_stream, node);
+        struct job_stream *s = (struct job_stream *)list_entry(pos, struct sse_stream, node);
         if (bsearch(&s->id, je->ids, je->nids, sizeof(*je->ids), cmp_id))
             deliver(s, find(sorted, n, s->id));
     }
     free(sorted);
     json_decref(got);
-    uint64_t now = je->wl->loop->now_ns;
-    if (now - je->beat_ns >= (uint64_t)JOB_EVENTS_HEARTBEAT_MS * 1000000) {
-        je->beat_ns = now;
-        list_for_each_safe(pos, tmp, &je->streams)
-        {
-            struct job_stream *s = list_entry(pos, struct job_stream, node);
-            if (s->started && web_respond_pending(s->r) < JOB_EVENTS_MAX_PENDING)
-                stream_write(s, ": keep-alive\n\n", 14);
-        }
-    }
-    arm(je);
+    sse_heartbeat(&je->hub);
+    sse_arm(&je->hub, JOB_EVENTS_POLL_MS);
 }
 
 /* Ask for every watched job once. */
-static void poll_now(struct job_events *je)
+static void poll_now(struct sse_hub *h)
 {
-    if (je->inflight || je->stopped || !je->nstreams)
+    struct job_events *je = container_of(h, struct job_events, hub);
+    if (je->inflight || h->stopped || !h->nstreams)
         return;
-    je->ids = xrealloc(je->ids, (size_t)je->nstreams * sizeof(*je->ids));
+    je->ids = xrealloc(je->ids, (size_t)h->nstreams * sizeof(*je->ids));
     unsigned n = 0;
     struct list *pos;
-    list_for_each(pos, &je->streams)
+    list_for_each(pos, &h->streams)
     {
-        je->ids[n++] = list_entry(pos, struct job_stream, node)->id;
+        je->ids[n++] = ((struct job_stream *)list_entry(pos, struct sse_stream, node))->id;
     }
     qsort(je->ids, n, sizeof(*je->ids), cmp_id);
     je->nids = 0;
@@ -289,7 +221,7 @@ static void poll_now(struct job_events *je)
     je->inflight = api_jobs_get_many(je->wl, je->ids, je->nids, on_polled, je, &why);
     if (!je->inflight) { /* no store on this loop: answered at open, never here */
         LOG(LOG_WARN, "job events: no store", L_STR("error", why));
-        arm(je);
+        sse_arm(h, JOB_EVENTS_POLL_MS);
     }
 }
 
@@ -306,49 +238,27 @@ void api_job_events(struct web_request *r)
         api_respond_unavailable(r, why);
         return;
     }
-    if (je->stopped || wl->draining) {
+    if (je->hub.stopped || wl->draining) {
         api_respond_unavailable(r, "the server is shutting down");
         return;
     }
-    if (je->nstreams >= JOB_EVENTS_MAX_STREAMS) {
+    if (je->hub.nstreams >= JOB_EVENTS_MAX_STREAMS) {
         api_respond_unavailable(r, "too many job event streams on this server thread");
         return;
     }
     struct job_stream *s = xcalloc(1, sizeof(*s));
-    s->r = r;
-    s->je = je;
     s->id = id;
     const struct http1_header *h = http1_find_header(r->http, "last-event-id");
-    if (h && h->value_len <= EVENT_ID_MAX)
+    if (h && h->value_len <= SSE_ID_MAX)
         snprintf(s->seen, sizeof(s->seen), "%.*s", (int)h->value_len, h->value);
-    list_append(&je->streams, &s->node);
-    je->nstreams++;
-    r->async = s;
-    r->on_abort = on_abort;
-    if (!je->beat_ns)
-        je->beat_ns = r->loop->now_ns;
-    poll_now(je); /* the first answer at once, not a poll period later */
+    sse_add(&je->hub, &s->sse, r);
+    poll_now(&je->hub); /* the first answer at once, not a poll period later */
 }
 
 void job_events_stop(struct web_loop *wl)
 {
-    struct job_events *je = wl->events;
-    if (!je || je->stopped)
-        return;
-    je->stopped = true;
-    if (je->ticking)
-        loop_timer_cancel(wl->loop, &je->tick);
-    je->ticking = false;
-    while (!list_empty(&je->streams)) {
-        struct job_stream *s = list_entry(je->streams.next, struct job_stream, node);
-        if (s->started) {
-            stream_end(s); /* the client reconnects elsewhere, with Last-Event-ID */
-        } else {
-            struct web_request *r = s->r;
-            stream_done(s);
-            api_respond_unavailable(r, "the server is shutting down");
-        }
-    }
+    if (wl->events)
+        sse_stop(&wl->events->hub);
 }
 
 void job_events_close(struct web_loop *wl)
@@ -358,8 +268,7 @@ void job_events_close(struct web_loop *wl)
         return;
     if (je->inflight)
         queue_call_forget(je->inflight);
-    while (!list_empty(&je->streams))
-        stream_free(list_entry(je->streams.next, struct job_stream, node));
+    sse_close(&je->hub);
     free(je->ids);
     free(je);
     wl->events = NULL;

@@ -16,6 +16,8 @@ struct web_loop;
 struct web_request;
 
 void api_job_events(struct web_request *r);
+/* The job's status is final (succeeded, failed, dead, cancelled). */
+bool job_events_finished(const json_t *job);
 /* The loop drains: open streams end (clients reconnect elsewhere). */
 void job_events_stop(struct web_loop *wl);
 /* At cleanup, after the loop ended. */
