@@ -40,7 +40,16 @@
 #define PG_API_SPARE_CALLS 64  /* finished calls kept per loop for reuse */
 #define PG_API_PARAM_MAX   256 /* one list filter's text, NUL included */
 
-enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY, PG_COUNTS, PG_GET_MANY };
+enum pg_call_kind {
+    PG_ENQUEUE,
+    PG_GET,
+    PG_LIST,
+    PG_CANCEL,
+    PG_RETRY,
+    PG_COUNTS,
+    PG_GET_MANY,
+    PG_CHANGES,
+};
 
 #define SQL_JOB_GET_MANY                                                                           \
     "SELECT " JOB_JSON "::text FROM trireme.jobs j WHERE j.id = ANY($1::bigint[])"
@@ -57,6 +66,25 @@ enum pg_call_kind { PG_ENQUEUE, PG_GET, PG_LIST, PG_CANCEL, PG_RETRY, PG_COUNTS,
     "(SELECT queue, status FROM trireme.jobs WHERE status = 'dead' LIMIT $1) UNION ALL "           \
     "(SELECT queue, status FROM trireme.jobs WHERE status = 'cancelled' LIMIT $1)"                 \
     ") s GROUP BY queue, status ORDER BY queue"
+
+/* The change feed (012_job_changes.sql's (updated_at, id) index): $1 $2
+ * the cursor (updated_at in microseconds since the epoch, id; NULL: now),
+ * $3 the limit, $4 the overlap in ms. The first part reads the changes
+ * after the cursor; the second reads again the overlap before it, because
+ * updated_at = now() is the writer's transaction start: a transaction that
+ * commits after a poll can carry a stamp older than that poll's cursor.
+ * The last row (ord 1) is the present as a cursor. */
+#define PG_CURSOR_TS "coalesce(timestamptz 'epoch' + $1::bigint * interval '1 microsecond', now())"
+#define PG_CHANGE_COLS                                                                             \
+    "SELECT 0 AS ord, (extract(epoch FROM j.updated_at) * 1000000)::bigint AS us, j.id, " JOB_JSON \
+    "::text AS job FROM trireme.jobs j WHERE "
+#define SQL_CHANGES                                                                                \
+    "(" PG_CHANGE_COLS "(j.updated_at, j.id) > (" PG_CURSOR_TS ", coalesce($2::bigint, 0))"        \
+    " ORDER BY j.updated_at, j.id LIMIT $3::int) UNION ALL"                                        \
+    " (" PG_CHANGE_COLS "$1::bigint IS NOT NULL AND j.updated_at > " PG_CURSOR_TS                  \
+    " - $4::int * interval '1 ms' AND (j.updated_at, j.id) <= (" PG_CURSOR_TS ", $2::bigint)"      \
+    " ORDER BY j.updated_at DESC, j.id DESC LIMIT $3::int) UNION ALL"                              \
+    " SELECT 1, (extract(epoch FROM now()) * 1000000)::bigint, 0, NULL ORDER BY 1, 2, 3"
 
 /* Enqueues bound for one INSERT: jobs holds the rows of every call on
  * calls, in order; a call's rows are [first, first + count). */
@@ -351,6 +379,29 @@ static void answer_counts(struct pg_call *c, PGresult *res)
     free(qs);
 }
 
+/* {"changes":[{"cursor","job"}...],"now"}: rows ord 0, then the present. */
+static void answer_changes(struct pg_call *c, PGresult *res)
+{
+    int rows = PQntuples(res);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    fputs("{\"changes\":[", f);
+    const char *now = "0";
+    for (int i = 0, n = 0; i < rows; i++) {
+        if (PQgetvalue(res, i, 0)[0] == '1') {
+            now = PQgetvalue(res, i, 1);
+            continue;
+        }
+        fprintf(f, "%s{\"cursor\":\"%s-%s\",\"job\":%s}", n++ ? "," : "", PQgetvalue(res, i, 1),
+                PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+    }
+    fprintf(f, "],\"now\":\"%s-0\"}", now);
+    fclose(f);
+    queue_answer_json(&c->head, out, len);
+    free(out);
+}
+
 static void on_done(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pg_call *c = container_of(q, struct pg_call, q);
@@ -363,6 +414,8 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
         answer_list(c, res);
     } else if (c->kind == PG_COUNTS) {
         answer_counts(c, res);
+    } else if (c->kind == PG_CHANGES) {
+        answer_changes(c, res);
     } else if (c->kind == PG_GET_MANY) {
         c->limit = -1; /* no cursor */
         answer_list(c, res);
@@ -387,7 +440,8 @@ static struct pg_call *query_new(struct pg_api *a, enum pg_call_kind kind, const
         .nparams = nparams,
         .values = c->vals,
         .timeout_ms = QUEUE_API_TIMEOUT_MS,
-        .retry_safe = kind == PG_GET || kind == PG_LIST || kind == PG_COUNTS || kind == PG_GET_MANY,
+        .retry_safe = kind == PG_GET || kind == PG_LIST || kind == PG_COUNTS ||
+                      kind == PG_GET_MANY || kind == PG_CHANGES,
         .fail_fast = true,
     };
     list_insert(&a->live, &c->node);
@@ -463,6 +517,24 @@ static struct queue_call *pg_counts(void *api, queue_answer_fn fn, void *data)
     return &c->head;
 }
 
+/* after: "<microseconds>-<id>" as answer_changes writes it, or NULL. */
+static struct queue_call *pg_changes(void *api, const char *after, unsigned limit,
+                                     queue_answer_fn fn, void *data)
+{
+    struct pg_api *a = api;
+    struct pg_call *c = query_new(a, PG_CHANGES, SQL_CHANGES, 4, fn, data);
+    long long us = 0, id = 0;
+    bool given = after && sscanf(after, "%lld-%lld", &us, &id) == 2;
+    snprintf(c->buf[0], sizeof(c->buf[0]), "%lld", us);
+    snprintf(c->buf[1], sizeof(c->buf[1]), "%lld", id);
+    snprintf(c->buf[2], sizeof(c->buf[2]), "%u", limit);
+    snprintf(c->buf[3], sizeof(c->buf[3]), "%d", QUEUE_CHANGES_OVERLAP_MS);
+    for (int i = 0; i < 4; i++)
+        c->vals[i] = given || i >= 2 ? c->buf[i] : NULL;
+    pg_query_submit(a->pool, &c->q);
+    return &c->head;
+}
+
 /* --- per loop ------------------------------------------------------------- */
 
 static void *pg_open(const struct queue_api_conns *conns, const char **why)
@@ -521,4 +593,5 @@ const struct queue_api_ops pg_api_ops = {
     .retry = pg_retry,
     .counts = pg_counts,
     .get_many = pg_get_many,
+    .changes = pg_changes,
 };

@@ -109,6 +109,19 @@ struct queue_api_ops {
      * up to QUEUE_COUNT_CAP jobs, so a sample never reads a whole large
      * table; a status the backend cannot count cheaply is left out. */
     struct queue_call *(*counts)(void *api, queue_answer_fn fn, void *data);
+    /* GET /v1/events: the jobs changed after cursor `after` (NULL: from the
+     * store's present on), oldest change first. Body:
+     * {"changes":[{"cursor":C,"job":<as get shows it>},...],"now":C}.
+     * A cursor is "<a>-<b>", two integers ordered as the pair (a, b).
+     * Past the at most `limit` changes after `after`, the answer repeats
+     * the jobs whose change falls in the QUEUE_CHANGES_OVERLAP_MS before
+     * `after` (at most `limit` more): a store whose writers stamp changes
+     * before they commit can show one behind a cursor already answered,
+     * and this is where the caller finds it; the caller drops the ones it
+     * had. "now": the store's present as a cursor (where a caller without
+     * `after` starts). NULL op: the backend keeps no feed of changes. */
+    struct queue_call *(*changes)(void *api, const char *after, unsigned limit, queue_answer_fn fn,
+                                  void *data);
 };
 
 /* --- api_answer.c: answers worded the same on every backend ----------- */
@@ -134,6 +147,10 @@ void queue_enqueued_add(struct queue_enqueued *e, const char *id, bool created);
 void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c);
 
 #define QUEUE_GET_MANY_MAX 4096 /* ids in one get_many */
+/* How far behind the newest change a changes call looks again for
+ * changes that became visible late (see changes). */
+#define QUEUE_CHANGES_OVERLAP_MS 2000
+#define QUEUE_CURSOR_MAX         48 /* a changes cursor's text, NUL excluded */
 /* Jobs counted per status (over all queues) by a counts call, at most. */
 #define QUEUE_COUNT_CAP 100000
 #define QUEUE_NSTATUS   6

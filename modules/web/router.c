@@ -32,6 +32,7 @@ void api_job_fail(struct web_request *r);
 void api_outcomes(struct web_request *r);
 void api_queues(struct web_request *r);
 void api_job_events(struct web_request *r);
+void api_events(struct web_request *r);
 void api_schedule_list(struct web_request *r);
 void api_schedule_create(struct web_request *r);
 void api_schedule_get(struct web_request *r);
@@ -65,6 +66,7 @@ static const struct web_route web_routes[] = {
     {"POST", "/v1/jobs/{id}/fail", api_job_fail},
     {"GET", "/v1/jobs/{id}/files/{name}", api_job_file},
     {"GET", "/v1/jobs/{id}/events", api_job_events},
+    {"GET", "/v1/events", api_events},
     {"POST", "/v1/claim", api_claim},
     {"POST", "/v1/outcomes", api_outcomes},
     {"GET", "/v1/queues", api_queues},

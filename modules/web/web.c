@@ -15,6 +15,7 @@
 #include "modules/jobs/upload_url.h"
 #include "modules/web/auth_jwt.h"
 #include "modules/web/cors.h"
+#include "modules/web/events.h"
 #include "modules/web/job_events.h"
 #include "modules/web/jwt_keys.h"
 #include "modules/web/queue_counts.h"
@@ -132,6 +133,7 @@ static void web_stop(struct loop *l)
     listener_close(&wl->listener);
     api_pull_stop(wl);
     job_events_stop(wl);
+    events_stop(wl);
     http_conn_drain(wl);
     if (!wl->nconns)
         web_drained(wl);
@@ -150,6 +152,7 @@ static void web_cleanup(struct server *s)
             redis_client_free(&wl->redis);
         queue_counts_close(wl);
         job_events_close(wl);
+        events_close(wl);
         api_jobs_close(wl);
         api_pull_close(wl);
         free(wl->view);
@@ -183,6 +186,20 @@ static const struct module_limit web_limits[] = {
      "job event streams: unsent bytes past which a slow client's events are skipped"},
     {"JOB_EVENTS_MAX_STREAMS", JOB_EVENTS_MAX_STREAMS, "",
      "job event streams open per web thread (more: 503)"},
+    {"EVENTS_POLL_MS", EVENTS_POLL_MS, "ms",
+     "GET /v1/events: how often a web thread reads the change feed"},
+    {"EVENTS_HEARTBEAT_MS", EVENTS_HEARTBEAT_MS, "ms",
+     "GET /v1/events: a comment line this often keeps streams open"},
+    {"EVENTS_MAX_PENDING", EVENTS_MAX_PENDING, "bytes",
+     "GET /v1/events: unsent bytes past which a slow client's stream ends (it resumes)"},
+    {"EVENTS_MAX_STREAMS", EVENTS_MAX_STREAMS, "",
+     "GET /v1/events streams per web thread (more: 503)"},
+    {"EVENTS_BATCH", EVENTS_BATCH, "", "GET /v1/events: changes one read of the feed answers"},
+    {"EVENTS_RESUME_MAX_S", EVENTS_RESUME_MAX_S, "s",
+     "GET /v1/events: the oldest Last-Event-ID resumed (older: event reset)"},
+    {"EVENTS_FILTER_MAX", EVENTS_FILTER_MAX, "bytes", "GET /v1/events: queue= and kind= each"},
+    {"QUEUE_CHANGES_OVERLAP_MS", QUEUE_CHANGES_OVERLAP_MS, "ms",
+     "GET /v1/events: the window read again for changes that commit late"},
     {"QUEUE_COUNTS_TTL_MS", QUEUE_COUNTS_TTL_MS, "ms",
      "a sample of job counts (GET /v1/queues, trireme_queue_jobs) serves this long"},
     {"QUEUE_COUNT_CAP", QUEUE_COUNT_CAP, "",

@@ -57,6 +57,7 @@ struct web_loop {
     struct api_pull *pull;       /* claims and job callbacks (api_pull.c) */
     struct queue_counts *counts; /* the sample of job counts (queue_counts.c) */
     struct job_events *events;   /* job event streams (job_events.c) */
+    struct event_feed *feed;     /* GET /v1/events streams (events.c) */
 };
 
 #include "modules/registry.h"
