@@ -143,6 +143,8 @@ static void seen_prune(struct event_feed *fe)
         return;
     fe->floor = f;
     size_t i = seen_lower(fe, f);
+    if (!i)
+        return; /* nothing to drop (and seen may still be NULL) */
     memmove(fe->seen, fe->seen + i, (fe->nseen - i) * sizeof(*fe->seen));
     fe->nseen -= i;
 }

@@ -1,0 +1,311 @@
+"""
+test_events.py - GET /v1/events: every job change as Server-Sent Events,
+filtered by queue and kind, against the real binary and a real store.
+
+On PostgreSQL: a subscriber sees a job created, started, its progress and
+its success, in order, with ids that grow; queue= and kind= (comma lists)
+keep other jobs out; a change whose transaction commits after a later
+change was sent (its updated_at is older than the stream's cursor) still
+arrives, once; Last-Event-ID resumes after the cursor without repeats, and
+a cursor that cannot be resumed starts with `event: reset`; 50 subscribers
+on one thread all get the events; a heartbeat comment arrives on an idle
+stream; no credential is 401, a malformed filter 400; a draining server
+ends its streams and exits cleanly. On Redis, which keeps no change feed,
+the route answers 501 (docs/operations.md).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+import uuid
+
+import pytest
+
+pytest.register_assert_rewrite("pgtools")
+from conftest import HOST  # noqa: E402
+from pgtools import API_KEY, enqueue, http  # noqa: E402
+
+pytest_plugins = ["pgtools"]
+
+
+class Events:
+    """GET /v1/events on a raw socket: the head, then events as parsed."""
+
+    def __init__(self, port, query="", last_id=None):
+        self.s = socket.create_connection((HOST, port), timeout=10)
+        extra = f"Last-Event-ID: {last_id}\r\n" if last_id else ""
+        self.s.sendall(f"GET /v1/events{query} HTTP/1.1\r\nHost: x\r\n"
+                       f"Authorization: Bearer {API_KEY}\r\nAccept: text/event-stream\r\n"
+                       f"{extra}\r\n".encode())
+        self.buf, self.closed, self.events, self.comments = b"", False, [], []
+        while b"\r\n\r\n" not in self.buf:
+            self._read()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.head = head.decode()
+
+    def _read(self):
+        data = self.s.recv(65536)
+        if not data:
+            self.closed = True
+            raise EOFError
+        self.buf += data
+
+    def next_event(self, timeout=10.0):
+        """The next event as (id, event, data), None when the stream ended,
+        or an AssertionError when none came within timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n\n" in self.buf:
+                block, self.buf = self.buf.split(b"\n\n", 1)
+                fields = {}
+                for line in block.decode().split("\n"):
+                    if line.startswith(":"):
+                        self.comments.append(line)
+                        continue
+                    if ":" not in line:
+                        continue
+                    k, v = line.split(":", 1)
+                    fields[k] = v[1:] if v.startswith(" ") else v
+                if "event" in fields:
+                    ev = (fields.get("id"), fields["event"], json.loads(fields["data"]))
+                    self.events.append(ev)
+                    return ev
+            if self.closed:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no event within {timeout}s; have {self.events}")
+            self.s.settimeout(left)
+            try:
+                self._read()
+            except EOFError:
+                continue
+            except socket.timeout:
+                raise AssertionError(f"no event within {timeout}s; have {self.events}")
+
+    def jobs(self, n, timeout=10.0):
+        """The next n `job` events' jobs."""
+        out = []
+        while len(out) < n:
+            ev = self.next_event(timeout)
+            assert ev is not None, f"the stream ended; have {self.events}"
+            if ev[1] == "job":
+                out.append(ev[2])
+        return out
+
+    def quiet(self, seconds):
+        """No event for this long (what came would be a repeat or a leak)."""
+        try:
+            ev = self.next_event(timeout=seconds)
+        except AssertionError:
+            return
+        raise AssertionError(f"unexpected event {ev}")
+
+    def close(self):
+        self.s.close()
+
+
+def cursor(ev_id):
+    a, b = ev_id.split("-")
+    return (int(a), int(b))
+
+
+@pytest.fixture
+def srv(trireme, db):
+    tag = uuid.uuid4().hex[:8]
+    s = trireme("--roles=web", f"--pull-kinds=a_{tag},b_{tag}", threads=1, env=db.env())
+    s.tag, s.db = tag, db
+    return s
+
+
+def claim(srv, kind):
+    r = http(srv.port, "POST", "/v1/claim", {"kinds": [kind]})
+    assert r.status == 200 and r.json["jobs"], r
+    return r.json["jobs"][0]
+
+
+def cb(srv, jid, what, body):
+    r = http(srv.port, "POST", f"/v1/jobs/{jid}/{what}", body)
+    assert r.status == 200, r
+
+
+def test_a_job_created_started_progress_succeeded(srv):
+    kind = f"a_{srv.tag}"
+    st = Events(srv.port, f"?kind={kind}")
+    try:
+        assert st.head.startswith("HTTP/1.1 200") and "text/event-stream" in st.head, st.head
+        assert "Content-Length" not in st.head
+        jid = enqueue(srv.port, {"kind": kind, "payload": {"doc": 1}})["id"]
+        job = st.jobs(1)[0]
+        assert job["id"] == jid and job["status"] == "pending" and job["payload"] == {"doc": 1}
+        j = claim(srv, kind)
+        assert st.jobs(1)[0]["status"] == "running"
+        cb(srv, jid, "progress", {"token": j["token"], "percent": 40, "step": "pages"})
+        job = st.jobs(1)[0]
+        assert job["progress_percent"] == 40 and job["current_step"] == "pages"
+        cb(srv, jid, "complete", {"token": j["token"], "result": {"pages": 3}})
+        job = st.jobs(1)[0]
+        assert job["status"] == "succeeded" and job["result"] == {"pages": 3}
+        ids = [cursor(e[0]) for e in st.events]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+        assert all(e[1] == "job" and e[2]["id"] == jid for e in st.events)
+        st.quiet(1.5)  # the stream stays open, and nothing repeats
+        assert not st.closed
+    finally:
+        st.close()
+
+
+def test_queue_and_kind_filters(srv):
+    a, b = f"a_{srv.tag}", f"b_{srv.tag}"
+    qa, qb, qc = f"qa{srv.tag}", f"qb{srv.tag}", f"qc{srv.tag}"
+    by_queue = Events(srv.port, f"?queue={qa},{qb}")
+    by_kind = Events(srv.port, f"?kind={b}")
+    both = Events(srv.port, f"?queue={qa}&kind={a}")
+    everything = Events(srv.port)
+    try:
+        made = {}
+        for q in (qa, qb, qc):
+            for k in (a, b):
+                made[(q, k)] = enqueue(srv.port, {"kind": k, "queue": q})["id"]
+        got = {id(s): {j["id"] for j in s.jobs(n)} for s, n in
+               ((by_queue, 4), (by_kind, 3), (both, 1))}
+        assert got[id(by_queue)] == {made[(q, k)] for q in (qa, qb) for k in (a, b)}
+        assert got[id(by_kind)] == {made[(q, b)] for q in (qa, qb, qc)}
+        assert got[id(both)] == {made[(qa, a)]}
+        seen = {j["id"] for j in everything.jobs(6)}
+        assert set(made.values()) <= seen | {j["id"] for j in everything.jobs(0)}
+        for s in (by_queue, by_kind, both):
+            s.quiet(1.2)  # no job of another queue or kind follows
+    finally:
+        for s in (by_queue, by_kind, both, everything):
+            s.close()
+
+
+def test_a_change_committed_late_still_arrives_once(srv):
+    """updated_at = now() is the transaction's start: a transaction that
+    began before a change the stream already got, and commits after it,
+    carries an older stamp than the stream's cursor."""
+    kind = f"a_{srv.tag}"
+    st = Events(srv.port, f"?kind={kind}")
+    slow = srv.db.session()
+    try:
+        first = enqueue(srv.port, {"kind": kind})["id"]
+        assert st.jobs(1)[0]["id"] == first
+        slow.execute("BEGIN;")
+        slow.execute(f"UPDATE trireme.jobs SET current_step = 'late', updated_at = now() "
+                     f"WHERE id = {first};")
+        time.sleep(0.3)
+        second = enqueue(srv.port, {"kind": kind})["id"]
+        ev = st.next_event()
+        assert ev[2]["id"] == second
+        cursor_before = cursor(ev[0])
+        time.sleep(0.8)  # at least one poll passes the stamp of the open transaction
+        slow.execute("COMMIT;")
+        late = st.next_event()
+        assert late[2]["id"] == first and late[2]["current_step"] == "late", late
+        assert cursor(late[0]) == cursor_before  # the stream's cursor, not the older stamp
+        st.quiet(1.5)  # read again in the overlap: not sent twice
+    finally:
+        slow.close()
+        st.close()
+
+
+def test_last_event_id_resumes_without_repeats(srv):
+    kind = f"a_{srv.tag}"
+    st = Events(srv.port, f"?kind={kind}")
+    ids = [enqueue(srv.port, {"kind": kind})["id"] for _ in range(3)]
+    got = [st.next_event() for _ in range(3)]
+    assert [e[2]["id"] for e in got] == ids
+    st.close()
+    later = [enqueue(srv.port, {"kind": kind})["id"] for _ in range(2)]
+    time.sleep(0.3)
+    again = Events(srv.port, f"?kind={kind}", last_id=got[1][0])
+    try:
+        evs = [again.next_event() for _ in range(3)]
+        assert [e[2]["id"] for e in evs] == [ids[2]] + later, evs
+        assert all(cursor(e[0]) > cursor(got[1][0]) for e in evs)
+        again.quiet(1.5)
+    finally:
+        again.close()
+    for bad in ("not-a-cursor", "1-2"):  # malformed; far older than EVENTS_RESUME_MAX_S
+        st = Events(srv.port, f"?kind={kind}", last_id=bad)
+        try:
+            ev = st.next_event()
+            assert ev[1] == "reset" and ev[0], ev
+            jid = enqueue(srv.port, {"kind": kind})["id"]
+            assert st.jobs(1)[0]["id"] == jid  # then from the present on
+        finally:
+            st.close()
+
+
+def test_many_subscribers_on_one_thread(srv):
+    kind = f"b_{srv.tag}"
+    many = [Events(srv.port, f"?kind={kind}") for _ in range(50)]
+    try:
+        jid = enqueue(srv.port, {"kind": kind})["id"]
+        for s in many:
+            assert s.jobs(1)[0]["id"] == jid
+        r = http(srv.port, "POST", f"/v1/jobs/{jid}/cancel")
+        assert r.status == 200, r
+        for s in many:
+            job = s.jobs(1)[0]
+            assert job["id"] == jid and job["status"] == "cancelled"
+        r = http(srv.port, "POST", f"/v1/jobs/{jid}/retry")
+        assert r.status == 200, r
+        for s in many:
+            job = s.jobs(1)[0]
+            assert job["id"] == jid and job["status"] == "pending"
+    finally:
+        for s in many:
+            s.close()
+
+
+def test_heartbeat_on_an_idle_stream(srv):
+    st = Events(srv.port, f"?kind=nothing_{srv.tag}")
+    try:
+        deadline = time.monotonic() + 20  # EVENTS_HEARTBEAT_MS is 15 s
+        while not st.comments and time.monotonic() < deadline:
+            try:
+                st.next_event(timeout=deadline - time.monotonic())
+            except AssertionError:
+                pass
+        assert st.comments and st.comments[0].startswith(": keep-alive"), st.comments
+        assert not st.events
+    finally:
+        st.close()
+
+
+def test_no_credential_and_bad_filters(srv):
+    assert http(srv.port, "GET", "/v1/events", key=None).status == 401
+    r = http(srv.port, "GET", "/v1/events?queue=")
+    assert r.status == 400 and r.json["error"] == "invalid_query", r
+    r = http(srv.port, "GET", "/v1/events?kind=" + "k" * 2000)
+    assert r.status == 400, r
+
+
+def test_a_drain_ends_the_streams(srv):
+    kind = f"a_{srv.tag}"
+    st = Events(srv.port, f"?kind={kind}")
+    try:
+        enqueue(srv.port, {"kind": kind})
+        assert st.jobs(1)[0]["status"] == "pending"
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        assert st.next_event(timeout=10) is None
+        assert time.monotonic() - t0 < 5
+        assert srv.proc.wait(timeout=15) == 0
+    finally:
+        st.close()
+
+
+def test_redis_has_no_change_feed(trireme):
+    import os
+    url = os.environ.get("TRIREME_TEST_REDIS_URL")
+    if not url:
+        pytest.fail("TRIREME_TEST_REDIS_URL is not set (tools/test.sh starts the servers)")
+    srv = trireme("--roles=web", threads=1,
+                  env={"REDIS_URL": url, "QUEUE_BACKEND": "redis", "TRIREME_API_KEYS": API_KEY})
+    r = http(srv.port, "GET", "/v1/events")
+    assert r.status == 501 and r.json["error"] == "not_implemented", r
