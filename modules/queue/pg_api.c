@@ -67,24 +67,35 @@ enum pg_call_kind {
     "(SELECT queue, status FROM trireme.jobs WHERE status = 'cancelled' LIMIT $1)"                 \
     ") s GROUP BY queue, status ORDER BY queue"
 
-/* The change feed (012_job_changes.sql's (updated_at, id) index): $1 $2
- * the cursor (updated_at in microseconds since the epoch, id; NULL: now),
- * $3 the limit, $4 the overlap in ms. The first part reads the changes
- * after the cursor; the second reads again the overlap before it, because
- * updated_at = now() is the writer's transaction start: a transaction that
- * commits after a poll can carry a stamp older than that poll's cursor.
- * The last row (ord 1) is the present as a cursor. */
+/* The change feed (012_job_changes.sql: job_changes, written by a trigger
+ * while events_listen's lease runs). $1 $2 the cursor (updated_at in
+ * microseconds since the epoch, id; NULL: now), $3 the limit, $4 the
+ * overlap in ms, $5 the lease in ms, $6 how long changes are kept, in s.
+ * Each read extends the lease (a new listening period when it had lapsed:
+ * `since`) and drops changes older than $6. The first part reads the
+ * changes after the cursor; the second reads again the overlap before it,
+ * because updated_at = now() is the writer's transaction start: a
+ * transaction that commits after a poll can carry a stamp older than that
+ * poll's cursor. Each change comes with its job as it is now. The last
+ * row (ord 1) is the present and the period's start as cursors. */
 #define PG_CURSOR_TS "coalesce(timestamptz 'epoch' + $1::bigint * interval '1 microsecond', now())"
+#define PG_US(t)     "(extract(epoch FROM " t ") * 1000000)::bigint"
 #define PG_CHANGE_COLS                                                                             \
-    "SELECT 0 AS ord, (extract(epoch FROM j.updated_at) * 1000000)::bigint AS us, j.id, " JOB_JSON \
-    "::text AS job FROM trireme.jobs j WHERE "
+    "SELECT 0 AS ord, " PG_US(                                                                     \
+        "c.updated_at") " AS us, c.id, " JOB_JSON "::text AS job"                                  \
+                        " FROM trireme.job_changes c JOIN trireme.jobs j ON j.id = c.id WHERE "
 #define SQL_CHANGES                                                                                \
-    "(" PG_CHANGE_COLS "(j.updated_at, j.id) > (" PG_CURSOR_TS ", coalesce($2::bigint, 0))"        \
-    " ORDER BY j.updated_at, j.id LIMIT $3::int) UNION ALL"                                        \
-    " (" PG_CHANGE_COLS "$1::bigint IS NOT NULL AND j.updated_at > " PG_CURSOR_TS                  \
-    " - $4::int * interval '1 ms' AND (j.updated_at, j.id) <= (" PG_CURSOR_TS ", $2::bigint)"      \
-    " ORDER BY j.updated_at DESC, j.id DESC LIMIT $3::int) UNION ALL"                              \
-    " SELECT 1, (extract(epoch FROM now()) * 1000000)::bigint, 0, NULL ORDER BY 1, 2, 3"
+    "WITH l AS (INSERT INTO trireme.events_listen AS e (k, until, since)"                          \
+    " VALUES (1, now() + $5::int * interval '1 ms', now()) ON CONFLICT (k) DO UPDATE"              \
+    " SET until = EXCLUDED.until, since = CASE WHEN e.until < now() THEN now() ELSE e.since END"   \
+    " RETURNING since),"                                                                           \
+    " d AS (DELETE FROM trireme.job_changes WHERE updated_at < now() - $6::int * interval '1 s')"  \
+    " (" PG_CHANGE_COLS "(c.updated_at, c.id) > (" PG_CURSOR_TS ", coalesce($2::bigint, 0))"       \
+    " ORDER BY c.updated_at, c.id LIMIT $3::int) UNION ALL"                                        \
+    " (" PG_CHANGE_COLS "$1::bigint IS NOT NULL AND c.updated_at > " PG_CURSOR_TS                  \
+    " - $4::int * interval '1 ms' AND (c.updated_at, c.id) <= (" PG_CURSOR_TS ", $2::bigint)"      \
+    " ORDER BY c.updated_at DESC, c.id DESC LIMIT $3::int) UNION ALL"                              \
+    " SELECT 1, " PG_US("now()") ", " PG_US("l.since") ", NULL FROM l ORDER BY 1, 2, 3"
 
 /* Enqueues bound for one INSERT: jobs holds the rows of every call on
  * calls, in order; a call's rows are [first, first + count). */
@@ -124,8 +135,8 @@ struct pg_call {
     /* one-query calls */
     struct pg_query q;
     int limit;
-    const char *vals[5];
-    char buf[5][PG_API_PARAM_MAX];
+    const char *vals[6];
+    char buf[6][PG_API_PARAM_MAX];
 };
 
 static struct pg_call *call_get(struct pg_api *a, enum pg_call_kind kind, queue_answer_fn fn,
@@ -379,7 +390,8 @@ static void answer_counts(struct pg_call *c, PGresult *res)
     free(qs);
 }
 
-/* {"changes":[{"cursor","job"}...],"now"}: rows ord 0, then the present. */
+/* {"changes":[{"cursor","job"}...],"now","from"}: rows ord 0, then the
+ * present and the listening period's start. */
 static void answer_changes(struct pg_call *c, PGresult *res)
 {
     int rows = PQntuples(res);
@@ -387,16 +399,17 @@ static void answer_changes(struct pg_call *c, PGresult *res)
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
     fputs("{\"changes\":[", f);
-    const char *now = "0";
+    const char *now = "0", *since = "0";
     for (int i = 0, n = 0; i < rows; i++) {
         if (PQgetvalue(res, i, 0)[0] == '1') {
             now = PQgetvalue(res, i, 1);
+            since = PQgetvalue(res, i, 2);
             continue;
         }
         fprintf(f, "%s{\"cursor\":\"%s-%s\",\"job\":%s}", n++ ? "," : "", PQgetvalue(res, i, 1),
                 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
     }
-    fprintf(f, "],\"now\":\"%s-0\"}", now);
+    fprintf(f, "],\"now\":\"%s-0\",\"from\":\"%s-0\"}", now, since);
     fclose(f);
     queue_answer_json(&c->head, out, len);
     free(out);
@@ -522,14 +535,16 @@ static struct queue_call *pg_changes(void *api, const char *after, unsigned limi
                                      queue_answer_fn fn, void *data)
 {
     struct pg_api *a = api;
-    struct pg_call *c = query_new(a, PG_CHANGES, SQL_CHANGES, 4, fn, data);
+    struct pg_call *c = query_new(a, PG_CHANGES, SQL_CHANGES, 6, fn, data);
     long long us = 0, id = 0;
     bool given = after && sscanf(after, "%lld-%lld", &us, &id) == 2;
     snprintf(c->buf[0], sizeof(c->buf[0]), "%lld", us);
     snprintf(c->buf[1], sizeof(c->buf[1]), "%lld", id);
     snprintf(c->buf[2], sizeof(c->buf[2]), "%u", limit);
     snprintf(c->buf[3], sizeof(c->buf[3]), "%d", QUEUE_CHANGES_OVERLAP_MS);
-    for (int i = 0; i < 4; i++)
+    snprintf(c->buf[4], sizeof(c->buf[4]), "%d", QUEUE_CHANGES_LEASE_MS);
+    snprintf(c->buf[5], sizeof(c->buf[5]), "%d", QUEUE_CHANGES_KEEP_S);
+    for (int i = 0; i < 6; i++)
         c->vals[i] = given || i >= 2 ? c->buf[i] : NULL;
     pg_query_submit(a->pool, &c->q);
     return &c->head;

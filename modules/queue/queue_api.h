@@ -111,15 +111,19 @@ struct queue_api_ops {
     struct queue_call *(*counts)(void *api, queue_answer_fn fn, void *data);
     /* GET /v1/events: the jobs changed after cursor `after` (NULL: from the
      * store's present on), oldest change first. Body:
-     * {"changes":[{"cursor":C,"job":<as get shows it>},...],"now":C}.
-     * A cursor is "<a>-<b>", two integers ordered as the pair (a, b).
-     * Past the at most `limit` changes after `after`, the answer repeats
-     * the jobs whose change falls in the QUEUE_CHANGES_OVERLAP_MS before
+     * {"changes":[{"cursor":C,"job":<as get shows it now>},...],"now":C,
+     * "from":C}. A cursor is "<a>-<b>", two integers ordered as the pair
+     * (a, b), a in microseconds. A job changed twice may come twice, each
+     * time as it is now. Past the at most `limit` changes after `after`,
+     * the answer repeats the changes in the QUEUE_CHANGES_OVERLAP_MS before
      * `after` (at most `limit` more): a store whose writers stamp changes
      * before they commit can show one behind a cursor already answered,
      * and this is where the caller finds it; the caller drops the ones it
-     * had. "now": the store's present as a cursor (where a caller without
-     * `after` starts). NULL op: the backend keeps no feed of changes. */
+     * had. "now": the store's present (where a caller without `after`
+     * starts). "from": the oldest cursor the feed answers from (a store
+     * that records changes only while someone listens: changes before it
+     * are not all there). A call keeps the feed recording for
+     * QUEUE_CHANGES_LEASE_MS. NULL op: the backend keeps no feed. */
     struct queue_call *(*changes)(void *api, const char *after, unsigned limit, queue_answer_fn fn,
                                   void *data);
 };
@@ -150,7 +154,12 @@ void queue_enqueued_answer(struct queue_enqueued *e, struct queue_call *c);
 /* How far behind the newest change a changes call looks again for
  * changes that became visible late (see changes). */
 #define QUEUE_CHANGES_OVERLAP_MS 2000
-#define QUEUE_CURSOR_MAX         48 /* a changes cursor's text, NUL excluded */
+/* A changes call keeps the store recording changes this long (then, with
+ * nobody reading, writes record nothing again). */
+#define QUEUE_CHANGES_LEASE_MS 10000
+/* Recorded changes older than this are dropped by the next changes call:
+ * as far back as a stream can resume (GET /v1/events). */
+#define QUEUE_CHANGES_KEEP_S 600
 /* Jobs counted per status (over all queues) by a counts call, at most. */
 #define QUEUE_COUNT_CAP 100000
 #define QUEUE_NSTATUS   6

@@ -26,8 +26,12 @@
  * A client reconnecting with it as Last-Event-ID gets the changes after
  * it, none again (the feed reads from the oldest such cursor, and streams
  * already past a change skip it). A cursor older than
- * EVENTS_RESUME_MAX_S, or not a cursor, starts the stream at the present
- * with `event: reset` first: the client reloads what it shows. A client
+ * QUEUE_CHANGES_KEEP_S, or older than the store's record of changes
+ * ("from": PostgreSQL records them only while someone listens), or not a
+ * cursor, starts the stream at the present with `event: reset` first: the
+ * client reloads what it shows. A job changed several times within one
+ * read is sent once, as it is now (the store answers each change with the
+ * job's present state). A client
  * that reads slower than changes come is not given fewer of them: past
  * EVENTS_MAX_PENDING unsent bytes its stream ends, and it resumes from
  * its Last-Event-ID. A backend without a change feed answers 501.
@@ -188,10 +192,35 @@ static bool in_list(const char *list, const char *v)
 struct change {
     struct key k;
     json_t *job;
+    int64_t id;
     const char *queue, *kind;
     char *text;
     bool late;
+    bool superseded; /* a later change of this read is the same job's */
 };
+
+static int cmp_change_id(const void *a, const void *b)
+{
+    const struct change *x = *(struct change *const *)a, *y = *(struct change *const *)b;
+    if (x->id != y->id)
+        return (x->id > y->id) - (x->id < y->id);
+    return (x > y) - (x < y); /* in the read's order */
+}
+
+/* Each change carries its job as it is now, so of several changes of one
+ * job in a read only the last is sent (its key moves the cursors past the
+ * others). */
+static void coalesce(struct change *cs, size_t n)
+{
+    struct change **by = xcalloc(n + 1, sizeof(*by));
+    for (size_t i = 0; i < n; i++)
+        by[i] = &cs[i];
+    qsort(by, n, sizeof(*by), cmp_change_id);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (by[i]->id == by[i + 1]->id)
+            by[i]->superseded = true;
+    free(by);
+}
 
 static void deliver(struct event_stream *s, struct change *c)
 {
@@ -214,17 +243,25 @@ static void deliver(struct event_stream *s, struct change *c)
     sse_send(&s->sse, id, "job", c->text, strlen(c->text)); /* a failure: on_abort follows */
 }
 
-/* Streams that opened before the feed had a position start at start; a
+/* After a read: streams that opened since get their head now, so a client
+ * that has it knows its changes are being recorded. Streams that opened
+ * before the feed had a position start at start; one
+ * whose cursor lies before the store's record (from) restarts there; a
  * stream whose cursor could not be resumed is told. */
-static void place(struct event_feed *fe, struct key start)
+static void place(struct event_feed *fe, struct key start, struct key from)
 {
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &fe->hub.streams)
     {
         struct event_stream *s = (struct event_stream *)list_entry(pos, struct sse_stream, node);
+        if (!sse_start(&s->sse))
+            continue; /* gone */
         if (!s->placed) {
             s->placed = true;
             s->cursor = start;
+        } else if (key_cmp(s->cursor, from) < 0) {
+            s->cursor = start;
+            s->reset = true;
         }
         if (s->reset) {
             s->reset = false;
@@ -245,14 +282,29 @@ static void on_read(struct queue_call *qc, const struct queue_answer *ans)
         return;
     json_t *got = ans->status == 200 ? json_loadb(ans->body, ans->len, 0, NULL) : NULL;
     json_t *changes = json_object_get(got, "changes");
-    struct key now;
+    struct key now, from;
     if (!json_is_array(changes) ||
-        !key_parse(json_string_value(json_object_get(got, "now")), &now)) {
-        /* The streams wait for the next poll, from the same position. */
+        !key_parse(json_string_value(json_object_get(got, "now")), &now) ||
+        !key_parse(json_string_value(json_object_get(got, "from")), &from)) {
+        /* Started streams wait for the next poll, from the same position;
+         * new ones get the store's answer. */
         LOG(LOG_WARN, "events: the store did not answer",
             L_STR("error", ans->detail    ? ans->detail
                            : ans->message ? ans->message
                                           : "an answer that is not the changes"));
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, &fe->hub.streams)
+        {
+            struct sse_stream *s = list_entry(pos, struct sse_stream, node);
+            if (s->started)
+                continue;
+            struct web_request *r = s->r;
+            sse_done(s);
+            if (ans->status >= 300)
+                api_respond_failed(r, ans);
+            else
+                api_respond_unavailable(r, "the store's answer was not the changes");
+        }
         json_decref(got);
         sse_arm(&fe->hub, EVENTS_POLL_MS);
         return;
@@ -263,8 +315,16 @@ static void on_read(struct queue_call *qc, const struct queue_answer *ans)
         fe->floor = fe->pos; /* what came before the feed began is not late */
         fe->nseen = 0;
     }
-    place(fe, fe->pos);
-    size_t n = json_array_size(changes), fresh = 0;
+    if (key_cmp(from, fe->pos) > 0) {
+        /* The store's record starts after the feed's position (it stopped
+         * recording while this feed could not read): what lies between is
+         * lost, so the feed starts again there and its streams reset. */
+        fe->pos = fe->floor = from;
+        fe->nseen = 0;
+    }
+    place(fe, fe->pos, from);
+    size_t n = json_array_size(changes), fresh = 0, nc = 0;
+    struct change *cs = xcalloc(n + 1, sizeof(*cs));
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(changes, i);
         struct change c = {.job = json_object_get(e, "job")};
@@ -282,15 +342,23 @@ static void on_read(struct queue_call *qc, const struct queue_answer *ans)
                 continue;
         }
         seen_add(fe, c.k);
+        c.id = json_integer_value(json_object_get(c.job, "id"));
         c.queue = json_string_value(json_object_get(c.job, "queue"));
         c.kind = json_string_value(json_object_get(c.job, "kind"));
+        cs[nc++] = c;
+    }
+    coalesce(cs, nc);
+    for (size_t i = 0; i < nc; i++) {
+        if (cs[i].superseded)
+            continue;
         struct list *pos, *tmp;
         list_for_each_safe(pos, tmp, &fe->hub.streams)
         {
-            deliver((struct event_stream *)list_entry(pos, struct sse_stream, node), &c);
+            deliver((struct event_stream *)list_entry(pos, struct sse_stream, node), &cs[i]);
         }
-        free(c.text);
+        free(cs[i].text);
     }
+    free(cs);
     /* Nothing new: what the store stamped an overlap ago has committed by
      * now, so the position moves there and the window ahead of it shrinks. */
     struct key idle = {now.a - (int64_t)QUEUE_CHANGES_OVERLAP_MS * 1000, 0};
@@ -360,39 +428,38 @@ static bool filter_param(struct web_request *r, const char *name, char **out)
     return true;
 }
 
-/* GET /v1/events */
-void api_events(struct web_request *r)
+/* Whether a stream can open on this loop; false after answering why not. */
+static bool can_open(struct web_request *r, struct web_loop *wl, struct event_feed *fe)
 {
-    if (!web_authorized(r))
-        return;
-    struct web_loop *wl = web_loop_of(r->loop);
     void *state;
     const char *why = NULL;
     const struct queue_api_ops *ops = api_jobs_ops(wl, &state, &why);
     if (!ops) {
         api_respond_unavailable(r, why);
-        return;
-    }
-    if (!ops->changes) {
+    } else if (!ops->changes) {
         web_respond_error(r, 501, "not_implemented",
                           "this queue backend keeps no feed of job changes: follow a job with "
                           "GET /v1/jobs/{id}/events, or list with GET /v1/jobs");
-        return;
-    }
-    struct event_feed *fe = feed_of(wl);
-    if (fe->hub.stopped || wl->draining) {
+    } else if (fe->hub.stopped || wl->draining) {
         api_respond_unavailable(r, "the server is shutting down");
-        return;
-    }
-    if (fe->hub.nstreams >= EVENTS_MAX_STREAMS) {
+    } else if (fe->hub.nstreams >= EVENTS_MAX_STREAMS) {
         api_respond_unavailable(r, "too many event streams on this server thread");
-        return;
+    } else {
+        return true;
     }
-    char *queues, *kinds;
-    if (!filter_param(r, "queue", &queues))
-        return;
-    if (!filter_param(r, "kind", &kinds)) {
+    return false;
+}
+
+/* GET /v1/events */
+void api_events(struct web_request *r)
+{
+    char *queues = NULL, *kinds = NULL;
+    struct web_loop *wl = web_loop_of(r->loop);
+    struct event_feed *fe = feed_of(wl);
+    if (!web_authorized(r) || !filter_param(r, "queue", &queues) ||
+        !filter_param(r, "kind", &kinds) || !can_open(r, wl, fe)) {
         free(queues);
+        free(kinds);
         return;
     }
     if (!fe->hub.nstreams)
@@ -406,7 +473,7 @@ void api_events(struct web_request *r)
         snprintf(text, sizeof(text), "%.*s",
                  (int)(h->value_len < SSE_ID_MAX ? h->value_len : SSE_ID_MAX), h->value);
         struct key k;
-        int64_t oldest = (r->loop->wall_s - EVENTS_RESUME_MAX_S) * 1000000;
+        int64_t oldest = (r->loop->wall_s - QUEUE_CHANGES_KEEP_S) * 1000000;
         if (h->value_len <= SSE_ID_MAX && key_parse(text, &k) && k.a >= oldest) {
             s->placed = true;
             s->cursor = k;
@@ -424,9 +491,7 @@ void api_events(struct web_request *r)
         s->cursor = fe->pos;
     }
     sse_add(&fe->hub, &s->sse, r);
-    if (!sse_start(&s->sse))
-        return;         /* the stream is gone */
-    poll_now(&fe->hub); /* the first read at once, not a poll period later */
+    poll_now(&fe->hub); /* the head after the first read, at once if none is in flight */
 }
 
 void events_stop(struct web_loop *wl)

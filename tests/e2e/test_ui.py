@@ -8,6 +8,9 @@ driven in real headless Chromium against the real binary on PostgreSQL:
   console error, and the policy is enforced (an inline script is refused);
 - sign-in with an API key; the jobs list shows enqueued jobs, filters by
   status and pages forward with next_cursor;
+- the jobs list's first page follows GET /v1/events: a job created after
+  the page loaded appears on top, and its row moves to running and
+  succeeded, without a reload;
 - a job's progress bar moves live while a pull worker reports progress;
 - a dead job is retried from its page, then cancelled;
 - a schedule is disabled from the schedules page;
@@ -238,6 +241,34 @@ def test_jobs_list_filter_and_pages(srv, browser):
     wait_text(browser, "job-status", lambda t: t == "cancelled")
     assert json.loads(text_of(browser, "job-payload")) == {"n": 0}
     assert csp_violations(browser) == []
+
+
+def test_jobs_list_follows_changes_live(srv, browser):
+    queue = f"ui-live-{uuid.uuid4().hex[:6]}"
+    old = enqueue(srv, {"kind": PULL_KIND, "queue": queue, "delay": 3600})["id"]
+    sign_in(browser, srv, API_KEY, f"#/jobs?queue={queue}")
+    wait_for(browser, "jobs")
+    browser.execute_script("window.__same_page = true")  # gone if the page reloads
+    status = lambda jid: selected_text(browser, f'#jobs tr.job[data-id="{jid}"] .status')  # noqa: E731
+    jid = enqueue(srv, {"kind": PULL_KIND, "queue": queue})["id"]
+    wait_until(lambda: status(jid) == "pending", WAIT, interval=0.1, what="the new job's row")
+    first = browser.execute_script(
+        "return document.querySelector('#jobs tr.job').getAttribute('data-id')")
+    assert first == str(jid)  # on top
+    r = http(srv.port, "POST", "/v1/claim", {"kinds": [PULL_KIND], "queues": [queue], "max": 1,
+                                             "lease": 60})
+    assert r.status == 200 and [j["id"] for j in r.json["jobs"]] == [jid], r
+    tok = r.json["jobs"][0]["token"]
+    wait_until(lambda: status(jid) == "running", WAIT, interval=0.1, what="running")
+    r = http(srv.port, "POST", f"/v1/jobs/{jid}/complete", {"token": tok})
+    assert r.status == 200, r
+    wait_until(lambda: status(jid) == "succeeded", WAIT, interval=0.1, what="succeeded")
+    assert status(old) == "pending"
+    assert browser.execute_script("return window.__same_page") is True
+    assert csp_violations(browser) == []
+    urls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert any(u.endswith(f"/v1/events?queue={queue}") for u in urls), urls
 
 
 def test_progress_moves_live(srv, browser):

@@ -18,6 +18,7 @@
   const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
   const OVERVIEW_EVERY_MS = 2000;
   const JOB_EVERY_MS = 1000;
+  const LIVE_RETRY_MS = 2000; /* a live list's stream ended: resume after this long */
 
   /* The page's whole state: one object, reset on sign-out. `view` counts
    * renders so a poll or an answer of a page left behind does nothing. */
@@ -139,19 +140,19 @@
     state.stream = null;
   }
 
-  /* Follow GET /v1/jobs/{id}/events, read with fetch (an EventSource
-   * cannot send the Authorization header): onJob(job) for each `job`
-   * event. Resolves when the stream ends (the job finished, the server
-   * drained, or the view changed); rejects with an ApiError when the
-   * server refuses it, or on a network error. */
-  async function follow(view, id, onJob) {
+  /* Follow an event stream (GET /v1/jobs/{id}/events, GET /v1/events),
+   * read with fetch (an EventSource cannot send the Authorization header):
+   * onJob(job) for each `job` event, onJob(null) for `reset` (the stream
+   * could not resume: reload). lastId is sent as Last-Event-ID. Resolves
+   * with the last event id when the stream ends (the job finished, the
+   * server drained, or the view changed); rejects with an ApiError when
+   * the server refuses it, or on a network error. */
+  async function follow(view, path, onJob, lastId) {
     const ctl = new AbortController();
     state.stream = ctl;
-    const r = await fetch('/v1/jobs/' + id + '/events', {
-      headers: { Authorization: 'Bearer ' + credential(), Accept: 'text/event-stream' },
-      cache: 'no-store',
-      signal: ctl.signal,
-    });
+    const headers = { Authorization: 'Bearer ' + credential(), Accept: 'text/event-stream' };
+    if (lastId) headers['Last-Event-ID'] = lastId;
+    const r = await fetch(path, { headers, cache: 'no-store', signal: ctl.signal });
     if (!r.ok || !r.body) {
       let data = null;
       try {
@@ -165,9 +166,10 @@
     const reader = r.body.getReader();
     const decoder = new TextDecoder();
     let buf = '';
+    let id = lastId || '';
     for (;;) {
       const { value, done } = await reader.read();
-      if (done || view !== state.view) return;
+      if (done || view !== state.view) return id;
       buf += decoder.decode(value, { stream: true });
       let end;
       while ((end = buf.indexOf('\n\n')) >= 0) {
@@ -178,8 +180,10 @@
         for (const line of block.split('\n')) {
           if (line.startsWith('event:')) event = line.slice(6).trim();
           else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+          else if (line.startsWith('id:')) id = line.slice(3).trim();
         }
         if (event === 'job' && data.length) onJob(JSON.parse(data.join('\n')));
+        else if (event === 'reset') onJob(null);
       }
     }
   }
@@ -407,26 +411,69 @@
     for (const k of ['status', 'queue', 'kind']) if (filters[k]) q.set(k, filters[k]);
     const cursor = query.get('cursor') || '';
     if (cursor) q.set('cursor', cursor);
+    const row = (j) => el('tr', { class: 'job', 'data-id': j.id, 'data-status': j.status },
+      el('td', null, el('a', { href: '#/jobs/' + j.id, text: String(j.id) })),
+      el('td', { text: j.queue }),
+      el('td', { text: j.kind }),
+      el('td', null, el('span', { class: 'status status-' + j.status, text: j.status })),
+      el('td', { class: 'n', text: j.attempts + '/' + j.max_attempts }),
+      el('td', { text: j.created_at }));
+    const table = (rows) => el('table', { id: 'jobs' },
+      el('thead', null, el('tr', null, ...['id', 'queue', 'kind', 'status', 'attempts', 'created']
+        .map((h) => el('th', { text: h })))),
+      el('tbody', null, ...rows));
+    /* A change from GET /v1/events: a shown job's row is redrawn; a job
+     * created since (pending, not shown) that the status filter admits
+     * goes on top, the page kept at 50 rows. */
+    const change = (j) => {
+      const shown = list.querySelector('tr.job[data-id="' + j.id + '"]');
+      if (shown) {
+        shown.replaceWith(row(j));
+        return;
+      }
+      if (j.status !== 'pending' || j.attempts !== 0 || (filters.status && filters.status !== 'pending')) return;
+      let body = list.querySelector('#jobs tbody');
+      if (!body) {
+        list.replaceChildren(table([]));
+        body = list.querySelector('#jobs tbody');
+      }
+      body.prepend(row(j));
+      while (body.children.length > 50) body.lastChild.remove();
+    };
+    /* The first page follows the jobs' changes while it is shown (later
+     * pages are a fixed slice of the past). A backend without a change
+     * feed (501) or a refused credential stops it; a stream the server
+     * ended (a drain, a slow reader) is resumed from its last event. */
+    const live = async () => {
+      const eq = new URLSearchParams();
+      for (const k of ['queue', 'kind']) if (filters[k]) eq.set(k, filters[k]);
+      const path = '/v1/events' + (eq.toString() ? '?' + eq.toString() : '');
+      let lastId = '';
+      while (view === state.view) {
+        try {
+          lastId = await follow(view, path, (j) => {
+            if (view !== state.view) return;
+            if (j) change(j);
+            else render(); /* the stream could not resume: the list as it is now */
+          }, lastId);
+        } catch (err) {
+          if (view !== state.view || (err && err.name === 'AbortError')) return;
+          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) return;
+          if (err instanceof ApiError && err.status === 501) return;
+        }
+        await new Promise((res) => { state.timer = setTimeout(res, LIVE_RETRY_MS); });
+      }
+    };
     api('GET', '/v1/jobs?' + q.toString()).then((data) => {
       if (view !== state.view) return;
-      const rows = data.jobs.map((j) => el('tr', { class: 'job', 'data-id': j.id, 'data-status': j.status },
-        el('td', null, el('a', { href: '#/jobs/' + j.id, text: String(j.id) })),
-        el('td', { text: j.queue }),
-        el('td', { text: j.kind }),
-        el('td', null, el('span', { class: 'status status-' + j.status, text: j.status })),
-        el('td', { class: 'n', text: j.attempts + '/' + j.max_attempts }),
-        el('td', { text: j.created_at })));
-      list.replaceChildren(rows.length
-        ? el('table', { id: 'jobs' },
-          el('thead', null, el('tr', null, ...['id', 'queue', 'kind', 'status', 'attempts', 'created']
-            .map((h) => el('th', { text: h })))),
-          el('tbody', null, ...rows))
-        : el('p', { id: 'jobs-empty', text: 'no jobs match' }));
+      const rows = data.jobs.map(row);
+      list.replaceChildren(rows.length ? table(rows) : el('p', { id: 'jobs-empty', text: 'no jobs match' }));
       /* Cursors only go forward: "first page" goes back to the start. */
       if (cursor) pager.append(el('a', { id: 'jobs-first', href: jobsHash(filters), text: 'first page' }));
       if (data.next_cursor !== null && data.next_cursor !== undefined) {
         pager.append(el('a', { id: 'jobs-next', href: jobsHash(filters, String(data.next_cursor)), text: 'next' }));
       }
+      if (!cursor) live();
     }).catch((err) => {
       if (view !== state.view) return;
       list.textContent = '';
@@ -530,7 +577,7 @@
     const start = async () => {
       let last = null;
       try {
-        await follow(view, id, (j) => {
+        await follow(view, '/v1/jobs/' + id + '/events', (j) => {
           if (view !== state.view) return;
           clearError();
           last = j;
