@@ -31,10 +31,12 @@
  * cursor, starts the stream at the present with `event: reset` first: the
  * client reloads what it shows. A job changed several times within one
  * read is sent once, as it is now (the store answers each change with the
- * job's present state). A client
- * that reads slower than changes come is not given fewer of them: past
- * EVENTS_MAX_PENDING unsent bytes its stream ends, and it resumes from
- * its Last-Event-ID. A backend without a change feed answers 501.
+ * job's present state). A client that reads slower than changes come is
+ * not given fewer of them: past EVENTS_MAX_PENDING unsent bytes its
+ * stream ends, and it resumes from its Last-Event-ID. The head of the
+ * answer is sent after the stream's first read: by then the store records
+ * changes (PostgreSQL starts when a feed reads), so a client holding the
+ * head sees every later change. A backend without a change feed: 501.
  */
 #include "modules/web/events.h"
 

@@ -11,7 +11,6 @@
 #define EVENTS_MAX_PENDING  (256 << 10) /* unsent bytes past which a stream is ended */
 #define EVENTS_MAX_STREAMS  4096        /* open streams per web thread */
 #define EVENTS_BATCH        500         /* changes one read of the feed answers at most */
-#define EVENTS_RESUME_MAX_S 600         /* the oldest Last-Event-ID a stream resumes from */
 #define EVENTS_FILTER_MAX   1024        /* bytes of queue= and of kind= */
 
 struct web_loop;

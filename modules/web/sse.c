@@ -38,6 +38,14 @@ static void on_abort(struct web_request *r)
     unlink_free(r->async);
 }
 
+/* An event stream's client never sends more: its half-close is its going
+ * away, and the stream ends now rather than at the next failed write (a
+ * heartbeat away), so a closed tab stops costing polls at once. */
+static void on_peer_eof(struct web_request *r)
+{
+    sse_end(r->async);
+}
+
 void sse_add(struct sse_hub *h, struct sse_stream *s, struct web_request *r)
 {
     s->r = r;
@@ -46,6 +54,7 @@ void sse_add(struct sse_hub *h, struct sse_stream *s, struct web_request *r)
     h->nstreams++;
     r->async = s;
     r->on_abort = on_abort;
+    r->on_peer_eof = on_peer_eof;
     if (!h->beat_ns)
         h->beat_ns = r->loop->now_ns;
 }
@@ -53,6 +62,7 @@ void sse_add(struct sse_hub *h, struct sse_stream *s, struct web_request *r)
 void sse_done(struct sse_stream *s)
 {
     s->r->on_abort = NULL;
+    s->r->on_peer_eof = NULL;
     s->r->async = NULL;
     unlink_free(s);
 }

@@ -7,7 +7,9 @@ its success, in order, with ids that grow; queue= and kind= (comma lists)
 keep other jobs out; a change whose transaction commits after a later
 change was sent (its updated_at is older than the stream's cursor) still
 arrives, once; Last-Event-ID resumes after the cursor without repeats, and
-a cursor that cannot be resumed starts with `event: reset`; 50 subscribers
+a cursor that cannot be resumed starts with `event: reset`; with nobody
+listening (the 10 s lease lapsed) a write records no change, and a cursor
+from before that gap resets; 50 subscribers
 on one thread all get the events; a heartbeat comment arrives on an idle
 stream; no credential is 401, a malformed filter 400; a draining server
 ends its streams and exits cleanly. On Redis, which keeps no change feed,
@@ -229,7 +231,7 @@ def test_last_event_id_resumes_without_repeats(srv):
         again.quiet(1.5)
     finally:
         again.close()
-    for bad in ("not-a-cursor", "1-2"):  # malformed; far older than EVENTS_RESUME_MAX_S
+    for bad in ("not-a-cursor", "1-2"):  # malformed; older than QUEUE_CHANGES_KEEP_S
         st = Events(srv.port, f"?kind={kind}", last_id=bad)
         try:
             ev = st.next_event()
@@ -238,6 +240,34 @@ def test_last_event_id_resumes_without_repeats(srv):
             assert st.jobs(1)[0]["id"] == jid  # then from the present on
         finally:
             st.close()
+
+
+def test_nobody_listening_records_nothing_and_resume_across_the_gap_resets(srv):
+    """PostgreSQL records changes only while a stream reads the feed (a
+    10 s lease, QUEUE_CHANGES_LEASE_MS): after it lapsed, a write records
+    nothing, and a cursor from before the gap cannot be resumed."""
+    kind = f"a_{srv.tag}"
+    st = Events(srv.port, f"?kind={kind}")
+    jid = enqueue(srv.port, {"kind": kind})["id"]
+    ev = st.next_event()
+    assert ev[2]["id"] == jid
+    assert srv.db.scalar(f"SELECT count(*) FROM trireme.job_changes WHERE id = {jid}") == 1
+    st.close()
+    time.sleep(11)  # the lease lapses
+    assert srv.db.scalar("SELECT trireme.events_listening()") is False
+    quiet = enqueue(srv.port, {"kind": kind})["id"]
+    r = http(srv.port, "POST", f"/v1/jobs/{quiet}/cancel")
+    assert r.status == 200, r
+    assert srv.db.scalar(f"SELECT count(*) FROM trireme.job_changes WHERE id = {quiet}") == 0
+    again = Events(srv.port, f"?kind={kind}", last_id=ev[0])
+    try:
+        reset = again.next_event()
+        assert reset[1] == "reset", reset  # the changes of the gap are not there
+        assert cursor(reset[0]) > cursor(ev[0])
+        later = enqueue(srv.port, {"kind": kind})["id"]
+        assert again.jobs(1)[0]["id"] == later
+    finally:
+        again.close()
 
 
 def test_many_subscribers_on_one_thread(srv):

@@ -247,8 +247,13 @@ def test_router_table_and_document_agree(trireme, backend):
     srv = start(trireme, backend[1])
     for method, template in sorted(doc):
         path = template.replace("{id}", "1").replace("{name}", "n1").replace("{source}", "s1")
-        r = http(srv.port, method, path, body={} if method in ("POST", "PUT", "PATCH") else None)
+        # GET /v1/events never ends: its head (HEAD) says it is routed
+        sent = "HEAD" if path == "/v1/events" else method
+        r = http(srv.port, sent, path, body={} if method in ("POST", "PUT", "PATCH") else None)
         assert r.status != 405, f"{method} {path}: {r}"
+        if sent == "HEAD":
+            assert r.status in (200, 501), f"{method} {path}: {r}"
+            continue
         assert not (r.status == 404 and r.json["message"].startswith("no route")), \
             f"{method} {path}: {r}"
 
@@ -496,9 +501,13 @@ def drive(srv, seen: dict):
     call("GET", "/v1/jobs/{id}/events", "/v1/jobs/12345/events", expect=404)
     call("GET", "/v1/jobs/{id}/events", "/v1/jobs/x/events", expect=400)
     call("GET", "/v1/jobs/{id}/events", f"/v1/jobs/{ida}/events", key=None, expect=401)
-    # the change feed: HEAD answers the stream's head and ends (GET would not)
-    r = check("GET", "/v1/events", http(port, "HEAD", f"/v1/events?queue={srv.queue}"), seen)
-    assert r.status == (200 if srv.backend == "postgres" else 501), r
+    # the change feed: on PostgreSQL HEAD answers the stream's head and ends
+    # (GET would not); Redis has no feed: 501
+    if srv.backend == "postgres":
+        r = check("GET", "/v1/events", http(port, "HEAD", f"/v1/events?queue={srv.queue}"), seen)
+        assert r.status == 200 and r.header("Content-Type") == "text/event-stream", r
+    else:
+        call("GET", "/v1/events", expect=501)
     call("GET", "/v1/events", "/v1/events?kind=", expect=400)
     call("GET", "/v1/events", key=None, expect=401)
     call("POST", "/v1/outcomes", body={"outcomes": [{"id": 1, "ok": True}]}, expect=400)
