@@ -18,9 +18,12 @@
  * a poll), so each read also returns the QUEUE_CHANGES_OVERLAP_MS behind
  * the position, and the feed keeps the changes it read in that window
  * (seen): one not in it is late, and goes to every stream whose filters
- * it matches, once. When a read finds nothing new, the position moves up
- * to the store's present minus the overlap, so an idle feed stops reading
- * the window again after two overlaps.
+ * it matches, once. The re-read is capped at EVENTS_BATCH changes (its
+ * cost is the store building those jobs again on every poll), so above
+ * about EVENTS_BATCH changes per overlap it covers less than the overlap.
+ * When a read finds nothing new, the position moves up to the store's
+ * present minus the overlap, so an idle feed stops reading the window
+ * again after two overlaps.
  *
  * Each event's id is the stream's cursor: the newest change it was sent.
  * A client reconnecting with it as Last-Event-ID gets the changes after
