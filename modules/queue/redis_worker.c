@@ -470,6 +470,8 @@ static void rqw_drain(struct worker *w)
     struct rqw *q = rqw_of(w);
     loop_timer_cancel(w->loop, &q->fetch_timer);
     loop_timer_cancel(w->loop, &q->promote_timer);
+    retention_stop(&q->orphans);
+    redis_files_sweep_stop(&q->files_sweep);
     /* A read blocked in Redis would hold the drain for up to its BLOCK
      * time: wake it (it answers nil, having delivered nothing). */
     if (q->reading && q->blk_id) {
@@ -488,6 +490,8 @@ static void rqw_close(struct worker *w)
     loop_timer_cancel(w->loop, &q->claim_timer);
     loop_timer_cancel(w->loop, &q->promote_timer);
     loop_timer_cancel(w->loop, &q->fetch_timer);
+    retention_stop(&q->orphans);
+    redis_files_sweep_stop(&q->files_sweep);
     redis_client_close(&q->blk);
     redis_client_close(&q->sub);
     redis_client_close(&q->cmd);
@@ -506,6 +510,8 @@ static void rqw_free(struct worker *w)
         redis_client_free(&q->cmd);
     if (q->has_pg)
         pg_pool_free(&q->pg);
+    retention_stop(&q->orphans);
+    redis_files_sweep_free(&q->files_sweep);
     rq_args_free(&q->done);
     rq_args_free(&q->promote.args);
     rq_args_free(&q->hb.args);
@@ -558,6 +564,12 @@ static int rqw_open(struct worker *w)
         if ((rc = pg_pool_init(&q->pg, l, &pc)) < 0)
             return rc;
         q->has_pg = true;
+        /* uploads' files live in PostgreSQL: the two sweeps the job's
+         * deletion cannot trigger on this backend */
+        if (l->id == 0) {
+            retention_start(&q->orphans, l, &q->pg, RETENTION_ORPHANS);
+            redis_files_sweep_start(&q->files_sweep, l, &q->pg, &q->cmd, &q->shas);
+        }
     }
     ensure_groups(q);
     loop_timer_in(l, &q->hb_timer, cfg->lease_ms / 3);

@@ -145,7 +145,30 @@
     "end\n"
 
 /* See RQ_LUA_ENQUEUE; no pull kinds here. */
-static const char lua_enqueue[] = LUA_NOW RQ_LUA_ENQUEUE("8", "", "", "");
+static const char lua_enqueue[] = LUA_NOW RQ_LUA_ENQUEUE("8", "", "", "", RQ_LUA_NEXT_ID);
+
+/* An id for a job enqueued later by rq_lua_enqueue_as: an upload's, whose
+ * files are attached to the id before the job exists (redis_api.c). */
+const char rq_lua_reserve_id[] = LUA_NOW "local seq, floor, id = P .. 'seq', now * " RQ_ID_PER_MS
+                                         ", nil\n" RQ_LUA_NEXT_ID "return id\n";
+
+/* Of the ids in ARGV[2..] (jobs that files were attached to), those whose
+ * hash is gone (expired after --result-ttl, or never made: the enqueue
+ * after the reservation failed) and that were reserved at least ARGV[1]
+ * ms ago: ids are never below the clock in ms x RQ_ID_PER_MS when they
+ * are made, so a smaller id is older, and an upload between its
+ * reservation and its enqueue is never taken for a lost one. */
+const char rq_lua_files_gone[] =
+    LUA_NOW "local cut = (now - tonumber(ARGV[1])) * " RQ_ID_PER_MS "\n"
+            "local out = {}\n"
+            "for i = 2, #ARGV do\n"
+            "  local id = ARGV[i]\n"
+            "  local n = tonumber(id)\n"
+            "  if n and n < cut and redis.call('EXISTS', P .. 'job:' .. id) == 0 then\n"
+            "    out[#out + 1] = id\n"
+            "  end\n"
+            "end\n"
+            "return out\n";
 
 /* Entries XAUTOCLAIMed from a dead consumer. ARGV: worker id, ttl ms, n,
  * then per delivery queue entry job-id. Its lost attempt counts (dead when
@@ -533,4 +556,7 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_PULL_REPORT] = rq_lua_pull_report,
     [RQ_PULL_FINISH] = rq_lua_pull_finish,
     [RQ_PULL_DUE] = rq_lua_pull_due,
+    [RQ_RESERVE_ID] = rq_lua_reserve_id,
+    [RQ_ENQUEUE_AS] = rq_lua_enqueue_as,
+    [RQ_FILES_GONE] = rq_lua_files_gone,
 };
