@@ -249,7 +249,7 @@ static void on_list(struct pg_query *q, PGresult *res, const char *err)
 
 bool exec_files_possible(const struct job_run *r)
 {
-    return r->pg != NULL;
+    return r->files && r->pg;
 }
 
 const char *exec_files_root(struct loop *l)

@@ -31,24 +31,26 @@
 
 /* --- starting deliveries of dead consumers (START) ----------------------- */
 
+#define START_FIELDS 7 /* per started job in START's answer (rqueue_lua.c) */
+
 static void on_started(struct rq_call *c, redisReply *reply, const char *err)
 {
     struct start_call *s = (struct start_call *)c;
     struct rqw *q = s->q;
     q->starting -= s->n;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 6) {
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % START_FIELDS) {
         /* Unknown whether they started: the entries stay in this consumer's
          * pending list and come back after --lease through XAUTOCLAIM. */
         LOG(LOG_WARN, "worker: starting jobs failed; they return after their lease",
             L_STR("error", err ? err : "unexpected reply"), L_INT("jobs", s->n));
     } else {
-        size_t started = reply->elements / 6;
+        size_t started = reply->elements / START_FIELDS;
         if (started)
             LOG(LOG_WARN, "lease expired, jobs taken over from a stopped worker",
                 L_INT("count", started), L_STR("worker_id", q->w.id));
         unsigned k = 0;
         for (size_t i = 0; i < started; i++) {
-            redisReply **f = reply->element + i * 6;
+            redisReply **f = reply->element + i * START_FIELDS;
             long long id = f[0]->type == REDIS_REPLY_STRING ? atoll(f[0]->str) : f[0]->integer;
             while (k < s->n && s->v[k].id != id)
                 k++;

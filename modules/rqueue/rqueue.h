@@ -69,12 +69,13 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
  * and the one that also knows pull kinds (redis_pull_lua.c), which differ
  * only in the stride of ARGV per job, where a pull job goes and the mark
  * on its hash; new_id sets a new job's id (RQ_LUA_NEXT_ID, or an id
- * reserved before: rq_lua_enqueue_as). ARGV: n, then per job queue kind
+ * reserved before: rq_lua_enqueue_as), xadd_extra adds fields to its
+ * stream entry (f = 1: it has uploaded files). ARGV: n, then per job queue kind
  * payload priority max_attempts timeout_ms when unique_key [pull]; when is
  * '' (now), 'd<ms>' (delay) or 'a<unix ms>'. Returns id1, created1, id2,
  * ... The script's head defines P and now.
  */
-#define RQ_LUA_ENQUEUE(stride, pull_decl, route_pull, mark_pull, new_id)                           \
+#define RQ_LUA_ENQUEUE(stride, pull_decl, route_pull, mark_pull, new_id, xadd_extra)               \
     "local out, woke, seq, floor = {}, false, P .. 'seq', now * " RQ_ID_PER_MS "\n"                \
     "local named = {}\n"                                                                           \
     "for i = 0, tonumber(ARGV[1]) - 1 do\n"                                                        \
@@ -94,7 +95,7 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
     "    else\n"                                                                                   \
     "      f = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', '0 ' .. ARGV[b + 5] .. ' ' " \
     "..\n"                                                                                         \
-    "        ARGV[b + 6] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3])\n"                           \
+    "        ARGV[b + 6] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3]" xadd_extra ")\n"             \
     "      f = (uk ~= '' and 'P' or 'p') .. f\n"                                                   \
     "    end\n"                                                                                    \
     "    redis.call('HSET', P .. 'job:' .. id, 'fence', f, 'id', id, 'queue', q, 'kind',\n"        \

@@ -4,9 +4,11 @@ Redis, its files in PostgreSQL, against the real binary, a private
 redis-server and the test PostgreSQL. Seed 002's flow (upload, an exec
 program reads the file and reports progress, the client sees the result);
 the files served by GET /v1/jobs/{id}/files/{name}; a pull kind's upload
-claimed by an external worker; a unique_key that matches keeps the first
-job's files and drops the new ones; Redis down answers 503 and keeps
-nothing; and the sweep: the files of a job whose hash expired (--result-ttl)
+claimed by an external worker; a retried attempt (exit 75, delivered again
+from Redis' delayed set) gets the files again, while a job enqueued
+without files makes no database query (it runs with the database down); a
+unique_key that matches keeps the first job's files and drops the new
+ones; Redis down answers 503 and keeps nothing; and the sweep: the files of a job whose hash expired (--result-ttl)
 are deleted, as are files attached to an id whose enqueue never happened,
 while a job still in Redis, an id reserved a moment ago and the files of a
 PostgreSQL-backend job are kept. Needs TRIREME_TEST_DATABASE_URL.
@@ -14,6 +16,8 @@ PostgreSQL-backend job are kept. Needs TRIREME_TEST_DATABASE_URL.
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
 import time
 import uuid
 
@@ -77,6 +81,49 @@ def test_seed_002_flow_on_the_redis_backend(trireme, db, redis, tmp_path):
     assert files_of(db, jid) == 1
     r = http(srv.port, "GET", f"/v1/jobs/{jid}/files/document")
     assert r.status == 200 and r.body == data, (r.status, len(r.body))
+
+
+RETRY_PROG = r'''
+import hashlib, json, sys
+job = json.load(sys.stdin)
+if job["attempt"] == 1:
+    sys.exit(75)  # EX_TEMPFAIL: retried
+json.dump({"attempt": job["attempt"], "sha256": [hashlib.sha256(open(f["path"], "rb").read())
+                                                 .hexdigest() for f in job.get("files") or []]},
+          sys.stdout)
+'''
+
+
+def retry_server(trireme, tmp_path, env_):
+    prog = tmp_path / "retry.py"
+    prog.write_text(RETRY_PROG)
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps({"kinds": {"twice": {"type": "exec",
+                                                     "argv": [sys.executable, str(prog)]}}}))
+    srv = trireme("--roles=web,worker", f"--kinds={kinds}", threads=1, env=env_)
+    srv.wait_log(r"worker listening for new jobs", timeout=15)
+    return srv
+
+
+def test_a_retried_attempt_gets_the_files_again(trireme, db, redis, tmp_path):
+    srv = retry_server(trireme, tmp_path, env(db, redis.url))
+    data = b"retry me " * 5000
+    status, ans = upload(srv.port, {"kind": "twice"}, [("doc", "d.bin", None, data)])
+    assert status == 201, ans
+    job = wait_done(srv.port, ans["id"])
+    assert job["status"] == "succeeded" and job["attempts"] == 2, job
+    assert job["result"] == {"attempt": 2, "sha256": [hashlib.sha256(data).hexdigest()]}, job
+
+
+def test_jobs_without_files_need_no_database(trireme, redis, tmp_path):
+    dead_pg = f"postgresql://trireme@127.0.0.1:{free_port()}/trireme?connect_timeout=1"
+    srv = retry_server(trireme, tmp_path, {"DATABASE_URL": dead_pg, "REDIS_URL": redis.url,
+                                           "QUEUE_BACKEND": "redis", "TRIREME_API_KEYS": API_KEY,
+                                           "TRIREME_MIGRATE": "off"})
+    r = http(srv.port, "POST", "/v1/jobs", {"kind": "twice"})
+    assert r.status == 201, r
+    job = wait_done(srv.port, r.json["id"])
+    assert job["status"] == "succeeded" and job["result"] == {"attempt": 2, "sha256": []}, job
 
 
 def test_a_pull_kinds_upload_is_claimed_with_its_files(trireme, db, redis):
