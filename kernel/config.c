@@ -222,7 +222,8 @@ static const struct opt opts[] = {
     {"retention-upload-orphans", "TRIREME_RETENTION_UPLOAD_ORPHANS", "1d", T_DUR,
      OFF(retention_orphans_ms), 0, 0, 3650 * 24 * 3600 * 1000LL,
      "Files of an upload that never became a job (its server stopped mid-upload) are deleted "
-     "this long after they were written (0: kept). PostgreSQL, elected by an advisory lock."},
+     "this long after they were written (0: kept); on the Redis backend also the files of a job "
+     "whose hash is gone, once its id is this old."},
     {"retention-fires", "TRIREME_RETENTION_FIRES", "30d", T_DUR, OFF(retention_fires_ms), 0, 0,
      3650 * 24 * 3600 * 1000LL,
      "Beat's record of fired slots (trireme.schedule_fires) is deleted after this (0: kept); "

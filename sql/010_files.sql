@@ -21,8 +21,10 @@
 -- job is never visible without them. Rows still NULL after a while belong
 -- to an upload whose enqueue never happened (the server stopped, or its
 -- clean-up failed) and are for the orphan sweep to delete
--- (job_files_orphans finds them). Uploads on the Redis backend answer 501
--- for now (docs/operations.md, Uploads).
+-- (job_files_orphans finds them). On the Redis backend the files are
+-- attached to an id reserved in Redis before the job is enqueued under it,
+-- and a worker's sweep deletes files whose job hash is gone
+-- (modules/queue/redis_files_sweep.c).
 --
 -- Files go with their job: a statement-level trigger on trireme.jobs
 -- deletes the files of every deleted job (retention, a cancelled job's

@@ -26,7 +26,7 @@
  * fired slots (the elected beat), or the sql kind's once-rows (sql/007,
  * after --retention-succeeded; any worker with a database), or the files
  * of uploads that never became a job (sql/010, --retention-upload-orphans;
- * the PostgreSQL backend's worker). */
+ * the worker of either backend, with a database). */
 enum retention_table { RETENTION_JOBS, RETENTION_FIRES, RETENTION_EFFECTS, RETENTION_ORPHANS };
 
 #define RETENTION_STATUSES 3 /* succeeded, dead, cancelled */

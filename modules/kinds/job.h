@@ -27,6 +27,7 @@ struct job_run {
     const char *queue; /* the queue it was taken from (the worker's copy) */
     int attempt, max_attempts;
     int prev_status; /* the previous attempt's HTTP status (http kinds), 0: none */
+    bool files;      /* may have uploaded files (in pg): exec and http kinds fetch them */
     json_t *payload;
     uint64_t timeout_ms;
     struct loop *loop;

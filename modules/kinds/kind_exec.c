@@ -590,7 +590,7 @@ static void spawn(struct exec_proc *p)
     slot_of(p)->running++;
     p->counted = true;
     list_append(&p->el->live, &p->node);
-    if (!exec_files_possible(p->el->loop, p->run)) {
+    if (!exec_files_possible(p->run)) {
         spawn_program(p);
         return;
     }

@@ -247,9 +247,9 @@ static void on_list(struct pg_query *q, PGresult *res, const char *err)
     next_chunk(f);
 }
 
-bool exec_files_possible(struct loop *l, const struct job_run *r)
+bool exec_files_possible(const struct job_run *r)
 {
-    return r->pg && l->srv && l->srv->cfg->queue_backend == QUEUE_POSTGRES;
+    return r->files && r->pg;
 }
 
 const char *exec_files_root(struct loop *l)

@@ -63,9 +63,10 @@ struct exec_files {
 
 struct job_run;
 struct loop;
-/* Whether r may have uploaded files: they live in PostgreSQL, with
- * PostgreSQL-backend jobs only (the Redis backend refuses uploads). */
-bool exec_files_possible(struct loop *l, const struct job_run *r);
+/* Whether r may have uploaded files: they live in PostgreSQL whatever the
+ * queue backend, so a worker without a database has none to fetch, and a
+ * Redis job says whether it came with any (so other jobs cost no query). */
+bool exec_files_possible(const struct job_run *r);
 /* The directory root of exec_files_fetch: --upload-tmp-dir. */
 const char *exec_files_root(struct loop *l);
 

@@ -516,7 +516,7 @@ void exec_pool_start(struct exec_pool *p, struct job_run *r)
     t->files.dir[0] = '\0';
     t->files.fd = -1;
     r->ctx = t;
-    if (exec_files_possible(p->loop, r)) {
+    if (exec_files_possible(r)) {
         t->fetching = true;
         t->files.fn = on_files;
         t->files.data = t;

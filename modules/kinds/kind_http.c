@@ -462,7 +462,7 @@ void http_kind_start(struct job_run *r)
         for (size_t b = 0; b < sizeof(raw); b++)
             snprintf(q->secret + 2 * b, 3, "%02x", raw[b]);
     }
-    if (dk->http.files && exec_files_possible(r->loop, r)) {
+    if (dk->http.files && exec_files_possible(r)) {
         list_files(q);
         return;
     }

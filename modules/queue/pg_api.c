@@ -48,8 +48,21 @@ enum pg_call_kind {
     PG_RETRY,
     PG_COUNTS,
     PG_GET_MANY,
+    PG_ENQUEUE_FILES,
     PG_CHANGES,
 };
+
+/* Enqueue and attach in one statement (one transaction), so the job row
+ * and its files commit together: $1 as SQL_ENQUEUE_BATCH takes it (one
+ * job), $2 the files' ids. A unique_key that matched an existing job
+ * (created false) attaches nothing. Columns as SQL_ENQUEUE_BATCH's. */
+#define SQL_ENQUEUE_FILES                                                                          \
+    "WITH e AS (SELECT ord, id, created FROM trireme.enqueue_batch($1::jsonb)),"                   \
+    " a AS (UPDATE trireme.job_files f SET job_id = e.id::text,"                                   \
+    " size = coalesce((SELECT sum(octet_length(c.data)) FROM trireme.job_file_chunks c"            \
+    " WHERE c.file_id = f.id), 0)"                                                                 \
+    " FROM e WHERE e.created AND f.id = ANY($2::bigint[]) AND f.job_id IS NULL RETURNING f.id)"    \
+    " SELECT e.ord, e.id, e.created FROM e"
 
 #define SQL_JOB_GET_MANY                                                                           \
     "SELECT " JOB_JSON "::text FROM trireme.jobs j WHERE j.id = ANY($1::bigint[])"
@@ -130,8 +143,9 @@ struct pg_call {
     /* PG_ENQUEUE */
     unsigned first, count;
     bool array;
-    char *text;   /* its own jobs, when retried alone */
+    char *text;   /* its own jobs, when retried alone or with files */
     json_t *mine; /* and as JSON (the metrics read their queue and kind) */
+    char *files;  /* PG_ENQUEUE_FILES: the files' ids */
     /* one-query calls */
     struct pg_query q;
     int limit;
@@ -155,6 +169,7 @@ static struct pg_call *call_get(struct pg_api *a, enum pg_call_kind kind, queue_
     c->kind = kind;
     c->text = NULL;
     c->mine = NULL;
+    c->files = NULL;
     list_init(&c->node);
     return c;
 }
@@ -167,6 +182,8 @@ static void call_put(struct pg_call *c)
     c->text = NULL;
     json_decref(c->mine);
     c->mine = NULL;
+    free(c->files);
+    c->files = NULL;
     if (a->nspare >= PG_API_SPARE_CALLS) {
         free(c);
         return;
@@ -432,6 +449,8 @@ static void on_done(struct pg_query *q, PGresult *res, const char *err)
     } else if (c->kind == PG_GET_MANY) {
         c->limit = -1; /* no cursor */
         answer_list(c, res);
+    } else if (c->kind == PG_ENQUEUE_FILES) {
+        answer_enqueued(c, res, c->mine);
     } else if (PQntuples(res) == 0) {
         queue_answer_not_found(&c->head, "no job with this id");
     } else if (changes && PQgetvalue(res, 0, 1)[0] != 't') {
@@ -520,6 +539,23 @@ static struct queue_call *pg_get_many(void *api, const int64_t *ids, unsigned n,
     return &c->head;
 }
 
+static struct queue_call *pg_enqueue_files(void *api, json_t *jobs, const char *files,
+                                           queue_answer_fn fn, void *data)
+{
+    struct pg_api *a = api;
+    struct pg_call *c = query_new(a, PG_ENQUEUE_FILES, SQL_ENQUEUE_FILES, 2, fn, data);
+    c->first = 0;
+    c->count = 1;
+    c->array = false;
+    c->mine = jobs;
+    c->text = json_dumps(jobs, JSON_COMPACT);
+    c->files = xstrdup(files);
+    c->vals[0] = c->text;
+    c->vals[1] = c->files;
+    pg_query_submit(a->pool, &c->q);
+    return &c->head;
+}
+
 static struct queue_call *pg_counts(void *api, queue_answer_fn fn, void *data)
 {
     struct pg_api *a = api;
@@ -578,6 +614,8 @@ static void free_calls(struct list *head)
         list_remove(pos);
         struct pg_call *c = list_entry(pos, struct pg_call, node);
         free(c->text);
+        json_decref(c->mine);
+        free(c->files);
         free(c);
     }
 }
@@ -602,6 +640,7 @@ const struct queue_api_ops pg_api_ops = {
     .open = pg_open,
     .close = pg_close,
     .enqueue = pg_enqueue,
+    .enqueue_files = pg_enqueue_files,
     .get = pg_get,
     .list = pg_list,
     .cancel = pg_cancel,

@@ -91,6 +91,15 @@ struct queue_api_ops {
      * created, 200 when each was already there (unique_key). */
     struct queue_call *(*enqueue)(void *api, json_t *jobs, bool array, queue_answer_fn fn,
                                   void *data);
+    /* Enqueue one job (jobs: a one-element array, as enqueue takes it)
+     * with files stored before it, unattached, in trireme.job_files
+     * (files: their ids as a PostgreSQL array literal): whatever the
+     * backend, files live in PostgreSQL (sql/010_files.sql). The files
+     * are attached to the job's id before any worker can see the job.
+     * Body as enqueue's for one job; when a unique_key matched (created
+     * false) no file is attached to that job. 503 without a database. */
+    struct queue_call *(*enqueue_files)(void *api, json_t *jobs, const char *files,
+                                        queue_answer_fn fn, void *data);
     /* Body: the job as GET /v1/jobs/{id} shows it; 404 when none. */
     struct queue_call *(*get)(void *api, int64_t id, queue_answer_fn fn, void *data);
     /* Body: {"jobs":[...]}: the jobs of ids (at most QUEUE_GET_MANY_MAX)

@@ -15,7 +15,9 @@
 
 #include "kernel/container_of.h"
 #include "kernel/list.h"
+#include "kernel/log.h"
 #include "kernel/loop.h"
+#include "kernel/pg.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/queue/queue.h"
@@ -27,12 +29,33 @@ static const char NOT_FOUND[] = "no job with this id (or its result expired)";
 
 struct redis_api {
     struct redis_client *cl;
+    struct pg_pool *pg;     /* NULL: no DATABASE_URL (no uploads) */
     struct rq_shas shas;    /* the scripts' names, computed at open */
     uint64_t result_ttl_ms; /* a cancelled job's hash lives this long */
     struct list live;       /* calls in flight */
 };
 
-enum redis_call_kind { RC_ENQUEUE, RC_GET, RC_LIST, RC_CANCEL, RC_RETRY, RC_COUNTS, RC_GET_MANY };
+enum redis_call_kind {
+    RC_ENQUEUE,
+    RC_GET,
+    RC_LIST,
+    RC_CANCEL,
+    RC_RETRY,
+    RC_COUNTS,
+    RC_GET_MANY,
+    RC_ENQUEUE_FILES
+};
+
+/* An upload's files, rows written unattached (sql/010), go to the id
+ * reserved for its job: $1 the id, $2 the files' ids. */
+#define SQL_ATTACH_FILES                                                                           \
+    "UPDATE trireme.job_files f SET job_id = $1,"                                                  \
+    " size = coalesce((SELECT sum(octet_length(c.data)) FROM trireme.job_file_chunks c"            \
+    " WHERE c.file_id = f.id), 0)"                                                                 \
+    " WHERE f.id = ANY($2::bigint[]) AND f.job_id IS NULL"
+/* A unique_key matched an existing job: the reserved id never becomes a
+ * job, and its files go. */
+#define SQL_DROP_FILES "DELETE FROM trireme.job_files WHERE job_id = $1"
 
 struct redis_call {
     struct queue_call head; /* first */
@@ -43,6 +66,11 @@ struct redis_call {
     enum redis_call_kind kind;
     bool array;
     json_t *jobs; /* an enqueue's, until its answer (the metrics read them) */
+    /* RC_ENQUEUE_FILES: reserve an id, attach the files to it, enqueue */
+    char id[24];
+    char *files;
+    struct pg_query q;
+    const char *vals[2];
 };
 
 static struct redis_call *call_new(struct redis_api *a, enum redis_call_kind kind,
@@ -63,6 +91,7 @@ static void call_free(struct redis_call *c)
     list_remove(&c->node);
     rq_args_free(&c->rq.args);
     json_decref(c->jobs);
+    free(c->files);
     free(c);
 }
 
@@ -70,6 +99,15 @@ static void on_refused(struct loop *l, struct timer *t)
 {
     struct redis_call *c = container_of(t, struct redis_call, refuse);
     queue_answer_failed(&c->head, QUEUE_UNAVAILABLE, "redis", "Redis connection is down");
+    call_free(c);
+}
+
+static void on_no_database(struct loop *l, struct timer *t)
+{
+    struct redis_call *c = container_of(t, struct redis_call, refuse);
+    (void)l;
+    queue_answer_failed(&c->head, QUEUE_UNAVAILABLE, "database",
+                        "uploads need a database (set DATABASE_URL)");
     call_free(c);
 }
 
@@ -107,16 +145,16 @@ static bool wants_result(struct redis_call *c, const redisReply *reply, const ch
 
 /* --- enqueue ------------------------------------------------------------ */
 
-static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
+static bool enqueue_reply_ok(const redisReply *reply)
 {
-    struct redis_call *c = container_of(rq, struct redis_call, rq);
-    if (!wants_result(c, reply, err)) {
-        call_free(c);
-        return;
-    }
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 || !reply->elements) {
+    return reply && reply->type == REDIS_REPLY_ARRAY && reply->elements && !(reply->elements % 2);
+}
+
+/* An enqueue script's reply (id1, created1, ...) as the call's answer. */
+static void answer_enqueued(struct redis_call *c, const redisReply *reply)
+{
+    if (!enqueue_reply_ok(reply)) {
         queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected enqueue answer");
-        call_free(c);
         return;
     }
     struct queue_enqueued e;
@@ -127,7 +165,28 @@ static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
         queue_enqueued_add(&e, id, reply->element[2 * k + 1]->integer == 1);
     }
     queue_enqueued_answer(&e, &c->head);
+}
+
+static void on_enqueued(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (wants_result(c, reply, err))
+        answer_enqueued(c, reply);
     call_free(c);
+}
+
+/* The job's arguments of an enqueue script (rqueue.h), with the pull
+ * flag when pull (the pull variant's ninth argument). */
+static void job_args(struct redis_call *c, json_t *jobs, bool pull)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+    {
+        rq_enqueue_job_args(&c->rq.args, j);
+        if (pull)
+            rq_args_adds(&c->rq.args, json_is_true(json_object_get(j, "pull")) ? "1" : "");
+    }
 }
 
 static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, queue_answer_fn fn,
@@ -145,14 +204,119 @@ static struct queue_call *redis_enqueue(void *api, json_t *jobs, bool array, que
     json_t *j;
     bool pull = false; /* pull kinds' jobs go to their own lanes (redis_pull_lua.c) */
     json_array_foreach(jobs, i, j) pull |= json_is_true(json_object_get(j, "pull"));
-    json_array_foreach(jobs, i, j)
-    {
-        rq_enqueue_job_args(&c->rq.args, j);
-        if (pull)
-            rq_args_adds(&c->rq.args, json_is_true(json_object_get(j, "pull")) ? "1" : "");
-    }
+    job_args(c, jobs, pull);
     c->jobs = jobs;
     rq_eval(a->cl, &c->rq, &a->shas, pull ? RQ_PULL_ENQUEUE : RQ_ENQUEUE, on_enqueued);
+    return &c->head;
+}
+
+/* --- enqueue with files ---------------------------------------------------
+ *
+ * The files live in PostgreSQL, the job in Redis: no transaction spans
+ * both, so the order makes the guarantee. An id is reserved first (INCR,
+ * as an enqueue would take it), the files are attached to it and that
+ * commits, and only then is the job enqueued under it: no worker can see
+ * the job before its files are there. What can go wrong leaves files, never
+ * a job without them: a failed attach leaves them unattached (the upload
+ * deletes them, or the orphan sweep does); a failed or unanswered enqueue
+ * leaves them attached to an id with no job, which the worker's sweep of
+ * files whose job is gone deletes once the id is old enough
+ * (redis_files_sweep.c). The steps go on when the caller forgets the call
+ * (its client went away): the job comes with its files, only the answer is
+ * lost, as for any enqueue. */
+
+static void on_files_dropped(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct redis_call *c = container_of(q, struct redis_call, q);
+    (void)res;
+    if (err)
+        LOG(LOG_WARN, "upload: could not delete the files of a job not made (left for the sweep)",
+            L_STR("job_id", c->id), L_STR("error", err));
+    call_free(c);
+}
+
+static void on_enqueued_as(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (err) {
+        queue_answer_failed(&c->head, queue_fault_redis(reply, err), "redis", err);
+        call_free(c);
+        return;
+    }
+    answer_enqueued(c, reply);
+    if (!enqueue_reply_ok(reply) || reply->element[1]->integer == 1) {
+        call_free(c);
+        return;
+    }
+    /* a unique_key matched another job: it keeps its own files */
+    c->head.fn = NULL;
+    c->vals[0] = c->id;
+    c->q = (struct pg_query){.fn = on_files_dropped,
+                             .sql = SQL_DROP_FILES,
+                             .nparams = 1,
+                             .values = c->vals,
+                             .timeout_ms = QUEUE_API_TIMEOUT_MS,
+                             .retry_safe = true};
+    pg_query_submit(c->api->pg, &c->q);
+}
+
+static void on_files_attached(struct pg_query *q, PGresult *res, const char *err)
+{
+    struct redis_call *c = container_of(q, struct redis_call, q);
+    struct redis_api *a = c->api;
+    if (err) {
+        queue_answer_failed(&c->head, queue_fault_pg(res), "database", err);
+        call_free(c);
+        return;
+    }
+    rq_args_adds(&c->rq.args, "1");
+    job_args(c, c->jobs, true);
+    rq_args_adds(&c->rq.args, c->id);
+    rq_eval(a->cl, &c->rq, &a->shas, RQ_ENQUEUE_AS, on_enqueued_as);
+}
+
+static void on_reserved(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (err) {
+        queue_answer_failed(&c->head, queue_fault_redis(reply, err), "redis", err);
+        call_free(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_STRING || !reply->len || reply->len >= sizeof(c->id)) {
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected reservation answer");
+        call_free(c);
+        return;
+    }
+    memcpy(c->id, reply->str, reply->len);
+    c->id[reply->len] = '\0';
+    c->vals[0] = c->id;
+    c->vals[1] = c->files;
+    c->q = (struct pg_query){.fn = on_files_attached,
+                             .sql = SQL_ATTACH_FILES,
+                             .nparams = 2,
+                             .values = c->vals,
+                             .timeout_ms = QUEUE_API_TIMEOUT_MS,
+                             .retry_safe = true,
+                             .fail_fast = true};
+    pg_query_submit(c->api->pg, &c->q);
+}
+
+static struct queue_call *redis_enqueue_files(void *api, json_t *jobs, const char *files,
+                                              queue_answer_fn fn, void *data)
+{
+    struct redis_api *a = api;
+    struct redis_call *c = call_new(a, RC_ENQUEUE_FILES, fn, data);
+    c->jobs = jobs;
+    c->files = xstrdup(files);
+    if (!a->pg) {
+        c->refuse.fn = on_no_database;
+        loop_timer_in(a->cl->loop, &c->refuse, 0);
+        return &c->head;
+    }
+    if (refused(a, c))
+        return &c->head;
+    rq_eval(a->cl, &c->rq, &a->shas, RQ_RESERVE_ID, on_reserved);
     return &c->head;
 }
 
@@ -375,6 +539,7 @@ static void *redis_open(const struct queue_api_conns *conns, const char **why)
     }
     struct redis_api *a = xcalloc(1, sizeof(*a));
     a->cl = conns->redis;
+    a->pg = conns->pg;
     rq_shas_init(&a->shas);
     a->result_ttl_ms = conns->loop->srv->cfg->result_ttl_ms;
     list_init(&a->live);
@@ -399,6 +564,7 @@ const struct queue_api_ops redis_api_ops = {
     .open = redis_open,
     .close = redis_close,
     .enqueue = redis_enqueue,
+    .enqueue_files = redis_enqueue_files,
     .get = redis_get,
     .list = redis_list,
     .cancel = redis_cancel,

@@ -68,13 +68,27 @@
 
 /* RQ_LUA_ENQUEUE with a ninth argument per job: '1' for a pull kind, whose
  * job waits in its lane (and wakes waiting claims) instead of a stream. */
-const char rq_lua_pull_enqueue[] = LUA_PULL_HEAD RQ_LUA_ENQUEUE(
-    "9", "  local pull = ARGV[b + 9] == '1'\n",
-    "if pull then\n"
-    "      redis.call('ZADD', lane(ARGV[b + 2], q), due, id)\n"
-    "      woke = woke or due <= now\n"
-    "    else",
-    "    if pull then redis.call('HSET', P .. 'job:' .. id, 'pull', '1') end\n");
+#define LUA_PULL_ENQUEUE(new_id, xadd_extra, mark_extra)                                           \
+    RQ_LUA_ENQUEUE(                                                                                \
+        "9", "  local pull = ARGV[b + 9] == '1'\n",                                                \
+        "if pull then\n"                                                                           \
+        "      redis.call('ZADD', lane(ARGV[b + 2], q), due, id)\n"                                \
+        "      woke = woke or due <= now\n"                                                        \
+        "    else",                                                                                \
+        "    if pull then redis.call('HSET', P .. 'job:' .. id, 'pull', '1') end\n" mark_extra,    \
+        new_id, xadd_extra)
+
+const char rq_lua_pull_enqueue[] = LUA_PULL_HEAD LUA_PULL_ENQUEUE(RQ_LUA_NEXT_ID, "", "");
+
+/* The same for one job whose id was reserved by rq_lua_reserve_id, the
+ * last argument (an upload's: its files were attached to the id first),
+ * marked as having files (hash field files, entry field f), so only such
+ * jobs make a worker look for files. Sent again after a lost connection,
+ * it finds the job made and changes nothing. */
+const char rq_lua_enqueue_as[] = LUA_PULL_HEAD LUA_PULL_ENQUEUE(
+    "    id = ARGV[#ARGV]\n"
+    "    if redis.call('EXISTS', P .. 'job:' .. id) == 1 then return {tonumber(id), 1} end\n",
+    ", 'f', '1'", "    redis.call('HSET', P .. 'job:' .. id, 'files', '1')\n");
 
 /* ARGV: lease ms, ttl ms, max, nkinds, kinds..., nqueues, queues...,
  * secrets... (max of them). Returns per job: id kind queue attempt

@@ -31,24 +31,26 @@
 
 /* --- starting deliveries of dead consumers (START) ----------------------- */
 
+#define START_FIELDS 7 /* per started job in START's answer (rqueue_lua.c) */
+
 static void on_started(struct rq_call *c, redisReply *reply, const char *err)
 {
     struct start_call *s = (struct start_call *)c;
     struct rqw *q = s->q;
     q->starting -= s->n;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 6) {
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % START_FIELDS) {
         /* Unknown whether they started: the entries stay in this consumer's
          * pending list and come back after --lease through XAUTOCLAIM. */
         LOG(LOG_WARN, "worker: starting jobs failed; they return after their lease",
             L_STR("error", err ? err : "unexpected reply"), L_INT("jobs", s->n));
     } else {
-        size_t started = reply->elements / 6;
+        size_t started = reply->elements / START_FIELDS;
         if (started)
             LOG(LOG_WARN, "lease expired, jobs taken over from a stopped worker",
                 L_INT("count", started), L_STR("worker_id", q->w.id));
         unsigned k = 0;
         for (size_t i = 0; i < started; i++) {
-            redisReply **f = reply->element + i * 6;
+            redisReply **f = reply->element + i * START_FIELDS;
             long long id = f[0]->type == REDIS_REPLY_STRING ? atoll(f[0]->str) : f[0]->integer;
             while (k < s->n && s->v[k].id != id)
                 k++;
@@ -470,6 +472,8 @@ static void rqw_drain(struct worker *w)
     struct rqw *q = rqw_of(w);
     loop_timer_cancel(w->loop, &q->fetch_timer);
     loop_timer_cancel(w->loop, &q->promote_timer);
+    retention_stop(&q->orphans);
+    redis_files_sweep_stop(&q->files_sweep);
     /* A read blocked in Redis would hold the drain for up to its BLOCK
      * time: wake it (it answers nil, having delivered nothing). */
     if (q->reading && q->blk_id) {
@@ -488,6 +492,8 @@ static void rqw_close(struct worker *w)
     loop_timer_cancel(w->loop, &q->claim_timer);
     loop_timer_cancel(w->loop, &q->promote_timer);
     loop_timer_cancel(w->loop, &q->fetch_timer);
+    retention_stop(&q->orphans);
+    redis_files_sweep_stop(&q->files_sweep);
     redis_client_close(&q->blk);
     redis_client_close(&q->sub);
     redis_client_close(&q->cmd);
@@ -506,6 +512,8 @@ static void rqw_free(struct worker *w)
         redis_client_free(&q->cmd);
     if (q->has_pg)
         pg_pool_free(&q->pg);
+    retention_stop(&q->orphans);
+    redis_files_sweep_free(&q->files_sweep);
     rq_args_free(&q->done);
     rq_args_free(&q->promote.args);
     rq_args_free(&q->hb.args);
@@ -558,6 +566,12 @@ static int rqw_open(struct worker *w)
         if ((rc = pg_pool_init(&q->pg, l, &pc)) < 0)
             return rc;
         q->has_pg = true;
+        /* uploads' files live in PostgreSQL: the two sweeps the job's
+         * deletion cannot trigger on this backend */
+        if (l->id == 0) {
+            retention_start(&q->orphans, l, &q->pg, RETENTION_ORPHANS);
+            redis_files_sweep_start(&q->files_sweep, l, &q->pg, &q->cmd, &q->shas);
+        }
     }
     ensure_groups(q);
     loop_timer_in(l, &q->hb_timer, cfg->lease_ms / 3);

@@ -10,6 +10,8 @@
 
 #include "kernel/pg.h"
 #include "kernel/redis.h"
+#include "modules/jobs/retention.h"
+#include "modules/queue/redis_files_sweep.h"
 #include "modules/rqueue/rqueue.h"
 #include "modules/worker/core.h"
 
@@ -58,8 +60,10 @@ struct rqw {
     struct worker w; /* first */
     struct redis_client cmd, blk, sub;
     bool cmd_open, blk_open, sub_open;
-    struct pg_pool pg; /* the sql kind's, when DATABASE_URL is set */
+    struct pg_pool pg; /* the sql kind's and uploads', when DATABASE_URL is set */
     bool has_pg;
+    struct retention orphans;             /* loop 0 only: unattached upload files */
+    struct redis_files_sweep files_sweep; /* loop 0 only: files whose job is gone */
     struct rq_shas shas;
     char lease[24], ttl[24];
     char qkey[WORKER_MAX_QUEUES][JOB_NAME_MAX + 16];

@@ -235,6 +235,7 @@ struct delivery {
     size_t kind_len, payload_len, timeout_len;
     int attempt, max_attempts;
     int prev_status; /* field s: the previous attempt's HTTP status */
+    bool files;      /* field f: it came with uploaded files */
     bool recorded;
 };
 
@@ -264,6 +265,7 @@ static void run_delivery(struct rqw *q, const struct delivery *d)
     r->base.job.attempt = d->attempt;
     r->base.job.max_attempts = d->max_attempts;
     r->base.job.prev_status = d->prev_status;
+    r->base.job.files = d->files;
     r->base.due_ns = due_ns(&q->w, d->entry);
     char tmo[24] = "";
     if (d->timeout_len && d->timeout_len < sizeof(tmo))
@@ -286,6 +288,7 @@ void rqw_start_one(struct rqw *q, const struct start_entry *se, redisReply **f)
         .timeout_len = f[5]->type == REDIS_REPLY_STRING ? f[5]->len : 0,
         .attempt = (int)f[3]->integer,
         .max_attempts = (int)f[4]->integer,
+        .files = f[6]->integer == 1,
         .recorded = true,
     };
     run_delivery(q, &d);
@@ -352,6 +355,9 @@ void rqw_run_fresh(struct rqw *q, unsigned qix, const redisReply *e)
             break;
         case 's':
             d.prev_status = atoi(v->str);
+            break;
+        case 'f':
+            d.files = true;
             break;
         }
     }

@@ -37,12 +37,16 @@ enum {
     RQ_PULL_REPORT,
     RQ_PULL_FINISH,
     RQ_PULL_DUE,
+    RQ_RESERVE_ID, /* uploads: redis_api.c, redis_files_sweep.c in modules/queue */
+    RQ_ENQUEUE_AS,
+    RQ_FILES_GONE,
     RQ_NSCRIPTS
 };
 
 extern const char *const rq_scripts[RQ_NSCRIPTS];
 extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[],
-    rq_lua_pull_report[], rq_lua_pull_finish[], rq_lua_pull_due[];
+    rq_lua_pull_report[], rq_lua_pull_finish[], rq_lua_pull_due[], rq_lua_reserve_id[],
+    rq_lua_enqueue_as[], rq_lua_files_gone[];
 
 #define RQ_GROUP       "trireme"
 #define RQ_PREFIX      "trireme:"
@@ -53,16 +57,25 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
  * many jobs per ms are enqueued on average (docs/reliability.md). */
 #define RQ_ID_PER_MS "1000"
 
+/* A new job's id (a string) into the script's local id: the next of seq
+ * (its key in local seq), never below the clock floor (local floor). */
+#define RQ_LUA_NEXT_ID                                                                             \
+    "    id = redis.call('INCR', seq)\n"                                                           \
+    "    if id < floor then id = floor; redis.call('SET', seq, string.format('%d', id)) end\n"     \
+    "    id = string.format('%d', id)\n"
+
 /*
  * The body of an enqueue script, shared by the plain one (rqueue_lua.c)
  * and the one that also knows pull kinds (redis_pull_lua.c), which differ
  * only in the stride of ARGV per job, where a pull job goes and the mark
- * on its hash. ARGV: n, then per job queue kind payload priority
- * max_attempts timeout_ms when unique_key [pull]; when is '' (now),
- * 'd<ms>' (delay) or 'a<unix ms>'. Returns id1, created1, id2, ... The
- * script's head defines P and now.
+ * on its hash; new_id sets a new job's id (RQ_LUA_NEXT_ID, or an id
+ * reserved before: rq_lua_enqueue_as), xadd_extra adds fields to its
+ * stream entry (f = 1: it has uploaded files). ARGV: n, then per job queue kind
+ * payload priority max_attempts timeout_ms when unique_key [pull]; when is
+ * '' (now), 'd<ms>' (delay) or 'a<unix ms>'. Returns id1, created1, id2,
+ * ... The script's head defines P and now.
  */
-#define RQ_LUA_ENQUEUE(stride, pull_decl, route_pull, mark_pull)                                   \
+#define RQ_LUA_ENQUEUE(stride, pull_decl, route_pull, mark_pull, new_id, xadd_extra)               \
     "local out, woke, seq, floor = {}, false, P .. 'seq', now * " RQ_ID_PER_MS "\n"                \
     "local named = {}\n"                                                                           \
     "for i = 0, tonumber(ARGV[1]) - 1 do\n"                                                        \
@@ -73,11 +86,7 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
     "    local old = redis.call('GET', P .. 'uniq:' .. uk)\n"                                      \
     "    if old and redis.call('EXISTS', P .. 'job:' .. old) == 1 then id = old end\n"             \
     "  end\n"                                                                                      \
-    "  if not id then\n"                                                                           \
-    "    id = redis.call('INCR', seq)\n"                                                           \
-    "    if id < floor then id = floor; redis.call('SET', seq, string.format('%d', id)) end\n"     \
-    "    id = string.format('%d', id)\n"                                                           \
-    "    created = 1\n"                                                                            \
+    "  if not id then\n" new_id "    created = 1\n"                                                \
     "    local due, c = now, string.sub(at, 1, 1)\n"                                               \
     "    if c == 'd' then due = now + tonumber(string.sub(at, 2))\n"                               \
     "    elseif c == 'a' then due = tonumber(string.sub(at, 2)) end\n"                             \
@@ -86,7 +95,7 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
     "    else\n"                                                                                   \
     "      f = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', '0 ' .. ARGV[b + 5] .. ' ' " \
     "..\n"                                                                                         \
-    "        ARGV[b + 6] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3])\n"                           \
+    "        ARGV[b + 6] .. ' ' .. ARGV[b + 2] .. ' ' .. ARGV[b + 3]" xadd_extra ")\n"             \
     "      f = (uk ~= '' and 'P' or 'p') .. f\n"                                                   \
     "    end\n"                                                                                    \
     "    redis.call('HSET', P .. 'job:' .. id, 'fence', f, 'id', id, 'queue', q, 'kind',\n"        \

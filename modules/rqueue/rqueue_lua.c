@@ -20,7 +20,9 @@
  *                     <kind> <payload>" (one field: each costs Redis per
  *                     entry read), and s = the previous attempt's HTTP
  *                     status when its last_error was one (http kinds' retries
- *                     only); XACKed when done, trimmed by PROMOTE
+ *                     only), f = 1 when the job came with uploaded files
+ *                     (hash field files; the files are in PostgreSQL);
+ *                     XACKed when done, trimmed by PROMOTE
  *   delayed:<queue>   sorted set by due time (ms): run_at/delay and retries
  *   jobs              sorted set of every id (for listing; expired ids are
  *                     trimmed lazily)
@@ -105,7 +107,7 @@
     "local function deliver(id, q)\n"                                                              \
     "  local k = P .. 'job:' .. id\n"                                                              \
     "  local h = redis.call('HMGET', k, 'kind', 'payload', 'attempts', 'max_attempts',\n"          \
-    "                       'timeout_ms', 'unique_key', 'pull', 'last_error')\n"                   \
+    "                       'timeout_ms', 'unique_key', 'pull', 'last_error', 'files')\n"          \
     "  if not h[1] then return end\n"                                                              \
     "  if h[7] == '1' then\n" /* a pull kind's: its lane (redis_pull_lua.c) */                     \
     "    local z = P .. 'pull:' .. h[1] .. ':' .. q\n"                                             \
@@ -116,12 +118,10 @@
     "  end\n"                                                                                      \
     "  local j = h[3] .. ' ' .. h[4] .. ' ' .. (h[5] or '') .. ' ' .. h[1] .. ' ' .. h[2]\n"       \
     "  local ps = h[8] and string.match(h[8], '^HTTP (%d%d%d) ')\n"                                \
-    "  local e\n"                                                                                  \
-    "  if ps then\n" /* the previous attempt's HTTP status (http kinds) */                         \
-    "    e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', j, 's', ps)\n"                 \
-    "  else\n"                                                                                     \
-    "    e = redis.call('XADD', P .. 'q:' .. q, '*', 'id', id, 'j', j)\n"                          \
-    "  end\n"                                                                                      \
+    "  local a = {P .. 'q:' .. q, '*', 'id', id, 'j', j}\n"                                        \
+    "  if ps then a[7] = 's'; a[8] = ps end\n" /* the previous attempt's HTTP status */            \
+    "  if h[9] == '1' then a[#a + 1] = 'f'; a[#a + 1] = '1' end\n" /* uploaded files */            \
+    "  local e = redis.call('XADD', unpack(a))\n"                                                  \
     "  redis.call('HSET', k, 'fence', fence('p', h[6] and h[6] ~= '', e))\n"                       \
     "end\n"
 
@@ -145,19 +145,43 @@
     "end\n"
 
 /* See RQ_LUA_ENQUEUE; no pull kinds here. */
-static const char lua_enqueue[] = LUA_NOW RQ_LUA_ENQUEUE("8", "", "", "");
+static const char lua_enqueue[] = LUA_NOW RQ_LUA_ENQUEUE("8", "", "", "", RQ_LUA_NEXT_ID, "");
+
+/* An id for a job enqueued later by rq_lua_enqueue_as: an upload's, whose
+ * files are attached to the id before the job exists (redis_api.c). */
+const char rq_lua_reserve_id[] = LUA_NOW "local seq, floor, id = P .. 'seq', now * " RQ_ID_PER_MS
+                                         ", nil\n" RQ_LUA_NEXT_ID "return id\n";
+
+/* Of the ids in ARGV[2..] (jobs that files were attached to), those whose
+ * hash is gone (expired after --result-ttl, or never made: the enqueue
+ * after the reservation failed) and that were reserved at least ARGV[1]
+ * ms ago: ids are never below the clock in ms x RQ_ID_PER_MS when they
+ * are made, so a smaller id is older, and an upload between its
+ * reservation and its enqueue is never taken for a lost one. */
+const char rq_lua_files_gone[] =
+    LUA_NOW "local cut = (now - tonumber(ARGV[1])) * " RQ_ID_PER_MS "\n"
+            "local out = {}\n"
+            "for i = 2, #ARGV do\n"
+            "  local id = ARGV[i]\n"
+            "  local n = tonumber(id)\n"
+            "  if n and n < cut and redis.call('EXISTS', P .. 'job:' .. id) == 0 then\n"
+            "    out[#out + 1] = id\n"
+            "  end\n"
+            "end\n"
+            "return out\n";
 
 /* Entries XAUTOCLAIMed from a dead consumer. ARGV: worker id, ttl ms, n,
  * then per delivery queue entry job-id. Its lost attempt counts (dead when
  * it was the last). Returns per started job: id, kind, payload, attempt,
- * max_attempts, timeout_ms ('' = the worker's default). */
+ * max_attempts, timeout_ms ('' = the worker's default), files (1: it came
+ * with uploaded files). */
 static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE
     "local me, ttl, out = ARGV[1], tonumber(ARGV[2]), {}\n"
     "for i = 0, tonumber(ARGV[3]) - 1 do\n"
     "  local q, e, id = ARGV[4 + i * 3], ARGV[5 + i * 3], ARGV[6 + i * 3]\n"
     "  local k = P .. 'job:' .. id\n"
     "  local h = redis.call('HMGET', k, 'fence', 'attempts', 'max_attempts', 'kind', 'payload',\n"
-    "                       'timeout_ms', 'unique_key')\n"
+    "                       'timeout_ms', 'unique_key', 'files')\n"
     "  local f = h[1] or old_fence(k)\n"
     "  local p, r = pend(f, e), run(f, e)\n"
     "  if p or r then\n"
@@ -175,7 +199,7 @@ static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE
     "        'updated_at', now)\n"
     "      local n = #out\n"
     "      out[n + 1] = id; out[n + 2] = h[4]; out[n + 3] = h[5]; out[n + 4] = att\n"
-    "      out[n + 5] = maxa; out[n + 6] = h[6]\n"
+    "      out[n + 5] = maxa; out[n + 6] = h[6]; out[n + 7] = h[8] == '1' and 1 or 0\n"
     "    end\n"
     "  else\n"
     "    ack(q, e)\n" /* finished, cancelled, expired or re-delivered: stale */
@@ -533,4 +557,7 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_PULL_REPORT] = rq_lua_pull_report,
     [RQ_PULL_FINISH] = rq_lua_pull_finish,
     [RQ_PULL_DUE] = rq_lua_pull_due,
+    [RQ_RESERVE_ID] = rq_lua_reserve_id,
+    [RQ_ENQUEUE_AS] = rq_lua_enqueue_as,
+    [RQ_FILES_GONE] = rq_lua_files_gone,
 };

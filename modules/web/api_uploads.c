@@ -13,17 +13,15 @@
  * database slows the client down instead of filling memory.
  *
  * A file's row is written first (its id numbers the chunks) with job_id
- * NULL. When the body is complete, one statement enqueues the job and
- * attaches the files to it (sets job_id and size): the job row and its
- * files commit together, so no worker ever sees the job without them. An
- * upload refused on the way (413 over a limit, 400 malformed) or cut off
- * by its client deletes the rows it wrote, chunks cascading: nothing is
- * kept. If that delete itself fails, or the server stops mid-upload, the
- * rows stay unattached (job_id NULL) until --retention-upload-orphans
- * deletes them (modules/jobs/retention.c).
- *
- * PostgreSQL backend only for now: on the Redis backend the route answers
- * 501 (see docs/operations.md, Uploads).
+ * NULL, whatever the queue backend. When the body is complete the queue
+ * backend's enqueue_files enqueues the job and attaches the files to it
+ * (sets job_id and size) so that no worker ever sees the job without them
+ * (queue_api.h; PostgreSQL in one statement, Redis through an id reserved
+ * first). An upload refused on the way (413 over a limit, 400 malformed)
+ * or cut off by its client deletes the rows it wrote, chunks cascading:
+ * nothing is kept. If that delete itself fails, or the server stops
+ * mid-upload, the rows stay unattached (job_id NULL) until
+ * --retention-upload-orphans deletes them (modules/jobs/retention.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,6 +31,7 @@
 
 #include "kernel/log.h"
 #include "kernel/pg.h"
+#include "kernel/pg_array.h"
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/jobs/job_input.h"
@@ -49,17 +48,10 @@
     "INSERT INTO trireme.job_files (name, filename, content_type) VALUES ($1, $2, $3) RETURNING "  \
     "id"
 #define SQL_CHUNK "INSERT INTO trireme.job_file_chunks (file_id, seq, data) VALUES ($1, $2, $3)"
-/* Enqueue and attach in one statement (one transaction): $1 as
- * SQL_ENQUEUE_BATCH takes it, $2 the files' ids. A unique_key that matched
- * an existing job (created false) attaches nothing: the caller deletes. */
-#define SQL_ATTACH                                                                                 \
-    "WITH e AS (SELECT id, created FROM trireme.enqueue_batch($1::jsonb)),"                        \
-    " a AS (UPDATE trireme.job_files f SET job_id = e.id::text,"                                   \
-    " size = coalesce((SELECT sum(octet_length(c.data)) FROM trireme.job_file_chunks c"            \
-    " WHERE c.file_id = f.id), 0)"                                                                 \
-    " FROM e WHERE e.created AND f.id = ANY($2::bigint[]) RETURNING f.id)"                         \
-    " SELECT e.id, e.created, (SELECT count(*) FROM a) FROM e"
-#define SQL_DROP "DELETE FROM trireme.job_files WHERE id = ANY($1::bigint[])"
+/* Only rows not attached: files attached to a job are the job's, even
+ * when its enqueue's answer was lost (the enqueue may still have
+ * happened; on the Redis backend the worker's sweep decides). */
+#define SQL_DROP "DELETE FROM trireme.job_files WHERE id = ANY($1::bigint[]) AND job_id IS NULL"
 
 enum part { P_NONE, P_JOB, P_FILE };
 
@@ -95,7 +87,7 @@ struct upload {
     bool file_ended; /* the current file's last chunk is still to go */
     bool done;       /* closing delimiter seen */
     bool have_job;
-    bool finishing;    /* the attaching statement was sent */
+    bool finishing;    /* the job went to the queue backend */
     bool part_pending; /* a file part's headers wait for the previous file's row */
     char *job;
     size_t job_len;
@@ -106,9 +98,7 @@ struct upload {
     struct pg_query row_q;
     const char *row_vals[3];
     bool row_busy;
-    struct pg_query final_q;
-    const char *final_vals[2];
-    char *final_text, *ids_text;
+    struct queue_call *final; /* the backend's enqueue_files, until answered */
     uint64_t total;
 };
 
@@ -120,23 +110,19 @@ static void unref(struct upload *u)
         free(u->chunk[i].data);
     free(u->files);
     free(u->job);
-    free(u->final_text);
-    free(u->ids_text);
     free(u);
 }
 
-/* "{1,2,3}" of the files' ids that have rows. */
+/* "{1,2,3}" of the files' ids that have rows (the caller frees it). */
 static char *ids_array(const struct upload *u)
 {
-    size_t cap = 3 + (size_t)u->nfiles * 21, n = 0;
-    char *s = xmalloc(cap);
-    s[n++] = '{';
+    struct pg_array a = {0};
+    pg_array_begin(&a);
     for (unsigned i = 0; i < u->nfiles; i++)
         if (u->files[i].id)
-            n += (size_t)snprintf(s + n, cap - n, "%s%" PRId64, n > 1 ? "," : "", u->files[i].id);
-    s[n++] = '}';
-    s[n] = '\0';
-    return s;
+            pg_array_int(&a, u->files[i].id);
+    pg_array_end(&a);
+    return a.s; /* pg_array_free would free just this */
 }
 
 /* --- dropping what an abandoned upload wrote ------------------------------ */
@@ -190,8 +176,13 @@ static void on_abort(struct web_request *r)
 {
     struct upload *u = r->async;
     u->r = NULL;
-    /* Once the attaching statement is sent the job comes with its files
-     * (only the answer is lost, as for any enqueue); before, drop them. */
+    /* Once the job went to the backend it comes with its files (only the
+     * answer is lost, as for any enqueue); before, drop them. */
+    if (u->final) {
+        queue_call_forget(u->final);
+        u->final = NULL;
+        unref(u); /* the call's reference */
+    }
     if (!u->finishing)
         drop_files(u);
     unref(u);
@@ -229,19 +220,27 @@ static void too_large(struct upload *u, const char *limit, uint64_t value)
     refuse(u, 413, "payload_too_large", msg);
 }
 
-static void on_attached(struct pg_query *q, PGresult *res, const char *err)
+static void on_attached(struct queue_call *c, const struct queue_answer *ans)
 {
-    struct upload *u = container_of(q, struct upload, final_q);
+    struct upload *u = c->data;
     struct web_request *r = u->r;
-
-    if (err || PQntuples(res) != 1) {
-        store_failed(u, "enqueue", err ? err : "no row");
+    u->final = NULL;
+    if (ans->status >= 300) {
+        if (r)
+            LOG(LOG_WARN, "upload: enqueue failed", L_INT("status", ans->status),
+                L_STR("error", ans->detail ? ans->detail : ans->message),
+                L_STRN("request_id", r->id, r->id_len));
+        refuse(u, ans->status, ans->code, ans->message);
         unref(u);
         return;
     }
-    const char *id = PQgetvalue(res, 0, 0);
-    bool created = PQgetvalue(res, 0, 1)[0] == 't';
-    if (!r) { /* the client went away while the job was being stored */
+    /* the backend's enqueue answer: {"id","status","created"} */
+    json_t *body = json_loadb(ans->body, ans->len, 0, NULL);
+    json_int_t id = json_integer_value(json_object_get(body, "id"));
+    bool created = json_is_true(json_object_get(body, "created"));
+    if (!json_is_object(body) || id <= 0) {
+        json_decref(body);
+        refuse(u, 500, "internal", "unexpected enqueue answer");
         unref(u);
         return;
     }
@@ -250,6 +249,8 @@ static void on_attached(struct pg_query *q, PGresult *res, const char *err)
     r->on_peer_eof = NULL;
     if (!created)
         drop_files(u); /* unique_key matched an existing job: it keeps its own files */
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%" JSON_INTEGER_FORMAT, id);
     json_t *files = json_array();
     const char *secret = u->cfg->upload_url_secret;
     int64_t expires = (int64_t)time(NULL) + (int64_t)(u->cfg->upload_url_ttl_ms / 1000);
@@ -261,21 +262,19 @@ static void on_attached(struct pg_query *q, PGresult *res, const char *err)
          * --upload-url-ttl is over: for whoever the client hands it to. */
         char url[UPLOAD_URL_MAX];
         if (*secret &&
-            upload_signed_path(secret, strlen(secret), id, f->name, expires, url, sizeof(url)))
+            upload_signed_path(secret, strlen(secret), ids, f->name, expires, url, sizeof(url)))
             json_object_set_new(o, "url", json_string(url));
         json_array_append_new(files, o);
     }
-    /* the id is a number, as in every other enqueue answer */
-    json_t *body = json_pack("{s:I,s:s,s:b,s:o}", "id", (json_int_t)strtoll(id, NULL, 10), "status",
-                             "pending", "created", created, "files", files);
-    char *text = json_dumps(body, JSON_COMPACT);
-    LOG(LOG_INFO, "upload stored", L_STR("job_id", id), L_INT("files", u->nfiles),
+    json_object_set_new(body, "files", files);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    LOG(LOG_INFO, "upload stored", L_STR("job_id", ids), L_INT("files", u->nfiles),
         L_INT("bytes", (int64_t)u->total), L_STRN("request_id", r->id, r->id_len));
     web_respond_json(r, created ? 201 : 200, text, strlen(text));
     free(text);
     json_decref(body);
     unref(u); /* the request's reference */
-    unref(u); /* this statement's */
+    unref(u); /* the call's */
 }
 
 /* The body is complete and every chunk stored: enqueue and attach. */
@@ -310,24 +309,21 @@ static void maybe_finish(struct upload *u)
         return;
     }
     json_decref(in);
+    void *state;
+    const char *no_store;
+    const struct queue_api_ops *ops = api_jobs_ops(web_loop_of(u->r->loop), &state, &no_store);
+    if (!ops) {
+        json_decref(j);
+        refuse(u, 503, "unavailable", no_store);
+        return;
+    }
     json_t *arr = json_array();
     json_array_append_new(arr, j);
-    u->final_text = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    u->ids_text = ids_array(u);
-    u->final_vals[0] = u->final_text;
-    u->final_vals[1] = u->ids_text;
+    char *ids = ids_array(u);
     u->finishing = true;
     u->refs++;
-    u->final_q = (struct pg_query){
-        .fn = on_attached,
-        .sql = SQL_ATTACH,
-        .nparams = 2,
-        .values = u->final_vals,
-        .timeout_ms = UPLOAD_TIMEOUT_MS,
-        .fail_fast = true,
-    };
-    pg_query_submit(u->pg, &u->final_q);
+    u->final = ops->enqueue_files(state, arr, ids, on_attached, u);
+    free(ids);
 }
 
 /* --- writing ------------------------------------------------------------- */
@@ -611,11 +607,6 @@ void api_upload_enqueue(struct web_request *r)
     if (bl <= 0) {
         web_respond_error(r, 400, "invalid_upload",
                           "Content-Type multipart/form-data needs a valid boundary parameter");
-        return;
-    }
-    if (cfg->queue_backend != QUEUE_POSTGRES) {
-        web_respond_error(r, 501, "not_implemented",
-                          "uploads are stored with the PostgreSQL queue backend only for now");
         return;
     }
     if (!wl->has_pg) {

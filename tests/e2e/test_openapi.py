@@ -15,9 +15,8 @@ against the real binary on both queue backends (real PostgreSQL and Redis):
   documented for that operation and the body must match its schema
   (jsonschema, Draft 2020-12, formats checked, #/components refs resolved)
   or, for a non-JSON answer, its Content-Type must be a documented one;
-- a bounded, seeded schemathesis run per backend finds no 5xx (but the
-  documented 501 of a multipart enqueue on Redis) and no answer outside
-  the document.
+- a bounded, seeded schemathesis run per backend finds no 5xx and no
+  answer outside the document.
 Needs TRIREME_TEST_DATABASE_URL and TRIREME_TEST_REDIS_URL.
 """
 from __future__ import annotations
@@ -323,7 +322,7 @@ def drive(srv, seen: dict):
     call("GET", "/v1/me", key=None, expect=401)
     call("GET", "/v1/me", key="not-a-key", expect=403)
 
-    # multipart enqueue: the job with its files on PostgreSQL, 501 on Redis
+    # multipart enqueue: the job with its files (in PostgreSQL on both backends)
     ukey_mp = f"mp-{srv.tag}"
     body, ctype = multipart([("job", None, "application/json",
                               json.dumps({"kind": "noop", "unique_key": ukey_mp,
@@ -331,36 +330,32 @@ def drive(srv, seen: dict):
                              ("doc", "report.pdf", "application/pdf", b"%PDF-1.7\n\xff\x00"),
                              ("notes", "n.txt", None, b"hello")])
     up = {"Content-Type": ctype}
-    if srv.backend == "postgres":
-        made = call("POST", "/v1/jobs", body=body, headers=up, expect=201).json
-        assert made["created"] is True and [f["size"] for f in made["files"]] == [11, 5], made
-        again = call("POST", "/v1/jobs", body=body, headers=up, expect=200).json
-        assert again == {"id": made["id"], "status": "pending", "created": False, "files": []}
-        call("GET", "/v1/jobs/{id}", f"/v1/jobs/{made['id']}", expect=200)
-        # its files: with the key, through a signed URL, and the refusals
-        fpath = f"/v1/jobs/{made['id']}/files/notes"
-        got = call("GET", "/v1/jobs/{id}/files/{name}", fpath, expect=200)
-        assert got.body == b"hello" and got.header("Content-Type") == "application/octet-stream"
-        exp = str(int(time.time()) + 600)
-        sig = hmac.new(UPLOAD_URL_SECRET.encode(), f"GET\n{fpath}\n{exp}".encode(),
-                       hashlib.sha256).hexdigest()
-        got = call("GET", "/v1/jobs/{id}/files/{name}", f"{fpath}?expires={exp}&sig={sig}",
-                   key=None, expect=200)
-        assert got.body == b"hello", got
-        r = call("GET", "/v1/jobs/{id}/files/{name}", f"{fpath}?expires={exp}&sig={'0' * 64}",
-                 key=None, expect=403)
-        assert r.json["error"] == "invalid_signature", r
-        call("GET", "/v1/jobs/{id}/files/{name}", f"/v1/jobs/{made['id']}/files/nope", expect=404)
-        call("GET", "/v1/jobs/{id}/files/{name}", fpath, key=None, expect=401)
-        nojob, nctype = multipart([("f", "f.bin", None, b"1")])
-        call("POST", "/v1/jobs", body=nojob, headers={"Content-Type": nctype}, expect=400)
-        badname, bctype = multipart([("job", None, None, b'{"kind":"noop"}'),
-                                     ("../x", "x", None, b"1")])
-        call("POST", "/v1/jobs", body=badname, headers={"Content-Type": bctype}, expect=400)
-    else:
-        r = call("POST", "/v1/jobs", body=body, headers=up, expect=501)
-        assert r.json["error"] == "not_implemented", r
-    # no such job (on Redis no job ever has files)
+    made = call("POST", "/v1/jobs", body=body, headers=up, expect=201).json
+    assert made["created"] is True and [f["size"] for f in made["files"]] == [11, 5], made
+    again = call("POST", "/v1/jobs", body=body, headers=up, expect=200).json
+    assert again == {"id": made["id"], "status": "pending", "created": False, "files": []}
+    call("GET", "/v1/jobs/{id}", f"/v1/jobs/{made['id']}", expect=200)
+    # its files: with the key, through a signed URL, and the refusals
+    fpath = f"/v1/jobs/{made['id']}/files/notes"
+    got = call("GET", "/v1/jobs/{id}/files/{name}", fpath, expect=200)
+    assert got.body == b"hello" and got.header("Content-Type") == "application/octet-stream"
+    exp = str(int(time.time()) + 600)
+    sig = hmac.new(UPLOAD_URL_SECRET.encode(), f"GET\n{fpath}\n{exp}".encode(),
+                   hashlib.sha256).hexdigest()
+    got = call("GET", "/v1/jobs/{id}/files/{name}", f"{fpath}?expires={exp}&sig={sig}",
+               key=None, expect=200)
+    assert got.body == b"hello", got
+    r = call("GET", "/v1/jobs/{id}/files/{name}", f"{fpath}?expires={exp}&sig={'0' * 64}",
+             key=None, expect=403)
+    assert r.json["error"] == "invalid_signature", r
+    call("GET", "/v1/jobs/{id}/files/{name}", f"/v1/jobs/{made['id']}/files/nope", expect=404)
+    call("GET", "/v1/jobs/{id}/files/{name}", fpath, key=None, expect=401)
+    nojob, nctype = multipart([("f", "f.bin", None, b"1")])
+    call("POST", "/v1/jobs", body=nojob, headers={"Content-Type": nctype}, expect=400)
+    badname, bctype = multipart([("job", None, None, b'{"kind":"noop"}'),
+                                 ("../x", "x", None, b"1")])
+    call("POST", "/v1/jobs", body=badname, headers={"Content-Type": bctype}, expect=400)
+    # no such job
     call("GET", "/v1/jobs/{id}/files/{name}", "/v1/jobs/999999999/files/doc", expect=404)
     call("POST", "/v1/jobs", body=body, headers={"Content-Type": "multipart/form-data"}, expect=400)
     call("POST", "/v1/jobs", body=body, headers=up, key=None, expect=401)
@@ -561,7 +556,7 @@ def test_real_answers_conform(trireme, backend):
     assert set(seen) == documented(), f"not driven: {documented() - set(seen)}"
     statuses = set().union(*seen.values())
     assert {200, 201, 204, 304, 400, 401, 403, 404, 409, 413, 429} <= statuses, statuses
-    assert seen[("POST", "/v1/jobs")] >= ({200, 201} if backend[0] == "postgres" else {501})
+    assert seen[("POST", "/v1/jobs")] >= {200, 201}
 
 
 def test_unavailable_and_missing_pull_conform(trireme, db):
@@ -580,10 +575,9 @@ def test_unavailable_and_missing_pull_conform(trireme, db):
         r = check("POST", "/v1/webhooks/{source}",
                   http(srv.port, "POST", "/v1/webhooks/gh", doc, key=None, headers=gh_signed(doc)))
         assert r.status == 503 and r.header("Retry-After") == "1", r
-        if "QUEUE_BACKEND" not in env:  # uploads: PostgreSQL only (Redis: 501, above)
-            r = check("POST", "/v1/jobs", http(srv.port, "POST", "/v1/jobs", upload,
-                                                headers={"Content-Type": uctype}))
-            assert r.status == 503 and r.header("Retry-After") == "1", r
+        r = check("POST", "/v1/jobs", http(srv.port, "POST", "/v1/jobs", upload,
+                                            headers={"Content-Type": uctype}))
+        assert r.status == 503 and r.header("Retry-After") == "1", r
         for method, template, path, body in [
                 ("GET", "/readyz", "/readyz", None),
                 ("POST", "/v1/jobs", "/v1/jobs", {"kind": "noop"}),
@@ -623,14 +617,7 @@ def test_schemathesis_finds_nothing(trireme, backend, tmp_path):
     srv = start(trireme, backend[1])
     spec = tmp_path / "openapi.json"
     spec.write_bytes(http(srv.port, "GET", "/v1/openapi.json", key=None).body)
-    # On Redis a multipart enqueue is answered 501 by design (documented):
-    # that one status of that one operation is not a server error there.
-    config = tmp_path / "schemathesis.toml"
-    config.write_text('' if backend[0] == "postgres" else
-                      '[[operations]]\ninclude-path = "/v1/jobs"\ninclude-method = "POST"\n'
-                      '[operations.checks.not_a_server_error]\n'
-                      'expected-statuses = ["2xx", "3xx", "4xx", "501"]\n')
-    cmd = [exe, "--config-file", str(config), "run", str(spec), "--url", f"http://{HOST}:{srv.port}",
+    cmd = [exe, "run", str(spec), "--url", f"http://{HOST}:{srv.port}",
            "--header", f"Authorization: Bearer {API_KEY}",
            "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance",
            "--exclude-path", "/v1/events",  # a stream that never ends: driven above

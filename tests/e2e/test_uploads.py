@@ -6,9 +6,9 @@ server's RSS grows by far less than the file; the job and its files
 answered together; a file over --upload-max-file and a body over
 --upload-max-request get 413 naming the limit with nothing stored;
 malformed multipart, a missing job part, a bad job, an unknown field and
-a bad file name get 400 with JSON; files go when their job is deleted; the
-Redis backend answers 501 (uploads are PostgreSQL-backend only for now).
-Needs TRIREME_TEST_DATABASE_URL (and TRIREME_TEST_REDIS_URL for the last).
+a bad file name get 400 with JSON; files go when their job is deleted
+(the Redis backend's uploads: test_upload_redis.py). Needs
+TRIREME_TEST_DATABASE_URL.
 """
 from __future__ import annotations
 
@@ -237,17 +237,6 @@ def test_client_gone_mid_upload_stores_nothing(web, db):
     time.sleep(0.5)  # chunks are being stored
     conn.sock.close()
     nothing_stored(db, before, jobs)
-
-
-def test_redis_backend_answers_501(trireme):
-    url = os.environ.get("TRIREME_TEST_REDIS_URL")
-    if not url:
-        pytest.fail("TRIREME_TEST_REDIS_URL is not set")
-    srv = trireme("--roles=web", threads=1,
-                  env={"REDIS_URL": url, "QUEUE_BACKEND": "redis", "TRIREME_API_KEYS": API_KEY})
-    body, ctype = multipart([job_part(), ("f", "f", None, b"1")])
-    status, ans = post(srv.port, body, ctype)
-    assert status == 501 and ans["error"] == "not_implemented", ans
 
 
 def test_uploads_are_counted_under_their_route(web, db):
