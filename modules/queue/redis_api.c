@@ -43,7 +43,8 @@ enum redis_call_kind {
     RC_RETRY,
     RC_COUNTS,
     RC_GET_MANY,
-    RC_ENQUEUE_FILES
+    RC_ENQUEUE_FILES,
+    RC_CHANGES
 };
 
 /* An upload's files, rows written unattached (sql/010), go to the id
@@ -485,6 +486,70 @@ static struct queue_call *redis_get_many(void *api, const int64_t *ids, unsigned
     return &c->head;
 }
 
+/* --- the change feed (rqueue.h, RQ_LUA_EVENTS) ---------------------------- */
+
+static bool is_string(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING;
+}
+
+static void on_changes(struct rq_call *rq, redisReply *reply, const char *err)
+{
+    struct redis_call *c = container_of(rq, struct redis_call, rq);
+    if (!wants_result(c, reply, err)) {
+        call_free(c);
+        return;
+    }
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        (reply->elements - 2) % 3 || !is_string(reply->element[0]) ||
+        !is_string(reply->element[1])) {
+        queue_answer_failed(&c->head, QUEUE_INTERNAL, "redis", "unexpected change feed answer");
+        call_free(c);
+        return;
+    }
+    json_t *changes = json_array();
+    for (size_t i = 2; i + 2 < reply->elements; i += 3) {
+        const redisReply *score = reply->element[i], *id = reply->element[i + 1];
+        json_t *job =
+            is_string(score) && is_string(id) ? rq_job_json_reply(reply->element[i + 2]) : NULL;
+        if (!job)
+            continue;
+        char cursor[64];
+        snprintf(cursor, sizeof(cursor), "%s-%s", score->str, id->str);
+        json_array_append_new(changes, json_pack("{s:s,s:o}", "cursor", cursor, "job", job));
+    }
+    char now[40], from[40];
+    snprintf(now, sizeof(now), "%s-0", reply->element[0]->str);
+    snprintf(from, sizeof(from), "%s-0", reply->element[1]->str);
+    answer_object(&c->head,
+                  json_pack("{s:o,s:s,s:s}", "changes", changes, "now", now, "from", from));
+    call_free(c);
+}
+
+/* after: "<microseconds>-<id>" as on_changes writes it, or NULL. */
+static struct queue_call *redis_changes(void *api, const char *after, unsigned limit,
+                                        queue_answer_fn fn, void *data)
+{
+    struct redis_api *a = api;
+    struct redis_call *c = call_new(a, RC_CHANGES, fn, data);
+    if (refused(a, c))
+        return &c->head;
+    long long us = 0, id = 0;
+    bool given = after && sscanf(after, "%lld-%lld", &us, &id) == 2 && us > 0 && id >= 0;
+    if (given) {
+        rq_args_addll(&c->rq.args, us);
+        rq_args_addll(&c->rq.args, id);
+    } else {
+        rq_args_adds(&c->rq.args, "");
+        rq_args_adds(&c->rq.args, "");
+    }
+    rq_args_addll(&c->rq.args, limit);
+    rq_args_addll(&c->rq.args, QUEUE_CHANGES_LEASE_MS);
+    rq_args_addll(&c->rq.args, QUEUE_CHANGES_KEEP_S);
+    rq_eval(a->cl, &c->rq, &a->shas, RQ_CHANGES, on_changes);
+    return &c->head;
+}
+
 /* --- counts -------------------------------------------------------------- */
 
 static void on_counted(struct rq_call *rq, redisReply *reply, const char *err)
@@ -571,4 +636,5 @@ const struct queue_api_ops redis_api_ops = {
     .retry = redis_retry,
     .counts = redis_counts,
     .get_many = redis_get_many,
+    .changes = redis_changes,
 };

@@ -23,7 +23,7 @@
 #define LUA_PULL_HEAD                                                                              \
     "local P = 'trireme:'\n"                                                                       \
     "local t = redis.call('TIME')\n"                                                               \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" RQ_LUA_EVENTS        \
     "local function expire(k, ttl, uk)\n"                                                          \
     "  redis.call('PEXPIRE', k, ttl)\n"                                                            \
     "  if uk and uk ~= '' then redis.call('PEXPIRE', P .. 'uniq:' .. uk, ttl) end\n"               \
@@ -52,11 +52,11 @@
     "    if h[1] == 'running' then\n"                                                              \
     "      local err = 'lease expired: worker ' .. (h[7] or '?') .. ' stopped renewing'\n"         \
     "      if tonumber(h[2]) >= tonumber(h[3]) then\n"                                             \
-    "        redis.call('HSET', k, 'status', 'dead', 'finished_at', now, 'updated_at', now,\n"     \
+    "        hset(k, 'status', 'dead', 'finished_at', now, 'updated_at', now,\n"                   \
     "          'last_error', err, 'worker_id', '')\n"                                              \
     "        expire(k, ttl, h[6])\n"                                                               \
     "      else\n"                                                                                 \
-    "        redis.call('HSET', k, 'status', 'pending', 'run_at', now, 'updated_at', now,\n"       \
+    "        hset(k, 'status', 'pending', 'run_at', now, 'updated_at', now,\n"                     \
     "          'last_error', err, 'worker_id', '')\n"                                              \
     "        back(id, h[4], h[5], now)\n"                                                          \
     "      end\n"                                                                                  \
@@ -112,7 +112,7 @@ const char rq_lua_pull_claim[] = LUA_PULL_HEAD
     "      local h = redis.call('HMGET', k, 'status', 'attempts', 'max_attempts', 'payload')\n"
     "      if h[1] == 'pending' then\n"
     "        local att, s = tonumber(h[2]) + 1, ARGV[sec + taken]\n"
-    "        redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id',\n"
+    "        hset(k, 'status', 'running', 'attempts', att, 'worker_id',\n"
     "          'pull:' .. redis.sha1hex(s), 'started_at', now, 'updated_at', now,\n"
     "          'progress_percent', '', 'current_step', '')\n"
     "        redis.call('ZADD', P .. 'pull-leases', now + lease, id)\n"
@@ -133,7 +133,7 @@ const char rq_lua_pull_back[] = LUA_PULL_HEAD
     "  local k = P .. 'job:' .. id\n"
     "  local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts', 'kind', 'queue')\n"
     "  if h[1] == 'running' and h[2] == 'pull:' .. redis.sha1hex(s) and h[3] == att then\n"
-    "    redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
+    "    hset(k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
     "      'worker_id', '', 'run_at', now, 'updated_at', now)\n"
     "    redis.call('ZREM', P .. 'pull-leases', id)\n"
     "    redis.call('ZADD', lane(h[4], h[5]), now, id)\n"
@@ -168,21 +168,21 @@ const char rq_lua_pull_back[] = LUA_PULL_HEAD
     "  local L = P .. 'pull-leases'\n"                                                             \
     "  local att, maxa = tonumber(h[3]), tonumber(h[4])\n"                                         \
     "  if what == 'progress' then\n"                                                               \
-    "    if a1 ~= '' then redis.call('HSET', k, 'progress_percent', a1) end\n"                     \
-    "    if a2 ~= '' then redis.call('HSET', k, 'current_step', a2) end\n"                         \
-    "    redis.call('HSET', k, 'updated_at', now)\n"                                               \
+    "    if a1 ~= '' then hset(k, 'progress_percent', a1) end\n"                                   \
+    "    if a2 ~= '' then hset(k, 'current_step', a2) end\n"                                       \
+    "    hset(k, 'updated_at', now)\n"                                                             \
     "    return {1, 'running', redis.call('ZSCORE', L, id) or ''}\n"                               \
     "  elseif what == 'heartbeat' then\n"                                                          \
     "    local until_ms = now + tonumber(a1)\n"                                                    \
     "    redis.call('ZADD', L, until_ms, id)\n"                                                    \
-    "    redis.call('HSET', k, 'updated_at', now)\n"                                               \
+    "    hset(k, 'updated_at', now)\n"                                                             \
     "    return {1, 'running', tostring(until_ms)}\n"                                              \
     "  end\n"                                                                                      \
     "  redis.call('ZREM', L, id)\n"                                                                \
     "  if what == 'complete' then\n"                                                               \
-    "    redis.call('HSET', k, 'status', 'succeeded', 'progress_percent', 100, 'finished_at',\n"   \
+    "    hset(k, 'status', 'succeeded', 'progress_percent', 100, 'finished_at',\n"                 \
     "      now, 'updated_at', now)\n"                                                              \
-    "    if a1 ~= '' then redis.call('HSET', k, 'result', a1) end\n"                               \
+    "    if a1 ~= '' then hset(k, 'result', a1) end\n"                                             \
     "    expire(k, ttl, h[7])\n"                                                                   \
     "    return {1, 'succeeded', ''}\n"                                                            \
     "  end\n"                                                                                      \
@@ -190,12 +190,12 @@ const char rq_lua_pull_back[] = LUA_PULL_HEAD
     "  if a2 ~= '1' then st = 'failed' elseif att >= maxa then st = 'dead' end\n"                  \
     "  if st == 'pending' then\n"                                                                  \
     "    local d = a3 ~= '' and tonumber(a3) or math.min(1000 * 2 ^ (att - 1), 3600000)\n"         \
-    "    redis.call('HSET', k, 'status', 'pending', 'last_error', a1, 'worker_id', '',\n"          \
+    "    hset(k, 'status', 'pending', 'last_error', a1, 'worker_id', '',\n"                        \
     "      'run_at', now + d, 'updated_at', now)\n"                                                \
     "    back(id, h[5], h[6], now + d)\n"                                                          \
     "    woke = woke or d <= 0\n"                                                                  \
     "  else\n"                                                                                     \
-    "    redis.call('HSET', k, 'status', st, 'last_error', a1, 'worker_id', '', 'finished_at',\n"  \
+    "    hset(k, 'status', st, 'last_error', a1, 'worker_id', '', 'finished_at',\n"                \
     "      now, 'updated_at', now)\n"                                                              \
     "    expire(k, ttl, h[7])\n"                                                                   \
     "  end\n"                                                                                      \

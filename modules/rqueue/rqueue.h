@@ -40,13 +40,14 @@ enum {
     RQ_RESERVE_ID, /* uploads: redis_api.c, redis_files_sweep.c in modules/queue */
     RQ_ENQUEUE_AS,
     RQ_FILES_GONE,
+    RQ_CHANGES, /* GET /v1/events: modules/queue/redis_api.c */
     RQ_NSCRIPTS
 };
 
 extern const char *const rq_scripts[RQ_NSCRIPTS];
 extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[],
     rq_lua_pull_report[], rq_lua_pull_finish[], rq_lua_pull_due[], rq_lua_reserve_id[],
-    rq_lua_enqueue_as[], rq_lua_files_gone[];
+    rq_lua_enqueue_as[], rq_lua_files_gone[], rq_lua_changes[];
 
 #define RQ_GROUP       "trireme"
 #define RQ_PREFIX      "trireme:"
@@ -56,6 +57,30 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
  * year 2255 and unique across a loss of Redis' data while fewer than this
  * many jobs per ms are enqueued on average (docs/reliability.md). */
 #define RQ_ID_PER_MS "1000"
+
+/*
+ * The change feed of GET /v1/events, kept only while someone listens: the
+ * changes script (rq_lua_changes) holds the key events:on (its value: when
+ * this listening period began, in microseconds) with a TTL of
+ * QUEUE_CHANGES_LEASE_MS. While it exists, every script that changes a job
+ * puts the job's id in the sorted set changes, scored by the script's
+ * time in microseconds (TIME: scripts run one at a time, so later scripts
+ * score higher; a job changed again moves to its latest change). With
+ * nobody listening a script pays one EXISTS, and a changed job one test
+ * of a local. hset() is HSET on a job's hash that records the change;
+ * changed(id) records one where a script writes the hash itself. The
+ * script's head defines P and t (TIME).
+ */
+#define RQ_LUA_EVENTS                                                                              \
+    "local EV = redis.call('EXISTS', P .. 'events:on') == 1\n"                                     \
+    "local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"                                    \
+    "local function changed(id)\n"                                                                 \
+    "  if EV then redis.call('ZADD', P .. 'changes', nowus, id) end\n"                             \
+    "end\n"                                                                                        \
+    "local function hset(k, ...)\n"                                                                \
+    "  if EV then redis.call('ZADD', P .. 'changes', nowus, string.sub(k, #P + 5)) end\n"          \
+    "  return redis.call('HSET', k, ...)\n"                                                        \
+    "end\n"
 
 /* A new job's id (a string) into the script's local id: the next of seq
  * (its key in local seq), never below the clock floor (local floor). */
@@ -104,6 +129,7 @@ extern const char rq_lua_pull_enqueue[], rq_lua_pull_claim[], rq_lua_pull_back[]
     "due,\n"                                                                                       \
     "      'unique_key', uk, 'created_at', now, 'updated_at', now)\n" mark_pull                    \
     "    if uk ~= '' then redis.call('SET', P .. 'uniq:' .. uk, id) end\n"                         \
+    "    if EV then changed(id) end\n"                                                             \
     "    redis.call('ZADD', P .. 'jobs', id, id)\n"                                                \
     "    if not named[q] then named[q] = true; redis.call('SADD', P .. 'queues', q) end\n"         \
     "  end\n"                                                                                      \

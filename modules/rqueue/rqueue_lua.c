@@ -55,7 +55,8 @@
     "local P = 'trireme:'\n"                                                                       \
     "local t = redis.call('TIME')\n"                                                               \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
-    "local nows = tostring(now)\n" /* as an argument: not converted per call */
+    "local nows = tostring(now)\n" /* as an argument: not converted per call */                    \
+        RQ_LUA_EVENTS
 
 /* Reading a fence f ('' when absent): pending or running under entry e;
  * held(f, e, att, me) is running that attempt by that worker; uk(f) says the
@@ -170,6 +171,46 @@ const char rq_lua_files_gone[] =
             "end\n"
             "return out\n";
 
+/* The change feed (RQ_LUA_EVENTS). ARGV: the cursor after which to read
+ * (its microseconds and id; '' '': none, from now), the limit, the lease
+ * in ms, how long changes are kept in s. Keeps the feed recording for the
+ * lease (a new listening period when it had lapsed), drops changes older
+ * than kept, and returns now, the period's start, then per change after
+ * the cursor, oldest first: its score, id and the job's hash (HGETALL).
+ * Ids are of one length (never below the clock in ms x RQ_ID_PER_MS), so
+ * members of one score sort as their ids do. A job whose hash is gone
+ * (expired, deleted) leaves the feed. No change can become visible behind
+ * a cursor already read: scripts run one at a time, later ones later. */
+const char rq_lua_changes[] =
+    "local P = 'trireme:'\n"
+    "local t = redis.call('TIME')\n"
+    "local nowus = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local Z = P .. 'changes'\n"
+    "local since = redis.call('GET', P .. 'events:on') or string.format('%d', nowus)\n"
+    "redis.call('SET', P .. 'events:on', since, 'PX', ARGV[4])\n"
+    "redis.call('ZREMRANGEBYSCORE', Z, '-inf',\n"
+    "  '(' .. string.format('%d', nowus - tonumber(ARGV[5]) * 1000000))\n"
+    "local out, limit, n = {string.format('%d', nowus), since}, tonumber(ARGV[3]), 0\n"
+    "local function add(score, id)\n"
+    "  local h = redis.call('HGETALL', P .. 'job:' .. id)\n"
+    "  if #h == 0 then redis.call('ZREM', Z, id); return end\n"
+    "  out[#out + 1] = score; out[#out + 1] = id; out[#out + 1] = h\n"
+    "  n = n + 1\n"
+    "end\n"
+    "local a, b = ARGV[1], ARGV[2]\n"
+    "if a ~= '' then\n"
+    "  for _, id in ipairs(redis.call('ZRANGEBYSCORE', Z, a, a)) do\n"
+    "    if n >= limit then break end\n"
+    "    if #id > #b or (#id == #b and id > b) then add(a, id) end\n"
+    "  end\n"
+    "  if n < limit then\n"
+    "    local r = redis.call('ZRANGEBYSCORE', Z, '(' .. a, '+inf', 'WITHSCORES', 'LIMIT', 0,\n"
+    "      limit - n)\n"
+    "    for i = 1, #r, 2 do add(string.format('%d', tonumber(r[i + 1])), r[i]) end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
 /* Entries XAUTOCLAIMed from a dead consumer. ARGV: worker id, ttl ms, n,
  * then per delivery queue entry job-id. Its lost attempt counts (dead when
  * it was the last). Returns per started job: id, kind, payload, attempt,
@@ -187,14 +228,14 @@ static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE
     "  if p or r then\n"
     "    local att, maxa = tonumber(h[2]), tonumber(h[3])\n"
     "    if r and att >= maxa then\n"
-    "      redis.call('HSET', k, 'status', 'dead', 'finished_at', now, 'updated_at', now,\n"
+    "      hset(k, 'status', 'dead', 'finished_at', now, 'updated_at', now,\n"
     "        'last_error', 'lease expired: its worker stopped renewing it (crashed or hung)',\n"
     "        'fence', '')\n"
     "      expire(k, ttl, h[7])\n"
     "      ack(q, e)\n"
     "    else\n"
     "      att = att + 1\n"
-    "      redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+    "      hset(k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
     "        'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me), 'started_at', now,\n"
     "        'updated_at', now)\n"
     "      local n = #out\n"
@@ -212,21 +253,21 @@ static const char lua_start[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE
  * them. ARGV: worker id, n, then per job id entry attempt. Idempotent (it
  * may be sent again after a lost connection). Returns the ids not held
  * (cancelled or re-delivered meanwhile): their runs stop. */
-static const char lua_mark[] = LUA_NOW LUA_FENCE
-    "local me, refused = ARGV[1], {}\n"
-    "for i = 0, tonumber(ARGV[2]) - 1 do\n"
-    "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
-    "  local k = P .. 'job:' .. id\n"
-    "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
-    "  if pend(f, e) then\n"
-    "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id',\n"
-    "      me, 'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me),\n"
-    "      'started_at', now, 'updated_at', now)\n"
-    "  elseif not held(f, e, att, me) then\n"
-    "    refused[#refused + 1] = id\n"
-    "  end\n"
-    "end\n"
-    "return refused\n";
+static const char lua_mark[] =
+    LUA_NOW LUA_FENCE "local me, refused = ARGV[1], {}\n"
+                      "for i = 0, tonumber(ARGV[2]) - 1 do\n"
+                      "  local id, e, att = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
+                      "  local k = P .. 'job:' .. id\n"
+                      "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
+                      "  if pend(f, e) then\n"
+                      "    hset(k, 'status', 'running', 'attempts', att, 'worker_id',\n"
+                      "      me, 'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me),\n"
+                      "      'started_at', now, 'updated_at', now)\n"
+                      "  elseif not held(f, e, att, me) then\n"
+                      "    refused[#refused + 1] = id\n"
+                      "  end\n"
+                      "end\n"
+                      "return refused\n";
 
 /* ARGV: worker id, ttl ms, n, then per job id queue entry attempt outcome
  * data delay_ms. A job still pending under this entry was never marked
@@ -264,6 +305,7 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DEL
     "        'attempts', att, 'worker_id', me, 'fence', '')\n"
     "    end\n"
     "    redis.call('PEXPIRE', k, ttl)\n"
+    "    if EV then changed(id) end\n"
     "    if not fresh then\n" /* P: it has a unique key */
     "      redis.call('PEXPIRE', P .. 'uniq:' .. redis.call('HGET', k, 'unique_key'), ttl)\n"
     "    end\n"
@@ -278,40 +320,40 @@ static const char lua_complete[] = LUA_NOW LUA_EXPIRE LUA_ACKS LUA_FENCE LUA_DEL
     "    local u = uk(f) and redis.call('HGET', k, 'unique_key')\n"
     "    ack(q, e)\n"
     "    if fresh then\n"
-    "      redis.call('HSET', k, 'attempts', att, 'worker_id', me, 'started_at', now)\n"
+    "      hset(k, 'attempts', att, 'worker_id', me, 'started_at', now)\n"
     "    end\n"
     "    if how == 'ok' then\n"
     "      if not fresh then\n"
-    "        redis.call('HSET', k, 'status', 'succeeded', 'result', data, 'progress_percent', "
+    "        hset(k, 'status', 'succeeded', 'result', data, 'progress_percent', "
     "100,\n"
     "          'finished_at', now, 'updated_at', now, 'fence', '')\n"
     "        expire(k, ttl, u)\n"
     "      end\n"
     "    elseif how == 'back' then\n"
-    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
+    "      hset(k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
     "        'worker_id', '', 'run_at', now, 'updated_at', now, 'fence', '',\n"
     "        'last_error', 'handed back: worker shut down before the job finished')\n"
     "      deliver(id, q)\n"
     "    elseif how == 'handoff' then\n" /* a 202: the endpoint's token fences it now */
-    "      redis.call('HSET', k, 'status', 'running', 'worker_id', 'pull:' .. "
+    "      hset(k, 'status', 'running', 'worker_id', 'pull:' .. "
     "redis.sha1hex(data),\n"
     "        'updated_at', now, 'fence', '')\n"
     "      redis.call('ZADD', P .. 'pull-leases', now + tonumber(ARGV[b + 7]), id)\n"
     "    elseif how == 'defer' then\n"
     "      local due = now + tonumber(ARGV[b + 7])\n"
-    "      redis.call('HSET', k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
+    "      hset(k, 'status', 'pending', 'attempts', math.max(tonumber(att) - 1, 0),\n"
     "        'worker_id', '', 'run_at', due, 'updated_at', now, 'fence', '')\n"
     "      redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
     "    else\n"
     "      local maxa = tonumber(redis.call('HGET', k, 'max_attempts'))\n"
     "      if how == 'perm' or tonumber(att) >= maxa then\n"
-    "        redis.call('HSET', k, 'status', how == 'perm' and 'failed' or 'dead', 'last_error', "
+    "        hset(k, 'status', how == 'perm' and 'failed' or 'dead', 'last_error', "
     "data,\n"
     "          'worker_id', '', 'finished_at', now, 'updated_at', now, 'fence', '')\n"
     "        expire(k, ttl, u)\n"
     "      else\n"
     "        local due = now + tonumber(ARGV[b + 7])\n"
-    "        redis.call('HSET', k, 'status', 'pending', 'last_error', data, 'worker_id', '',\n"
+    "        hset(k, 'status', 'pending', 'last_error', data, 'worker_id', '',\n"
     "          'run_at', due, 'updated_at', now, 'progress_percent', '', 'current_step', '',\n"
     "          'fence', '')\n"
     "        redis.call('ZADD', P .. 'delayed:' .. q, due, id)\n"
@@ -335,7 +377,7 @@ static const char lua_heartbeat[] = LUA_NOW LUA_FENCE
     "  local f = redis.call('HGET', k, 'fence') or old_fence(k)\n"
     "  local unmarked = pend(f, e)\n" /* its MARK was lost */
     "  if unmarked then\n"
-    "    redis.call('HSET', k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
+    "    hset(k, 'status', 'running', 'attempts', att, 'worker_id', me,\n"
     "      'fence', fence('r', uk(f), e .. '/' .. att .. '/' .. me), 'started_at', now,\n"
     "      'updated_at', now)\n"
     "  end\n"
@@ -350,11 +392,10 @@ static const char lua_heartbeat[] = LUA_NOW LUA_FENCE
 /* ARGV: id, worker id, attempt, percent, step. Fenced like completions. */
 static const char lua_progress[] =
     "local P = 'trireme:'\n"
-    "local t = redis.call('TIME')\n"
-    "local k = P .. 'job:' .. ARGV[1]\n"
+    "local t = redis.call('TIME')\n" RQ_LUA_EVENTS "local k = P .. 'job:' .. ARGV[1]\n"
     "local h = redis.call('HMGET', k, 'status', 'worker_id', 'attempts')\n"
     "if h[1] ~= 'running' or h[2] ~= ARGV[2] or h[3] ~= ARGV[3] then return 0 end\n"
-    "redis.call('HSET', k, 'progress_percent', ARGV[4], 'current_step', ARGV[5], 'updated_at',\n"
+    "hset(k, 'progress_percent', ARGV[4], 'current_step', ARGV[5], 'updated_at',\n"
     "  tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n"
     "return 1\n";
 
@@ -425,20 +466,20 @@ static const char lua_consumers[] =
 /* ARGV: id, ttl ms. nil: no such job. {1, hash}: cancelled; {0, hash}:
  * already finished. A running job's worker sees it at its next heartbeat
  * (and at once through PUBLISH trireme:cancel). */
-static const char lua_cancel[] = LUA_NOW LUA_EXPIRE
-    "local k = P .. 'job:' .. ARGV[1]\n"
-    "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
-    "if not h[1] then return nil end\n"
-    "local ok = 0\n"
-    "if h[1] == 'pending' or h[1] == 'running' then\n"
-    "  redis.call('HSET', k, 'status', 'cancelled', 'finished_at', now, 'updated_at', now,\n"
-    "    'fence', '')\n"
-    "  redis.call('ZREM', P .. 'delayed:' .. h[2], ARGV[1])\n"
-    "  expire(k, tonumber(ARGV[2]), h[3])\n"
-    "  redis.call('PUBLISH', P .. 'cancel', ARGV[1])\n"
-    "  ok = 1\n"
-    "end\n"
-    "return {ok, redis.call('HGETALL', k)}\n";
+static const char lua_cancel[] =
+    LUA_NOW LUA_EXPIRE "local k = P .. 'job:' .. ARGV[1]\n"
+                       "local h = redis.call('HMGET', k, 'status', 'queue', 'unique_key')\n"
+                       "if not h[1] then return nil end\n"
+                       "local ok = 0\n"
+                       "if h[1] == 'pending' or h[1] == 'running' then\n"
+                       "  hset(k, 'status', 'cancelled', 'finished_at', now, 'updated_at', now,\n"
+                       "    'fence', '')\n"
+                       "  redis.call('ZREM', P .. 'delayed:' .. h[2], ARGV[1])\n"
+                       "  expire(k, tonumber(ARGV[2]), h[3])\n"
+                       "  redis.call('PUBLISH', P .. 'cancel', ARGV[1])\n"
+                       "  ok = 1\n"
+                       "end\n"
+                       "return {ok, redis.call('HGETALL', k)}\n";
 
 /* ARGV: id. Redrive a dead, failed or cancelled job: a fresh set of
  * attempts; it no longer expires. Same answers as cancel. */
@@ -448,7 +489,7 @@ static const char lua_retry[] = LUA_NOW LUA_FENCE LUA_DELIVER
     "if not h[1] then return nil end\n"
     "local ok = 0\n"
     "if h[1] == 'dead' or h[1] == 'failed' or h[1] == 'cancelled' then\n"
-    "  redis.call('HSET', k, 'status', 'pending', 'attempts', 0, 'run_at', now, 'last_error', '',\n"
+    "  hset(k, 'status', 'pending', 'attempts', 0, 'run_at', now, 'last_error', '',\n"
     "    'result', '', 'finished_at', '', 'worker_id', '', 'progress_percent', '',\n"
     "    'current_step', '', 'fence', '', 'updated_at', now)\n"
     "  redis.call('PERSIST', k)\n"
@@ -560,4 +601,5 @@ const char *const rq_scripts[RQ_NSCRIPTS] = {
     [RQ_RESERVE_ID] = rq_lua_reserve_id,
     [RQ_ENQUEUE_AS] = rq_lua_enqueue_as,
     [RQ_FILES_GONE] = rq_lua_files_gone,
+    [RQ_CHANGES] = rq_lua_changes,
 };

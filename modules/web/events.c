@@ -30,7 +30,7 @@
  * it, none again (the feed reads from the oldest such cursor, and streams
  * already past a change skip it). A cursor older than
  * QUEUE_CHANGES_KEEP_S, or older than the store's record of changes
- * ("from": PostgreSQL records them only while someone listens), or not a
+ * ("from": both backends record them only while someone listens), or not a
  * cursor, starts the stream at the present with `event: reset` first: the
  * client reloads what it shows. A job changed several times within one
  * read is sent once, as it is now (the store answers each change with the
@@ -38,7 +38,7 @@
  * not given fewer of them: past EVENTS_MAX_PENDING unsent bytes its
  * stream ends, and it resumes from its Last-Event-ID. The head of the
  * answer is sent after the stream's first read: by then the store records
- * changes (PostgreSQL starts when a feed reads), so a client holding the
+ * changes (a store starts when a feed reads), so a client holding the
  * head sees every later change. A backend without a change feed: 501.
  */
 #include "modules/web/events.h"

@@ -2,18 +2,18 @@
 test_events.py - GET /v1/events: every job change as Server-Sent Events,
 filtered by queue and kind, against the real binary and a real store.
 
-On PostgreSQL: a subscriber sees a job created, started, its progress and
-its success, in order, with ids that grow; queue= and kind= (comma lists)
-keep other jobs out; a change whose transaction commits after a later
-change was sent (its updated_at is older than the stream's cursor) still
-arrives, once; Last-Event-ID resumes after the cursor without repeats, and
-a cursor that cannot be resumed starts with `event: reset`; with nobody
-listening (the 10 s lease lapsed) a write records no change, and a cursor
-from before that gap resets; 50 subscribers
-on one thread all get the events; a heartbeat comment arrives on an idle
-stream; no credential is 401, a malformed filter 400; a draining server
-ends its streams and exits cleanly. On Redis, which keeps no change feed,
-the route answers 501 (docs/operations.md).
+On both queue backends (Redis: a private server per test): a subscriber
+sees a job created, started, its progress and its success, in order, with
+ids that grow; queue= and kind= (comma lists) keep other jobs out;
+Last-Event-ID resumes after the cursor without repeats, and a cursor that
+cannot be resumed starts with `event: reset`; with nobody listening (the
+10 s lease lapsed) a write records no change, and a cursor from before
+that gap resets; 50 subscribers on one thread all get the events; a
+heartbeat comment arrives on an idle stream; no credential is 401, a
+malformed filter 400; a draining server ends its streams and exits
+cleanly. On PostgreSQL also: a change whose transaction commits after a
+later change was sent (its updated_at is older than the stream's cursor)
+still arrives, once.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ import pytest
 pytest.register_assert_rewrite("pgtools")
 from conftest import HOST  # noqa: E402
 from pgtools import API_KEY, enqueue, http  # noqa: E402
+from test_redis_queue import Redis  # noqa: E402
 
 pytest_plugins = ["pgtools"]
 
@@ -114,12 +115,41 @@ def cursor(ev_id):
     return (int(a), int(b))
 
 
-@pytest.fixture
-def srv(trireme, db):
+def start(trireme, db, redis=None):
     tag = uuid.uuid4().hex[:8]
-    s = trireme("--roles=web", f"--pull-kinds=a_{tag},b_{tag}", threads=1, env=db.env())
-    s.tag, s.db = tag, db
+    env = db.env()
+    if redis:
+        env.update(REDIS_URL=redis.url, QUEUE_BACKEND="redis")
+    s = trireme("--roles=web", f"--pull-kinds=a_{tag},b_{tag}", threads=1, env=env)
+    s.tag, s.db, s.redis = tag, db, redis
     return s
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def srv(request, trireme, db, tmp_path):
+    redis = None
+    if request.param == "redis":
+        redis = Redis(tmp_path)
+        request.addfinalizer(redis.stop)
+    return start(trireme, db, redis)
+
+
+@pytest.fixture
+def pg_srv(trireme, db):
+    return start(trireme, db)
+
+
+def recorded(srv, jid) -> bool:
+    """Whether the store's change feed holds a change of job jid."""
+    if srv.redis:
+        return srv.redis.cli("ZSCORE", "trireme:changes", str(jid)) != ""
+    return srv.db.scalar(f"SELECT count(*) FROM trireme.job_changes WHERE id = {jid}") > 0
+
+
+def listening(srv) -> bool:
+    if srv.redis:
+        return srv.redis.cli("EXISTS", "trireme:events:on") == "1"
+    return srv.db.scalar("SELECT trireme.events_listening()") is True
 
 
 def claim(srv, kind):
@@ -185,21 +215,21 @@ def test_queue_and_kind_filters(srv):
             s.close()
 
 
-def test_a_change_committed_late_still_arrives_once(srv):
+def test_a_change_committed_late_still_arrives_once(pg_srv):
     """updated_at = now() is the transaction's start: a transaction that
     began before a change the stream already got, and commits after it,
     carries an older stamp than the stream's cursor."""
-    kind = f"a_{srv.tag}"
-    st = Events(srv.port, f"?kind={kind}")
-    slow = srv.db.session()
+    kind = f"a_{pg_srv.tag}"
+    st = Events(pg_srv.port, f"?kind={kind}")
+    slow = pg_srv.db.session()
     try:
-        first = enqueue(srv.port, {"kind": kind})["id"]
+        first = enqueue(pg_srv.port, {"kind": kind})["id"]
         assert st.jobs(1)[0]["id"] == first
         slow.execute("BEGIN;")
         slow.execute(f"UPDATE trireme.jobs SET current_step = 'late', updated_at = now() "
                      f"WHERE id = {first};")
         time.sleep(0.3)
-        second = enqueue(srv.port, {"kind": kind})["id"]
+        second = enqueue(pg_srv.port, {"kind": kind})["id"]
         ev = st.next_event()
         assert ev[2]["id"] == second
         cursor_before = cursor(ev[0])
@@ -243,7 +273,7 @@ def test_last_event_id_resumes_without_repeats(srv):
 
 
 def test_nobody_listening_records_nothing_and_resume_across_the_gap_resets(srv):
-    """PostgreSQL records changes only while a stream reads the feed (a
+    """The store records changes only while a stream reads the feed (a
     10 s lease, QUEUE_CHANGES_LEASE_MS): after it lapsed, a write records
     nothing, and a cursor from before the gap cannot be resumed."""
     kind = f"a_{srv.tag}"
@@ -251,14 +281,14 @@ def test_nobody_listening_records_nothing_and_resume_across_the_gap_resets(srv):
     jid = enqueue(srv.port, {"kind": kind})["id"]
     ev = st.next_event()
     assert ev[2]["id"] == jid
-    assert srv.db.scalar(f"SELECT count(*) FROM trireme.job_changes WHERE id = {jid}") == 1
+    assert recorded(srv, jid)
     st.close()
     time.sleep(11)  # the lease lapses
-    assert srv.db.scalar("SELECT trireme.events_listening()") is False
+    assert not listening(srv)
     quiet = enqueue(srv.port, {"kind": kind})["id"]
     r = http(srv.port, "POST", f"/v1/jobs/{quiet}/cancel")
     assert r.status == 200, r
-    assert srv.db.scalar(f"SELECT count(*) FROM trireme.job_changes WHERE id = {quiet}") == 0
+    assert not recorded(srv, quiet)
     again = Events(srv.port, f"?kind={kind}", last_id=ev[0])
     try:
         reset = again.next_event()
@@ -328,14 +358,3 @@ def test_a_drain_ends_the_streams(srv):
         assert srv.proc.wait(timeout=15) == 0
     finally:
         st.close()
-
-
-def test_redis_has_no_change_feed(trireme):
-    import os
-    url = os.environ.get("TRIREME_TEST_REDIS_URL")
-    if not url:
-        pytest.fail("TRIREME_TEST_REDIS_URL is not set (tools/test.sh starts the servers)")
-    srv = trireme("--roles=web", threads=1,
-                  env={"REDIS_URL": url, "QUEUE_BACKEND": "redis", "TRIREME_API_KEYS": API_KEY})
-    r = http(srv.port, "GET", "/v1/events")
-    assert r.status == 501 and r.json["error"] == "not_implemented", r
