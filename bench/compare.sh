@@ -11,8 +11,8 @@
 #      directory (the caller's working tree, index and refs are not touched;
 #      uncommitted changes are not measured: commit first), copies this
 #      checkout's harness (bench/http, bench/queue-pg, bench/queue-redis,
-#      bench/peers) over each, so both revisions are measured by the same
-#      scripts, and builds each with
+#      bench/peers, bench/lib.sh) over each, so both revisions are measured
+#      by the same scripts, and builds each with
 #      `zig build -Doptimize=ReleaseFast -Dcpu=baseline` (the benchmarks'
 #      own builds then come from that cache).
 #   2. For each benchmark in BENCHES, runs it on the base revision and then at
@@ -139,6 +139,7 @@ prepare() {
         rm -rf "${t:?}/bench/$d"
         cp -R "$ROOT/bench/$d" "$t/bench/$d"
     done
+    cp "$ROOT/bench/lib.sh" "$t/bench/lib.sh"
     say "building $1 ($(git -C "$ROOT" log -1 --format='%h %s' "$2" | cut -c1-70))"
     s=$(date +%s)
     (cd "$t" && timeout 900 python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline \

@@ -43,14 +43,10 @@ KEEP_TMP=${KEEP_TMP:-0}
 PY=${PY:-/usr/bin/python3}
 MARK=.trireme-bench-beat
 
-say() { printf '%s\n' "run.sh: $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
+SRC=$ROOT
+. "$ROOT/bench/lib.sh"
 for v in N DURATION IDLE_N IDLE_SECONDS PG_PORT REDIS_PORT; do
-    eval "x=\$$v"
-    case $x in '' | *[!0-9]* | 0) die "$v must be a positive integer" ;; esac
+    eval "posint $v \"\$$v\""
 done
 case $PG_DIR in /*) ;; *) die "PG_DIR must be an absolute path" ;; esac
 for tool in python3 psql redis-server redis-cli runuser "$PY"; do
@@ -61,39 +57,17 @@ case " $SYSTEMS " in *" celery "*)
         die "$PY lacks celery/redis: apt-get install python3-celery python3-redis" ;;
 esac
 
-TMP=$(mktemp -d /tmp/trireme-bench-beat.XXXXXX)
-chmod 755 "$TMP"
-OUT=$TMP/prefix
-PG_STARTED=0 REDIS_STARTED=0 HPID=
-
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM HUP
-    [ -n "$HPID" ] && kill -TERM "$HPID" 2>/dev/null && wait "$HPID" 2>/dev/null
+PG_STARTED=0 REDIS_STARTED=0
+stop_all() {
+    stop "$HPID"
     [ "$REDIS_STARTED" = 1 ] && "$ROOT/tools/redis-local.sh" stop "$PG_DIR/redis" || true
     if [ "$PG_STARTED" = 1 ]; then
         "$ROOT/tools/pg-local.sh" stop "$PG_DIR/data" || true
         [ -f "$PG_DIR/$MARK" ] && rm -rf "$PG_DIR"
     fi
-    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then say "temporary files kept in $TMP"; else rm -rf "$TMP"; fi
-    exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-
-BUILD_CMD="python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline --prefix <tmp>"
-say "building: $BUILD_CMD"
-(cd "$ROOT" && timeout 900 python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline \
-    --prefix "$OUT") >"$TMP/build.log" 2>&1 || {
-    cat "$TMP/build.log" >&2
-    die "build failed"
-}
-BIN=$OUT/bin/trireme
+bench_begin beat
+bench_build
 
 if [ -e "$PG_DIR" ] && [ ! -f "$PG_DIR/$MARK" ]; then
     die "$PG_DIR exists and was not made by this script"

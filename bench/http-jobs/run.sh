@@ -76,12 +76,7 @@ KEEP_TMP=${KEEP_TMP:-0}
 SRC=$(cd "${SRC:-$ROOT}" && pwd)
 PY=${PY:-/usr/bin/python3}
 
-say() { printf '%s\n' "run.sh: $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
-posint() { case $2 in '' | *[!0-9]* | 0) die "$1 must be a positive integer" ;; esac; }
+. "$ROOT/bench/lib.sh"
 for v in N CELERY_N TUNED_KIND_CONC THREADS RECV_WORKERS LAT_N DURATION TLS_CONNS KA_CONNS \
     WRK_THREADS POLL_MS TIMEOUT STALL; do
     eval "posint $v \"\$$v\""
@@ -99,70 +94,19 @@ for tool in python3 wrk nginx openssl timeout psql redis-server redis-cli runuse
 done
 "$PY" -c 'import psycopg2, redis, celery, requests' 2>/dev/null ||
     die "$PY lacks psycopg2/redis/celery/requests: apt-get install python3-psycopg2 python3-celery python3-redis python3-requests"
-has() { case " $1 " in *" $2 "*) return 0 ;; esac; return 1; }
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-TMP=$(mktemp -d /tmp/trireme-bench-httpjobs.XXXXXX)
-chmod 755 "$TMP"
-OUT=$TMP/prefix
-PG_DIR=$TMP/pg
-HPID= REDIS_PID= PG_STARTED=0
-
-alive() {
-    [ -n "$1" ] || return 1
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-stop() {
-    [ -n "$1" ] || return 0
-    if alive "$1"; then
-        kill -TERM "$1" 2>/dev/null || true
-        i=0
-        while alive "$1" && [ $i -lt 200 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        alive "$1" && kill -KILL "$1" 2>/dev/null || true
-    fi
-    wait "$1" 2>/dev/null || true
-}
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM HUP
+REDIS_PID= PG_STARTED=0
+stop_all() {
     stop "$HPID"
     stop "$REDIS_PID"
     [ "$PG_STARTED" = 1 ] && "$ROOT/tools/pg-local.sh" stop "$PG_DIR" || true
-    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then say "temporary files kept in $TMP"; else rm -rf "$TMP"; fi
-    exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-hj() {
-    "$PY" "$HERE/hjbench.py" "$@" &
-    HPID=$!
-    set +e
-    wait "$HPID"
-    hrc=$?
-    set -e
-    HPID=
-    return $hrc
-}
-
-STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_begin httpjobs
+PG_DIR=$TMP/pg
+hj() { bench_helper "$HERE/hjbench.py" "$@"; }
 
 # ---------------------------------------------------------------- build
-BUILD_CMD="python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline --prefix <tmp>"
-say "building $SRC: $BUILD_CMD"
-(cd "$SRC" && timeout 900 python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline \
-    --prefix "$OUT") >"$TMP/build.log" 2>&1 || {
-    cat "$TMP/build.log" >&2
-    die "build failed"
-}
-BIN=$OUT/bin/trireme
-[ -x "$BIN" ] || die "no $BIN after the build"
+bench_build
 
 # ---------------------------------------------------------------- certificates
 # A test CA and a server certificate for "localhost", both ECDSA P-256.

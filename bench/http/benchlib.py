@@ -11,7 +11,6 @@
                                            line 1 Content-Type, line 2 the
                                            body, line 3 the response's bytes
                                            on the wire; exit 1 unless 200
-  benchlib.py pids PID                     PID and all its descendants
   benchlib.py mem PID                      "RSS_KIB PSS_KIB NPROCS" summed
                                            over PID and all its descendants
 """
@@ -130,11 +129,6 @@ def tree(pid):
     return seen
 
 
-def pids(pid):
-    print(" ".join(str(p) for p in tree(pid)))
-    return 0
-
-
 def mem(pid):
     seen = tree(pid)
     rss = sum(field_kib("/proc/%d/status" % p, "VmRSS") for p in seen)
@@ -150,8 +144,6 @@ def main(argv):
         return waitlisten(int(argv[2]), int(argv[3]), float(argv[4]))
     if len(argv) == 5 and argv[1] == "get":
         return get(int(argv[2]), argv[3], float(argv[4]))
-    if len(argv) == 3 and argv[1] == "pids":
-        return pids(int(argv[2]))
     if len(argv) == 3 and argv[1] == "mem":
         return mem(int(argv[2]))
     sys.stderr.write(__doc__)

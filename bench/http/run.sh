@@ -19,7 +19,7 @@
 #   CONNS="64 1024"   connection counts, in this order
 #   WRK_THREADS=2     wrk -t
 #   HOLD_CONNS=10000  idle keep-alive connections for the memory test; 0 = skip
-#   RESULTS=bench/RESULTS.md   file the section is appended to
+#   RESULTS=bench/RESULTS.md   file the section is appended to ("-" = print only)
 #   KEEP_TMP=0        1 = keep the temporary directory (build, logs, wrk output)
 #   SRC=<repo root>   source tree to build (e.g. a `git archive` snapshot when
 #                     the working tree is mid-edit); its zig cache is used
@@ -40,11 +40,7 @@ SRC=$(cd "${SRC:-$ROOT}" && pwd)
 [ -f "$SRC/build.zig" ] || { echo "run.sh: no build.zig in $SRC" >&2; exit 1; }
 
 lib() { python3 "$HERE/benchlib.py" "$@"; }
-say() { printf '%s\n' "run.sh: $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
+. "$ROOT/bench/lib.sh"
 
 # wrk duration ("10s", "2m", "1h", "5") -> whole seconds, for timeouts.
 secs() {
@@ -76,68 +72,18 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
 [ "$NOFILE" = unlimited ] && NOFILE=1048576
 
-TMP=$(mktemp -d /tmp/trireme-bench-http.XXXXXX)
-OUT=$TMP/prefix
 TR_PID= NG_PID= HOLD_PID= TR1_PID= NG1_PID= WRK_PID=
-
-alive() {
-    [ -n "$1" ] || return 1
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-
-# Stop a process we started (and, for nginx, its workers): SIGTERM, up to 5 s,
-# then SIGKILL whatever of its tree is left.
-stop() {
-    [ -n "$1" ] || return 0
-    if alive "$1"; then
-        tree=$(lib pids "$1" 2>/dev/null || echo "$1")
-        kill -TERM "$1" 2>/dev/null || true
-        i=0
-        while alive "$1" && [ $i -lt 50 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        for p in $tree; do
-            if alive "$p"; then
-                say "process $p did not stop in 5 s: SIGKILL"
-                kill -KILL "$p" 2>/dev/null || true
-            fi
-        done
-    fi
-    wait "$1" 2>/dev/null || true
-}
-
-cleanup() {
-    rc=$?
-    trap - EXIT
-    trap "" INT TERM HUP # let the clean-up finish (each stop is bounded)
+STOP_WAIT_S=5 # then SIGKILL to what is left of the process and its children (nginx's workers)
+stop_all() {
     exec 3>&-
     for p in "$WRK_PID" "$HOLD_PID" "$TR1_PID" "$NG1_PID" "$TR_PID" "$NG_PID"; do
         stop "$p"
     done
-    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
-        say "temporary files kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+bench_begin http
 
 # ---------------------------------------------------------------- build
-BUILD_CMD="python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline --prefix $OUT"
-say "building $SRC: $BUILD_CMD"
-(cd "$SRC" && timeout 900 python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline \
-    --prefix "$OUT") >"$TMP/build.log" 2>&1 || {
-    cat "$TMP/build.log" >&2
-    die "build failed"
-}
-BIN=$OUT/bin/trireme
-[ -x "$BIN" ] || die "no $BIN after the build"
+bench_build
 
 # ---------------------------------------------------------------- servers
 # Sets PORT_OUT and PID_OUT. $1 = threads, $2 = log name.
@@ -483,6 +429,10 @@ S=$TMP/section.md
 } >"$S"
 
 cat "$S"
+if [ "$RESULTS" = - ]; then
+    say "RESULTS=-: not appended"
+    exit 0
+fi
 if [ ! -s "$RESULTS" ]; then
     cat >"$RESULTS" <<'EOF'
 # Benchmark results

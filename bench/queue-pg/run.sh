@@ -85,12 +85,7 @@ SRC=$(cd "${SRC:-$ROOT}" && pwd)
 PY=${PY:-/usr/bin/python3}
 MARK=.trireme-bench-queue-pg
 
-say() { printf '%s\n' "run.sh: $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
-posint() { case $2 in '' | *[!0-9]* | 0) die "$1 must be a positive integer" ;; esac; }
+. "$ROOT/bench/lib.sh"
 for v in N CELERY_N DURATION LAT_N THREADS PY_BATCH PY_PRODUCERS CELERY_CONCURRENCY WRK_CONNS \
     WRK_THREADS POLL_MS TIMEOUT STALL PG_PORT; do
     eval "posint $v \"\$$v\""
@@ -115,35 +110,7 @@ want() { # part system
     return 1
 }
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-TMP=$(mktemp -d /tmp/trireme-bench-queue.XXXXXX)
-chmod 755 "$TMP"
-OUT=$TMP/prefix
-HPID= REDIS_PID= PG_STARTED=0
-
-alive() {
-    [ -n "$1" ] || return 1
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-
-# Stop one process we started: SIGTERM, up to 20 s, then SIGKILL.
-stop() {
-    [ -n "$1" ] || return 0
-    if alive "$1"; then
-        kill -TERM "$1" 2>/dev/null || true
-        i=0
-        while alive "$1" && [ $i -lt 200 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        if alive "$1"; then
-            say "process $1 did not stop in 20 s: SIGKILL"
-            kill -KILL "$1" 2>/dev/null || true
-        fi
-    fi
-    wait "$1" 2>/dev/null || true
-}
+REDIS_PID= PG_STARTED=0
 
 pg_stop() {
     [ "$PG_STARTED" = 1 ] || return 0
@@ -154,50 +121,16 @@ pg_stop() {
     fi
 }
 
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM HUP
+stop_all() {
     stop "$HPID"
     stop "$REDIS_PID"
     pg_stop
-    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
-        say "temporary files kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-
-# The helper runs in the background so a signal to this script is handled
-# at once (cleanup stops the helper, which stops what it started).
-qb() {
-    "$PY" "$HERE/qbench.py" "$@" &
-    HPID=$!
-    set +e
-    wait "$HPID"
-    hrc=$?
-    set -e
-    HPID=
-    return $hrc
-}
-
-STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_begin queue
+qb() { bench_helper "$HERE/qbench.py" "$@"; }
 
 # ---------------------------------------------------------------- build
-BUILD_CMD="python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline --prefix <tmp>"
-say "building $SRC: $BUILD_CMD"
-(cd "$SRC" && timeout 900 python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline \
-    --prefix "$OUT") >"$TMP/build.log" 2>&1 || {
-    cat "$TMP/build.log" >&2
-    die "build failed"
-}
-BIN=$OUT/bin/trireme
-[ -x "$BIN" ] || die "no $BIN after the build"
+bench_build
 
 # ---------------------------------------------------------------- PostgreSQL
 # A fresh private cluster: a directory this script made earlier is removed,

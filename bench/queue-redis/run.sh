@@ -49,14 +49,10 @@ RESULTS=${RESULTS:-$ROOT/bench/RESULTS.md}
 KEEP_TMP=${KEEP_TMP:-0}
 PY=${PY:-/usr/bin/python3}
 
-say() { printf '%s\n' "run.sh: $*" >&2; }
-die() {
-    say "error: $*"
-    exit 1
-}
+SRC=$ROOT
+. "$ROOT/bench/lib.sh"
 for v in N CELERY_N THREADS PRELOAD_BATCH PRELOAD_CONNS CELERY_CONCURRENCY TIMEOUT STALL POLL_MS; do
-    eval "val=\$$v"
-    case $val in '' | *[!0-9]* | 0) die "$v must be a positive integer" ;; esac
+    eval "posint $v \"\$$v\""
 done
 [ $((N % PRELOAD_BATCH)) -eq 0 ] || die "N must be a multiple of PRELOAD_BATCH"
 for s in $SYSTEMS; do case $s in trireme | trireme-tuned | celery) ;; *) die "SYSTEMS: unknown '$s'" ;; esac; done
@@ -66,56 +62,14 @@ done
 "$PY" -c 'import redis, celery' 2>/dev/null ||
     die "$PY lacks redis/celery: apt-get install python3-celery python3-redis"
 
-TMP=$(mktemp -d /tmp/trireme-bench-qredis.XXXXXX)
-OUT=$TMP/prefix
-HPID= REDIS_PID=
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-stop() {
-    [ -n "$1" ] || return 0
-    if alive "$1"; then
-        kill -TERM "$1" 2>/dev/null || true
-        i=0
-        while alive "$1" && [ $i -lt 200 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        alive "$1" && kill -KILL "$1" 2>/dev/null || true
-    fi
-    wait "$1" 2>/dev/null || true
-}
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM HUP
+REDIS_PID=
+stop_all() {
     stop "$HPID"
     stop "$REDIS_PID"
-    if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then say "temporary files kept in $TMP"; else rm -rf "$TMP"; fi
-    exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-rb() {
-    "$PY" "$HERE/rbench.py" "$@" &
-    HPID=$!
-    set +e
-    wait "$HPID"
-    hrc=$?
-    set -e
-    HPID=
-    return $hrc
-}
-
-STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-BUILD_CMD="python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline --prefix <tmp>"
-say "building: $BUILD_CMD"
-(cd "$ROOT" && timeout 900 python3 -m ziglang build -Doptimize=ReleaseFast -Dcpu=baseline \
-    --prefix "$OUT") >"$TMP/build.log" 2>&1 || {
-    cat "$TMP/build.log" >&2
-    die "build failed"
-}
-BIN=$OUT/bin/trireme
+bench_begin qredis
+rb() { bench_helper "$HERE/rbench.py" "$@"; }
+bench_build
 
 REDIS_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$TMP/redis"
