@@ -17,76 +17,25 @@ still arrives, once.
 """
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import time
 import uuid
 
 import pytest
 
 pytest.register_assert_rewrite("pgtools")
-from conftest import HOST  # noqa: E402
-from pgtools import API_KEY, enqueue, http  # noqa: E402
+from pgtools import enqueue, http  # noqa: E402
+from ssetools import SSE  # noqa: E402
 from test_redis_queue import Redis  # noqa: E402
 
 pytest_plugins = ["pgtools"]
 
 
-class Events:
-    """GET /v1/events on a raw socket: the head, then events as parsed."""
+class Events(SSE):
+    """GET /v1/events?query."""
 
     def __init__(self, port, query="", last_id=None):
-        self.s = socket.create_connection((HOST, port), timeout=10)
-        extra = f"Last-Event-ID: {last_id}\r\n" if last_id else ""
-        self.s.sendall(f"GET /v1/events{query} HTTP/1.1\r\nHost: x\r\n"
-                       f"Authorization: Bearer {API_KEY}\r\nAccept: text/event-stream\r\n"
-                       f"{extra}\r\n".encode())
-        self.buf, self.closed, self.events, self.comments = b"", False, [], []
-        while b"\r\n\r\n" not in self.buf:
-            self._read()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        self.head = head.decode()
-
-    def _read(self):
-        data = self.s.recv(65536)
-        if not data:
-            self.closed = True
-            raise EOFError
-        self.buf += data
-
-    def next_event(self, timeout=10.0):
-        """The next event as (id, event, data), None when the stream ended,
-        or an AssertionError when none came within timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\n\n" in self.buf:
-                block, self.buf = self.buf.split(b"\n\n", 1)
-                fields = {}
-                for line in block.decode().split("\n"):
-                    if line.startswith(":"):
-                        self.comments.append(line)
-                        continue
-                    if ":" not in line:
-                        continue
-                    k, v = line.split(":", 1)
-                    fields[k] = v[1:] if v.startswith(" ") else v
-                if "event" in fields:
-                    ev = (fields.get("id"), fields["event"], json.loads(fields["data"]))
-                    self.events.append(ev)
-                    return ev
-            if self.closed:
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no event within {timeout}s; have {self.events}")
-            self.s.settimeout(left)
-            try:
-                self._read()
-            except EOFError:
-                continue
-            except socket.timeout:
-                raise AssertionError(f"no event within {timeout}s; have {self.events}")
+        super().__init__(port, f"/v1/events{query}", last_id)
 
     def jobs(self, n, timeout=10.0):
         """The next n `job` events' jobs."""
@@ -105,9 +54,6 @@ class Events:
         except AssertionError:
             return
         raise AssertionError(f"unexpected event {ev}")
-
-    def close(self):
-        self.s.close()
 
 
 def cursor(ev_id):

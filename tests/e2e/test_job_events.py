@@ -11,72 +11,25 @@ exits cleanly.
 """
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import time
 import uuid
 
 import pytest
 
 pytest.register_assert_rewrite("pgtools")
-from conftest import HOST  # noqa: E402
-from pgtools import API_KEY, enqueue, http  # noqa: E402
+from pgtools import enqueue, http  # noqa: E402
+from ssetools import SSE  # noqa: E402
 from test_pull_workers import backend  # noqa: E402,F401  (fixture: both queue backends)
 
 pytest_plugins = ["pgtools"]
 
 
-class Stream:
-    """One event stream on a raw socket: the head, then events as parsed."""
+class Stream(SSE):
+    """GET /v1/jobs/{jid}/events."""
 
     def __init__(self, port, jid, last_id=None):
-        self.s = socket.create_connection((HOST, port), timeout=10)
-        extra = f"Last-Event-ID: {last_id}\r\n" if last_id else ""
-        self.s.sendall(f"GET /v1/jobs/{jid}/events HTTP/1.1\r\nHost: x\r\n"
-                       f"Authorization: Bearer {API_KEY}\r\nAccept: text/event-stream\r\n"
-                       f"{extra}\r\n".encode())
-        self.buf, self.closed, self.events = b"", False, []
-        while b"\r\n\r\n" not in self.buf:
-            self._read()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        self.head = head.decode()
-
-    def _read(self):
-        data = self.s.recv(65536)
-        if not data:
-            self.closed = True
-            raise EOFError
-        self.buf += data
-
-    def next_event(self, timeout=10.0):
-        """The next event as (id, event, data), or None when the stream ended."""
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\n\n" in self.buf:
-                block, self.buf = self.buf.split(b"\n\n", 1)
-                fields = {}
-                for line in block.decode().split("\n"):
-                    if line.startswith(":") or ":" not in line:
-                        continue
-                    k, v = line.split(":", 1)
-                    fields[k] = v[1:] if v.startswith(" ") else v
-                if "event" in fields:
-                    ev = (fields.get("id"), fields["event"], json.loads(fields["data"]))
-                    self.events.append(ev)
-                    return ev
-            if self.closed:
-                return None
-            self.s.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                self._read()
-            except EOFError:
-                continue
-            except socket.timeout:
-                raise AssertionError(f"no event within {timeout}s; have {self.events}")
-
-    def close(self):
-        self.s.close()
+        super().__init__(port, f"/v1/jobs/{jid}/events", last_id)
 
 
 def start(trireme, backend):

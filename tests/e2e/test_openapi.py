@@ -21,7 +21,6 @@ Needs TRIREME_TEST_DATABASE_URL and TRIREME_TEST_REDIS_URL.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
