@@ -89,12 +89,14 @@ def test_two_workers_delete_each_row_once_without_errors(trireme, db):
 def test_beat_deletes_old_fired_slots_but_each_schedules_latest(trireme, beat_db):
     db = beat_db
     sid = add_schedule(db, "e2e-retention", "0 0 1 1 *", enabled=False)
-    db.exec(f"UPDATE trireme.schedules SET last_fire = date_trunc('second', now()) - interval '40 days' "
-            f"WHERE id = {sid}")
-    # 60 old slots (41..100 days), the latest slot itself (40 days: kept however old).
+    # 60 old slots (41..100 days), the latest slot itself (40 days: kept however old);
+    # last_fire is read back from that slot, not from a second now() that may be a
+    # second later.
     db.exec(f"INSERT INTO trireme.schedule_fires (schedule_id, slot, reason) "
             f"SELECT {sid}, date_trunc('second', now()) - interval '1 day' * d, 'due' "
             f"FROM generate_series(40, 100) d")
+    db.exec(f"UPDATE trireme.schedules SET last_fire = (SELECT max(slot) FROM "
+            f"trireme.schedule_fires WHERE schedule_id = {sid}) WHERE id = {sid}")
     other = add_schedule(db, "e2e-retention-recent", "0 0 1 1 *", enabled=False)
     db.exec(f"UPDATE trireme.schedules SET last_fire = now() WHERE id = {other}")
     db.exec(f"INSERT INTO trireme.schedule_fires (schedule_id, slot, reason) "
