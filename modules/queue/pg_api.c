@@ -566,16 +566,14 @@ static struct queue_call *pg_counts(void *api, queue_answer_fn fn, void *data)
     return &c->head;
 }
 
-/* after: "<microseconds>-<id>" as answer_changes writes it, or NULL. */
-static struct queue_call *pg_changes(void *api, const char *after, unsigned limit,
+static struct queue_call *pg_changes(void *api, const struct queue_cursor *after, unsigned limit,
                                      queue_answer_fn fn, void *data)
 {
     struct pg_api *a = api;
     struct pg_call *c = query_new(a, PG_CHANGES, SQL_CHANGES, 6, fn, data);
-    long long us = 0, id = 0;
-    bool given = after && sscanf(after, "%lld-%lld", &us, &id) == 2;
-    snprintf(c->buf[0], sizeof(c->buf[0]), "%lld", us);
-    snprintf(c->buf[1], sizeof(c->buf[1]), "%lld", id);
+    bool given = after != NULL;
+    snprintf(c->buf[0], sizeof(c->buf[0]), "%lld", given ? (long long)after->us : 0LL);
+    snprintf(c->buf[1], sizeof(c->buf[1]), "%lld", given ? (long long)after->id : 0LL);
     snprintf(c->buf[2], sizeof(c->buf[2]), "%u", limit);
     snprintf(c->buf[3], sizeof(c->buf[3]), "%d", QUEUE_CHANGES_OVERLAP_MS);
     snprintf(c->buf[4], sizeof(c->buf[4]), "%d", QUEUE_CHANGES_LEASE_MS);

@@ -65,6 +65,11 @@ static inline void queue_call_answer(struct queue_call *c, const struct queue_an
         c->fn(c, a);
 }
 
+/* A place in the change feed (changes): the cursor "<us>-<id>" parsed. */
+struct queue_cursor {
+    int64_t us, id;
+};
+
 /* GET /v1/jobs filters; NULL when not given. limit: 1..500. */
 struct queue_list_query {
     const char *status, *queue, *kind, *cursor;
@@ -133,8 +138,8 @@ struct queue_api_ops {
      * that records changes only while someone listens: changes before it
      * are not all there). A call keeps the feed recording for
      * QUEUE_CHANGES_LEASE_MS. NULL op: the backend keeps no feed. */
-    struct queue_call *(*changes)(void *api, const char *after, unsigned limit, queue_answer_fn fn,
-                                  void *data);
+    struct queue_call *(*changes)(void *api, const struct queue_cursor *after, unsigned limit,
+                                  queue_answer_fn fn, void *data);
 };
 
 /* --- api_answer.c: answers worded the same on every backend ----------- */

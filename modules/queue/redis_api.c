@@ -526,19 +526,16 @@ static void on_changes(struct rq_call *rq, redisReply *reply, const char *err)
     call_free(c);
 }
 
-/* after: "<microseconds>-<id>" as on_changes writes it, or NULL. */
-static struct queue_call *redis_changes(void *api, const char *after, unsigned limit,
+static struct queue_call *redis_changes(void *api, const struct queue_cursor *after, unsigned limit,
                                         queue_answer_fn fn, void *data)
 {
     struct redis_api *a = api;
     struct redis_call *c = call_new(a, RC_CHANGES, fn, data);
     if (refused(a, c))
         return &c->head;
-    long long us = 0, id = 0;
-    bool given = after && sscanf(after, "%lld-%lld", &us, &id) == 2 && us > 0 && id >= 0;
-    if (given) {
-        rq_args_addll(&c->rq.args, us);
-        rq_args_addll(&c->rq.args, id);
+    if (after && after->us > 0) {
+        rq_args_addll(&c->rq.args, (long long)after->us);
+        rq_args_addll(&c->rq.args, (long long)after->id);
     } else {
         rq_args_adds(&c->rq.args, "");
         rq_args_adds(&c->rq.args, "");

@@ -386,13 +386,12 @@ static void poll_now(struct sse_hub *h)
     if (fe->rewinding && (!fe->have_pos || key_cmp(fe->rewind, fe->pos) < 0))
         fe->asked = fe->rewind;
     fe->rewinding = false;
-    char after[SSE_ID_MAX + 1];
-    key_text(fe->asked, after, sizeof(after));
+    struct queue_cursor after = {fe->asked.a, fe->asked.b};
     void *state;
     const char *why = NULL;
     const struct queue_api_ops *ops = api_jobs_ops(fe->wl, &state, &why);
     fe->inflight =
-        ops ? ops->changes(state, fe->have_asked ? after : NULL, EVENTS_BATCH, on_read, fe) : NULL;
+        ops ? ops->changes(state, fe->have_asked ? &after : NULL, EVENTS_BATCH, on_read, fe) : NULL;
     if (!fe->inflight) { /* no store on this loop: answered at open, never here */
         LOG(LOG_WARN, "events: no store", L_STR("error", why));
         sse_arm(h, EVENTS_POLL_MS);

@@ -6,6 +6,7 @@ then each event parsed as (id, event, data as JSON), comment lines kept.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 
@@ -70,3 +71,13 @@ class SSE:
 
     def close(self):
         self.s.close()
+
+
+def sigterm_ends_stream(srv, stream):
+    """SIGTERM to the server: the open stream ends within 5 s and the
+    server exits cleanly."""
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert stream.next_event(timeout=10) is None
+    assert time.monotonic() - t0 < 5
+    assert srv.proc.wait(timeout=15) == 0

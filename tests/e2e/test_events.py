@@ -17,7 +17,6 @@ still arrives, once.
 """
 from __future__ import annotations
 
-import signal
 import time
 import uuid
 
@@ -25,7 +24,7 @@ import pytest
 
 pytest.register_assert_rewrite("pgtools")
 from pgtools import enqueue, http  # noqa: E402
-from ssetools import SSE  # noqa: E402
+from ssetools import SSE, sigterm_ends_stream  # noqa: E402
 from test_redis_queue import Redis  # noqa: E402
 
 pytest_plugins = ["pgtools"]
@@ -297,10 +296,6 @@ def test_a_drain_ends_the_streams(srv):
     try:
         enqueue(srv.port, {"kind": kind})
         assert st.jobs(1)[0]["status"] == "pending"
-        t0 = time.monotonic()
-        srv.proc.send_signal(signal.SIGTERM)
-        assert st.next_event(timeout=10) is None
-        assert time.monotonic() - t0 < 5
-        assert srv.proc.wait(timeout=15) == 0
+        sigterm_ends_stream(srv, st)
     finally:
         st.close()
