@@ -21,13 +21,22 @@
 struct loop;
 struct job_kind;
 
+/* How much of the previous attempt's error a run is given (prev_error):
+ * enough for a kind to recognise its own prefix, e.g. "HTTP 503 ". The
+ * backends copy these bytes and never read them: only the kind that wrote
+ * the error knows its format. */
+#define JOB_PREV_ERROR_HEAD   16
+#define JOB_STR_(x)           #x
+#define JOB_STR(x)            JOB_STR_(x)
+#define JOB_PREV_ERROR_HEAD_S JOB_STR(JOB_PREV_ERROR_HEAD) /* for SQL and Lua text */
+
 struct job_run {
     const struct job_kind *kind;
     int64_t id;
     const char *queue; /* the queue it was taken from (the worker's copy) */
     int attempt, max_attempts;
-    int prev_status; /* the previous attempt's HTTP status (http kinds), 0: none */
-    bool files;      /* may have uploaded files (in pg): exec and http kinds fetch them */
+    char prev_error[JOB_PREV_ERROR_HEAD + 1]; /* its first bytes; "" on a first attempt */
+    bool files; /* may have uploaded files (in pg): exec and http kinds fetch them */
     json_t *payload;
     uint64_t timeout_ms;
     struct loop *loop;

@@ -125,6 +125,19 @@ static int build_body(struct http_req *q, json_t *payload, json_t *files)
     return 0;
 }
 
+/* The previous attempt's HTTP status, from the head of its error as
+ * on_done() writes it ("HTTP 503 ..."); 0 when it got no HTTP answer. */
+static int prev_status(const struct job_run *r)
+{
+    const char *e = r->prev_error;
+    if (r->attempt < 2 || strncmp(e, "HTTP ", 5))
+        return 0;
+    for (int i = 5; i < 8; i++)
+        if (e[i] < '0' || e[i] > '9')
+            return 0;
+    return e[8] == ' ' ? atoi(e + 5) : 0;
+}
+
 static void build_head(struct http_req *q)
 {
     const struct http_spec *s = &q->dk->http;
@@ -140,7 +153,7 @@ static void build_head(struct http_req *q)
                      "Trireme-Job-Max-Attempts: %d\r\nTrireme-Retry-Count: %d\r\n"
                      "Trireme-Previous-Response: %d\r\nTrireme-Job-Deadline: %lld\r\n",
                      (long long)r->id, r->kind->name, r->queue ? r->queue : "", r->attempt,
-                     r->max_attempts, r->attempt - 1, r->attempt > 1 ? r->prev_status : 0,
+                     r->max_attempts, r->attempt - 1, prev_status(r),
                      (long long)(now + (int64_t)(tmo / 1000) + 1));
     if (q->secret[0])
         n +=

@@ -15,6 +15,7 @@
 #include "kernel/server.h"
 #include "kernel/xalloc.h"
 #include "modules/kinds/kind_exec.h"
+#include "modules/kinds/job.h"
 #include "modules/kinds/kind_http.h"
 #include "modules/kinds/kind_limits.h"
 #include "modules/kinds/kinds_file.h"
@@ -136,6 +137,8 @@ static const struct module_limit kinds_limits[] = {
     {"HTTP_KIND_SECRET_MAX", HTTP_KIND_SECRET_MAX, "bytes", "a signing secret, decoded"},
     {"HTTP_KIND_ALLOW_MAX", HTTP_KIND_ALLOW_MAX, "", "--http-allow-hosts entries"},
     {"HTTP_KIND_ERROR_BODY", HTTP_KIND_ERROR_BODY, "bytes", "response body quoted in last_error"},
+    {"JOB_PREV_ERROR_HEAD", JOB_PREV_ERROR_HEAD, "bytes",
+     "of the previous error a retried run is given"},
     {NULL, 0, NULL, NULL},
 };
 

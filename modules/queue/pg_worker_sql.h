@@ -6,6 +6,8 @@
 #ifndef TRIREME_MODULES_QUEUE_PG_WORKER_SQL_H
 #define TRIREME_MODULES_QUEUE_PG_WORKER_SQL_H
 
+#include "modules/kinds/job.h"
+
 /* $1 queues text[], $2 limit, $3 worker id, $4 lease ms. Commits at once:
  * no transaction stays open while the jobs run. One ordered range scan of
  * jobs_dequeue_push per queue (LATERAL), merged and cut to the limit: a plain
@@ -25,8 +27,7 @@
     "   ORDER BY priority DESC, run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED) x"                \
     "  ORDER BY x.priority DESC, x.run_at, x.id LIMIT $2::int))"                                   \
     " RETURNING j.id, j.kind, j.payload::text, j.attempts, j.max_attempts, j.timeout_ms, j.queue," \
-    "  CASE WHEN j.last_error ~ '^HTTP [0-9]{3} ' THEN substr(j.last_error, 6, 3)::int ELSE 0 "    \
-    "END,"                                                                                         \
+    "  left(j.last_error, " JOB_PREV_ERROR_HEAD_S "),"                                             \
     "  (extract(epoch FROM now() - j.run_at) * 1000000)::bigint"
 
 /* Milliseconds until the next pending job of our queues is due, or NULL

@@ -234,8 +234,9 @@ struct delivery {
     const char *kind, *payload, *timeout;
     size_t kind_len, payload_len, timeout_len;
     int attempt, max_attempts;
-    int prev_status; /* field s: the previous attempt's HTTP status */
-    bool files;      /* field f: it came with uploaded files */
+    const char *prev_error; /* field e: the head of the previous attempt's error */
+    size_t prev_error_len;
+    bool files; /* field f: it came with uploaded files */
     bool recorded;
 };
 
@@ -264,7 +265,8 @@ static void run_delivery(struct rqw *q, const struct delivery *d)
     snprintf(r->ref, sizeof(r->ref), "%s", d->entry);
     r->base.job.attempt = d->attempt;
     r->base.job.max_attempts = d->max_attempts;
-    r->base.job.prev_status = d->prev_status;
+    snprintf(r->base.job.prev_error, sizeof(r->base.job.prev_error), "%.*s", (int)d->prev_error_len,
+             d->prev_error ? d->prev_error : "");
     r->base.job.files = d->files;
     r->base.due_ns = due_ns(&q->w, d->entry);
     char tmo[24] = "";
@@ -353,8 +355,8 @@ void rqw_run_fresh(struct rqw *q, unsigned qix, const redisReply *e)
         case 't':
             d.timeout = v->str, d.timeout_len = v->len;
             break;
-        case 's':
-            d.prev_status = atoi(v->str);
+        case 'e':
+            d.prev_error = v->str, d.prev_error_len = v->len;
             break;
         case 'f':
             d.files = true;

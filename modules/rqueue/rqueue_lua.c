@@ -18,9 +18,9 @@
  *                     delivery, carrying what a worker needs to run it: id,
  *                     and j = "<attempts so far> <max_attempts> <timeout_ms>
  *                     <kind> <payload>" (one field: each costs Redis per
- *                     entry read), and s = the previous attempt's HTTP
- *                     status when its last_error was one (http kinds' retries
- *                     only), f = 1 when the job came with uploaded files
+ *                     entry read), and e = the head of the previous
+ *                     attempt's last_error (retries only: job_run's
+ *                     prev_error), f = 1 when the job came with uploaded files
  *                     (hash field files; the files are in PostgreSQL);
  *                     XACKed when done, trimmed by PROMOTE
  *   delayed:<queue>   sorted set by due time (ms): run_at/delay and retries
@@ -49,6 +49,7 @@
  * worker_id are kept as well: the API shows them.
  * Scripts build key names themselves: a single Redis, not Redis Cluster.
  */
+#include "modules/kinds/job.h"
 #include "modules/rqueue/rqueue.h"
 
 #define LUA_NOW                                                                                    \
@@ -118,9 +119,10 @@
     "    return\n"                                                                                 \
     "  end\n"                                                                                      \
     "  local j = h[3] .. ' ' .. h[4] .. ' ' .. (h[5] or '') .. ' ' .. h[1] .. ' ' .. h[2]\n"       \
-    "  local ps = h[8] and string.match(h[8], '^HTTP (%d%d%d) ')\n"                                \
     "  local a = {P .. 'q:' .. q, '*', 'id', id, 'j', j}\n"                                        \
-    "  if ps then a[7] = 's'; a[8] = ps end\n" /* the previous attempt's HTTP status */            \
+    "  if h[8] and h[8] ~= '' then\n" /* the head of the previous attempt's error */               \
+    "    a[7] = 'e'; a[8] = string.sub(h[8], 1, " JOB_PREV_ERROR_HEAD_S ")\n"                      \
+    "  end\n"                                                                                      \
     "  if h[9] == '1' then a[#a + 1] = 'f'; a[#a + 1] = '1' end\n" /* uploaded files */            \
     "  local e = redis.call('XADD', unpack(a))\n"                                                  \
     "  redis.call('HSET', k, 'fence', fence('p', h[6] and h[6] ~= '', e))\n"                       \
