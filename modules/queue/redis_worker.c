@@ -368,6 +368,7 @@ static void on_promote_timer(struct loop *l, struct timer *t)
     memset(&q->promote, 0, sizeof(q->promote));
     q->promote.data = q;
     rq_args_addll(&q->promote.args, PROMOTE_MAX);
+    rq_args_addll(&q->promote.args, DONE_SWEEP_MAX);
     for (unsigned i = 0; i < q->w.nqueues; i++)
         rq_args_adds(&q->promote.args, q->w.queue[i]);
     q->promote_inflight = true;

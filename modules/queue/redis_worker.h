@@ -18,6 +18,7 @@
 #define BLOCK_EXTRA_MS       5000 /* a blocked read's deadline beyond its BLOCK time */
 #define FETCH_RETRY_MS       250  /* after a failed read, before the next */
 #define PROMOTE_MAX          1000 /* delayed jobs moved per queue and call */
+#define DONE_SWEEP_MAX       2000 /* expired results deleted per PROMOTE call */
 #define CONSUMER_IDLE_LEASES 10   /* a consumer owning nothing, idle this many --lease: forgotten */
 #define UNBLOCK_TIMEOUT_MS   1000 /* CLIENT UNBLOCK of the blocked read at drain */
 #define COMPLETE_RETRY_MS    100  /* a COMPLETE Redis could not take now (LOADING...): sent again */

@@ -119,6 +119,16 @@ def wait_status(port: int, jid: int, statuses, timeout: float) -> dict:
     return box["j"]
 
 
+def will_expire(redis, jid: int) -> bool:
+    """Whether a finished job's hash goes after --result-ttl: PEXPIREd, or
+    listed in a done:<due> list for PROMOTE's sweep."""
+    if int(redis.cli("PTTL", f"trireme:job:{jid}")) > 0:
+        return True
+    dues = redis.cli("ZRANGE", "trireme:done", "0", "-1").split()
+    return any(str(jid) in redis.cli("LRANGE", f"trireme:done:{d}", "0", "-1").split()
+               for d in dues)
+
+
 def ms(ts: str) -> float:
     from datetime import datetime
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000
@@ -317,9 +327,16 @@ def test_results_expire_after_the_ttl(trireme, redis):
     ok = enqueue(srv.port, {"kind": "noop", "unique_key": "once"})["id"]
     bad = enqueue(srv.port, {"kind": "sleep", "payload": {"ms": 1, "fail": "x"},
                              "max_attempts": 1})["id"]
-    wait_status(srv.port, ok, "succeeded", 10)
+    done = wait_status(srv.port, ok, "succeeded", 10)
     wait_status(srv.port, bad, "dead", 10)
-    ttl = int(redis.cli("PTTL", f"trireme:job:{ok}"))
+    # A dead job's hash is PEXPIREd; a success is listed for PROMOTE's sweep
+    # in the bucket of the first whole second at least the ttl away.
+    ttl = int(redis.cli("PTTL", f"trireme:job:{bad}"))
+    assert 0 < ttl <= 1000, ttl
+    due = int(redis.cli("ZRANGE", "trireme:done", "0", "0"))
+    assert due % 1000 == 0 and 1000 <= due - ms(done["finished_at"]) < 2000, (due, done)
+    assert redis.cli("LRANGE", f"trireme:done:{due}", "0", "-1") == str(ok)
+    ttl = int(redis.cli("PTTL", "trireme:uniq:once"))
     assert 0 < ttl <= 1000, ttl
     assert enqueue(srv.port, {"kind": "noop", "unique_key": "once"}, expect=200)["id"] == ok
     for jid in (ok, bad):
@@ -331,6 +348,31 @@ def test_results_expire_after_the_ttl(trireme, redis):
     # The unique key went with it: the same key makes a new job.
     again = enqueue(srv.port, {"kind": "noop", "unique_key": "once"})
     assert again["created"] and again["id"] != ok
+
+
+def test_expired_results_are_swept_beyond_one_calls_budget(trireme, redis):
+    """More successes than one PROMOTE may delete (DONE_SWEEP_MAX, 2000):
+    every hash goes, the done lists and their index with them, and a job
+    still within its ttl stays."""
+    srv = start(trireme, redis.url, "--result-ttl=1s")
+    ids = []
+    for _ in range(5):
+        t = enqueue(srv.port, [{"kind": "noop"} for _ in range(1000)])
+        ids += [j["id"] for j in t["jobs"]]
+    assert wait_status(srv.port, ids[-1], "succeeded", 20)["attempts"] == 1
+    left = ["EVAL", "local n = 0 for i = 1, #ARGV do "
+            "n = n + redis.call('EXISTS', 'trireme:job:' .. ARGV[i]) end return n", "0",
+            *map(str, ids)]
+    wait_until(lambda: redis.cli(*left) == "0", 20, what="every hash to be swept")
+    assert srv.log.count("job completed") == 5000
+    assert redis.cli("ZCARD", "trireme:done") == "0"
+    assert redis.cli("KEYS", "trireme:done:*") == ""
+    srv2 = start(trireme, redis.url, "--result-ttl=1h", queues="long")
+    kept = enqueue(srv2.port, {"kind": "noop", "queue": "long"})["id"]
+    wait_status(srv2.port, kept, "succeeded", 10)
+    time.sleep(0.5)  # a few promote ticks
+    assert get_job(srv2.port, kept)["status"] == "succeeded"
+    assert redis.cli("ZCARD", "trireme:done") == "1"
 
 
 def test_cancel_stops_a_running_job_at_once(trireme, redis):
@@ -522,6 +564,6 @@ def test_jobs_in_flight_across_the_fence_upgrade_still_run(trireme, redis):
         j = wait_status(srv.port, jid, "succeeded", 10)
         assert j["attempts"] == 1 and j["progress_percent"] == 100 and j["worker_id"], j
         assert j["started_at"] and j["finished_at"] and j["updated_at"] == j["finished_at"], j
-        assert int(redis.cli("PTTL", f"trireme:job:{jid}")) > 0
+        assert will_expire(redis, jid)
     assert int(redis.cli("PTTL", "trireme:uniq:old-u")) > 0  # finished: its key expires too
     assert completions(srv) == {1: 1, 2: 1}
