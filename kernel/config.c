@@ -320,7 +320,8 @@ static const struct opt opts[] = {
      "not checked on completion (worker id and attempt are); no Redis Cluster (one server)."},
     {"result-ttl", "TRIREME_RESULT_TTL", "1h", T_DUR, OFF(result_ttl_ms), 0, 1000,
      365 * 24 * 3600 * 1000LL,
-     "Redis queue backend: how long a finished job (status, result, error) stays readable; "
+     "Redis queue backend: how long a finished job (status, result, error) stays readable (a "
+     "success up to a second longer: running workers delete successes in batches); "
      "also how long beat's per-slot unique key dedups a slot not yet recorded in PostgreSQL."},
     {"promote-interval", "TRIREME_PROMOTE_INTERVAL", "100ms", T_DUR, OFF(promote_interval_ms), 0,
      10, 60 * 1000LL,
