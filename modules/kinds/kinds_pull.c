@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernel/xalloc.h"
+#include "proto/csv_list.h"
 #include "modules/kinds/job.h"
 #include "modules/kinds/kinds_file.h"
 
@@ -50,30 +51,12 @@ bool job_kind_is_pull(const struct job_kind *k)
     return k && k->start == pull_kind_start;
 }
 
-static bool name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > KINDS_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.' || c == ':'))
-            return false;
-    }
-    return true;
-}
-
 int kinds_file_add_pull(struct kinds_file *f, const char *list, char *msg, size_t cap)
 {
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        while (n && p[0] == ' ')
-            p++, n--;
-        while (n && p[n - 1] == ' ')
-            n--;
-        if (!name_ok(p, n)) {
+    const char *at = list, *p;
+    size_t n;
+    while (csv_next(&at, &p, &n)) {
+        if (!kinds_name_ok(p, n)) {
             snprintf(msg, cap,
                      "--pull-kinds: '%.*s': a kind name is 1 to %d letters, digits or _ - . :",
                      (int)(n > 80 ? 80 : n), p, KINDS_NAME_MAX);
@@ -102,7 +85,6 @@ int kinds_file_add_pull(struct kinds_file *f, const char *list, char *msg, size_
         d->kind.summary = "run by external workers that pull it (POST /v1/claim)";
         d->kind.start = pull_kind_start;
         f->n++;
-        p = end ? end + 1 : p + strlen(p);
     }
     return 0;
 }

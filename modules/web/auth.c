@@ -32,6 +32,7 @@
 #include "modules/registry.h"
 #include "modules/web/web.h"
 #include "proto/base64.h"
+#include "proto/csv_list.h"
 #include "proto/jwt.h"
 
 /* Finds key in list; on a match writes the entry's scopes, space-separated,
@@ -39,14 +40,9 @@
 static bool key_listed(const char *list, const char *key, size_t klen, char *scopes)
 {
     bool found = false;
-    const char *p = list;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n && *p == ' ')
-            p++, n--;
-        while (n && p[n - 1] == ' ')
-            n--;
+    const char *at = list, *p;
+    size_t n;
+    while (csv_next(&at, &p, &n)) {
         const char *colon = memchr(p, ':', n);
         size_t kn = colon ? (size_t)(colon - p) : n;
         if (kn && ct_equal_len(key, klen, p, kn)) {
@@ -60,9 +56,6 @@ static bool key_listed(const char *list, const char *key, size_t klen, char *sco
                 strcpy(scopes, "admin");
             }
         }
-        if (!e)
-            break;
-        p = e + 1;
     }
     return found;
 }

@@ -11,24 +11,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/csv_list.h"
+
 static bool origin_allowed(const char *list, const char *o, size_t ol, bool *star)
 {
-    const char *p = list;
+    const char *at = list, *p;
+    size_t n;
     *star = false;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n && *p == ' ')
-            p++, n--;
-        while (n && p[n - 1] == ' ')
-            n--;
+    while (csv_next(&at, &p, &n)) {
         if (n == 1 && *p == '*')
             return *star = true;
         if (n == ol && !memcmp(p, o, n))
             return true;
-        if (!e)
-            break;
-        p = e + 1;
     }
     return false;
 }
