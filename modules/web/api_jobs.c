@@ -144,15 +144,9 @@ static void hold(struct web_request *r, struct queue_call *c)
 
 json_t *api_jobs_parse(struct web_request *r, bool *array_out)
 {
-    json_error_t jerr;
-    json_t *in = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!in) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                 jerr.line, jerr.column);
-        web_respond_error(r, 400, "invalid_json", msg);
+    json_t *in = web_json_body(r);
+    if (!in)
         return NULL;
-    }
     bool array = json_is_array(in);
     size_t n = array ? json_array_size(in) : 1;
     if (array && (n == 0 || n > JOB_BATCH_MAX)) {

@@ -209,15 +209,9 @@ static void submit(struct web_request *r, enum sched_call kind, const char *sql,
 /* Parse and validate the body; NULL after a 400. name: the path's, or NULL. */
 static char *body_schedule(struct web_request *r, const char *name, bool partial)
 {
-    json_error_t jerr;
-    json_t *in = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!in) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                 jerr.line, jerr.column);
-        web_respond_error(r, 400, "invalid_json", msg);
+    json_t *in = web_json_body(r);
+    if (!in)
         return NULL;
-    }
     if (name && json_is_object(in)) {
         json_t *given = json_object_get(in, "name");
         if (given && (!json_is_string(given) || strcmp(json_string_value(given), name))) {

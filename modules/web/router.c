@@ -6,8 +6,8 @@
  * The table is small and scanned linearly: a few dozen routes compare
  * faster than any tree would be built. A pattern segment "{name}" matches
  * one non-empty path segment and becomes a parameter. The handler-facing
- * helpers over request bytes (web_param, web_query, web_json_escape) are
- * here too; the codecs behind them are in proto/.
+ * helpers over request bytes (web_param, web_query, web_json_escape,
+ * web_json_body) are here too; the codecs behind them are in proto/.
  */
 #include <stdio.h>
 #include <string.h>
@@ -205,4 +205,17 @@ size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n)
 int web_query(const struct web_request *r, const char *name, char *out, size_t cap)
 {
     return urlquery_get(r->http->query, r->http->query_len, name, out, cap);
+}
+
+json_t *web_json_body(struct web_request *r)
+{
+    json_error_t jerr;
+    json_t *in = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!in) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+        web_respond_error(r, 400, "invalid_json", msg);
+    }
+    return in;
 }

@@ -13,6 +13,7 @@
 #ifndef TRIREME_MODULES_WEB_H
 #define TRIREME_MODULES_WEB_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -164,5 +165,8 @@ void web_metrics_done(const struct web_request *r, const char *pattern, const ch
 
 /* JSON string escaping into dst (NUL-terminated, truncated to fit). */
 size_t web_json_escape(char *dst, size_t cap, const char *s, size_t n);
+/* The request's body as JSON (duplicate keys refused), or NULL after a 400
+ * invalid_json that says where the text went wrong. */
+json_t *web_json_body(struct web_request *r);
 
 #endif
