@@ -395,6 +395,138 @@ static void connect_errors_are_reported(void **state)
     }
 }
 
+/* How many statements this pool's one session has named (pg_prepared_statements). */
+static int named_statements(struct ctx *c)
+{
+    struct addq n;
+    prep(&n, c, "SELECT count(*)::int + $1::int FROM pg_prepared_statements", 0);
+    c->done = 0;
+    c->want = 1;
+    c->l.stop_now = false;
+    pg_query_submit(&c->pool, &n.q);
+    loop_run(&c->l);
+    assert_string_equal(n.err, "");
+    return n.got;
+}
+
+static void prepared_statements_are_named_once_and_reused(void **state)
+{
+    struct ctx c;
+    setup_ctx(&c, 1, NULL);
+    c.pool.prepare = true;
+    /* Named, unnamed and failing queries interleaved in one pipeline: each
+     * gets its own answer, in order. */
+    enum { N = 60 };
+    static struct addq qs[N];
+    c.want = N;
+    for (int i = 0; i < N; i++) {
+        const char *sql = i % 3 == 0   ? "SELECT $1::int + 1"
+                          : i % 3 == 1 ? "SELECT $1::int * 2"
+                                       : "SELECT 1 / ($1::int - $1::int)";
+        prep(&qs[i], &c, sql, i);
+        qs[i].q.prepare = i % 3 != 1;
+        pg_query_submit(&c.pool, &qs[i].q);
+    }
+    loop_run(&c.l);
+    assert_int_equal(c.done, N);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 2) {
+            assert_non_null(strstr(qs[i].err, "division by zero"));
+            continue;
+        }
+        assert_string_equal(qs[i].err, "");
+        assert_int_equal(qs[i].got, i % 3 == 0 ? i + 1 : i * 2);
+    }
+    assert_int_equal(named_statements(&c), 2); /* one name per text, however often it ran */
+    teardown_ctx(&c);
+
+    /* A pool for a transaction-mode pooler names nothing. */
+    setup_ctx(&c, 1, NULL);
+    struct addq a;
+    prep(&a, &c, "SELECT $1::int + 1", 1);
+    a.q.prepare = true;
+    c.want = 1;
+    pg_query_submit(&c.pool, &a.q);
+    loop_run(&c.l);
+    assert_int_equal(a.got, 2);
+    assert_int_equal(named_statements(&c), 0);
+    teardown_ctx(&c);
+}
+
+static void exec_admin(const char *sql)
+{
+    PGconn *admin = PQconnectdb(url()); /* blocking is fine in a test */
+    PGresult *r = PQexec(admin, sql);
+    assert_true(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(admin);
+}
+
+static void failed_prepare_reports_its_error_and_is_named_again(void **state)
+{
+    exec_admin("DROP TABLE IF EXISTS trireme_test_later");
+    struct ctx c;
+    setup_ctx(&c, 1, NULL);
+    c.pool.prepare = true;
+    static const char sql[] = "SELECT count(*)::int + $1::int FROM trireme_test_later";
+    struct addq a, b;
+    prep(&a, &c, sql, 1);
+    a.q.prepare = true;
+    c.want = 1;
+    pg_query_submit(&c.pool, &a.q);
+    loop_run(&c.l);
+    /* The Prepare's own error, not "pipeline aborted". */
+    assert_non_null(strstr(a.err, "trireme_test_later"));
+    assert_non_null(strstr(a.err, "does not exist"));
+    exec_admin("CREATE TABLE trireme_test_later (x int)");
+    prep(&b, &c, sql, 7);
+    b.q.prepare = true;
+    c.done = 0;
+    c.l.stop_now = false;
+    pg_query_submit(&c.pool, &b.q);
+    loop_run(&c.l);
+    assert_string_equal(b.err, "");
+    assert_int_equal(b.got, 7);
+    teardown_ctx(&c);
+    exec_admin("DROP TABLE trireme_test_later");
+}
+
+static void named_again_after_a_reconnect(void **state)
+{
+    struct ctx c;
+    setup_ctx(&c, 1, NULL);
+    c.pool.prepare = true;
+    static const char sql[] = "SELECT pg_backend_pid() + 0 * $1::int";
+    struct addq a, b;
+    prep(&a, &c, sql, 0);
+    a.q.prepare = true;
+    c.want = 1;
+    pg_query_submit(&c.pool, &a.q);
+    loop_run(&c.l);
+    assert_true(a.got > 0);
+    struct killctx k = {.pid = a.got};
+    kill_backend(&c.l, &k.t);
+    /* The first run after the kill may get the server's FATAL "terminating
+     * connection" as its answer; the pool then reconnects, and the statement
+     * is named again on the new session. */
+    for (int tries = 0; tries < 3; tries++) {
+        prep(&b, &c, sql, 0);
+        b.q.prepare = true;
+        b.q.retry_safe = true;
+        c.done = 0;
+        c.l.stop_now = false;
+        pg_query_submit(&c.pool, &b.q);
+        loop_run(&c.l);
+        if (!b.err[0])
+            break;
+        assert_non_null(strstr(b.err, "terminat"));
+    }
+    assert_string_equal(b.err, "");
+    assert_true(b.got > 0 && b.got != a.got);
+    assert_int_equal(named_statements(&c), 1);
+    teardown_ctx(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +539,9 @@ int main(void)
         cmocka_unit_test(connect_errors_are_reported),
         cmocka_unit_test(failures_are_classified),
         cmocka_unit_test(fail_fast_while_known_down),
+        cmocka_unit_test(prepared_statements_are_named_once_and_reused),
+        cmocka_unit_test(failed_prepare_reports_its_error_and_is_named_again),
+        cmocka_unit_test(named_again_after_a_reconnect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
