@@ -36,17 +36,14 @@ static void pump(struct pg_pool *p);
  * queries: a query that timed out may be freed by its owner while its
  * result is still on the way. */
 
-static void sent_push(struct pg_sent *r, struct pg_query *q, uint8_t prep)
+static void sent_push(struct pg_sent *r, struct pg_query *q)
 {
-    unsigned i = (r->head + r->n++) % r->cap;
-    r->v[i] = q;
-    r->prep[i] = prep;
+    r->v[(r->head + r->n++) % r->cap] = q;
 }
 
 static struct pg_query *sent_pop(struct pg_sent *r)
 {
     struct pg_query *q = r->v[r->head];
-    r->prep[r->head] = 0;
     r->head = (r->head + 1) % r->cap;
     r->n--;
     return q;
@@ -183,7 +180,6 @@ static void conn_fail(struct pg_conn *c, const char *why)
         metrics_gauge_add(p->loop->metrics, MG_PG_UP, -1);
     c->sync_next = false;
     c->listen_pending = false;
-    memset(c->prepared, 0, sizeof(c->prepared)); /* the session is gone, and its names */
     if (was_ready && !c->listen) {
         p->ready--;
         if (p->ready == 0 && p->on_state)
@@ -311,25 +307,6 @@ static void drain_results(struct pg_conn *c)
                 continue;
             }
             struct pg_query *q = r->v[r->head];
-            uint8_t prep = r->prep[r->head];
-            if (prep) { /* the Prepare's result: on failure its error is the query's */
-                if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-                    PQclear(res);
-                    continue;
-                }
-                c->prepared[prep - 1] = NULL; /* not named: prepared again next time */
-                if (q && q->last)
-                    PQclear(q->last);
-                if (q)
-                    q->last = res;
-                else
-                    PQclear(res);
-                continue;
-            }
-            if (q && q->last && PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
-                PQclear(res); /* the error that aborted the unit says more */
-                continue;
-            }
             if (q) {
                 if (q->last)
                     PQclear(q->last);
@@ -337,10 +314,6 @@ static void drain_results(struct pg_conn *c)
             } else {
                 PQclear(res); /* abandoned: nobody waits for it */
             }
-            continue;
-        }
-        if (r->prep[r->head]) { /* the end of the Prepare's results: the query's follow */
-            r->prep[r->head] = 0;
             continue;
         }
         /* NULL: the head query's results are complete; its Sync comes next. */
@@ -492,36 +465,6 @@ static struct pg_conn *pick(struct pg_pool *p)
     return best;
 }
 
-/* Queue q's statement on c: by name when it is prepared on c, with its
- * Prepare ahead of it when it can be (*prep then says which), else
- * unnamed. 0 when libpq could not queue it. */
-static int send_query(struct pg_conn *c, struct pg_query *q, uint8_t *prep)
-{
-    int at = -1, free_at = -1;
-    if (q->prepare && c->pool->prepare)
-        for (int i = 0; i < PG_PREPARED_MAX && at < 0; i++) {
-            if (c->prepared[i] == q->sql)
-                at = i;
-            else if (!c->prepared[i] && free_at < 0)
-                free_at = i;
-        }
-    char name[24];
-    if (at < 0 && free_at >= 0) {
-        snprintf(name, sizeof(name), "trireme_%d", free_at);
-        if (!PQsendPrepare(c->pq, name, q->sql, q->nparams, NULL))
-            return 0;
-        c->prepared[free_at] = q->sql;
-        *prep = (uint8_t)(free_at + 1);
-        at = free_at;
-    }
-    if (at < 0)
-        return PQsendQueryParams(c->pq, q->sql, q->nparams, NULL, q->values, q->lengths, q->formats,
-                                 q->result_format);
-    snprintf(name, sizeof(name), "trireme_%d", at);
-    return PQsendQueryPrepared(c->pq, name, q->nparams, q->values, q->lengths, q->formats,
-                               q->result_format);
-}
-
 static void pump(struct pg_pool *p)
 {
     struct pg_conn *flush[64];
@@ -533,16 +476,17 @@ static void pump(struct pg_pool *p)
         struct pg_query *q = list_entry(p->queue.next, struct pg_query, link);
         list_remove(&q->link);
         p->waiting--;
-        uint8_t prep = 0;
-        if (!send_query(c, q, &prep) || !PQpipelineSync(c->pq)) {
+        if (!PQsendQueryParams(c->pq, q->sql, q->nparams, NULL, q->values, q->lengths, q->formats,
+                               q->result_format) ||
+            !PQpipelineSync(c->pq)) {
             /* Put it back first, so conn_fail hands it on with the rest. */
             q->state = Q_SENT;
-            sent_push(&c->sent, q, prep);
+            sent_push(&c->sent, q);
             conn_fail(c, "send failed");
             continue;
         }
         q->state = Q_SENT;
-        sent_push(&c->sent, q, prep);
+        sent_push(&c->sent, q);
         unsigned k;
         for (k = 0; k < nflush && flush[k] != c; k++)
             ;
@@ -605,7 +549,6 @@ static void conn_setup(struct pg_conn *c, struct pg_pool *p, unsigned cap, bool 
     c->retry.fn = on_retry;
     c->sent.cap = cap;
     c->sent.v = xcalloc(cap, sizeof(*c->sent.v));
-    c->sent.prep = xcalloc(cap, 1);
 }
 
 int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config *cfg)
@@ -625,7 +568,6 @@ int pg_pool_init(struct pg_pool *p, struct loop *l, const struct pg_pool_config 
     p->nconns = cfg->size ? cfg->size : 1;
     p->max_inflight = cfg->max_inflight ? cfg->max_inflight : 64;
     p->on_connect_error = cfg->on_connect_error;
-    p->prepare = cfg->prepare;
     p->conns = xcalloc(p->nconns, sizeof(*p->conns));
     for (unsigned i = 0; i < p->nconns; i++)
         conn_setup(&p->conns[i], p, p->max_inflight, false);
@@ -666,12 +608,9 @@ void pg_pool_free(struct pg_pool *p)
             c->pq = NULL;
         }
     }
-    for (unsigned i = 0; i < p->nconns; i++) {
+    for (unsigned i = 0; i < p->nconns; i++)
         free(p->conns[i].sent.v);
-        free(p->conns[i].sent.prep);
-    }
     free(p->listen.sent.v);
-    free(p->listen.sent.prep);
     free(p->conns);
     memset(p, 0, sizeof(*p));
 }

@@ -17,12 +17,9 @@
  *
  * Queries are caller-owned structs (no allocation per query here). The
  * parameter arrays and the SQL text MUST stay valid until the callback.
- * Only parameterized statements are sent. A query marked prepare (a fixed
- * SQL text run often) is parsed and planned once per connection: its first
- * send names it (PQsendPrepare in the same pipeline unit) and later sends
- * run it by name, so a hot statement is not planned again on every call.
- * A pool made for a transaction-mode pooler (PgBouncer) sends everything
- * unnamed instead: no session state may live on pooled connections.
+ * Only parameterized statements are sent (PQsendQueryParams, unnamed
+ * statements), which also keeps a transaction-mode pooler (PgBouncer)
+ * working: no session state lives on pooled connections.
  *
  * Functions that can fail return 0 or a negative errno.
  */
@@ -46,8 +43,7 @@ struct pg_pool;
  * "connection lost", ...). */
 typedef void (*pg_query_fn)(struct pg_query *q, PGresult *res, const char *err);
 
-#define PG_MAX_PARAMS   32
-#define PG_PREPARED_MAX 32 /* named statements per connection; more run unnamed */
+#define PG_MAX_PARAMS 32
 
 struct pg_query {
     pg_query_fn fn;
@@ -61,7 +57,6 @@ struct pg_query {
     uint64_t timeout_ms; /* 0: none */
     bool retry_safe;     /* may be re-sent after a reconnect (idempotent) */
     bool fail_fast;      /* fail at once while the pool is known down */
-    bool prepare;        /* sql is a fixed text: named once per connection (see above) */
     /* internal */
     struct pg_pool *pool;
     struct list link; /* on the pool's waiting list */
@@ -70,12 +65,9 @@ struct pg_query {
     uint8_t state;
 };
 
-/* Sent queries awaiting results, in order; NULL slots were abandoned.
- * prep[i]: 1 + the index of the statement whose Prepare was sent ahead of
- * slot i's query in the same unit (its results come first), or 0. */
+/* Sent queries awaiting results, in order; NULL slots were abandoned. */
 struct pg_sent {
     struct pg_query **v;
-    uint8_t *prep;
     unsigned cap, head, n;
 };
 
@@ -94,9 +86,6 @@ struct pg_conn {
     bool sync_next;      /* pipeline connection: the next result is a PIPELINE_SYNC */
     bool listen_pending; /* LISTEN connection: a LISTEN was sent, not yet answered */
     int fd;
-    /* The SQL texts named on this session, by index (name "trireme_<i>");
-     * NULL: free. Forgotten when the connection is. */
-    const char *prepared[PG_PREPARED_MAX];
 };
 
 struct pg_listener {
@@ -123,8 +112,7 @@ struct pg_pool {
     void (*on_connect_error)(struct pg_pool *p, const char *why); /* see pg_pool_config */
     void *data;
     unsigned ready;
-    bool down;    /* a connection attempt failed and none is ready */
-    bool prepare; /* name the queries marked prepare (pg_pool_config) */
+    bool down; /* a connection attempt failed and none is ready */
 };
 
 struct pg_pool_config {
@@ -133,10 +121,6 @@ struct pg_pool_config {
     const char *options;         /* server settings for the pool's sessions, or NULL */
     unsigned size;
     unsigned max_inflight;
-    /* Name the statements of queries marked prepare. Off behind a
-     * transaction-mode pooler, where a session's statements may be gone on
-     * the next transaction. */
-    bool prepare;
     /* Optional: an attempt to connect failed (why: libpq's reason, one
      * line), perhaps before pg_pool_init returns; the pool tries again
      * after a backoff, as always. */

@@ -48,10 +48,8 @@
     X(PQresultErrorField)                                                                          \
     X(PQresultErrorMessage)                                                                        \
     X(PQresultStatus)                                                                              \
-    X(PQsendPrepare)                                                                               \
     X(PQsendQuery)                                                                                 \
     X(PQsendQueryParams)                                                                           \
-    X(PQsendQueryPrepared)                                                                         \
     X(PQsetNoticeProcessor)                                                                        \
     X(PQsetnonblocking)                                                                            \
     X(PQsslAttribute)                                                                              \
@@ -103,10 +101,8 @@ int pq_load(const char **err);
 #define PQresultErrorField   pq_api.PQresultErrorField
 #define PQresultErrorMessage pq_api.PQresultErrorMessage
 #define PQresultStatus       pq_api.PQresultStatus
-#define PQsendPrepare        pq_api.PQsendPrepare
 #define PQsendQuery          pq_api.PQsendQuery
 #define PQsendQueryParams    pq_api.PQsendQueryParams
-#define PQsendQueryPrepared  pq_api.PQsendQueryPrepared
 #define PQsetNoticeProcessor pq_api.PQsetNoticeProcessor
 #define PQsetnonblocking     pq_api.PQsetnonblocking
 #define PQsslAttribute       pq_api.PQsslAttribute

@@ -257,7 +257,6 @@ static void retry_alone(struct pg_api *a, struct pg_batch *b, struct pg_call *c)
         .sql = SQL_ENQUEUE_BATCH,
         .nparams = 1,
         .values = c->vals,
-        .prepare = true,
         .timeout_ms = ms_left(a->loop, b->deadline_ns),
         .fail_fast = true,
     };
@@ -333,7 +332,6 @@ static void flush_batch(struct loop *l, struct timer *t)
         .sql = SQL_ENQUEUE_BATCH,
         .nparams = 1,
         .values = b->vals,
-        .prepare = true,
         .timeout_ms = ms_left(l, b->deadline_ns),
         .fail_fast = true,
     };
@@ -477,7 +475,6 @@ static struct pg_call *query_new(struct pg_api *a, enum pg_call_kind kind, const
         .retry_safe = kind == PG_GET || kind == PG_LIST || kind == PG_COUNTS ||
                       kind == PG_GET_MANY || kind == PG_CHANGES,
         .fail_fast = true,
-        .prepare = true,
     };
     list_insert(&a->live, &c->node);
     return c;

@@ -243,8 +243,7 @@ static void flush_batch(struct pgw *p, struct batch *b, const char *sql)
                              .sql = sql,
                              .nparams = 2,
                              .values = f->vals,
-                             .retry_safe = true, /* fenced and idempotent */
-                             .prepare = true};
+                             .retry_safe = true}; /* fenced and idempotent */
     f->failures = b == &p->done_fail;
     worker_op_begin(&p->w);
     pg_query_submit(&p->pg, &f->q);
@@ -715,24 +714,19 @@ static int pg_open(struct worker *w)
         c->vals[1] = c->limit;
         c->vals[2] = w->id;
         c->vals[3] = p->lease;
-        c->q = (struct pg_query){
-            .fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = c->vals, .prepare = true};
+        c->q =
+            (struct pg_query){.fn = on_claimed, .sql = SQL_CLAIM, .nparams = 4, .values = c->vals};
     }
     p->due_vals[0] = queues;
-    p->due_q = (struct pg_query){.fn = on_due,
-                                 .sql = SQL_NEXT_DUE,
-                                 .nparams = 1,
-                                 .values = p->due_vals,
-                                 .retry_safe = true,
-                                 .prepare = true};
+    p->due_q = (struct pg_query){
+        .fn = on_due, .sql = SQL_NEXT_DUE, .nparams = 1, .values = p->due_vals, .retry_safe = true};
     p->hb_vals[1] = w->id;
     p->hb_vals[2] = p->lease;
     p->hb_q = (struct pg_query){.fn = on_heartbeat,
                                 .sql = SQL_HEARTBEAT,
                                 .nparams = 3,
                                 .values = p->hb_vals,
-                                .retry_safe = true,
-                                .prepare = true};
+                                .retry_safe = true};
     p->reap_q = (struct pg_query){.fn = on_reaped, .sql = SQL_REAP, .nparams = 0};
     p->back_q = (struct pg_query){.fn = on_handed_back,
                                   .sql = SQL_HAND_BACK,
@@ -751,7 +745,6 @@ static int pg_open(struct worker *w)
         .options = cfg->pg_pooler_transaction ? NULL : "-c synchronous_commit=off",
         .size = cfg->pg_pool,
         .max_inflight = PG_WORKER_INFLIGHT,
-        .prepare = !cfg->pg_pooler_transaction,
     };
     int rc = pg_pool_init(&p->pg, l, &pc);
     if (rc < 0)

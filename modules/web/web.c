@@ -90,10 +90,8 @@ static int web_start(struct loop *l)
     }
     wl->listener.data = wl;
     if (*cfg->database_url) {
-        struct pg_pool_config pc = {.conninfo = cfg->database_url,
-                                    .size = cfg->pg_pool,
-                                    .max_inflight = 64,
-                                    .prepare = !cfg->pg_pooler_transaction};
+        struct pg_pool_config pc = {
+            .conninfo = cfg->database_url, .size = cfg->pg_pool, .max_inflight = 64};
         if ((ret = pg_pool_init(&wl->pg, l, &pc)) < 0)
             return ret;
         wl->has_pg = true;
