@@ -33,6 +33,7 @@
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
 #include "modules/kinds/kind_exec_files.h"
+#include "modules/kinds/kind_exec_pipes.h"
 #include "modules/kinds/kind_exec_pool.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
@@ -49,6 +50,7 @@
 #define EXEC_PROGRESS_EVERY_MS 100
 
 enum { W_PID, W_IN, W_OUT, W_ERR, W_PROG, NW };
+_Static_assert(NW <= EXEC_PIPES_MAX, "exec_pipes holds every descriptor");
 
 struct exec_slot {
     struct exec_pool *pool; /* mode pool; NULL: one-shot */
@@ -70,10 +72,7 @@ struct exec_proc {
     const struct declared_kind *dk;
     struct job_run *run; /* NULL once the attempt ended */
     struct exec_child c;
-    struct fd_watch w[NW];
-    int fd[NW]; /* -1 once closed */
-    bool watched[NW];
-    unsigned watching;                                  /* watches started and not yet stopped */
+    struct exec_pipes pipes;                            /* W_PID..W_PROG */
     bool waiting, counted, stop_sent, reaped, finished; /* counted: holds a program slot */
     bool fetching;           /* the job's files are being written out (before the spawn) */
     struct exec_files files; /* the job's uploaded files, in their directory */
@@ -104,6 +103,7 @@ struct exec_proc {
 };
 
 static void on_watch(struct fd_watch *w, unsigned revents);
+static void on_pipes_idle(struct exec_pipes *ps);
 static void on_kill_timer(struct loop *l, struct timer *t);
 static void on_progress_timer(struct loop *l, struct timer *t);
 
@@ -161,11 +161,7 @@ static struct exec_proc *proc_get(struct exec_loop *el, const struct declared_ki
     p->el = el;
     p->dk = dk;
     p->run = NULL;
-    for (int i = 0; i < NW; i++) {
-        p->fd[i] = -1;
-        p->watched[i] = false;
-    }
-    p->watching = 0;
+    exec_pipes_init(&p->pipes, el->loop, on_watch, on_pipes_idle);
     p->waiting = p->counted = p->stop_sent = p->reaped = p->finished = false;
     p->fetching = false;
     p->files.list = NULL;
@@ -198,46 +194,20 @@ static void proc_free(struct exec_proc *p)
 /* Back to the spare list once the attempt ended and every watch stopped. */
 static void maybe_release(struct exec_proc *p)
 {
-    if (!p->finished || p->watching)
+    if (!p->finished || p->pipes.watching)
         return;
     for (int i = 0; i < NW; i++)
-        if (p->fd[i] >= 0) {
-            close(p->fd[i]);
-            p->fd[i] = -1;
+        if (p->pipes.fd[i] >= 0) {
+            close(p->pipes.fd[i]);
+            p->pipes.fd[i] = -1;
         }
     list_remove(&p->node);
     list_append(&slot_of(p)->spare, &p->node);
 }
 
-static void on_stopped(struct fd_watch *w)
+static void on_pipes_idle(struct exec_pipes *ps)
 {
-    struct exec_proc *p = w->data;
-    int i = (int)(w - p->w);
-    close(p->fd[i]);
-    p->fd[i] = -1;
-    p->watching--;
-    maybe_release(p);
-}
-
-static void watch(struct exec_proc *p, int i, unsigned events)
-{
-    p->w[i].data = p;
-    p->w[i].on_stopped = on_stopped;
-    p->watched[i] = true;
-    p->watching++;
-    fd_watch_start(&p->w[i], p->el->loop, p->fd[i], events, on_watch);
-}
-
-/* Stop reading or writing descriptor i (its fd closes once the watch has). */
-static void unwatch(struct exec_proc *p, int i)
-{
-    if (p->watched[i]) {
-        p->watched[i] = false;
-        fd_watch_stop(&p->w[i]); /* may call on_stopped now */
-    } else if (p->fd[i] >= 0) {
-        close(p->fd[i]);
-        p->fd[i] = -1;
-    }
+    maybe_release(container_of(ps, struct exec_proc, pipes));
 }
 
 /* --- reading and writing ------------------------------------------------- */
@@ -245,7 +215,7 @@ static void unwatch(struct exec_proc *p, int i)
 static void stdin_write(struct exec_proc *p)
 {
     while (p->in_off < p->in_len) {
-        ssize_t n = write(p->fd[W_IN], p->in + p->in_off, p->in_len - p->in_off);
+        ssize_t n = write(p->pipes.fd[W_IN], p->in + p->in_off, p->in_len - p->in_off);
         if (n > 0) {
             p->in_off += (size_t)n;
             continue;
@@ -253,13 +223,13 @@ static void stdin_write(struct exec_proc *p)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
-            if (!p->watched[W_IN])
-                watch(p, W_IN, POLLOUT);
+            if (!p->pipes.watched[W_IN])
+                exec_pipes_watch(&p->pipes, W_IN, POLLOUT);
             return;
         }
         break; /* EPIPE: the program does not read its stdin; that is its business */
     }
-    unwatch(p, W_IN); /* all written: EOF for the program */
+    exec_pipes_unwatch(&p->pipes, W_IN); /* all written: EOF for the program */
 }
 
 static void log_stderr(struct exec_proc *p)
@@ -373,7 +343,7 @@ static bool drain(struct exec_proc *p, int i)
 {
     char b[16384];
     for (;;) {
-        ssize_t n = read(p->fd[i], b, sizeof(b));
+        ssize_t n = read(p->pipes.fd[i], b, sizeof(b));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -475,11 +445,11 @@ static void on_leader_exit(struct exec_proc *p)
     p->status = got > 0 ? st : 255 << 8; /* ECHILD: not ours to know; a failure */
     loop_timer_cancel(p->el->loop, &p->kill_timer);
     for (int i = W_OUT; i <= W_PROG; i++)
-        if (p->fd[i] >= 0)
+        if (p->pipes.fd[i] >= 0)
             drain(p, i);
     log_stderr(p);
     for (int i = 0; i < NW; i++)
-        unwatch(p, i);
+        exec_pipes_unwatch(&p->pipes, i);
     LOG(LOG_DEBUG, "exec: program ended", L_INT("job_id", p->run->id), L_INT("pid", p->c.pid),
         L_INT("status", p->status));
     outcome(p);
@@ -487,17 +457,18 @@ static void on_leader_exit(struct exec_proc *p)
 
 static void on_watch(struct fd_watch *w, unsigned revents)
 {
-    struct exec_proc *p = w->data;
-    int i = (int)(w - p->w);
+    struct exec_pipes *ps = w->data;
+    struct exec_proc *p = container_of(ps, struct exec_proc, pipes);
+    int i = (int)(w - ps->w);
     if (i == W_PID) {
         on_leader_exit(p);
     } else if (i == W_IN) {
         if (revents & (POLLERR | POLLHUP))
-            unwatch(p, W_IN);
+            exec_pipes_unwatch(&p->pipes, W_IN);
         else
             stdin_write(p);
     } else if (!drain(p, i)) {
-        unwatch(p, i);
+        exec_pipes_unwatch(&p->pipes, i);
     }
 }
 
@@ -558,17 +529,17 @@ static void spawn_program(struct exec_proc *p)
         finish(p, NULL, msg, false);
         return;
     }
-    p->fd[W_PID] = p->c.pidfd;
-    p->fd[W_IN] = p->c.in;
-    p->fd[W_OUT] = p->c.out;
-    p->fd[W_ERR] = p->c.err;
-    p->fd[W_PROG] = p->c.prog;
+    p->pipes.fd[W_PID] = p->c.pidfd;
+    p->pipes.fd[W_IN] = p->c.in;
+    p->pipes.fd[W_OUT] = p->c.out;
+    p->pipes.fd[W_ERR] = p->c.err;
+    p->pipes.fd[W_PROG] = p->c.prog;
     LOG(LOG_DEBUG, "exec: program started", L_INT("job_id", r->id), L_STR("kind", p->dk->name),
         L_INT("pid", p->c.pid));
-    watch(p, W_PID, POLLIN);
-    watch(p, W_OUT, POLLIN);
-    watch(p, W_ERR, POLLIN);
-    watch(p, W_PROG, POLLIN);
+    exec_pipes_watch(&p->pipes, W_PID, POLLIN);
+    exec_pipes_watch(&p->pipes, W_OUT, POLLIN);
+    exec_pipes_watch(&p->pipes, W_ERR, POLLIN);
+    exec_pipes_watch(&p->pipes, W_PROG, POLLIN);
     stdin_write(p);
 }
 
@@ -727,8 +698,8 @@ void exec_loop_free(void *arg)
                 ;
         }
         for (int i = 0; i < NW; i++)
-            if (p->fd[i] >= 0)
-                close(p->fd[i]);
+            if (p->pipes.fd[i] >= 0)
+                close(p->pipes.fd[i]);
         if (p->fetching)
             exec_files_cancel(&p->files);
         exec_files_remove(&p->files);

@@ -27,10 +27,12 @@
 #include "kernel/xalloc.h"
 #include "modules/kinds/job.h"
 #include "modules/kinds/kind_exec_files.h"
+#include "modules/kinds/kind_exec_pipes.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
 
 enum { PW_PID, PW_IN, PW_OUT, PW_ERR, PNW };
+_Static_assert(PNW <= EXEC_PIPES_MAX, "exec_pipes holds every descriptor");
 
 struct pool_ticket {  /* one job handed to the pool */
     struct list node; /* exec_pool.fetching, .waiting, pool_proc.jobs or exec_pool.spare */
@@ -44,10 +46,7 @@ struct pool_ticket {  /* one job handed to the pool */
 struct pool_proc {
     struct exec_pool *pool;
     struct exec_child c;
-    struct fd_watch w[PNW];
-    int fd[PNW];
-    bool watched[PNW];
-    unsigned watching;
+    struct exec_pipes pipes; /* PW_PID..PW_ERR */
     bool up, reaped, closing, stop_sent, restart_pending;
     unsigned inflight, taken;
     struct list jobs;
@@ -83,46 +82,21 @@ static void on_watch(struct fd_watch *w, unsigned revents);
 
 static void maybe_restart(struct pool_proc *pp)
 {
-    if (pp->restart_pending && !pp->watching) {
+    if (pp->restart_pending && !pp->pipes.watching) {
         pp->restart_pending = false;
         loop_timer_in(pp->pool->loop, &pp->restart_timer, pp->restart_in_ms);
     }
 }
 
-static void on_stopped(struct fd_watch *w)
+static void on_pipes_idle(struct exec_pipes *ps)
 {
-    struct pool_proc *pp = w->data;
-    int i = (int)(w - pp->w);
-    close(pp->fd[i]);
-    pp->fd[i] = -1;
-    pp->watching--;
-    maybe_restart(pp);
-}
-
-static void watch(struct pool_proc *pp, int i, unsigned events)
-{
-    pp->w[i].data = pp;
-    pp->w[i].on_stopped = on_stopped;
-    pp->watched[i] = true;
-    pp->watching++;
-    fd_watch_start(&pp->w[i], pp->pool->loop, pp->fd[i], events, on_watch);
-}
-
-static void unwatch(struct pool_proc *pp, int i)
-{
-    if (pp->watched[i]) {
-        pp->watched[i] = false;
-        fd_watch_stop(&pp->w[i]);
-    } else if (pp->fd[i] >= 0) {
-        close(pp->fd[i]);
-        pp->fd[i] = -1;
-    }
+    maybe_restart(container_of(ps, struct pool_proc, pipes));
 }
 
 static void flush_in(struct pool_proc *pp)
 {
     while (pp->in_off < pp->in_len) {
-        ssize_t n = write(pp->fd[PW_IN], pp->in + pp->in_off, pp->in_len - pp->in_off);
+        ssize_t n = write(pp->pipes.fd[PW_IN], pp->in + pp->in_off, pp->in_len - pp->in_off);
         if (n > 0) {
             pp->in_off += (size_t)n;
             continue;
@@ -130,14 +104,14 @@ static void flush_in(struct pool_proc *pp)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
-            fd_watch_set(&pp->w[PW_IN], POLLOUT);
+            fd_watch_set(&pp->pipes.w[PW_IN], POLLOUT);
             return;
         }
         break; /* EPIPE: the process is going; its pidfd says so */
     }
     pp->in_off = pp->in_len = 0;
-    if (pp->watched[PW_IN])
-        fd_watch_set(&pp->w[PW_IN], 0);
+    if (pp->pipes.watched[PW_IN])
+        fd_watch_set(&pp->pipes.w[PW_IN], 0);
 }
 
 /* End of file for the process (recycling, drain): it exits once idle. */
@@ -146,7 +120,7 @@ static void close_stdin(struct pool_proc *pp)
     if (pp->closing)
         return;
     pp->closing = true;
-    unwatch(pp, PW_IN);
+    exec_pipes_unwatch(&pp->pipes, PW_IN);
     if (pp->pool->draining) /* a process that ignores end of file does not hold the exit */
         loop_timer_in(pp->pool->loop, &pp->kill_timer, pp->pool->dk->exec.kill_after_ms);
 }
@@ -291,7 +265,7 @@ static bool drain(struct pool_proc *pp, int i)
 {
     char b[16384];
     for (;;) {
-        ssize_t n = read(pp->fd[i], b, sizeof(b));
+        ssize_t n = read(pp->pipes.fd[i], b, sizeof(b));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -322,12 +296,12 @@ static void on_exit_of(struct pool_proc *pp)
     pp->reaped = true;
     loop_timer_cancel(p->loop, &pp->kill_timer);
     for (int i = PW_OUT; i <= PW_ERR; i++)
-        if (pp->fd[i] >= 0)
+        if (pp->pipes.fd[i] >= 0)
             drain(pp, i);
     log_stderr(pp);
     pp->up = false;
     for (int i = 0; i < PNW; i++)
-        unwatch(pp, i);
+        exec_pipes_unwatch(&pp->pipes, i);
     char how[64], tail[EXEC_STDERR_TAIL + 1] = "";
     if (WIFSIGNALED(st)) {
         const char *a = sigabbrev_np(WTERMSIG(st));
@@ -370,14 +344,15 @@ static void on_exit_of(struct pool_proc *pp)
 
 static void on_watch(struct fd_watch *w, unsigned revents)
 {
-    struct pool_proc *pp = w->data;
-    int i = (int)(w - pp->w);
+    struct exec_pipes *ps = w->data;
+    struct pool_proc *pp = container_of(ps, struct pool_proc, pipes);
+    int i = (int)(w - ps->w);
     if (i == PW_PID)
         on_exit_of(pp);
     else if (i == PW_IN)
         flush_in(pp);
     else if (!drain(pp, i))
-        unwatch(pp, i);
+        exec_pipes_unwatch(&pp->pipes, i);
 }
 
 static void on_kill_timer(struct loop *l, struct timer *t)
@@ -413,18 +388,18 @@ static void proc_start(struct pool_proc *pp)
         return;
     }
     close(pp->c.prog); /* pool processes report progress on stdout */
-    pp->fd[PW_PID] = pp->c.pidfd;
-    pp->fd[PW_IN] = pp->c.in;
-    pp->fd[PW_OUT] = pp->c.out;
-    pp->fd[PW_ERR] = pp->c.err;
+    pp->pipes.fd[PW_PID] = pp->c.pidfd;
+    pp->pipes.fd[PW_IN] = pp->c.in;
+    pp->pipes.fd[PW_OUT] = pp->c.out;
+    pp->pipes.fd[PW_ERR] = pp->c.err;
     pp->up = true;
     pp->reaped = pp->closing = pp->stop_sent = pp->line_skip = false;
     pp->inflight = pp->taken = 0;
     pp->in_len = pp->in_off = pp->line_len = pp->err_len = pp->tail_len = pp->tail_pos = 0;
-    watch(pp, PW_PID, POLLIN);
-    watch(pp, PW_IN, 0);
-    watch(pp, PW_OUT, POLLIN);
-    watch(pp, PW_ERR, POLLIN);
+    exec_pipes_watch(&pp->pipes, PW_PID, POLLIN);
+    exec_pipes_watch(&pp->pipes, PW_IN, 0);
+    exec_pipes_watch(&pp->pipes, PW_OUT, POLLIN);
+    exec_pipes_watch(&pp->pipes, PW_ERR, POLLIN);
     LOG(LOG_INFO, "pool process started", L_STR("kind", p->dk->name), L_INT("pid", pp->c.pid));
     dispatch(p);
 }
@@ -590,8 +565,7 @@ struct exec_pool *exec_pool_new(struct loop *l, const struct declared_kind *dk, 
         struct pool_proc *pp = &p->proc[i];
         pp->pool = p;
         list_init(&pp->jobs);
-        for (int k = 0; k < PNW; k++)
-            pp->fd[k] = -1;
+        exec_pipes_init(&pp->pipes, l, on_watch, on_pipes_idle);
         pp->restart_timer.fn = on_restart_timer;
         pp->kill_timer.fn = on_kill_timer;
         pp->backoff_ms = EXEC_POOL_BACKOFF_MIN_MS;
@@ -615,8 +589,8 @@ void exec_pool_free(struct exec_pool *p)
                 ;
         }
         for (int k = 0; k < PNW; k++)
-            if (pp->fd[k] >= 0)
-                close(pp->fd[k]);
+            if (pp->pipes.fd[k] >= 0)
+                close(pp->pipes.fd[k]);
         struct list *n, *t;
         list_for_each_safe(n, t, &pp->jobs)
         {
