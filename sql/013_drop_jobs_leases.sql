@@ -1,0 +1,15 @@
+-- 013_drop_jobs_leases.sql - no index on lease_until.
+--
+-- jobs_leases (001) served one statement: the worker's reap of expired
+-- leases (SQL_REAP in modules/queue/pg_worker_sql.h), a few times a
+-- minute. Every claim paid for it: a running job's new row version took
+-- one more index entry, on the hottest pages of the table. Measured with
+-- bench/compare.sh (queue-pg part a, 200,000 jobs, four alternating
+-- rounds, bench/RESULTS.md 2026-12-07): without it +17.7% jobs/s and
+-- -15% PostgreSQL CPU per job at default settings.
+--
+-- The reap now reads the running jobs through jobs_status_id (status, id)
+-- and sorts the expired ones: running jobs are at most what the workers
+-- hold (their --concurrency, plus pulled and handed-off jobs under a
+-- lease), so that scan stays small next to the claims it no longer taxes.
+DROP INDEX IF EXISTS trireme.jobs_leases;
