@@ -8,6 +8,7 @@
 
 #include "kernel/config.h"
 #include "kernel/log.h"
+#include "proto/csv_list.h"
 
 static int builtin_index(const char *name, size_t len)
 {
@@ -65,24 +66,18 @@ int modules_resolve(struct config *cfg, FILE *err)
             if (modules_builtin[i]->is_role)
                 cfg->role_mask |= 1u << i;
     }
-    while (*s) {
-        const char *e = strchr(s, ',');
-        size_t len = e ? (size_t)(e - s) : strlen(s);
-        while (len && *s == ' ')
-            s++, len--;
-        while (len && s[len - 1] == ' ')
-            len--;
+    size_t len, all = strlen(s);
+    for (const char *at = s; csv_next(&at, &s, &len);) {
         if (!len) {
             fprintf(err, "trireme: empty role in --roles=%s\n", cfg->roles);
             return 2;
         }
         if (add_role(cfg, s, len, err))
             return 2;
-        if (e && !e[1]) {
-            fprintf(err, "trireme: empty role in --roles=%s\n", cfg->roles);
-            return 2;
-        }
-        s = e ? e + 1 : s + strlen(s);
+    }
+    if (all && cfg->roles[all - 1] == ',') { /* csv_next ends the list there */
+        fprintf(err, "trireme: empty role in --roles=%s\n", cfg->roles);
+        return 2;
     }
     if (cfg->worker_enabled == 1) {
         if (add_role(cfg, "worker", 6, err))

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernel/pg.h"
 #include "kernel/timer.h"
@@ -64,6 +65,17 @@ void job_hand_off(struct job_run *r, const char *secret, uint64_t lease_ms);
 void job_progress(struct job_run *r, int percent, const char *step);
 /* The `sql` kind's statement named in --sql-jobs, or NULL. */
 const char *job_sql_statement(struct job_run *r, const char *name);
+
+/* For the backends: the first bytes of the previous attempt's error (n
+ * bytes at s; n 0: a first attempt). */
+static inline void job_set_prev_error(struct job_run *r, const char *s, size_t n)
+{
+    if (n > JOB_PREV_ERROR_HEAD)
+        n = JOB_PREV_ERROR_HEAD;
+    if (n)
+        memcpy(r->prev_error, s, n);
+    r->prev_error[n] = '\0';
+}
 
 static inline struct loop *job_loop(struct job_run *r)
 {

@@ -442,7 +442,7 @@ static void start_row(struct pgw *p, PGresult *res, int row)
     r->job.attempt = atoi(PQgetvalue(res, row, 3));
     r->job.max_attempts = atoi(PQgetvalue(res, row, 4));
     r->job.timeout_ms = PQgetisnull(res, row, 5) ? 0 : (uint64_t)atoll(PQgetvalue(res, row, 5));
-    snprintf(r->job.prev_error, sizeof(r->job.prev_error), "%s", PQgetvalue(res, row, 7));
+    job_set_prev_error(&r->job, PQgetvalue(res, row, 7), (size_t)PQgetlength(res, row, 7));
     r->job.files = true; /* the queue's own database: asking costs one indexed query */
     /* due: now less how long it had been due at the claim (the database's
      * clock: run_at, set at enqueue or when its retry fell due) */

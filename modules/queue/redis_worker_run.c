@@ -265,8 +265,7 @@ static void run_delivery(struct rqw *q, const struct delivery *d)
     snprintf(r->ref, sizeof(r->ref), "%s", d->entry);
     r->base.job.attempt = d->attempt;
     r->base.job.max_attempts = d->max_attempts;
-    snprintf(r->base.job.prev_error, sizeof(r->base.job.prev_error), "%.*s", (int)d->prev_error_len,
-             d->prev_error ? d->prev_error : "");
+    job_set_prev_error(&r->base.job, d->prev_error, d->prev_error_len);
     r->base.job.files = d->files;
     r->base.due_ns = due_ns(&q->w, d->entry);
     char tmo[24] = "";

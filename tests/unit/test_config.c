@@ -120,6 +120,19 @@ static void roles(void **state)
     fflush(err);
     assert_non_null(strstr(errbuf, "unknown role 'nope'"));
     fclose(err);
+    /* Blanks around a role are trimmed; an empty one, trailing comma
+     * included, is refused. */
+    strcpy(c.roles, " web ");
+    err = fmemopen(errbuf, sizeof(errbuf), "w");
+    assert_int_equal(modules_resolve(&c, err), 0);
+    const char *empty[] = {"web,", "web,,web", "web, ", ","};
+    for (unsigned i = 0; i < sizeof(empty) / sizeof(*empty); i++) {
+        strcpy(c.roles, empty[i]);
+        assert_int_equal(modules_resolve(&c, err), 2);
+    }
+    fflush(err);
+    assert_non_null(strstr(errbuf, "empty role in --roles=web,"));
+    fclose(err);
 }
 
 int main(void)
