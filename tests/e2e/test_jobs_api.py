@@ -81,6 +81,37 @@ def test_enqueue_single_and_array_then_succeed(trireme, db):
     srv.wait_log(rf"job completed job_id={ids[1]} kind=sleep attempt=1")
 
 
+def test_one_job_alone_is_stored_as_the_same_job_in_an_array(trireme, db):
+    # A lone job without a unique_key takes enqueue_batch's one-row INSERT
+    # (sql/014); in an array it takes the general path. Both must store the
+    # same row: every field, its defaults, the delay and the pull flag.
+    srv = web_only(trireme, db, "--pull-kinds=remote-eq")
+    jobs = [
+        {"kind": "sleep", "queue": "q-eq", "payload": {"ms": 5, "x": [1, "two"]}, "priority": -3,
+         "delay": "1h", "max_attempts": 2, "timeout": "7s"},
+        {"kind": "noop", "run_at": "2030-01-02T03:04:05.678Z"},
+        {"kind": "noop"},
+        {"kind": "remote-eq", "payload": {"n": 1}, "delay": 0},
+    ]
+    alone = [enqueue(srv.port, j)["id"] for j in jobs]
+    together = [j["id"] for j in enqueue(srv.port, jobs)["jobs"]]
+    cols = ("queue, kind, payload, status, priority, attempts, max_attempts, timeout_ms, pull,"
+            " unique_key, run_at - created_at AS wait")
+    for a, b, j in zip(alone, together, jobs):
+        ra = db.rows(f"SELECT {cols}, run_at FROM trireme.jobs WHERE id = {a}")[0]
+        rb = db.rows(f"SELECT {cols}, run_at FROM trireme.jobs WHERE id = {b}")[0]
+        if "run_at" in j:
+            assert ra.pop("run_at") == rb.pop("run_at"), j
+            ra.pop("wait"), rb.pop("wait")
+        else:
+            del ra["run_at"], rb["run_at"]
+        assert ra == rb, j
+    assert db.job(alone[0])["payload"] == {"ms": 5, "x": [1, "two"]}
+    assert db.rows(f"SELECT run_at - created_at AS w FROM trireme.jobs WHERE id = {alone[0]}")[0][
+        "w"] == "01:00:00"
+    assert db.job(alone[3])["pull"] is True and db.job(alone[2])["queue"] == "default"
+
+
 def test_progress_is_visible_while_running(trireme, db):
     srv = web_worker(trireme, db)
     jid = enqueue(srv.port, {"kind": "sleep", "payload": {"ms": 1500, "steps": 3}})["id"]
