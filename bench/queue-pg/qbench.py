@@ -8,6 +8,7 @@ Debian packages). run.sh exports the settings below and calls:
   qbench.py burndown SYSTEM          (a) pre-insert N jobs, start the worker, time until none left
   qbench.py sustained SYSTEM         (b) enqueue for DURATION s while the worker drains
   qbench.py latency SYSTEM           (c) enqueue->start latency, one job at a time, idle queue
+  qbench.py enqueue_cost trireme     (c) SELECT trireme.enqueue() against the plain INSERT, alternating
   qbench.py versions                 versions of everything, as JSON
   qbench.py report                   the RESULTS.md section (markdown) on stdout
 
@@ -25,7 +26,7 @@ command returns, also on SIGTERM/SIGINT. Every loop is bounded.
 Environment (set by run.sh): DATABASE_URL, QB_PGDATA, QB_OUT, QB_TMP, QB_SRC,
 QB_TR_BIN, QB_THREADS, QB_TR_FLAGS, QB_PY, QB_PEERS, QB_REDIS_URL,
 QB_REDIS_PID, QB_N, QB_CELERY_N, QB_DURATION, QB_LAT_N, QB_LAT_WARMUP,
-QB_LAT_GAP_MS, QB_POLL_MS, QB_TIMEOUT, QB_STALL, QB_PY_BATCH,
+QB_LAT_GAP_MS, QB_COST_N, QB_POLL_MS, QB_TIMEOUT, QB_STALL, QB_PY_BATCH,
 QB_PY_PRODUCERS, QB_WRK_CONNS, QB_WRK_THREADS, QB_CELERY_CONCURRENCY,
 QB_STOP_WAIT; for the report also QB_STARTED, QB_NOTE, QB_KERNEL, QB_CPU,
 QB_NPROC, QB_MEM_GIB, QB_LOAD_START, QB_LOAD_END, QB_GIT, QB_ZIG,
@@ -388,17 +389,16 @@ def any_open(conn):
     return open_count(conn) > 0
 
 
-def c_define(path, name):
-    """The string a C header #defines as a concatenation of literals."""
-    with open(path) as f:
-        lines = f.read().split("\n")
-    start = next((i for i, ln in enumerate(lines) if re.match(r"#define\s+%s\b" % name, ln)), None)
-    if start is None:
-        return None
-    body = [lines[start]]  # the macro's lines: each but the last ends in a backslash
-    while body[-1].rstrip().endswith("\\") and start + len(body) < len(lines):
-        body.append(lines[start + len(body)])
-    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', "\n".join(body))
+def c_define(src, header, name):
+    """The string a C header #defines, as the C preprocessor expands it (so
+    macros inside it, such as a stringified limit, become their text)."""
+    unit = '#include "%s"\nQB_BEGIN %s QB_END\n' % (header, name)
+    p = subprocess.run(["cc", "-E", "-P", "-I", src, "-isystem", "/usr/include/postgresql", "-x", "c", "-"], input=unit,
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("cc -E %s: %s" % (header, p.stderr.strip()[:300]))
+    m = re.search(r"QB_BEGIN(.*)QB_END", p.stdout, re.S)
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)) if m else []
     return "".join(parts).replace('\\"', '"').replace("\\\\", "\\") or None
 
 
@@ -418,7 +418,7 @@ def explain_claims(conn, limit=100):
     on the freshly filled table: how each finds the next jobs."""
     res = {"limit": limit}
     try:
-        sql = c_define(os.path.join(E["QB_SRC"], "modules/queue/pg_worker_sql.h"), "SQL_CLAIM")
+        sql = c_define(E["QB_SRC"], "modules/queue/pg_worker_sql.h", "SQL_CLAIM")
         if sql:
             # PQsendQueryParams with an unnamed statement: planned with the values (custom plan).
             with conn.cursor() as cur:
@@ -956,6 +956,46 @@ def latency(system):
     out(rec)
 
 
+def enqueue_cost(system):
+    """What one enqueue call costs the producer: SELECT trireme.enqueue()
+    against the peer's plain INSERT (whose statement trigger sends the same
+    NOTIFY), both on one connection with durable commits, alternating call
+    by call (which goes first alternates too) so both meet the same machine.
+    No worker runs: the statement and its commit alone. Paired differences
+    give the verdict, since the two sets share every drift of the run."""
+    n, warm = env_int("QB_COST_N", 2000), 50
+    conn = pg()
+    rec = {"test": "enqueue_cost", "system": system, "n": n, "warmup": warm, "ok": False,
+           "enqueue": TR_LAT_SQL, "peer": PEER_SQL}
+    log("%s enqueue cost: %d calls of each, alternating" % (system, n))
+    db_prepare(conn)
+    cur = conn.cursor()
+    ours, peers, diffs = [], [], []
+    for i in range(warm + n):
+        t = {}
+        for sql in ((TR_LAT_SQL, PEER_SQL) if i % 2 else (PEER_SQL, TR_LAT_SQL)):
+            t0 = time.perf_counter()
+            cur.execute(sql)
+            cur.fetchone()
+            t[sql] = (time.perf_counter() - t0) * 1000
+        if i >= warm:
+            ours.append(t[TR_LAT_SQL])
+            peers.append(t[PEER_SQL])
+            diffs.append(t[TR_LAT_SQL] - t[PEER_SQL])
+    cur.close()
+    mean = sum(diffs) / len(diffs)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+    half = 1.96 * sd / math.sqrt(len(diffs))
+    rec["ours"], rec["peers"], rec["diff"] = dist(ours), dist(peers), dist(diffs)
+    rec["diff_mean_ci"] = [mean - half, mean + half]
+    rec["counts"] = job_counts(conn)
+    made = sum(v["count"] for v in rec["counts"].values())
+    err = None if made == 2 * (warm + n) else "%d jobs in the table after %d calls" % (made, 2 * (warm + n))
+    rec["error"], rec["ok"] = err, err is None
+    conn.close()
+    out(rec)
+
+
 def celery_latency():
     import redis
 
@@ -1189,6 +1229,30 @@ def report():
                 fmt(r.get("timeouts")), check(r)))
         a("")
 
+    ec = [r for r in recs if r["test"] == "enqueue_cost"]
+    if ec:
+        a("### (c) Enqueue cost: trireme.enqueue() against a plain INSERT, alternating")
+        a("")
+        a("One connection, durable commits, no worker running: `%s` and the peer's `%s` (its statement "
+          "trigger sends the same NOTIFY) called in turn, which one goes first alternating, %s calls of "
+          "each after %s pairs of warm-up. Time = the producer's round trip (statement and commit). "
+          "Difference = trireme.enqueue() minus the INSERT next to it, so both share every drift of the "
+          "run." % (md_cell(TR_LAT_SQL), md_cell(PEER_SQL), fmt(ec[0].get("n")), ec[0].get("warmup")))
+        a("")
+        a("| statement | p50 | p90 | p99 | mean | check |")
+        a("|---|---:|---:|---:|---:|---|")
+        for r in ec:
+            for key, name in (("ours", "SELECT trireme.enqueue('noop')"), ("peers", "plain INSERT")):
+                d = r.get(key) or {}
+                a("| %s | %s | %s | %s | %s | %s |" % (
+                    name, fmt(d.get("p50"), 3, " ms"), fmt(d.get("p90"), 3, " ms"),
+                    fmt(d.get("p99"), 3, " ms"), fmt(d.get("mean"), 3, " ms"), check(r)))
+            d, ci = r.get("diff") or {}, r.get("diff_mean_ci")
+            if ci:
+                a("| difference, paired | %s | | | %s (95%%: %.3f to %.3f ms) | |" % (
+                    fmt(d.get("p50"), 3, " ms"), fmt(d.get("mean"), 3, " ms"), ci[0], ci[1]))
+        a("")
+
     def first(test, system):
         return next((r for r in recs if r["test"] == test and r["system"] == system), None)
 
@@ -1227,6 +1291,14 @@ def report():
             a("| (c) enqueue->start %s <= %d ms, %s | %s | %s |" % (
                 p, lim, LAT_NAMES[sysname], fmt(s.get(p), 3, " ms"),
                 verdict(tl["ok"] and s.get(p) is not None and s[p] <= lim)))
+    tc = first("enqueue_cost", "trireme")
+    if tc and tc.get("diff_mean_ci"):
+        # No more than the INSERT: the paired difference is not above zero
+        # beyond its 95% interval.
+        lo, hi = tc["diff_mean_ci"]
+        a("| (c) SELECT trireme.enqueue() costs no more than a plain INSERT (paired mean difference) "
+          "| %+.3f ms (95%%: %+.3f to %+.3f) | %s |" % (
+              tc["diff"]["mean"], lo, hi, verdict(tc["ok"] and lo <= 0)))
     a("")
 
     a("Notes (generated from the measurements):")
@@ -1349,7 +1421,8 @@ def report():
 def main(argv):
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
-    cmds = {"burndown": burndown, "sustained": sustained, "latency": latency}
+    cmds = {"burndown": burndown, "sustained": sustained, "latency": latency,
+            "enqueue_cost": enqueue_cost}
     try:
         if len(argv) == 2 and argv[1] == "freeport":
             print(freeport())

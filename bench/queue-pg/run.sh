@@ -15,7 +15,8 @@
 #       inserting one row per transaction (bench/peers/pg_producer.py).
 #   (c) enqueue->start latency, one job at a time on an idle queue: Trireme
 #       (enqueue by SELECT trireme.enqueue('noop'), and by POST /v1/jobs), the
-#       Python worker (1 process; plain INSERT), Celery.
+#       Python worker (1 process; plain INSERT), Celery. With trireme, also
+#       the enqueue cost: trireme.enqueue() and the plain INSERT alternating.
 # Builds ReleaseFast into a temporary prefix (zig-out/ is left alone),
 # prints the results and appends them as a dated section to
 # bench/RESULTS.md. Every process it starts is stopped on exit.
@@ -26,6 +27,8 @@
 #   DURATION=60         seconds of load in (b)
 #   LAT_N=1000          latency samples per system in (c), after LAT_WARMUP=20
 #   LAT_GAP_MS=10       pause between two latency samples
+#   COST_N=2000         calls of each in (c)'s enqueue cost: SELECT trireme.enqueue()
+#                       and the plain INSERT, alternating on one connection
 #   PARTS="a b c"       which parts to run
 #   SYSTEMS="trireme trireme-tuned python1 python2 celery"   which systems (a
 #                       system a part does not measure is skipped there: (a) runs
@@ -62,6 +65,7 @@ DURATION=${DURATION:-60}
 LAT_N=${LAT_N:-1000}
 LAT_WARMUP=${LAT_WARMUP:-20}
 LAT_GAP_MS=${LAT_GAP_MS:-10}
+COST_N=${COST_N:-2000}
 PARTS=${PARTS:-a b c}
 SYSTEMS=${SYSTEMS:-trireme trireme-tuned python1 python2 celery}
 TUNED_FLAGS=${TUNED_FLAGS:---concurrency=1024 --batch-size=512}
@@ -86,7 +90,7 @@ PY=${PY:-/usr/bin/python3}
 MARK=.trireme-bench-queue-pg
 
 . "$ROOT/bench/lib.sh"
-for v in N CELERY_N DURATION LAT_N THREADS PY_BATCH PY_PRODUCERS CELERY_CONCURRENCY WRK_CONNS \
+for v in N CELERY_N DURATION LAT_N COST_N THREADS PY_BATCH PY_PRODUCERS CELERY_CONCURRENCY WRK_CONNS \
     WRK_THREADS POLL_MS TIMEOUT STALL PG_PORT; do
     eval "posint $v \"\$$v\""
 done
@@ -187,7 +191,7 @@ fi
 export QB_SRC="$SRC" QB_PGDATA="$PG_DIR/data" QB_OUT="$TMP/results.jsonl" QB_TMP="$TMP" QB_TR_BIN="$BIN" \
     QB_THREADS="$THREADS" QB_TR_FLAGS="$TR_FLAGS" QB_TUNED_FLAGS="$TUNED_FLAGS" QB_PY="$PY" QB_PEERS="$PEERS" QB_N="$N" \
     QB_CELERY_N="$CELERY_N" QB_DURATION="$DURATION" QB_LAT_N="$LAT_N" QB_LAT_WARMUP="$LAT_WARMUP" \
-    QB_LAT_GAP_MS="$LAT_GAP_MS" QB_POLL_MS="$POLL_MS" QB_TIMEOUT="$TIMEOUT" QB_STALL="$STALL" \
+    QB_LAT_GAP_MS="$LAT_GAP_MS" QB_COST_N="$COST_N" QB_POLL_MS="$POLL_MS" QB_TIMEOUT="$TIMEOUT" QB_STALL="$STALL" \
     QB_PY_BATCH="$PY_BATCH" QB_PY_PRODUCERS="$PY_PRODUCERS" QB_WRK_CONNS="$WRK_CONNS" \
     QB_WRK_THREADS="$WRK_THREADS" QB_CELERY_CONCURRENCY="$CELERY_CONCURRENCY"
 : >"$QB_OUT"
@@ -211,6 +215,10 @@ for s in trireme python1 celery; do
             say "(c) latency, $LAT_N samples: $v"
             qb latency "$v" || die "qbench latency $v failed (see above)"
         done
+        if [ "$s" = trireme ]; then
+            say "(c) enqueue cost, $COST_N calls of each: trireme.enqueue() and the plain INSERT"
+            qb enqueue_cost trireme || die "qbench enqueue_cost failed (see above)"
+        fi
     fi
 done
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -222,7 +230,7 @@ if [ -n "$(git -C "$SRC" status --porcelain 2>/dev/null | head -n1)" ]; then
     GIT_REV="$GIT_REV + local changes"
 fi
 knobs=
-for v in N CELERY_N DURATION LAT_N LAT_WARMUP LAT_GAP_MS PARTS SYSTEMS THREADS TR_FLAGS TUNED_FLAGS PY_BATCH \
+for v in N CELERY_N DURATION LAT_N LAT_WARMUP LAT_GAP_MS COST_N PARTS SYSTEMS THREADS TR_FLAGS TUNED_FLAGS PY_BATCH \
     PY_PRODUCERS CELERY_CONCURRENCY WRK_CONNS WRK_THREADS POLL_MS; do
     eval "val=\$$v"
     case $val in *' '* | '') val="\"$val\"" ;; esac
