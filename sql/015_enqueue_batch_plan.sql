@@ -12,10 +12,13 @@
 -- long before reached 9,000-10,000.
 --
 -- The join was only needed for jobs that were not created. The loop below
--- already looks each of those up by unique_key, an equality on the unique
--- index that no estimate can turn into a scan, with a fresh snapshot (so it
--- also finds a key a concurrent enqueue committed meanwhile, which is why
--- the loop was there). The lone-job path of 014 stays as it is.
+-- already looks each of those up by unique_key (an equality on the unique
+-- index) with a fresh snapshot, so it also finds a key a concurrent enqueue
+-- committed meanwhile, which is why the loop was there. Batches whose keys
+-- are all new, and batches without keys, now never read the table. (That
+-- lookup's own kept plan can still be a scan while the table has no
+-- statistics, until autovacuum's first analyze replaces it, but it runs
+-- only for a key that was already taken.) The lone-job path of 014 stays.
 CREATE OR REPLACE FUNCTION trireme.enqueue_batch(jobs jsonb)
 RETURNS TABLE (ord bigint, id bigint, created boolean)
 LANGUAGE plpgsql AS $$
