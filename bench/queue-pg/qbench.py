@@ -38,6 +38,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -393,8 +394,9 @@ def c_define(src, header, name):
     """The string a C header #defines, as the C preprocessor expands it (so
     macros inside it, such as a stringified limit, become their text)."""
     unit = '#include "%s"\nQB_BEGIN %s QB_END\n' % (header, name)
-    p = subprocess.run(["cc", "-E", "-P", "-I", src, "-isystem", "/usr/include/postgresql", "-x", "c", "-"], input=unit,
-                       capture_output=True, text=True, timeout=60)
+    cc = ["cc"] if shutil.which("cc") else ["python3", "-m", "ziglang", "cc"]  # the build's own
+    p = subprocess.run(cc + ["-E", "-P", "-I", src, "-isystem", "/usr/include/postgresql",
+                             "-x", "c", "-"], input=unit, capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise RuntimeError("cc -E %s: %s" % (header, p.stderr.strip()[:300]))
     m = re.search(r"QB_BEGIN(.*)QB_END", p.stdout, re.S)

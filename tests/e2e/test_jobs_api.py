@@ -112,30 +112,6 @@ def test_one_job_alone_is_stored_as_the_same_job_in_an_array(trireme, db):
     assert db.job(alone[3])["pull"] is True and db.job(alone[2])["queue"] == "default"
 
 
-def test_a_batch_enqueue_never_reads_the_jobs_table(trireme, db):
-    # enqueue_batch's plan is kept for the session; one made while the table
-    # had no statistics read the whole table on every call when it looked
-    # up unique keys by a join (sql/015). With index scans off, any read of
-    # trireme.jobs shows as a sequential scan: a batch without unique keys
-    # must make none, and a duplicate key must still find its job.
-    srv = web_only(trireme, db)
-    first = enqueue(srv.port, {"kind": "noop", "unique_key": "scan-1"})
-    out = db.psql(
-        "BEGIN;\n"
-        "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;\n"
-        "SET LOCAL enable_indexonlyscan = off;\n"
-        "SELECT pg_stat_get_xact_numscans('trireme.jobs'::regclass) AS s0 \\gset\n"
-        "SELECT count(*) FROM trireme.enqueue_batch("
-        "'[{\"kind\":\"noop\"},{\"kind\":\"noop\",\"queue\":\"q2\"}]'::jsonb);\n"
-        "SELECT pg_stat_get_xact_numscans('trireme.jobs'::regclass) - :s0;\n"
-        "SELECT string_agg(id || ':' || created, ',') FROM trireme.enqueue_batch("
-        "'[{\"kind\":\"noop\",\"unique_key\":\"scan-1\"},{\"kind\":\"noop\"}]'::jsonb);\n"
-        "ROLLBACK;\n").split()
-    assert out[:2] == ["2", "0"], out
-    dup, new = out[2].split(",")
-    assert dup == f"{first['id']}:false" and new.endswith(":true"), out
-
-
 def test_progress_is_visible_while_running(trireme, db):
     srv = web_worker(trireme, db)
     jid = enqueue(srv.port, {"kind": "sleep", "payload": {"ms": 1500, "steps": 3}})["id"]

@@ -1,6 +1,7 @@
 """
 test_sql_plans.py - no plan PostgreSQL keeps for a session reads
-trireme.jobs whole (sql/015, sql/016).
+trireme.jobs whole (sql/015, sql/016), and a batch enqueue without taken
+keys does not read it at all.
 
 PL/pgSQL keeps a statement's plan for the session, and a generic plan made
 while the table was empty and vacuumed reads every row, even to find one job
@@ -78,6 +79,25 @@ def test_a_taken_key_is_found_by_the_index_once_filled(db, call):
         assert c.execute(call).fetchone()[0] in (first, 1)  # the id, or enqueue_batch's ord
         assert c.execute("SELECT count(*) FROM trireme.jobs WHERE unique_key = 'plan-u'"
                          ).fetchone()[0] == 1
+
+
+def test_a_batch_without_taken_keys_never_reads_the_jobs_table(db):
+    # With index scans off, any read of trireme.jobs shows as a sequential
+    # scan: a batch whose keys are new (or absent) makes none, and a taken
+    # key still finds its job.
+    with psycopg.connect(db.url, autocommit=True) as c:
+        first = c.execute("SELECT trireme.enqueue('noop', unique_key => 'scan-1')").fetchone()[0]
+        with c.transaction():
+            for off in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
+                c.execute(f"SET LOCAL {off} = off")
+            s0 = c.execute("SELECT pg_stat_get_xact_numscans('trireme.jobs'::regclass)").fetchone()[0]
+            made = c.execute("SELECT created FROM trireme.enqueue_batch('[{\"kind\":\"noop\"},"
+                             "{\"kind\":\"noop\",\"unique_key\":\"scan-2\"}]')").fetchall()
+            s1 = c.execute("SELECT pg_stat_get_xact_numscans('trireme.jobs'::regclass)").fetchone()[0]
+        assert made == [(True,), (True,)] and s1 - s0 == 0, (made, s1 - s0)
+        again = c.execute("SELECT id, created FROM trireme.enqueue_batch('[{\"kind\":\"noop\","
+                          "\"unique_key\":\"scan-1\"},{\"kind\":\"noop\"}]')").fetchall()
+        assert again[0] == (first, False) and again[1][1] is True, again
 
 
 def test_no_function_that_reads_jobs_may_plan_a_scan(db):
