@@ -86,6 +86,7 @@ struct election {
     struct redis_client rc, sub;
     struct redis_cmd op, rel, subscribe;
     bool op_inflight;
+    bool acquire_again; /* a release was heard while an op was in flight */
     uint64_t sent_ns, valid_until_ns;
     char key[96], token_key[96], channel[96], ttl[24];
     /* PostgreSQL: the lock connection, and the token record */
@@ -228,10 +229,10 @@ static void pg_heartbeat(struct election *e)
 
 /* --- Redis backend ------------------------------------------------------ */
 
-static void on_redis_op(struct redis_cmd *c, redisReply *r, const char *err)
+static void redis_tick(struct election *e);
+
+static void redis_op_answered(struct election *e, redisReply *r, const char *err)
 {
-    struct election *e = c->data;
-    e->op_inflight = false;
     if (e->state == ST_RELEASING || e->state == ST_DONE)
         return; /* a renewal answered after we let go */
     if (err || !r || r->type != REDIS_REPLY_INTEGER) {
@@ -251,6 +252,17 @@ static void on_redis_op(struct redis_cmd *c, redisReply *r, const char *err)
             pg_heartbeat(e);
         }
     }
+}
+
+static void on_redis_op(struct redis_cmd *c, redisReply *r, const char *err)
+{
+    struct election *e = c->data;
+    bool again = e->acquire_again;
+    e->op_inflight = false;
+    e->acquire_again = false;
+    redis_op_answered(e, r, err);
+    if (again && e->state == ST_STANDBY)
+        redis_tick(e); /* that answer may predate the release: ask once more */
 }
 
 static void on_released(struct redis_cmd *c, redisReply *r, const char *err)
@@ -297,12 +309,28 @@ static void redis_tick(struct election *e)
         redis_send(e, SCRIPT_ACQUIRE, 2);
 }
 
+/* The lease may be free: a standby tries now, not at its next tick. An
+ * acquire already in flight may have been answered before the release, so
+ * its answer is followed by one more try. */
+static void acquire_now(struct election *e)
+{
+    if (e->state != ST_STANDBY)
+        return;
+    if (e->op_inflight)
+        e->acquire_again = true;
+    else
+        redis_tick(e);
+}
+
+/* "message": the leader let go. "subscribe": from now on a release
+ * reaches us, but one published before did not, so the lease may be free
+ * already (after every reconnection too). */
 static void on_sub_push(struct redis_client *cl, redisReply *r)
 {
     struct election *e = cl->data;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->str &&
-        !strcmp(r->element[0]->str, "message") && e->state == ST_STANDBY)
-        redis_tick(e); /* the leader let go: try now, not at the next tick */
+        (!strcmp(r->element[0]->str, "message") || !strcmp(r->element[0]->str, "subscribe")))
+        acquire_now(e);
 }
 
 static void on_subscribed(struct redis_cmd *c, redisReply *r, const char *err)

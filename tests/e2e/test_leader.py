@@ -137,6 +137,35 @@ def test_sigterm_hands_over_without_waiting_for_the_lease(trireme, queue, backen
     wait_until(lambda: by_worker(queue).get(str(other.proc.pid)) == 20, 20, "the new leader to work")
 
 
+def rcli(*args: str) -> str:
+    out = subprocess.run(["redis-cli", "-u", env_url("TRIREME_TEST_REDIS_URL"), *args],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_a_release_missed_while_resubscribing_is_found_on_subscribe(trireme, queue):
+    # A stand-in leader holds the lease for a minute. The standby tries again
+    # only every 20 s (--leader-ttl=60s), so it must learn of a release from
+    # its subscription. Its subscriber connection is cut and the lease let go
+    # unannounced while it reconnects: the "subscribe" confirmation alone
+    # must make it try at once.
+    key, channel = "trireme:leader:worker", "trireme:leader:worker:released"
+    rcli("SET", key, "stand-in", "PX", "60000")
+    try:
+        [standby] = start_workers(trireme, "redis", queue, 1, "--leader-ttl=60s")
+        wait_until(lambda: int(rcli("PUBSUB", "NUMSUB", channel).split()[-1]) >= 1, 10,
+                   "the standby to subscribe")
+        time.sleep(0.3)  # its first acquire has been answered: the lease is held
+        assert "Acquired leader lock" not in standby.log
+        rcli("CLIENT", "KILL", "TYPE", "pubsub")
+        rcli("DEL", key)
+        wait_until(lambda: "Acquired leader lock" in standby.log, 5, "the standby to acquire")
+    finally:
+        if rcli("GET", key) == "stand-in":
+            rcli("DEL", key)
+
+
 def test_redis_restart_keeps_one_leader_and_work_resumes(trireme, queue):
     servers = start_workers(trireme, "redis", queue, 2)
     wait_until(lambda: len(leader_of(servers)) == 1, 10, "one leader")
