@@ -83,7 +83,7 @@ def test_enqueue_single_and_array_then_succeed(trireme, db):
 
 def test_one_job_alone_is_stored_as_the_same_job_in_an_array(trireme, db):
     # A lone job without a unique_key takes enqueue_batch's one-row INSERT
-    # (sql/014); in an array it takes the general path. Both must store the
+    # (sql/014, part 1); in an array it takes the general path. Both must store the
     # same row: every field, its defaults, the delay and the pull flag.
     srv = web_only(trireme, db, "--pull-kinds=remote-eq")
     jobs = [

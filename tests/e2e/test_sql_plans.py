@@ -1,6 +1,6 @@
 """
 test_sql_plans.py - no plan PostgreSQL keeps for a session reads
-trireme.jobs whole (sql/015, sql/016), and a batch enqueue without taken
+trireme.jobs whole (sql/014, parts 2 and 3), and a batch enqueue without taken
 keys does not read it at all.
 
 PL/pgSQL keeps a statement's plan for the session, and a generic plan made
