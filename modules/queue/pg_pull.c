@@ -4,14 +4,11 @@
  * waiting claims.
  *
  * Jobs of pull kinds carry pull = true and sit in their own partial index
- * (sql/008_pull.sql); a claim (trireme.pull_claim, sql/009) is one UPDATE over one ordered range
- * scan per (kind, queue), SKIP LOCKED, like the worker's. Waiting claims cost nothing per client:
- * this loop LISTENs on trireme_jobs (its own small pool, on the direct URL) and, while any claim
- * waits, runs ONE cheap check
- * ("is a pull job due?", one step down jobs_due_pull) per notification and
- * every PULL_RECHECK_MS (delayed jobs falling due, leases the reaper gave
- * back, failures retried later notify nobody); only when it says yes are
- * the waiting claims tried.
+ * (sql/008_pull.sql); a claim (trireme.pull_claim, sql/009) is one UPDATE
+ * over one ordered range scan per (kind, queue), SKIP LOCKED, like the
+ * worker's. Waiting claims cost nothing per client: this loop LISTENs on
+ * trireme_jobs (its own small pool, on the direct URL), and its due check
+ * for pull_watch.h is one step down jobs_due_pull.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +22,7 @@
 #include "kernel/xalloc.h"
 #include "modules/queue/faults.h"
 #include "modules/queue/pull.h"
+#include "modules/queue/pull_watch.h"
 #include "modules/queue/queue_api.h"
 
 #define PG_PULL_TIMEOUT_MS  10000 /* every statement */
@@ -77,13 +75,10 @@ struct pg_pull {
     struct loop *loop;
     struct pg_pool *pool; /* the web loop's: claims and callbacks */
     struct pg_pool own;   /* LISTEN, and the due check */
-    bool has_own, stopped;
+    bool has_own;
     struct pg_listener lis;
-    void (*wake)(void *data);
-    void *wake_data;
-    bool watching, checking, check_again;
+    struct pull_watch watch;
     struct pg_query due_q;
-    struct timer recheck;
     struct list spare;
     unsigned nspare;
 };
@@ -144,32 +139,15 @@ static void submit(struct pp_call *c, const char *sql, int nparams, pg_query_fn 
 
 /* --- waking waiting claims -------------------------------------------------- */
 
-static void due_check(struct pg_pull *p);
-
 static void on_due(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pg_pull *p = q->data;
-    p->checking = false;
-    if (p->stopped)
-        return;
-    bool due = !err && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
-    if (due && p->watching)
-        p->wake(p->wake_data);
-    if (p->check_again) {
-        p->check_again = false;
-        due_check(p);
-    }
+    pull_watch_answer(&p->watch, !err && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't');
 }
 
-static void due_check(struct pg_pull *p)
+static void due_check(struct pull_watch *w)
 {
-    if (!p->watching || p->stopped)
-        return;
-    if (p->checking) {
-        p->check_again = true;
-        return;
-    }
-    p->checking = true;
+    struct pg_pull *p = container_of(w, struct pg_pull, watch);
     p->due_q = (struct pg_query){
         .fn = on_due,
         .data = p,
@@ -180,32 +158,18 @@ static void due_check(struct pg_pull *p)
     pg_query_submit(p->has_own ? &p->own : p->pool, &p->due_q);
 }
 
-static void on_recheck(struct loop *l, struct timer *t)
-{
-    struct pg_pull *p = container_of(t, struct pg_pull, recheck);
-    if (!p->watching || p->stopped)
-        return;
-    loop_timer_in(l, &p->recheck, PULL_RECHECK_MS);
-    due_check(p);
-}
-
 static void on_notify(struct pg_listener *l, const char *channel, const char *payload)
 {
     (void)channel;
     (void)payload;
-    due_check(l->data);
+    struct pg_pull *p = l->data;
+    pull_watch_poke(&p->watch);
 }
 
 static void pp_watch(void *st, bool on)
 {
     struct pg_pull *p = st;
-    if (p->watching == on || p->stopped)
-        return;
-    p->watching = on;
-    if (on)
-        loop_timer_in(p->loop, &p->recheck, PULL_RECHECK_MS);
-    else
-        loop_timer_cancel(p->loop, &p->recheck);
+    pull_watch_set(&p->watch, on);
 }
 
 /* --- claim ------------------------------------------------------------------ */
@@ -476,9 +440,7 @@ static void *pp_open(const struct queue_api_conns *conns, const struct config *c
     struct pg_pull *p = xcalloc(1, sizeof(*p));
     p->loop = conns->loop;
     p->pool = conns->pg;
-    p->wake = wake;
-    p->wake_data = data;
-    p->recheck.fn = on_recheck;
+    pull_watch_init(&p->watch, p->loop, due_check, wake, data, 0);
     list_init(&p->spare);
     struct pg_pool_config pc = {
         .conninfo = direct_url,
@@ -497,11 +459,9 @@ static void *pp_open(const struct queue_api_conns *conns, const struct config *c
 static void pp_stop(void *st)
 {
     struct pg_pull *p = st;
-    if (!p || p->stopped)
+    if (!p || p->watch.stopped)
         return;
-    p->stopped = true;
-    p->watching = false;
-    loop_timer_cancel(p->loop, &p->recheck);
+    pull_watch_stop(&p->watch);
     if (p->has_own)
         pg_pool_close(&p->own);
 }

@@ -5,13 +5,11 @@
  *
  * Waiting claims cost nothing per client: this loop SUBSCRIBEs to
  * trireme:pull (published when a pull job becomes due: enqueue, retry,
- * hand-back) and, while any claim waits, runs ONE due check per message
- * and every PULL_RECHECK_MS (delayed jobs falling due, expired leases,
- * which that check also reaps); only when it says yes are the waiting
- * claims tried. That check also reaps expired pull leases (back to
- * pending, the attempt counted); loop 0 of each web role runs it every
- * quarter of --lease even when nobody waits, as the worker's reaper does on
- * PostgreSQL. Secrets come from getrandom(2): 128 bits per attempt.
+ * hand-back), and its due check for pull_watch.h is one script. That check
+ * also reaps expired pull leases (back to pending, the attempt counted), so
+ * loop 0 of each web role runs it every quarter of --lease even when nobody
+ * waits, as the worker's reaper does on PostgreSQL. Secrets come from
+ * getrandom(2): 128 bits per attempt.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +25,7 @@
 #include "kernel/xalloc.h"
 #include "modules/queue/faults.h"
 #include "modules/queue/pull.h"
+#include "modules/queue/pull_watch.h"
 #include "modules/queue/queue_api.h"
 #include "modules/rqueue/rqueue.h"
 #include "proto/rfc3339.h"
@@ -38,17 +37,12 @@ struct redis_pull {
     struct loop *loop;
     struct redis_client *cl; /* the web loop's */
     struct redis_client sub; /* SUBSCRIBE trireme:pull */
-    bool has_sub, stopped;
+    bool has_sub;
     struct redis_cmd subscribe;
     struct rq_shas shas;
     uint64_t ttl_ms;
-    void (*wake)(void *data);
-    void *wake_data;
-    bool watching, checking, check_again;
-    bool reaper;      /* loop 0: checks (and reaps) even when nobody waits */
-    uint64_t reap_ms; /* its period */
+    struct pull_watch watch; /* loop 0's also reaps, even when nobody waits */
     struct rq_call due;
-    struct timer recheck;
 };
 
 struct rp_call {
@@ -71,55 +65,28 @@ static struct rp_call *call_new(struct redis_pull *p, queue_answer_fn fn, void *
 
 /* --- waking waiting claims ---------------------------------------------------- */
 
-static void due_check(struct redis_pull *p);
-
 static void on_due(struct rq_call *rq, redisReply *reply, const char *err)
 {
     struct redis_pull *p = container_of(rq, struct redis_pull, due);
-    p->checking = false;
-    if (p->stopped)
-        return;
-    if (!err && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1 && p->watching)
-        p->wake(p->wake_data);
-    if (p->check_again) {
-        p->check_again = false;
-        due_check(p);
-    }
+    pull_watch_answer(&p->watch,
+                      !err && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
 }
 
-static void due_check(struct redis_pull *p)
+static void due_check(struct pull_watch *w)
 {
-    if (p->stopped)
-        return;
-    if (p->checking) {
-        p->check_again = true;
-        return;
-    }
-    p->checking = true;
+    struct redis_pull *p = container_of(w, struct redis_pull, watch);
     memset(&p->due, 0, sizeof(p->due));
     p->due.cmd.timeout_ms = REDIS_PULL_TIMEOUT_MS;
     rq_args_addll(&p->due.args, (long long)p->ttl_ms);
     rq_eval(p->cl, &p->due, &p->shas, RQ_PULL_DUE, on_due);
 }
 
-static void on_recheck(struct loop *l, struct timer *t)
-{
-    struct redis_pull *p = container_of(t, struct redis_pull, recheck);
-    if ((!p->watching && !p->reaper) || p->stopped)
-        return;
-    uint64_t every = p->reaper ? p->reap_ms : PULL_RECHECK_MS;
-    if (p->watching && every > PULL_RECHECK_MS)
-        every = PULL_RECHECK_MS;
-    loop_timer_in(l, &p->recheck, every);
-    due_check(p);
-}
-
 static void on_push(struct redis_client *cl, redisReply *m)
 {
     struct redis_pull *p = cl->data;
-    if (p->watching && m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[0]->str &&
+    if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[0]->str &&
         !strcmp(m->element[0]->str, "message"))
-        due_check(p);
+        pull_watch_poke(&p->watch);
 }
 
 static void on_subscribed(struct redis_cmd *c, redisReply *r, const char *err)
@@ -133,22 +100,13 @@ static void on_sub_state(struct redis_client *cl, bool up)
         return;
     p->subscribe = (struct redis_cmd){.fn = on_subscribed};
     redis_submitv(&p->sub, &p->subscribe, 2, (const char *[]){"SUBSCRIBE", RQ_PREFIX "pull"});
-    if (p->watching)
-        due_check(p); /* what was published while the connection was down */
+    pull_watch_poke(&p->watch); /* what was published while the connection was down */
 }
 
 static void rp_watch(void *st, bool on)
 {
     struct redis_pull *p = st;
-    if (p->watching == on || p->stopped)
-        return;
-    p->watching = on;
-    if (on)
-        loop_timer_in(p->loop, &p->recheck, PULL_RECHECK_MS);
-    else if (p->reaper)
-        loop_timer_in(p->loop, &p->recheck, p->reap_ms);
-    else
-        loop_timer_cancel(p->loop, &p->recheck);
+    pull_watch_set(&p->watch, on);
 }
 
 /* --- claim ---------------------------------------------------------------------- */
@@ -423,14 +381,9 @@ static void *rp_open(const struct queue_api_conns *conns, const struct config *c
     struct redis_pull *p = xcalloc(1, sizeof(*p));
     p->loop = conns->loop;
     p->cl = conns->redis;
-    p->wake = wake;
-    p->wake_data = data;
     p->ttl_ms = cfg->result_ttl_ms;
-    p->recheck.fn = on_recheck;
-    p->reaper = p->loop->id == 0;
-    p->reap_ms = cfg->lease_ms / 4 > 250 ? cfg->lease_ms / 4 : 250;
-    if (p->reaper)
-        loop_timer_in(p->loop, &p->recheck, p->reap_ms);
+    uint64_t reap_ms = cfg->lease_ms / 4 > 250 ? cfg->lease_ms / 4 : 250;
+    pull_watch_init(&p->watch, p->loop, due_check, wake, data, p->loop->id == 0 ? reap_ms : 0);
     rq_shas_init(&p->shas);
     struct redis_url u;
     const char *err;
@@ -447,11 +400,9 @@ static void *rp_open(const struct queue_api_conns *conns, const struct config *c
 static void rp_stop(void *st)
 {
     struct redis_pull *p = st;
-    if (!p || p->stopped)
+    if (!p || p->watch.stopped)
         return;
-    p->stopped = true;
-    p->watching = false;
-    loop_timer_cancel(p->loop, &p->recheck);
+    pull_watch_stop(&p->watch);
     if (p->has_sub)
         redis_client_close(&p->sub);
 }
