@@ -79,12 +79,9 @@ struct pgw {
     bool due_inflight;
     struct timer poll_timer;
 
-    struct timer hb_timer;
     struct pg_query hb_q;
     const char *hb_vals[3];
     struct pg_array hb_ids;
-    bool hb_inflight;
-    uint64_t hb_gen;
 
     struct timer reap_timer;
     struct pg_query reap_q;
@@ -546,10 +543,9 @@ static void on_heartbeat(struct pg_query *q, PGresult *res, const char *err)
 {
     struct pgw *p = container_of(q, struct pgw, hb_q);
     struct worker *w = &p->w;
-    p->hb_inflight = false;
     if (err) {
         LOG(LOG_WARN, "worker: lease renewal failed", L_STR("error", err));
-        worker_op_end(w);
+        worker_heartbeat_done(w);
         return;
     }
     /* Runs that were in this renewal but not renewed lost their lease. */
@@ -558,7 +554,7 @@ static void on_heartbeat(struct pg_query *q, PGresult *res, const char *err)
     list_for_each_safe(n, t, &w->runs)
     {
         struct worker_run *r = list_entry(n, struct worker_run, node);
-        if (r->lost || r->hb_gen != p->hb_gen)
+        if (r->lost || r->hb_gen != w->hb_gen)
             continue;
         bool kept = false;
         for (int k = 0; k < rows && !kept; k++)
@@ -566,34 +562,27 @@ static void on_heartbeat(struct pg_query *q, PGresult *res, const char *err)
         if (!kept) /* may release r (list_for_each_safe allows it) */
             worker_run_lose(w, r, "job lease lost (cancelled or taken over), stopping it", false);
     }
-    worker_want(w);
-    worker_op_end(w);
+    worker_heartbeat_done(w);
 }
 
-static void on_hb_timer(struct loop *l, struct timer *t)
+static bool pg_heartbeat(struct worker *w)
 {
-    struct pgw *p = container_of(t, struct pgw, hb_timer);
-    struct worker *w = &p->w;
-    loop_timer_in(l, &p->hb_timer, w->cfg->lease_ms / 3);
-    if (p->hb_inflight || w->handing_back)
-        return;
+    struct pgw *p = pgw_of(w);
     pg_array_begin(&p->hb_ids);
-    p->hb_gen++;
     struct list *n;
     list_for_each(n, &w->runs)
     {
         struct worker_run *r = list_entry(n, struct worker_run, node);
         if (r->lost)
             continue;
-        r->hb_gen = p->hb_gen;
+        r->hb_gen = w->hb_gen;
         pg_array_int(&p->hb_ids, r->job.id);
     }
     if (!p->hb_ids.n)
-        return;
+        return false;
     p->hb_vals[0] = pg_array_end(&p->hb_ids);
-    p->hb_inflight = true;
-    worker_op_begin(w);
     pg_query_submit(&p->pg, &p->hb_q);
+    return true;
 }
 
 static void on_reaped(struct pg_query *q, PGresult *res, const char *err)
@@ -658,13 +647,12 @@ static void pg_drain(struct worker *w)
     }
     abandon(p, &p->due_q, &p->due_inflight);
     abandon(p, &p->reap_q, &p->reap_inflight);
-    abandon(p, &p->hb_q, &p->hb_inflight);
+    abandon(p, &p->hb_q, &w->hb_inflight);
 }
 
 static void pg_close(struct worker *w)
 {
     struct pgw *p = pgw_of(w);
-    loop_timer_cancel(w->loop, &p->hb_timer);
     loop_timer_cancel(w->loop, &p->reap_timer);
     loop_timer_cancel(w->loop, &p->poll_timer);
     retention_stop(&p->retention);
@@ -705,7 +693,6 @@ static int pg_open(struct worker *w)
     snprintf(p->lease, sizeof(p->lease), "%llu", (unsigned long long)cfg->lease_ms);
     pg_array_begin(&p->back_ids);
     p->poll_timer.fn = on_poll;
-    p->hb_timer.fn = on_hb_timer;
     p->reap_timer.fn = on_reap_timer;
     for (int i = 0; i < PG_CLAIMS_INFLIGHT; i++) {
         struct claim *c = &p->claims[i];
@@ -762,7 +749,6 @@ static int pg_open(struct worker *w)
             "polling every --poll-interval instead (set DATABASE_DIRECT_URL)",
             L_INT("poll_interval_ms", cfg->poll_interval_ms));
     }
-    loop_timer_in(l, &p->hb_timer, cfg->lease_ms / 3);
     loop_timer_in(l, &p->reap_timer, 1000 + loop_random(l) % 1000);
     if (l->id == 0) {
         retention_start(&p->retention, l, &p->pg, RETENTION_JOBS);
@@ -792,6 +778,7 @@ const struct queue_worker_ops pg_worker_ops = {
     .record = pg_record,
     .flush = pg_flush,
     .progress = pg_progress,
+    .heartbeat = pg_heartbeat,
     .drain = pg_drain,
     .close = pg_close,
     .free = pg_free,

@@ -15,11 +15,17 @@
  *    operation is left, so a new operation never needs its own drain flag.
  *  - record() only buffers; the core calls flush() at the end of the loop
  *    turn (worker_flush_soon) and while draining.
+ *  - Leases are renewed on the core's rhythm (a third of --lease, one
+ *    renewal in flight, none while handing back): heartbeat() sends one
+ *    for the runs it sets hb_gen = w->hb_gen on, and the answer calls
+ *    worker_run_lose for each of them not renewed, then
+ *    worker_heartbeat_done.
  */
 #ifndef TRIREME_MODULES_QUEUE_WORKER_H
 #define TRIREME_MODULES_QUEUE_WORKER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +73,9 @@ struct queue_worker_ops {
     /* Write what record() buffered (and starts the backend buffers). */
     void (*flush)(struct worker *w);
     void (*progress)(struct worker *w, struct worker_run *r, int percent, const char *step);
+    /* Renew the leases of the runs it marks (see above): true when a
+     * renewal went out, false when none had to. NULL: leases never lapse. */
+    bool (*heartbeat)(struct worker *w);
     /* Draining began: stop fetching (timers, blocked reads). */
     void (*drain)(struct worker *w);
     /* Drained: close the connections. */

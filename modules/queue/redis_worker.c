@@ -380,32 +380,25 @@ static void on_heartbeat(struct rq_call *c, redisReply *reply, const char *err)
 {
     struct rqw *q = c->data;
     struct worker *w = &q->w;
-    q->hb_inflight = false;
     if (err) {
         LOG(LOG_WARN, "worker: lease renewal failed", L_STR("error", err));
     } else if (reply && reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             long long id = atoll(reply->element[i]->str ? reply->element[i]->str : "0");
             struct worker_run *r = worker_run_find(w, id);
-            if (r && r->hb_gen == q->hb_gen)
+            if (r && r->hb_gen == w->hb_gen)
                 worker_run_lose(w, r, "job lease lost (cancelled or taken over), stopping it",
                                 false);
         }
     }
-    worker_want(w);
-    worker_op_end(w);
+    worker_heartbeat_done(w);
 }
 
-static void on_hb_timer(struct loop *l, struct timer *t)
+static bool rqw_heartbeat(struct worker *w)
 {
-    struct rqw *q = container_of(t, struct rqw, hb_timer);
-    struct worker *w = &q->w;
-    loop_timer_in(l, t, w->cfg->lease_ms / 3);
-    if (q->hb_inflight || w->handing_back)
-        return;
+    struct rqw *q = rqw_of(w);
     struct rq_args body = {0};
     unsigned n = 0;
-    q->hb_gen++;
     struct list *node;
     list_for_each(node, &w->runs)
     {
@@ -413,7 +406,7 @@ static void on_hb_timer(struct loop *l, struct timer *t)
         struct rrun *r = rrun_of(wr);
         if (wr->lost || !r->recorded)
             continue;
-        wr->hb_gen = q->hb_gen;
+        wr->hb_gen = w->hb_gen;
         rq_args_addll(&body, wr->job.id);
         rq_args_adds(&body, w->queue[wr->queue_ix]);
         rq_args_adds(&body, r->ref);
@@ -422,7 +415,7 @@ static void on_hb_timer(struct loop *l, struct timer *t)
     }
     if (!n) {
         rq_args_free(&body);
-        return;
+        return false;
     }
     memset(&q->hb, 0, sizeof(q->hb));
     q->hb.data = q;
@@ -430,9 +423,8 @@ static void on_hb_timer(struct loop *l, struct timer *t)
     rq_args_addll(&q->hb.args, n);
     rq_args_append(&q->hb.args, &body);
     rq_args_free(&body);
-    q->hb_inflight = true;
-    worker_op_begin(w);
     rq_eval(&q->cmd, &q->hb, &q->shas, RQ_HEARTBEAT, on_heartbeat);
+    return true;
 }
 
 static void on_sub_push(struct redis_client *cl, redisReply *m)
@@ -489,7 +481,6 @@ static void rqw_drain(struct worker *w)
 static void rqw_close(struct worker *w)
 {
     struct rqw *q = rqw_of(w);
-    loop_timer_cancel(w->loop, &q->hb_timer);
     loop_timer_cancel(w->loop, &q->claim_timer);
     loop_timer_cancel(w->loop, &q->promote_timer);
     loop_timer_cancel(w->loop, &q->fetch_timer);
@@ -541,7 +532,6 @@ static int rqw_open(struct worker *w)
     q->fetch_timer.fn = on_fetch_timer;
     q->claim_timer.fn = on_claim_timer;
     q->promote_timer.fn = on_promote_timer;
-    q->hb_timer.fn = on_hb_timer;
 
     struct redis_url u;
     const char *err;
@@ -575,7 +565,6 @@ static int rqw_open(struct worker *w)
         }
     }
     ensure_groups(q);
-    loop_timer_in(l, &q->hb_timer, cfg->lease_ms / 3);
     loop_timer_in(l, &q->claim_timer, 1000 + loop_random(l) % 1000);
     loop_timer_in(l, &q->promote_timer, 0);
     LOG(LOG_INFO, "worker started", L_STR("backend", "redis"), L_STR("worker_id", w->id),
@@ -605,6 +594,7 @@ const struct queue_worker_ops redis_worker_ops = {
     .record = rqw_record,
     .flush = rqw_flush,
     .progress = rqw_progress,
+    .heartbeat = rqw_heartbeat,
     .drain = rqw_drain,
     .close = rqw_close,
     .free = rqw_free,

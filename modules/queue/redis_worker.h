@@ -90,9 +90,6 @@ struct rqw {
     struct timer promote_timer;
 
     struct rq_call hb;
-    bool hb_inflight;
-    uint64_t hb_gen;
-    struct timer hb_timer;
 
     struct redis_cmd subscribe;
     struct redis_cmd unblock_cmd;

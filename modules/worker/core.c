@@ -476,6 +476,28 @@ void worker_op_end(struct worker *w)
     maybe_finish_drain(w);
 }
 
+/* --- leases -------------------------------------------------------------- */
+
+static void on_hb_timer(struct loop *l, struct timer *t)
+{
+    struct worker *w = container_of(t, struct worker, hb_timer);
+    loop_timer_in(l, t, w->cfg->lease_ms / 3);
+    if (w->hb_inflight || w->handing_back)
+        return;
+    w->hb_gen++;
+    if (w->ops->heartbeat(w)) {
+        w->hb_inflight = true;
+        worker_op_begin(w);
+    }
+}
+
+void worker_heartbeat_done(struct worker *w)
+{
+    w->hb_inflight = false;
+    worker_want(w);
+    worker_op_end(w);
+}
+
 static void close_worker(struct worker *w)
 {
     if (w->closed)
@@ -484,6 +506,7 @@ static void close_worker(struct worker *w)
     loop_timer_cancel(w->loop, &w->drain_timer);
     loop_timer_cancel(w->loop, &w->flush_timer);
     loop_timer_cancel(w->loop, &w->unpark_timer);
+    loop_timer_cancel(w->loop, &w->hb_timer);
     w->ops->close(w);
     if (w->has_own_redis)
         redis_client_close(&w->own_redis);
@@ -630,6 +653,7 @@ int worker_open(struct loop *l, const struct queue_worker_ops *ops,
     w->flush_timer.fn = on_flush_timer;
     w->drain_timer.fn = on_drain_deadline;
     w->unpark_timer.fn = on_unpark_timer;
+    w->hb_timer.fn = on_hb_timer;
     w->limits = limits && limits->n ? limits : NULL;
     if (parse_queues(w, cfg->queues)) {
         worker_free(w);
@@ -657,6 +681,8 @@ int worker_open(struct loop *l, const struct queue_worker_ops *ops,
         w->has_own_redis = true;
         w->limits_redis = &w->own_redis;
     }
+    if (ops->heartbeat)
+        loop_timer_in(l, &w->hb_timer, cfg->lease_ms / 3);
     *out = w;
     return 0;
 }

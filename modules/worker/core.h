@@ -80,7 +80,9 @@ struct worker {
     const struct kind_limits *limits;
     struct redis_client *limits_redis, own_redis;
     bool has_own_redis;
-    struct timer flush_timer, drain_timer, unpark_timer;
+    struct timer flush_timer, drain_timer, unpark_timer, hb_timer;
+    uint64_t hb_gen; /* the lease renewal in flight, or the last one */
+    bool hb_inflight;
     struct retention effects; /* the sql kind's once-rows; loop 0 with a database */
     bool opened, draining, handing_back, closed;
 };
@@ -119,6 +121,8 @@ bool worker_may_fetch(const struct worker *w);
 
 void worker_op_begin(struct worker *w);
 void worker_op_end(struct worker *w);
+/* The renewal ops->heartbeat sent was answered (runs it lost already lost). */
+void worker_heartbeat_done(struct worker *w);
 /* Call ops->flush at the end of this loop turn. */
 void worker_flush_soon(struct worker *w);
 

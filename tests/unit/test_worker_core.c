@@ -52,7 +52,10 @@ struct fake {
     bool hold_flush;                  /* a flush stays "in flight" until released */
     unsigned held;
     struct timer deliver, release;
-    int64_t lose_id;   /* worker_run_lose this job once it runs */
+    int64_t lose_id;    /* worker_run_lose this job once it runs */
+    int64_t hb_lose_id; /* a lease renewal that includes this job does not renew it */
+    unsigned renewals, renewed, hb_overlaps;
+    struct timer hb_answer;
     uint64_t delay_ms; /* each delivery comes this much after its fetch */
 };
 
@@ -163,6 +166,42 @@ static void fake_progress(struct worker *w, struct worker_run *r, int percent, c
 {
 }
 
+/* The store answers a renewal 10 ms later: every run in it renewed but
+ * hb_lose_id. */
+static void on_hb_answer(struct loop *l, struct timer *t)
+{
+    struct fake *f = container_of(t, struct fake, hb_answer);
+    struct worker_run *r = f->hb_lose_id ? worker_run_find(&f->w, f->hb_lose_id) : NULL;
+    if (r && r->hb_gen == f->w.hb_gen)
+        worker_run_lose(&f->w, r, "test: lease not renewed", false);
+    worker_heartbeat_done(&f->w);
+    stop_when_idle(f);
+}
+
+static bool fake_heartbeat(struct worker *w)
+{
+    struct fake *f = fake_of(w);
+    if (timer_armed(&f->hb_answer))
+        f->hb_overlaps++;
+    unsigned n = 0;
+    struct list *node;
+    list_for_each(node, &w->runs)
+    {
+        struct worker_run *r = list_entry(node, struct worker_run, node);
+        if (!r->lost) {
+            r->hb_gen = w->hb_gen;
+            n++;
+        }
+    }
+    if (!n)
+        return false;
+    f->renewals++;
+    f->renewed += n;
+    f->hb_answer.fn = on_hb_answer;
+    loop_timer_in(w->loop, &f->hb_answer, 10);
+    return true;
+}
+
 static void fake_drain(struct worker *w)
 {
 }
@@ -177,6 +216,7 @@ static void fake_free(struct worker *w)
 {
     loop_timer_cancel(w->loop, &fake_of(w)->deliver);
     loop_timer_cancel(w->loop, &fake_of(w)->release);
+    loop_timer_cancel(w->loop, &fake_of(w)->hb_answer);
 }
 
 static const struct queue_worker_ops fake_ops = {
@@ -187,6 +227,7 @@ static const struct queue_worker_ops fake_ops = {
     .record = fake_record,
     .flush = fake_flush,
     .progress = fake_progress,
+    .heartbeat = fake_heartbeat,
     .drain = fake_drain,
     .close = fake_close,
     .free = fake_free,
@@ -334,6 +375,30 @@ static void a_lost_run_writes_nothing_more_and_frees_its_slot(void **state)
     assert_int_equal(outcome_of(g.f, 1)->verdict, OUTCOME_DROP);
     assert_int_equal(outcome_of(g.f, 2)->verdict, OUTCOME_OK);
     assert_int_equal(g.f->w.running, 0);
+    rig_down(&g);
+}
+
+static void leases_are_renewed_and_a_run_not_renewed_is_lost(void **state)
+{
+    struct rig g;
+    rig_up(&g, 2, 30000);
+    g.cfg.lease_ms = 300; /* renewals every 100 ms, re-armed as worker_open arms them */
+    loop_timer_in(&g.l, &g.f->w.hb_timer, g.cfg.lease_ms / 3);
+    rig_add(&g, "sleep", "{\"ms\": 10000}", 1, 0);
+    rig_add(&g, "sleep", "{\"ms\": 350}", 1, 0);
+    g.f->hb_lose_id = 1;
+    uint64_t start = g.l.now_ns;
+    rig_run(&g);
+    /* Job 1 stopped at the first renewal, not after its 10 s; job 2 was
+     * renewed (three ticks fall within its run) and finished. */
+    assert_int_equal(g.f->nout, 2);
+    assert_int_equal(outcome_of(g.f, 1)->verdict, OUTCOME_DROP);
+    assert_int_equal(outcome_of(g.f, 2)->verdict, OUTCOME_OK);
+    assert_true(g.f->renewals >= 2);
+    assert_true(g.f->renewed >= g.f->renewals + 1); /* the first held both */
+    assert_int_equal(g.f->hb_overlaps, 0);
+    assert_false(g.f->w.hb_inflight);
+    assert_true(g.l.now_ns - start < 5000ull * 1000000);
     rig_down(&g);
 }
 
@@ -490,6 +555,7 @@ int main(void)
         cmocka_unit_test(failures_retry_with_a_growing_delay),
         cmocka_unit_test(the_soft_limit_stops_a_job),
         cmocka_unit_test(a_lost_run_writes_nothing_more_and_frees_its_slot),
+        cmocka_unit_test(leases_are_renewed_and_a_run_not_renewed_is_lost),
         cmocka_unit_test(the_drain_waits_for_runs_and_operations),
         cmocka_unit_test(the_grace_period_hands_back_what_still_runs),
         cmocka_unit_test(instant_jobs_are_fetched_a_batch_at_a_time),
