@@ -236,42 +236,11 @@ void http_spec_free(struct http_spec *s)
 
 static struct declared_kind *add_kind(struct kinds_file *f, const char *name, size_t n)
 {
-    f->v = xrealloc(f->v, (f->n + 1) * sizeof(*f->v));
-    struct declared_kind *d = &f->v[f->n];
-    memset(d, 0, sizeof(*d));
-    d->name = xstrndup(name, n);
-    d->index = f->n;
-    d->type = KIND_TYPE_HTTP;
-    d->kind.name = d->name;
+    struct declared_kind *d = kinds_file_append(f, name, n, KIND_TYPE_HTTP);
     d->kind.summary = "pushed to an HTTP(S) endpoint (declared in the environment)";
     d->kind.start = http_kind_start;
     spec_defaults(&d->http);
-    f->n++;
     return d;
-}
-
-static int name_free(const struct kinds_file *f, const char *name, size_t n, const char *what,
-                     char *msg, size_t cap)
-{
-    if (!kinds_name_ok(name, n)) {
-        snprintf(msg, cap, "%s: '%.*s': a kind name is 1 to %d letters, digits or _ - . :", what,
-                 (int)(n > 80 ? 80 : n), name, KINDS_NAME_MAX);
-        return -1;
-    }
-    if (job_kind_builtin(name, n)) {
-        snprintf(msg, cap, "%s: '%.*s': the name of a built-in kind", what, (int)n, name);
-        return -1;
-    }
-    for (unsigned i = 0; i < f->n; i++)
-        if (strlen(f->v[i].name) == n && !memcmp(f->v[i].name, name, n)) {
-            snprintf(msg, cap, "%s: kind '%.*s' is declared twice", what, (int)n, name);
-            return -1;
-        }
-    if (f->n >= KINDS_FILE_MAX) {
-        snprintf(msg, cap, "%s: more than %d kinds declared", what, KINDS_FILE_MAX);
-        return -1;
-    }
-    return 0;
 }
 
 static int parse_allow(struct http_spec *s, const char *list, char *msg, size_t cap)
@@ -318,7 +287,7 @@ int kinds_file_add_http(struct kinds_file *f, char **env, const char *allow_host
         size_t n = (size_t)(eq - name);
         char what[120];
         snprintf(what, sizeof(what), "%s%.*s", HTTP_KIND_ENV_PREFIX, (int)(n > 64 ? 64 : n), name);
-        if (name_free(f, name, n, what, msg, cap))
+        if (kinds_file_name_free(f, name, n, what, msg, cap))
             return -1;
         char why[200];
         if (check_url(eq + 1, why, sizeof(why))) {
@@ -332,7 +301,7 @@ int kinds_file_add_http(struct kinds_file *f, char **env, const char *allow_host
     if (!*allow_hosts)
         return 0;
     const char *g = HTTP_KIND_GENERIC;
-    if (name_free(f, g, strlen(g), "--http-allow-hosts", msg, cap))
+    if (kinds_file_name_free(f, g, strlen(g), "--http-allow-hosts", msg, cap))
         return -1;
     struct http_spec s = {0};
     if (parse_allow(&s, allow_hosts, msg, cap)) {

@@ -63,6 +63,39 @@ static void free_entry(struct declared_kind *d)
     free(d->name);
 }
 
+int kinds_file_name_free(const struct kinds_file *f, const char *name, size_t n, const char *what,
+                         char *msg, size_t cap)
+{
+    char why[80] = "";
+    if (!kinds_name_ok(name, n))
+        snprintf(why, sizeof(why),
+                 "the name must be 1 to %d letters, digits or _ - . :", KINDS_NAME_MAX);
+    else if (job_kind_builtin(name, n))
+        snprintf(why, sizeof(why), "the name of a built-in kind");
+    for (unsigned i = 0; i < f->n && !*why; i++)
+        if (strlen(f->v[i].name) == n && !memcmp(f->v[i].name, name, n))
+            snprintf(why, sizeof(why), "declared twice");
+    if (!*why && f->n >= KINDS_FILE_MAX)
+        snprintf(why, sizeof(why), "more than %d kinds declared", KINDS_FILE_MAX);
+    if (!*why)
+        return 0;
+    snprintf(msg, cap, "%s: kind '%.*s': %s", what, (int)(n > 80 ? 80 : n), name, why);
+    return -1;
+}
+
+struct declared_kind *kinds_file_append(struct kinds_file *f, const char *name, size_t n,
+                                        enum kind_type type)
+{
+    f->v = xrealloc(f->v, (f->n + 1) * sizeof(*f->v));
+    struct declared_kind *d = &f->v[f->n];
+    memset(d, 0, sizeof(*d));
+    d->name = xstrndup(name, n);
+    d->index = f->n++;
+    d->type = type;
+    d->kind.name = d->name;
+    return d;
+}
+
 /* A webhook source's kind: built in or declared above it in the file. */
 static bool kind_known(const char *kind, void *ctx)
 {
@@ -106,16 +139,8 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
         struct declared_kind *d = &out->v[out->n];
         const struct kind_type_def *t = NULL;
         json_t *type = json_object_get(e, "type");
-        if (!kinds_name_ok(name, strlen(name))) {
-            snprintf(msg, cap,
-                     "%s: kind '%.80s': the name must be 1 to %d letters, digits or _ - . :", path,
-                     name, KINDS_NAME_MAX);
+        if (kinds_file_name_free(out, name, strlen(name), path, msg, cap))
             goto bad;
-        }
-        if (job_kind_builtin(name, strlen(name))) {
-            snprintf(msg, cap, "%s: kind '%s': the name of a built-in kind", path, name);
-            goto bad;
-        }
         if (!json_is_object(e)) {
             snprintf(msg, cap, "%s: kind '%s': must be an object with a \"type\"", path, name);
             goto bad;

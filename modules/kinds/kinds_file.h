@@ -44,6 +44,16 @@ int kinds_file_load(const char *path, struct kinds_file *out, char *msg, size_t 
 void kinds_file_free(struct kinds_file *f);
 /* A declared kind's name: 1 to KINDS_NAME_MAX letters, digits or _ - . : */
 bool kinds_name_ok(const char *s, size_t n);
+/* name can be declared next in f: a valid name, no built-in kind's, not
+ * declared yet, and room for one more. 0, or -1 with msg "WHAT: kind
+ * 'NAME': why". */
+int kinds_file_name_free(const struct kinds_file *f, const char *name, size_t n, const char *what,
+                         char *msg, size_t cap);
+/* One more kind declared outside the file (--pull-kinds, the environment),
+ * its name checked by kinds_file_name_free: named and numbered, of type;
+ * the caller fills in the rest. */
+struct declared_kind *kinds_file_append(struct kinds_file *f, const char *name, size_t n,
+                                        enum kind_type type);
 
 /* The kinds module's per-loop state (loop->modules[MODULE_KINDS]). */
 struct exec_loop;

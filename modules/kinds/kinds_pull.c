@@ -56,35 +56,11 @@ int kinds_file_add_pull(struct kinds_file *f, const char *list, char *msg, size_
     const char *at = list, *p;
     size_t n;
     while (csv_next(&at, &p, &n)) {
-        if (!kinds_name_ok(p, n)) {
-            snprintf(msg, cap,
-                     "--pull-kinds: '%.*s': a kind name is 1 to %d letters, digits or _ - . :",
-                     (int)(n > 80 ? 80 : n), p, KINDS_NAME_MAX);
+        if (kinds_file_name_free(f, p, n, "--pull-kinds", msg, cap))
             return -1;
-        }
-        if (job_kind_builtin(p, n)) {
-            snprintf(msg, cap, "--pull-kinds: '%.*s': the name of a built-in kind", (int)n, p);
-            return -1;
-        }
-        for (unsigned i = 0; i < f->n; i++)
-            if (strlen(f->v[i].name) == n && !memcmp(f->v[i].name, p, n)) {
-                snprintf(msg, cap, "--pull-kinds: '%.*s': declared twice", (int)n, p);
-                return -1;
-            }
-        if (f->n >= KINDS_FILE_MAX) {
-            snprintf(msg, cap, "--pull-kinds: more than %d kinds declared", KINDS_FILE_MAX);
-            return -1;
-        }
-        f->v = xrealloc(f->v, (f->n + 1) * sizeof(*f->v));
-        struct declared_kind *d = &f->v[f->n];
-        memset(d, 0, sizeof(*d));
-        d->name = xstrndup(p, n);
-        d->index = f->n;
-        d->type = KIND_TYPE_PULL;
-        d->kind.name = d->name;
+        struct declared_kind *d = kinds_file_append(f, p, n, KIND_TYPE_PULL);
         d->kind.summary = "run by external workers that pull it (POST /v1/claim)";
         d->kind.start = pull_kind_start;
-        f->n++;
     }
     return 0;
 }

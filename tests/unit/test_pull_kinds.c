@@ -46,8 +46,8 @@ static void test_pull_list_errors(void **state)
     static const struct {
         const char *list, *want;
     } cases[] = {
-        {"a,,b", "'': a kind name is 1 to"},
-        {"a b", "'a b': a kind name"},
+        {"a,,b", "--pull-kinds: kind '': the name must be 1 to"},
+        {"a b", "kind 'a b': the name must be"},
         {"noop", "'noop': the name of a built-in kind"},
         {"x,y,x", "'x': declared twice"},
     };
