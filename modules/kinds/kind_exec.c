@@ -214,22 +214,8 @@ static void on_pipes_idle(struct exec_pipes *ps)
 
 static void stdin_write(struct exec_proc *p)
 {
-    while (p->in_off < p->in_len) {
-        ssize_t n = write(p->pipes.fd[W_IN], p->in + p->in_off, p->in_len - p->in_off);
-        if (n > 0) {
-            p->in_off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            if (!p->pipes.watched[W_IN])
-                exec_pipes_watch(&p->pipes, W_IN, POLLOUT);
-            return;
-        }
-        break; /* EPIPE: the program does not read its stdin; that is its business */
-    }
-    exec_pipes_unwatch(&p->pipes, W_IN); /* all written: EOF for the program */
+    if (exec_pipes_write(&p->pipes, W_IN, p->in, p->in_len, &p->in_off))
+        exec_pipes_unwatch(&p->pipes, W_IN); /* all written: EOF for the program */
 }
 
 static void log_stderr(struct exec_proc *p)

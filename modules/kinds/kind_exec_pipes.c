@@ -4,6 +4,8 @@
  */
 #include "modules/kinds/kind_exec_pipes.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 
 void exec_pipes_init(struct exec_pipes *ps, struct loop *l, fd_watch_fn on_ready,
@@ -47,4 +49,26 @@ void exec_pipes_unwatch(struct exec_pipes *ps, int i)
         close(ps->fd[i]);
         ps->fd[i] = -1;
     }
+}
+
+bool exec_pipes_write(struct exec_pipes *ps, int i, const char *buf, size_t len, size_t *off)
+{
+    while (*off < len) {
+        ssize_t n = write(ps->fd[i], buf + *off, len - *off);
+        if (n > 0) {
+            *off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            if (ps->watched[i])
+                fd_watch_set(&ps->w[i], POLLOUT);
+            else
+                exec_pipes_watch(ps, i, POLLOUT);
+            return false;
+        }
+        break; /* EPIPE */
+    }
+    return true;
 }

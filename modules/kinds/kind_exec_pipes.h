@@ -12,6 +12,7 @@
 #define TRIREME_MODULES_KINDS_KIND_EXEC_PIPES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "kernel/fdwatch.h"
 
@@ -37,5 +38,9 @@ void exec_pipes_watch(struct exec_pipes *ps, int i, unsigned events);
 /* Done with fd[i]: it is closed at once if unwatched, else once its watch
  * has stopped, which may be before this returns (on_idle included). */
 void exec_pipes_unwatch(struct exec_pipes *ps, int i);
+/* Write buf[*off, len) to fd[i] without blocking, moving *off. true: done
+ * (all written, or the program closed its end, which is its business);
+ * false: the pipe is full, and fd[i] is now watched for POLLOUT. */
+bool exec_pipes_write(struct exec_pipes *ps, int i, const char *buf, size_t len, size_t *off);
 
 #endif

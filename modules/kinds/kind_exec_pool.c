@@ -95,20 +95,9 @@ static void on_pipes_idle(struct exec_pipes *ps)
 
 static void flush_in(struct pool_proc *pp)
 {
-    while (pp->in_off < pp->in_len) {
-        ssize_t n = write(pp->pipes.fd[PW_IN], pp->in + pp->in_off, pp->in_len - pp->in_off);
-        if (n > 0) {
-            pp->in_off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            fd_watch_set(&pp->pipes.w[PW_IN], POLLOUT);
-            return;
-        }
-        break; /* EPIPE: the process is going; its pidfd says so */
-    }
+    /* EPIPE: the process is going; its pidfd says so */
+    if (!exec_pipes_write(&pp->pipes, PW_IN, pp->in, pp->in_len, &pp->in_off))
+        return;
     pp->in_off = pp->in_len = 0;
     if (pp->pipes.watched[PW_IN])
         fd_watch_set(&pp->pipes.w[PW_IN], 0);

@@ -6,7 +6,8 @@ while the program runs, then its result; exit 75 retries; exit 1 fails with
 the stderr tail; the soft and hard time limits kill the whole process group
 (a grandchild included) and leave no zombie; the SIGTERM drain lets a
 running program finish; bad kinds files stop the start with a message
-naming file, kind and field; an undeclared kind gets 400.
+naming file, kind and field; an undeclared kind gets 400; a payload larger
+than the pipe reaches a slow reader whole, in both modes.
 Needs TRIREME_TEST_DATABASE_URL and TRIREME_TEST_REDIS_URL.
 """
 from __future__ import annotations
@@ -349,6 +350,47 @@ def test_pool_survives_a_killed_process_and_loses_nothing(trireme, backend, tmp_
     assert len(children(srv.proc.pid)) == 2
     srv.stop()
     assert not children(srv.proc.pid)
+
+
+# The program waits before it reads, so the payload (several pipe buffers)
+# fills stdin and the worker must finish writing it on POLLOUT.
+SLOW_READER_ONESHOT = r'''
+import hashlib, json, sys, time
+time.sleep(0.3)
+raw = sys.stdin.buffer.read()
+job = json.loads(raw)
+print(json.dumps({"n": len(job["payload"]["blob"]),
+                  "sha": hashlib.sha256(job["payload"]["blob"].encode()).hexdigest()}))
+'''
+
+SLOW_READER_POOL = r'''
+import hashlib, json, sys, time
+time.sleep(0.3)
+for line in sys.stdin:
+    job = json.loads(line)
+    blob = job["payload"]["blob"]
+    print(json.dumps({"id": job["id"], "ok": True, "result": {
+        "n": len(blob), "sha": hashlib.sha256(blob.encode()).hexdigest()}}), flush=True)
+    time.sleep(0.1)
+'''
+
+
+@pytest.mark.parametrize("mode", ["oneshot", "pool"])
+def test_a_payload_larger_than_the_pipe_reaches_the_program_whole(trireme, backend, tmp_path,
+                                                                  mode):
+    import hashlib
+    prog = write(tmp_path / "slow.py", SLOW_READER_POOL if mode == "pool" else SLOW_READER_ONESHOT)
+    spec = {"type": "exec", "argv": [PY, str(prog)]}
+    if mode == "pool":
+        spec.update({"mode": "pool", "processes": 1, "jobs_per_process": 3})
+    srv = start(trireme, backend, kinds_file(tmp_path, {"big": spec}))
+    blobs = [("%d-" % i) * 60000 for i in range(1, 4)]  # 180 to 240 kB each
+    ids = [enqueue(srv.port, {"kind": "big", "queue": srv.queue, "payload": {"blob": b}})["id"]
+           for b in blobs]
+    for jid, b in zip(ids, blobs):
+        res = wait_status(srv.port, jid, ("succeeded", "failed"), 30)
+        assert res["status"] == "succeeded", res
+        assert res["result"] == {"n": len(b), "sha": hashlib.sha256(b.encode()).hexdigest()}
 
 
 RECYCLE_PROG = r'''
