@@ -28,6 +28,7 @@
 #include "kernel/xalloc.h"
 #include "modules/web/api_jobs.h"
 #include "modules/jobs/upload_url.h"
+#include "modules/queue/queue.h"
 #include "modules/web/web.h"
 #include "modules/web/web_loop.h"
 
@@ -244,7 +245,7 @@ void api_job_file(struct web_request *r)
     if (!signed_ok && !web_authorized(r))
         return;
     if (!wl->has_pg) {
-        if (cfg->queue_backend != QUEUE_POSTGRES)
+        if (!(queue_backend_of(cfg)->needs & QUEUE_NEEDS_PG))
             not_found(r, jbuf, nbuf); /* no uploads without a database: no files */
         else
             api_respond_unavailable(r, "files need DATABASE_URL");

@@ -126,6 +126,16 @@ def test_jobs_without_files_need_no_database(trireme, redis, tmp_path):
     assert job["status"] == "succeeded" and job["result"] == {"attempt": 2, "sha256": []}, job
 
 
+def test_without_a_database_a_file_is_not_found_not_unavailable(trireme, redis):
+    # Files live in PostgreSQL; a Redis deployment without one has none to
+    # serve, which is a 404, not the 503 of a backend that needs a database.
+    srv = trireme("--roles=web", threads=1, env={"REDIS_URL": redis.url, "QUEUE_BACKEND": "redis",
+                                                 "TRIREME_API_KEYS": API_KEY})
+    r = http(srv.port, "GET", "/v1/jobs/7/files/a.txt")
+    assert r.status == 404 and r.json["error"] == "not_found", r
+    assert r.json["message"] == 'job 7 has no file named "a.txt" (or no such job)', r
+
+
 def test_a_pull_kinds_upload_is_claimed_with_its_files(trireme, db, redis):
     kind = "render_" + uuid.uuid4().hex[:8]
     srv = trireme("--roles=web,worker", f"--pull-kinds={kind}", threads=1,
