@@ -183,10 +183,7 @@ int loop_init(struct loop *l, int id, const struct loop_config *cfg)
     if (ret < 0)
         goto fail;
     buf_pool_init(l->pool, cfg->pool_chunk, cfg->pool_max_free);
-    if (!(l->metrics = metrics_new(cfg->metrics_series))) {
-        ret = -ENOMEM;
-        goto fail;
-    }
+    l->metrics = metrics_new(cfg->metrics_series);
     refresh_clock(l);
     arm_wake(l);
     return 0;

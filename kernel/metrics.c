@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/xalloc.h"
+
 const struct metrics_buckets metrics_buckets_http = {14,
                                                      {500, 1000, 2500, 5000, 10000, 25000, 50000,
                                                       100000, 250000, 500000, 1000000, 2500000,
@@ -44,7 +46,7 @@ static uint32_t key_hash(const char *k, size_t n)
     return h;
 }
 
-int metrics_table_init(struct metrics_table *t, unsigned cap, unsigned nlabels, size_t value_size)
+void metrics_table_init(struct metrics_table *t, unsigned cap, unsigned nlabels, size_t value_size)
 {
     memset(t, 0, sizeof(*t));
     uint32_t isize = 4;
@@ -53,21 +55,16 @@ int metrics_table_init(struct metrics_table *t, unsigned cap, unsigned nlabels, 
     t->cap = cap;
     t->nlabels = nlabels;
     t->value_size = value_size;
-    t->slots = calloc(cap + 1, sizeof(*t->slots));
-    t->values = calloc(cap + 1, value_size);
-    t->index = calloc(isize, sizeof(*t->index));
+    t->slots = xcalloc(cap + 1, sizeof(*t->slots));
+    t->values = xcalloc(cap + 1, value_size);
+    t->index = xcalloc(isize, sizeof(*t->index));
     t->index_mask = isize - 1;
-    if (!t->slots || !t->values || !t->index) {
-        metrics_table_free(t);
-        return -1;
-    }
     /* The overflow series' key: "other" for every label. */
     struct metrics_slot *o = &t->slots[cap];
     for (unsigned i = 0; i < nlabels; i++) {
         memcpy(o->key + o->key_len, METRICS_OTHER, sizeof(METRICS_OTHER));
         o->key_len += sizeof(METRICS_OTHER);
     }
-    return 0;
 }
 
 void metrics_table_free(struct metrics_table *t)
@@ -168,14 +165,9 @@ struct metrics *metrics_new(unsigned series)
 {
     if (!series)
         series = METRICS_SERIES_DEFAULT;
-    struct metrics *m = calloc(1, sizeof(*m));
-    if (!m)
-        return NULL;
-    if (metrics_table_init(&m->http, series, 3, sizeof(struct metrics_http)) ||
-        metrics_table_init(&m->jobs, series, 2, sizeof(struct metrics_job))) {
-        metrics_free(m);
-        return NULL;
-    }
+    struct metrics *m = xcalloc(1, sizeof(*m));
+    metrics_table_init(&m->http, series, 3, sizeof(struct metrics_http));
+    metrics_table_init(&m->jobs, series, 2, sizeof(struct metrics_job));
     return m;
 }
 

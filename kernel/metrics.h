@@ -93,7 +93,7 @@ struct metrics_table {
     uint32_t index_mask;
 };
 
-int metrics_table_init(struct metrics_table *t, unsigned cap, unsigned nlabels, size_t value_size);
+void metrics_table_init(struct metrics_table *t, unsigned cap, unsigned nlabels, size_t value_size);
 void metrics_table_free(struct metrics_table *t);
 /* The values of the series with these label values (made on first use;
  * the overflow series when the table is full or the key too long). */
@@ -161,7 +161,7 @@ struct metrics {
     struct metrics_table jobs; /* queue, kind: struct metrics_job */
 };
 
-/* series: label sets per family (0: METRICS_SERIES_DEFAULT). NULL on ENOMEM. */
+/* series: label sets per family (0: METRICS_SERIES_DEFAULT). */
 struct metrics *metrics_new(unsigned series);
 void metrics_free(struct metrics *m);
 

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "kernel/xalloc.h"
+
 struct reader_guard {
     const redisReplyObjectFunctions *dflt;
     size_t budget; /* array slots left for the reply being read */
@@ -73,9 +75,9 @@ static void oom(void)
 redisReader *redis_reader_new(void)
 {
     redisReader *r = redisReaderCreate();
-    struct reader_guard *g = calloc(1, sizeof(*g));
-    if (!r || !g)
+    if (!r)
         oom();
+    struct reader_guard *g = xcalloc(1, sizeof(*g));
     g->dflt = r->fn;
     g->budget = REDIS_REPLY_MAX_ELEMENTS;
     r->fn = (redisReplyObjectFunctions *)&guarded; /* hiredis only reads it */

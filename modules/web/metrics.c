@@ -18,6 +18,7 @@
 
 #include "kernel/metrics.h"
 #include "kernel/server.h"
+#include "kernel/xalloc.h"
 #include "modules/leader/leader.h"
 #include "modules/queue/queue_api.h"
 #include "modules/web/queue_counts.h"
@@ -300,13 +301,7 @@ static void answer(struct web_request *r, const json_t *sample, const struct que
     struct server *s = r->loop->srv;
     const struct config *cfg = s->cfg;
     struct metrics *m = metrics_new(cfg->metrics_max_series);
-    struct metrics **src = calloc((size_t)s->nloops, sizeof(*src));
-    if (!m || !src) {
-        metrics_free(m);
-        free(src);
-        web_respond_error(r, 503, "unavailable", "out of memory for the metrics");
-        return;
-    }
+    struct metrics **src = xcalloc((size_t)s->nloops, sizeof(*src));
     for (int i = 0; i < s->nloops; i++)
         src[i] = s->loops[i].metrics;
     metrics_merge(m, src, (unsigned)s->nloops);
