@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kernel/container_of.h"
 #include "modules/kinds/kind.h"
 #include "modules/kinds/kind_exec.h"
 #include "modules/kinds/kind_http.h"
@@ -75,7 +76,7 @@ bool job_kind_is_pull(const struct job_kind *k);
 
 static inline struct declared_kind *declared_kind_of(const struct job_kind *k)
 {
-    return (struct declared_kind *)((char *)k - offsetof(struct declared_kind, kind));
+    return container_of(k, struct declared_kind, kind);
 }
 
 #endif
