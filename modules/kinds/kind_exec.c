@@ -34,6 +34,7 @@
 #include "modules/kinds/job.h"
 #include "modules/kinds/kind_exec_files.h"
 #include "modules/kinds/kind_exec_pipes.h"
+#include "modules/kinds/kind_exec_stderr.h"
 #include "modules/kinds/kind_exec_pool.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
@@ -89,10 +90,7 @@ struct exec_proc {
     char *out;
     size_t out_cap, out_len;
     bool out_over;
-    char *err_line; /* EXEC_STDERR_LINE_MAX */
-    size_t err_len;
-    char *tail; /* ring of stderr_tail bytes */
-    size_t tail_len, tail_pos;
+    struct exec_stderr err;
     char *msg;       /* the outcome's error: stderr_tail + EXEC_MSG_EXTRA */
     char *tail_text; /* the tail in order: stderr_tail + 1 */
     char *prog;      /* max_progress_line */
@@ -106,28 +104,6 @@ static void on_watch(struct fd_watch *w, unsigned revents);
 static void on_pipes_idle(struct exec_pipes *ps);
 static void on_kill_timer(struct loop *l, struct timer *t);
 static void on_progress_timer(struct loop *l, struct timer *t);
-
-/* --- text that leaves the program ---------------------------------------- */
-
-/* The stderr tail, oldest first, cleaned, without a trailing newline. */
-static size_t tail_copy(const struct exec_proc *p, char *out, size_t cap)
-{
-    size_t n = p->tail_len < cap - 1 ? p->tail_len : cap - 1;
-    size_t size = p->dk->exec.stderr_tail;
-    size_t start = p->tail_len < size ? 0 : p->tail_pos; /* full ring: oldest at pos */
-    for (size_t i = 0; i < n; i++)
-        out[i] = p->tail[(start + (p->tail_len - n) + i) % (size ? size : 1)];
-    size_t skip = 0; /* start on a character boundary */
-    while (skip < n && skip < 3 && ((unsigned char)out[skip] >> 6) == 2)
-        skip++;
-    memmove(out, out + skip, n - skip);
-    n -= skip;
-    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-        n--;
-    out[n] = 0;
-    exec_utf8_clean(out, n);
-    return n;
-}
 
 /* --- the proc pool ------------------------------------------------------- */
 
@@ -147,8 +123,7 @@ static struct exec_proc *proc_get(struct exec_loop *el, const struct declared_ki
         const struct exec_spec *e = &dk->exec;
         p = xcalloc(1, sizeof(*p));
         list_init(&p->node);
-        p->err_line = xmalloc(EXEC_STDERR_LINE_MAX);
-        p->tail = xmalloc(e->stderr_tail ? e->stderr_tail : 1);
+        exec_stderr_init(&p->err, e->stderr_tail);
         p->prog = xmalloc(e->max_progress_line);
         p->msg = xmalloc(e->stderr_tail + EXEC_MSG_EXTRA);
         p->tail_text = xmalloc(e->stderr_tail + 1);
@@ -170,7 +145,8 @@ static struct exec_proc *proc_get(struct exec_loop *el, const struct declared_ki
     p->out_over = p->prog_skip = false;
     p->c = (struct exec_child){.pidfd = -1, .in = -1, .out = -1, .err = -1, .prog = -1};
     p->status = 0;
-    p->in_len = p->in_off = p->out_len = p->err_len = p->tail_len = p->tail_pos = p->prog_len = 0;
+    p->in_len = p->in_off = p->out_len = p->prog_len = 0;
+    exec_stderr_reset(&p->err);
     p->kill_timer = (struct timer){.fn = on_kill_timer};
     p->progress_timer = (struct timer){.fn = on_progress_timer};
     p->progress_at_ns = 0;
@@ -182,8 +158,7 @@ static void proc_free(struct exec_proc *p)
 {
     free(p->in);
     free(p->out);
-    free(p->err_line);
-    free(p->tail);
+    exec_stderr_free(&p->err);
     free(p->prog);
     free(p->msg);
     free(p->tail_text);
@@ -218,35 +193,11 @@ static void stdin_write(struct exec_proc *p)
         exec_pipes_unwatch(&p->pipes, W_IN); /* all written: EOF for the program */
 }
 
-static void log_stderr(struct exec_proc *p)
+static void log_stderr(void *ctx, const char *line, size_t len)
 {
-    if (!p->err_len)
-        return;
-    exec_utf8_clean(p->err_line, p->err_len);
+    struct exec_proc *p = ctx;
     LOG(LOG_INFO, "job stderr", L_INT("job_id", p->run ? p->run->id : 0),
-        L_STR("kind", p->dk->name), L_INT("pid", p->c.pid),
-        L_STRN("line", p->err_line, p->err_len));
-    p->err_len = 0;
-}
-
-static void took_stderr(struct exec_proc *p, const char *b, size_t n)
-{
-    size_t size = p->dk->exec.stderr_tail;
-    for (size_t i = 0; i < n; i++) {
-        if (size) {
-            p->tail[p->tail_pos] = b[i];
-            p->tail_pos = (p->tail_pos + 1) % size;
-            if (p->tail_len < size)
-                p->tail_len++;
-        }
-        if (b[i] == '\n') {
-            log_stderr(p);
-            continue;
-        }
-        p->err_line[p->err_len++] = b[i];
-        if (p->err_len == EXEC_STDERR_LINE_MAX)
-            log_stderr(p);
-    }
+        L_STR("kind", p->dk->name), L_INT("pid", p->c.pid), L_STRN("line", line, len));
 }
 
 static void send_progress(struct exec_proc *p)
@@ -339,7 +290,7 @@ static bool drain(struct exec_proc *p, int i)
         if (i == W_OUT)
             took_stdout(p, b, (size_t)n);
         else if (i == W_ERR)
-            took_stderr(p, b, (size_t)n);
+            exec_stderr_take(&p->err, b, (size_t)n, log_stderr, p);
         else
             took_progress(p, b, (size_t)n);
     }
@@ -394,7 +345,7 @@ static void outcome(struct exec_proc *p)
 {
     size_t tcap = p->dk->exec.stderr_tail + 1, ecap = p->dk->exec.stderr_tail + EXEC_MSG_EXTRA;
     char head[160], *tail = p->tail_text, *error = p->msg;
-    size_t tn = tail_copy(p, tail, tcap);
+    size_t tn = exec_stderr_tail(&p->err, tail, tcap);
     int st = p->status;
     bool permanent = true;
     if (WIFSIGNALED(st)) {
@@ -433,7 +384,7 @@ static void on_leader_exit(struct exec_proc *p)
     for (int i = W_OUT; i <= W_PROG; i++)
         if (p->pipes.fd[i] >= 0)
             drain(p, i);
-    log_stderr(p);
+    exec_stderr_flush(&p->err, log_stderr, p);
     for (int i = 0; i < NW; i++)
         exec_pipes_unwatch(&p->pipes, i);
     LOG(LOG_DEBUG, "exec: program ended", L_INT("job_id", p->run->id), L_INT("pid", p->c.pid),

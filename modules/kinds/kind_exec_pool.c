@@ -28,6 +28,7 @@
 #include "modules/kinds/job.h"
 #include "modules/kinds/kind_exec_files.h"
 #include "modules/kinds/kind_exec_pipes.h"
+#include "modules/kinds/kind_exec_stderr.h"
 #include "modules/kinds/kind_exec_spawn.h"
 #include "modules/kinds/kinds_file.h"
 
@@ -57,10 +58,7 @@ struct pool_proc {
     char *line; /* an stdout line, up to max_stdout */
     size_t line_len, line_cap;
     bool line_skip;
-    char err_line[EXEC_STDERR_LINE_MAX];
-    size_t err_len;
-    char *tail; /* ring of stderr_tail bytes */
-    size_t tail_len, tail_pos;
+    struct exec_stderr err;
 };
 
 struct exec_pool {
@@ -220,34 +218,11 @@ static void took_stdout(struct pool_proc *pp, const char *b, size_t n)
     }
 }
 
-static void log_stderr(struct pool_proc *pp)
+static void log_stderr(void *ctx, const char *line, size_t len)
 {
-    if (!pp->err_len)
-        return;
-    exec_utf8_clean(pp->err_line, pp->err_len);
+    struct pool_proc *pp = ctx;
     LOG(LOG_INFO, "pool process stderr", L_STR("kind", pp->pool->dk->name), L_INT("pid", pp->c.pid),
-        L_STRN("line", pp->err_line, pp->err_len));
-    pp->err_len = 0;
-}
-
-static void took_stderr(struct pool_proc *pp, const char *b, size_t n)
-{
-    size_t size = pp->pool->dk->exec.stderr_tail;
-    for (size_t i = 0; i < n; i++) {
-        if (size) {
-            pp->tail[pp->tail_pos] = b[i];
-            pp->tail_pos = (pp->tail_pos + 1) % size;
-            if (pp->tail_len < size)
-                pp->tail_len++;
-        }
-        if (b[i] == '\n') {
-            log_stderr(pp);
-            continue;
-        }
-        pp->err_line[pp->err_len++] = b[i];
-        if (pp->err_len == sizeof(pp->err_line))
-            log_stderr(pp);
-    }
+        L_STRN("line", line, len));
 }
 
 static bool drain(struct pool_proc *pp, int i)
@@ -264,7 +239,7 @@ static bool drain(struct pool_proc *pp, int i)
         if (i == PW_OUT)
             took_stdout(pp, b, (size_t)n);
         else
-            took_stderr(pp, b, (size_t)n);
+            exec_stderr_take(&pp->err, b, (size_t)n, log_stderr, pp);
     }
 }
 
@@ -287,7 +262,7 @@ static void on_exit_of(struct pool_proc *pp)
     for (int i = PW_OUT; i <= PW_ERR; i++)
         if (pp->pipes.fd[i] >= 0)
             drain(pp, i);
-    log_stderr(pp);
+    exec_stderr_flush(&pp->err, log_stderr, pp);
     pp->up = false;
     for (int i = 0; i < PNW; i++)
         exec_pipes_unwatch(&pp->pipes, i);
@@ -298,15 +273,7 @@ static void on_exit_of(struct pool_proc *pp)
     } else {
         snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(st));
     }
-    size_t size = p->dk->exec.stderr_tail,
-           n = pp->tail_len < EXEC_STDERR_TAIL ? pp->tail_len : EXEC_STDERR_TAIL;
-    size_t start = pp->tail_len < size ? 0 : pp->tail_pos;
-    for (size_t i = 0; i < n; i++)
-        tail[i] = pp->tail[(start + pp->tail_len - n + i) % (size ? size : 1)];
-    while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
-        n--;
-    tail[n] = 0;
-    exec_utf8_clean(tail, n);
+    size_t n = exec_stderr_tail(&pp->err, tail, sizeof(tail));
     bool expected = pp->closing && !pp->inflight;
     LOG(expected ? LOG_INFO : LOG_WARN, "pool process ended", L_STR("kind", p->dk->name),
         L_INT("pid", pp->c.pid), L_STR("how", how), L_INT("jobs_in_flight", pp->inflight),
@@ -384,7 +351,8 @@ static void proc_start(struct pool_proc *pp)
     pp->up = true;
     pp->reaped = pp->closing = pp->stop_sent = pp->line_skip = false;
     pp->inflight = pp->taken = 0;
-    pp->in_len = pp->in_off = pp->line_len = pp->err_len = pp->tail_len = pp->tail_pos = 0;
+    pp->in_len = pp->in_off = pp->line_len = 0;
+    exec_stderr_reset(&pp->err);
     exec_pipes_watch(&pp->pipes, PW_PID, POLLIN);
     exec_pipes_watch(&pp->pipes, PW_IN, 0);
     exec_pipes_watch(&pp->pipes, PW_OUT, POLLIN);
@@ -558,7 +526,7 @@ struct exec_pool *exec_pool_new(struct loop *l, const struct declared_kind *dk, 
         pp->restart_timer.fn = on_restart_timer;
         pp->kill_timer.fn = on_kill_timer;
         pp->backoff_ms = EXEC_POOL_BACKOFF_MIN_MS;
-        pp->tail = xmalloc(e->stderr_tail ? e->stderr_tail : 1);
+        exec_stderr_init(&pp->err, e->stderr_tail);
         proc_start(pp);
     }
     return p;
@@ -589,7 +557,7 @@ void exec_pool_free(struct exec_pool *p)
         }
         free(pp->in);
         free(pp->line);
-        free(pp->tail);
+        exec_stderr_free(&pp->err);
     }
     struct list *heads[3] = {&p->fetching, &p->waiting, &p->spare}, *n, *t;
     for (int h = 0; h < 3; h++)
