@@ -275,25 +275,15 @@ static void took_stdout(struct exec_proc *p, const char *b, size_t n)
     p->out_len += n;
 }
 
-/* Read descriptor i until it would block. false at EOF or error. */
-static bool drain(struct exec_proc *p, int i)
+static void took(struct exec_pipes *ps, int i, const char *b, size_t n)
 {
-    char b[16384];
-    for (;;) {
-        ssize_t n = read(p->pipes.fd[i], b, sizeof(b));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return true;
-        if (n <= 0)
-            return false;
-        if (i == W_OUT)
-            took_stdout(p, b, (size_t)n);
-        else if (i == W_ERR)
-            exec_stderr_take(&p->err, b, (size_t)n, log_stderr, p);
-        else
-            took_progress(p, b, (size_t)n);
-    }
+    struct exec_proc *p = container_of(ps, struct exec_proc, pipes);
+    if (i == W_OUT)
+        took_stdout(p, b, n);
+    else if (i == W_ERR)
+        exec_stderr_take(&p->err, b, n, log_stderr, p);
+    else
+        took_progress(p, b, n);
 }
 
 /* --- the end of an attempt ----------------------------------------------- */
@@ -383,7 +373,7 @@ static void on_leader_exit(struct exec_proc *p)
     loop_timer_cancel(p->el->loop, &p->kill_timer);
     for (int i = W_OUT; i <= W_PROG; i++)
         if (p->pipes.fd[i] >= 0)
-            drain(p, i);
+            exec_pipes_read(&p->pipes, i, took);
     exec_stderr_flush(&p->err, log_stderr, p);
     for (int i = 0; i < NW; i++)
         exec_pipes_unwatch(&p->pipes, i);
@@ -404,7 +394,7 @@ static void on_watch(struct fd_watch *w, unsigned revents)
             exec_pipes_unwatch(&p->pipes, W_IN);
         else
             stdin_write(p);
-    } else if (!drain(p, i)) {
+    } else if (!exec_pipes_read(&p->pipes, i, took)) {
         exec_pipes_unwatch(&p->pipes, i);
     }
 }

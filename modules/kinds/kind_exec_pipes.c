@@ -51,6 +51,22 @@ void exec_pipes_unwatch(struct exec_pipes *ps, int i)
     }
 }
 
+bool exec_pipes_read(struct exec_pipes *ps, int i,
+                     void (*took)(struct exec_pipes *ps, int i, const char *b, size_t n))
+{
+    char b[16384];
+    for (;;) {
+        ssize_t n = read(ps->fd[i], b, sizeof(b));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return true;
+        if (n <= 0)
+            return false;
+        took(ps, i, b, (size_t)n);
+    }
+}
+
 bool exec_pipes_write(struct exec_pipes *ps, int i, const char *buf, size_t len, size_t *off)
 {
     while (*off < len) {

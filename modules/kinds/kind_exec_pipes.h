@@ -38,6 +38,10 @@ void exec_pipes_watch(struct exec_pipes *ps, int i, unsigned events);
 /* Done with fd[i]: it is closed at once if unwatched, else once its watch
  * has stopped, which may be before this returns (on_idle included). */
 void exec_pipes_unwatch(struct exec_pipes *ps, int i);
+/* Read fd[i] until it would block, each piece to took(ps, i, b, n).
+ * false at end of file or on an error. */
+bool exec_pipes_read(struct exec_pipes *ps, int i,
+                     void (*took)(struct exec_pipes *ps, int i, const char *b, size_t n));
 /* Write buf[*off, len) to fd[i] without blocking, moving *off. true: done
  * (all written, or the program closed its end, which is its business);
  * false: the pipe is full, and fd[i] is now watched for POLLOUT. */

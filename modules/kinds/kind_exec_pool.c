@@ -225,22 +225,13 @@ static void log_stderr(void *ctx, const char *line, size_t len)
         L_STRN("line", line, len));
 }
 
-static bool drain(struct pool_proc *pp, int i)
+static void took(struct exec_pipes *ps, int i, const char *b, size_t n)
 {
-    char b[16384];
-    for (;;) {
-        ssize_t n = read(pp->pipes.fd[i], b, sizeof(b));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return true;
-        if (n <= 0)
-            return false;
-        if (i == PW_OUT)
-            took_stdout(pp, b, (size_t)n);
-        else
-            exec_stderr_take(&pp->err, b, (size_t)n, log_stderr, pp);
-    }
+    struct pool_proc *pp = container_of(ps, struct pool_proc, pipes);
+    if (i == PW_OUT)
+        took_stdout(pp, b, n);
+    else
+        exec_stderr_take(&pp->err, b, n, log_stderr, pp);
 }
 
 /* --- a process' end ------------------------------------------------------ */
@@ -261,7 +252,7 @@ static void on_exit_of(struct pool_proc *pp)
     loop_timer_cancel(p->loop, &pp->kill_timer);
     for (int i = PW_OUT; i <= PW_ERR; i++)
         if (pp->pipes.fd[i] >= 0)
-            drain(pp, i);
+            exec_pipes_read(&pp->pipes, i, took);
     exec_stderr_flush(&pp->err, log_stderr, pp);
     pp->up = false;
     for (int i = 0; i < PNW; i++)
@@ -307,7 +298,7 @@ static void on_watch(struct fd_watch *w, unsigned revents)
         on_exit_of(pp);
     else if (i == PW_IN)
         flush_in(pp);
-    else if (!drain(pp, i))
+    else if (!exec_pipes_read(&pp->pipes, i, took))
         exec_pipes_unwatch(&pp->pipes, i);
 }
 
