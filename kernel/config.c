@@ -522,14 +522,21 @@ static const char *apply(struct config *c, const struct opt *o, const char *v, c
         else
             return "is not a worker mode (compete or leader)";
         return NULL;
-    case T_QUEUE_BACKEND:
-        if (!strcasecmp(v, "postgres") || !strcasecmp(v, "postgresql"))
-            *(int *)field = QUEUE_POSTGRES;
-        else if (!strcasecmp(v, "redis"))
-            *(int *)field = QUEUE_REDIS;
-        else
-            return "is not a queue backend (postgres or redis)";
+    case T_QUEUE_BACKEND: {
+        /* Which names exist is the queue module's to say (backends.c,
+         * checked when the modules resolve); here only their form. */
+        if (!strcasecmp(v, "postgresql"))
+            v = "postgres";
+        size_t len = strlen(v);
+        if (!len || len >= QUEUE_BACKEND_NAME_MAX ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789_-") != len)
+            return "is not a queue backend name (postgres or redis)";
+        for (size_t i = 0; i <= len; i++)
+            ((char *)field)[i] = (char)tolower((unsigned char)v[i]);
         return NULL;
+    }
     case T_FORMAT:
         if (!strcasecmp(v, "json"))
             *(bool *)field = true;
@@ -664,10 +671,6 @@ int config_load(struct config *c, int argc, char **argv, int first, FILE *err)
     }
     if (*c->rate_limits && !*c->redis_url) {
         fprintf(err, "trireme: --rate-limits needs REDIS_URL (limits are shared through Redis)\n");
-        return 2;
-    }
-    if (c->queue_backend == QUEUE_REDIS && !*c->redis_url) {
-        fprintf(err, "trireme: --queue-backend=redis needs REDIS_URL\n");
         return 2;
     }
     if (c->leader_backend == LEADER_REDIS && !*c->redis_url) {

@@ -17,7 +17,7 @@
 #define CONFIG_MAX_ROLES 8
 
 enum { LEADER_NONE = 0, LEADER_REDIS, LEADER_POSTGRES };
-enum { QUEUE_POSTGRES = 0, QUEUE_REDIS };
+#define QUEUE_BACKEND_NAME_MAX 16 /* --queue-backend, NUL included */
 
 struct config {
     /* process */
@@ -119,8 +119,8 @@ struct config {
     unsigned beat_batch;            /* slots per fire statement */
     unsigned beat_max_schedules;    /* schedules one beat loads */
     /* the Redis queue backend (modules/rqueue) */
-    int queue_backend;            /* QUEUE_POSTGRES, QUEUE_REDIS */
-    uint64_t result_ttl_ms;       /* a finished job's hash lives this long */
+    char queue_backend[QUEUE_BACKEND_NAME_MAX]; /* a name modules/queue/backends.c knows */
+    uint64_t result_ttl_ms;                     /* a finished job's hash lives this long */
     uint64_t promote_interval_ms; /* delayed/retried jobs are moved onto streams this often */
     /* compatibility */
     int worker_enabled; /* -1 unset, 0/1 from WORKER_ENABLED */

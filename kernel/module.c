@@ -89,6 +89,15 @@ int modules_resolve(struct config *cfg, FILE *err)
     }
     /* A role asked for by name must be able to run; a role that is on only
      * because no role was named is left out, with a word, when it cannot. */
+    /* A shared service every role relies on must be able to run. */
+    for (unsigned i = 0; i < modules_builtin_count; i++) {
+        const struct module *m = modules_builtin[i];
+        const char *why = !m->is_role && m->unmet ? m->unmet(cfg) : NULL;
+        if (why) {
+            fprintf(err, "trireme: %s\n", why);
+            return 2;
+        }
+    }
     bool named = *cfg->roles || cfg->worker_enabled == 1;
     for (unsigned i = 0; i < modules_builtin_count; i++) {
         const struct module *m = modules_builtin[i];

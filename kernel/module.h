@@ -43,7 +43,8 @@ struct module {
     const char *name;
     const char *summary;
     bool is_role;
-    /* Can this role run with this config? NULL or a static reason why not. */
+    /* Can this role run with this config? NULL or a static reason why not.
+     * A module that is not a role and answers stops the start (exit 2). */
     const char *(*unmet)(const struct config *cfg);
     /* Does this module verify TLS servers with this config? The trust
      * anchors are then loaded once at start (kernel/tls_store). */

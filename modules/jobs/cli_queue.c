@@ -12,6 +12,7 @@
  */
 #include "modules/jobs/cli_queue.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,8 +149,16 @@ int cli_queue_run(const char *cmd, int argc, char **argv, cli_queue_start start,
     struct cli_run *r = xcalloc(1, sizeof(*r));
     *r = (struct cli_run){.cmd = cmd, .rc = 1, .done = done, .arg = arg};
     const char *backend = cli_setting(argc, argv, "--queue-backend=", "QUEUE_BACKEND");
-    r->cfg.queue_backend =
-        backend && !strcasecmp(backend, queue_redis.name) ? QUEUE_REDIS : QUEUE_POSTGRES;
+    if (!backend || !strcasecmp(backend, "postgresql"))
+        backend = queue_pg.name;
+    for (size_t i = 0; backend[i] && i + 1 < sizeof(r->cfg.queue_backend); i++)
+        r->cfg.queue_backend[i] = (char)tolower((unsigned char)backend[i]);
+    if (strlen(backend) >= sizeof(r->cfg.queue_backend) ||
+        !queue_backend_named(r->cfg.queue_backend)) {
+        fprintf(stderr, "trireme %s: --queue-backend=%s: no such queue backend\n", cmd, backend);
+        free(r);
+        return 2;
+    }
     const char *ttl = cli_setting(argc, argv, "--result-ttl=", "TRIREME_RESULT_TTL");
     int64_t ttl_ms = ttl ? config_parse_duration_ms(ttl) : CLI_RESULT_TTL_MS;
     r->cfg.result_ttl_ms = ttl_ms > 0 ? (uint64_t)ttl_ms : CLI_RESULT_TTL_MS;

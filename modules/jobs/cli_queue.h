@@ -24,13 +24,12 @@ typedef int (*cli_queue_done)(void *arg, const struct queue_answer *a);
  * --result-ttl=. */
 bool cli_queue_flag(const char *a);
 
-/* Picks the backend (--queue-backend=, QUEUE_BACKEND: redis, else
- * postgres), connects what it needs (--database-url=,
- * DATABASE_DIRECT_URL, DATABASE_URL; --redis-url=, REDIS_URL; a cancelled
- * job's result lives --result-ttl=, TRIREME_RESULT_TTL, as `trireme run`
- * has it), makes the call and returns done's exit code: or 1 after one
- * line "trireme CMD: why" on stderr when a setting is missing or a
- * connection cannot be made, as soon as its first attempt fails. */
+/* Picks the backend (--queue-backend=, QUEUE_BACKEND, postgres when
+ * unset; 2 after one line when there is none of that name), connects what it needs
+ * (--database-url=, DATABASE_DIRECT_URL, DATABASE_URL; --redis-url=, REDIS_URL; a cancelled job's
+ * result lives --result-ttl=, TRIREME_RESULT_TTL, as `trireme run` has it), makes the call and
+ * returns done's exit code: or 1 after one line "trireme CMD: why" on stderr when a setting is
+ * missing or a connection cannot be made, as soon as its first attempt fails. */
 int cli_queue_run(const char *cmd, int argc, char **argv, cli_queue_start start,
                   cli_queue_done done, void *arg);
 

@@ -73,6 +73,7 @@ const struct module jobs_module = {
     .name = "jobs",
     .summary = "the PostgreSQL job store: schema, enqueue, status",
     .is_role = false,
+    .unmet = queue_backend_unmet, /* the job store is every role's */
     .init = jobs_init,
     .commands = jobs_commands,
     .limits = jobs_limits,

@@ -16,8 +16,8 @@
  *           cancel, retry: the web API's /v1/jobs, on a loop's connections.
  *   beat    (queue_beat.h)    enqueue due schedule slots, one job per slot.
  *
- * Adding a backend: write its parts against these headers and add one
- * descriptor to backends.c and one name to --queue-backend.
+ * Adding a backend: write its parts against these headers and add its
+ * descriptor to backends.c; --queue-backend then takes its name.
  */
 #ifndef TRIREME_MODULES_QUEUE_H
 #define TRIREME_MODULES_QUEUE_H
@@ -39,6 +39,9 @@ enum {
 struct queue_backend {
     const char *name; /* as --queue-backend spells it */
     unsigned needs;   /* QUEUE_NEEDS_* */
+    /* Why jobs cannot live here with cfg at all (a missing URL), or NULL;
+     * the start stops on it. Roles say on their own what they lack. */
+    const char *(*unmet)(const struct config *cfg);
     const struct queue_worker_ops *worker;
     const struct queue_api_ops *api;
     const struct queue_beat_ops *beat;
@@ -48,6 +51,11 @@ struct queue_backend {
 extern const struct queue_backend queue_pg;
 extern const struct queue_backend queue_redis;
 
+/* The backend --queue-backend names (queue_backend_unmet checked it). */
 const struct queue_backend *queue_backend_of(const struct config *cfg);
+/* The backend of this name, or NULL. */
+const struct queue_backend *queue_backend_named(const char *name);
+/* Why cfg names no backend, or one that cannot hold jobs; NULL when it can. */
+const char *queue_backend_unmet(const struct config *cfg);
 
 #endif

@@ -107,6 +107,8 @@ def test_every_subcommand(store):
     (["jobs", "list", "--cursor=x"], ["--cursor"]),
     (["jobs", "list", "--nope=1"], ["--nope"]),
     (["jobs", "frobnicate"], ["usage"]),
+    (["enqueue", "noop", "--queue-backend=mongodb"], ["--queue-backend=mongodb", "no such"]),
+    (["jobs", "list", "--queue-backend=redis-cluster"], ["--queue-backend", "no such"]),
 ])
 def test_bad_input_exits_2_and_stores_nothing(store, args, words):
     p = run_cli(*args, env=store)
@@ -152,6 +154,16 @@ def test_missing_or_bad_settings_exit_1(store):
     else:
         got = cli_json(env, "jobs", "list", f"--database-url={store['DATABASE_URL']}")
         assert got == {"jobs": []}
+
+
+def test_the_backend_name_is_read_as_trireme_run_reads_it(store):
+    # Any case, and postgresql for postgres: the name that starts the server
+    # reaches the same store from the command line.
+    name = store.get("QUEUE_BACKEND", "postgres")
+    spelled = "PostgreSQL" if name == "postgres" else name.upper()
+    env = {k: v for k, v in store.items() if k != "QUEUE_BACKEND"}
+    got = cli_json(env, "enqueue", "noop", f"--queue-backend={spelled}")
+    assert cli_json(store, "jobs", "get", str(got["id"]))["id"] == got["id"]
 
 
 def test_redis_refusing_auth_or_select_fails_at_once():
