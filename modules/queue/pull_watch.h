@@ -2,9 +2,10 @@
  * pull_watch.h - when a web loop's waiting claims should look again.
  *
  * Claims that found nothing wait (long-poll) until jobs may be due. What
- * says so differs by backend (NOTIFY trireme_jobs, PUBLISH trireme:pull,
- * or nothing at all when the notification was lost), so the rule is kept
- * here, once: a notification while claims wait, and a tick every
+ * says so differs by backend (NOTIFY trireme_jobs, PUBLISH trireme:pull),
+ * and some jobs fall due with nobody saying so (a delay ending, a lease
+ * given back, a retry's backoff ending, a lost notification). So the rule
+ * is kept here, once: a notification while claims wait, and a tick every
  * PULL_RECHECK_MS, ask the store whether a pull job is due; one question
  * is in flight at a time, and what came while it was asked asks once more
  * when it is answered. A "yes" wakes the loop's waiting claims, which then
