@@ -87,8 +87,6 @@ int modules_resolve(struct config *cfg, FILE *err)
         if (idx >= 0)
             cfg->role_mask &= ~(1u << idx);
     }
-    /* A role asked for by name must be able to run; a role that is on only
-     * because no role was named is left out, with a word, when it cannot. */
     /* A shared service every role relies on must be able to run. */
     for (unsigned i = 0; i < modules_builtin_count; i++) {
         const struct module *m = modules_builtin[i];
@@ -98,6 +96,8 @@ int modules_resolve(struct config *cfg, FILE *err)
             return 2;
         }
     }
+    /* A role asked for by name must be able to run; a role that is on only
+     * because no role was named is left out, with a word, when it cannot. */
     bool named = *cfg->roles || cfg->worker_enabled == 1;
     for (unsigned i = 0; i < modules_builtin_count; i++) {
         const struct module *m = modules_builtin[i];

@@ -5,7 +5,7 @@
  * table of functions and nothing else), defined in modules/queue/
  * backends.c from the parts its files implement. It is chosen once, at
  * start, by --queue-backend (queue_backend_of); no role tests which one it
- * has. Three parts, each a table of its own:
+ * has. Four parts, each a table of its own:
  *
  *   worker  (queue_worker.h)  fetching deliveries, renewing their leases,
  *           writing outcomes in batches, handing back on drain. The worker
@@ -15,6 +15,8 @@
  *   api     (queue_api.h)     enqueue one job or a batch, get, list,
  *           cancel, retry: the web API's /v1/jobs, on a loop's connections.
  *   beat    (queue_beat.h)    enqueue due schedule slots, one job per slot.
+ *   pull    (pull.h)          claims and callbacks of external pull workers
+ *           (optional); when waiting claims look again is pull_watch.h's.
  *
  * Adding a backend: write its parts against these headers and add its
  * descriptor to backends.c; --queue-backend then takes its name.
